@@ -1,0 +1,386 @@
+"""The job domain: customers and their contacts, pipelines of stages, jobs and their milestones,
+and the append-only event log every report is computed from.
+
+Models hold data and its invariants (constraints, ``clean``); every change of state goes through
+``crm.services``, which also writes the JobEvent.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
+
+
+def default_contact_time_zone() -> str:
+    return settings.DEFAULT_CONTACT_TIME_ZONE
+
+
+class Customer(models.Model):
+    """An account: a household or a company we do work for."""
+
+    class Kind(models.TextChoices):
+        HOUSEHOLD = "household", _("Household")
+        COMPANY = "company", _("Company")
+
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.HOUSEHOLD)
+    address = models.TextField(_("address"), blank=True)
+    notes = models.TextField(_("internal notes"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        indexes = [
+            # Customer list and search, ordered by name.
+            models.Index(fields=["name"], name="customer_name_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    """A person at a customer who hears from us, in their language and on their channel."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("SMS")
+        PHONE = "phone", _("Phone call")
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("customer")
+    )
+    name = models.CharField(_("name"), max_length=200)
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE)
+    preferred_channel = models.CharField(
+        _("preferred channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL
+    )
+    # SMS is never sent without a recorded consent: when, and how it was given.
+    sms_consent_at = models.DateTimeField(_("SMS consent given at"), null=True, blank=True)
+    sms_consent_source = models.CharField(
+        _("SMS consent source"),
+        max_length=200,
+        blank=True,
+        help_text=_("How the consent was given, e.g. 'signed order form', 'portal', 'phone call'."),
+    )
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default=default_contact_time_zone,
+        validators=[validate_time_zone],
+    )
+    # Non-essential messages (check-ins, tips, campaigns) stop from this moment on.
+    opted_out_at = models.DateTimeField(_("opted out of non-essential messages at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["customer__name", "name"]
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(email="") | ~Q(phone=""),
+                name="contact_has_email_or_phone",
+                violation_error_message=_("A contact needs an email address or a phone number."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(preferred_channel="sms") | Q(sms_consent_at__isnull=False),
+                name="contact_sms_needs_consent",
+                violation_error_message=_("SMS can only be the preferred channel once the contact has consented."),
+            ),
+            models.CheckConstraint(
+                condition=Q(sms_consent_at__isnull=True) | ~Q(sms_consent_source=""),
+                name="contact_sms_consent_has_source",
+                violation_error_message=_("Say how the SMS consent was given."),
+            ),
+        ]
+        indexes = [
+            # Finding a contact by address: inbound mail, portal "email me a link", search.
+            models.Index(fields=["email"], name="contact_email_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.customer})"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.preferred_channel == self.Channel.EMAIL and not self.email:
+            raise ValidationError({"email": _("Email is the preferred channel, so an address is needed.")})
+        if self.preferred_channel in (self.Channel.SMS, self.Channel.PHONE) and not self.phone:
+            raise ValidationError({"phone": _("This preferred channel needs a phone number.")})
+
+    @property
+    def has_sms_consent(self) -> bool:
+        return self.sms_consent_at is not None
+
+
+class Pipeline(models.Model):
+    """A template of stages a kind of job goes through ("Installation", "Repair")."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    silence_days = models.PositiveSmallIntegerField(
+        _("days without news before an alert"),
+        default=7,
+        help_text=_("An active job with no message to the customer for this many days needs attention."),
+    )
+    is_active = models.BooleanField(_("in use"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StageTemplate(models.Model):
+    """One ordered stage of a pipeline."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages", verbose_name=_("pipeline"))
+    position = models.PositiveSmallIntegerField(_("position"))
+    name = models.CharField(_("name"), max_length=100)
+    customer_visible = models.BooleanField(
+        _("shown to the customer"),
+        default=True,
+        help_text=_("Shown on the portal timeline, and reaching it sends the customer a message."),
+    )
+    default_duration_days = models.PositiveSmallIntegerField(
+        _("default duration (business days)"),
+        default=0,
+        help_text=_("Business days from the previous stage to this one, used to plan a new job."),
+    )
+    message_key = models.SlugField(
+        _("message template key"),
+        max_length=64,
+        blank=True,
+        help_text=_("Which message the customer gets on reaching this stage; empty for the generic one."),
+    )
+    customer_instructions = models.TextField(
+        _("what the customer should prepare"),
+        blank=True,
+        help_text=_("Shown to the customer while this is the next stage."),
+    )
+
+    class Meta:
+        ordering = ["pipeline", "position"]
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "position"], name="stage_unique_position"),
+            models.UniqueConstraint(fields=["pipeline", "name"], name="stage_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline}: {self.name}"
+
+
+class JobReferenceCounter(models.Model):
+    """The last number handed out per year for job references (J-2026-0042)."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("job reference counter")
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last_number}"
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        ON_HOLD = "on_hold", _("On hold")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    reference = models.CharField(_("reference"), max_length=32, editable=False)
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, editable=False)
+    title = models.CharField(_("title"), max_length=200)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="jobs", verbose_name=_("customer"))
+    contacts = models.ManyToManyField(
+        Contact,
+        related_name="jobs",
+        blank=True,
+        verbose_name=_("contacts"),
+        help_text=_("The people who hear about this job."),
+    )
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="jobs", verbose_name=_("pipeline"))
+    current_stage = models.ForeignKey(
+        StageTemplate, on_delete=models.PROTECT, related_name="+", verbose_name=_("current stage")
+    )
+    # The one person responsible for talking to the customer about this job.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_jobs", verbose_name=_("owner")
+    )
+    installers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="installed_jobs", blank=True, verbose_name=_("installers")
+    )
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now, editable=False)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
+        constraints = [
+            models.UniqueConstraint(fields=["reference"], name="job_unique_reference"),
+            models.UniqueConstraint(fields=["public_id"], name="job_unique_public_id"),
+            models.CheckConstraint(
+                condition=(
+                    Q(status__in=["done", "cancelled"], closed_at__isnull=False)
+                    | Q(status__in=["active", "on_hold"], closed_at__isnull=True)
+                ),
+                name="job_closed_at_matches_status",
+            ),
+        ]
+        indexes = [
+            # Dashboard and jobs list: "my open jobs", filtered by owner and status.
+            models.Index(fields=["owner", "status"], name="job_owner_status_idx"),
+            # Portal "my jobs": a customer's jobs by status.
+            models.Index(fields=["customer", "status"], name="job_customer_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:crm_job_change", args=[self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.ACTIVE, self.Status.ON_HOLD)
+
+
+class Milestone(models.Model):
+    """Reaching one stage of one job: the first promise, the current expectation, the fact."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="milestones", verbose_name=_("job"))
+    stage = models.ForeignKey(StageTemplate, on_delete=models.PROTECT, related_name="+", verbose_name=_("stage"))
+    # The date first promised; never changes once the job is planned.
+    planned_date = models.DateField(_("planned date"), null=True, blank=True)
+    # The date we currently expect; moved with a reason through crm.services.milestone_move.
+    forecast_date = models.DateField(_("forecast date"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("reached at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "stage__position"]
+        verbose_name = _("milestone")
+        verbose_name_plural = _("milestones")
+        constraints = [
+            models.UniqueConstraint(fields=["job", "stage"], name="milestone_one_per_job_stage"),
+            models.CheckConstraint(
+                condition=Q(planned_date__isnull=True, forecast_date__isnull=True)
+                | Q(planned_date__isnull=False, forecast_date__isnull=False),
+                name="milestone_planned_and_forecast_together",
+                violation_error_message=_("A milestone has both a planned and a forecast date, or neither."),
+            ),
+        ]
+        indexes = [
+            # Dashboard "due soon / running late": open milestones by forecast date.
+            models.Index(
+                fields=["forecast_date"],
+                condition=Q(completed_at__isnull=True),
+                name="milestone_open_forecast_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job.reference}: {self.stage.name}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.completed_at is not None
+
+    @property
+    def is_late(self) -> bool:
+        """Expected later than first promised, or past its date without being reached."""
+        if self.planned_date is None or self.forecast_date is None or self.is_done:
+            return False
+        return self.forecast_date > self.planned_date or self.forecast_date < timezone.localdate()
+
+
+class JobEvent(models.Model):
+    """Something that happened to a job. Rows are only ever added: reports read this log."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("Job created")
+        STAGE_ADVANCED = "stage_advanced", _("Stage reached")
+        STAGE_REVERTED = "stage_reverted", _("Stage moved back")
+        DATE_MOVED = "date_moved", _("Date moved")
+        OWNER_CHANGED = "owner_changed", _("Owner changed")
+        DETAILS_CHANGED = "details_changed", _("Details changed")
+        HELD = "held", _("Put on hold")
+        RESUMED = "resumed", _("Resumed")
+        CANCELLED = "cancelled", _("Cancelled")
+        COMPLETED = "completed", _("Completed")
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events", verbose_name=_("job"))
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+        help_text=_("Empty when the system did it (a schedule, a webhook)."),
+    )
+    created_at = models.DateTimeField(_("at"), default=timezone.now, editable=False)
+    data = models.JSONField(_("details"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("job event")
+        verbose_name_plural = _("job events")
+        indexes = [
+            # Job page event log, newest first.
+            models.Index(fields=["job", "-created_at"], name="jobevent_job_created_idx"),
+            # Reports: events of one kind over a period.
+            models.Index(fields=["kind", "created_at"], name="jobevent_kind_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def summary(self) -> str:
+        """One line for people: what happened, from the structured data."""
+        d: dict[str, Any] = self.data
+        match self.kind:
+            case self.Kind.STAGE_ADVANCED | self.Kind.STAGE_REVERTED:
+                return _("%(from)s → %(to)s") % {"from": d.get("from_stage", "?"), "to": d.get("to_stage", "?")}
+            case self.Kind.DATE_MOVED:
+                return _("%(stage)s: %(old)s → %(new)s (%(reason)s)") % {
+                    "stage": d.get("stage", "?"),
+                    "old": d.get("old_date", "?"),
+                    "new": d.get("new_date", "?"),
+                    "reason": d.get("reason", ""),
+                }
+            case self.Kind.OWNER_CHANGED:
+                return _("%(old)s → %(new)s") % {"old": d.get("old_owner", "?"), "new": d.get("new_owner", "?")}
+            case _:
+                return str(d.get("reason") or d.get("title") or "")

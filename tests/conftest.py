@@ -1,0 +1,105 @@
+"""Personas and a small world built in code.
+
+alice manages the team, bob owns jobs, charlie is staff with no jobs; dana is not staff.
+The "Installation" pipeline has the stages of the demo; "Repair" is a second, shorter one.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from crm.models import Contact, Customer, Job, Pipeline, StageTemplate
+from crm.services.jobs import job_create
+
+INSTALLATION_STAGES = [
+    # (name, shown to customer, business days from previous stage)
+    ("Request received", True, 0),
+    ("Proposal sent", True, 3),
+    ("Order confirmed", True, 5),
+    ("Installation scheduled", True, 2),
+    ("Installed", True, 10),
+    ("Follow-up", False, 5),
+]
+
+
+def make_pipeline(name: str, stages: list[tuple[str, bool, int]]) -> Pipeline:
+    pipeline = Pipeline.objects.create(name=name)
+    for position, (stage_name, visible, days) in enumerate(stages, start=1):
+        StageTemplate.objects.create(
+            pipeline=pipeline,
+            position=position,
+            name=stage_name,
+            customer_visible=visible,
+            default_duration_days=days,
+        )
+    return pipeline
+
+
+@pytest.fixture
+def alice(db) -> User:
+    user = User.objects.create_user("alice", "alice@example.com", "pw", first_name="Alice", last_name="Martin")
+    user.is_staff = True
+    user.save()
+    managers, _ = Group.objects.get_or_create(name="Managers")
+    user.groups.add(managers)
+    return user
+
+
+@pytest.fixture
+def bob(db) -> User:
+    return User.objects.create_user("bob", "bob@example.com", "pw", first_name="Bob", last_name="Durand", is_staff=True)
+
+
+@pytest.fixture
+def charlie(db) -> User:
+    return User.objects.create_user("charlie", "charlie@example.com", "pw", is_staff=True)
+
+
+@pytest.fixture
+def dana(db) -> User:
+    return User.objects.create_user("dana", "dana@example.com", "pw")
+
+
+@pytest.fixture
+def superuser(db) -> User:
+    return User.objects.create_superuser("root", "root@example.com", "pw")
+
+
+@pytest.fixture
+def installation(db) -> Pipeline:
+    return make_pipeline("Installation", INSTALLATION_STAGES)
+
+
+@pytest.fixture
+def repair(db) -> Pipeline:
+    return make_pipeline("Repair", [("Reported", True, 0), ("Diagnosed", True, 2), ("Fixed", True, 3)])
+
+
+@pytest.fixture
+def customer(db) -> Customer:
+    return Customer.objects.create(name="Dupont household")
+
+
+@pytest.fixture
+def contact(customer: Customer) -> Contact:
+    return Contact.objects.create(customer=customer, name="Marie Dupont", email="marie@example.com", language="fr")
+
+
+@pytest.fixture
+def other_customer(db) -> Customer:
+    return Customer.objects.create(name="Acme Telecom", kind=Customer.Kind.COMPANY)
+
+
+@pytest.fixture
+def job(customer: Customer, contact: Contact, installation: Pipeline, bob: User) -> Job:
+    return job_create(
+        customer=customer,
+        pipeline=installation,
+        owner=bob,
+        title="Heat pump installation",
+        actor=bob,
+        start_date=date(2026, 3, 2),
+    )
