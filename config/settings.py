@@ -108,6 +108,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "crm.context_processors.company",
             ],
         },
     },
@@ -179,6 +180,27 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Customer care <care@localhost>")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+
+# --- Messages to customers ------------------------------------------------------------------
+
+# The name customers know the business by, in every message and on the portal.
+COMPANY_NAME = env_str("COMPANY_NAME", "Brightside Installations")
+# Replies to our emails come back as reply+<job token>@INBOUND_EMAIL_DOMAIN through the ESP's
+# inbound webhook. Without it, replies are threaded by their In-Reply-To header only.
+INBOUND_EMAIL_DOMAIN = env_str("INBOUND_EMAIL_DOMAIN")
+# The SMS backend: crm.sms.ConsoleSmsBackend prints, crm.sms.MemorySmsBackend keeps them for tests;
+# a real provider is a small class with send(to, text) -> provider id (see crm/sms.py).
+SMS_BACKEND = env_str("SMS_BACKEND", "crm.sms.ConsoleSmsBackend")
+# A failed send is retried with exponential backoff (base, doubled each time, capped at an hour,
+# with jitter) until this many attempts; then the message is failed and its owner alerted.
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 5)
+OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 60)
+# A row still "sending" this long after it was claimed is requeued by the sweep (the worker died).
+# Longer than the task timeout, and long enough for the ESP's tracking webhook to confirm a send
+# whose status save was lost, so a crash does not become a duplicate.
+OUTBOX_STUCK_AFTER_SECONDS = env_int("OUTBOX_STUCK_AFTER_SECONDS", 600)
+# How long a portal sign-in link works; an expired one offers to email a fresh link.
+PORTAL_LINK_MAX_AGE_DAYS = env_int("PORTAL_LINK_MAX_AGE_DAYS", 30)
 
 # --- Auth -------------------------------------------------------------------------------------
 

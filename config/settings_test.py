@@ -13,5 +13,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 SECURE_SSL_REDIRECT = False
 # Tasks run in the calling thread; tests that need the queue call task functions themselves.
-Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+Q_CLUSTER = {**Q_CLUSTER, "sync": True, "log_level": "WARNING"}
 SITE_URL = "http://testserver"
+# Serve static files from the app and project folders, as collected in production.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
+SMS_BACKEND = "crm.sms.MemorySmsBackend"
+ANYMAIL = {"WEBHOOK_SECRET": "hook:test-secret", "POSTMARK_SERVER_TOKEN": "test", "SENDGRID_API_KEY": "test"}
+INBOUND_EMAIL_DOMAIN = "reply.example.com"

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from config.health import healthz
 
@@ -9,4 +9,7 @@ admin.site.site_title = "Customer portal admin"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # ESP webhooks: /anymail/<esp>/tracking/ and /anymail/<esp>/inbound/ (basic auth secret).
+    path("anymail/", include("anymail.urls")),
+    path("portal/", include("portal.urls")),
 ]

@@ -6,3 +6,6 @@ class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "crm"
     verbose_name = _("Customer relations")
+
+    def ready(self) -> None:
+        from crm import webhooks  # noqa: F401  (connects the anymail signal receivers)

@@ -7,6 +7,7 @@ Models hold data and its invariants (constraints, ``clean``); every change of st
 
 from __future__ import annotations
 
+import secrets
 import uuid
 import zoneinfo
 from typing import Any
@@ -17,8 +18,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
+
+from crm.workdays import business_today
 
 
 def validate_time_zone(value: str) -> None:
@@ -28,6 +31,10 @@ def validate_time_zone(value: str) -> None:
 
 def default_contact_time_zone() -> str:
     return settings.DEFAULT_CONTACT_TIME_ZONE
+
+
+def new_reply_token() -> str:
+    return secrets.token_hex(8)
 
 
 class Customer(models.Model):
@@ -90,6 +97,9 @@ class Contact(models.Model):
     )
     # Non-essential messages (check-ins, tips, campaigns) stop from this moment on.
     opted_out_at = models.DateTimeField(_("opted out of non-essential messages at"), null=True, blank=True)
+    # Set by a bounce report from the email provider; shown on the job page until the address changes.
+    email_bounced_at = models.DateTimeField(_("email bounced at"), null=True, blank=True)
+    email_bounce_reason = models.CharField(_("bounce reason"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
@@ -133,6 +143,23 @@ class Contact(models.Model):
         return self.sms_consent_at is not None
 
 
+class StaffProfile(models.Model):
+    """What a customer needs to reach a staff member directly (the owner card, every message)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile", verbose_name=_("user")
+    )
+    phone = models.CharField(_("direct phone"), max_length=32, blank=True)
+    job_title = models.CharField(_("job title"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("staff profile")
+        verbose_name_plural = _("staff profiles")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
 class Pipeline(models.Model):
     """A template of stages a kind of job goes through ("Installation", "Repair")."""
 
@@ -160,6 +187,7 @@ class StageTemplate(models.Model):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages", verbose_name=_("pipeline"))
     position = models.PositiveSmallIntegerField(_("position"))
     name = models.CharField(_("name"), max_length=100)
+    name_fr = models.CharField(_("name in French"), max_length=100, blank=True)
     customer_visible = models.BooleanField(
         _("shown to the customer"),
         default=True,
@@ -181,6 +209,7 @@ class StageTemplate(models.Model):
         blank=True,
         help_text=_("Shown to the customer while this is the next stage."),
     )
+    customer_instructions_fr = models.TextField(_("what the customer should prepare, in French"), blank=True)
 
     class Meta:
         ordering = ["pipeline", "position"]
@@ -193,6 +222,19 @@ class StageTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pipeline}: {self.name}"
+
+    @property
+    def label(self) -> str:
+        """The stage's name in the active language (customers read it in theirs)."""
+        if translation.get_language() == "fr" and self.name_fr:
+            return self.name_fr
+        return self.name
+
+    @property
+    def instructions(self) -> str:
+        if translation.get_language() == "fr" and self.customer_instructions_fr:
+            return self.customer_instructions_fr
+        return self.customer_instructions
 
 
 class JobReferenceCounter(models.Model):
@@ -217,6 +259,8 @@ class Job(models.Model):
 
     reference = models.CharField(_("reference"), max_length=32, editable=False)
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, editable=False)
+    # The customer's email replies come back to reply+<token>@INBOUND_DOMAIN and land on this job.
+    reply_token = models.CharField(_("reply token"), max_length=32, default=new_reply_token, editable=False)
     title = models.CharField(_("title"), max_length=200)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="jobs", verbose_name=_("customer"))
     contacts = models.ManyToManyField(
@@ -249,6 +293,7 @@ class Job(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["reference"], name="job_unique_reference"),
             models.UniqueConstraint(fields=["public_id"], name="job_unique_public_id"),
+            models.UniqueConstraint(fields=["reply_token"], name="job_unique_reply_token"),
             models.CheckConstraint(
                 condition=(
                     Q(status__in=["done", "cancelled"], closed_at__isnull=False)
@@ -320,7 +365,7 @@ class Milestone(models.Model):
         """Expected later than first promised, or past its date without being reached."""
         if self.planned_date is None or self.forecast_date is None or self.is_done:
             return False
-        return self.forecast_date > self.planned_date or self.forecast_date < timezone.localdate()
+        return self.forecast_date > self.planned_date or self.forecast_date < business_today()
 
 
 class JobEvent(models.Model):
@@ -333,6 +378,10 @@ class JobEvent(models.Model):
         DATE_MOVED = "date_moved", _("Date moved")
         OWNER_CHANGED = "owner_changed", _("Owner changed")
         DETAILS_CHANGED = "details_changed", _("Details changed")
+        MESSAGE_SENT = "message_sent", _("Message sent")
+        MESSAGE_FAILED = "message_failed", _("Message failed")
+        MESSAGE_BOUNCED = "message_bounced", _("Message bounced")
+        MESSAGE_RECEIVED = "message_received", _("Message received")
         HELD = "held", _("Put on hold")
         RESUMED = "resumed", _("Resumed")
         CANCELLED = "cancelled", _("Cancelled")
@@ -384,3 +433,123 @@ class JobEvent(models.Model):
                 return _("%(old)s → %(new)s") % {"old": d.get("old_owner", "?"), "new": d.get("new_owner", "?")}
             case _:
                 return str(d.get("reason") or d.get("title") or "")
+
+
+class Message(models.Model):
+    """One communication on one channel, in or out. The outbox: a row exists before anything is
+    sent, and its status says where it is (crm.services.outbox moves it)."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("SMS")
+        PHONE = "phone", _("Phone call")
+        PORTAL = "portal", _("Portal note")
+
+    class Direction(models.TextChoices):
+        OUT = "out", _("To the customer")
+        IN = "in", _("From the customer")
+
+    class Kind(models.TextChoices):
+        STAGE_CHANGE = "stage_change", _("Stage change")
+        DATE_MOVED = "date_moved", _("Date moved")
+        ACKNOWLEDGEMENT = "acknowledgement", _("Acknowledgement")
+        FREE = "free", _("Message from the team")
+        REPLY = "reply", _("Customer message")
+        SURVEY_INVITATION = "survey_invitation", _("Survey invitation")
+        CHECK_IN = "check_in", _("Check-in")
+        TIP = "tip", _("Tip or news")
+
+    # Kinds a contact can opt out of; every other kind is part of doing the job.
+    NON_ESSENTIAL_KINDS = frozenset({Kind.SURVEY_INVITATION, Kind.CHECK_IN, Kind.TIP})
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        BOUNCED = "bounced", _("Bounced")
+        FAILED = "failed", _("Failed")
+        RECEIVED = "received", _("Received")
+        CALL_PENDING = "call_pending", _("Call to make")
+
+    job = models.ForeignKey(
+        Job, on_delete=models.CASCADE, null=True, blank=True, related_name="messages", verbose_name=_("job")
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages", verbose_name=_("contact")
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices, default=Direction.OUT)
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.QUEUED)
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    to_address = models.CharField(_("to"), max_length=254, blank=True)
+    from_address = models.CharField(_("from"), max_length=254, blank=True)
+    subject = models.CharField(_("subject"), max_length=300, blank=True)
+    body_text = models.TextField(_("text"), blank=True)
+    body_html = models.TextField(_("HTML"), blank=True)
+    # One logical message, one row: a retried service or a repeated webhook finds the row it made.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200)
+    # Our own Message-ID header: the same on every attempt, so a resend can be deduplicated and a
+    # reply's In-Reply-To finds its thread.
+    email_message_id = models.CharField(_("Message-ID header"), max_length=255, blank=True)
+    provider_message_id = models.CharField(_("provider message id"), max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("written by"),
+    )
+    in_reply_to = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies", verbose_name=_("in reply to")
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    opened_at = models.DateTimeField(_("first opened at"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("failed at"), null=True, blank=True)
+    # Inbound: when staff answered or dealt with it. Outbound failures: when the owner saw to it.
+    handled_at = models.DateTimeField(_("handled at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="message_unique_idempotency_key"),
+            models.CheckConstraint(
+                condition=Q(direction="in", status="received") | (Q(direction="out") & ~Q(status="received")),
+                name="message_status_matches_direction",
+            ),
+        ]
+        indexes = [
+            # Outbox sweep: queued rows whose retry is due, rows stuck in "sending".
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                condition=Q(status__in=["queued", "sending"]),
+                name="message_outbox_idx",
+            ),
+            # Tracking webhooks find the message by the provider's id.
+            models.Index(
+                fields=["provider_message_id"], condition=~Q(provider_message_id=""), name="message_provider_id_idx"
+            ),
+            # Inbound replies find their thread by In-Reply-To / References.
+            models.Index(
+                fields=["email_message_id"], condition=~Q(email_message_id=""), name="message_email_message_id_idx"
+            ),
+            # Job page: the job's messages, newest first.
+            models.Index(fields=["job", "-created_at"], name="message_job_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → {self.to_address or self.from_address} ({self.get_status_display()})"
+
+    @property
+    def is_essential(self) -> bool:
+        return self.kind not in self.NON_ESSENTIAL_KINDS

@@ -22,16 +22,14 @@ from django.utils.translation import gettext as _
 
 from crm.errors import ConflictError, DomainError, ForbiddenTransition
 from crm.models import Contact, Customer, Job, JobEvent, JobReferenceCounter, Milestone, Pipeline, StageTemplate
+from crm.notify import date_moved_drafts, stage_change_drafts
+from crm.services.events import record_event
+from crm.services.outbox import messages_queue
 from crm.workdays import add_business_days, business_today
 
 Actor = AbstractBaseUser | None
 
 REFERENCE_RE = re.compile(r"^J-(?P<year>\d{4})-(?P<number>\d{4,})$")
-
-
-def record_event(*, job: Job, kind: str, actor: Actor, **data: Any) -> JobEvent:
-    """Append one event to the job's log. Called by every service, inside its transaction."""
-    return JobEvent.objects.create(job=job, kind=kind, actor=actor, data=data)
 
 
 def _lock_job(job: Job) -> Job:
@@ -249,13 +247,15 @@ def job_advance(
     expected_stage: StageTemplate | None = None,
     backwards_reason: str = "",
     note: str = "",
+    notify_customer: bool = True,
 ) -> Job:
     """Move the job to ``to_stage``: its milestone (and any skipped) is reached now, later
     forecasts roll out if the plan no longer fits.
 
     ``expected_stage`` is the stage the person saw when they clicked: if the job has moved since,
     they get a ConflictError instead of silently overriding a colleague. Going back needs
-    ``backwards_reason``.
+    ``backwards_reason``. Reaching a stage shown to the customer queues its message to each
+    contact (with ``note`` as a personal word), sent after commit.
     """
     job = _lock_job(job)
     if expected_stage is not None and job.current_stage_id != expected_stage.pk:
@@ -284,7 +284,7 @@ def job_advance(
     job.current_stage = to_stage
     job.updated_at = now
     job.save(update_fields=["current_stage", "updated_at"])
-    record_event(
+    event = record_event(
         job=job,
         kind=JobEvent.Kind.STAGE_REVERTED if going_back else JobEvent.Kind.STAGE_ADVANCED,
         actor=actor,
@@ -297,6 +297,13 @@ def job_advance(
         note=note.strip(),
         rolled=rolled,
     )
+    if notify_customer and not going_back:
+        messages_queue(
+            drafts=stage_change_drafts(job, stage=to_stage, note=note),
+            job=job,
+            key=lambda d: f"stage:{job.pk}:{to_stage.pk}:{event.pk}:{d.contact.pk}:{d.channel}",
+            author=actor,
+        )
     return job
 
 
@@ -308,9 +315,11 @@ def milestone_move(
     reason: str,
     actor: Actor,
     tell_customer: bool = False,
+    note: str = "",
 ) -> Milestone:
     """Change the date we expect a stage to be reached. The first promise (planned date) stays,
-    so the history of the promise is never overwritten."""
+    so the history of the promise is never overwritten. With ``tell_customer``, each contact is
+    sent the new date and the reason now."""
     job = _lock_job(milestone.job)
     milestone = job.milestones.select_related("stage").get(pk=milestone.pk)
     _ensure_open(job, doing=_("have its dates moved"))
@@ -334,7 +343,7 @@ def milestone_move(
     rolled = _roll_forecasts(job, after_position=milestone.stage.position, from_date=new_date)
     job.updated_at = timezone.now()
     job.save(update_fields=["updated_at"])
-    record_event(
+    event = record_event(
         job=job,
         kind=JobEvent.Kind.DATE_MOVED,
         actor=actor,
@@ -349,6 +358,16 @@ def milestone_move(
         before_old_date=old_date is None or today <= old_date,
         rolled=rolled,
     )
+    if tell_customer:
+        drafts = date_moved_drafts(
+            job, milestone=milestone, old_date=old_date, new_date=new_date, reason=reason, note=note
+        )
+        messages_queue(
+            drafts=drafts,
+            job=job,
+            key=lambda d: f"date:{job.pk}:{milestone.pk}:{event.pk}:{d.contact.pk}:{d.channel}",
+            author=actor,
+        )
     return milestone
 
 

@@ -1,0 +1,64 @@
+# Two commands on a fresh machine: `make run` and `make test`. See README.md.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+# make run is local development: debug on, console email, SQLite unless DATABASE_URL is set.
+DEV    := DJANGO_DEBUG=1
+
+.PHONY: help venv run serve test test-fast lint format typecheck migrate seed bench clean
+
+help:
+	@echo "make run        set up .venv, migrate, load demo data, start web server + worker"
+	@echo "make test       run the whole test suite (SQLite unless DATABASE_URL is set)"
+	@echo "make lint       ruff lint and format check"
+	@echo "make format     ruff format and autofix"
+	@echo "make typecheck  mypy with django-stubs"
+	@echo "make bench      benchmarks (figures as ratios to a baseline measured in the same run)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+migrate: venv
+	$(DEV) $(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(DEV) $(BIN)/python manage.py seed_demo
+
+run: seed
+	@$(DEV) $(BIN)/python manage.py setup_schedules
+	@echo ""
+	@echo "  Staff CRM   http://$(HOST):$(PORT)/            (alice = manager, bob = owner; password: demo)"
+	@echo "  Admin       http://$(HOST):$(PORT)/admin/"
+	@echo "  Portal      run: $(BIN)/python manage.py portal_link <contact email>   (DJANGO_DEBUG=1)"
+	@echo "  Health      http://$(HOST):$(PORT)/healthz"
+	@echo "  Email is printed below (console backend). Ctrl-C stops the web server and the worker."
+	@echo ""
+	@$(DEV) $(BIN)/python manage.py qcluster & QPID=$$!; \
+	trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT INT TERM; \
+	$(DEV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: venv
+	$(BIN)/mypy crm portal config
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache

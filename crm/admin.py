@@ -1,0 +1,527 @@
+"""The crm admin.
+
+Customers, contacts, pipelines and stages are reference data and are saved as they are. Jobs and
+milestones change only through crm.services.jobs, so the event log stays whole: the forms here
+validate, the services write. Events are read-only, jobs are cancelled rather than deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any, cast
+
+from django.contrib import admin, messages
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import BooleanField, Case, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from crm.admin_forms import ContactForm, JobActionForm, JobAddForm, JobChangeForm, MilestoneMoveForm
+from crm.errors import DomainError
+from crm.models import (
+    Contact,
+    Customer,
+    Job,
+    JobEvent,
+    JobReferenceCounter,
+    Message,
+    Milestone,
+    Pipeline,
+    StaffProfile,
+    StageTemplate,
+)
+from crm.services.jobs import (
+    job_advance,
+    job_cancel,
+    job_complete,
+    job_create,
+    job_hold,
+    job_reassign,
+    job_resume,
+    job_update_details,
+    milestone_move,
+)
+
+OPEN_STATUSES = [Job.Status.ACTIVE, Job.Status.ON_HOLD]
+
+
+def _actor(request: HttpRequest) -> AbstractBaseUser:
+    # Only signed-in staff reach an admin view.
+    return cast(AbstractBaseUser, request.user)
+
+
+class ReadOnlyMixin:
+    """Shown, never added, changed or deleted here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ServiceAdmin(admin.ModelAdmin):
+    """A model admin whose saves call services.
+
+    The form catches what a person can fix; a service may still say no when saving (a colleague
+    acted in between). Then the whole save is rolled back and the page shown again, as it now is,
+    with the reason.
+    """
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            # A POST runs in a transaction (ModelAdmin.changeform_view) that this exception undoes.
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
+        # Not form.save_m2m(): the service in save_model wrote the relations. The inlines here are
+        # read-only, so saving their formsets writes nothing.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+
+# --- Reference data ---------------------------------------------------------------------------
+
+
+class ContactInline(admin.StackedInline):
+    model = Contact
+    form = ContactForm
+    fields = [
+        ("name", "language", "time_zone"),
+        ("email", "phone", "preferred_channel"),
+        ("sms_consent_at", "sms_consent_source"),
+        "opted_out_at",
+    ]
+
+    def get_extra(self, request: HttpRequest, obj: Customer | None = None, **kwargs: Any) -> int:
+        return 1 if obj is None else 0
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "contact_count", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["name", "contacts__name", "contacts__email"]
+    inlines = [ContactInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
+        return super().get_queryset(request).annotate(contact_count=Count("contacts", distinct=True))
+
+    @admin.display(description=_("contacts"), ordering="contact_count")
+    def contact_count(self, obj: Customer) -> int:
+        return obj.contact_count  # type: ignore[attr-defined]
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    form = ContactForm
+    list_display = ["name", "customer", "email", "phone", "language", "preferred_channel", "sms_consent", "opted_out"]
+    list_filter = ["language", "preferred_channel", ("sms_consent_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["customer"]
+    search_fields = ["name", "email", "phone", "customer__name"]
+    autocomplete_fields = ["customer"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
+        # The autocomplete of job contacts lists str(contact), which names the customer.
+        return super().get_queryset(request).select_related("customer")
+
+    @admin.display(description=_("SMS consent"), boolean=True, ordering="sms_consent_at")
+    def sms_consent(self, obj: Contact) -> bool:
+        return obj.has_sms_consent
+
+    @admin.display(description=_("opted out"), boolean=True, ordering="opted_out_at")
+    def opted_out(self, obj: Contact) -> bool:
+        return obj.opted_out_at is not None
+
+
+class StageTemplateInline(admin.TabularInline):
+    model = StageTemplate
+    ordering = ["position"]
+    fields = ["position", "name", "customer_visible", "default_duration_days", "message_key", "customer_instructions"]
+
+    def get_extra(self, request: HttpRequest, obj: Pipeline | None = None, **kwargs: Any) -> int:
+        return 3 if obj is None else 0
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(admin.ModelAdmin):
+    list_display = ["name", "is_active", "stage_count", "silence_days"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+    inlines = [StageTemplateInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Pipeline]:
+        return super().get_queryset(request).annotate(stage_count=Count("stages"))
+
+    @admin.display(description=_("stages"), ordering="stage_count")
+    def stage_count(self, obj: Pipeline) -> int:
+        return obj.stage_count  # type: ignore[attr-defined]
+
+
+@admin.register(StaffProfile)
+class StaffProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "job_title", "phone"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "user__first_name", "user__last_name", "job_title"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(StageTemplate)
+class StageTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "pipeline", "position", "customer_visible", "default_duration_days", "message_key"]
+    list_filter = ["pipeline", "customer_visible"]
+    list_select_related = ["pipeline"]
+    search_fields = ["name", "pipeline__name", "message_key"]
+    ordering = ["pipeline__name", "position"]
+
+
+@admin.register(JobReferenceCounter)
+class JobReferenceCounterAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["year", "last_number"]
+
+
+# --- Jobs -------------------------------------------------------------------------------------
+
+
+def running_late(today: date) -> Case:
+    """True for an open job with an open milestone that is late, as Milestone.is_late says:
+    expected later than first promised, or past its date."""
+    late_milestones = Milestone.objects.filter(
+        Q(forecast_date__gt=F("planned_date")) | Q(forecast_date__lt=today),
+        job=OuterRef("pk"),
+        completed_at__isnull=True,
+    )
+    return Case(
+        When(Exists(late_milestones), status__in=OPEN_STATUSES, then=Value(True)),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
+
+
+class LateFilter(admin.SimpleListFilter):
+    title = _("late")
+    parameter_name = "late"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Late")), ("no", _("On time"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Job]) -> QuerySet[Job]:
+        if self.value() in ("yes", "no"):
+            # running_late is annotated by JobAdmin.get_queryset.
+            return queryset.filter(running_late=self.value() == "yes")  # type: ignore[misc]
+        return queryset
+
+
+class MilestoneInline(ReadOnlyMixin, admin.TabularInline):
+    model = Milestone
+    readonly_fields = (
+        "stage_name",
+        "planned_date",
+        "forecast_date",
+        "completed_at",
+        "late",
+        "move_date",
+    )
+    fields = readonly_fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Milestone]:
+        return super().get_queryset(request).select_related("job", "stage").order_by("stage__position")
+
+    @admin.display(description=_("stage"))
+    def stage_name(self, obj: Milestone) -> str:
+        return obj.stage.name
+
+    @admin.display(description=_("late"), boolean=True)
+    def late(self, obj: Milestone) -> bool:
+        return obj.is_late
+
+    @admin.display(description="")
+    def move_date(self, obj: Milestone) -> str:
+        if obj.is_done or not obj.job.is_open:
+            return ""
+        url = reverse("admin:crm_milestone_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, gettext("Move the date"))
+
+
+class JobEventInline(ReadOnlyMixin, admin.TabularInline):
+    model = JobEvent
+    readonly_fields = (
+        "created_at",
+        "kind",
+        "actor",
+        "summary",
+    )
+    fields = readonly_fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[JobEvent]:
+        return super().get_queryset(request).select_related("actor")
+
+
+@admin.register(Job)
+class JobAdmin(ServiceAdmin):
+    form = JobChangeForm
+    action_form = JobActionForm
+    actions = ["advance_to_next_stage", "hold", "resume", "cancel", "complete"]
+    list_display = ["reference", "title", "customer", "pipeline", "stage", "owner", "status", "late"]
+    list_filter = ["status", LateFilter, "pipeline", ("owner", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["customer", "pipeline", "current_stage", "owner"]
+    search_fields = ["reference", "title", "customer__name", "contacts__name", "contacts__email"]
+    autocomplete_fields = ["customer", "contacts", "installers"]
+    inlines = [MilestoneInline, JobEventInline]
+    view_on_site = False  # get_absolute_url is this very page.
+    add_fieldsets = [(None, {"fields": ["customer", "pipeline", "owner", "title", "contacts", "start_date"]})]
+    fieldsets = [
+        (None, {"fields": ["reference", "title", "customer", "pipeline", "status", "late", "owner"]}),
+        (_("People"), {"fields": ["contacts", "installers"]}),
+        (_("Stage"), {"fields": ["current_stage", "advance_to", "backwards_reason", "expected_stage"]}),
+        (_("History"), {"fields": ["created_at", "updated_at", "closed_at"], "classes": ["collapse"]}),
+    ]
+    change_readonly_fields = [
+        "reference",
+        "customer",
+        "pipeline",
+        "status",
+        "late",
+        "current_stage",
+        "created_at",
+        "updated_at",
+        "closed_at",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
+        return super().get_queryset(request).annotate(running_late=running_late(timezone.localdate()))
+
+    def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> Any:
+        return [] if obj is None else self.change_readonly_fields
+
+    def get_form(self, request: HttpRequest, obj: Job | None = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = JobAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_inlines(self, request: HttpRequest, obj: Job | None) -> Any:
+        return self.inlines if obj is not None else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        return False  # Cancel it instead: reports count cancelled jobs.
+
+    @admin.display(description=_("stage"), ordering="current_stage__position")
+    def stage(self, obj: Job) -> str:
+        return obj.current_stage.name
+
+    @admin.display(description=_("late"), boolean=True, ordering="running_late")
+    def late(self, obj: Job) -> bool:
+        return obj.running_late  # type: ignore[attr-defined]
+
+    def save_model(self, request: HttpRequest, obj: Job, form: ModelForm, change: bool) -> None:
+        data = form.cleaned_data
+        actor = _actor(request)
+        if not change:
+            job = job_create(
+                customer=data["customer"],
+                pipeline=data["pipeline"],
+                owner=data["owner"],
+                title=data["title"],
+                contacts=data["contacts"] or None,
+                start_date=data["start_date"],
+                actor=actor,
+            )
+            # The admin goes on with ``obj`` (history entry, redirect): make it the new job.
+            obj.pk = job.pk
+            obj.refresh_from_db()
+            return
+        # ``obj`` carries the form's values but is never saved itself; each service re-reads the job.
+        if {"title", "contacts", "installers"} & set(form.changed_data):
+            job_update_details(
+                job=obj, title=data["title"], contacts=data["contacts"], installers=data["installers"], actor=actor
+            )
+        if "owner" in form.changed_data:
+            job_reassign(job=obj, owner=data["owner"], actor=actor)
+        if data["advance_to"] is not None:
+            job_advance(
+                job=obj,
+                to_stage=data["advance_to"],
+                expected_stage=data["expected_stage"],
+                backwards_reason=data["backwards_reason"],
+                actor=actor,
+            )
+        obj.refresh_from_db()
+
+    # Actions: each job on its own, so one refusal does not stop the others.
+
+    def _act_on_each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Job],
+        act: Callable[[Job, AbstractBaseUser, str], object],
+        *,
+        done: Callable[[int], str],
+        reason_required: bool = False,
+    ) -> None:
+        reason = request.POST.get("reason", "").strip()
+        if reason_required and not reason:
+            self.message_user(request, gettext("Give the reason in the field next to the action."), messages.ERROR)
+            return
+        count = 0
+        for job in queryset.select_related("current_stage"):
+            try:
+                act(job, _actor(request), reason)
+            except DomainError as error:
+                self.message_user(request, str(error), messages.ERROR)
+            else:
+                count += 1
+        if count:
+            self.message_user(request, done(count), messages.SUCCESS)
+
+    @admin.action(description=_("Advance to the next stage"))
+    def advance_to_next_stage(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        def advance(job: Job, actor: AbstractBaseUser, reason: str) -> None:
+            next_stage = (
+                StageTemplate.objects.filter(pipeline=job.pipeline_id, position__gt=job.current_stage.position)
+                .order_by("position")
+                .first()
+            )
+            if next_stage is None:
+                raise DomainError(
+                    gettext("Job %(ref)s is at its last stage already.") % {"ref": job.reference},
+                )
+            job_advance(job=job, to_stage=next_stage, expected_stage=job.current_stage, note=reason, actor=actor)
+
+        self._act_on_each(
+            request,
+            queryset,
+            advance,
+            done=lambda n: (
+                ngettext("%(count)d job moved to its next stage.", "%(count)d jobs moved to their next stage.", n)
+                % {"count": n}
+            ),
+        )
+
+    @admin.action(description=_("Put on hold (reason needed)"))
+    def hold(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        self._act_on_each(
+            request,
+            queryset,
+            lambda job, actor, reason: job_hold(job=job, reason=reason, actor=actor),
+            done=lambda n: ngettext("%(count)d job put on hold.", "%(count)d jobs put on hold.", n) % {"count": n},
+            reason_required=True,
+        )
+
+    @admin.action(description=_("Resume"))
+    def resume(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        self._act_on_each(
+            request,
+            queryset,
+            lambda job, actor, reason: job_resume(job=job, reason=reason, actor=actor),
+            done=lambda n: ngettext("%(count)d job resumed.", "%(count)d jobs resumed.", n) % {"count": n},
+        )
+
+    @admin.action(description=_("Cancel (reason needed)"))
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        self._act_on_each(
+            request,
+            queryset,
+            lambda job, actor, reason: job_cancel(job=job, reason=reason, actor=actor),
+            done=lambda n: ngettext("%(count)d job cancelled.", "%(count)d jobs cancelled.", n) % {"count": n},
+            reason_required=True,
+        )
+
+    @admin.action(description=_("Complete"))
+    def complete(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        self._act_on_each(
+            request,
+            queryset,
+            lambda job, actor, reason: job_complete(job=job, reason=reason, actor=actor),
+            done=lambda n: ngettext("%(count)d job completed.", "%(count)d jobs completed.", n) % {"count": n},
+        )
+
+
+@admin.register(Milestone)
+class MilestoneAdmin(ServiceAdmin):
+    form = MilestoneMoveForm
+    list_display = ["job", "stage_name", "planned_date", "forecast_date", "completed_at", "late"]
+    list_filter = ["stage__pipeline", "job__status", ("completed_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["job", "stage"]
+    search_fields = ["job__reference", "job__title", "job__customer__name", "stage__name"]
+    fields = ["job", "stage", "planned_date", "completed_at", "forecast_date", "reason", "tell_customer"]
+    readonly_fields = ["job", "stage", "planned_date", "completed_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # Milestones come with their job.
+
+    def has_delete_permission(self, request: HttpRequest, obj: Milestone | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Milestone | None = None) -> bool:
+        # A reached milestone, or one of a closed job, keeps its dates.
+        movable = obj is None or (not obj.is_done and obj.job.is_open)
+        return movable and super().has_change_permission(request, obj)
+
+    @admin.display(description=_("stage"), ordering="stage__position")
+    def stage_name(self, obj: Milestone) -> str:
+        return obj.stage.name
+
+    @admin.display(description=_("late"), boolean=True)
+    def late(self, obj: Milestone) -> bool:
+        return obj.is_late
+
+    def save_model(self, request: HttpRequest, obj: Milestone, form: ModelForm, change: bool) -> None:
+        data = form.cleaned_data
+        milestone_move(
+            milestone=obj,
+            new_date=data["forecast_date"],
+            reason=data["reason"],
+            tell_customer=data["tell_customer"],
+            actor=_actor(request),
+        )
+        obj.refresh_from_db()
+
+
+@admin.register(JobEvent)
+class JobEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["created_at", "job", "kind", "actor", "summary"]
+    list_filter = ["kind", "created_at"]
+    list_select_related = ["job", "actor"]
+    search_fields = ["job__reference", "job__title"]
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "job",
+        "kind",
+        "actor",
+        "created_at",
+        "summary",
+        "data",
+    )
+    fields = readonly_fields
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The outbox as it is: crm.services.outbox sends, retries and records, never the admin."""
+
+    list_display = ["created_at", "job", "contact", "channel", "direction", "kind", "status", "attempts"]
+    list_filter = ["status", "channel", "direction", "kind", "created_at"]
+    list_select_related = ["job", "contact__customer"]
+    search_fields = ["job__reference", "to_address", "from_address", "subject", "provider_message_id"]
+    date_hierarchy = "created_at"

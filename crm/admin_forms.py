@@ -1,0 +1,215 @@
+"""Forms of the crm admin.
+
+The job and milestone forms only validate: crm.admin hands their cleaned data to the services in
+crm.services.jobs, which write the change and its JobEvent. The checks here are the ones a person
+can fix on the page (a stage that is not allowed from here, a contact of another customer); the
+services check again under a row lock when saving.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import cache
+from typing import Any, cast
+
+from django import forms
+from django.contrib.admin import helpers, widgets
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm.errors import DomainError
+from crm.models import Contact, Job, Milestone, Pipeline, StageTemplate
+from crm.services.jobs import ensure_can_advance
+from crm.workdays import business_today
+
+
+@cache
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+class StageChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: StageTemplate) -> str:  # type: ignore[override]
+        # Not str(stage): that names the pipeline too, one query per option.
+        return f"{obj.position}. {obj.name}"
+
+
+class ContactsOfCustomerField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Contact) -> str:  # type: ignore[override]
+        return obj.name  # The customer is the job's; str(contact) would repeat it.
+
+
+def _active_staff(*keep: int | None) -> Any:
+    """Active staff members, plus the users already chosen so an unchanged form stays valid."""
+    return get_user_model().objects.filter(Q(is_active=True, is_staff=True) | Q(pk__in=[pk for pk in keep if pk]))
+
+
+def _choice_field(form: forms.BaseForm, name: str) -> forms.ModelChoiceField:
+    return cast(forms.ModelChoiceField, form.fields[name])
+
+
+class ContactForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(label=_("time zone"), choices=time_zone_choices)
+
+    class Meta:
+        model = Contact
+        fields = [
+            "customer",
+            "name",
+            "email",
+            "phone",
+            "language",
+            "preferred_channel",
+            "sms_consent_at",
+            "sms_consent_source",
+            "time_zone",
+            "opted_out_at",
+        ]
+
+
+class JobAddForm(forms.ModelForm):
+    """The fields of crm.services.jobs.job_create."""
+
+    start_date = forms.DateField(
+        label=_("start date"),
+        required=False,
+        widget=widgets.AdminDateWidget,
+        help_text=_("When the first stage is reached; empty for today. Later stages are planned from it."),
+    )
+
+    class Meta:
+        model = Job
+        fields = ["customer", "pipeline", "owner", "title", "contacts"]
+        help_texts = {"contacts": _("Leave empty for every contact of the customer.")}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _choice_field(self, "pipeline").queryset = Pipeline.objects.filter(is_active=True)
+        _choice_field(self, "owner").queryset = _active_staff()
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        pipeline = data.get("pipeline")
+        if pipeline is not None and not pipeline.stages.exists():
+            self.add_error("pipeline", gettext("This pipeline has no stages yet."))
+        customer = data.get("customer")
+        strangers = [c.name for c in data.get("contacts", []) if customer and c.customer_id != customer.pk]
+        if strangers:
+            self.add_error(
+                "contacts",
+                gettext("%(names)s is not a contact of %(customer)s.")
+                % {"names": ", ".join(strangers), "customer": customer},
+            )
+        return data
+
+
+class JobChangeForm(forms.ModelForm):
+    """Details, owner and stage of a job; status changes are actions of the job list."""
+
+    advance_to = StageChoiceField(
+        label=_("move to stage"),
+        queryset=StageTemplate.objects.none(),
+        required=False,
+        help_text=_("Milestones up to this stage are marked reached now; later forecasts move out if needed."),
+    )
+    backwards_reason = forms.CharField(
+        label=_("reason for going back"),
+        required=False,
+        max_length=500,
+        help_text=_("Needed only to move the job to an earlier stage."),
+    )
+    # The stage this page showed: if a colleague moved the job since, saving says so instead of
+    # silently overriding them.
+    expected_stage = forms.ModelChoiceField(queryset=StageTemplate.objects.none(), widget=forms.HiddenInput)
+    # The customer is fixed once the job exists, so its contacts make a short list.
+    contacts = ContactsOfCustomerField(
+        label=_("contacts"),
+        queryset=Contact.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("The people who hear about this job."),
+    )
+
+    class Meta:
+        model = Job
+        fields = ["title", "owner", "contacts", "installers"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        job: Job = self.instance
+        stages = StageTemplate.objects.filter(pipeline=job.pipeline_id).order_by("position")
+        _choice_field(self, "advance_to").queryset = stages
+        _choice_field(self, "expected_stage").queryset = stages
+        self.fields["expected_stage"].initial = job.current_stage_id
+        _choice_field(self, "contacts").queryset = Contact.objects.filter(customer=job.customer_id)
+        _choice_field(self, "owner").queryset = _active_staff(job.owner_id)
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        job: Job = self.instance
+        if "owner" in self.changed_data and not job.is_open:
+            self.add_error(
+                "owner",
+                gettext("Job %(ref)s is %(status)s: its owner can no longer change.")
+                % {"ref": job.reference, "status": job.get_status_display().lower()},
+            )
+        to_stage = data.get("advance_to")
+        expected = data.get("expected_stage")
+        if to_stage is None:
+            return data
+        if expected is not None and expected.pk != job.current_stage_id:
+            self.add_error(
+                "advance_to",
+                gettext("Job %(ref)s was moved to “%(stage)s” by someone else in the meantime; look again.")
+                % {"ref": job.reference, "stage": job.current_stage.name},
+            )
+            return data
+        try:
+            ensure_can_advance(job, to_stage, backwards=bool(data.get("backwards_reason", "").strip()))
+        except DomainError as error:
+            self.add_error("advance_to", str(error))
+        return data
+
+
+class MilestoneMoveForm(forms.ModelForm):
+    """The fields of crm.services.jobs.milestone_move."""
+
+    reason = forms.CharField(
+        label=_("reason"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Why the date moves; the customer will ask."),
+    )
+    tell_customer = forms.BooleanField(label=_("tell the customer"), required=False)
+
+    class Meta:
+        model = Milestone
+        fields = ["forecast_date"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "forecast_date" in self.fields:  # Not on the view-only page of a reached milestone.
+            self.fields["forecast_date"].required = True
+
+    def clean_forecast_date(self) -> Any:
+        new_date = self.cleaned_data["forecast_date"]
+        if "forecast_date" not in self.changed_data:
+            raise forms.ValidationError(gettext("Choose the new date."))
+        if new_date < business_today():
+            raise forms.ValidationError(gettext("The new date cannot be in the past."))
+        return new_date
+
+
+class JobActionForm(helpers.ActionForm):
+    """The job list's action bar, with the reason some actions need."""
+
+    reason = forms.CharField(
+        label=_("Reason:"),
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": _("needed to hold or cancel"), "size": 30}),
+    )

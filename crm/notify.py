@@ -1,0 +1,225 @@
+"""What the customer is told, to whom, and on which channel.
+
+Nothing here writes: it renders drafts (for a preview, or for crm.services.outbox to store and
+send). Every draft is rendered inside ``translation.override(contact.language)`` from template
+files — ``templates/emails/<kind>-subject.txt``, ``-body.txt``, ``-body.html`` (extending
+``emails/base.html``), ``templates/sms/<kind>.txt`` and ``templates/calls/<kind>.txt`` — and every
+draft carries the portal link, the owner's name and direct contact, and what happens next.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.template.loader import render_to_string, select_template
+from django.utils import translation
+
+from crm.models import Contact, Job, Message, Milestone, StageTemplate
+from crm.sms import SMS_MAX_LENGTH
+from portal.access import portal_url, unsubscribe_url
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One message as it would go out to one contact."""
+
+    contact: Contact
+    kind: str
+    channel: str
+    to_address: str
+    language: str
+    subject: str
+    body_text: str
+    body_html: str = ""
+    # Kind-specific parts of the idempotency key (e.g. the event that caused it).
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        if self.channel == Message.Channel.PHONE:
+            return Message.Status.CALL_PENDING
+        if self.channel == Message.Channel.PORTAL:
+            return Message.Status.SENT
+        return Message.Status.QUEUED
+
+
+def reachable_channel(contact: Contact) -> str:
+    """The contact's preferred channel when we may use it, else the next best.
+
+    SMS only with recorded consent; "phone" means the owner calls (a call task, nothing is sent);
+    with no address at all the message still exists, as a note on the portal.
+    """
+    preferred = contact.preferred_channel
+    if preferred == Contact.Channel.SMS and contact.has_sms_consent and contact.phone:
+        return Message.Channel.SMS
+    if preferred == Contact.Channel.PHONE and contact.phone:
+        return Message.Channel.PHONE
+    if contact.email:
+        return Message.Channel.EMAIL
+    if contact.phone and contact.has_sms_consent:
+        return Message.Channel.SMS
+    if contact.phone:
+        return Message.Channel.PHONE
+    return Message.Channel.PORTAL
+
+
+def recipients(job: Job, *, kind: str) -> list[Contact]:
+    """The job's contacts who should hear about ``kind``: everyone for what the job needs, only
+    those who have not opted out for the rest."""
+    contacts = list(job.contacts.all())
+    if kind in Message.NON_ESSENTIAL_KINDS:
+        contacts = [c for c in contacts if c.opted_out_at is None]
+    return contacts
+
+
+def _person(user: AbstractBaseUser) -> dict[str, str]:
+    profile = getattr(user, "staff_profile", None)
+    name = user.get_full_name() or user.get_username()  # type: ignore[attr-defined]
+    return {
+        "name": name,
+        "first_name": getattr(user, "first_name", "") or name,
+        "email": getattr(user, "email", ""),
+        "phone": profile.phone if profile else "",
+        "job_title": profile.job_title if profile else "",
+        "initials": "".join(part[0] for part in name.split()[:2]).upper(),
+    }
+
+
+def next_step(job: Job) -> Milestone | None:
+    """The next stage the customer will see reached, with its expected date."""
+    return (
+        job.milestones.select_related("stage")
+        .filter(completed_at__isnull=True, stage__customer_visible=True)
+        .order_by("stage__position")
+        .first()
+    )
+
+
+def _context(job: Job, contact: Contact, kind: str, extra: dict[str, Any]) -> dict[str, Any]:
+    context = {
+        "company": settings.COMPANY_NAME,
+        "contact": contact,
+        "customer": job.customer,
+        "job": job,
+        "owner": _person(job.owner),
+        "portal_url": portal_url(contact, job),
+        "next_step": next_step(job),
+        "unsubscribe_url": unsubscribe_url(contact) if kind in Message.NON_ESSENTIAL_KINDS else "",
+    }
+    context.update(extra)
+    return context
+
+
+def _slug(kind: str) -> str:
+    return kind.replace("_", "-")
+
+
+def _names(folder: str, kind: str, suffix: str, variant: str) -> list[str]:
+    slug = _slug(kind)
+    names = [f"{folder}/{slug}-{variant}{suffix}"] if variant else []
+    return [*names, f"{folder}/{slug}{suffix}"]
+
+
+def _tidy(text: str) -> str:
+    """Plain text as a person would type it: no trailing spaces, at most one blank line."""
+    text = "\n".join(line.rstrip() for line in text.strip().splitlines())
+    return re.sub(r"\n{3,}", "\n\n", text) + "\n"
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _sms_text(body: str, link: str) -> str:
+    """Fit the message and its link in SMS_MAX_LENGTH, shortening the message, never the link."""
+    body = _one_line(body)
+    room = SMS_MAX_LENGTH - len(link) - 1
+    if len(body) > room:
+        body = body[: room - 1].rstrip() + "…"
+    return f"{body} {link}"
+
+
+def render_draft(
+    *,
+    contact: Contact,
+    job: Job,
+    kind: str,
+    extra: dict[str, Any] | None = None,
+    variant: str = "",
+    channel: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Draft:
+    """Render one message for one contact, in their language, on their channel."""
+    channel = channel or reachable_channel(contact)
+    with translation.override(contact.language):
+        context = _context(job, contact, kind, extra or {})
+        subject = _one_line(select_template(_names("emails", kind, "-subject.txt", variant)).render(context))
+        html = ""
+        if channel == Message.Channel.SMS:
+            text = _sms_text(
+                select_template(_names("sms", kind, ".txt", variant)).render(context), context["portal_url"]
+            )
+            to_address = contact.phone
+        elif channel == Message.Channel.PHONE:
+            text = _tidy(select_template(_names("calls", kind, ".txt", variant)).render(context))
+            to_address = contact.phone
+        else:
+            text = _tidy(select_template(_names("emails", kind, "-body.txt", variant)).render(context))
+            html = select_template(_names("emails", kind, "-body.html", variant)).render(context)
+            to_address = contact.email if channel == Message.Channel.EMAIL else ""
+    return Draft(
+        contact=contact,
+        kind=kind,
+        channel=channel,
+        to_address=to_address,
+        language=contact.language,
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        meta=meta or {},
+    )
+
+
+def stage_change_drafts(job: Job, *, stage: StageTemplate, note: str = "") -> list[Draft]:
+    """What each contact will receive when ``job`` reaches ``stage`` (nothing for internal stages)."""
+    if not stage.customer_visible:
+        return []
+    extra = {"stage": stage, "note": note.strip()}
+    return [
+        render_draft(contact=c, job=job, kind=Message.Kind.STAGE_CHANGE, extra=extra, variant=stage.message_key)
+        for c in recipients(job, kind=Message.Kind.STAGE_CHANGE)
+    ]
+
+
+def date_moved_drafts(
+    job: Job, *, milestone: Milestone, old_date: date | None, new_date: date, reason: str, note: str = ""
+) -> list[Draft]:
+    extra = {
+        "milestone": milestone,
+        "stage": milestone.stage,
+        "old_date": old_date,
+        "new_date": new_date,
+        "reason": reason.strip(),
+        "note": note.strip(),
+    }
+    return [
+        render_draft(contact=c, job=job, kind=Message.Kind.DATE_MOVED, extra=extra)
+        for c in recipients(job, kind=Message.Kind.DATE_MOVED)
+    ]
+
+
+def free_message_drafts(job: Job, *, body: str, contacts: Iterable[Contact] | None = None) -> list[Draft]:
+    contacts = list(contacts) if contacts is not None else recipients(job, kind=Message.Kind.FREE)
+    return [render_draft(contact=c, job=job, kind=Message.Kind.FREE, extra={"body": body.strip()}) for c in contacts]
+
+
+def staff_alert(*, subject: str, template: str, context: dict[str, Any]) -> tuple[str, str]:
+    """Subject and text of an email to a staff member (in the site's language)."""
+    context = {"company": settings.COMPANY_NAME, "site_url": settings.SITE_URL, **context}
+    return _one_line(subject), render_to_string(template, context).strip() + "\n"

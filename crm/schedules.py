@@ -1,0 +1,37 @@
+"""The periodic work django-q2 runs. ``manage.py setup_schedules`` makes the Schedule rows match."""
+
+from dataclasses import dataclass
+
+from django_q.models import Schedule
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    func: str
+    minutes: int
+
+
+PERIODIC = [
+    # Requeue sends whose worker died, send retries that are due and rows whose enqueue was lost.
+    Periodic(name="outbox-sweep", func="crm.tasks.sweep_outbox", minutes=1),
+]
+
+
+def ensure_schedules() -> list[str]:
+    """Create or update each schedule by name; running it again changes nothing."""
+    changed = []
+    for periodic in PERIODIC:
+        _, created = Schedule.objects.update_or_create(
+            name=periodic.name,
+            defaults={
+                "func": periodic.func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": periodic.minutes,
+                "repeats": -1,
+            },
+        )
+        changed.append(
+            f"{'created' if created else 'kept'} {periodic.name} ({periodic.func} every {periodic.minutes} min)"
+        )
+    return changed

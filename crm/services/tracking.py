@@ -1,0 +1,104 @@
+"""What the email provider tells us after a send (anymail's normalized tracking events).
+
+Idempotent and order-proof: a status only ever moves forward (a late "sent" after "delivered"
+changes nothing), so the same event three times changes the message once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from crm.models import Contact, JobEvent, Message
+from crm.services.events import record_event
+from crm.services.outbox import alert_owner, statuses_below
+
+logger = logging.getLogger(__name__)
+
+# anymail event type → the status it proves, and the timestamp field it sets.
+STATUS_EVENTS: dict[str, tuple[str, str | None]] = {
+    "queued": (Message.Status.SENT, "sent_at"),
+    "sent": (Message.Status.SENT, "sent_at"),
+    "delivered": (Message.Status.DELIVERED, "delivered_at"),
+    "bounced": (Message.Status.BOUNCED, "failed_at"),
+    "rejected": (Message.Status.FAILED, "failed_at"),
+    "failed": (Message.Status.FAILED, "failed_at"),
+}
+ENGAGEMENT_EVENTS = {"opened", "clicked"}
+OPT_OUT_EVENTS = {"unsubscribed", "complained"}
+
+
+def find_message(*, provider_message_id: str | None, outbox_id: str | None) -> Message | None:
+    """By the provider's id; else by the outbox id we put in the metadata (for a message whose
+    status save was lost after the provider took it)."""
+    if provider_message_id:
+        message = Message.objects.filter(provider_message_id=provider_message_id).first()
+        if message is not None:
+            return message
+    if outbox_id and str(outbox_id).isdigit():
+        return Message.objects.filter(pk=int(outbox_id), direction=Message.Direction.OUT).first()
+    return None
+
+
+@transaction.atomic
+def message_track(
+    *,
+    event_type: str,
+    provider_message_id: str | None,
+    outbox_id: str | None = None,
+    timestamp: datetime | None = None,
+    description: str = "",
+) -> Message | None:
+    """Apply one tracking event; returns the message it concerned (None if not ours)."""
+    message = find_message(provider_message_id=provider_message_id, outbox_id=outbox_id)
+    if message is None:
+        logger.info("Tracking event %s for unknown message %s", event_type, provider_message_id)
+        return None
+    at = timestamp or timezone.now()
+    if provider_message_id and not message.provider_message_id:
+        Message.objects.filter(pk=message.pk, provider_message_id="").update(provider_message_id=provider_message_id)
+
+    if event_type in STATUS_EVENTS:
+        status, field = STATUS_EVENTS[event_type]
+        updates: dict[str, object] = {"status": status}
+        if field:
+            updates[field] = at
+        if status in (Message.Status.BOUNCED, Message.Status.FAILED):
+            updates["last_error"] = (description or event_type)[:2000]
+        moved = Message.objects.filter(pk=message.pk, status__in=statuses_below(status)).update(**updates)
+        if moved and status in (Message.Status.BOUNCED, Message.Status.FAILED):
+            message.refresh_from_db()
+            _record_bounce(message, event_type=event_type, description=description, at=at)
+    elif event_type in ENGAGEMENT_EVENTS:
+        Message.objects.filter(pk=message.pk, opened_at__isnull=True).update(opened_at=at)
+    elif event_type in OPT_OUT_EVENTS and message.contact_id:
+        Contact.objects.filter(pk=message.contact_id, opted_out_at__isnull=True).update(opted_out_at=at)
+    message.refresh_from_db()
+    return message
+
+
+def _record_bounce(message: Message, *, event_type: str, description: str, at: datetime) -> None:
+    if event_type == "bounced" and message.contact_id and message.channel == Message.Channel.EMAIL:
+        Contact.objects.filter(pk=message.contact_id, email=message.to_address).update(
+            email_bounced_at=at, email_bounce_reason=(description or "bounced")[:300]
+        )
+    if message.job_id is None:
+        return
+    record_event(
+        job=message.job,
+        kind=JobEvent.Kind.MESSAGE_BOUNCED if event_type == "bounced" else JobEvent.Kind.MESSAGE_FAILED,
+        actor=None,
+        message_id=message.pk,
+        message_kind=message.kind,
+        to=message.to_address,
+        reason=description,
+    )
+    alert_owner(
+        message.job,
+        subject=f"Message to {message.to_address} {event_type} — {message.job.reference}",
+        template="emails/staff/message-failed.txt",
+        context={"message": message, "error": description or event_type},
+    )

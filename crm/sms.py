@@ -1,0 +1,60 @@
+"""Sending SMS: a backend is any class with ``send(to, text) -> provider message id``.
+
+To plug a real provider, write such a class (it calls the provider's API and raises SmsError on
+refusal) and point the SMS_BACKEND setting at it. The outbox handles retries and status.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+SMS_MAX_LENGTH = 320
+
+
+class SmsError(Exception):
+    """The provider refused or failed to take the SMS."""
+
+
+class SmsBackend(Protocol):
+    def send(self, to: str, text: str) -> str: ...
+
+
+class ConsoleSmsBackend:
+    """Prints each SMS (make run): what the customer would read on their phone."""
+
+    _ids = itertools.count(1)
+
+    def send(self, to: str, text: str) -> str:
+        provider_id = f"console-{next(self._ids)}"
+        print(f"--- SMS to {to} ({provider_id}) ---\n{text}\n---", flush=True)
+        return provider_id
+
+
+@dataclass(frozen=True)
+class SentSms:
+    to: str
+    text: str
+    provider_id: str
+
+
+class MemorySmsBackend:
+    """Keeps each SMS in ``outbox`` (tests), like Django's locmem email backend."""
+
+    outbox: ClassVar[list[SentSms]] = []
+
+    def send(self, to: str, text: str) -> str:
+        provider_id = f"memory-{len(self.outbox) + 1}"
+        self.outbox.append(SentSms(to=to, text=text, provider_id=provider_id))
+        return provider_id
+
+
+def get_sms_backend() -> SmsBackend:
+    return import_string(settings.SMS_BACKEND)()

@@ -1,0 +1,15 @@
+"""django-q2 entry points: load by id, call a service. Nothing else lives here."""
+
+from crm.services import outbox
+
+
+def send_message(message_id: int) -> str:
+    return outbox.deliver(message_id=message_id)
+
+
+def sweep_outbox() -> dict[str, int]:
+    return outbox.sweep()
+
+
+def send_staff_email(to: str, subject: str, body: str) -> None:
+    outbox.send_staff_email(to, subject, body)

@@ -1,0 +1,471 @@
+"""The crm admin: every page answers, and job changes go through the services (one event each)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import User
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test import Client, RequestFactory
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from crm.models import Contact, Customer, Job, JobEvent, Milestone, Pipeline, StageTemplate
+from crm.services.jobs import job_advance, job_cancel, job_create, job_hold
+from crm.workdays import business_today
+
+CRM_ADMINS = [model_admin for model, model_admin in admin.site._registry.items() if model._meta.app_label == "crm"]
+
+
+def url(model: type, view: str, *args: Any) -> str:
+    return reverse(f"admin:crm_{model._meta.model_name}_{view}", args=args)
+
+
+def form_data(response: Any) -> dict[str, Any]:
+    """What the browser posts back when nothing is touched: each field's value, and the
+    management form of each inline (read-only inlines post one too)."""
+    form = response.context["adminform"].form
+    data: dict[str, Any] = {}
+    for name in form.fields:
+        value = form[name].value()
+        if value is not None and value is not False:
+            data[name] = value
+    for inline in response.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        for name in management.fields:
+            data[management.add_prefix(name)] = management[name].value()
+    return data
+
+
+def messages_of(response: Any) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def stage(pipeline: Pipeline, name: str) -> StageTemplate:
+    return pipeline.stages.get(name=name)
+
+
+@pytest.fixture
+def staff(client: Client, superuser: User) -> Client:
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def fresh_job(customer: Customer, contact: Contact, installation: Pipeline, bob: User) -> Job:
+    """A job planned from today, so its later milestones are still ahead."""
+    return job_create(
+        customer=customer,
+        pipeline=installation,
+        owner=bob,
+        title="Solar panels",
+        actor=bob,
+        start_date=business_today(),
+    )
+
+
+def post_job_change(staff: Client, job: Job, **changes: Any) -> Any:
+    data = form_data(staff.get(url(Job, "change", job.pk)))
+    data.update(changes)
+    return staff.post(url(Job, "change", job.pk), data)
+
+
+def event_kinds(job: Job) -> list[str]:
+    return list(job.events.order_by("id").values_list("kind", flat=True))
+
+
+# --- Every page ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model_admin", CRM_ADMINS, ids=lambda model_admin: model_admin.opts.model_name)
+def test_it_shows_every_page_of_every_crm_model(staff: Client, superuser: User, job: Job, model_admin: Any) -> None:
+    model = model_admin.model
+    obj = model._default_manager.first()
+    assert obj is not None, f"the test world has no {model.__name__}: create one above"
+    request = RequestFactory().get("/")
+    request.user = superuser
+
+    assert staff.get(url(model, "changelist")).status_code == 200
+    assert staff.get(url(model, "changelist"), {"q": "Dupont"}).status_code == 200
+    can_add = model_admin.has_add_permission(request)
+    assert staff.get(url(model, "add")).status_code == (200 if can_add else 403)
+    assert staff.get(url(model, "change", obj.pk)).status_code == 200
+
+
+def test_it_filters_jobs_by_every_filter(staff: Client, job: Job, bob: User) -> None:
+    for query in ({"status__exact": "active"}, {"late": "yes"}, {"late": "no"}, {"owner__id__exact": bob.pk}):
+        assert staff.get(url(Job, "changelist"), query).status_code == 200
+
+
+# --- Adding a job -------------------------------------------------------------------------------
+
+
+def test_it_adds_a_job_through_job_create(
+    staff: Client, superuser: User, customer: Customer, contact: Contact, installation: Pipeline, bob: User
+) -> None:
+    response = staff.post(
+        url(Job, "add"),
+        {
+            "customer": customer.pk,
+            "pipeline": installation.pk,
+            "owner": bob.pk,
+            "title": "New heat pump",
+            "contacts": [contact.pk],
+            "start_date": "2026-12-01",
+        },
+    )
+
+    assert response.status_code == 302
+    job = Job.objects.get(title="New heat pump")
+    assert job.reference.startswith("J-")
+    assert job.current_stage == stage(installation, "Request received")
+    assert list(job.contacts.all()) == [contact]
+    assert job.milestones.count() == installation.stages.count()
+    assert job.milestones.get(stage__position=1).planned_date == date(2026, 12, 1)
+    created = job.events.get()
+    assert (created.kind, created.actor) == (JobEvent.Kind.CREATED, superuser)
+
+
+def test_it_gives_every_contact_of_the_customer_when_none_is_chosen(
+    staff: Client, customer: Customer, contact: Contact, installation: Pipeline, bob: User
+) -> None:
+    data = {"customer": customer.pk, "pipeline": installation.pk, "owner": bob.pk, "title": "Boiler"}
+    staff.post(url(Job, "add"), data)
+
+    assert list(Job.objects.get(title="Boiler").contacts.all()) == [contact]
+
+
+def test_it_refuses_a_contact_of_another_customer(
+    staff: Client, customer: Customer, other_customer: Customer, installation: Pipeline, bob: User
+) -> None:
+    stranger = Contact.objects.create(customer=other_customer, name="Wile Coyote", email="wile@example.com")
+    data = {"customer": customer.pk, "pipeline": installation.pk, "owner": bob.pk, "title": "Boiler"}
+    response = staff.post(url(Job, "add"), {**data, "contacts": [stranger.pk]})
+
+    assert response.status_code == 200
+    assert "Wile Coyote is not a contact of Dupont household." in response.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_it_refuses_a_pipeline_without_stages(staff: Client, customer: Customer, bob: User) -> None:
+    empty = Pipeline.objects.create(name="Empty")
+    data = {"customer": customer.pk, "pipeline": empty.pk, "owner": bob.pk, "title": "Boiler"}
+    response = staff.post(url(Job, "add"), data)
+
+    assert response.status_code == 200
+    assert "This pipeline has no stages yet." in response.content.decode()
+    assert not Job.objects.exists()
+
+
+# --- Changing a job -----------------------------------------------------------------------------
+
+
+def test_it_reassigns_the_owner_through_the_service(staff: Client, superuser: User, job: Job, alice: User) -> None:
+    response = post_job_change(staff, job, owner=alice.pk)
+
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.owner == alice
+    event = job.events.get(kind=JobEvent.Kind.OWNER_CHANGED)
+    assert event.actor == superuser
+    assert event_kinds(job) == [JobEvent.Kind.CREATED, JobEvent.Kind.OWNER_CHANGED]
+
+
+def test_it_changes_the_details_through_the_service(staff: Client, job: Job, charlie: User) -> None:
+    response = post_job_change(staff, job, title="Heat pump and boiler", installers=[charlie.pk])
+
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.title == "Heat pump and boiler"
+    assert list(job.installers.all()) == [charlie]
+    event = job.events.get(kind=JobEvent.Kind.DETAILS_CHANGED)
+    assert set(event.data["changed"]) == {"title", "installers"}
+
+
+def test_it_writes_nothing_when_nothing_changed(staff: Client, job: Job) -> None:
+    response = post_job_change(staff, job)
+
+    assert response.status_code == 302
+    assert event_kinds(job) == [JobEvent.Kind.CREATED]
+
+
+def test_it_advances_through_the_service(staff: Client, superuser: User, job: Job, installation: Pipeline) -> None:
+    response = post_job_change(staff, job, advance_to=stage(installation, "Order confirmed").pk)
+
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.current_stage.name == "Order confirmed"
+    event = job.events.get(kind=JobEvent.Kind.STAGE_ADVANCED)
+    assert (event.actor, event.data["from_stage"]) == (superuser, "Request received")
+    assert job.milestones.filter(completed_at__isnull=False).count() == 3
+
+
+def test_it_goes_back_with_a_reason(staff: Client, job: Job, installation: Pipeline, bob: User) -> None:
+    job_advance(job=job, to_stage=stage(installation, "Order confirmed"), actor=bob)
+    response = post_job_change(
+        staff, job, advance_to=stage(installation, "Proposal sent").pk, backwards_reason="Customer wants changes"
+    )
+
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.current_stage.name == "Proposal sent"
+    assert job.events.get(kind=JobEvent.Kind.STAGE_REVERTED).data["reason"] == "Customer wants changes"
+
+
+def test_it_refuses_to_go_back_without_a_reason(staff: Client, job: Job, installation: Pipeline, bob: User) -> None:
+    job_advance(job=job, to_stage=stage(installation, "Order confirmed"), actor=bob)
+    events_before = JobEvent.objects.count()
+    response = post_job_change(staff, job, title="Changed too", advance_to=stage(installation, "Proposal sent").pk)
+
+    assert response.status_code == 200
+    assert "needs a reason" in response.content.decode()
+    job.refresh_from_db()
+    assert (job.current_stage.name, job.title) == ("Order confirmed", "Heat pump installation")
+    assert JobEvent.objects.count() == events_before
+
+
+def test_it_refuses_to_advance_a_cancelled_job(staff: Client, job: Job, installation: Pipeline, bob: User) -> None:
+    job_cancel(job=job, actor=bob, reason="Customer moved away")
+    events_before = JobEvent.objects.count()
+    response = post_job_change(staff, job, advance_to=stage(installation, "Proposal sent").pk)
+
+    assert response.status_code == 200
+    assert "it can no longer change stage" in response.content.decode()
+    job.refresh_from_db()
+    assert job.current_stage.name == "Request received"
+    assert JobEvent.objects.count() == events_before
+
+
+def test_it_refuses_a_stage_change_over_a_colleagues(
+    staff: Client, job: Job, installation: Pipeline, bob: User
+) -> None:
+    data = form_data(staff.get(url(Job, "change", job.pk)))
+    job_advance(job=job, to_stage=stage(installation, "Proposal sent"), actor=bob)  # bob, meanwhile
+    response = staff.post(url(Job, "change", job.pk), {**data, "advance_to": stage(installation, "Installed").pk})
+
+    assert response.status_code == 200
+    assert "by someone else in the meantime" in response.content.decode()
+    job.refresh_from_db()
+    assert job.current_stage.name == "Proposal sent"
+
+
+def test_it_rolls_back_the_whole_save_when_a_service_refuses(
+    staff: Client, job: Job, installation: Pipeline, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form's checks can be overtaken by a colleague; the service's refusal then undoes the
+    details already written in the same save and is shown, not a 500."""
+    data = form_data(staff.get(url(Job, "change", job.pk)))
+    job_hold(job=job, actor=bob, reason="Waiting for the customer")  # bob, meanwhile
+    monkeypatch.setattr("crm.admin_forms.ensure_can_advance", lambda *args, **kwargs: None)
+    events_before = JobEvent.objects.count()
+    response = staff.post(
+        url(Job, "change", job.pk), {**data, "title": "Renamed", "advance_to": stage(installation, "Proposal sent").pk}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == url(Job, "change", job.pk)
+    assert messages_of(response) == [f"Job {job.reference} is on hold: resume it before changing its stage."]
+    job.refresh_from_db()
+    assert (job.title, job.current_stage.name) == ("Heat pump installation", "Request received")
+    assert JobEvent.objects.count() == events_before
+
+
+def test_it_shows_milestones_and_events_read_only(staff: Client, job: Job) -> None:
+    response = staff.get(url(Job, "change", job.pk))
+
+    inlines = {inline.formset.model: inline for inline in response.context["inline_admin_formsets"]}
+    for model in (Milestone, JobEvent):
+        inline = inlines[model]
+        assert not (inline.has_add_permission or inline.has_change_permission or inline.has_delete_permission)
+    assert url(Milestone, "change", job.milestones.get(stage__position=2).pk) in response.content.decode()
+
+
+# --- Job actions --------------------------------------------------------------------------------
+
+
+def act(staff: Client, action: str, jobs: list[Job], reason: str = "") -> Any:
+    data = {"action": action, "_selected_action": [job.pk for job in jobs], "reason": reason}
+    return staff.post(url(Job, "changelist"), data)
+
+
+def test_it_holds_resumes_and_completes(staff: Client, superuser: User, job: Job) -> None:
+    act(staff, "hold", [job], reason="Waiting for parts")
+    job.refresh_from_db()
+    assert job.status == Job.Status.ON_HOLD
+    held = job.events.get(kind=JobEvent.Kind.HELD)
+    assert (held.actor, held.data["reason"]) == (superuser, "Waiting for parts")
+
+    act(staff, "resume", [job])
+    job.refresh_from_db()
+    assert job.status == Job.Status.ACTIVE
+
+    response = act(staff, "complete", [job])
+    job.refresh_from_db()
+    assert job.status == Job.Status.DONE
+    assert messages_of(response)[-1] == "1 job completed."
+    assert event_kinds(job)[-3:] == [JobEvent.Kind.HELD, JobEvent.Kind.RESUMED, JobEvent.Kind.COMPLETED]
+
+
+def test_it_cancels_with_a_reason(staff: Client, job: Job) -> None:
+    act(staff, "cancel", [job], reason="Customer moved away")
+
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+    assert job.events.get(kind=JobEvent.Kind.CANCELLED).data["reason"] == "Customer moved away"
+
+
+def test_it_asks_for_the_reason_to_cancel(staff: Client, job: Job) -> None:
+    response = act(staff, "cancel", [job])
+
+    assert messages_of(response) == ["Give the reason in the field next to the action."]
+    job.refresh_from_db()
+    assert job.status == Job.Status.ACTIVE
+    assert event_kinds(job) == [JobEvent.Kind.CREATED]
+
+
+def test_it_says_which_jobs_refused_and_does_the_others(staff: Client, job: Job, fresh_job: Job, bob: User) -> None:
+    job_cancel(job=job, actor=bob, reason="Customer moved away")
+    response = act(staff, "complete", [job, fresh_job])
+
+    assert messages_of(response) == [f"Job {job.reference} is cancelled: it cannot be completed.", "1 job completed."]
+    job.refresh_from_db()
+    fresh_job.refresh_from_db()
+    assert (job.status, fresh_job.status) == (Job.Status.CANCELLED, Job.Status.DONE)
+
+
+def test_it_advances_to_the_next_stage(staff: Client, job: Job, installation: Pipeline) -> None:
+    job_advance(job=job, to_stage=stage(installation, "Follow-up"), actor=None)
+    response = act(staff, "advance_to_next_stage", [job])
+    assert messages_of(response) == [f"Job {job.reference} is at its last stage already."]
+
+    job_advance(job=job, to_stage=stage(installation, "Installed"), actor=None, backwards_reason="Oops")
+    act(staff, "advance_to_next_stage", [job])
+    job.refresh_from_db()
+    assert job.current_stage.name == "Follow-up"
+
+
+# --- What cannot be done ------------------------------------------------------------------------
+
+
+def test_it_never_adds_changes_or_deletes_events(staff: Client, job: Job) -> None:
+    event = job.events.get()
+
+    assert staff.get(url(JobEvent, "add")).status_code == 403
+    assert staff.post(url(JobEvent, "change", event.pk), {"kind": "held"}).status_code == 403
+    assert staff.post(url(JobEvent, "delete", event.pk), {"post": "yes"}).status_code == 403
+    assert JobEvent.objects.get().kind == JobEvent.Kind.CREATED
+
+
+def test_it_never_deletes_a_job(staff: Client, job: Job) -> None:
+    assert staff.post(url(Job, "delete", job.pk), {"post": "yes"}).status_code == 403
+    actions = dict(staff.get(url(Job, "changelist")).context["action_form"].fields["action"].choices)
+    assert "delete_selected" not in actions
+    assert Job.objects.filter(pk=job.pk).exists()
+
+
+# --- Moving a milestone -------------------------------------------------------------------------
+
+
+def test_it_moves_a_milestone_through_the_service(staff: Client, superuser: User, fresh_job: Job) -> None:
+    milestone = fresh_job.milestones.get(stage__name="Proposal sent")
+    new_date = milestone.forecast_date + timedelta(days=7)
+    data = form_data(staff.get(url(Milestone, "change", milestone.pk)))
+    response = staff.post(
+        url(Milestone, "change", milestone.pk),
+        {**data, "forecast_date": new_date.isoformat(), "reason": "Supplier is late", "tell_customer": "on"},
+    )
+
+    assert response.status_code == 302
+    moved = Milestone.objects.get(pk=milestone.pk)
+    assert (moved.planned_date, moved.forecast_date) == (milestone.planned_date, new_date)
+    event = fresh_job.events.get(kind=JobEvent.Kind.DATE_MOVED)
+    assert (event.actor, event.data["reason"], event.data["tell_customer"]) == (superuser, "Supplier is late", True)
+
+
+def test_it_needs_a_reason_to_move_a_milestone(staff: Client, fresh_job: Job) -> None:
+    milestone = fresh_job.milestones.get(stage__name="Proposal sent")
+    new_date = milestone.forecast_date + timedelta(days=7)
+    data = form_data(staff.get(url(Milestone, "change", milestone.pk)))
+    response = staff.post(url(Milestone, "change", milestone.pk), {**data, "forecast_date": new_date.isoformat()})
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["reason"]
+    assert Milestone.objects.get(pk=milestone.pk).forecast_date == milestone.forecast_date
+    assert not fresh_job.events.filter(kind=JobEvent.Kind.DATE_MOVED).exists()
+
+
+def test_it_keeps_the_date_of_a_reached_milestone(staff: Client, fresh_job: Job) -> None:
+    reached = fresh_job.milestones.get(stage__position=1)
+    response = staff.get(url(Milestone, "change", reached.pk))
+
+    assert response.status_code == 200
+    assert not response.context["has_change_permission"]
+    assert staff.post(url(Milestone, "change", reached.pk), {"reason": "x"}).status_code == 403
+
+
+# --- The job list -------------------------------------------------------------------------------
+
+
+def test_it_shows_a_job_as_late_once_a_date_slips(staff: Client, fresh_job: Job, bob: User) -> None:
+    def late_references() -> list[str]:
+        response = staff.get(url(Job, "changelist"), {"late": "yes"})
+        return [job.reference for job in response.context["cl"].result_list]
+
+    assert late_references() == []
+    milestone = fresh_job.milestones.get(stage__name="Installed")
+    staff.post(
+        url(Milestone, "change", milestone.pk),
+        {"forecast_date": (milestone.forecast_date + timedelta(days=3)).isoformat(), "reason": "Crane unavailable"},
+    )
+    assert late_references() == [fresh_job.reference]
+
+
+def test_the_job_list_costs_the_same_queries_for_3_or_30_jobs(
+    staff: Client,
+    customer: Customer,
+    contact: Contact,
+    installation: Pipeline,
+    bob: User,
+    django_assert_max_num_queries,
+) -> None:
+    def add_jobs(count: int) -> None:
+        for number in range(count):
+            job_create(customer=customer, pipeline=installation, owner=bob, title=f"Job {number}", actor=bob)
+
+    def list_queries() -> int:
+        with django_assert_max_num_queries(12), CaptureQueriesContext(connection) as queries:
+            assert staff.get(url(Job, "changelist")).status_code == 200
+        return len(queries)
+
+    add_jobs(3)
+    with_3 = list_queries()
+    add_jobs(27)
+    assert list_queries() == with_3
+
+
+# --- Reference data -----------------------------------------------------------------------------
+
+
+def test_it_adds_a_customer_with_a_contact(staff: Client) -> None:
+    data = form_data(staff.get(url(Customer, "add")))
+    data.update({"name": "Martin family", "kind": "household", "contacts-0-name": "Paul Martin"})
+    data.update({"contacts-0-email": "paul@example.com", "contacts-0-language": "fr"})
+    data.update({"contacts-0-preferred_channel": "email", "contacts-0-time_zone": "Europe/Paris"})
+    response = staff.post(url(Customer, "add"), data)
+
+    assert response.status_code == 302
+    assert Customer.objects.get(name="Martin family").contacts.get().email == "paul@example.com"
+
+
+def test_it_refuses_an_unknown_time_zone(staff: Client, contact: Contact) -> None:
+    data = form_data(staff.get(url(Contact, "change", contact.pk)))
+    response = staff.post(url(Contact, "change", contact.pk), {**data, "time_zone": "Mars/Olympus_Mons"})
+
+    assert response.status_code == 200
+    assert "time_zone" in response.context["adminform"].form.errors
+    contact.refresh_from_db()
+    assert contact.time_zone != "Mars/Olympus_Mons"

@@ -1,0 +1,195 @@
+"""Two people acting on the same job at the same moment, on a real database with row locks.
+
+SQLite serialises whole transactions, so these only say something on PostgreSQL. Each thread has
+its own connection and closes it at the end; the data is committed so every thread sees it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import OperationalError, connection, transaction
+
+import crm.services.jobs as jobs_services
+from crm.errors import ConflictError
+from crm.models import Customer, Job, JobEvent, JobReferenceCounter, Pipeline
+from crm.services.jobs import job_advance, job_create, job_hold
+from crm.workdays import business_today
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
+]
+
+Outcome = tuple[str, Any]
+
+
+def run_together(*calls: Callable[[], Any], timeout: float = 10) -> list[Outcome]:
+    """Start every call at the same moment, each in its own thread (and connection)."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[Outcome] = [("not run", None)] * len(calls)
+
+    def run(index: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait(timeout=timeout)
+            outcomes[index] = ("ok", call())
+        except Exception as error:
+            outcomes[index] = ("error", error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not any(thread.is_alive() for thread in threads), "a thread is stuck"
+    return outcomes
+
+
+def run_alone(call: Callable[[], Any]) -> Outcome:
+    return run_together(call)[0]
+
+
+@pytest.fixture
+def slow_event_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The winner keeps its lock a little longer, so the other call surely waits for it."""
+    record_event = jobs_services.record_event
+
+    def slow_record_event(**kwargs: Any) -> JobEvent:
+        time.sleep(0.2)
+        return record_event(**kwargs)
+
+    monkeypatch.setattr(jobs_services, "record_event", slow_record_event)
+
+
+def new_job(customer: Customer, pipeline: Pipeline, owner: User, title: str = "Heat pump installation") -> Job:
+    # No contacts: these tests are about the job row, not the messages a stage change queues.
+    return job_create(
+        customer=customer,
+        pipeline=pipeline,
+        owner=owner,
+        title=title,
+        actor=owner,
+        contacts=[],
+        start_date=date(2026, 3, 2),
+    )
+
+
+@pytest.mark.parametrize(
+    "targets",
+    [("Proposal sent", "Proposal sent"), ("Proposal sent", "Order confirmed")],
+    ids=["same target", "different targets"],
+)
+def test_it_lets_only_one_of_two_simultaneous_advances_through(
+    slow_event_log: None,
+    customer: Customer,
+    installation: Pipeline,
+    alice: User,
+    bob: User,
+    targets: tuple[str, str],
+) -> None:
+    job = new_job(customer, installation, bob)
+    seen = installation.stages.get(name="Request received")
+    to_stages = [installation.stages.get(name=name) for name in targets]
+
+    outcomes = run_together(
+        lambda: job_advance(job=job, to_stage=to_stages[0], actor=alice, expected_stage=seen),
+        lambda: job_advance(job=job, to_stage=to_stages[1], actor=bob, expected_stage=seen),
+    )
+
+    kinds = sorted(kind for kind, _ in outcomes)
+    assert kinds == ["error", "ok"], outcomes
+    [winner] = [i for i, (kind, _) in enumerate(outcomes) if kind == "ok"]
+    [error] = [value for kind, value in outcomes if kind == "error"]
+    assert isinstance(error, ConflictError), error
+    job.refresh_from_db()
+    assert job.current_stage == to_stages[winner]
+    advanced = JobEvent.objects.filter(job=job, kind=JobEvent.Kind.STAGE_ADVANCED)
+    assert advanced.count() == 1
+    assert advanced.get().actor == (alice, bob)[winner]
+
+
+def test_it_hands_out_distinct_references_to_simultaneous_creations(
+    customer: Customer, installation: Pipeline, bob: User
+) -> None:
+    # No counter row for the year yet: the first creations race to insert it.
+    assert not JobReferenceCounter.objects.exists()
+
+    outcomes = run_together(*[lambda i=i: new_job(customer, installation, bob, f"Job {i}") for i in range(4)])
+
+    assert [kind for kind, _ in outcomes] == ["ok"] * 4, outcomes
+    year = business_today().year
+    references = sorted(job.reference for _, job in outcomes)
+    assert references == [f"J-{year}-{n:04d}" for n in range(1, 5)]
+    assert JobReferenceCounter.objects.get(year=year).last_number == 4
+
+
+def test_it_hands_out_distinct_references_when_the_year_has_started(
+    customer: Customer, installation: Pipeline, bob: User
+) -> None:
+    first = new_job(customer, installation, bob)
+
+    outcomes = run_together(*[lambda i=i: new_job(customer, installation, bob, f"Job {i}") for i in range(4)])
+
+    assert [kind for kind, _ in outcomes] == ["ok"] * 4, outcomes
+    year = business_today().year
+    references = sorted([first.reference] + [job.reference for _, job in outcomes])
+    assert references == [f"J-{year}-{n:04d}" for n in range(1, 6)]
+
+
+# The services lock the job with select_for_update() after select_related("current_stage",
+# "pipeline", "owner"); without of=("self",), PostgreSQL locks the joined stage, pipeline and user
+# rows too, and inserting a row that references them waits for FOR KEY SHARE.
+
+
+def _within_lock_timeout(call: Callable[[], Any]) -> Callable[[], Any]:
+    def run() -> Any:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '300ms'")
+            return call()
+
+    return run
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_lock_job's select_for_update() also locks the joined current_stage, pipeline and owner "
+    "rows, so a change to one job blocks changes to every job sharing its stage, pipeline or owner.",
+)
+def test_it_does_not_block_another_job_while_one_changes(
+    customer: Customer, installation: Pipeline, bob: User
+) -> None:
+    job, other = new_job(customer, installation, bob), new_job(customer, installation, bob, "Other job")
+
+    with transaction.atomic():
+        job_hold(job=job, actor=bob, reason="Waiting for permit")
+        kind, value = run_alone(_within_lock_timeout(lambda: job_hold(job=other, actor=bob, reason="Customer away")))
+
+    assert kind == "ok", value
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_lock_job's select_for_update() also locks the pipeline, stage and owner rows: creating "
+    "any job in the same pipeline waits until the change commits.",
+)
+def test_it_does_not_block_creating_a_job_while_one_changes(
+    customer: Customer, installation: Pipeline, bob: User
+) -> None:
+    job = new_job(customer, installation, bob)
+
+    with transaction.atomic():
+        job_hold(job=job, actor=bob, reason="Waiting for permit")
+        kind, value = run_alone(_within_lock_timeout(lambda: new_job(customer, installation, bob, "New job")))
+
+    assert kind == "ok", value
+    assert not isinstance(value, OperationalError)

@@ -1,0 +1,238 @@
+"""manage.py seed_demo: a believable world, built through the services, that a second run leaves alone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.apps import apps
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import transaction
+from django.test import override_settings
+
+from crm.models import Contact, Customer, Job, JobEvent, Milestone, Pipeline
+from crm.workdays import business_today
+
+PARIS = ZoneInfo("Europe/Paris")
+WEDNESDAY = dt.datetime(2026, 3, 18, 9, 30, tzinfo=PARIS)
+
+# The jobs the demo makes late on purpose: overdue without news, slipped silently, moved with notice.
+LATE_TITLES = {
+    "Guest Wi-Fi and network cabling",
+    "Kitchen extraction fan",
+    "Ducted heat pump, main floor",
+    "Cold room refrigeration unit",
+    "Hot water outage, east wing",
+    "EV charger in the garage",
+}
+
+
+@pytest.fixture(autouse=True)
+def development(settings, monkeypatch) -> None:
+    settings.DEBUG = True
+    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(WEDNESDAY, tick=False) as traveller:
+        yield traveller
+
+
+def seed(*args: str) -> str:
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def counts() -> dict[str, int]:
+    models = [*apps.get_app_config("crm").get_models(), User, Group, Group.permissions.through]
+    return {model._meta.label: model._default_manager.count() for model in models}
+
+
+def late_job_titles() -> set[str]:
+    milestones = Milestone.objects.filter(job__status__in=[Job.Status.ACTIVE, Job.Status.ON_HOLD]).select_related("job")
+    return {m.job.title for m in milestones if m.is_late}
+
+
+@pytest.fixture(scope="class")
+def world(django_db_setup, django_db_blocker):
+    """One seeded world shared by the tests that only read it (like setUpTestData), rolled back after."""
+    with (
+        django_db_blocker.unblock(),
+        time_machine.travel(WEDNESDAY, tick=False),
+        pytest.MonkeyPatch.context() as monkeypatch,
+        transaction.atomic(),
+    ):
+        monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+        with override_settings(DEBUG=True):
+            seed()
+        yield
+        transaction.set_rollback(True)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("world")
+class TestTheWorld:
+    def test_it_creates_the_staff_logins(self) -> None:
+        alice, bob, chloe = (User.objects.get(username=name) for name in ("alice", "bob", "chloe"))
+        assert alice.is_staff and alice.is_superuser
+        assert alice.groups.filter(name="Managers").exists()
+        assert bob.is_staff and not bob.is_superuser
+        assert chloe.is_staff and not chloe.is_superuser
+        for user in (alice, bob, chloe):
+            assert user.check_password("demo")
+            assert user.first_name and user.last_name and user.email.endswith("@example.com")
+        # Staff can work in the admin, but the event log stays append-only.
+        assert bob.groups.filter(name="Staff").exists()
+        assert bob.has_perms(["crm.view_job", "crm.add_customer", "crm.change_contact", "crm.view_jobevent"])
+        assert not bob.has_perm("crm.change_jobevent")
+        assert not bob.has_perm("crm.delete_job")
+
+    def test_it_creates_both_pipelines(self) -> None:
+        assert sorted(Pipeline.objects.values_list("name", flat=True)) == ["Installation", "Repair"]
+        installation = Pipeline.objects.get(name="Installation")
+        stages = list(installation.stages.order_by("position"))
+        assert [(s.name, s.default_duration_days, s.customer_visible) for s in stages] == [
+            ("Request received", 0, True),
+            ("Proposal sent", 3, True),
+            ("Order confirmed", 5, True),
+            ("Installation scheduled", 3, True),
+            ("Installed", 10, True),
+            ("Follow-up", 5, False),
+        ]
+        assert stages[1].message_key == "proposal-sent"
+        assert stages[3].message_key == "installation-scheduled"
+        assert "boiler room" in stages[4].customer_instructions
+        assert Pipeline.objects.get(name="Repair").stages.count() >= 4
+
+    def test_it_creates_customers_in_both_languages(self) -> None:
+        assert Customer.objects.count() >= 5
+        assert set(Customer.objects.values_list("kind", flat=True)) == {"household", "company"}
+        contacts = list(Contact.objects.all())
+        assert {c.language for c in contacts} == {"en", "fr"}
+        assert {c.time_zone for c in contacts} == {"Europe/Paris", "Europe/London", "America/Montreal"}
+        sms = [c for c in contacts if c.preferred_channel == Contact.Channel.SMS]
+        assert sms
+        assert all(c.sms_consent_at and c.sms_consent_source and c.phone for c in sms)
+        assert any(c.preferred_channel == Contact.Channel.PHONE for c in contacts)
+        for contact in contacts:
+            contact.full_clean()
+
+    def test_every_job_has_milestones_and_a_history(self) -> None:
+        jobs = list(Job.objects.select_related("pipeline"))
+        assert 18 <= len(jobs) <= 22
+        for job in jobs:
+            assert job.milestones.count() == job.pipeline.stages.count()
+            assert job.events.filter(kind=JobEvent.Kind.CREATED).exists()
+            assert job.contacts.exists()
+        assert set(Job.objects.values_list("owner__username", flat=True)) == {"alice", "bob", "chloe"}
+        assert Job.objects.filter(current_stage__position__gt=1).count() >= 10
+
+    def test_jobs_started_in_the_past(self) -> None:
+        today = business_today()
+        first = Milestone.objects.filter(stage__position=1)
+        assert all(today - dt.timedelta(days=60) <= m.planned_date <= today for m in first)
+        assert first.filter(planned_date__lte=today - dt.timedelta(days=30)).exists()
+
+    def test_jobs_have_every_status(self) -> None:
+        assert Job.objects.filter(status=Job.Status.ON_HOLD).count() in (1, 2)
+        assert Job.objects.filter(status=Job.Status.CANCELLED).count() == 1
+        assert Job.objects.filter(status=Job.Status.DONE).count() in (2, 3)
+        assert Job.objects.filter(status=Job.Status.ACTIVE).count() >= 12
+        for job in Job.objects.exclude(status__in=[Job.Status.ACTIVE, Job.Status.ON_HOLD]):
+            assert job.closed_at is not None
+        for job in Job.objects.filter(status=Job.Status.DONE):
+            assert not job.milestones.filter(completed_at__isnull=True).exists()
+
+    def test_some_jobs_are_running_late(self) -> None:
+        assert late_job_titles() == LATE_TITLES
+        today = business_today()
+        overdue = Milestone.objects.filter(
+            completed_at__isnull=True, forecast_date__lt=today, job__status=Job.Status.ACTIVE
+        )
+        assert overdue.exists()
+        moves = JobEvent.objects.filter(kind=JobEvent.Kind.DATE_MOVED)
+        assert all(event.data["reason"] for event in moves)
+        # Both kinds of notice, for the promise reports: before the old date and after it.
+        assert {event.data["before_old_date"] for event in moves} == {True, False}
+
+
+@pytest.mark.django_db
+class TestSeeding:
+    def test_it_prints_the_logins_and_counts(self, frozen) -> None:
+        output = seed()
+
+        assert "Demo data created: 3 users, 2 pipelines" in output
+        for username in ("alice", "bob", "chloe"):
+            assert username in output
+        assert "'demo'" in output
+        assert "20 jobs" in output
+
+    def test_running_it_twice_changes_nothing(self, frozen) -> None:
+        seed()
+        before = counts()
+        frozen.shift(dt.timedelta(days=3))
+
+        output = seed()
+
+        assert counts() == before
+        assert "nothing to create" in output
+        assert "alice" in output and "password unchanged" in output
+
+    def test_it_takes_the_password_from_the_environment(self, frozen, monkeypatch) -> None:
+        monkeypatch.setenv("DEMO_PASSWORD", "s3cret-demo")
+
+        output = seed()
+
+        assert User.objects.get(username="bob").check_password("s3cret-demo")
+        assert "s3cret-demo" not in output
+
+    def test_it_leaves_an_existing_user_alone(self, frozen) -> None:
+        User.objects.create_user("bob", "bob@corp.example.com", "his-own", is_staff=True)
+
+        output = seed()
+
+        bob = User.objects.get(username="bob")
+        assert bob.check_password("his-own")
+        assert bob.email == "bob@corp.example.com"
+        assert "password unchanged" in output
+        assert Job.objects.filter(owner=bob).exists()
+
+    def test_it_writes_nothing_when_an_owner_cannot_own_jobs(self, frozen) -> None:
+        User.objects.create_user("chloe", "chloe@example.com", "pw")  # not staff
+
+        with pytest.raises(CommandError, match="not an active staff member"):
+            seed()
+
+        assert not Job.objects.exists()
+        assert not Customer.objects.exists()
+
+    def test_it_refuses_the_default_password_without_debug(self, frozen, settings) -> None:
+        settings.DEBUG = False
+
+        with pytest.raises(CommandError, match="DEMO_PASSWORD"):
+            seed()
+
+        assert not User.objects.exists()
+
+    @pytest.mark.parametrize(
+        "moment",
+        [
+            dt.datetime(2026, 3, 21, 15, 0, tzinfo=PARIS),  # Saturday
+            dt.datetime(2026, 3, 23, 0, 30, tzinfo=PARIS),  # Monday in Paris, still Sunday in UTC
+            dt.datetime(2026, 1, 5, 9, 0, tzinfo=PARIS),  # the oldest jobs started last year
+        ],
+        ids=["saturday", "monday-early", "january"],
+    )
+    def test_the_same_jobs_are_late_on_any_day(self, moment: dt.datetime) -> None:
+        with time_machine.travel(moment, tick=False):
+            assert seed("--quiet") == ""
+
+            assert Job.objects.count() == 20
+            assert late_job_titles() == LATE_TITLES

@@ -1,0 +1,50 @@
+"""Start-up from the environment: safe defaults, and no production without a secret."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG, settings.EMAIL_BACKEND)"
+
+
+def start(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DJANGO_DEBUG", "ANYMAIL_ESP"}}
+    clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_it_refuses_production_without_a_secret():
+    result = start()
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_it_starts_in_production_with_a_secret_and_debug_off():
+    result = start(SECRET_KEY="x" * 50)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "False"
+
+
+def test_it_allows_development_without_a_secret():
+    result = start(DJANGO_DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "django.core.mail.backends.console.EmailBackend"]
+
+
+def test_it_picks_the_email_provider_from_the_environment():
+    result = start(SECRET_KEY="x" * 50, ANYMAIL_ESP="postmark", ANYMAIL_POSTMARK_SERVER_TOKEN="t")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[1] == "anymail.backends.postmark.EmailBackend"
+
+
+@pytest.mark.parametrize("value", ["maybe", "2"])
+def test_it_rejects_a_boolean_it_cannot_read(value):
+    result = start(DJANGO_DEBUG=value)
+    assert result.returncode != 0
+    assert "DJANGO_DEBUG must be a boolean" in result.stderr
