@@ -91,6 +91,19 @@ class ServiceAdmin(admin.ModelAdmin):
             self.message_user(request, str(error), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
+    # Form fields that only feed a service (a reason, a target stage): nothing to show on a
+    # view-only page.
+    service_fields: tuple[str, ...] = ()
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in self.service_fields]})
+            for name, options in fieldsets
+        ]
+
     def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
         # Not form.save_m2m(): the service in save_model wrote the relations. The inlines here are
         # read-only, so saving their formsets writes nothing.
@@ -232,14 +245,7 @@ class LateFilter(admin.SimpleListFilter):
 
 class MilestoneInline(ReadOnlyMixin, admin.TabularInline):
     model = Milestone
-    readonly_fields = (
-        "stage_name",
-        "planned_date",
-        "forecast_date",
-        "completed_at",
-        "late",
-        "move_date",
-    )
+    readonly_fields = ("stage_name", "planned_date", "forecast_date", "completed_at", "late", "move_date")
     fields = readonly_fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Milestone]:
@@ -263,12 +269,7 @@ class MilestoneInline(ReadOnlyMixin, admin.TabularInline):
 
 class JobEventInline(ReadOnlyMixin, admin.TabularInline):
     model = JobEvent
-    readonly_fields = (
-        "created_at",
-        "kind",
-        "actor",
-        "summary",
-    )
+    readonly_fields = ("created_at", "kind", "actor", "summary")
     fields = readonly_fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[JobEvent]:
@@ -291,7 +292,10 @@ class JobAdmin(ServiceAdmin):
     fieldsets = [
         (None, {"fields": ["reference", "title", "customer", "pipeline", "status", "late", "owner"]}),
         (_("People"), {"fields": ["contacts", "installers"]}),
-        (_("Stage"), {"fields": ["current_stage", "advance_to", "backwards_reason", "expected_stage"]}),
+        (
+            _("Stage"),
+            {"fields": ["current_stage", "advance_to", "backwards_reason", "notify_customer", "expected_stage"]},
+        ),
         (_("History"), {"fields": ["created_at", "updated_at", "closed_at"], "classes": ["collapse"]}),
     ]
     change_readonly_fields = [
@@ -309,8 +313,10 @@ class JobAdmin(ServiceAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
         return super().get_queryset(request).annotate(running_late=running_late(timezone.localdate()))
 
+    service_fields = ("advance_to", "backwards_reason", "notify_customer", "expected_stage")
+
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
-        return self.add_fieldsets if obj is None else self.fieldsets
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> Any:
         return [] if obj is None else self.change_readonly_fields
@@ -364,6 +370,7 @@ class JobAdmin(ServiceAdmin):
                 to_stage=data["advance_to"],
                 expected_stage=data["expected_stage"],
                 backwards_reason=data["backwards_reason"],
+                notify_customer=data["notify_customer"],
                 actor=actor,
             )
         obj.refresh_from_db()
@@ -406,7 +413,7 @@ class JobAdmin(ServiceAdmin):
                 raise DomainError(
                     gettext("Job %(ref)s is at its last stage already.") % {"ref": job.reference},
                 )
-            job_advance(job=job, to_stage=next_stage, expected_stage=job.current_stage, note=reason, actor=actor)
+            job_advance(job=job, to_stage=next_stage, expected_stage=job.current_stage, actor=actor)
 
         self._act_on_each(
             request,
@@ -466,6 +473,7 @@ class MilestoneAdmin(ServiceAdmin):
     search_fields = ["job__reference", "job__title", "job__customer__name", "stage__name"]
     fields = ["job", "stage", "planned_date", "completed_at", "forecast_date", "reason", "tell_customer"]
     readonly_fields = ["job", "stage", "planned_date", "completed_at"]
+    service_fields = ("reason", "tell_customer")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # Milestones come with their job.
@@ -505,14 +513,7 @@ class JobEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["job", "actor"]
     search_fields = ["job__reference", "job__title"]
     date_hierarchy = "created_at"
-    readonly_fields = (
-        "job",
-        "kind",
-        "actor",
-        "created_at",
-        "summary",
-        "data",
-    )
+    readonly_fields = ("job", "kind", "actor", "created_at", "summary", "data")
     fields = readonly_fields
 
 

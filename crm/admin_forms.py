@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import zoneinfo
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
 from django import forms
 from django.contrib.admin import helpers, widgets
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -41,17 +41,20 @@ class ContactsOfCustomerField(forms.ModelMultipleChoiceField):
         return obj.name  # The customer is the job's; str(contact) would repeat it.
 
 
-def _active_staff(*keep: int | None) -> Any:
+def _active_staff(*keep: int | None) -> QuerySet[Any]:
     """Active staff members, plus the users already chosen so an unchanged form stays valid."""
     return get_user_model().objects.filter(Q(is_active=True, is_staff=True) | Q(pk__in=[pk for pk in keep if pk]))
 
 
-def _choice_field(form: forms.BaseForm, name: str) -> forms.ModelChoiceField:
-    return cast(forms.ModelChoiceField, form.fields[name])
+def _limit_choices(form: forms.BaseForm, name: str, queryset: QuerySet[Any]) -> None:
+    # A view-only page has no form fields to limit.
+    field = form.fields.get(name)
+    if isinstance(field, forms.ModelChoiceField):
+        field.queryset = queryset
 
 
 class ContactForm(forms.ModelForm):
-    time_zone = forms.ChoiceField(label=_("time zone"), choices=time_zone_choices)
+    time_zone = forms.ChoiceField(label=_("Time zone"), choices=time_zone_choices)
 
     class Meta:
         model = Contact
@@ -73,7 +76,7 @@ class JobAddForm(forms.ModelForm):
     """The fields of crm.services.jobs.job_create."""
 
     start_date = forms.DateField(
-        label=_("start date"),
+        label=_("Start date"),
         required=False,
         widget=widgets.AdminDateWidget,
         help_text=_("When the first stage is reached; empty for today. Later stages are planned from it."),
@@ -86,8 +89,8 @@ class JobAddForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _choice_field(self, "pipeline").queryset = Pipeline.objects.filter(is_active=True)
-        _choice_field(self, "owner").queryset = _active_staff()
+        _limit_choices(self, "pipeline", Pipeline.objects.filter(is_active=True))
+        _limit_choices(self, "owner", _active_staff())
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -110,23 +113,29 @@ class JobChangeForm(forms.ModelForm):
     """Details, owner and stage of a job; status changes are actions of the job list."""
 
     advance_to = StageChoiceField(
-        label=_("move to stage"),
+        label=_("Move to stage"),
         queryset=StageTemplate.objects.none(),
         required=False,
         help_text=_("Milestones up to this stage are marked reached now; later forecasts move out if needed."),
     )
     backwards_reason = forms.CharField(
-        label=_("reason for going back"),
+        label=_("Reason for going back"),
         required=False,
         max_length=500,
         help_text=_("Needed only to move the job to an earlier stage."),
+    )
+    notify_customer = forms.BooleanField(
+        label=_("Tell the customer"),
+        required=False,
+        initial=True,
+        help_text=_("Reaching a stage shown to the customer sends them its message."),
     )
     # The stage this page showed: if a colleague moved the job since, saving says so instead of
     # silently overriding them.
     expected_stage = forms.ModelChoiceField(queryset=StageTemplate.objects.none(), widget=forms.HiddenInput)
     # The customer is fixed once the job exists, so its contacts make a short list.
     contacts = ContactsOfCustomerField(
-        label=_("contacts"),
+        label=_("Contacts"),
         queryset=Contact.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -141,11 +150,11 @@ class JobChangeForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         job: Job = self.instance
         stages = StageTemplate.objects.filter(pipeline=job.pipeline_id).order_by("position")
-        _choice_field(self, "advance_to").queryset = stages
-        _choice_field(self, "expected_stage").queryset = stages
+        _limit_choices(self, "advance_to", stages)
+        _limit_choices(self, "expected_stage", stages)
         self.fields["expected_stage"].initial = job.current_stage_id
-        _choice_field(self, "contacts").queryset = Contact.objects.filter(customer=job.customer_id)
-        _choice_field(self, "owner").queryset = _active_staff(job.owner_id)
+        _limit_choices(self, "contacts", Contact.objects.filter(customer=job.customer_id))
+        _limit_choices(self, "owner", _active_staff(job.owner_id))
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -179,12 +188,12 @@ class MilestoneMoveForm(forms.ModelForm):
     """The fields of crm.services.jobs.milestone_move."""
 
     reason = forms.CharField(
-        label=_("reason"),
+        label=_("Reason"),
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Why the date moves; the customer will ask."),
     )
-    tell_customer = forms.BooleanField(label=_("tell the customer"), required=False)
+    tell_customer = forms.BooleanField(label=_("Tell the customer"), required=False)
 
     class Meta:
         model = Milestone

@@ -10,6 +10,9 @@ through the dates instead: a job "started" N business days ago is planned from t
 reaches its current stage in one step today. One step, not one per stage, because every
 advance rolls the later forecasts out from today: walking a month-old job through four stages
 today would make every job look late. Lateness is made on purpose instead (see ``JOBS``).
+
+Like any stage change or announced date, the seeding queues messages to the contacts; with the
+development settings (console email and SMS backends) the worker of ``make run`` prints them.
 """
 
 from __future__ import annotations
@@ -23,20 +26,31 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.models import Contact, Customer, Pipeline, StageTemplate
-from crm.services.jobs import job_advance, job_cancel, job_complete, job_create, job_hold, job_reassign, job_resume
-from crm.services.jobs import milestone_move as move_milestone
+from crm.models import Contact, Customer, Pipeline, StaffProfile, StageTemplate
+from crm.services.jobs import (
+    job_advance,
+    job_cancel,
+    job_complete,
+    job_create,
+    job_hold,
+    job_reassign,
+    job_resume,
+    milestone_move,
+)
 from crm.workdays import add_business_days, business_today, is_business_day
 
 DEFAULT_PASSWORD = "demo"  # noqa: S105 - a demo login, refused by the command outside DEBUG
 
 MANAGERS_GROUP = "Managers"
 STAFF_GROUP = "Staff"
-# The event log is append-only and the reference counter is internal: staff may only look.
-READ_ONLY_MODELS = frozenset({"jobevent", "jobreferencecounter"})
+# Written only by the services (the append-only event log, the outbox, the reference counter):
+# staff may look at them in the admin, never add or change them there.
+READ_ONLY_MODELS = frozenset({"jobevent", "message", "jobreferencecounter"})
 
 
 # --- What the world contains --------------------------------------------------------------------
+# Phone numbers come from the ranges reserved for fiction (ARCEP 01 99 00 and 06 39 98, Ofcom
+# 07700 900, NANP 555-01), so a demo can never call or text a real person.
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,8 @@ class UserSpec:
     first_name: str
     last_name: str
     role: str  # "manager" or "owner"
+    job_title: str
+    phone: str
 
     @property
     def email(self) -> str:
@@ -52,9 +68,9 @@ class UserSpec:
 
 
 USERS = (
-    UserSpec("alice", "Alice", "Martin", "manager"),
-    UserSpec("bob", "Bob", "Durand", "owner"),
-    UserSpec("chloe", "Chloé", "Bernard", "owner"),
+    UserSpec("alice", "Alice", "Martin", "manager", "Operations manager", "+33 1 99 00 12 01"),
+    UserSpec("bob", "Bob", "Durand", "owner", "Project manager", "+33 1 99 00 12 02"),
+    UserSpec("chloe", "Chloé", "Bernard", "owner", "Project manager", "+33 1 99 00 12 03"),
 )
 
 
@@ -158,7 +174,6 @@ class CustomerSpec:
     notes: str = ""
 
 
-# Phone numbers are from the ranges reserved for fiction (ARCEP 06 39 98, Ofcom 07700 900, NANP 555-01).
 CUSTOMERS = (
     CustomerSpec(
         "Lefèvre household",
@@ -169,13 +184,13 @@ CUSTOMERS = (
                 "Marie Lefèvre",
                 "fr",
                 "Europe/Paris",
-                email="marie.lefevre@example.fr",
+                email="marie.lefevre@example.org",
                 phone="+33 6 39 98 12 34",
                 channel=Contact.Channel.SMS,
                 sms_consent_source="signed order form",
                 sms_consent_days_ago=48,
             ),
-            ContactSpec("Paul Lefèvre", "fr", "Europe/Paris", email="paul.lefevre@example.fr"),
+            ContactSpec("Paul Lefèvre", "fr", "Europe/Paris", email="paul.lefevre@example.org"),
         ),
     ),
     CustomerSpec(
@@ -216,7 +231,7 @@ CUSTOMERS = (
         Customer.Kind.COMPANY,
         "3 place du Marché\n44000 Nantes\nFrance",
         (
-            ContactSpec("Sophie Moreau", "fr", "Europe/Paris", email="sophie@boulangerie-moreau.example.fr"),
+            ContactSpec("Sophie Moreau", "fr", "Europe/Paris", email="sophie.moreau@example.org"),
             ContactSpec(
                 "Karim Benali",
                 "fr",
@@ -234,12 +249,12 @@ CUSTOMERS = (
         Customer.Kind.COMPANY,
         "Unit 7, Riverside Trading Estate\nManchester M17 1AB\nUnited Kingdom",
         (
-            ContactSpec("Emily Clarke", "en", "Europe/London", email="emily.clarke@northwind.example.com"),
+            ContactSpec("Emily Clarke", "en", "Europe/London", email="emily.clarke@example.com"),
             ContactSpec(
                 "Tom Harris",
                 "en",
                 "Europe/London",
-                email="tom.harris@northwind.example.com",
+                email="tom.harris@example.com",
                 phone="+44 7700 900456",
                 opted_out_days_ago=10,
             ),
@@ -250,12 +265,12 @@ CUSTOMERS = (
         Customer.Kind.COMPANY,
         "88 rue Sherbrooke Ouest\nMontréal QC H3A 1G1\nCanada",
         (
-            ContactSpec("Isabelle Gagnon", "fr", "America/Montreal", email="i.gagnon@hotel-nordet.example.com"),
+            ContactSpec("Isabelle Gagnon", "fr", "America/Montreal", email="isabelle.gagnon@example.com"),
             ContactSpec(
                 "David Chen",
                 "en",
                 "America/Montreal",
-                email="d.chen@hotel-nordet.example.com",
+                email="david.chen@example.com",
                 phone="+1 514 555 0187",
             ),
         ),
@@ -518,6 +533,8 @@ def _seed_users(*, password: str, result: SeedResult, log: Log) -> dict[str, Use
                 is_superuser=spec.role == "manager",
             )
             user.groups.add(groups[MANAGERS_GROUP if spec.role == "manager" else STAFF_GROUP])
+            # What customers see on the owner card and at the foot of every message.
+            StaffProfile.objects.create(user=user, job_title=spec.job_title, phone=spec.phone)
             result.add("users")
             result.new_users.append(spec.username)
             log(f"User {spec.username} ({spec.role})")
@@ -619,7 +636,7 @@ def _seed_job(
     if spec.reached:
         job = job_advance(job=job, to_stage=stages[spec.reached], actor=owner)
     for move in spec.moves:
-        move_milestone(
+        milestone_move(
             milestone=job.milestones.get(stage=stages[move.stage]),
             new_date=add_business_days(today, move.business_days_from_today),
             reason=move.reason,

@@ -7,6 +7,7 @@ Models hold data and its invariants (constraints, ``clean``); every change of st
 
 from __future__ import annotations
 
+import functools
 import secrets
 import uuid
 import zoneinfo
@@ -24,8 +25,14 @@ from django.utils.translation import gettext_lazy as _
 from crm.workdays import business_today
 
 
+@functools.cache
+def known_time_zones() -> frozenset[str]:
+    # available_timezones() reads the tz database from disk on every call.
+    return frozenset(zoneinfo.available_timezones())
+
+
 def validate_time_zone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    if value not in known_time_zones():
         raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
 
 

@@ -12,7 +12,7 @@ from django.db.models import F, Q
 
 from crm.demo import DEFAULT_PASSWORD, USERS, seed_demo_world
 from crm.errors import DomainError
-from crm.models import Contact, Customer, Job, JobEvent, Milestone, Pipeline, StageTemplate
+from crm.models import Contact, Customer, Job, JobEvent, Message, Milestone, Pipeline, StageTemplate
 from crm.workdays import business_today
 
 
@@ -86,5 +86,5 @@ class Command(BaseCommand):
             f"({StageTemplate.objects.count()} stages), {Customer.objects.count()} customers "
             f"({Contact.objects.count()} contacts), {Job.objects.count()} jobs ({status_line}; "
             f"{late} open running late), {Milestone.objects.count()} milestones, "
-            f"{JobEvent.objects.count()} events."
+            f"{JobEvent.objects.count()} events, {Message.objects.count()} messages."
         )
