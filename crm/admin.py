@@ -17,7 +17,6 @@ from django.db.models import BooleanField, Case, Count, Exists, F, OuterRef, Q, 
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -47,6 +46,7 @@ from crm.services.jobs import (
     job_update_details,
     milestone_move,
 )
+from crm.workdays import business_today
 
 OPEN_STATUSES = [Job.Status.ACTIVE, Job.Status.ON_HOLD]
 
@@ -77,6 +77,10 @@ class ServiceAdmin(admin.ModelAdmin):
     with the reason.
     """
 
+    # Form fields that only feed a service (a reason, a target stage): nothing to show on a
+    # view-only page.
+    service_fields: tuple[str, ...] = ()
+
     def changeform_view(
         self,
         request: HttpRequest,
@@ -90,10 +94,6 @@ class ServiceAdmin(admin.ModelAdmin):
         except DomainError as error:
             self.message_user(request, str(error), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
-
-    # Form fields that only feed a service (a reason, a target stage): nothing to show on a
-    # view-only page.
-    service_fields: tuple[str, ...] = ()
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
@@ -311,7 +311,7 @@ class JobAdmin(ServiceAdmin):
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
-        return super().get_queryset(request).annotate(running_late=running_late(timezone.localdate()))
+        return super().get_queryset(request).annotate(running_late=running_late(business_today()))
 
     service_fields = ("advance_to", "backwards_reason", "notify_customer", "expected_stage")
 

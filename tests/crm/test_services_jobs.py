@@ -388,7 +388,7 @@ def test_it_refuses_a_contact_of_another_customer(create_job, contact: Contact, 
     assert table_counts() == before
 
 
-@pytest.mark.parametrize("title", ["", "   "])
+@pytest.mark.parametrize("title", ["", "   "], ids=["empty", "spaces"])
 def test_it_refuses_a_blank_title(create_job, title: str) -> None:
     before = table_counts()
 
@@ -528,7 +528,7 @@ def test_it_says_the_job_is_already_at_that_stage(job: Job, bob: User) -> None:
     assert snapshot(job) == before
 
 
-@pytest.mark.parametrize("reason", ["", "   "])
+@pytest.mark.parametrize("reason", ["", "   "], ids=["empty", "spaces"])
 def test_it_refuses_to_go_back_without_a_reason(job: Job, bob: User, reason: str) -> None:
     job_advance(job=job, to_stage=stage(job.pipeline, "Order confirmed"), actor=bob)
     before = snapshot(job)
@@ -718,7 +718,7 @@ def test_it_gives_a_date_to_a_milestone_that_had_none(job: Job, bob: User) -> No
     assert last_event(job).data["before_old_date"] is True
 
 
-@pytest.mark.parametrize("reason", ["", "   "])
+@pytest.mark.parametrize("reason", ["", "   "], ids=["empty", "spaces"])
 def test_it_refuses_to_move_a_date_without_a_reason(job: Job, bob: User, reason: str) -> None:
     before = snapshot(job)
 
@@ -933,7 +933,7 @@ def test_it_refuses_contacts_of_another_customer_on_update(job: Job, bob: User, 
     assert snapshot(job) == before
 
 
-@pytest.mark.parametrize("title", ["", "   "])
+@pytest.mark.parametrize("title", ["", "   "], ids=["empty", "spaces"])
 def test_it_refuses_a_blank_title_on_update(job: Job, bob: User, title: str) -> None:
     before = snapshot(job)
 
@@ -1069,7 +1069,11 @@ SUCCESSFUL_CALLS: dict[str, tuple[Callable[[SimpleNamespace], Any], str]] = {
     ),
     "milestone_move": (
         lambda w: milestone_move(
-            milestone=milestone(w.job, "Proposal sent"), new_date=date(2026, 3, 20), reason="Late", actor=w.bob
+            milestone=milestone(w.job, "Proposal sent"),
+            new_date=date(2026, 3, 20),
+            reason="Late",
+            actor=w.bob,
+            tell_customer=True,
         ),
         JobEvent.Kind.DATE_MOVED,
     ),
