@@ -29,12 +29,17 @@ from crm.workdays import add_business_days, business_today
 
 Actor = AbstractBaseUser | None
 
-REFERENCE_RE = re.compile(r"^J-(?P<year>\d{4})-(?P<number>\d{4,})$")
+REFERENCE_RE = re.compile(r"^J-(?P<year>\d{4})-(?P<number>\d{4,6})$")
 
 
 def _lock_job(job: Job) -> Job:
-    """Re-read the job under a row lock; decisions are made on this copy, never on the caller's."""
-    return Job.objects.select_for_update().select_related("current_stage", "pipeline", "owner").get(pk=job.pk)
+    """Re-read the job under a row lock; decisions are made on this copy, never on the caller's.
+
+    The job row alone: with joins, PostgreSQL would also lock the stage, pipeline and owner rows
+    (blocking every other job that shares them) and, re-checking the join after a concurrent
+    stage change, drop the row instead of returning the new state.
+    """
+    return Job.objects.select_for_update().get(pk=job.pk)
 
 
 def _user_label(user: AbstractBaseUser) -> str:
@@ -61,7 +66,7 @@ def next_job_reference(*, year: int) -> str:
 def _claim_reference(reference: str) -> str:
     """Accept a reference given from outside (an import) and keep the counter past it."""
     match = REFERENCE_RE.match(reference)
-    if not match:
+    if not match or reference != f"J-{match['year']}-{int(match['number']):04d}":
         raise DomainError(_("A job reference looks like J-2026-0042, not “%(ref)s”.") % {"ref": reference})
     if Job.objects.filter(reference=reference).exists():
         raise DomainError(_("The reference %(ref)s is already used by another job.") % {"ref": reference})
@@ -416,14 +421,16 @@ def job_update_details(
     if contacts is not None:
         contacts = _ensure_contacts_of(job.customer, contacts)
         old = sorted(job.contacts.values_list("pk", flat=True))
-        new = sorted(c.pk for c in contacts)
+        new = sorted({c.pk for c in contacts})
         if old != new:
             job.contacts.set(contacts)
             changed["contacts"] = {"old": old, "new": new}
     if installers is not None:
         installers = list(installers)
+        for installer in installers:
+            _ensure_staff(installer, role=_("an installer"))
         old = sorted(job.installers.values_list("pk", flat=True))
-        new = sorted(u.pk for u in installers)
+        new = sorted({u.pk for u in installers})
         if old != new:
             job.installers.set(installers)
             changed["installers"] = {"old": old, "new": new}

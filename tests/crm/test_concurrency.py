@@ -166,12 +166,6 @@ def test_it_lets_only_one_of_two_simultaneous_advances_through(
     assert JobEvent.objects.filter(job=job).count() == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_lock_job selects the job FOR UPDATE joined to its current stage: once the winner "
-    "commits, PostgreSQL re-checks the join with the new current_stage_id against the old stage "
-    "row, drops the row, and the loser gets Job.DoesNotExist instead of a ConflictError.",
-)
 @TARGETS
 def test_it_tells_the_loser_of_two_simultaneous_advances_to_look_again(
     monkeypatch: pytest.MonkeyPatch,
@@ -187,11 +181,6 @@ def test_it_tells_the_loser_of_two_simultaneous_advances_to_look_again(
     assert isinstance(error, ConflictError), repr(error)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Same cause: a service that waited for the job's lock while another changed the job's "
-    "stage (or owner) finds no job at all (Job.DoesNotExist).",
-)
 def test_it_holds_a_job_right_after_a_colleague_advanced_it(
     customer: Customer, installation: Pipeline, alice: User, bob: User
 ) -> None:
@@ -251,11 +240,6 @@ def _within_lock_timeout(call: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_lock_job's select_for_update() also locks the joined current_stage, pipeline and owner "
-    "rows, so a change to one job blocks changes to every job sharing its stage, pipeline or owner.",
-)
 def test_it_does_not_block_another_job_while_one_changes(customer: Customer, installation: Pipeline, bob: User) -> None:
     job, other = new_job(customer, installation, bob), new_job(customer, installation, bob, "Other job")
 
@@ -266,11 +250,6 @@ def test_it_does_not_block_another_job_while_one_changes(customer: Customer, ins
     assert kind == "ok", value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_lock_job's select_for_update() also locks the pipeline, stage and owner rows: creating "
-    "any job in the same pipeline waits until the change commits.",
-)
 def test_it_does_not_block_creating_a_job_while_one_changes(
     customer: Customer, installation: Pipeline, bob: User
 ) -> None:
