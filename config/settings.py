@@ -199,6 +199,8 @@ OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 60)
 # Longer than the task timeout, and long enough for the ESP's tracking webhook to confirm a send
 # whose status save was lost, so a crash does not become a duplicate.
 OUTBOX_STUCK_AFTER_SECONDS = env_int("OUTBOX_STUCK_AFTER_SECONDS", 600)
+# A customer's question is answered within this many business days; the acknowledgement promises it.
+REQUEST_ANSWER_BUSINESS_DAYS = env_int("REQUEST_ANSWER_BUSINESS_DAYS", 2)
 # How long a portal sign-in link works; an expired one offers to email a fresh link.
 PORTAL_LINK_MAX_AGE_DAYS = env_int("PORTAL_LINK_MAX_AGE_DAYS", 30)
 

@@ -32,6 +32,7 @@ from crm.models import (
     Message,
     Milestone,
     Pipeline,
+    Request,
     StaffProfile,
     StageTemplate,
 )
@@ -526,3 +527,14 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["job", "contact__customer"]
     search_fields = ["job__reference", "to_address", "from_address", "subject", "provider_message_id"]
     date_hierarchy = "created_at"
+
+
+@admin.register(Request)
+class RequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Questions are created and answered through crm.services.requests (portal, inbound, staff)."""
+
+    list_display = ["received_at", "job", "contact", "source", "answer_due_on", "answered_at"]
+    list_filter = ["source", ("answered_at", admin.EmptyFieldListFilter), "received_at"]
+    list_select_related = ["job", "contact__customer"]
+    search_fields = ["job__reference", "contact__name", "body"]
+    date_hierarchy = "received_at"

@@ -389,6 +389,8 @@ class JobEvent(models.Model):
         MESSAGE_FAILED = "message_failed", _("Message failed")
         MESSAGE_BOUNCED = "message_bounced", _("Message bounced")
         MESSAGE_RECEIVED = "message_received", _("Message received")
+        REQUEST_RECEIVED = "request_received", _("Request received")
+        REQUEST_ANSWERED = "request_answered", _("Request answered")
         HELD = "held", _("Put on hold")
         RESUMED = "resumed", _("Resumed")
         CANCELLED = "cancelled", _("Cancelled")
@@ -460,6 +462,7 @@ class Message(models.Model):
         STAGE_CHANGE = "stage_change", _("Stage change")
         DATE_MOVED = "date_moved", _("Date moved")
         ACKNOWLEDGEMENT = "acknowledgement", _("Acknowledgement")
+        PORTAL_LINK = "portal_link", _("Sign-in link")
         FREE = "free", _("Message from the team")
         REPLY = "reply", _("Customer message")
         SURVEY_INVITATION = "survey_invitation", _("Survey invitation")
@@ -560,3 +563,45 @@ class Message(models.Model):
     @property
     def is_essential(self) -> bool:
         return self.kind not in self.NON_ESSENTIAL_KINDS
+
+
+class Request(models.Model):
+    """Something a customer asked. Acknowledged at once with the date they will have an answer by
+    (a date we can beat); answered when staff reply."""
+
+    class Source(models.TextChoices):
+        PORTAL = "portal", _("Portal question")
+        EMAIL = "email", _("Email")
+        PHONE = "phone", _("Phone call")
+        STAFF = "staff", _("Entered by staff")
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="requests", verbose_name=_("job"))
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests", verbose_name=_("contact")
+    )
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    body = models.TextField(_("question"))
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    # The date promised to the customer in the acknowledgement.
+    answer_due_on = models.DateField(_("answer promised by"))
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    # The inbound email this request came from, if any.
+    message = models.OneToOneField(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="request", verbose_name=_("message")
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = _("request")
+        verbose_name_plural = _("requests")
+        indexes = [
+            # Dashboard "questions waiting for an answer", oldest promise first.
+            models.Index(fields=["answer_due_on"], condition=Q(answered_at__isnull=True), name="request_open_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job.reference}: {self.body[:60]}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.answered_at is None

@@ -219,6 +219,11 @@ def free_message_drafts(job: Job, *, body: str, contacts: Iterable[Contact] | No
     return [render_draft(contact=c, job=job, kind=Message.Kind.FREE, extra={"body": body.strip()}) for c in contacts]
 
 
+def acknowledgement_drafts(job: Job, *, request: Any, contact: Contact) -> list[Draft]:
+    """ "We have your question; you will have our answer by <date>" to the contact who asked."""
+    return [render_draft(contact=contact, job=job, kind=Message.Kind.ACKNOWLEDGEMENT, extra={"request": request})]
+
+
 def staff_alert(*, subject: str, template: str, context: dict[str, Any]) -> tuple[str, str]:
     """Subject and text of an email to a staff member (in the site's language)."""
     context = {"company": settings.COMPANY_NAME, "site_url": settings.SITE_URL, **context}

@@ -15,8 +15,20 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from crm.models import Contact, Customer, Job, JobEvent, Message, Milestone, Pipeline, StaffProfile, StageTemplate
+from crm.models import (
+    Contact,
+    Customer,
+    Job,
+    JobEvent,
+    Message,
+    Milestone,
+    Pipeline,
+    Request,
+    StaffProfile,
+    StageTemplate,
+)
 from crm.services.jobs import job_advance, job_cancel, job_create, job_hold
+from crm.services.requests import request_create
 from crm.workdays import business_today
 
 CRM_ADMINS = [model_admin for model, model_admin in admin.site._registry.items() if model._meta.app_label == "crm"]
@@ -95,6 +107,7 @@ def world(job: Job, contact: Contact, bob: User) -> None:
         subject="Your heat pump",
         idempotency_key="test:1",
     )
+    request_create(job=job, contact=contact, body="Can you come in the morning?", source=Request.Source.PORTAL)
 
 
 @pytest.mark.parametrize("model_admin", CRM_ADMINS, ids=lambda model_admin: model_admin.opts.model_name)

@@ -1,0 +1,94 @@
+"""Customers' questions: acknowledged at once with a date, answered by the job's owner."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.errors import DomainError
+from crm.models import Contact, Job, JobEvent, Message, Request
+from crm.notify import acknowledgement_drafts, free_message_drafts
+from crm.services.events import record_event
+from crm.services.outbox import alert_owner, messages_queue
+from crm.workdays import add_business_days, business_today
+
+MAX_QUESTION_LENGTH = 5000
+
+
+@transaction.atomic
+def request_create(
+    *,
+    job: Job,
+    contact: Contact | None,
+    body: str,
+    source: str,
+    actor: AbstractBaseUser | None = None,
+    message: Message | None = None,
+) -> Request:
+    """Record the question and, in the same transaction, queue the acknowledgement that tells the
+    contact by when they will have an answer."""
+    body = body.strip()
+    if not body:
+        raise DomainError(_("Write your question first."))
+    if len(body) > MAX_QUESTION_LENGTH:
+        raise DomainError(_("Please keep your question under %(n)s characters.") % {"n": MAX_QUESTION_LENGTH})
+    if contact is not None and contact.customer_id != job.customer_id:
+        raise DomainError(_("%(name)s is not a contact of this job's customer.") % {"name": contact.name})
+    due = add_business_days(business_today(), settings.REQUEST_ANSWER_BUSINESS_DAYS)
+    request = Request.objects.create(
+        job=job, contact=contact, source=source, body=body, answer_due_on=due, message=message
+    )
+    record_event(
+        job=job,
+        kind=JobEvent.Kind.REQUEST_RECEIVED,
+        actor=actor,
+        request_id=request.pk,
+        source=source,
+        contact=contact.name if contact else "",
+        answer_due_on=due,
+    )
+    if contact is not None:
+        messages_queue(
+            drafts=acknowledgement_drafts(job, request=request, contact=contact),
+            job=job,
+            key=lambda d: f"ack:{request.pk}:{d.contact.pk}:{d.channel}",
+        )
+    alert_owner(
+        job,
+        subject=f"Question from {contact.name if contact else 'the customer'} — {job.reference}",
+        template="emails/staff/request-received.txt",
+        context={"request": request, "contact": contact},
+    )
+    return request
+
+
+@transaction.atomic
+def request_answer(*, request: Request, body: str, actor: AbstractBaseUser) -> Request:
+    """Send the answer to the contact who asked and close the request."""
+    request = Request.objects.select_for_update().select_related("job", "contact").get(pk=request.pk)
+    if not request.is_open:
+        raise DomainError(_("This question was already answered."))
+    if not body.strip():
+        raise DomainError(_("Write the answer first."))
+    contacts = [request.contact] if request.contact else None
+    messages_queue(
+        drafts=free_message_drafts(request.job, body=body, contacts=contacts),
+        job=request.job,
+        key=lambda d: f"answer:{request.pk}:{d.contact.pk}:{d.channel}",
+        author=actor,
+    )
+    now = timezone.now()
+    request.answered_at = now
+    request.save(update_fields=["answered_at"])
+    record_event(
+        job=request.job,
+        kind=JobEvent.Kind.REQUEST_ANSWERED,
+        actor=actor,
+        request_id=request.pk,
+        answer_due_on=request.answer_due_on,
+        early=business_today() <= request.answer_due_on,
+    )
+    return request
