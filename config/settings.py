@@ -161,6 +161,21 @@ else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 0.5
 
+# --- Cache and sessions -----------------------------------------------------------------------
+
+# Redis when there is one (shared by every process: rate limits hold across gunicorn workers);
+# otherwise each process keeps its own small in-memory cache.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "portal"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+# Sessions are read from the cache and written through to the database: a portal poll costs no
+# session query, and a cache loss signs nobody out.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
 # --- Email (django-anymail) -------------------------------------------------------------------
 
 # ANYMAIL_ESP picks the provider (postmark, mailgun, sendgrid, amazon_ses, brevo, ...). Every
