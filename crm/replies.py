@@ -26,8 +26,10 @@ def strip_quoted(text: str) -> str:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     kept: list[str] = []
     for index, line in enumerate(lines):
-        # Some clients wrap "On <date>, <name> wrote:" over two lines.
-        two_lines = f"{line} {lines[index + 1]}" if index + 1 < len(lines) else line
+        # Some clients wrap "On <date>, <name> wrote:" over two lines; a sentence of the reply that
+        # happens to start with "On" ends with punctuation and is not a header's first half.
+        wrapped = index + 1 < len(lines) and not line.rstrip().endswith((".", "!", "?"))
+        two_lines = f"{line} {lines[index + 1]}" if wrapped else line
         if any(p.match(line.strip()) or p.match(two_lines.strip()) for p in QUOTE_HEADERS[:2]):
             break
         if any(p.match(line.strip()) for p in QUOTE_HEADERS[2:]):

@@ -62,10 +62,24 @@ def _sender(address: str, job: Job | None) -> Contact | None:
     return found[0] if len(found) == 1 else None
 
 
+def _fingerprint(email: AnymailInboundMessage, header_id: str) -> str:
+    """Stable across deliveries of the same email (a provider retrying its webhook): the Message-ID,
+    or the fields a resend keeps — never the raw bytes, whose MIME boundaries change. Hashed, so
+    a very long Message-ID still fits."""
+    if header_id:
+        source = header_id
+    else:
+        source = "\n".join(
+            str(part or "")
+            for part in (email["From"], email["To"], email["Subject"], email["Date"], email.text, email.html)
+        )
+    return hashlib.sha256(source.encode("utf-8", "replace")).hexdigest()
+
+
 @transaction.atomic
 def inbound_receive(*, email: AnymailInboundMessage) -> Message:
     header_id = (email["Message-ID"] or "").strip()
-    key = "in:" + (header_id or "sha256:" + hashlib.sha256(email.as_bytes()).hexdigest())
+    key = "in:" + _fingerprint(email, header_id)
     existing = Message.objects.filter(idempotency_key=key).first()
     if existing is not None:
         return existing

@@ -198,8 +198,9 @@ def _record_sent(message: Message, provider_id: str) -> None:
             status=Message.Status.SENT, sent_at=now, provider_message_id=provider_id, last_error=""
         )
         if not moved:
-            # A tracking webhook got here first (delivered already): keep its status, add the id.
+            # A tracking webhook got here first and recorded the send: keep its status, add the id.
             Message.objects.filter(pk=message.pk, provider_message_id="").update(provider_message_id=provider_id)
+            return
         if message.job_id:
             record_event(
                 job=message.job,

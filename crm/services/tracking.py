@@ -53,31 +53,57 @@ def message_track(
     description: str = "",
 ) -> Message | None:
     """Apply one tracking event; returns the message it concerned (None if not ours)."""
-    message = find_message(provider_message_id=provider_message_id, outbox_id=outbox_id)
-    if message is None:
+    found = find_message(provider_message_id=provider_message_id, outbox_id=outbox_id)
+    if found is None:
         logger.info("Tracking event %s for unknown message %s", event_type, provider_message_id)
         return None
+    # Locked, so the worker recording its own send waits and then sees this event's result.
+    message = Message.objects.select_for_update().select_related("job__owner").get(pk=found.pk)
     at = timestamp or timezone.now()
+    updates: dict[str, object] = {}
     if provider_message_id and not message.provider_message_id:
-        Message.objects.filter(pk=message.pk, provider_message_id="").update(provider_message_id=provider_message_id)
+        updates["provider_message_id"] = provider_message_id
 
     if event_type in STATUS_EVENTS:
         status, field = STATUS_EVENTS[event_type]
-        updates: dict[str, object] = {"status": status}
-        if field:
-            updates[field] = at
-        if status in (Message.Status.BOUNCED, Message.Status.FAILED):
-            updates["last_error"] = (description or event_type)[:2000]
-        moved = Message.objects.filter(pk=message.pk, status__in=statuses_below(status)).update(**updates)
-        if moved and status in (Message.Status.BOUNCED, Message.Status.FAILED):
+        if message.status in statuses_below(status):
+            was_unsent = message.status in (Message.Status.QUEUED, Message.Status.SENDING)
+            updates["status"] = status
+            if field:
+                updates[field] = at
+            if was_unsent and status in (Message.Status.SENT, Message.Status.DELIVERED):
+                # The provider confirms a send whose own status save never happened (the worker
+                # died): it counts as sent, once.
+                updates["sent_at"] = message.sent_at or at
+                _record_sent_event(message)
+            if status in (Message.Status.BOUNCED, Message.Status.FAILED):
+                updates["last_error"] = (description or event_type)[:2000]
+            Message.objects.filter(pk=message.pk).update(**updates)
             message.refresh_from_db()
-            _record_bounce(message, event_type=event_type, description=description, at=at)
-    elif event_type in ENGAGEMENT_EVENTS:
-        Message.objects.filter(pk=message.pk, opened_at__isnull=True).update(opened_at=at)
+            if status in (Message.Status.BOUNCED, Message.Status.FAILED):
+                _record_bounce(message, event_type=event_type, description=description, at=at)
+            return message
+    elif event_type in ENGAGEMENT_EVENTS and message.opened_at is None:
+        updates["opened_at"] = at
     elif event_type in OPT_OUT_EVENTS and message.contact_id:
         Contact.objects.filter(pk=message.contact_id, opted_out_at__isnull=True).update(opted_out_at=at)
-    message.refresh_from_db()
+    if updates:
+        Message.objects.filter(pk=message.pk).update(**updates)
+        message.refresh_from_db()
     return message
+
+
+def _record_sent_event(message: Message) -> None:
+    if message.job_id:
+        record_event(
+            job=message.job,
+            kind=JobEvent.Kind.MESSAGE_SENT,
+            actor=None,
+            message_id=message.pk,
+            message_kind=message.kind,
+            channel=message.channel,
+            to=message.to_address,
+        )
 
 
 def _record_bounce(message: Message, *, event_type: str, description: str, at: datetime) -> None:
