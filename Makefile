@@ -8,7 +8,7 @@ PORT   ?= 8000
 # make run is local development: debug on, console email, SQLite unless DATABASE_URL is set.
 DEV    := DJANGO_DEBUG=1
 
-.PHONY: help venv run serve test test-fast lint format typecheck migrate seed bench clean
+.PHONY: help venv run serve test test-fast lint format typecheck migrate seed bench bench-notify clean
 
 help:
 	@echo "make run        set up .venv, migrate, load demo data, start web server + worker"
@@ -17,6 +17,7 @@ help:
 	@echo "make format     ruff format and autofix"
 	@echo "make typecheck  mypy with django-stubs"
 	@echo "make bench      benchmarks (figures as ratios to a baseline measured in the same run)"
+	@echo "make bench-notify  the notification benchmark alone (needs PostgreSQL + Redis)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
@@ -59,6 +60,14 @@ format: venv
 
 typecheck: venv
 	$(BIN)/mypy crm portal config
+
+# Benchmarks are not tests: PostgreSQL and Redis are needed, see docs/performance.md.
+# bench-notify drops and recreates DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portal_bench)
+# and flushes REDIS_URL (default redis://127.0.0.1:6379/13). BENCH_MESSAGES=1000 for a quick try.
+bench: bench-notify
+
+bench-notify: venv
+	DJANGO_SETTINGS_MODULE=config.settings $(BIN)/python -m bench.notify
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache

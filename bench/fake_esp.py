@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Any
 from urllib.request import Request, urlopen
 
-TOKEN_HEADER = "X-Postmark-Server-Token"
+AUTH_HEADER = "X-Postmark-Server-Token"
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def _make_handler(token: str, counters: _Counters) -> type[BaseHTTPRequestHandle
         protocol_version = "HTTP/1.1"
         server_version = "FakePostmark/1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
         def _reply(self, status: int, body: dict[str, Any]) -> None:
@@ -133,7 +133,7 @@ def _make_handler(token: str, counters: _Counters) -> type[BaseHTTPRequestHandle
             if self.path.rstrip("/") != "/email":
                 self._reply(404, {"ErrorCode": 404, "Message": "Not found"})
                 return
-            if self.headers.get(TOKEN_HEADER) != token:
+            if self.headers.get(AUTH_HEADER) != token:
                 counters.reject()
                 self._reply(401, {"ErrorCode": 10, "Message": "Bad or missing Server API token."})
                 return
@@ -187,7 +187,7 @@ def _serve(
 class FakeEsp:
     """The fake Postmark in a child process; a context manager that always stops it."""
 
-    def __init__(self, *, token: str = "bench", port: int = 0) -> None:
+    def __init__(self, *, token: str = "bench", port: int = 0) -> None:  # noqa: S107 - the fake's token
         self.token = token
         self._port = port
         ctx = multiprocessing.get_context("spawn")
@@ -208,11 +208,18 @@ class FakeEsp:
         )
         self._process.start()
         child.close()
-        if not parent.poll(20):
+        try:
+            if not parent.poll(20):
+                raise RuntimeError("The fake ESP did not start within 20 s.")
+            self.port = int(parent.recv())
+        except EOFError:
+            self._process.join(5)
+            raise RuntimeError(f"The fake ESP exited at start (exit code {self._process.exitcode}).") from None
+        except BaseException:
             self.stop()
-            raise RuntimeError("The fake ESP did not start within 20 s.")
-        self.port = int(parent.recv())
-        parent.close()
+            raise
+        finally:
+            parent.close()
         return self
 
     def stop(self) -> None:

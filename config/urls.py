@@ -12,4 +12,6 @@ urlpatterns = [
     # ESP webhooks: /anymail/<esp>/tracking/ and /anymail/<esp>/inbound/ (basic auth secret).
     path("anymail/", include("anymail.urls")),
     path("portal/", include("portal.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("crm.urls")),
 ]

@@ -26,6 +26,7 @@ from crm.errors import DomainError
 from crm.models import (
     Contact,
     Customer,
+    ImportRun,
     Job,
     JobEvent,
     JobReferenceCounter,
@@ -288,7 +289,6 @@ class JobAdmin(ServiceAdmin):
     search_fields = ["reference", "title", "customer__name", "contacts__name", "contacts__email"]
     autocomplete_fields = ["customer", "contacts", "installers"]
     inlines = [MilestoneInline, JobEventInline]
-    view_on_site = False  # get_absolute_url is this very page.
     add_fieldsets = [(None, {"fields": ["customer", "pipeline", "owner", "title", "contacts", "start_date"]})]
     fieldsets = [
         (None, {"fields": ["reference", "title", "customer", "pipeline", "status", "late", "owner"]}),
@@ -538,3 +538,28 @@ class RequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["job", "contact__customer"]
     search_fields = ["job__reference", "contact__name", "body"]
     date_hierarchy = "received_at"
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Imports run from the staff pages (crm.services.imports); shown here for support."""
+
+    list_display = ["created_at", "file_name", "status", "total_rows", "processed_rows", "created_by"]
+    list_filter = ["status", "created_at"]
+    list_select_related = ["created_by"]
+    search_fields = ["file_name"]
+    # The rows themselves can be large: the summary only.
+    fields = [
+        "file_name",
+        "status",
+        "created_by",
+        "created_at",
+        "total_rows",
+        "valid_rows",
+        "invalid_rows",
+        "processed_rows",
+        "customers_created",
+        "contacts_created",
+        "failure",
+        "finished_at",
+    ]

@@ -228,3 +228,50 @@ def staff_alert(*, subject: str, template: str, context: dict[str, Any]) -> tupl
     """Subject and text of an email to a staff member (in the site's language)."""
     context = {"company": settings.COMPANY_NAME, "site_url": settings.SITE_URL, **context}
     return _one_line(subject), render_to_string(template, context).strip() + "\n"
+
+
+def portal_link_drafts(contact: Contact, *, job: Job | None = None) -> list[Draft]:
+    """A fresh sign-in link for ``contact``, who asked for one (their old link had expired).
+
+    Not about a job's progress, so it may have no job; with one, the link opens it. Email, or SMS
+    when that is the contact's consented choice (a call task would be no use for a link).
+    """
+    channel = Message.Channel.SMS if reachable_channel(contact) == Message.Channel.SMS else Message.Channel.EMAIL
+    if channel == Message.Channel.EMAIL and not contact.email:
+        return []
+    # The person to ask for help: this job's owner, else the owner of the customer's latest job.
+    about = job or contact.customer.jobs.select_related("owner__staff_profile").order_by("-created_at").first()
+    with translation.override(contact.language):
+        link = portal_url(contact, job)
+        context = {
+            "company": settings.COMPANY_NAME,
+            "contact": contact,
+            "customer": contact.customer,
+            "job": job,
+            "owner": _person(about.owner) if about is not None else None,
+            "portal_url": link,
+            "link_days": settings.PORTAL_LINK_MAX_AGE_DAYS,
+            "next_step": next_step(job) if job is not None else None,
+            "unsubscribe_url": "",
+        }
+        subject = _one_line(render_to_string("emails/portal-link-subject.txt", context))
+        html = ""
+        if channel == Message.Channel.SMS:
+            text = _sms_text(render_to_string("sms/portal-link.txt", context), link)
+            to_address = contact.phone
+        else:
+            text = _tidy(render_to_string("emails/portal-link-body.txt", context))
+            html = render_to_string("emails/portal-link-body.html", context)
+            to_address = contact.email
+    return [
+        Draft(
+            contact=contact,
+            kind=Message.Kind.PORTAL_LINK,
+            channel=channel,
+            to_address=to_address,
+            language=contact.language,
+            subject=subject,
+            body_text=text,
+            body_html=html,
+        )
+    ]

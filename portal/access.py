@@ -2,12 +2,19 @@
 
 A contact never has a password. Every message carries a link with a signed token bound to that
 contact (Django's signing, so nothing is stored and nothing can be forged without SECRET_KEY).
-Opening it starts a portal session that is separate from staff sign-in. Expired links do not
-dead-end: they open a page that emails a fresh one.
+Opening it starts a portal session that is separate from staff sign-in: the contact is never a
+Django user, and signing out of the portal leaves a staff login in the same browser alone.
+Expired links do not dead-end: they open a page that sends a fresh one.
+
+The session remembers, besides the contact, everything the live status poll needs to answer
+"nothing changed" with a single query: the customer (every portal query starts from it), the
+language and the time zone the pages are shown in.
 """
 
 from __future__ import annotations
 
+import uuid
+import zoneinfo
 from datetime import timedelta
 from functools import wraps
 from typing import TYPE_CHECKING, Any
@@ -15,7 +22,10 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core import signing
+from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.cache import add_never_cache_headers
 from django.utils.crypto import salted_hmac
 
 if TYPE_CHECKING:
@@ -28,7 +38,25 @@ if TYPE_CHECKING:
 LINK_SALT = "portal.link"
 CALENDAR_SALT = "portal.calendar"
 UNSUBSCRIBE_SALT = "portal.unsubscribe"
+
 SESSION_KEY = "portal_contact_id"
+SESSION_CUSTOMER_KEY = "portal_customer_id"
+# The address the link was sent to, as a fingerprint: a session ends when the address changes.
+SESSION_FINGERPRINT_KEY = "portal_email_fingerprint"
+# The contact's language when they signed in, and the one they chose with the switcher (wins).
+SESSION_CONTACT_LANGUAGE_KEY = "portal_contact_language"
+SESSION_LANGUAGE_KEY = "portal_language"
+SESSION_TIME_ZONE_KEY = "portal_time_zone"
+PORTAL_SESSION_KEYS = (
+    SESSION_KEY,
+    SESSION_CUSTOMER_KEY,
+    SESSION_FINGERPRINT_KEY,
+    SESSION_CONTACT_LANGUAGE_KEY,
+    SESSION_TIME_ZONE_KEY,
+)
+
+
+# --- Signed links -------------------------------------------------------------------------------
 
 
 def link_max_age() -> timedelta:
@@ -54,8 +82,20 @@ def read_link_token(token: str) -> dict[str, Any]:
     return signing.loads(token, salt=LINK_SALT, max_age=link_max_age())
 
 
+def payload_contact_id(payload: dict[str, Any] | None) -> int | None:
+    """The contact a verified token names (None if it names none)."""
+    contact_id = (payload or {}).get("c")
+    return contact_id if isinstance(contact_id, int) else None
+
+
 def make_calendar_token(contact: Contact) -> str:
+    # Never expires: a calendar app subscribes once and keeps fetching the same address.
     return signing.dumps({"c": contact.pk}, salt=CALENDAR_SALT, compress=True)
+
+
+def read_calendar_token(token: str) -> dict[str, Any]:
+    """The signed payload; raises signing.BadSignature."""
+    return signing.loads(token, salt=CALENDAR_SALT)
 
 
 def make_unsubscribe_token(contact: Contact) -> str:
@@ -83,20 +123,139 @@ def unsubscribe_url(contact: Contact) -> str:
     return absolute(reverse("portal:unsubscribe", args=[make_unsubscribe_token(contact)]))
 
 
-def contact_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Portal views need a signed-in contact; everything they read starts from ``request.contact``."""
+def calendar_url(contact: Contact) -> str:
+    return absolute(reverse("portal:calendar", args=[make_calendar_token(contact)]))
+
+
+def webcal_url(contact: Contact) -> str:
+    """The same feed for "subscribe" buttons: calendar apps open webcal:// addresses themselves."""
+    url = calendar_url(contact)
+    return "webcal://" + url.split("://", 1)[1]
+
+
+def parse_public_id(value: str | None) -> uuid.UUID | None:
+    """A job's public id from a query string, or None when it is missing or malformed."""
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def signed_out_url(*, job: uuid.UUID | None = None, reason: str = "") -> str:
+    """Where a visitor without a usable session goes; the job they wanted travels along, so the
+    fresh link they ask for opens it."""
+    query = {key: value for key, value in (("job", str(job) if job else ""), ("reason", reason)) if value}
+    url = reverse("portal:signed_out")
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+# --- The session --------------------------------------------------------------------------------
+
+
+def sign_in(request: HttpRequest, contact: Contact) -> None:
+    """Start (or renew) the portal session for ``contact``.
+
+    The session key changes (no fixation). Another contact's portal keys are dropped first, but a
+    staff login and a language chosen on this browser stay.
+    """
+    if request.session.get(SESSION_KEY) not in (None, contact.pk):
+        for key in PORTAL_SESSION_KEYS:
+            request.session.pop(key, None)
+    request.session.cycle_key()
+    request.session[SESSION_KEY] = contact.pk
+    request.session[SESSION_CUSTOMER_KEY] = contact.customer_id
+    request.session[SESSION_FINGERPRINT_KEY] = email_fingerprint(contact.email)
+    remember_preferences(request, contact)
+
+
+def remember_preferences(request: HttpRequest, contact: Contact) -> None:
+    """Keep the contact's language and time zone in the session (the poll reads them from there)."""
+    request.session[SESSION_CONTACT_LANGUAGE_KEY] = contact.language
+    request.session[SESSION_TIME_ZONE_KEY] = contact.time_zone
+
+
+def sign_out(request: HttpRequest) -> None:
+    for key in PORTAL_SESSION_KEYS:
+        request.session.pop(key, None)
+    request.session.cycle_key()
+
+
+def session_customer_id(request: HttpRequest) -> int | None:
+    """The signed-in contact's customer, from the session alone (no query)."""
+    if request.session.get(SESSION_KEY) is None:
+        return None
+    customer_id = request.session.get(SESSION_CUSTOMER_KEY)
+    return customer_id if isinstance(customer_id, int) else None
+
+
+def choose_language(request: HttpRequest, language: str) -> None:
+    request.session[SESSION_LANGUAGE_KEY] = language
+
+
+def portal_language(request: HttpRequest) -> str:
+    """The language of portal pages: the one chosen with the switcher, else the contact's, else
+    what the browser asked for (LocaleMiddleware)."""
+    known = {code for code, _name in settings.LANGUAGES}
+    for key in (SESSION_LANGUAGE_KEY, SESSION_CONTACT_LANGUAGE_KEY):
+        language = request.session.get(key)
+        if language in known:
+            return language
+    return translation.get_language() or settings.LANGUAGE_CODE
+
+
+def portal_time_zone(request: HttpRequest) -> zoneinfo.ZoneInfo:
+    name = request.session.get(SESSION_TIME_ZONE_KEY) or settings.DEFAULT_CONTACT_TIME_ZONE
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.DEFAULT_CONTACT_TIME_ZONE)
+
+
+def in_portal_language(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Render the view in the portal's language and the contact's time zone.
+
+    ``override`` rather than ``activate``: nothing leaks into the next request on this thread.
+    """
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        from django.shortcuts import redirect
+        language = portal_language(request)
+        with translation.override(language), timezone.override(portal_time_zone(request)):
+            response = view(request, *args, **kwargs)
+        response.headers["Content-Language"] = language
+        return response
 
+    return wrapper
+
+
+def contact_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Portal views need a signed-in contact; everything they read starts from ``request.contact``.
+
+    Without one, the visitor is sent to the page that offers a fresh link (with the job they
+    wanted). A session whose contact is gone, changed address or moved to another customer ends.
+    Pages carry personal data: never cached, unless the view says otherwise (the live poll).
+    """
+
+    @in_portal_language
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         from crm.models import Contact
 
         contact_id = request.session.get(SESSION_KEY)
         contact = Contact.objects.select_related("customer").filter(pk=contact_id).first() if contact_id else None
+        if contact is not None and (
+            contact.customer_id != request.session.get(SESSION_CUSTOMER_KEY)
+            or email_fingerprint(contact.email) != request.session.get(SESSION_FINGERPRINT_KEY)
+        ):
+            sign_out(request)
+            contact = None
         if contact is None:
-            return redirect("portal:signed_out")
+            public_id = kwargs.get("public_id")
+            return redirect(signed_out_url(job=public_id if isinstance(public_id, uuid.UUID) else None))
         request.contact = contact  # type: ignore[attr-defined]
-        return view(request, *args, **kwargs)
+        response = view(request, *args, **kwargs)
+        if not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response
 
     return wrapper

@@ -4,8 +4,19 @@ from portal import views
 
 app_name = "portal"
 
+# Every URL here is swept by tests/portal/test_access_sweep.py: a new one is covered automatically
+# (a job URL must 404 for another customer, a token URL must 404 when tampered with).
 urlpatterns = [
+    path("", views.home, name="home"),
+    path("jobs/<uuid:public_id>/", views.job_detail, name="job"),
+    path("jobs/<uuid:public_id>/status/", views.job_status, name="job_status"),
+    path("jobs/<uuid:public_id>/questions/", views.ask, name="ask"),
+    path("preferences/", views.preferences, name="preferences"),
+    path("language/", views.language, name="language"),
+    path("sign-out/", views.sign_out_view, name="sign_out"),
     path("enter/<str:token>/", views.enter, name="enter"),
     path("signed-out/", views.signed_out, name="signed_out"),
+    path("signed-out/link-sent/", views.link_sent, name="link_sent"),
+    path("calendar/<str:token>.ics", views.calendar, name="calendar"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

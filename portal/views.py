@@ -1,38 +1,430 @@
-"""Portal pages. Every page reads through portal.selectors, starting from the signed-in contact."""
+"""Portal pages. Every page reads through portal.selectors, starting from the signed-in contact's
+customer; every job is found by ``_get_job_for_contact`` (another customer's job is a 404).
+
+Anonymous visitors of a page that needs a contact are redirected to the "email me a new link" page
+(with the job they wanted); tokens that do not verify are a 404, except a sign-in link, which
+never dead-ends: it opens the same "new link" page.
+"""
 
 from __future__ import annotations
 
+import logging
+import uuid
+from datetime import date, datetime
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.contrib import messages
 from django.core import signing
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.formats import date_format
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django_htmx.http import HttpResponseClientRedirect
+from django_q.tasks import async_task
 
-from crm.models import Contact
-from crm.services.contacts import contact_opt_out
-from portal.access import SESSION_KEY, email_fingerprint, read_link_token, read_unsubscribe_token
+from crm.errors import DomainError
+from crm.models import Contact, Job, Milestone, Request
+from crm.services.contacts import contact_opt_out, contact_update_preferences
+from crm.services.requests import request_create
+from crm.workdays import add_business_days, business_today
+from portal import ics, ratelimit, selectors
+from portal.access import (
+    SESSION_LANGUAGE_KEY,
+    absolute,
+    calendar_url,
+    choose_language,
+    contact_required,
+    email_fingerprint,
+    in_portal_language,
+    parse_public_id,
+    payload_contact_id,
+    portal_language,
+    portal_time_zone,
+    read_calendar_token,
+    read_link_token,
+    read_unsubscribe_token,
+    remember_preferences,
+    session_customer_id,
+    sign_in,
+    sign_out,
+    signed_out_url,
+    webcal_url,
+)
+from portal.forms import LinkRequestForm, PreferencesForm, QuestionForm
+
+logger = logging.getLogger(__name__)
+
+# How often an open job page asks whether its status changed (a staff change shows within this).
+LIVE_STATUS_SECONDS = 20
+# "Email me a new link": per address, and per client address (someone trying many addresses).
+LINK_REQUESTS_PER_ADDRESS = (3, 3600)
+LINK_REQUESTS_PER_IP = (20, 3600)
+# Questions, per contact: plenty for a person, not for a script filling the owner's inbox.
+QUESTIONS_PER_CONTACT = (10, 3600)
 
 
+def _get_job_for_contact(request: HttpRequest, public_id: uuid.UUID) -> Job:
+    """The one way a portal view finds a job: among the signed-in contact's customer's jobs."""
+    job = selectors.job_for_customer(request.contact.customer_id, public_id)  # type: ignore[attr-defined]
+    if job is None:
+        raise Http404("No such job")
+    return job
+
+
+# --- Signing in and out -------------------------------------------------------------------------
+
+
+@require_safe
 def enter(request: HttpRequest, token: str) -> HttpResponse:
-    """A link from a message: sign the contact in and open the job it was about."""
+    """A link from a message: sign the contact in and open the job it was about.
+
+    GET signs in (it is a link in an email); nothing else changes. A link that no longer works
+    never dead-ends: someone already signed in on this browser simply goes on to the page; anyone
+    else gets the page that sends a fresh link, which will open the same job.
+    """
+    job = parse_public_id(request.GET.get("job"))
+    target = reverse("portal:job", args=[job]) if job else reverse("portal:home")
+    contact = None
     try:
         payload = read_link_token(token)
     except signing.BadSignature:  # expired links too (SignatureExpired is a BadSignature)
-        return redirect("portal:signed_out")
-    contact = Contact.objects.filter(pk=payload.get("c")).first()
-    if contact is None or email_fingerprint(contact.email) != payload.get("e"):
-        return redirect("portal:signed_out")
-    request.session.cycle_key()
-    request.session[SESSION_KEY] = contact.pk
-    translation.activate(contact.language)
-    job = request.GET.get("job", "")
-    response = redirect("portal:job", job) if job else redirect("portal:home")
+        payload = None
+    contact_id = payload_contact_id(payload)
+    if contact_id is not None:
+        contact = Contact.objects.filter(pk=contact_id).first()
+        if contact is not None and email_fingerprint(contact.email) != (payload or {}).get("e"):
+            contact = None
+    if contact is None:
+        if session_customer_id(request) is not None:
+            return redirect(target)
+        return redirect(signed_out_url(job=job, reason="expired"))
+    sign_in(request, contact)
+    return redirect(target)
+
+
+@require_http_methods(["GET", "POST"])
+@in_portal_language
+def signed_out(request: HttpRequest) -> HttpResponse:
+    """The page without a session: "email me a new link". The answer is the same whether the
+    address is known or not, and whether or not a rate limit held the message back."""
+    if request.method == "POST":
+        form = LinkRequestForm(request.POST)
+        if form.is_valid():
+            _send_new_links(request, email=form.cleaned_data["email"], job=form.cleaned_data["job"])
+            return redirect("portal:link_sent")
+    else:
+        form = LinkRequestForm(initial={"job": parse_public_id(request.GET.get("job"))})
+    reason = request.GET.get("reason", "")
+    return render(
+        request,
+        "portal/signed_out.html",
+        {"form": form, "reason": reason if reason in ("expired", "signed_out") else ""},
+    )
+
+
+def _send_new_links(request: HttpRequest, *, email: str, job: uuid.UUID | None) -> None:
+    """Have a sign-in link sent to every contact with this address.
+
+    The lookup and the sending happen in a background task, so a known address takes no longer to
+    answer than an unknown one (no enumeration by timing either).
+    """
+    per_address, per_ip = LINK_REQUESTS_PER_ADDRESS, LINK_REQUESTS_PER_IP
+    # Both counters move on every attempt, so trying many addresses from one place is held back
+    # as surely as asking for one address many times.
+    address_ok = ratelimit.allow("link-address", email, limit=per_address[0], window=per_address[1])
+    ip_ok = ratelimit.allow("link-ip", ratelimit.client_ip(request), limit=per_ip[0], window=per_ip[1])
+    if not (address_ok and ip_ok):
+        logger.info("Sign-in link request held back by the rate limit")
+        return
+    try:
+        async_task("portal.tasks.send_portal_links", email, str(job) if job else None)
+    except Exception:
+        # The page says the same either way; the person can ask again.
+        logger.exception("Could not enqueue a sign-in link request")
+
+
+@require_safe
+@in_portal_language
+def link_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/link_sent.html", {"link_days": settings.PORTAL_LINK_MAX_AGE_DAYS})
+
+
+@require_POST
+def sign_out_view(request: HttpRequest) -> HttpResponse:
+    sign_out(request)
+    return redirect(signed_out_url(reason="signed_out"))
+
+
+@require_POST
+def language(request: HttpRequest) -> HttpResponse:
+    """The language switcher: this browser's portal pages follow the choice (the contact's
+    messages keep the language set in their preferences)."""
+    chosen = request.POST.get("language", "")
+    if chosen in {code for code, _name in settings.LANGUAGES}:
+        choose_language(request, chosen)
+    next_url = request.POST.get("next", "")
+    if next_url and url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(next_url)
+    return redirect("portal:home")
+
+
+# --- My jobs and the job page -------------------------------------------------------------------
+
+
+@require_safe
+@contact_required
+def home(request: HttpRequest) -> HttpResponse:
+    contact: Contact = request.contact  # type: ignore[attr-defined]
+    cards = selectors.contact_jobs(contact)
+    return render(
+        request,
+        "portal/home.html",
+        {
+            "nav": "jobs",
+            "open_cards": [c for c in cards if c.job.is_open],
+            "closed_cards": [c for c in cards if not c.job.is_open],
+            "calendar_url": calendar_url(contact),
+            "webcal_url": webcal_url(contact),
+        },
+    )
+
+
+def _status_etag(request: HttpRequest, updated_at: datetime) -> str:
+    return selectors.status_etag(
+        updated_at=updated_at, language=portal_language(request), time_zone=str(portal_time_zone(request))
+    )
+
+
+def _job_page(
+    request: HttpRequest,
+    job: Job,
+    *,
+    form: QuestionForm | None = None,
+    acknowledged: Request | None = None,
+) -> HttpResponse:
+    contact: Contact = request.contact  # type: ignore[attr-defined]
+    return render(
+        request,
+        "portal/job.html",
+        {
+            "nav": "jobs",
+            "job": job,
+            "status": selectors.job_status(job),
+            "status_etag": _status_etag(request, job.updated_at),
+            "poll_seconds": LIVE_STATUS_SECONDS,
+            "owner": selectors.owner_card(job.owner),
+            "history": selectors.job_history(job, contact),
+            "form": form or QuestionForm(),
+            "acknowledged": acknowledged,
+            "answer_by": _answer_by(),
+        },
+    )
+
+
+def _answer_by() -> date:
+    """The date a question asked now will be answered by (as crm.services.requests promises it)."""
+    return add_business_days(business_today(), settings.REQUEST_ANSWER_BUSINESS_DAYS)
+
+
+@require_safe
+@contact_required
+def job_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    return _job_page(request, _get_job_for_contact(request, public_id))
+
+
+@require_safe
+def job_status(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """The live fragment (status and timeline), polled by the open job page.
+
+    Unchanged: 304 after one query, read with the customer id the session holds (sessions come
+    from the cache). Changed: rendered like the page renders it.
+    """
+    customer_id = session_customer_id(request)
+    if customer_id is None:
+        url = signed_out_url(job=public_id)
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)  # type: ignore[attr-defined]
+    updated_at = selectors.job_updated_at(customer_id, public_id)
+    if updated_at is None:
+        raise Http404("No such job")
+    etag = _status_etag(request, updated_at)
+    headers = HttpResponse()
+    headers["ETag"] = etag
+    # Private (personal data), and always asked again: the browser sends If-None-Match each time.
+    patch_cache_control(headers, private=True, no_cache=True)
+    not_modified = get_conditional_response(request, etag=etag, response=headers)
+    if not_modified is not None and not_modified is not headers:
+        return not_modified
+    return _job_status_fragment(request, public_id=public_id, etag=etag)
+
+
+@contact_required
+def _job_status_fragment(request: HttpRequest, public_id: uuid.UUID, etag: str) -> HttpResponse:
+    job = _get_job_for_contact(request, public_id)
+    response = render(
+        request,
+        "portal/_job_status.html",
+        {"job": job, "status": selectors.job_status(job), "owner": selectors.owner_card(job.owner)},
+    )
+    response["ETag"] = etag
+    patch_cache_control(response, private=True, no_cache=True)
     return response
 
 
-def signed_out(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/signed_out.html", status=200)
+@require_POST
+@contact_required
+def ask(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """ "Ask a question": recorded on the job, acknowledged at once with the date of the answer."""
+    contact: Contact = request.contact  # type: ignore[attr-defined]
+    job = _get_job_for_contact(request, public_id)
+    form = QuestionForm(request.POST)
+    question = None
+    if form.is_valid():
+        limit, window = QUESTIONS_PER_CONTACT
+        if not ratelimit.allow("question", str(contact.pk), limit=limit, window=window):
+            form.add_error(
+                None,
+                _("You have sent us many questions in a short time. Please wait a little, or call %(name)s.")
+                % {"name": selectors.owner_card(job.owner).name},
+            )
+        else:
+            try:
+                question = request_create(
+                    job=job, contact=contact, body=form.cleaned_data["body"], source=Request.Source.PORTAL
+                )
+            except DomainError as error:
+                form.add_error("body", error.message)
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(
+            request,
+            "portal/_question.html",
+            {
+                "job": job,
+                "owner": selectors.owner_card(job.owner),
+                "form": QuestionForm() if question else form,
+                "acknowledged": question,
+                "answer_by": _answer_by(),
+            },
+        )
+    if question is None:
+        return _job_page(request, job, form=form)
+    messages.success(
+        request,
+        _("Thank you: we have your question. You will have our answer by %(date)s at the latest.")
+        % {"date": date_format(question.answer_due_on, "l j F")},
+    )
+    return redirect(reverse("portal:job", args=[job.public_id]) + "#question")
+
+
+# --- Preferences --------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@contact_required
+def preferences(request: HttpRequest) -> HttpResponse:
+    contact: Contact = request.contact  # type: ignore[attr-defined]
+    form = PreferencesForm(request.POST if request.method == "POST" else None, contact=contact)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            contact, changed = contact_update_preferences(
+                contact=contact,
+                language=data["language"],
+                time_zone=data["time_zone"],
+                preferred_channel=data["preferred_channel"],
+                # Without a phone number the box is not offered; there is nothing to consent to.
+                sms_consent=bool(data.get("sms_consent")),
+                non_essential=data["non_essential"],
+                source="portal",
+            )
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            remember_preferences(request, contact)
+            if "language" in changed:
+                # They just chose it: the portal follows too, from the next page on.
+                choose_language(request, contact.language)
+            with translation.override(portal_language(request)):
+                messages.success(request, _("Your preferences are saved."))
+            return redirect("portal:preferences")
+    return render(
+        request,
+        "portal/preferences.html",
+        {
+            "nav": "preferences",
+            "form": form,
+            "contact": contact,
+            "calendar_url": calendar_url(contact),
+            "webcal_url": webcal_url(contact),
+        },
+    )
+
+
+# --- Calendar feed ------------------------------------------------------------------------------
+
+
+def _calendar_event(milestone: Milestone, *, host: str) -> ics.AllDayEvent:
+    job = milestone.job
+    stage = milestone.stage
+    reached = milestone.completed_at is not None
+    day = timezone.localdate(milestone.completed_at) if milestone.completed_at else milestone.forecast_date
+    assert day is not None  # the selector only returns dated milestones
+    if reached:
+        note = _("Reached.")
+    elif job.status == Job.Status.ON_HOLD:
+        note = _("Expected date; the job is on hold for now.")
+    else:
+        note = _("Expected date. If it moves, this calendar moves with it.")
+    description = [f"{job.title} ({job.reference})", note]
+    if not reached and stage.instructions:
+        description.append(_("To prepare: %(instructions)s") % {"instructions": stage.instructions})
+    return ics.AllDayEvent(
+        # The same job and stage is the same event, whatever its date: apps move it, never copy it.
+        uid=f"{job.public_id}-{stage.pk}@{host}",
+        day=day,
+        summary=f"{stage.label} — {job.title} ({job.reference})",
+        description="\n".join(description),
+        url=absolute(reverse("portal:job", args=[job.public_id])),
+        status="TENTATIVE" if job.status == Job.Status.ON_HOLD and not reached else "CONFIRMED",
+        last_modified=job.updated_at,
+    )
+
+
+@require_safe
+def calendar(request: HttpRequest, token: str) -> HttpResponse:
+    """The contact's calendar feed (.ics): their customer's dated milestones, in their language."""
+    try:
+        payload = read_calendar_token(token)
+    except signing.BadSignature:
+        raise Http404("No such calendar") from None
+    contact_id = payload_contact_id(payload)
+    contact = Contact.objects.filter(pk=contact_id).first() if contact_id is not None else None
+    if contact is None:
+        raise Http404("No such calendar")
+    host = urlparse(settings.SITE_URL).hostname or "portal"
+    with translation.override(contact.language), timezone.override(contact.time_zone):
+        events = [_calendar_event(m, host=host) for m in selectors.calendar_milestones(contact)]
+        body = ics.calendar(
+            product=settings.COMPANY_NAME,
+            name=_("%(company)s — your jobs") % {"company": settings.COMPANY_NAME},
+            events=events,
+            stamp=timezone.now(),
+        )
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="jobs.ics"'
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
+
+
+# --- Unsubscribe (one click, from non-essential emails) -----------------------------------------
 
 
 @csrf_exempt  # RFC 8058 one-click: the mail provider POSTs without our cookie; the token is the proof.
@@ -40,13 +432,18 @@ def signed_out(request: HttpRequest) -> HttpResponse:
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET asks to confirm (a link scanner must not opt anyone out); POST opts out."""
     try:
-        payload = read_unsubscribe_token(token)
+        contact_id = payload_contact_id(read_unsubscribe_token(token))
     except signing.BadSignature:
-        return render(request, "portal/unsubscribe.html", {"invalid": True}, status=404)
-    contact = Contact.objects.filter(pk=payload.get("c")).first()
-    if contact is None:
-        return render(request, "portal/unsubscribe.html", {"invalid": True}, status=404)
-    if request.method == "POST":
-        contact_opt_out(contact=contact)
-        return render(request, "portal/unsubscribe.html", {"contact": contact, "done": True})
-    return render(request, "portal/unsubscribe.html", {"contact": contact})
+        contact_id = None
+    contact = Contact.objects.filter(pk=contact_id).first() if contact_id is not None else None
+    language = request.session.get(SESSION_LANGUAGE_KEY) or (contact.language if contact else portal_language(request))
+    with translation.override(language):
+        if contact is None:
+            response = render(request, "portal/unsubscribe.html", {"invalid": True}, status=404)
+        elif request.method == "POST":
+            contact_opt_out(contact=contact)
+            response = render(request, "portal/unsubscribe.html", {"contact": contact, "done": True})
+        else:
+            response = render(request, "portal/unsubscribe.html", {"contact": contact})
+    response.headers["Content-Language"] = language
+    return response

@@ -1,9 +1,155 @@
-"""Writes to contacts' preferences."""
+"""Writes to contacts' preferences: language, time zone, channel, SMS consent, opt-out.
 
+Each function locks the contact row, changes the locked copy, validates the whole row (the model's
+constraints: SMS only with a recorded consent, a consent always says how it was given) and saves
+only the fields it changed. A preference the contact cannot have raises a DomainError whose
+message is shown to them as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from crm.models import Contact
+from crm.errors import DomainError
+from crm.models import Contact, Job, Message, known_time_zones
+from crm.notify import Draft, portal_link_drafts
+from crm.services.outbox import messages_queue
+
+logger = logging.getLogger(__name__)
+
+
+def _lock(contact: Contact) -> Contact:
+    return Contact.objects.select_for_update().get(pk=contact.pk)
+
+
+def _save(contact: Contact, fields: set[str]) -> Contact:
+    if not fields:
+        return contact
+    try:
+        contact.full_clean(exclude=["customer"])
+    except ValidationError as error:
+        raise DomainError(" ".join(error.messages)) from error
+    contact.save(update_fields=sorted(fields))
+    return contact
+
+
+def _fallback_channel(contact: Contact) -> str:
+    """Where messages go when SMS is no longer allowed: email, else a phone call from the owner."""
+    return Contact.Channel.EMAIL if contact.email else Contact.Channel.PHONE
+
+
+# --- Each preference on its own (used by the staff side and by the portal) ----------------------
+
+
+def _give_sms_consent(contact: Contact, *, source: str, at: datetime | None) -> set[str]:
+    if contact.sms_consent_at is not None:
+        # The first consent is the one on record; saying yes again changes nothing.
+        return set()
+    if not contact.phone:
+        raise DomainError(_("Add a mobile phone number before agreeing to text messages."))
+    if not source.strip():
+        raise DomainError(_("Say how the SMS consent was given."))
+    contact.sms_consent_at = at or timezone.now()
+    contact.sms_consent_source = source.strip()[:200]
+    logger.info("Contact %s consented to SMS (%s)", contact.pk, contact.sms_consent_source)
+    return {"sms_consent_at", "sms_consent_source"}
+
+
+def _withdraw_sms_consent(contact: Contact) -> set[str]:
+    if contact.sms_consent_at is None:
+        return set()
+    contact.sms_consent_at = None
+    contact.sms_consent_source = ""
+    changed = {"sms_consent_at", "sms_consent_source"}
+    if contact.preferred_channel == Contact.Channel.SMS:
+        contact.preferred_channel = _fallback_channel(contact)
+        changed.add("preferred_channel")
+    logger.info("Contact %s withdrew SMS consent", contact.pk)
+    return changed
+
+
+def _set_preferred_channel(contact: Contact, channel: str) -> set[str]:
+    if channel not in Contact.Channel.values:
+        raise DomainError(_("Choose email, text message or phone call."))
+    if channel == contact.preferred_channel:
+        return set()
+    if channel == Contact.Channel.SMS and contact.sms_consent_at is None:
+        raise DomainError(_("We can only send text messages once you have agreed to receive them."))
+    if channel == Contact.Channel.EMAIL and not contact.email:
+        raise DomainError(_("We have no email address for you: choose another way to reach you."))
+    if channel in (Contact.Channel.SMS, Contact.Channel.PHONE) and not contact.phone:
+        raise DomainError(_("We have no phone number for you: choose another way to reach you."))
+    contact.preferred_channel = channel
+    return {"preferred_channel"}
+
+
+def _set_language(contact: Contact, language: str) -> set[str]:
+    if language not in {code for code, _name in settings.LANGUAGES}:
+        raise DomainError(_("Choose one of the languages offered."))
+    if language == contact.language:
+        return set()
+    contact.language = language
+    return {"language"}
+
+
+def _set_time_zone(contact: Contact, time_zone: str) -> set[str]:
+    if time_zone not in known_time_zones():
+        raise DomainError(_("%(value)s is not a known time zone.") % {"value": time_zone})
+    if time_zone == contact.time_zone:
+        return set()
+    contact.time_zone = time_zone
+    return {"time_zone"}
+
+
+def _set_opted_out(contact: Contact, opted_out: bool) -> set[str]:
+    if opted_out == (contact.opted_out_at is not None):
+        return set()
+    # An opt-out on record keeps its time; opting back in clears it.
+    contact.opted_out_at = timezone.now() if opted_out else None
+    return {"opted_out_at"}
+
+
+@transaction.atomic
+def contact_give_sms_consent(*, contact: Contact, source: str, at: datetime | None = None) -> Contact:
+    """Record that the contact agreed to text messages: when, and how (``source``: "portal",
+    "signed order form", "phone call"...). An earlier consent on record is kept as it is."""
+    contact = _lock(contact)
+    return _save(contact, _give_sms_consent(contact, source=source, at=at))
+
+
+@transaction.atomic
+def contact_withdraw_sms_consent(*, contact: Contact) -> Contact:
+    """No more text messages; a contact who preferred them gets email (or a call) instead."""
+    contact = _lock(contact)
+    return _save(contact, _withdraw_sms_consent(contact))
+
+
+@transaction.atomic
+def contact_set_preferred_channel(*, contact: Contact, channel: str) -> Contact:
+    """The channel the contact wants; SMS only once consent is on record."""
+    contact = _lock(contact)
+    return _save(contact, _set_preferred_channel(contact, channel))
+
+
+@transaction.atomic
+def contact_set_language(*, contact: Contact, language: str) -> Contact:
+    contact = _lock(contact)
+    return _save(contact, _set_language(contact, language))
+
+
+@transaction.atomic
+def contact_set_time_zone(*, contact: Contact, time_zone: str) -> Contact:
+    contact = _lock(contact)
+    return _save(contact, _set_time_zone(contact, time_zone))
 
 
 @transaction.atomic
@@ -13,3 +159,75 @@ def contact_opt_out(*, contact: Contact) -> Contact:
     Contact.objects.filter(pk=contact.pk, opted_out_at__isnull=True).update(opted_out_at=timezone.now())
     contact.refresh_from_db(fields=["opted_out_at"])
     return contact
+
+
+@transaction.atomic
+def contact_opt_in(*, contact: Contact) -> Contact:
+    """Non-essential messages are welcome again."""
+    Contact.objects.filter(pk=contact.pk, opted_out_at__isnull=False).update(opted_out_at=None)
+    contact.refresh_from_db(fields=["opted_out_at"])
+    return contact
+
+
+# --- Everything the portal's preferences page sets, at once --------------------------------------
+
+
+@transaction.atomic
+def contact_update_preferences(
+    *,
+    contact: Contact,
+    language: str,
+    time_zone: str,
+    preferred_channel: str,
+    sms_consent: bool,
+    non_essential: bool,
+    source: str,
+) -> tuple[Contact, set[str]]:
+    """Apply the preferences page in one transaction; the saved contact and the fields changed.
+
+    Consent is settled first, so "yes to SMS, and text me" works in one go, and withdrawing it
+    moves an SMS preference back to email before the channel is checked.
+    """
+    contact = _lock(contact)
+    changed: set[str] = set()
+    if sms_consent:
+        changed |= _give_sms_consent(contact, source=source, at=None)
+    else:
+        changed |= _withdraw_sms_consent(contact)
+        if preferred_channel == Contact.Channel.SMS:
+            raise DomainError(_("We can only send text messages once you have agreed to receive them."))
+    changed |= _set_preferred_channel(contact, preferred_channel)
+    changed |= _set_language(contact, language)
+    changed |= _set_time_zone(contact, time_zone)
+    changed |= _set_opted_out(contact, not non_essential)
+    return _save(contact, changed), changed
+
+
+# --- A fresh sign-in link ------------------------------------------------------------------------
+
+
+def _link_key(draft: Draft, *, prefix: str, minute: str) -> str:
+    return f"{prefix}:{draft.channel}:{minute}"
+
+
+@transaction.atomic
+def contact_send_portal_links(*, email: str, job_public_id: uuid.UUID | None = None) -> list[Message]:
+    """Queue a fresh portal sign-in link to every contact with this address (someone asked for
+    one on the portal). With ``job_public_id``, each link opens that job if it is one of the
+    contact's customer's. At most one message per contact, job and minute (a double click)."""
+    minute = timezone.now().strftime("%Y%m%d%H%M")
+    queued: list[Message] = []
+    for contact in Contact.objects.select_related("customer").filter(email__iexact=email.strip()):
+        job = (
+            Job.objects.filter(customer_id=contact.customer_id, public_id=job_public_id).first()
+            if job_public_id
+            else None
+        )
+        prefix = f"link:{contact.pk}:{job.public_id if job else '-'}"
+        queued += messages_queue(
+            drafts=portal_link_drafts(contact, job=job),
+            # Not about the job's progress: kept off the job, so it never counts as news.
+            job=None,
+            key=functools.partial(_link_key, prefix=prefix, minute=minute),
+        )
+    return queued

@@ -32,7 +32,7 @@ Actor = AbstractBaseUser | None
 REFERENCE_RE = re.compile(r"^J-(?P<year>\d{4})-(?P<number>\d{4,6})$")
 
 
-def _lock_job(job: Job) -> Job:
+def lock_job(job: Job) -> Job:
     """Re-read the job under a row lock; decisions are made on this copy, never on the caller's.
 
     The job row alone: with joins, PostgreSQL would also lock the stage, pipeline and owner rows
@@ -90,7 +90,7 @@ def _ensure_staff(user: AbstractBaseUser, *, role: str) -> None:
         )
 
 
-def _ensure_contacts_of(customer: Customer, contacts: Iterable[Contact]) -> list[Contact]:
+def ensure_contacts_of(customer: Customer, contacts: Iterable[Contact]) -> list[Contact]:
     contacts = list(contacts)
     strangers = [c.name for c in contacts if c.customer_id != customer.pk]
     if strangers:
@@ -199,7 +199,7 @@ def job_create(
     _ensure_staff(owner, role=_("a job owner"))
     if contacts is None:
         contacts = customer.contacts.all()
-    contacts = _ensure_contacts_of(customer, contacts)
+    contacts = ensure_contacts_of(customer, contacts)
 
     now = timezone.now()
     start = start_date or business_today()
@@ -262,7 +262,7 @@ def job_advance(
     ``backwards_reason``. Reaching a stage shown to the customer queues its message to each
     contact (with ``note`` as a personal word), sent after commit.
     """
-    job = _lock_job(job)
+    job = lock_job(job)
     if expected_stage is not None and job.current_stage_id != expected_stage.pk:
         raise ConflictError(
             _("Job %(ref)s was moved to “%(stage)s” by someone else in the meantime; look again before changing it.")
@@ -325,7 +325,7 @@ def milestone_move(
     """Change the date we expect a stage to be reached. The first promise (planned date) stays,
     so the history of the promise is never overwritten. With ``tell_customer``, each contact is
     sent the new date and the reason now."""
-    job = _lock_job(milestone.job)
+    job = lock_job(milestone.job)
     milestone = job.milestones.select_related("stage").get(pk=milestone.pk)
     _ensure_open(job, doing=_("have its dates moved"))
     if milestone.is_done:
@@ -379,7 +379,7 @@ def milestone_move(
 @transaction.atomic
 def job_reassign(*, job: Job, owner: AbstractBaseUser, actor: Actor, reason: str = "") -> Job:
     """Hand the job, and the responsibility for talking to its customer, to another person."""
-    job = _lock_job(job)
+    job = lock_job(job)
     _ensure_open(job, doing=_("change owner"))
     _ensure_staff(owner, role=_("a job owner"))
     if owner.pk == job.owner_id:
@@ -411,7 +411,7 @@ def job_update_details(
     installers: Iterable[AbstractBaseUser] | None = None,
 ) -> Job:
     """Change what the job is called and who is on it. Records which fields changed."""
-    job = _lock_job(job)
+    job = lock_job(job)
     changed: dict[str, Any] = {}
     if title is not None and title.strip() != job.title:
         if not title.strip():
@@ -419,7 +419,7 @@ def job_update_details(
         changed["title"] = {"old": job.title, "new": title.strip()}
         job.title = title.strip()
     if contacts is not None:
-        contacts = _ensure_contacts_of(job.customer, contacts)
+        contacts = ensure_contacts_of(job.customer, contacts)
         old = sorted(job.contacts.values_list("pk", flat=True))
         new = sorted({c.pk for c in contacts})
         if old != new:
@@ -445,7 +445,7 @@ def job_update_details(
 def _set_status(
     job: Job, *, status: str, allowed_from: set[str], kind: str, actor: Actor, reason: str, doing: str
 ) -> Job:
-    job = _lock_job(job)
+    job = lock_job(job)
     if job.status not in allowed_from:
         raise ForbiddenTransition(
             _("Job %(ref)s is %(status)s: it cannot %(doing)s.")

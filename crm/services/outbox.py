@@ -19,6 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
@@ -28,7 +29,6 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, send_mail
 from django.db import DatabaseError, transaction
 from django.db.models import F, Q
-from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -63,6 +63,29 @@ def _message_id_domain() -> str:
 
 
 # --- Storing ------------------------------------------------------------------------------------
+
+# While a preview runs, the messages a service queues are collected here as well.
+_captured: ContextVar[list[Message] | None] = ContextVar("captured_messages", default=None)
+
+
+class _PreviewRollback(Exception):
+    pass
+
+
+def preview(action: Callable[[], Any]) -> list[Message]:
+    """Exactly what a service would send: run it in a transaction that is always rolled back and
+    return the message rows it queued (nothing is kept, nothing is enqueued)."""
+    rows: list[Message] = []
+    token = _captured.set(rows)
+    try:
+        with transaction.atomic():
+            action()
+            raise _PreviewRollback
+    except _PreviewRollback:
+        pass
+    finally:
+        _captured.reset(token)
+    return rows
 
 
 def enqueue_on_commit(message_ids: Iterable[int]) -> None:
@@ -126,6 +149,9 @@ def messages_queue(
         rows.append(message)
         if created and message.status == Message.Status.QUEUED:
             to_send.append(message.pk)
+    bucket = _captured.get()
+    if bucket is not None:
+        bucket.extend(rows)
     enqueue_on_commit(to_send)
     return rows
 
@@ -301,7 +327,7 @@ def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
 
 
 def job_staff_url(job: Job) -> str:
-    return f"{settings.SITE_URL}{reverse('admin:crm_job_change', args=[job.pk])}"
+    return f"{settings.SITE_URL}{job.get_absolute_url()}"
 
 
 def alert_owner(job: Job, *, subject: str, template: str, context: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from crm.models import (
     StaffProfile,
     StageTemplate,
 )
+from crm.services.imports import import_create
 from crm.services.jobs import job_advance, job_cancel, job_create, job_hold
 from crm.services.requests import request_create
 from crm.workdays import business_today
@@ -108,6 +109,9 @@ def world(job: Job, contact: Contact, bob: User) -> None:
         idempotency_key="test:1",
     )
     request_create(job=job, contact=contact, body="Can you come in the morning?", source=Request.Source.PORTAL)
+    import_create(
+        file_name="customers.csv", data=b"Customer name,Contact name,Email\nDupont,Marie,m@example.com\n", actor=bob
+    )
 
 
 @pytest.mark.parametrize("model_admin", CRM_ADMINS, ids=lambda model_admin: model_admin.opts.model_name)

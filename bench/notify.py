@@ -1,0 +1,1118 @@
+"""Notification benchmark (``make bench-notify``): stage changes to messages accepted by the email provider.
+
+Not a test. It needs PostgreSQL and Redis, and it owns what it is given: the database in
+DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portal_bench, its name must contain
+"bench") is dropped and created again, and the Redis database in REDIS_URL (default
+redis://127.0.0.1:6379/13, never 0) is flushed.
+
+The edge is the email provider: a fake Postmark (bench.fake_esp) on 127.0.0.1, reached through
+anymail's real Postmark backend by both the baseline and the product. A message is "handed to the
+email backend" once that server has accepted it over HTTP.
+
+1. Setup, not timed: one pipeline of 6 customer-visible stages, N/5 jobs (``job_create``) each with
+   one email contact, so every job has 5 stage changes ahead of it and each sends one message.
+2. Baseline, the plain loop: the same N messages, rendered beforehand with
+   ``crm.notify.stage_change_drafts``, sent one after another with ``django.core.mail.send_mail``.
+3. The product: ``manage.py qcluster`` with 2 workers runs beside this process, which performs the
+   N stage changes with ``job_advance`` (each its own transaction: the messages are queued and
+   enqueued on commit). Timed from the first stage change until the provider has accepted the
+   last message; every message row must end ``sent`` and the provider must have seen each once.
+4. Queries per stage change and per delivery (``deliver`` in this process), on a few extra jobs.
+5. With ``--profile K``: cProfile of K more stage changes and of delivering their messages.
+
+Figures are printed as ratios to the plain loop, and at full size (10,000 messages) written to
+docs/performance.md. ``BENCH_MESSAGES=1000 make bench-notify`` is a quick try.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import importlib
+import inspect
+import logging
+import os
+import platform
+import pstats
+import re
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from tempfile import mkdtemp
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from bench.fake_esp import FakeEsp
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from crm.models import Job, StageTemplate
+    from crm.notify import Draft
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC_PATH = ROOT / "docs" / "performance.md"
+DOC_START = "<!-- bench-notify:start -->"
+DOC_END = "<!-- bench-notify:end -->"
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+FULL_SIZE = 10_000
+WORKERS = 2
+ESP_SERVER_KEY = "bench"  # the fake provider's Postmark server token, nothing real
+
+GOAL_TOTAL_SECONDS = 60.0
+GOAL_RATIO = 0.5
+
+# (name, business days from the previous stage); all shown to the customer, so each reached
+# stage sends one message to the job's contact.
+STAGES = [
+    ("Request received", 0),
+    ("Proposal sent", 3),
+    ("Order confirmed", 5),
+    ("Installation scheduled", 2),
+    ("Installed", 10),
+    ("Follow-up visit", 5),
+]
+STEPS = len(STAGES) - 1
+QUERY_SAMPLE_JOBS = 5
+# A run stops waiting when the provider has accepted nothing new for this long.
+STALL_SECONDS = 120.0
+
+
+def log(text: str = "") -> None:
+    print(text, flush=True)
+
+
+# --- Environment --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    database_url: str
+    database_name: str
+    redis_url: str
+
+
+def choose_target() -> Target:
+    """The database and Redis the run will wipe, refusing ones that do not look like a bench's."""
+    import dj_database_url
+
+    database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    config = dj_database_url.parse(database_url)
+    if "postgresql" not in str(config.get("ENGINE", "")):
+        raise SystemExit(f"bench-notify needs PostgreSQL; DATABASE_URL is {database_url!r}.")
+    name = str(config.get("NAME") or "")
+    if "bench" not in name.lower():
+        raise SystemExit(
+            f"bench-notify drops and recreates its database; {name!r} has no 'bench' in its name. "
+            f"Unset DATABASE_URL (default {DEFAULT_DATABASE_URL}) or point it at a throwaway database."
+        )
+    redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+    redis_db = urlparse(redis_url).path.strip("/") or "0"
+    if redis_db == "0":
+        raise SystemExit(
+            f"bench-notify flushes its Redis database; give it a dedicated one, not db 0 "
+            f"(REDIS_URL={redis_url!r}; default {DEFAULT_REDIS_URL})."
+        )
+    return Target(database_url=database_url, database_name=name, redis_url=redis_url)
+
+
+def prepare_environment(target: Target, esp: FakeEsp) -> None:
+    """Production settings (DEBUG off: no query log in memory) with anymail's Postmark backend on the fake ESP.
+
+    The qcluster subprocess inherits the same environment."""
+    for key in [k for k in os.environ if k.startswith("ANYMAIL_")]:
+        del os.environ[key]
+    for key in ("EMAIL_BACKEND", "INBOUND_EMAIL_DOMAIN"):
+        os.environ.pop(key, None)
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": target.database_url,
+            "REDIS_URL": target.redis_url,
+            "DJANGO_DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "Q_WORKERS": str(WORKERS),
+            "ANYMAIL_ESP": "postmark",
+            "ANYMAIL_POSTMARK_SERVER_TOKEN": esp.token,
+            "ANYMAIL_POSTMARK_API_URL": esp.url,
+        }
+    )
+
+
+def recreate_database(target: Target) -> None:
+    import dj_database_url
+    import psycopg
+    from psycopg import sql
+
+    config = dj_database_url.parse(target.database_url)
+    params = {
+        "dbname": "postgres",
+        "host": config.get("HOST") or None,
+        "port": str(config.get("PORT")) if config.get("PORT") else None,
+        "user": config.get("USER") or None,
+        "password": config.get("PASSWORD") or None,
+    }
+    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
+        name = sql.Identifier(target.database_name)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+
+
+def flush_redis(redis_url: str) -> str:
+    """Empty the run's Redis database; the server's version."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    version = str(client.info("server").get("redis_version", "?"))
+    client.close()
+    return version
+
+
+@dataclass(frozen=True)
+class Machine:
+    date: str
+    system: str
+    cpu: str
+    nproc: int
+    ram_gb: float
+    python: str
+    django: str
+    django_q2: str
+    anymail: str
+    psycopg: str
+    postgres: str
+    redis: str
+
+
+def describe_machine(*, redis_version: str) -> Machine:
+    import django
+    from django.db import connection
+
+    cpu = platform.processor() or platform.machine()
+    ram_gb = 0.0
+    with contextlib.suppress(OSError):
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        if match := re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE):
+            cpu = match.group(1).strip()
+    with contextlib.suppress(OSError):
+        if match := re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE):
+            ram_gb = int(match.group(1)) / 1024 / 1024
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        postgres = str(cursor.fetchone()[0])
+    return Machine(
+        date=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        system=f"{platform.system()} {platform.release()}",
+        cpu=cpu,
+        nproc=os.cpu_count() or 0,
+        ram_gb=ram_gb,
+        python=platform.python_version(),
+        django=django.get_version(),
+        django_q2=metadata.version("django-q2"),
+        anymail=metadata.version("django-anymail"),
+        psycopg=metadata.version("psycopg"),
+        postgres=postgres.split()[0],
+        redis=redis_version,
+    )
+
+
+# --- The world ----------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    owner: User
+    stages: list[StageTemplate]
+    jobs: list[Job]
+    sample_jobs: list[Job]
+    profile_jobs: list[Job]
+
+
+def build_world(*, jobs: int, profile_jobs: int) -> World:
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    from crm.models import Contact, Customer, Pipeline, StaffProfile, StageTemplate
+    from crm.services.jobs import job_create
+
+    owner = User.objects.create_user(
+        "bench-owner", "camille@bench.example", first_name="Camille", last_name="Bench", is_staff=True
+    )
+    StaffProfile.objects.create(user=owner, phone="+33 1 99 00 12 09", job_title="Project manager")
+    pipeline = Pipeline.objects.create(name="Bench installation")
+    stages = [
+        StageTemplate.objects.create(
+            pipeline=pipeline,
+            position=position,
+            name=name,
+            customer_visible=True,
+            default_duration_days=days,
+            customer_instructions="Clear the way to the meter." if position == 4 else "",
+        )
+        for position, (name, days) in enumerate(STAGES, start=1)
+    ]
+    total = jobs + QUERY_SAMPLE_JOBS + profile_jobs
+    customers = Customer.objects.bulk_create([Customer(name=f"Bench household {i:05d}") for i in range(total)])
+    contacts = Contact.objects.bulk_create(
+        [
+            Contact(
+                customer=customer,
+                name=f"Client {i:05d}",
+                email=f"client{i:05d}@bench.example",
+                language="fr" if i % 2 else "en",
+            )
+            for i, customer in enumerate(customers)
+        ]
+    )
+    created: list[Job] = []
+    batch = 250
+    for start in range(0, total, batch):
+        with transaction.atomic():
+            for customer, contact in zip(
+                customers[start : start + batch], contacts[start : start + batch], strict=True
+            ):
+                created.append(
+                    job_create(
+                        customer=customer,
+                        pipeline=pipeline,
+                        owner=owner,
+                        title=f"Heat pump installation {customer.pk}",
+                        actor=owner,
+                        contacts=[contact],
+                    )
+                )
+        if (start // batch) % 8 == 7:
+            log(f"    {len(created):>6} jobs created")
+    return World(
+        owner=owner,
+        stages=stages,
+        jobs=created[:jobs],
+        sample_jobs=created[jobs : jobs + QUERY_SAMPLE_JOBS],
+        profile_jobs=created[jobs + QUERY_SAMPLE_JOBS :],
+    )
+
+
+def stage_changes(jobs: list[Job], stages: list[StageTemplate]) -> Iterator[tuple[Job, StageTemplate]]:
+    """Every job through each of its next stages, a round of all jobs per stage (as a team would)."""
+    for stage in stages[1:]:
+        for job in jobs:
+            yield job, stage
+
+
+# --- The django-q2 cluster ----------------------------------------------------------------------
+
+
+class Cluster:
+    """``manage.py qcluster`` as a child process in its own session, so it can always be stopped."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self, *, timeout: float = 90.0) -> float:
+        """Start it and wait for "Q Cluster ... running."; the seconds that took."""
+        began = time.perf_counter()
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        while time.perf_counter() - began < timeout:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"qcluster exited with {self.process.returncode}:\n{self.tail()}")
+            if re.search(rb"Q Cluster \S+ \[[^\]]*\] running\.", self.log_path.read_bytes()):
+                return time.perf_counter() - began
+            time.sleep(0.1)
+        raise RuntimeError(f"qcluster did not report running within {timeout:.0f} s:\n{self.tail()}")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, *, timeout: float = 60.0) -> float:
+        """SIGTERM, wait for a clean stop; SIGKILL its process group only if it does not come."""
+        began = time.perf_counter()
+        process = self.process
+        if process is not None:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    log(f"  qcluster did not stop within {timeout:.0f} s; killing its process group")
+            # The sentinel, workers, pusher and monitor share the session started for it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, 0)
+                deadline = time.perf_counter() + 10
+                while time.perf_counter() < deadline:
+                    os.killpg(process.pid, 0)
+                    time.sleep(0.1)
+                os.killpg(process.pid, signal.SIGKILL)
+            if process.poll() is None:
+                process.wait(5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self.process = None
+        return time.perf_counter() - began
+
+
+# --- Measuring ----------------------------------------------------------------------------------
+
+
+@dataclass
+class PlainLoop:
+    messages: int
+    seconds: float
+    render_seconds: float
+    cpu_seconds: float
+    load_before: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
+@dataclass
+class Product:
+    messages: int
+    cluster_start_seconds: float
+    producer_cpu_seconds: float
+    load_before: float
+    producer_seconds: float
+    total_seconds: float
+    rows_sent_seconds: float
+    accepted: int
+    distinct_outbox_ids: int
+    duplicate_outbox_ids: int
+    rejected: int
+    statuses: dict[str, int]
+    task_failures: int
+    cluster_stop_seconds: float = 0.0
+    progress: list[tuple[int, float, int]] = field(default_factory=list)
+
+    @property
+    def producer_rate(self) -> float:
+        return self.messages / self.producer_seconds
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.total_seconds
+
+    @property
+    def drain_seconds(self) -> float:
+        return self.total_seconds - self.producer_seconds
+
+    @property
+    def correct(self) -> bool:
+        return (
+            self.accepted == self.messages
+            and self.distinct_outbox_ids == self.messages
+            and self.duplicate_outbox_ids == 0
+            and self.statuses == {"sent": self.messages}
+        )
+
+
+@dataclass
+class Queries:
+    per_stage_change: list[int]
+    stage_change_kinds: Counter[str]
+    per_delivery: list[int]
+    delivery_kinds: Counter[str]
+    example_stage_change: list[str]
+
+
+@dataclass
+class ProfileResult:
+    stage_changes: int
+    stage_change_seconds: float
+    stage_change_costs: list[tuple[str, float | None]]
+    deliveries: int
+    delivery_seconds: float
+    delivery_costs: list[tuple[str, float | None]]
+
+
+def plain_loop(world: World, esp: FakeEsp, *, messages: int) -> PlainLoop:
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    from crm.notify import stage_change_drafts
+
+    log(f"  rendering the {messages} messages (not timed)")
+    began = time.perf_counter()
+    drafts: list[Draft] = []
+    for job, stage in stage_changes(world.jobs, world.stages):
+        drafts.extend(stage_change_drafts(job, stage=stage))
+    render_seconds = time.perf_counter() - began
+    if len(drafts) != messages:
+        raise RuntimeError(f"Rendered {len(drafts)} messages, expected {messages}.")
+
+    esp.reset()
+    load_before = os.getloadavg()[0]
+    log(f"  sending them with send_mail, one after another (timed, {settings.EMAIL_BACKEND}); load {load_before:.2f}")
+    began, cpu = time.perf_counter(), time.process_time()
+    for draft in drafts:
+        send_mail(
+            draft.subject,
+            draft.body_text,
+            settings.DEFAULT_FROM_EMAIL,
+            [draft.to_address],
+            html_message=draft.body_html,
+        )
+    seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu
+    if esp.accepted != messages:
+        raise RuntimeError(f"The fake ESP accepted {esp.accepted} of {messages} plain-loop messages.")
+    return PlainLoop(
+        messages=messages,
+        seconds=seconds,
+        render_seconds=render_seconds,
+        cpu_seconds=cpu_seconds,
+        load_before=load_before,
+    )
+
+
+def _check_tasks(cluster: Cluster) -> None:
+    """Stop early when the workers fail tasks (e.g. the code changed under a running cluster)."""
+    from django_q.models import Failure
+
+    failure = Failure.objects.order_by("started").first()
+    if failure is not None:
+        raise RuntimeError(
+            f"A django-q2 task failed ({Failure.objects.count()} so far): {failure.func} {failure.args}:\n"
+            f"{failure.result}\n{cluster.tail()}"
+        )
+
+
+def product(world: World, esp: FakeEsp, cluster: Cluster, *, messages: int) -> Product:
+    from django.db.models import Count
+    from django_q.models import Failure
+
+    from crm.models import Message
+    from crm.services.jobs import job_advance
+
+    esp.reset()
+    log(f"  starting manage.py qcluster with {WORKERS} workers (log: {cluster.log_path})")
+    cluster_start = cluster.start()
+    log(f"  cluster running after {cluster_start:.1f} s; {messages} stage changes with job_advance (timed)")
+
+    progress: list[tuple[int, float, int]] = []
+    load_before = os.getloadavg()[0]
+    started_at = time.time()
+    began, cpu = time.perf_counter(), time.process_time()
+    for done, (job, stage) in enumerate(stage_changes(world.jobs, world.stages), start=1):
+        job_advance(job=job, to_stage=stage, actor=world.owner)
+        if done % 1000 == 0:
+            _check_tasks(cluster)
+            elapsed = time.perf_counter() - began
+            progress.append((done, elapsed, esp.accepted))
+            log(f"    {done:>6} stage changes at {elapsed:6.1f} s; the provider has accepted {esp.accepted}")
+    producer_seconds, producer_cpu_seconds = time.perf_counter() - began, time.process_time() - cpu
+    log(f"  last stage change at {producer_seconds:.1f} s; waiting for the workers to hand over the rest")
+
+    last_count, last_change, next_report = esp.accepted, time.monotonic(), time.monotonic() + 5
+    while esp.accepted < messages:
+        now = time.monotonic()
+        if not cluster.alive():
+            raise RuntimeError(f"qcluster died with {esp.accepted} of {messages} accepted:\n{cluster.tail()}")
+        if esp.accepted != last_count:
+            last_count, last_change = esp.accepted, now
+        elif now - last_change > STALL_SECONDS:
+            raise RuntimeError(
+                f"Nothing accepted for {STALL_SECONDS:.0f} s ({esp.accepted} of {messages}):\n{cluster.tail()}"
+            )
+        if now >= next_report:
+            _check_tasks(cluster)
+            log(f"    {time.time() - started_at:6.1f} s: the provider has accepted {esp.accepted}")
+            next_report = now + 5
+        time.sleep(0.02)
+    total_seconds = esp.last_accepted_at - started_at
+    log(f"  all {messages} accepted at {total_seconds:.1f} s; checking the rows")
+
+    # The worker records "sent" just after the provider's answer: give the last ones a moment.
+    deadline = time.monotonic() + 60
+    while Message.objects.exclude(status=Message.Status.SENT).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rows_sent_seconds = time.time() - started_at
+    time.sleep(1.0)  # a late duplicate would show up at the provider now
+    stats = esp.stats()
+    statuses = {row["status"]: row["n"] for row in Message.objects.values("status").annotate(n=Count("id"))}
+    result = Product(
+        messages=messages,
+        cluster_start_seconds=cluster_start,
+        producer_seconds=producer_seconds,
+        producer_cpu_seconds=producer_cpu_seconds,
+        load_before=load_before,
+        total_seconds=total_seconds,
+        rows_sent_seconds=rows_sent_seconds,
+        accepted=stats.accepted,
+        distinct_outbox_ids=stats.distinct_outbox_ids,
+        duplicate_outbox_ids=stats.duplicate_outbox_ids,
+        rejected=stats.rejected,
+        statuses=statuses,
+        task_failures=Failure.objects.count(),
+        progress=progress,
+    )
+    log("  stopping the cluster (SIGTERM)")
+    result.cluster_stop_seconds = cluster.stop()
+    return result
+
+
+def _kind(sql: str) -> str:
+    return sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "?"
+
+
+def measure_queries(world: World) -> Queries:
+    """Queries of a stage change and of one delivery, on jobs kept aside (the cluster is stopped)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.models import Message
+    from crm.services.jobs import job_advance
+    from crm.services.outbox import deliver
+
+    per_change: list[int] = []
+    change_kinds: Counter[str] = Counter()
+    example: list[str] = []
+    for job, stage in stage_changes(world.sample_jobs, world.stages):
+        with CaptureQueriesContext(connection) as ctx:
+            job_advance(job=job, to_stage=stage, actor=world.owner)
+        per_change.append(len(ctx.captured_queries))
+        change_kinds.update(_kind(q["sql"]) for q in ctx.captured_queries)
+        if not example:
+            example = [q["sql"] for q in ctx.captured_queries]
+
+    per_delivery: list[int] = []
+    delivery_kinds: Counter[str] = Counter()
+    queued = Message.objects.filter(job__in=world.sample_jobs, status=Message.Status.QUEUED).order_by("pk")
+    for message_id in queued.values_list("pk", flat=True):
+        with CaptureQueriesContext(connection) as ctx:
+            outcome = deliver(message_id=message_id)
+        if outcome != "sent":
+            raise RuntimeError(f"deliver({message_id}) gave {outcome!r}")
+        per_delivery.append(len(ctx.captured_queries))
+        delivery_kinds.update(_kind(q["sql"]) for q in ctx.captured_queries)
+    return Queries(
+        per_stage_change=per_change,
+        stage_change_kinds=change_kinds,
+        per_delivery=per_delivery,
+        delivery_kinds=delivery_kinds,
+        example_stage_change=example,
+    )
+
+
+# (label, "module:qualname[|alternative]"): the costs named in the profile summary; one that no
+# longer exists is shown as n/a. Cumulative times overlap (SQL is inside everything); indented
+# labels are part of the line above.
+STAGE_CHANGE_COSTS = [
+    ("all SQL round trips (CursorWrapper._execute)", "django.db.backends.utils:CursorWrapper._execute"),
+    ("transaction commits", "django.db.backends.base.base:BaseDatabaseWrapper.commit"),
+    ("job row lock (lock_job)", "crm.services.jobs:lock_job|crm.services.jobs:_lock_job"),
+    ("forecast roll (_roll_forecasts)", "crm.services.jobs:_roll_forecasts"),
+    ("rendering drafts (stage_change_drafts)", "crm.notify:stage_change_drafts"),
+    ("  template rendering (Template.render)", "django.template.base:Template.render"),
+    ("  portal link signing (signing.dumps)", "django.core.signing:dumps"),
+    ("  next_step query", "crm.notify:next_step"),
+    ("storing messages (messages_queue)", "crm.services.outbox:messages_queue"),
+    ("event log (record_event)", "crm.services.events:record_event"),
+    ("enqueue to Redis after commit (async_task)", "django_q.tasks:async_task"),
+]
+DELIVERY_COSTS = [
+    ("all SQL round trips (CursorWrapper._execute)", "django.db.backends.utils:CursorWrapper._execute"),
+    ("transaction commits", "django.db.backends.base.base:BaseDatabaseWrapper.commit"),
+    ("claim (conditional UPDATE + SELECT)", "crm.services.outbox:claim"),
+    ("build_email", "crm.services.outbox:build_email"),
+    ("anymail: payload + HTTP POST (backend _send)", "anymail.backends.base:AnymailBaseBackend._send"),
+    ("  HTTP POST to the provider (post_to_esp)", "anymail.backends.base_requests:AnymailRequestsBackend.post_to_esp"),
+    ("record sent + event (_record_sent)", "crm.services.outbox:_record_sent"),
+]
+
+
+def _code_key(targets: str) -> tuple[str, int, str] | None:
+    """pstats' key (file, first line, name) of the first function found among ``module:qualname|...``."""
+    for target in targets.split("|"):
+        module_name, qualname = target.split(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+            code = inspect.unwrap(obj).__code__
+        except (ImportError, AttributeError):
+            continue
+        return code.co_filename, code.co_firstlineno, code.co_name
+    return None
+
+
+def _costs(profile: cProfile.Profile, wanted: list[tuple[str, str]]) -> list[tuple[str, float | None]]:
+    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    costs: list[tuple[str, float | None]] = []
+    for label, targets in wanted:
+        key = _code_key(targets)
+        values = stats.get(key) if key else None
+        costs.append((label, None if key is None else float(values[3]) if values else 0.0))
+    return costs
+
+
+def profile_run(world: World, *, top: int) -> ProfileResult:
+    from crm.models import Message
+    from crm.services.jobs import job_advance
+    from crm.services.outbox import deliver
+
+    plan = list(stage_changes(world.profile_jobs, world.stages))
+    profiler = cProfile.Profile()
+    began = time.perf_counter()
+    profiler.enable()
+    for job, stage in plan:
+        job_advance(job=job, to_stage=stage, actor=world.owner)
+    profiler.disable()
+    change_seconds = time.perf_counter() - began
+    log(f"\n  cProfile of {len(plan)} stage changes ({change_seconds:.2f} s under the profiler), top {top}:")
+    pstats.Stats(profiler, stream=sys.stdout).strip_dirs().sort_stats("cumulative").print_stats(top)
+    change_costs = _costs(profiler, STAGE_CHANGE_COSTS)
+
+    ids = list(
+        Message.objects.filter(job__in=world.profile_jobs, status=Message.Status.QUEUED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    profiler = cProfile.Profile()
+    began = time.perf_counter()
+    profiler.enable()
+    for message_id in ids:
+        deliver(message_id=message_id)
+    profiler.disable()
+    delivery_seconds = time.perf_counter() - began
+    log(f"\n  cProfile of {len(ids)} deliveries in this process ({delivery_seconds:.2f} s), top {top}:")
+    pstats.Stats(profiler, stream=sys.stdout).strip_dirs().sort_stats("cumulative").print_stats(top)
+    return ProfileResult(
+        stage_changes=len(plan),
+        stage_change_seconds=change_seconds,
+        stage_change_costs=change_costs,
+        deliveries=len(ids),
+        delivery_seconds=delivery_seconds,
+        delivery_costs=_costs(profiler, DELIVERY_COSTS),
+    )
+
+
+# --- Reporting ----------------------------------------------------------------------------------
+
+
+def _median_range(values: list[int]) -> str:
+    if not values:
+        return "-"
+    median = statistics.median(values)
+    text = f"{median:g}"
+    return text if min(values) == max(values) else f"{text} (min {min(values)}, max {max(values)})"
+
+
+def _kinds(kinds: Counter[str], n: int) -> str:
+    return ", ".join(f"{kind} {count / n:.1f}" for kind, count in kinds.most_common()) if n else "-"
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+@dataclass
+class Report:
+    machine: Machine
+    messages: int
+    setup_seconds: float
+    baseline: PlainLoop
+    product: Product
+    queries: Queries
+    profile: ProfileResult | None
+
+    @property
+    def ratio(self) -> float:
+        return self.product.rate / self.baseline.rate
+
+    @property
+    def total_ok(self) -> bool:
+        return self.product.total_seconds < GOAL_TOTAL_SECONDS
+
+    @property
+    def ratio_ok(self) -> bool:
+        return self.ratio >= GOAL_RATIO
+
+    def table(self) -> list[tuple[str, str, str, str]]:
+        b, p = self.baseline, self.product
+        return [
+            ("Plain loop: `send_mail` one after another", f"{b.seconds:.1f}", f"{b.rate:.0f}", "1.00 (baseline)"),
+            (
+                f"Product, producer: {p.messages:,} × `job_advance`",
+                f"{p.producer_seconds:.1f}",
+                f"{p.producer_rate:.0f}",
+                f"{p.producer_rate / b.rate:.2f}",
+            ),
+            (
+                f"Product, end to end: first stage change → last message accepted ({WORKERS} workers)",
+                f"{p.total_seconds:.1f}",
+                f"{p.rate:.0f}",
+                f"{self.ratio:.2f}",
+            ),
+        ]
+
+    def goals(self) -> list[tuple[str, str, str]]:
+        return [
+            (
+                f"{self.messages:,} stage changes handed over in under {GOAL_TOTAL_SECONDS:.0f} s",
+                f"{self.product.total_seconds:.1f} s",
+                _met(self.total_ok),
+            ),
+            (f"at least {GOAL_RATIO:.2f} × the plain loop's rate", f"{self.ratio:.2f} ×", _met(self.ratio_ok)),
+            (
+                "every row `sent`, each message accepted exactly once",
+                "yes" if self.product.correct else "NO",
+                _met(self.product.correct),
+            ),
+        ]
+
+    @property
+    def busy(self) -> bool:
+        return max(self.baseline.load_before, self.product.load_before) > 0.5
+
+    def cpu_text(self) -> str:
+        b, p = self.baseline, self.product
+        return (
+            f"plain loop {1000 * b.cpu_seconds / b.messages:.2f} ms per message "
+            f"(of {1000 * b.seconds / b.messages:.2f} ms wall); producer "
+            f"{1000 * p.producer_cpu_seconds / p.messages:.2f} ms per stage change "
+            f"(of {1000 * p.producer_seconds / p.messages:.2f} ms wall)"
+        )
+
+    def load_text(self) -> str:
+        return (
+            f"{self.baseline.load_before:.2f} before the plain loop, {self.product.load_before:.2f} before the "
+            f"product ({self.machine.nproc} CPUs)"
+        )
+
+    def print(self) -> None:
+        m, p, q = self.machine, self.product, self.queries
+        log()
+        log(f"Notification benchmark — {self.messages:,} messages, {m.date}")
+        log(
+            f"  {m.nproc} CPUs ({m.cpu}), {m.ram_gb:.0f} GB RAM; Python {m.python}, Django {m.django}, "
+            f"django-q2 {m.django_q2}, anymail {m.anymail}; PostgreSQL {m.postgres}, Redis {m.redis}"
+        )
+        log()
+        rows = [("", "seconds", "msg/s", "× plain loop"), *self.table()]
+        width = max(len(r[0]) for r in rows)
+        for label, seconds, rate, ratio in rows:
+            log(f"  {label.replace('`', ''):<{width}}  {seconds:>8}  {rate:>7}  {ratio}")
+        log()
+        log(f"  drain after the last stage change   {p.drain_seconds:.1f} s")
+        log(f"  CPU of this process                 {self.cpu_text()}")
+        log(f"  load average (1 min) before         {self.load_text()}")
+        if self.busy:
+            log("  WARNING: other work was running on the machine; these figures are pessimistic.")
+        log(f"  every row recorded `sent` at        {p.rows_sent_seconds:.1f} s")
+        log(
+            f"  provider accepted / distinct / dup  {p.accepted} / {p.distinct_outbox_ids} / "
+            f"{p.duplicate_outbox_ids} (rejected {p.rejected})"
+        )
+        log(f"  message rows by status              {p.statuses}")
+        log(f"  django-q2 task failures             {p.task_failures}")
+        log(
+            f"  queries per stage change            {_median_range(q.per_stage_change)}  "
+            f"[{_kinds(q.stage_change_kinds, len(q.per_stage_change))}]"
+        )
+        log(
+            f"  queries per delivery (in process)   {_median_range(q.per_delivery)}  "
+            f"[{_kinds(q.delivery_kinds, len(q.per_delivery))}]"
+        )
+        log()
+        for goal, value, met in self.goals():
+            log(f"  goal: {goal:<58} {value:>10}  {met}")
+        if self.profile is not None:
+            self._print_costs(
+                "stage change",
+                self.profile.stage_changes,
+                self.profile.stage_change_seconds,
+                self.profile.stage_change_costs,
+            )
+            self._print_costs(
+                "delivery", self.profile.deliveries, self.profile.delivery_seconds, self.profile.delivery_costs
+            )
+
+    @staticmethod
+    def _print_costs(what: str, n: int, seconds: float, costs: list[tuple[str, float | None]]) -> None:
+        log()
+        log(f"  where a {what} spends its time (cProfile, {n} of them, {1000 * seconds / max(n, 1):.1f} ms each):")
+        for label, cumulative in costs:
+            if cumulative is None:
+                log(f"    {label:<50}    n/a (function not found)")
+            else:
+                log(f"    {label:<50} {1000 * cumulative / max(n, 1):6.2f} ms  {100 * cumulative / seconds:5.1f} %")
+
+    def markdown(self) -> str:
+        m, b, p, q = self.machine, self.baseline, self.product, self.queries
+        lines = [
+            DOC_START,
+            "## Notifications: stage changes to messages handed to the email provider",
+            "",
+            f"Latest full run: **{m.date}**, `make bench-notify` ({self.messages:,} messages).",
+            "",
+            f"- Machine: {m.nproc} CPUs ({m.cpu}), {m.ram_gb:.0f} GB RAM, {m.system}. PostgreSQL, Redis, the "
+            "fake provider, the benchmark process and the cluster all share these CPUs.",
+            f"- Versions: Python {m.python}, Django {m.django}, django-q2 {m.django_q2}, django-anymail {m.anymail}, "
+            f"psycopg {m.psycopg}; PostgreSQL {m.postgres}, Redis {m.redis}.",
+            "",
+            "| Measured in the same run | seconds | messages/s | × plain loop |",
+            "|---|---:|---:|---:|",
+            *(f"| {label} | {seconds} | {rate} | {ratio} |" for label, seconds, rate, ratio in self.table()),
+            "",
+            "| Goal | Measured | |",
+            "|---|---:|---|",
+            *(f"| {goal} | {value} | **{met}** |" for goal, value, met in self.goals()),
+            "",
+            f"- Drain after the last stage change: {p.drain_seconds:.1f} s; every message row recorded `sent` "
+            f"{p.rows_sent_seconds:.1f} s after the first stage change.",
+            f"- CPU of the benchmark process: {self.cpu_text()}.",
+            f"- Load average (1 min): {self.load_text()}."
+            + (" **Other work was running on the machine: these figures are pessimistic.**" if self.busy else ""),
+            f"- Checks: the provider accepted {p.accepted:,} messages, {p.distinct_outbox_ids:,} distinct outbox ids, "
+            f"{p.duplicate_outbox_ids} duplicates, {p.rejected} rejected; rows by status {p.statuses}; "
+            f"{p.task_failures} django-q2 task failures.",
+            f"- Queries per stage change: {_median_range(q.per_stage_change)} "
+            f"({_kinds(q.stage_change_kinds, len(q.per_stage_change))}).",
+            f"- Queries per delivery: {_median_range(q.per_delivery)} "
+            f"({_kinds(q.delivery_kinds, len(q.per_delivery))}).",
+            f"- Not timed: setup {self.setup_seconds:.0f} s, rendering the plain loop's messages "
+            f"{b.render_seconds:.1f} s, cluster start {p.cluster_start_seconds:.1f} s, "
+            f"cluster stop {p.cluster_stop_seconds:.1f} s.",
+        ]
+        if self.profile is not None:
+            lines += ["", "Where the time goes (cProfile, in the benchmark process, cumulative per call):", ""]
+            lines += self._markdown_costs(
+                "stage change",
+                self.profile.stage_changes,
+                self.profile.stage_change_seconds,
+                self.profile.stage_change_costs,
+            )
+            lines += [""]
+            lines += self._markdown_costs(
+                "delivery", self.profile.deliveries, self.profile.delivery_seconds, self.profile.delivery_costs
+            )
+        lines += ["", *METHOD, DOC_END]
+        return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _markdown_costs(what: str, n: int, seconds: float, costs: list[tuple[str, float | None]]) -> list[str]:
+        each = 1000 * seconds / max(n, 1)
+        rows = [
+            f"| {what.capitalize()} ({n} profiled, {each:.1f} ms each under cProfile) | ms | share |",
+            "|---|---:|---:|",
+        ]
+        for label, cumulative in costs:
+            name = label.strip()
+            name = f"↳ {name}" if label.startswith("  ") else name
+            if cumulative is None:
+                rows.append(f"| {name} | n/a | |")
+            else:
+                rows.append(f"| {name} | {1000 * cumulative / max(n, 1):.2f} | {100 * cumulative / seconds:.0f} % |")
+        return rows
+
+
+METHOD = [
+    "### How it is measured",
+    "",
+    "`make bench-notify` runs `python -m bench.notify`. It needs PostgreSQL and Redis; it drops and recreates the "
+    "database in `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/portal_bench`; the name must contain "
+    "`bench`), migrates it, and flushes the Redis database in `REDIS_URL` (default `redis://127.0.0.1:6379/13`, "
+    "never db 0). Settings are the production ones: `DJANGO_DEBUG=0` (no query log kept in memory), a random "
+    "`SECRET_KEY`, the django-q2 Redis broker, the outbox-sweep schedule installed as at every deploy.",
+    "",
+    "The edge is the email provider. `bench/fake_esp.py` serves Postmark's `POST /email` API on 127.0.0.1 (token "
+    "checked, Postmark's success JSON with a fresh `MessageID`) in its own process and counts what it accepts. Both "
+    "sides use anymail's real Postmark backend pointed at it (`ANYMAIL_ESP=postmark`, "
+    "`ANYMAIL_POSTMARK_SERVER_TOKEN`, `ANYMAIL_POSTMARK_API_URL`), one HTTP request per message. A message is "
+    "*handed to the email backend* when the fake provider has answered it.",
+    "",
+    "Setup (not timed): one pipeline of 6 stages, all shown to the customer; N/5 jobs created with `job_create`, "
+    "each with one email contact (half English, half French); each job then has 5 stage changes ahead, each "
+    "sending one message.",
+    "",
+    "1. **Plain loop (baseline).** The same N messages are rendered beforehand with "
+    "`crm.notify.stage_change_drafts` (not timed), then sent one after another with "
+    "`send_mail(subject, text, from, [to], html_message=html)`. Messages/s = N / that time.",
+    f"2. **Product.** `manage.py qcluster` starts with {WORKERS} workers and the benchmark waits until it reports "
+    "running. The benchmark process then performs the N stage changes with `job_advance` (a round of all jobs "
+    "per stage, each call its own transaction that stores the message rows and enqueues them on commit). The "
+    "clock runs from the first stage change until the fake provider has accepted the N-th message (its own "
+    "timestamp). The rate is N / that time, and the ratio is that rate over the plain loop's. The producer rate "
+    "(N / time of the `job_advance` loop alone) is shown too. Then every message row must be `sent`, the provider "
+    "must have accepted exactly N messages with N distinct outbox ids, and the cluster is stopped with SIGTERM.",
+    "3. **Queries** are counted with `CaptureQueriesContext` on 5 jobs kept aside (25 stage changes), and on "
+    "`crm.services.outbox.deliver` run in the benchmark process for their messages.",
+    "4. With `--profile K` (`BENCH_PROFILE=K`), K more stage changes and the delivery of their messages are "
+    "profiled with cProfile in the benchmark process; the table above names the main costs.",
+    "",
+    "`BENCH_MESSAGES=1000 make bench-notify` is a quick try; only a full-size run (10,000) rewrites this section.",
+]
+
+
+def write_doc(report: Report) -> None:
+    section = report.markdown()
+    if DOC_PATH.exists():
+        text = DOC_PATH.read_text()
+        if DOC_START in text and DOC_END in text:
+            before, rest = text.split(DOC_START, 1)
+            after = rest.split(DOC_END, 1)[1].lstrip("\n")
+            text = before + section + ("\n" + after if after else "")
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+    else:
+        text = (
+            "# Performance\n\n"
+            "`make bench` runs every benchmark. Each measures a baseline in the same run and gives its figures "
+            "as ratios to it, so numbers from different machines compare by their ratios. Each benchmark "
+            "rewrites its own section below after a full-size run.\n\n" + section
+        )
+    DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
+    DOC_PATH.write_text(text)
+
+
+# --- Main ---------------------------------------------------------------------------------------
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.notify", description=__doc__.split("\n")[0] if __doc__ else ""
+    )
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=_int_env("BENCH_MESSAGES", FULL_SIZE),
+        help=f"stage changes = messages, a multiple of {STEPS} (env BENCH_MESSAGES, default {FULL_SIZE})",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=_int_env("BENCH_PROFILE", 0),
+        metavar="K",
+        help="also profile K stage changes and their deliveries (env BENCH_PROFILE)",
+    )
+    parser.add_argument("--top", type=int, default=25, help="lines of each cProfile listing")
+    docs = parser.add_mutually_exclusive_group()
+    docs.add_argument(
+        "--write-docs",
+        dest="docs",
+        action="store_true",
+        default=None,
+        help="write docs/performance.md even for a scaled-down run",
+    )
+    docs.add_argument("--no-docs", dest="docs", action="store_false", help="do not write docs/performance.md")
+    args = parser.parse_args(argv)
+    if args.messages <= 0 or args.messages % STEPS:
+        parser.error(f"--messages must be a positive multiple of {STEPS}, not {args.messages}")
+    if args.profile < 0 or args.profile % STEPS:
+        parser.error(f"--profile must be a multiple of {STEPS}, not {args.profile}")
+    return args
+
+
+def run(args: argparse.Namespace) -> Report:
+    messages: int = args.messages
+    target = choose_target()
+    with FakeEsp(token=ESP_SERVER_KEY) as esp:
+        prepare_environment(target, esp)
+        log(f"Fake Postmark at {esp.url}; database {target.database_name}; Redis {target.redis_url}")
+
+        import django
+
+        log(f"Setup (not timed): recreating {target.database_name}, migrating")
+        began = time.perf_counter()
+        recreate_database(target)
+        django.setup()
+        from django.core.management import call_command
+
+        from crm.schedules import ensure_schedules
+
+        # django-q2 logs every enqueue at INFO; keep this process's output to the figures. (The
+        # cluster keeps the production logging, into its log file.)
+        logging.getLogger("django-q").setLevel(logging.WARNING)
+        call_command("migrate", interactive=False, verbosity=0)
+        ensure_schedules()
+        redis_version = flush_redis(target.redis_url)
+        machine = describe_machine(redis_version=redis_version)
+        log(
+            f"  building {messages // STEPS} jobs (+{QUERY_SAMPLE_JOBS} for query counts, "
+            f"+{args.profile // STEPS} to profile) with job_create"
+        )
+        world = build_world(jobs=messages // STEPS, profile_jobs=args.profile // STEPS)
+        setup_seconds = time.perf_counter() - began
+        log(f"  setup took {setup_seconds:.0f} s")
+
+        log("Phase 1, the plain loop")
+        baseline = plain_loop(world, esp, messages=messages)
+        log(f"  {baseline.rate:.0f} messages/s ({baseline.seconds:.1f} s)")
+
+        log("Phase 2, the product")
+        cluster = Cluster(Path(mkdtemp(prefix="bench-notify-")) / "qcluster.log")
+        try:
+            result = product(world, esp, cluster, messages=messages)
+        finally:
+            if cluster.alive():
+                cluster.stop()
+
+        log("Queries per stage change and per delivery")
+        queries = measure_queries(world)
+        profile = None
+        if args.profile:
+            log(f"Profiling {args.profile} stage changes and their deliveries")
+            profile = profile_run(world, top=args.top)
+        flush_redis(target.redis_url)  # the tasks of the measured and profiled changes: no one runs them
+    return Report(
+        machine=machine,
+        messages=messages,
+        setup_seconds=setup_seconds,
+        baseline=baseline,
+        product=result,
+        queries=queries,
+        profile=profile,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    report = run(args)
+    report.print()
+    write = args.docs if args.docs is not None else report.messages == FULL_SIZE
+    if write:
+        write_doc(report)
+        log(f"\n  wrote {DOC_PATH.relative_to(ROOT)}")
+    else:
+        log(f"\n  {DOC_PATH.relative_to(ROOT)} not written (a {report.messages:,}-message run; --write-docs forces it)")
+    return 0 if report.product.correct else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

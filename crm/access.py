@@ -1,0 +1,55 @@
+"""Who may use the staff CRM: active staff users. Managers also reassign owners and see the team."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+MANAGERS_GROUP = "Managers"
+
+
+def is_staff(user: Any) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.is_staff)
+
+
+def is_manager(user: Any) -> bool:
+    if not is_staff(user):
+        return False
+    if user.is_superuser:
+        return True
+    # Cached on the user object: templates and views ask several times per request.
+    if not hasattr(user, "_is_manager"):
+        user._is_manager = user.groups.filter(name=MANAGERS_GROUP).exists()
+    return bool(user._is_manager)
+
+
+def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anonymous visitors (and a customer's portal session) go to the staff sign-in page; a signed-in
+    user who is not staff is refused."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+        if not is_staff(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def manager_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    @staff_required
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_manager(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper

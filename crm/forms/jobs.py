@@ -1,0 +1,188 @@
+"""The job page's actions. Each form validates what a person can correct on the page; the service
+it feeds checks again under the job's row lock and may still refuse (shown as the form's error)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from crm.errors import DomainError
+from crm.models import Contact, Job, Milestone, StageTemplate
+from crm.selectors import staff_users
+from crm.services.jobs import ensure_can_advance
+from crm.services.messages import MAX_MESSAGE_LENGTH, CallOutcome
+from crm.workdays import business_today
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class StageField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: StageTemplate) -> str:  # type: ignore[override]
+        return f"{obj.position}. {obj.name}"
+
+
+class MilestoneField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Milestone) -> str:  # type: ignore[override]
+        return f"{obj.stage.name} — {obj.forecast_date:%d/%m/%Y}" if obj.forecast_date else obj.stage.name
+
+
+class ContactsField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Contact) -> str:  # type: ignore[override]
+        return f"{obj.name} ({obj.get_preferred_channel_display()}, {obj.get_language_display()})"
+
+
+class JobForm(forms.Form):
+    """A form about one job; ``prefix`` keeps several on one page apart."""
+
+    def __init__(self, *args: Any, job: Job, **kwargs: Any) -> None:
+        self.job = job
+        super().__init__(*args, **kwargs)
+
+
+class AdvanceForm(JobForm):
+    prefix = "advance"
+    to_stage = StageField(queryset=StageTemplate.objects.none(), label=_("Move to stage"))
+    note = forms.CharField(
+        label=_("Personal note to the customer"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Optional. Added to the message every contact receives."),
+    )
+    notify_customer = forms.BooleanField(label=_("Tell the customer"), required=False, initial=True)
+    backwards_reason = forms.CharField(
+        label=_("Reason for going back"),
+        required=False,
+        max_length=300,
+        help_text=_("Only when moving to an earlier stage."),
+    )
+    # The stage the person saw: if a colleague moved the job since, they are told instead of overriding.
+    expected_stage = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stages = [s for s in self.job.pipeline.stages.all() if s.pk != self.job.current_stage_id]
+        self.fields["to_stage"].queryset = StageTemplate.objects.filter(pk__in=[s.pk for s in stages]).order_by(
+            "position"
+        )
+        following = [s for s in stages if s.position > self.job.current_stage.position]
+        if following and not self.is_bound:
+            self.initial["to_stage"] = following[0].pk
+        self.initial.setdefault("expected_stage", self.job.current_stage_id)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        stage = data.get("to_stage")
+        if stage is not None:
+            try:
+                ensure_can_advance(self.job, stage, backwards=bool(data.get("backwards_reason", "").strip()))
+            except DomainError as error:
+                raise forms.ValidationError(error.message) from None
+        return data
+
+
+class MoveDateForm(JobForm):
+    prefix = "move"
+    milestone = MilestoneField(queryset=Milestone.objects.none(), label=_("Which date"))
+    new_date = forms.DateField(label=_("New date"), widget=DateInput)
+    reason = forms.CharField(label=_("Reason"), max_length=300, help_text=_("Said to the customer when you tell them."))
+    tell_customer = forms.BooleanField(label=_("Tell the customer now"), required=False, initial=True)
+    note = forms.CharField(
+        label=_("Personal note"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["milestone"].queryset = (
+            Milestone.objects.select_related("stage")
+            .filter(job=self.job, completed_at__isnull=True)
+            .order_by("stage__position")
+        )
+
+    def clean_new_date(self) -> Any:
+        new_date = self.cleaned_data["new_date"]
+        if new_date < business_today():
+            raise forms.ValidationError(_("The new date cannot be in the past."))
+        return new_date
+
+
+class CallForm(JobForm):
+    prefix = "call"
+    contact = forms.ModelChoiceField(queryset=Contact.objects.none(), label=_("With"))
+    outcome = forms.ChoiceField(choices=CallOutcome.CHOICES, label=_("Outcome"))
+    notes = forms.CharField(
+        label=_("Notes"), required=False, max_length=MAX_MESSAGE_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    callback_on = forms.DateField(
+        label=_("Promised to call back by"), required=False, widget=DateInput, help_text=_("Optional.")
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["contact"].queryset = self.job.customer.contacts.order_by("name")
+
+    def clean_callback_on(self) -> Any:
+        day = self.cleaned_data.get("callback_on")
+        if day is not None and day < business_today():
+            raise forms.ValidationError(_("A callback date cannot be in the past."))
+        return day
+
+
+class MessageForm(JobForm):
+    prefix = "message"
+    contacts = ContactsField(queryset=Contact.objects.none(), label=_("To"), widget=forms.CheckboxSelectMultiple)
+    body = forms.CharField(label=_("Message"), max_length=MAX_MESSAGE_LENGTH, widget=forms.Textarea(attrs={"rows": 4}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["contacts"].queryset = self.job.customer.contacts.order_by("name")
+        if not self.is_bound:
+            self.initial["contacts"] = [c.pk for c in self.job.contacts.all()]
+
+
+class OwnerForm(JobForm):
+    prefix = "owner"
+    owner = forms.ModelChoiceField(queryset=staff_users(), label=_("New owner"))
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=300)
+
+    def clean_owner(self) -> Any:
+        owner = self.cleaned_data["owner"]
+        if owner.pk == self.job.owner_id:
+            raise forms.ValidationError(_("This person already owns the job."))
+        return owner
+
+
+class StatusForm(JobForm):
+    prefix = "status"
+    ACTIONS = [
+        ("hold", _("Put on hold")),
+        ("resume", _("Resume")),
+        ("cancel", _("Cancel the job")),
+        ("complete", _("Mark as done")),
+    ]
+    action = forms.ChoiceField(choices=ACTIONS, label=_("Action"))
+    reason = forms.CharField(
+        label=_("Reason"), required=False, max_length=300, help_text=_("Needed to hold or cancel.")
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("action") in ("hold", "cancel") and not data.get("reason", "").strip():
+            self.add_error("reason", _("Say why."))
+        return data
+
+
+class AnswerForm(forms.Form):
+    body = forms.CharField(label=_("Answer"), max_length=MAX_MESSAGE_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class AssignForm(forms.Form):
+    job = forms.ModelChoiceField(queryset=Job.objects.none(), label=_("File on job"))
+
+    def __init__(self, *args: Any, jobs: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["job"].queryset = jobs

@@ -1,0 +1,363 @@
+"""Reads for the staff pages: each returns what one page needs, scoped and prefetched, in a fixed
+number of queries however many rows there are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import BooleanField as BooleanFieldType
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Contact, Job, JobEvent, Message, Milestone, Pipeline, Request, StageTemplate
+from crm.workdays import add_business_days, business_today
+
+OPEN_STATUSES = [Job.Status.ACTIVE, Job.Status.ON_HOLD]
+# How much history the job page shows at once; older entries are one click away.
+JOB_PAGE_EVENTS = 50
+JOB_PAGE_MESSAGES = 50
+DUE_SOON_BUSINESS_DAYS = 2
+
+
+# --- Building blocks ----------------------------------------------------------------------------
+
+
+def late_milestones(today: date) -> QuerySet[Milestone]:
+    """Open milestones expected later than first promised, or whose date has passed."""
+    return Milestone.objects.filter(completed_at__isnull=True, forecast_date__isnull=False).filter(
+        Q(forecast_date__gt=F("planned_date")) | Q(forecast_date__lt=today)
+    )
+
+
+def running_late(today: date) -> Case:
+    """Annotation: the job is open and one of its milestones is late."""
+    return Case(
+        When(
+            Q(status__in=OPEN_STATUSES) & Exists(late_milestones(today).filter(job=OuterRef("pk"))),
+            then=Value(True),
+        ),
+        default=Value(False),
+        output_field=BooleanFieldType(),
+    )
+
+
+def next_open_milestone(field: str) -> Subquery:
+    """Annotation: a field of the job's next open milestone (by stage order)."""
+    return Subquery(
+        Milestone.objects.filter(job=OuterRef("pk"), completed_at__isnull=True)
+        .order_by("stage__position")
+        .values(field)[:1]
+    )
+
+
+def last_outbound_at() -> Subquery:
+    """Annotation: when the job last said something to the customer (a message that went out)."""
+    return Subquery(
+        Message.objects.filter(
+            job=OuterRef("pk"),
+            direction=Message.Direction.OUT,
+            status__in=[Message.Status.SENT, Message.Status.DELIVERED],
+        )
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+
+
+def _silent_condition(pipelines: list[Pipeline], now: Any) -> Q:
+    """Active jobs with no message out for their pipeline's silence_days (one OR term per pipeline)."""
+    condition = Q(pk__in=[])
+    for pipeline in pipelines:
+        cutoff = now - timedelta(days=pipeline.silence_days)
+        condition |= Q(pipeline=pipeline) & (Q(last_out__lt=cutoff) | Q(last_out__isnull=True, created_at__lt=cutoff))
+    return condition
+
+
+def jobs_for(user: AbstractBaseUser, *, scope: str) -> QuerySet[Job]:
+    jobs = Job.objects.all()
+    return jobs.filter(owner=user) if scope == "mine" else jobs
+
+
+# --- Dashboard ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    """One list on the "Needs attention" page. New lists are new sections, not a new page."""
+
+    key: str
+    title: Any
+    rows: list[Any]
+    empty: Any
+    count: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def attention(user: AbstractBaseUser, *, scope: str = "mine", limit: int = 25) -> list[Section]:
+    """What needs doing now, most urgent first: the customer did not get a message; the customer
+    is waiting for us; a call to make; a promise slipping; a promise due soon; silence."""
+    today = business_today()
+    now = timezone.now()
+    soon = add_business_days(today, DUE_SOON_BUSINESS_DAYS)
+    jobs = jobs_for(user, scope=scope)
+    job_ids = jobs.values("pk")
+    msg = Message.objects.select_related("job", "contact").filter(job__in=job_ids)
+
+    failed = msg.filter(
+        direction=Message.Direction.OUT,
+        status__in=[Message.Status.FAILED, Message.Status.BOUNCED],
+        handled_at__isnull=True,
+    ).order_by("-failed_at", "-pk")
+    waiting_requests = (
+        Request.objects.select_related("job", "contact")
+        .filter(job__in=job_ids, answered_at__isnull=True)
+        .order_by("answer_due_on", "received_at")
+    )
+    replies = msg.filter(direction=Message.Direction.IN, handled_at__isnull=True, request__isnull=True).order_by(
+        "created_at"
+    )
+    calls = msg.filter(status=Message.Status.CALL_PENDING).order_by("created_at")
+    later_call = Message.objects.filter(
+        job=OuterRef("job"), contact=OuterRef("contact"), kind=Message.Kind.CALL, created_at__gt=OuterRef("created_at")
+    )
+    callbacks = (
+        msg.filter(kind=Message.Kind.CALL, callback_due_on__isnull=False, callback_due_on__lte=soon)
+        .exclude(Exists(later_call))
+        .order_by("callback_due_on")
+    )
+    open_jobs = jobs.filter(status=Job.Status.ACTIVE).select_related("customer", "current_stage", "owner")
+    late = (
+        open_jobs.filter(Exists(late_milestones(today).filter(job=OuterRef("pk"))))
+        .annotate(
+            late_stage=Subquery(
+                late_milestones(today).filter(job=OuterRef("pk")).order_by("stage__position").values("stage__name")[:1]
+            ),
+            late_forecast=Subquery(
+                late_milestones(today)
+                .filter(job=OuterRef("pk"))
+                .order_by("stage__position")
+                .values("forecast_date")[:1]
+            ),
+            late_planned=Subquery(
+                late_milestones(today).filter(job=OuterRef("pk")).order_by("stage__position").values("planned_date")[:1]
+            ),
+        )
+        .order_by("late_forecast")
+    )
+    due_soon = (
+        Milestone.objects.select_related("job__customer", "stage")
+        .filter(
+            job__in=open_jobs.values("pk"),
+            completed_at__isnull=True,
+            forecast_date__gte=today,
+            forecast_date__lte=soon,
+        )
+        .filter(forecast_date__lte=F("planned_date"))
+        .order_by("forecast_date", "stage__position")
+    )
+    pipelines = list(Pipeline.objects.all())
+    silent = (
+        open_jobs.annotate(last_out=last_outbound_at())
+        .filter(_silent_condition(pipelines, now))
+        .order_by(F("last_out").asc(nulls_first=True), "created_at")
+    )
+
+    sections = [
+        Section("failed", _("Messages that did not reach the customer"), [], _("Every message got through.")),
+        Section("requests", _("Questions waiting for an answer"), [], _("No question is waiting.")),
+        Section("replies", _("Replies not yet answered"), [], _("No reply is waiting.")),
+        Section("calls", _("Calls to make"), [], _("No call to make.")),
+        Section("late", _("Running late"), [], _("Nothing is running late.")),
+        Section("due_soon", _("Due within two business days"), [], _("Nothing is due in the next two business days.")),
+        Section("silent", _("No news sent for too long"), [], _("Every customer heard from us recently.")),
+    ]
+    querysets: dict[str, QuerySet[Any]] = {
+        "failed": failed,
+        "requests": waiting_requests,
+        "replies": replies,
+        "calls": calls,
+        "late": late,
+        "due_soon": due_soon,
+        "silent": silent,
+    }
+    for section in sections:
+        rows = list(querysets[section.key][: limit + 1])
+        section.rows = rows[:limit]
+        section.count = len(rows)
+        section.extra["more"] = len(rows) > limit
+    # Callbacks we promised are calls to make too.
+    calls_section = next(s for s in sections if s.key == "calls")
+    calls_section.extra["callbacks"] = list(callbacks[:limit])
+    calls_section.count += len(calls_section.extra["callbacks"])
+    return sections
+
+
+def attention_counts(user: AbstractBaseUser) -> dict[str, int]:
+    """The numbers in the navigation, in three queries."""
+    today = business_today()
+    mine = Job.objects.filter(owner=user)
+    messages = Message.objects.filter(job__owner=user).aggregate(
+        failed=Count(
+            "pk",
+            filter=Q(
+                direction=Message.Direction.OUT,
+                status__in=[Message.Status.FAILED, Message.Status.BOUNCED],
+                handled_at__isnull=True,
+            ),
+        ),
+        replies=Count("pk", filter=Q(direction=Message.Direction.IN, handled_at__isnull=True, request__isnull=True)),
+        calls=Count("pk", filter=Q(status=Message.Status.CALL_PENDING)),
+    )
+    late = mine.filter(status=Job.Status.ACTIVE).filter(Exists(late_milestones(today).filter(job=OuterRef("pk"))))
+    counts = {
+        **{k: v or 0 for k, v in messages.items()},
+        "late": late.count(),
+        "requests": Request.objects.filter(job__owner=user, answered_at__isnull=True).count(),
+        "unassigned": Message.objects.filter(
+            job__isnull=True, direction=Message.Direction.IN, handled_at__isnull=True
+        ).count(),
+    }
+    counts["total"] = counts["failed"] + counts["replies"] + counts["calls"] + counts["late"] + counts["requests"]
+    return counts
+
+
+# --- Jobs list ----------------------------------------------------------------------------------
+
+SORTS = {
+    "due": ("next_due", "reference"),
+    "-due": ("-next_due", "reference"),
+    "reference": ("reference",),
+    "-reference": ("-reference",),
+    "customer": ("customer__name", "reference"),
+    "-customer": ("-customer__name", "reference"),
+    "stage": ("current_stage__position", "reference"),
+    "-stage": ("-current_stage__position", "reference"),
+    "created": ("created_at",),
+    "-created": ("-created_at",),
+}
+
+
+@dataclass(frozen=True)
+class JobFilters:
+    q: str = ""
+    owner: str = "mine"  # "mine", "all", or a user id
+    pipeline: int | None = None
+    stage: int | None = None
+    status: str = "open"  # "open", "all", or a Job.Status value
+    late: bool = False
+    sort: str = "due"
+
+
+def job_list(user: AbstractBaseUser, filters: JobFilters) -> QuerySet[Job]:
+    today = business_today()
+    jobs = Job.objects.select_related("customer", "pipeline", "current_stage", "owner").annotate(
+        is_late=running_late(today),
+        next_due=next_open_milestone("forecast_date"),
+    )
+    if filters.owner == "mine":
+        jobs = jobs.filter(owner=user)
+    elif filters.owner.isdigit():
+        jobs = jobs.filter(owner_id=int(filters.owner))
+    if filters.pipeline:
+        jobs = jobs.filter(pipeline_id=filters.pipeline)
+    if filters.stage:
+        jobs = jobs.filter(current_stage_id=filters.stage)
+    if filters.status == "open":
+        jobs = jobs.filter(status__in=OPEN_STATUSES)
+    elif filters.status in Job.Status.values:
+        jobs = jobs.filter(status=filters.status)
+    if filters.late:
+        jobs = jobs.filter(is_late=True)
+    if filters.q:
+        q = filters.q.strip()
+        matching_contacts = Contact.objects.filter(
+            Q(name__icontains=q) | Q(email__icontains=q), customer_id=OuterRef("customer_id")
+        )
+        jobs = jobs.filter(
+            Q(reference__icontains=q)
+            | Q(title__icontains=q)
+            | Q(customer__name__icontains=q)
+            | Exists(matching_contacts)
+        )
+    return jobs.order_by(*SORTS.get(filters.sort, SORTS["due"]))
+
+
+def board(user: AbstractBaseUser, *, pipeline: Pipeline, owner: str) -> list[tuple[StageTemplate, list[Job]]]:
+    """Open jobs of one pipeline in columns by stage (two queries)."""
+    stages = list(pipeline.stages.order_by("position"))
+    jobs = job_list(user, JobFilters(owner=owner, pipeline=pipeline.pk, status="open", sort="due"))
+    by_stage: dict[int, list[Job]] = {stage.pk: [] for stage in stages}
+    for job in jobs:
+        by_stage.setdefault(job.current_stage_id, []).append(job)
+    return [(stage, by_stage[stage.pk]) for stage in stages]
+
+
+def staff_users() -> QuerySet[Any]:
+    return get_user_model().objects.filter(is_active=True, is_staff=True).order_by("first_name", "username")
+
+
+# --- Job page -----------------------------------------------------------------------------------
+
+
+def job_detail(public_id: Any) -> Job:
+    """The job page: the job with its customer, contacts, milestones, latest events and messages,
+    and open questions, in a fixed number of queries. Staff see every job."""
+    events = JobEvent.objects.select_related("actor").order_by("-created_at", "-id")
+    messages = Message.objects.select_related("contact", "author").order_by("-created_at", "-id")
+    job = (
+        Job.objects.select_related("customer", "pipeline", "current_stage", "owner__staff_profile")
+        .prefetch_related(
+            Prefetch("contacts", queryset=Contact.objects.order_by("name")),
+            Prefetch("milestones", queryset=Milestone.objects.select_related("stage").order_by("stage__position")),
+            Prefetch("pipeline__stages", queryset=StageTemplate.objects.order_by("position")),
+            Prefetch("events", queryset=events[:JOB_PAGE_EVENTS], to_attr="recent_events"),
+            Prefetch("messages", queryset=messages[:JOB_PAGE_MESSAGES], to_attr="recent_messages"),
+            Prefetch(
+                "requests",
+                queryset=Request.objects.select_related("contact").filter(answered_at__isnull=True),
+                to_attr="open_requests",
+            ),
+        )
+        .filter(public_id=public_id)
+        .first()
+    )
+    if job is None:
+        raise Http404("No such job")
+    return job
+
+
+def unassigned_inbound() -> QuerySet[Message]:
+    return (
+        Message.objects.select_related("contact__customer")
+        .filter(job__isnull=True, direction=Message.Direction.IN, handled_at__isnull=True)
+        .order_by("-created_at")
+    )
+
+
+def assignment_choices(messages: Any) -> list[tuple[Message, list[Job]]]:
+    """Each unassigned email with the jobs it could be filed on: its sender's customer's open jobs
+    when the sender is known, every open job otherwise (one query for the whole page)."""
+    open_jobs = list(Job.objects.select_related("customer").filter(status__in=OPEN_STATUSES).order_by("-created_at"))
+    rows = []
+    for message in messages:
+        customer_id = message.contact.customer_id if message.contact_id else None
+        mine = [job for job in open_jobs if job.customer_id == customer_id]
+        rows.append((message, mine or open_jobs))
+    return rows

@@ -1,0 +1,152 @@
+"""Writes to customers and their contacts, as staff enter them in the CRM.
+
+Customers and contacts are reference data, not job history: no JobEvent is written here. What is
+kept as evidence is kept on the contact itself: when SMS consent was given and how.
+
+The rules a contact's preferences follow:
+
+- SMS consent is recorded when it is given: ``sms_consent_at`` is the moment the change is saved
+  and ``sms_consent_source`` (how it was given) is required, as is a phone number. A consent already on record keeps its
+  original time and source.
+- Withdrawing consent clears both. A contact who preferred SMS then falls back to email (or to a
+  phone call when they have no address): SMS is never chosen without consent.
+- A new email address clears the bounce recorded against the old one.
+
+crm.services.contacts applies the same rules to the portal's preferences page.
+
+Every function is keyword-only and atomic, and validates the model (``full_clean``) before it
+saves, so a rule broken here is a ValidationError a form can show next to the field.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.models import Contact, Customer
+
+
+@transaction.atomic
+def customer_create(
+    *,
+    name: str,
+    kind: str = Customer.Kind.HOUSEHOLD,
+    address: str = "",
+    notes: str = "",
+) -> Customer:
+    customer = Customer(name=name.strip(), kind=kind, address=address.strip(), notes=notes.strip())
+    customer.full_clean()
+    customer.save()
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, name: str, kind: str, address: str = "", notes: str = "") -> Customer:
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    customer.name = name.strip()
+    customer.kind = kind
+    customer.address = address.strip()
+    customer.notes = notes.strip()
+    customer.full_clean()
+    customer.save(update_fields=["name", "kind", "address", "notes"])
+    return customer
+
+
+def _apply_sms_consent(contact: Contact, *, consent: bool, source: str, had_consent: bool) -> None:
+    """Record, keep or clear SMS consent on ``contact`` (not saved)."""
+    source = source.strip()
+    if consent and not had_consent:
+        if not contact.phone:
+            raise ValidationError({"phone": _("SMS consent needs a mobile phone number.")})
+        if not source:
+            raise ValidationError({"sms_consent_source": _("Say how the contact gave their consent to SMS.")})
+        contact.sms_consent_at = timezone.now()
+        contact.sms_consent_source = source
+    elif not consent:
+        contact.sms_consent_at = None
+        contact.sms_consent_source = ""
+    # Consent already on record: its time and source are the evidence and stay as they were.
+
+
+def _check_sms_preference(contact: Contact) -> None:
+    # The check constraint says the same; this puts the message next to the field.
+    if contact.preferred_channel == Contact.Channel.SMS and contact.sms_consent_at is None:
+        raise ValidationError(
+            {"preferred_channel": _("SMS can only be the preferred channel once the contact has consented to SMS.")}
+        )
+
+
+@transaction.atomic
+def contact_create(
+    *,
+    customer: Customer,
+    name: str,
+    email: str = "",
+    phone: str = "",
+    language: str = settings.LANGUAGE_CODE,
+    preferred_channel: str = Contact.Channel.EMAIL,
+    time_zone: str | None = None,
+    sms_consent: bool = False,
+    sms_consent_source: str = "",
+) -> Contact:
+    contact = Contact(
+        customer=customer,
+        name=name.strip(),
+        email=email.strip(),
+        phone=phone.strip(),
+        language=language,
+        preferred_channel=preferred_channel,
+    )
+    if time_zone is not None:
+        contact.time_zone = time_zone
+    _apply_sms_consent(contact, consent=sms_consent, source=sms_consent_source, had_consent=False)
+    _check_sms_preference(contact)
+    contact.full_clean()
+    contact.save()
+    return contact
+
+
+@transaction.atomic
+def contact_update(
+    *,
+    contact: Contact,
+    name: str,
+    email: str,
+    phone: str,
+    language: str,
+    preferred_channel: str,
+    time_zone: str,
+    sms_consent: bool,
+    sms_consent_source: str = "",
+) -> Contact:
+    """Replace the contact's details and preferences; see the module's rules for consent and bounces.
+
+    Decisions are made on the row as it is in the database (locked), not on the caller's copy,
+    which a ModelForm may already have changed.
+    """
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    had_consent = contact.sms_consent_at is not None
+    was_sms = contact.preferred_channel == Contact.Channel.SMS
+    email = email.strip()
+
+    if email != contact.email:
+        contact.email_bounced_at = None
+        contact.email_bounce_reason = ""
+    contact.name = name.strip()
+    contact.email = email
+    contact.phone = phone.strip()
+    contact.language = language
+    contact.time_zone = time_zone
+    contact.preferred_channel = preferred_channel
+    _apply_sms_consent(contact, consent=sms_consent, source=sms_consent_source, had_consent=had_consent)
+    if had_consent and not sms_consent and was_sms and preferred_channel == Contact.Channel.SMS:
+        # Consent withdrawn by a contact who preferred SMS: they still hear from us, by email if
+        # they have an address, by phone otherwise (SMS preferred means a phone number is on file).
+        contact.preferred_channel = Contact.Channel.EMAIL if contact.email else Contact.Channel.PHONE
+    _check_sms_preference(contact)
+    contact.full_clean()
+    contact.save()
+    return contact

@@ -1,0 +1,202 @@
+"""Conversations on a job: messages staff write, calls they log, replies they deal with, failed
+messages they send again, unassigned emails they file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.errors import DomainError
+from crm.models import Contact, Job, JobEvent, Message
+from crm.notify import free_message_drafts, reachable_channel
+from crm.services.events import record_event
+from crm.services.jobs import ensure_contacts_of, lock_job
+from crm.services.outbox import enqueue_on_commit, messages_queue
+from crm.workdays import business_today
+
+MAX_MESSAGE_LENGTH = 5000
+
+
+class CallOutcome:
+    REACHED = "reached"
+    VOICEMAIL = "voicemail"
+    NO_ANSWER = "no_answer"
+    CHOICES = [
+        (REACHED, _("Spoke with them")),
+        (VOICEMAIL, _("Left a voicemail")),
+        (NO_ANSWER, _("No answer")),
+    ]
+
+
+def _clean_body(body: str) -> str:
+    body = body.strip()
+    if not body:
+        raise DomainError(_("Write the message first."))
+    if len(body) > MAX_MESSAGE_LENGTH:
+        raise DomainError(_("Keep the message under %(n)s characters.") % {"n": MAX_MESSAGE_LENGTH})
+    return body
+
+
+@transaction.atomic
+def free_message_send(
+    *, job: Job, actor: AbstractBaseUser, body: str, contacts: Iterable[Contact] | None = None
+) -> list[Message]:
+    """A message written by staff, to the chosen contacts (default: all the job's contacts), each on
+    their channel and in the text as written."""
+    job = lock_job(job)
+    body = _clean_body(body)
+    chosen = ensure_contacts_of(job.customer, contacts) if contacts is not None else list(job.contacts.all())
+    if not chosen:
+        raise DomainError(_("Choose at least one contact."))
+    stamp = timezone.now().isoformat()
+    rows = messages_queue(
+        drafts=free_message_drafts(job, body=body, contacts=chosen),
+        job=job,
+        # One click, one message: the time of the click keeps two different messages apart.
+        key=lambda d: f"free:{job.pk}:{d.contact.pk}:{d.channel}:{stamp}",
+        author=actor,
+    )
+    job.updated_at = timezone.now()
+    job.save(update_fields=["updated_at"])
+    return rows
+
+
+@transaction.atomic
+def call_log(
+    *,
+    job: Job,
+    contact: Contact,
+    actor: AbstractBaseUser,
+    outcome: str,
+    notes: str = "",
+    callback_on: date | None = None,
+) -> Message:
+    """Record a phone call with a contact. Calls waiting to be made to this contact on this job are
+    done once they are reached; a promised callback date goes on the dashboard."""
+    job = lock_job(job)
+    ensure_contacts_of(job.customer, [contact])
+    if outcome not in dict(CallOutcome.CHOICES):
+        raise DomainError(_("Say how the call went."))
+    if callback_on is not None and callback_on < business_today():
+        raise DomainError(_("A callback date cannot be in the past."))
+    now = timezone.now()
+    label = dict(CallOutcome.CHOICES)[outcome]
+    call = Message.objects.create(
+        job=job,
+        contact=contact,
+        channel=Message.Channel.PHONE,
+        direction=Message.Direction.OUT,
+        kind=Message.Kind.CALL,
+        status=Message.Status.SENT,
+        language=contact.language,
+        to_address=contact.phone,
+        subject=str(label),
+        body_text=notes.strip(),
+        idempotency_key=f"call:{job.pk}:{contact.pk}:{now.isoformat()}",
+        author=actor,
+        sent_at=now,
+        callback_due_on=callback_on,
+    )
+    if outcome == CallOutcome.REACHED:
+        Message.objects.filter(job=job, contact=contact, status=Message.Status.CALL_PENDING).update(
+            status=Message.Status.SENT, sent_at=now
+        )
+    job.updated_at = now
+    job.save(update_fields=["updated_at"])
+    record_event(
+        job=job,
+        kind=JobEvent.Kind.CALL_LOGGED,
+        actor=actor,
+        message_id=call.pk,
+        contact=contact.name,
+        outcome=outcome,
+        notes=notes.strip(),
+        callback_on=callback_on,
+    )
+    return call
+
+
+@transaction.atomic
+def message_mark_handled(*, message: Message, actor: AbstractBaseUser) -> Message:
+    """A reply answered another way, or a failure seen to: off the dashboard."""
+    if message.direction == Message.Direction.OUT and message.status not in (
+        Message.Status.FAILED,
+        Message.Status.BOUNCED,
+    ):
+        raise DomainError(_("Only replies and failed messages can be marked as dealt with."))
+    Message.objects.filter(pk=message.pk, handled_at__isnull=True).update(handled_at=timezone.now())
+    message.refresh_from_db()
+    return message
+
+
+@transaction.atomic
+def message_retry(*, message: Message, actor: AbstractBaseUser) -> Message:
+    """Send a failed or bounced message again, to the contact's current address and channel."""
+    message = Message.objects.select_for_update().select_related("contact", "job").get(pk=message.pk)
+    if message.status not in (Message.Status.FAILED, Message.Status.BOUNCED):
+        raise DomainError(_("Only a failed or bounced message can be sent again."))
+    contact = message.contact
+    if contact is None:
+        raise DomainError(_("This message has no contact any more."))
+    channel = reachable_channel(contact)
+    if channel != message.channel:
+        raise DomainError(
+            _("%(name)s is now reached by %(channel)s: write them a new message instead.")
+            % {"name": contact.name, "channel": Message.Channel(channel).label}
+        )
+    address = contact.email if channel == Message.Channel.EMAIL else contact.phone
+    if message.status == Message.Status.BOUNCED and address == message.to_address:
+        raise DomainError(_("This address bounced: correct the contact's address first."))
+    old_address = message.to_address
+    Message.objects.filter(pk=message.pk).update(
+        status=Message.Status.QUEUED,
+        to_address=address,
+        attempts=0,
+        next_attempt_at=None,
+        provider_message_id="",
+        handled_at=timezone.now(),
+    )
+    if message.job_id:
+        record_event(
+            job=message.job,
+            kind=JobEvent.Kind.MESSAGE_RETRIED,
+            actor=actor,
+            message_id=message.pk,
+            old_to=old_address,
+            to=address,
+        )
+    enqueue_on_commit([message.pk])
+    message.refresh_from_db()
+    return message
+
+
+@transaction.atomic
+def inbound_assign(*, message: Message, job: Job, actor: AbstractBaseUser) -> Message:
+    """File an email that matched no job onto the job it is about."""
+    message = Message.objects.select_for_update().get(pk=message.pk)
+    if message.direction != Message.Direction.IN or message.job_id is not None:
+        raise DomainError(_("This email is already filed on a job."))
+    contact = message.contact
+    if contact is None and message.from_address:
+        contact = job.customer.contacts.filter(email__iexact=message.from_address).first()
+    if contact is not None and contact.customer_id != job.customer_id:
+        raise DomainError(
+            _("The sender is a contact of %(customer)s, not of this job's customer.")
+            % {"customer": contact.customer.name}
+        )
+    Message.objects.filter(pk=message.pk).update(job=job, contact=contact)
+    record_event(
+        job=job,
+        kind=JobEvent.Kind.MESSAGE_ASSIGNED,
+        actor=actor,
+        message_id=message.pk,
+        sender=message.from_address,
+        subject=message.subject,
+    )
+    message.refresh_from_db()
+    return message

@@ -1,0 +1,40 @@
+from typing import Any
+
+from django import template
+from django.contrib.auth.models import AnonymousUser
+
+from crm import selectors
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def attention_counts(context: template.Context, user: Any) -> dict[str, int]:
+    """The navigation's numbers; the dashboard passes its own so they are not counted twice."""
+    if "attention_counts" in context:
+        return context["attention_counts"]
+    if isinstance(user, AnonymousUser) or not user.is_authenticated:
+        return {"total": 0, "unassigned": 0}
+    return selectors.attention_counts(user)
+
+
+STATUS_CLASSES = {
+    "queued": "text-bg-secondary",
+    "sending": "text-bg-secondary",
+    "sent": "text-bg-primary",
+    "delivered": "text-bg-success",
+    "received": "text-bg-success",
+    "bounced": "text-bg-danger",
+    "failed": "text-bg-danger",
+    "call_pending": "text-bg-warning",
+    "active": "text-bg-primary",
+    "on_hold": "text-bg-warning",
+    "done": "text-bg-success",
+    "cancelled": "text-bg-secondary",
+}
+
+
+@register.filter
+def status_class(status: str) -> str:
+    """Bootstrap badge classes for a message or job status (all with sufficient contrast)."""
+    return STATUS_CLASSES.get(status, "text-bg-light")

@@ -1,0 +1,261 @@
+"""Customers and their contacts: list, create, edit; a contact's preferences; a new job.
+
+Every view requires staff. Reads are the queries below, each shaped for its page (a fixed number
+of queries however many rows); writes go through crm.services.customers and crm.services.jobs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib import messages
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.forms import BaseForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import URLPattern, path, reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from crm.access import staff_required
+from crm.errors import DomainError
+from crm.forms.customers import ContactForm, CustomerForm, JobCreateForm
+from crm.models import Contact, Customer, Job
+from crm.services.customers import contact_create, contact_update, customer_create, customer_update
+from crm.services.jobs import job_create
+
+CUSTOMERS_PER_PAGE = 50
+OPEN_STATUSES = (Job.Status.ACTIVE, Job.Status.ON_HOLD)
+
+
+# --- Lookups and reads --------------------------------------------------------------------------
+
+
+def _get_customer(pk: int) -> Customer:
+    return get_object_or_404(Customer, pk=pk)
+
+
+def _get_contact(pk: int) -> Contact:
+    return get_object_or_404(Contact.objects.select_related("customer"), pk=pk)
+
+
+def _count(queryset: QuerySet[Any]) -> Coalesce:
+    """A correlated COUNT(*) per row: two of them on one query, unlike two joined Counts, do not
+    multiply each other."""
+    counted = queryset.order_by().values("customer").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def _customers_for_list(search: str) -> QuerySet[Customer]:
+    customers = Customer.objects.annotate(
+        contact_count=_count(Contact.objects.filter(customer=OuterRef("pk"))),
+        open_job_count=_count(Job.objects.filter(customer=OuterRef("pk"), status__in=OPEN_STATUSES)),
+    ).prefetch_related(
+        Prefetch("contacts", queryset=Contact.objects.only("pk", "customer_id", "name", "email").order_by("name"))
+    )
+    if search:
+        matching_contact = Contact.objects.filter(customer=OuterRef("pk")).filter(
+            Q(name__icontains=search) | Q(email__icontains=search)
+        )
+        customers = customers.filter(Q(name__icontains=search) | Exists(matching_contact))
+    return customers.order_by("name", "pk")
+
+
+def _paginate(request: HttpRequest, queryset: QuerySet[Any], per_page: int) -> Page:
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+def _posted(request: HttpRequest) -> Any:
+    # Not ``request.POST or None``: an empty POST must still be a bound form that shows its errors.
+    return request.POST if request.method == "POST" else None
+
+
+def _add_service_errors(form: BaseForm, error: ValidationError) -> None:
+    """Put a service's ValidationError next to the fields it names (others above the form)."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        form.add_error(field if field in form.fields and field != NON_FIELD_ERRORS else None, errors)
+
+
+# --- Customers ----------------------------------------------------------------------------------
+
+
+@staff_required
+@require_http_methods(["GET"])
+def customer_list(request: HttpRequest) -> HttpResponse:
+    search = request.GET.get("q", "").strip()
+    page = _paginate(request, _customers_for_list(search), CUSTOMERS_PER_PAGE)
+    return render(
+        request,
+        "crm/customers/list.html",
+        {"nav": "customers", "page": page, "customers": page.object_list, "search": search},
+    )
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def customer_new(request: HttpRequest) -> HttpResponse:
+    form = CustomerForm(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            customer = customer_create(**form.cleaned_data)
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        else:
+            messages.success(request, _("Customer %(name)s created.") % {"name": customer.name})
+            return redirect("crm:customer", customer.pk)
+    return render(request, "crm/customers/customer_form.html", {"nav": "customers", "form": form})
+
+
+@staff_required
+@require_http_methods(["GET"])
+def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _get_customer(pk)
+    contacts = customer.contacts.order_by("name")
+    jobs = customer.jobs.select_related("current_stage", "pipeline", "owner").order_by("-created_at", "-pk")
+    return render(
+        request,
+        "crm/customers/detail.html",
+        {"nav": "customers", "customer": customer, "contacts": contacts, "jobs": jobs},
+    )
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _get_customer(pk)
+    form = CustomerForm(_posted(request), instance=customer)
+    if request.method == "POST" and form.is_valid():
+        try:
+            customer = customer_update(customer=customer, **form.cleaned_data)
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        else:
+            messages.success(request, _("Customer %(name)s saved.") % {"name": customer.name})
+            return redirect("crm:customer", customer.pk)
+    if form.is_bound:
+        # The form changed the instance while validating; the page names the customer as saved.
+        customer.refresh_from_db()
+    return render(request, "crm/customers/customer_form.html", {"nav": "customers", "form": form, "customer": customer})
+
+
+# --- Contacts -----------------------------------------------------------------------------------
+
+
+def _contact_fields(form: ContactForm) -> dict[str, Any]:
+    data = form.cleaned_data
+    return {
+        "name": data["name"],
+        "email": data["email"],
+        "phone": data["phone"],
+        "language": data["language"],
+        "preferred_channel": data["preferred_channel"],
+        "time_zone": data["time_zone"],
+        "sms_consent": data["sms_consent"],
+        "sms_consent_source": data.get("sms_consent_source") or "",
+    }
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def contact_new(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = _get_customer(pk)
+    form = ContactForm(_posted(request), instance=Contact(customer=customer))
+    if request.method == "POST" and form.is_valid():
+        try:
+            contact = contact_create(customer=customer, **_contact_fields(form))
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        else:
+            messages.success(request, _("Contact %(name)s added.") % {"name": contact.name})
+            return redirect("crm:customer", customer.pk)
+    return render(request, "crm/customers/contact_form.html", {"nav": "customers", "form": form, "customer": customer})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = _get_contact(pk)
+    customer = contact.customer
+    form = ContactForm(_posted(request), instance=contact)
+    if request.method == "POST" and form.is_valid():
+        withdraws_sms = form.withdraws_sms
+        try:
+            contact = contact_update(contact=contact, **_contact_fields(form))
+        except ValidationError as error:
+            _add_service_errors(form, error)
+        else:
+            messages.success(request, _("Contact %(name)s saved.") % {"name": contact.name})
+            if withdraws_sms:
+                messages.info(
+                    request,
+                    _("SMS consent withdrawn: %(name)s now hears from us by %(channel)s.")
+                    % {"name": contact.name, "channel": contact.get_preferred_channel_display().lower()},
+                )
+            return redirect("crm:customer", customer.pk)
+    if form.is_bound:
+        contact.refresh_from_db()
+    return render(
+        request,
+        "crm/customers/contact_form.html",
+        {"nav": "customers", "form": form, "customer": customer, "contact": contact},
+    )
+
+
+# --- Jobs ---------------------------------------------------------------------------------------
+
+
+def _job_form_initial(request: HttpRequest) -> dict[str, Any]:
+    """Values carried in the query string: ?customer= from a customer's page, and what was typed
+    before the form reloaded for another customer."""
+    initial: dict[str, Any] = {"owner": request.user.pk}
+    for name in ("customer", "pipeline", "owner", "title", "start_date"):
+        if request.GET.get(name):
+            initial[name] = request.GET[name]
+    return initial
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def job_new(request: HttpRequest) -> HttpResponse:
+    refresh_url = reverse("crm:job_new")
+    if request.method == "POST":
+        form = JobCreateForm(request.POST, refresh_url=refresh_url)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                job = job_create(
+                    customer=data["customer"],
+                    pipeline=data["pipeline"],
+                    owner=data["owner"],
+                    title=data["title"],
+                    contacts=list(data["contacts"]) or None,
+                    start_date=data["start_date"],
+                    # staff_required lets only a signed-in staff user this far.
+                    actor=cast(AbstractBaseUser, request.user),
+                )
+            except DomainError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, _("Job %(reference)s created.") % {"reference": job.reference})
+                return redirect("crm:job", job.public_id)
+    else:
+        form = JobCreateForm(initial=_job_form_initial(request), refresh_url=refresh_url)
+    return render(request, "crm/customers/job_form.html", {"nav": "customers", "form": form})
+
+
+urlpatterns: list[URLPattern] = [
+    path("customers/", customer_list, name="customers"),
+    path("customers/new/", customer_new, name="customer_new"),
+    path("customers/<int:pk>/", customer_detail, name="customer"),
+    path("customers/<int:pk>/edit/", customer_edit, name="customer_edit"),
+    path("customers/<int:pk>/contacts/new/", contact_new, name="contact_new"),
+    path("contacts/<int:pk>/edit/", contact_edit, name="contact_edit"),
+    path("jobs/new/", job_new, name="job_new"),
+]

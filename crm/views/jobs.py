@@ -1,0 +1,451 @@
+"""Jobs: the list (and board), the job page and its actions.
+
+Every action is a POST through a service. With htmx the job's detail block is swapped in place
+(the same partial the page includes); without JavaScript the action redirects back to the page
+(post/redirect/get), or shows the page again with the form's errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import URLPattern, path
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from crm import selectors
+from crm.access import is_manager, staff_required
+from crm.errors import DomainError
+from crm.forms.jobs import (
+    AdvanceForm,
+    AnswerForm,
+    AssignForm,
+    CallForm,
+    JobForm,
+    MessageForm,
+    MoveDateForm,
+    OwnerForm,
+    StatusForm,
+)
+from crm.models import Job, Message, Pipeline, Request
+from crm.selectors import JobFilters
+from crm.services import jobs as job_services
+from crm.services import messages as message_services
+from crm.services import outbox
+from crm.services.requests import request_answer
+from crm.workdays import business_today
+
+ACTION_FORMS: dict[str, type[JobForm]] = {
+    "advance": AdvanceForm,
+    "move": MoveDateForm,
+    "call": CallForm,
+    "message": MessageForm,
+    "owner": OwnerForm,
+    "status": StatusForm,
+}
+
+
+# --- Lookup -------------------------------------------------------------------------------------
+
+
+def _get_job(public_id: Any) -> Job:
+    """Every job view finds its job here (staff see every job; a bad id is a 404)."""
+    return get_object_or_404(
+        Job.objects.select_related("customer", "pipeline", "current_stage", "owner"), public_id=public_id
+    )
+
+
+# --- List and board -----------------------------------------------------------------------------
+
+
+def _filters(request: HttpRequest) -> JobFilters:
+    def number(name: str) -> int | None:
+        value = request.GET.get(name, "")
+        return int(value) if value.isdigit() else None
+
+    return JobFilters(
+        q=request.GET.get("q", "").strip()[:100],
+        owner=request.GET.get("owner", "mine"),
+        pipeline=number("pipeline"),
+        stage=number("stage"),
+        status=request.GET.get("status", "open"),
+        late=request.GET.get("late") == "1",
+        sort=request.GET.get("sort", "due"),
+    )
+
+
+@staff_required
+@require_GET
+def job_list(request: HttpRequest) -> HttpResponse:
+    filters = _filters(request)
+    page = Paginator(selectors.job_list(request.user, filters), 25).get_page(request.GET.get("page"))
+    pipelines = list(Pipeline.objects.prefetch_related("stages").order_by("name"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "nav": "jobs",
+        "page": page,
+        "filters": filters,
+        "pipelines": pipelines,
+        "staff": selectors.staff_users(),
+        "statuses": Job.Status.choices,
+        "query": query.urlencode(),
+        "sorts": [
+            ("due", _("Next date")),
+            ("reference", _("Reference")),
+            ("customer", _("Customer")),
+            ("stage", _("Stage")),
+            ("-created", _("Newest")),
+        ],
+    }
+    template = "crm/jobs/_results.html" if request.htmx else "crm/jobs/list.html"
+    return render(request, template, context)
+
+
+@staff_required
+@require_GET
+def job_board(request: HttpRequest) -> HttpResponse:
+    pipelines = list(Pipeline.objects.filter(is_active=True).order_by("name"))
+    if not pipelines:
+        return render(request, "crm/jobs/board.html", {"nav": "jobs", "pipelines": [], "columns": []})
+    chosen = request.GET.get("pipeline", "")
+    pipeline = next((p for p in pipelines if str(p.pk) == chosen), pipelines[0])
+    owner = request.GET.get("owner", "mine")
+    columns = selectors.board(request.user, pipeline=pipeline, owner=owner)
+    return render(
+        request,
+        "crm/jobs/board.html",
+        {"nav": "jobs", "pipelines": pipelines, "pipeline": pipeline, "columns": columns, "owner": owner},
+    )
+
+
+# --- The job page -------------------------------------------------------------------------------
+
+
+def _page(
+    request: HttpRequest,
+    job: Job,
+    *,
+    bound: dict[str, JobForm] | None = None,
+    preview: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The job page (or, for htmx, its detail block) as it is now, with any bound forms kept."""
+    job = selectors.job_detail(job.public_id)
+    forms = {name: form_class(job=job) for name, form_class in ACTION_FORMS.items()}
+    forms.update(bound or {})
+    context = {
+        "nav": "jobs",
+        "job": job,
+        "forms": forms,
+        "preview": preview or {},
+        "can_reassign": is_manager(request.user),
+        "answer_form": AnswerForm(),
+        "milestones": list(job.milestones.all()),
+        "today": business_today(),
+    }
+    template = "crm/job/_detail.html" if request.htmx else "crm/job/page.html"
+    return render(request, template, context, status=status)
+
+
+@staff_required
+@require_GET
+def job_page(request: HttpRequest, public_id: Any) -> HttpResponse:
+    return _page(request, _get_job(public_id))
+
+
+def _act(
+    request: HttpRequest,
+    public_id: Any,
+    name: str,
+    perform: Callable[[Job, dict[str, Any]], str],
+) -> HttpResponse:
+    """Validate the named form, call the service, and answer with the page as it now is."""
+    job = _get_job(public_id)
+    form = ACTION_FORMS[name](request.POST, job=job)
+    if form.is_valid():
+        try:
+            done = perform(job, form.cleaned_data)
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, done)
+            if request.htmx:
+                return _page(request, job)
+            return redirect("crm:job", job.public_id)
+    return _page(request, job, bound={name: form}, status=200 if request.htmx else 400)
+
+
+def _advance(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
+    def perform(job: Job, data: dict[str, Any]) -> str:
+        expected = job.pipeline.stages.filter(pk=data["expected_stage"]).first()
+        if expected is None:
+            raise DomainError(_("Reload the page: the stage you saw is no longer part of this pipeline."))
+        job_services.job_advance(
+            job=job,
+            to_stage=data["to_stage"],
+            actor=request.user,
+            expected_stage=expected,
+            backwards_reason=data["backwards_reason"],
+            note=data["note"],
+            notify_customer=data["notify_customer"],
+        )
+        return _("%(ref)s is now at “%(stage)s”.") % {"ref": job.reference, "stage": data["to_stage"].name}
+
+    return perform
+
+
+@staff_required
+@require_POST
+def job_advance(request: HttpRequest, public_id: Any) -> HttpResponse:
+    return _act(request, public_id, "advance", _advance(request))
+
+
+def _move_date(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
+    def perform(job: Job, data: dict[str, Any]) -> str:
+        milestone = job_services.milestone_move(
+            milestone=data["milestone"],
+            new_date=data["new_date"],
+            reason=data["reason"],
+            actor=request.user,
+            tell_customer=data["tell_customer"],
+            note=data["note"],
+        )
+        if data["tell_customer"]:
+            return _("The date of “%(stage)s” moved; the customer is being told now.") % {"stage": milestone.stage.name}
+        return _("The date of “%(stage)s” moved.") % {"stage": milestone.stage.name}
+
+    return perform
+
+
+@staff_required
+@require_POST
+def job_move_date(request: HttpRequest, public_id: Any) -> HttpResponse:
+    return _act(request, public_id, "move", _move_date(request))
+
+
+@staff_required
+@require_POST
+def job_log_call(request: HttpRequest, public_id: Any) -> HttpResponse:
+    def perform(job: Job, data: dict[str, Any]) -> str:
+        message_services.call_log(
+            job=job,
+            contact=data["contact"],
+            actor=request.user,
+            outcome=data["outcome"],
+            notes=data["notes"],
+            callback_on=data["callback_on"],
+        )
+        return _("Call with %(name)s logged.") % {"name": data["contact"].name}
+
+    return _act(request, public_id, "call", perform)
+
+
+def _send_message(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
+    def perform(job: Job, data: dict[str, Any]) -> str:
+        rows = message_services.free_message_send(
+            job=job, actor=request.user, body=data["body"], contacts=data["contacts"]
+        )
+        return _("Message queued for %(n)s contact(s).") % {"n": len(rows)}
+
+    return perform
+
+
+@staff_required
+@require_POST
+def job_send_message(request: HttpRequest, public_id: Any) -> HttpResponse:
+    return _act(request, public_id, "message", _send_message(request))
+
+
+@staff_required
+@require_POST
+def job_reassign(request: HttpRequest, public_id: Any) -> HttpResponse:
+    if not is_manager(request.user):
+        job = _get_job(public_id)
+        messages.error(request, _("Only a manager can hand a job to someone else."))
+        return _page(request, job, status=200 if request.htmx else 403)
+
+    def perform(job: Job, data: dict[str, Any]) -> str:
+        job_services.job_reassign(job=job, owner=data["owner"], actor=request.user, reason=data["reason"])
+        owner = data["owner"]
+        return _("%(name)s now owns the job.") % {"name": owner.get_full_name() or owner.get_username()}
+
+    return _act(request, public_id, "owner", perform)
+
+
+STATUS_SERVICES: dict[str, Callable[..., Job]] = {
+    "hold": job_services.job_hold,
+    "resume": job_services.job_resume,
+    "cancel": job_services.job_cancel,
+    "complete": job_services.job_complete,
+}
+
+
+@staff_required
+@require_POST
+def job_change_status(request: HttpRequest, public_id: Any) -> HttpResponse:
+    def perform(job: Job, data: dict[str, Any]) -> str:
+        job = STATUS_SERVICES[data["action"]](job=job, actor=request.user, reason=data["reason"])
+        return _("Job %(ref)s is now %(status)s.") % {"ref": job.reference, "status": job.get_status_display().lower()}
+
+    return _act(request, public_id, "status", perform)
+
+
+# --- Previews: exactly what each contact would receive (nothing is kept) -----------------------
+
+
+def _preview(
+    request: HttpRequest, public_id: Any, name: str, perform: Callable[[Job, dict[str, Any]], str]
+) -> HttpResponse:
+    """Run the action's service in a transaction that is rolled back, and show the messages it
+    queued: the preview is what will be sent, by construction."""
+    job = _get_job(public_id)
+    form = ACTION_FORMS[name](request.GET, job=job)
+    result: dict[str, Any] = {"name": name}
+    if form.is_valid():
+        try:
+            result["drafts"] = outbox.preview(lambda: perform(job, form.cleaned_data))
+        except DomainError as error:
+            result["problem"] = error.message
+    else:
+        result["errors"] = form.errors
+    if request.htmx:
+        return render(request, "crm/job/_preview.html", {"preview": result, "job": job})
+    return _page(request, job, bound={name: form}, preview=result)
+
+
+@staff_required
+@require_GET
+def job_advance_preview(request: HttpRequest, public_id: Any) -> HttpResponse:
+    return _preview(request, public_id, "advance", _advance(request))
+
+
+@staff_required
+@require_GET
+def job_move_date_preview(request: HttpRequest, public_id: Any) -> HttpResponse:
+    return _preview(request, public_id, "move", _move_date(request))
+
+
+@staff_required
+@require_GET
+def job_message_preview(request: HttpRequest, public_id: Any) -> HttpResponse:
+    return _preview(request, public_id, "message", _send_message(request))
+
+
+# --- Questions and messages on the job ----------------------------------------------------------
+
+
+def _back_to_job(request: HttpRequest, job: Job, *, done: str | None = None, error: str | None = None) -> HttpResponse:
+    if error:
+        messages.error(request, error)
+    elif done:
+        messages.success(request, done)
+    if request.htmx:
+        return _page(request, job)
+    return redirect("crm:job", job.public_id)
+
+
+@staff_required
+@require_POST
+def request_answer_view(request: HttpRequest, public_id: Any, request_id: int) -> HttpResponse:
+    job = _get_job(public_id)
+    question = get_object_or_404(Request, pk=request_id, job=job)
+    form = AnswerForm(request.POST)
+    if not form.is_valid():
+        return _back_to_job(request, job, error=_("Write the answer first."))
+    try:
+        request_answer(request=question, body=form.cleaned_data["body"], actor=request.user)
+    except DomainError as error:
+        return _back_to_job(request, job, error=error.message)
+    return _back_to_job(request, job, done=_("Answer queued."))
+
+
+def _job_message(job: Job, message_id: int) -> Message:
+    return get_object_or_404(Message.objects.select_related("contact", "job"), pk=message_id, job=job)
+
+
+@staff_required
+@require_POST
+def message_handled(request: HttpRequest, public_id: Any, message_id: int) -> HttpResponse:
+    job = _get_job(public_id)
+    try:
+        message_services.message_mark_handled(message=_job_message(job, message_id), actor=request.user)
+    except DomainError as error:
+        return _back_to_job(request, job, error=error.message)
+    return _back_to_job(request, job, done=_("Marked as dealt with."))
+
+
+@staff_required
+@require_POST
+def message_retry(request: HttpRequest, public_id: Any, message_id: int) -> HttpResponse:
+    job = _get_job(public_id)
+    try:
+        message_services.message_retry(message=_job_message(job, message_id), actor=request.user)
+    except DomainError as error:
+        return _back_to_job(request, job, error=error.message)
+    return _back_to_job(request, job, done=_("Sending again."))
+
+
+# --- Unassigned mail ----------------------------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def inbox(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.unassigned_inbound(), 25).get_page(request.GET.get("page"))
+    return render(request, "crm/inbox.html", {"nav": "inbox", "page": page, "rows": selectors.assignment_choices(page)})
+
+
+@staff_required
+@require_POST
+def inbox_assign(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = get_object_or_404(selectors.unassigned_inbound(), pk=message_id)
+    jobs: QuerySet[Job] = Job.objects.select_related("customer").filter(status__in=selectors.OPEN_STATUSES)
+    form = AssignForm(request.POST, jobs=jobs)
+    if not form.is_valid():
+        messages.error(request, _("Choose the job this email is about."))
+        return redirect("crm:inbox")
+    try:
+        message_services.inbound_assign(message=message, job=form.cleaned_data["job"], actor=request.user)
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("crm:inbox")
+    messages.success(request, _("Filed on %(ref)s.") % {"ref": form.cleaned_data["job"].reference})
+    return redirect("crm:inbox")
+
+
+@staff_required
+@require_POST
+def inbox_dismiss(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = get_object_or_404(selectors.unassigned_inbound(), pk=message_id)
+    message_services.message_mark_handled(message=message, actor=request.user)
+    messages.success(request, _("Set aside: it no longer shows here."))
+    return redirect("crm:inbox")
+
+
+urlpatterns: list[URLPattern] = [
+    path("jobs/", job_list, name="jobs"),
+    path("jobs/board/", job_board, name="job_board"),
+    path("jobs/<uuid:public_id>/", job_page, name="job"),
+    path("jobs/<uuid:public_id>/advance/", job_advance, name="job_advance"),
+    path("jobs/<uuid:public_id>/advance/preview/", job_advance_preview, name="job_advance_preview"),
+    path("jobs/<uuid:public_id>/move-date/", job_move_date, name="job_move_date"),
+    path("jobs/<uuid:public_id>/move-date/preview/", job_move_date_preview, name="job_move_date_preview"),
+    path("jobs/<uuid:public_id>/call/", job_log_call, name="job_log_call"),
+    path("jobs/<uuid:public_id>/message/", job_send_message, name="job_send_message"),
+    path("jobs/<uuid:public_id>/message/preview/", job_message_preview, name="job_message_preview"),
+    path("jobs/<uuid:public_id>/owner/", job_reassign, name="job_reassign"),
+    path("jobs/<uuid:public_id>/status/", job_change_status, name="job_change_status"),
+    path("jobs/<uuid:public_id>/requests/<int:request_id>/answer/", request_answer_view, name="request_answer"),
+    path("jobs/<uuid:public_id>/messages/<int:message_id>/handled/", message_handled, name="message_handled"),
+    path("jobs/<uuid:public_id>/messages/<int:message_id>/retry/", message_retry, name="message_retry"),
+    path("inbox/", inbox, name="inbox"),
+    path("inbox/<int:message_id>/assign/", inbox_assign, name="inbox_assign"),
+    path("inbox/<int:message_id>/dismiss/", inbox_dismiss, name="inbox_dismiss"),
+]

@@ -1,0 +1,104 @@
+"""The portal's forms: what a contact may type, checked before any service is called."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Contact, known_time_zones
+from crm.services.requests import MAX_QUESTION_LENGTH
+
+# Time zones offered in the list: the "Area/City" ones people recognise (the legacy aliases such
+# as "US/Eastern" or "Etc/GMT+5" still validate, they are just not listed).
+TIME_ZONE_AREAS = frozenset(
+    {"Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific"}
+)
+
+
+def time_zone_choices(current: str = "") -> list[tuple[str, str]]:
+    names = {tz for tz in known_time_zones() if tz.split("/", 1)[0] in TIME_ZONE_AREAS and "/" in tz}
+    names |= {"UTC"} | ({current} if current else set())
+    return [(name, name.replace("_", " ")) for name in sorted(names)]
+
+
+class LinkRequestForm(forms.Form):
+    """ "Email me a new link": the address, and the job the expired link was about."""
+
+    email = forms.EmailField(
+        label=_("Your email address"),
+        max_length=254,
+        error_messages={
+            "required": _("Enter the email address our messages reach you at."),
+            "invalid": _("Enter a full email address, like name@example.com."),
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
+    )
+    job = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+
+class QuestionForm(forms.Form):
+    body = forms.CharField(
+        label=_("Your question"),
+        max_length=MAX_QUESTION_LENGTH,
+        strip=True,
+        error_messages={
+            "required": _("Write your question first."),
+            "max_length": _("Please keep your question under %(limit_value)s characters."),
+        },
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+
+class PreferencesForm(forms.Form):
+    language = forms.ChoiceField(label=_("Language of our messages"), choices=settings.LANGUAGES)
+    preferred_channel = forms.ChoiceField(label=_("How should we reach you?"), widget=forms.RadioSelect)
+    sms_consent = forms.BooleanField(required=False)
+    non_essential = forms.BooleanField(
+        required=False,
+        label=_("Also send me check-ins, tips and satisfaction surveys"),
+        help_text=_("Messages about your jobs (dates, changes, answers) always reach you."),
+    )
+    time_zone = forms.ChoiceField(
+        label=_("Your time zone"), help_text=_("Times on this portal are shown in this time zone.")
+    )
+
+    def __init__(self, *args: Any, contact: Contact, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "initial",
+            {
+                "language": contact.language,
+                "preferred_channel": contact.preferred_channel,
+                "sms_consent": contact.has_sms_consent,
+                "non_essential": contact.opted_out_at is None,
+                "time_zone": contact.time_zone,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.contact = contact
+        channels: list[tuple[str, str]] = []
+        if contact.email:
+            channels.append((Contact.Channel.EMAIL, _("By email, at %(address)s") % {"address": contact.email}))
+        if contact.phone:
+            channels.append((Contact.Channel.SMS, _("By text message, at %(number)s") % {"number": contact.phone}))
+            channels.append((Contact.Channel.PHONE, _("By phone call, at %(number)s") % {"number": contact.phone}))
+        cast(forms.ChoiceField, self.fields["preferred_channel"]).choices = channels
+        cast(forms.ChoiceField, self.fields["time_zone"]).choices = time_zone_choices(contact.time_zone)
+        if contact.phone:
+            self.fields["sms_consent"].label = _("I agree to receive text messages about my jobs at %(number)s.") % {
+                "number": contact.phone
+            }
+            self.fields["sms_consent"].help_text = _("You can withdraw this at any time, here.")
+        else:
+            del self.fields["sms_consent"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("preferred_channel") == Contact.Channel.SMS and not data.get("sms_consent"):
+            self.add_error(
+                "sms_consent",
+                _("Tick this box to get text messages: we only send them once you have agreed."),
+            )
+        return data

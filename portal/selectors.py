@@ -1,0 +1,385 @@
+"""What the portal pages read. Every query starts from the signed-in contact's customer.
+
+Each function returns what one page (or fragment) shows, prefetched for it, so a page costs the
+same few queries whether a job has five milestones and messages or a hundred.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from crm.models import Contact, Job, JobEvent, Message, Milestone, Request
+from crm.workdays import business_today
+
+if TYPE_CHECKING:
+    import uuid
+
+    from django.contrib.auth.models import AbstractBaseUser
+
+OPEN_STATUSES = (Job.Status.ACTIVE, Job.Status.ON_HOLD)
+# Closed jobs stay in the calendar feed this long (then their events leave the calendar).
+CALENDAR_KEEPS_CLOSED_DAYS = 90
+
+
+# --- Jobs ---------------------------------------------------------------------------------------
+
+
+def customer_jobs(customer_id: int) -> QuerySet[Job]:
+    """The customer's jobs: the only place portal job reads start from."""
+    return Job.objects.filter(customer_id=customer_id)
+
+
+def job_for_customer(customer_id: int, public_id: uuid.UUID) -> Job | None:
+    """One job of the customer, with what its page shows about it; None for anyone else's."""
+    return (
+        customer_jobs(customer_id)
+        .select_related("current_stage", "owner", "owner__staff_profile")
+        .filter(public_id=public_id)
+        .first()
+    )
+
+
+def job_updated_at(customer_id: int, public_id: uuid.UUID) -> datetime | None:
+    """The one query behind an unchanged live poll."""
+    return customer_jobs(customer_id).filter(public_id=public_id).values_list("updated_at", flat=True).first()
+
+
+def visible_milestones() -> QuerySet[Milestone]:
+    return Milestone.objects.filter(stage__customer_visible=True).select_related("stage").order_by("stage__position")
+
+
+@dataclass(frozen=True)
+class JobCard:
+    """One job on "My jobs": where it stands and what comes next."""
+
+    job: Job
+    reached: Milestone | None
+    next: Milestone | None
+
+    @property
+    def next_is_overdue(self) -> bool:
+        forecast = self.next.forecast_date if self.next else None
+        return forecast is not None and forecast < business_today() and self.job.status == Job.Status.ACTIVE
+
+
+def contact_jobs(contact: Contact) -> list[JobCard]:
+    """ "My jobs": open ones first (newest first), then finished ones, most recently closed first;
+    three queries however many jobs and milestones."""
+    jobs = (
+        customer_jobs(contact.customer_id)
+        .prefetch_related(Prefetch("milestones", queryset=visible_milestones(), to_attr="visible_milestones"))
+        .annotate(
+            closed_rank=Case(
+                When(status__in=OPEN_STATUSES, then=Value(0)), default=Value(1), output_field=IntegerField()
+            )
+        )
+        .order_by("closed_rank", F("closed_at").desc(nulls_first=True), "-created_at", "-pk")
+    )
+    cards = []
+    for job in jobs:
+        milestones: list[Milestone] = job.visible_milestones  # type: ignore[attr-defined]
+        reached = [m for m in milestones if m.completed_at is not None]
+        upcoming = [m for m in milestones if m.completed_at is None]
+        cards.append(
+            JobCard(
+                job=job,
+                reached=reached[-1] if reached else None,
+                next=upcoming[0] if upcoming and job.is_open else None,
+            )
+        )
+    return cards
+
+
+# --- Status and timeline ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DateMove:
+    """One change of a stage's expected date, as the customer is told about it."""
+
+    old_date: date | None
+    new_date: date
+    at: datetime
+    # When the customer was sent the new date; None when it moved without a message (a stage
+    # reached late pushed it out, or staff chose not to tell).
+    told_at: datetime | None
+    reason: str
+
+
+@dataclass
+class TimelineEntry:
+    milestone: Milestone
+    state: Literal["done", "next", "upcoming"]
+    moves: list[DateMove] = field(default_factory=list)
+
+    @property
+    def stage(self) -> Any:
+        return self.milestone.stage
+
+    @property
+    def reached_on(self) -> date | None:
+        """The day it was reached, in the active (the contact's) time zone."""
+        completed_at = self.milestone.completed_at
+        return timezone.localdate(completed_at) if completed_at is not None else None
+
+    @property
+    def first_planned_differs(self) -> bool:
+        """Reached, or expected, on another day than first promised."""
+        planned = self.milestone.planned_date
+        shown = self.reached_on or self.milestone.forecast_date
+        return planned is not None and shown is not None and shown != planned
+
+
+@dataclass
+class JobStatus:
+    """Where the job stands, for the status card and the timeline (the live fragment)."""
+
+    job: Job
+    entries: list[TimelineEntry]
+    today: date
+
+    @property
+    def reached(self) -> TimelineEntry | None:
+        """The last stage the customer has seen reached."""
+        done = [e for e in self.entries if e.state == "done"]
+        return done[-1] if done else None
+
+    @property
+    def next(self) -> TimelineEntry | None:
+        return next((e for e in self.entries if e.state == "next"), None)
+
+    @property
+    def next_is_overdue(self) -> bool:
+        """The next step's date has passed without it being reached: say so, do not pretend."""
+        entry = self.next
+        forecast = entry.milestone.forecast_date if entry else None
+        return forecast is not None and forecast < self.today and self.job.status == Job.Status.ACTIVE
+
+
+def _parse_date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _moves_by_milestone(milestones: list[Milestone], events: list[JobEvent]) -> dict[int, list[DateMove]]:
+    """Every change of each milestone's forecast date, oldest first, read from the event log.
+
+    A date moved on purpose is a ``date_moved`` event (told to the customer when
+    ``tell_customer``); a stage reached late pushes later dates out, listed under ``rolled`` by
+    stage name in the event that did it (never told on its own).
+    """
+    by_id = {m.pk: m for m in milestones}
+    by_stage_name = {m.stage.name: m for m in milestones}
+    moves: dict[int, list[DateMove]] = {m.pk: [] for m in milestones}
+    for event in events:
+        data: dict[str, Any] = event.data or {}
+        if event.kind == JobEvent.Kind.DATE_MOVED:
+            milestone = by_id.get(data.get("milestone_id"))  # type: ignore[arg-type]
+            new_date = _parse_date(data.get("new_date"))
+            if milestone is not None and new_date is not None:
+                told = bool(data.get("tell_customer"))
+                moves[milestone.pk].append(
+                    DateMove(
+                        old_date=_parse_date(data.get("old_date")),
+                        new_date=new_date,
+                        at=event.created_at,
+                        told_at=event.created_at if told else None,
+                        # The reason is the customer's to read only when it was sent to them.
+                        reason=str(data.get("reason") or "") if told else "",
+                    )
+                )
+        for rolled in data.get("rolled") or []:
+            milestone = by_stage_name.get(rolled.get("stage"))
+            new_date = _parse_date(rolled.get("new_date"))
+            if milestone is not None and new_date is not None:
+                moves[milestone.pk].append(
+                    DateMove(
+                        old_date=_parse_date(rolled.get("old_date")),
+                        new_date=new_date,
+                        at=event.created_at,
+                        told_at=None,
+                        reason="",
+                    )
+                )
+    return moves
+
+
+def job_status(job: Job) -> JobStatus:
+    """The customer-visible milestones with their dates and date changes: two queries."""
+    milestones = list(visible_milestones().filter(job=job))
+    events = list(
+        job.events.filter(kind__in=[JobEvent.Kind.DATE_MOVED, JobEvent.Kind.STAGE_ADVANCED])
+        .order_by("created_at", "pk")
+        .only("job_id", "kind", "created_at", "data")
+    )
+    moves = _moves_by_milestone(milestones, events)
+    entries = []
+    next_found = False
+    for milestone in milestones:
+        if milestone.completed_at is not None:
+            state: Literal["done", "next", "upcoming"] = "done"
+        elif not next_found and job.is_open:
+            state, next_found = "next", True
+        else:
+            state = "upcoming"
+        entries.append(TimelineEntry(milestone=milestone, state=state, moves=moves[milestone.pk]))
+    return JobStatus(job=job, entries=entries, today=business_today())
+
+
+def status_etag(*, updated_at: datetime, language: str, time_zone: str) -> str:
+    """The live fragment's version: every service that changes a job bumps ``updated_at``; the
+    same job reads differently in another language or time zone, and "late" depends on the day."""
+    source = f"{updated_at.isoformat()}|{language}|{time_zone}|{business_today().isoformat()}"
+    return '"' + hashlib.sha256(source.encode()).hexdigest()[:24] + '"'
+
+
+# --- Owner card ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OwnerCard:
+    name: str
+    initials: str
+    job_title: str
+    phone: str
+    email: str
+
+    @property
+    def phone_href(self) -> str:
+        return "tel:" + "".join(ch for ch in self.phone if ch.isdigit() or ch == "+")
+
+
+def owner_card(user: AbstractBaseUser) -> OwnerCard:
+    """The person responsible for talking to the customer (select_related its staff profile)."""
+    name = getattr(user, "get_full_name", lambda: "")() or user.get_username()
+    try:
+        profile = user.staff_profile  # type: ignore[attr-defined]
+    except ObjectDoesNotExist:
+        profile = None
+    return OwnerCard(
+        name=name,
+        initials="".join(part[0] for part in name.split()[:2]).upper(),
+        job_title=profile.job_title if profile else "",
+        phone=profile.phone if profile else "",
+        email=getattr(user, "email", "") or "",
+    )
+
+
+# --- Message history ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One entry of the conversation on a job: a message either way, or a question asked."""
+
+    at: datetime
+    direction: str  # Message.Direction
+    kind: Literal["message", "question"]
+    channel: str = ""
+    channel_label: str = ""
+    subject: str = ""
+    body: str = ""
+    status: str = ""
+    answer_due_on: date | None = None
+    answered_at: datetime | None = None
+
+    @property
+    def from_us(self) -> bool:
+        return self.direction == Message.Direction.OUT
+
+    @property
+    def not_delivered(self) -> bool:
+        return self.status in (Message.Status.BOUNCED, Message.Status.FAILED)
+
+    @property
+    def on_its_way(self) -> bool:
+        return self.status in (Message.Status.QUEUED, Message.Status.SENDING)
+
+
+def history_messages(job: Job, contact: Contact) -> QuerySet[Message]:
+    """Messages between this contact and us about this job.
+
+    Only the contact's own: the same stage change goes to each contact (no duplicates), and each
+    copy carries that contact's own sign-in link. Never the internal rows: call tasks (a script
+    for staff) and sign-in links.
+    """
+    return (
+        Message.objects.filter(job=job, contact=contact)
+        .exclude(channel=Message.Channel.PHONE)
+        .exclude(kind=Message.Kind.PORTAL_LINK)
+        .exclude(status=Message.Status.CALL_PENDING)
+    )
+
+
+def job_history(job: Job, contact: Contact) -> list[HistoryItem]:
+    """The conversation, newest first: two queries however long it is (plain rows, no models:
+    a long history stays cheap)."""
+    channel_labels = dict(Message.Channel.choices)
+    items = [
+        HistoryItem(
+            at=sent_at or created_at,
+            direction=direction,
+            kind="message",
+            channel=channel,
+            channel_label=str(channel_labels.get(channel, channel)),
+            # An SMS has no subject of its own (the stored one is the email's, never seen).
+            subject=subject if channel != Message.Channel.SMS else "",
+            body=body_text,
+            status=status,
+        )
+        for created_at, sent_at, direction, channel, status, subject, body_text in history_messages(
+            job, contact
+        ).values_list("created_at", "sent_at", "direction", "channel", "status", "subject", "body_text")
+    ]
+    # Questions asked on the portal, by phone or noted by staff; an emailed question is already
+    # in the list as the message it came in.
+    questions = Request.objects.filter(job=job, contact=contact, message__isnull=True).values_list(
+        "received_at", "body", "answer_due_on", "answered_at"
+    )
+    items += [
+        HistoryItem(
+            at=received_at,
+            direction=Message.Direction.IN,
+            kind="question",
+            body=body,
+            answer_due_on=answer_due_on,
+            answered_at=answered_at,
+        )
+        for received_at, body, answer_due_on, answered_at in questions
+    ]
+    items.sort(key=lambda item: item.at, reverse=True)
+    return items
+
+
+# --- Calendar -----------------------------------------------------------------------------------
+
+
+def calendar_milestones(contact: Contact) -> list[Milestone]:
+    """Dated customer-visible milestones of the customer's open and recently closed jobs.
+
+    Open jobs: every milestone with a date (reached or expected). Closed jobs: only what was
+    reached, so a cancelled job's future dates leave the calendar.
+    """
+    cutoff = timezone.now() - timedelta(days=CALENDAR_KEEPS_CLOSED_DAYS)
+    return list(
+        visible_milestones()
+        .filter(job__customer_id=contact.customer_id)
+        .filter(
+            Q(job__status__in=OPEN_STATUSES, forecast_date__isnull=False)
+            | Q(job__status__in=OPEN_STATUSES, completed_at__isnull=False)
+            | Q(job__closed_at__gte=cutoff, completed_at__isnull=False)
+        )
+        .select_related("job")
+        .order_by("job__created_at", "job_id", "stage__position")
+    )

@@ -1,0 +1,45 @@
+"""Customer pages in a browser: signed in as staff, every page passes axe-core, and choosing a
+customer on the new-job form offers that customer's contacts."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm.models import Contact
+from tests.browser.conftest import assert_accessible
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_serves_accessible_customer_pages(page, live_server, bob, customer, contact, job, other_customer):
+    Contact.objects.create(customer=other_customer, name="Wile Coyote", email="wile@acme.example")
+    base = live_server.url
+
+    page.goto(f"{base}/customers/")
+    page.get_by_label("Username").fill("bob")
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/customers/")
+    assert page.get_by_role("heading", name="Customers").is_visible()
+    assert_accessible(page)
+
+    page.get_by_role("link", name="Dupont household").click()
+    page.wait_for_url(f"{base}/customers/{customer.pk}/")
+    assert page.get_by_text(job.reference).is_visible()
+    assert_accessible(page)
+
+    page.get_by_role("link", name="Edit Marie Dupont").click()
+    page.wait_for_url(f"{base}/contacts/{contact.pk}/edit/")
+    assert page.get_by_label("Time zone").is_visible()
+    assert_accessible(page)
+
+    page.goto(f"{base}/jobs/new/?customer={customer.pk}")
+    assert page.get_by_label("Marie Dupont").is_checked()
+    assert_accessible(page)
+
+    # Another customer: the form reloads in place with that customer's contacts, keeping the title.
+    page.locator("#id_title").fill("Boiler service")
+    page.locator("#id_customer").select_option(label="Acme Telecom")
+    page.get_by_label("Wile Coyote").wait_for()
+    assert page.get_by_label("Marie Dupont").count() == 0
+    assert page.locator("#id_title").input_value() == "Boiler service"
+    assert_accessible(page)

@@ -1,0 +1,137 @@
+"""Home: "Needs attention", most urgent first, scoped to my jobs or the whole team."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import Contact, Customer, Job, Message, Pipeline, Request
+from crm.services.jobs import job_create
+from crm.services.requests import request_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def frozen(time_machine):
+    time_machine.move_to("2026-03-02 10:00:00+01:00", tick=False)
+
+
+@pytest.fixture
+def staff(client: Client, bob: User) -> Client:
+    client.force_login(bob)
+    return client
+
+
+def make_job(customer: Customer, pipeline: Pipeline, owner: User, title: str = "Heat pump", **kwargs) -> Job:
+    return job_create(customer=customer, pipeline=pipeline, owner=owner, title=title, actor=owner, **kwargs)
+
+
+def section(response, key: str):
+    return next(s for s in response.context["sections"] if s.key == key)
+
+
+def message(job: Job, contact: Contact, **fields) -> Message:
+    defaults = {
+        "channel": Message.Channel.EMAIL,
+        "kind": Message.Kind.FREE,
+        "to_address": contact.email,
+        "idempotency_key": f"t:{Message.objects.count()}",
+    }
+    return Message.objects.create(job=job, contact=contact, **{**defaults, **fields})
+
+
+def test_it_needs_a_staff_user(client: Client, dana: User) -> None:
+    assert client.get(reverse("crm:home")).status_code == 302
+    client.force_login(dana)
+    assert client.get(reverse("crm:home")).status_code == 403
+
+
+def test_it_says_when_nothing_needs_attention(staff: Client) -> None:
+    response = staff.get(reverse("crm:home"))
+    assert response.status_code == 200
+    assert all(s.count == 0 for s in response.context["sections"])
+    assert "Nothing is running late." in response.content.decode()
+
+
+def test_it_lists_what_needs_attention_most_urgent_first(
+    staff: Client, customer: Customer, contact: Contact, installation: Pipeline, bob: User, time_machine
+) -> None:
+    late = make_job(customer, installation, bob, "Late one", start_date=date(2026, 2, 2))
+    fine = make_job(customer, installation, bob, "Fine one")
+    message(fine, contact, status=Message.Status.BOUNCED, last_error="mailbox unknown")
+    message(fine, contact, direction=Message.Direction.IN, status=Message.Status.RECEIVED, subject="A question")
+    message(fine, contact, status=Message.Status.CALL_PENDING, channel=Message.Channel.PHONE, to_address="+33 1")
+    request_create(job=fine, contact=contact, body="When?", source=Request.Source.PORTAL)
+
+    response = staff.get(reverse("crm:home"))
+    keys = [s.key for s in response.context["sections"]]
+    assert keys[:5] == ["failed", "requests", "replies", "calls", "late"]
+    assert [j.pk for j in section(response, "late").rows] == [late.pk]
+    assert section(response, "failed").count == 1
+    assert section(response, "requests").count == 1
+    assert section(response, "replies").count == 1
+    assert section(response, "calls").count == 1
+    body = response.content.decode()
+    assert "Fix and resend" in body
+    assert "Move the date and tell them" in body
+    # The navigation counts the same things.
+    assert response.context["attention_counts"]["total"] == 5
+
+
+def test_it_lists_milestones_due_within_two_business_days(
+    staff: Client, customer: Customer, installation: Pipeline, bob: User, time_machine
+) -> None:
+    job = make_job(customer, installation, bob)  # "Proposal sent" planned Thursday 5 March
+    assert section(staff.get(reverse("crm:home")), "due_soon").count == 0
+    time_machine.move_to("2026-03-03 10:00:00+01:00", tick=False)
+    rows = section(staff.get(reverse("crm:home")), "due_soon").rows
+    assert [(m.job_id, m.stage.name) for m in rows] == [(job.pk, "Proposal sent")]
+
+
+def test_it_lists_jobs_left_without_news(
+    staff: Client, customer: Customer, contact: Contact, installation: Pipeline, bob: User, time_machine
+) -> None:
+    quiet = make_job(customer, installation, bob, "Quiet")
+    chatty = make_job(customer, installation, bob, "Chatty")
+    time_machine.move_to("2026-03-12 10:00:00+01:00", tick=False)  # 10 days later; silence_days = 7
+    message(chatty, contact, status=Message.Status.SENT, created_at=timezone.now() - timedelta(days=1))
+    rows = section(staff.get(reverse("crm:home")), "silent").rows
+    assert [j.pk for j in rows] == [quiet.pk]
+
+
+def test_it_shows_only_my_jobs_unless_asked_for_the_team(
+    staff: Client, customer: Customer, installation: Pipeline, charlie: User
+) -> None:
+    theirs = make_job(customer, installation, charlie, start_date=date(2026, 2, 2))
+    assert section(staff.get(reverse("crm:home")), "late").count == 0
+    team = section(staff.get(reverse("crm:home"), {"scope": "team"}), "late")
+    assert [j.pk for j in team.rows] == [theirs.pk]
+
+
+def test_it_keeps_its_queries_constant(
+    staff: Client,
+    customer: Customer,
+    contact: Contact,
+    installation: Pipeline,
+    bob: User,
+    django_assert_max_num_queries,
+) -> None:
+    def grow(n: int) -> None:
+        for i in range(n):
+            job = make_job(customer, installation, bob, f"Job {i}", start_date=date(2026, 2, 2))
+            message(job, contact, status=Message.Status.FAILED)
+            message(job, contact, direction=Message.Direction.IN, status=Message.Status.RECEIVED)
+
+    grow(2)
+    with django_assert_max_num_queries(25) as small:
+        staff.get(reverse("crm:home"))
+    grow(18)
+    with django_assert_max_num_queries(25) as large:
+        staff.get(reverse("crm:home"))
+    assert len(large.captured_queries) == len(small.captured_queries)

@@ -1,0 +1,156 @@
+"""Every portal URL, built from portal.urls.urlpatterns (a new URL is swept automatically):
+
+- with another customer's session, a URL naming a job (``<uuid:public_id>``) is a 404;
+- with a tampered token, a URL carrying a token is a 404 — except the sign-in link, which never
+  dead-ends: it redirects to the page that sends a fresh link;
+- anonymous, a page that needs a contact redirects to that page (with the job it was about); the
+  public pages are listed here by name, so a new URL without a parameter must be classified;
+- every form needs the CSRF token, and no mutation answers GET.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, reverse
+
+from crm.models import Contact, Job, Message, Request
+from portal.access import make_calendar_token, make_link_token, make_unsubscribe_token
+from portal.urls import urlpatterns
+
+# Pages without a parameter: what an anonymous visitor gets.
+NEEDS_CONTACT = {"home", "preferences"}
+PUBLIC = {"signed_out", "link_sent", "language", "sign_out"}
+# Views that change something: POST only (the unsubscribe link asks on GET, acts on POST).
+MUTATIONS = {"ask", "language", "sign_out"}
+# Token URLs where a bad token still leads somewhere useful instead of a 404.
+REDIRECTS_ON_BAD_TOKEN = {"enter"}
+# One-click unsubscribe (RFC 8058): mail providers POST without a cookie; the token is the proof.
+CSRF_EXEMPT = {"unsubscribe"}
+
+TOKEN_MAKERS = {"enter": make_link_token, "calendar": make_calendar_token, "unsubscribe": make_unsubscribe_token}
+
+
+def params(pattern: URLPattern) -> set[str]:
+    return set(pattern.pattern.converters)
+
+
+def patterns_with(name: str) -> list[URLPattern]:
+    return [p for p in urlpatterns if name in params(p)]
+
+
+def ids(patterns: list[URLPattern]) -> list[str]:
+    return [p.name for p in patterns]
+
+
+def call(client: Client, pattern: URLPattern, url: str, **data: str):  # type: ignore[no-untyped-def]
+    """GET, or POST for a view that only takes POST."""
+    response = client.get(url)
+    if response.status_code == 405:
+        response = client.post(url, data)
+    return response
+
+
+def test_every_url_is_classified() -> None:
+    for pattern in urlpatterns:
+        kinds = params(pattern)
+        assert kinds <= {"public_id", "token"}, f"{pattern.name}: sweep a new kind of parameter {kinds}"
+        if not kinds:
+            assert pattern.name in NEEDS_CONTACT | PUBLIC, f"classify {pattern.name} in {__name__}"
+        if "token" in kinds:
+            assert pattern.name in TOKEN_MAKERS, f"add {pattern.name}'s token to TOKEN_MAKERS"
+    assert patterns_with("public_id"), "the sweep must find the job URLs"
+
+
+@pytest.mark.parametrize("pattern", patterns_with("public_id"), ids=ids(patterns_with("public_id")))
+def test_another_customers_job_is_404(pattern: URLPattern, john_client: Client, stranger_job: Job, job: Job) -> None:
+    url = reverse(f"portal:{pattern.name}", args=[stranger_job.public_id])
+    response = call(john_client, pattern, url, body="Hello")
+    assert response.status_code == 404, url
+    # The same URL for the contact's own job works (so the 404 is about scope, not the request).
+    own = call(john_client, pattern, reverse(f"portal:{pattern.name}", args=[job.public_id]), body="Hello")
+    assert own.status_code in (200, 302), pattern.name
+    assert not Request.objects.filter(job=stranger_job).exists()
+
+
+@pytest.mark.parametrize("pattern", patterns_with("public_id"), ids=ids(patterns_with("public_id")))
+def test_an_unknown_job_is_404(pattern: URLPattern, john_client: Client) -> None:
+    url = reverse(f"portal:{pattern.name}", args=[uuid.uuid4()])
+    assert call(john_client, pattern, url, body="Hello").status_code == 404
+
+
+@pytest.mark.parametrize("pattern", patterns_with("public_id"), ids=ids(patterns_with("public_id")))
+def test_a_job_url_sends_an_anonymous_visitor_to_the_new_link_page(
+    pattern: URLPattern, client: Client, job: Job
+) -> None:
+    response = call(client, pattern, reverse(f"portal:{pattern.name}", args=[job.public_id]), body="Hello")
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('portal:signed_out')}?job={job.public_id}"
+
+
+@pytest.mark.parametrize("pattern", patterns_with("token"), ids=ids(patterns_with("token")))
+def test_a_tampered_token_is_404(pattern: URLPattern, client: Client, john: Contact) -> None:
+    good = TOKEN_MAKERS[pattern.name](john)
+    for bad in (good[:-4] + "AAAA", "garbage", good.replace(":", "-")):
+        response = call(client, pattern, reverse(f"portal:{pattern.name}", args=[bad]))
+        if pattern.name in REDIRECTS_ON_BAD_TOKEN:
+            assert response.status_code == 302
+            assert response["Location"].startswith(reverse("portal:signed_out"))
+        else:
+            assert response.status_code == 404, (pattern.name, bad)
+    john.refresh_from_db()
+    assert john.opted_out_at is None
+
+
+@pytest.mark.parametrize("pattern", patterns_with("token"), ids=ids(patterns_with("token")))
+def test_a_token_signed_for_another_purpose_is_refused(pattern: URLPattern, client: Client, john: Contact) -> None:
+    # A calendar token must not sign anyone in, an unsubscribe token must not open a calendar...
+    for maker_name, maker in TOKEN_MAKERS.items():
+        if maker_name == pattern.name:
+            continue
+        response = call(client, pattern, reverse(f"portal:{pattern.name}", args=[maker(john)]))
+        assert response.status_code in (302, 404), (pattern.name, maker_name)
+        if response.status_code == 302:
+            assert response["Location"].startswith(reverse("portal:signed_out"))
+
+
+@pytest.mark.parametrize("name", sorted(NEEDS_CONTACT))
+def test_a_page_that_needs_a_contact_redirects_an_anonymous_visitor(name: str, client: Client) -> None:
+    response = client.get(reverse(f"portal:{name}"))
+    assert response["Location"] == reverse("portal:signed_out")
+
+
+@pytest.mark.parametrize("name", sorted(NEEDS_CONTACT))
+def test_a_page_shows_only_the_signed_in_contacts_own_data(
+    name: str, john_client: Client, stranger: Contact, stranger_job: Job
+) -> None:
+    page = john_client.get(reverse(f"portal:{name}")).text
+    for secret in (stranger.name, stranger.email, stranger_job.title, stranger_job.reference):
+        assert secret not in page
+
+
+@pytest.mark.parametrize("pattern", [p for p in urlpatterns if p.name in MUTATIONS], ids=sorted(MUTATIONS))
+def test_a_mutation_changes_nothing_on_get(pattern: URLPattern, john_client: Client, job: Job) -> None:
+    args = [job.public_id] if "public_id" in params(pattern) else []
+    assert john_client.get(reverse(f"portal:{pattern.name}", args=args)).status_code == 405
+
+
+@pytest.mark.parametrize("pattern", urlpatterns, ids=ids(urlpatterns))
+def test_every_form_needs_the_csrf_token(pattern: URLPattern, john: Contact, job: Job) -> None:
+    from .conftest import sign_in
+
+    client = sign_in(Client(enforce_csrf_checks=True), john)
+    args: list[object] = []
+    if "public_id" in params(pattern):
+        args = [job.public_id]
+    if "token" in params(pattern):
+        args = [TOKEN_MAKERS[pattern.name](john)]
+    response = client.post(reverse(f"portal:{pattern.name}", args=args), {"body": "Hi", "email": john.email})
+    if pattern.name in CSRF_EXEMPT:
+        assert response.status_code == 200
+    else:
+        assert response.status_code in (403, 405), pattern.name
+    assert not Request.objects.exists()
+    assert not Message.objects.filter(kind=Message.Kind.PORTAL_LINK).exists()
