@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 # make run is local development: debug on, console email, SQLite unless DATABASE_URL is set.
-DEV    := DJANGO_DEBUG=1
+DEV    := DJANGO_DEBUG=1 SITE_URL=http://$(HOST):$(PORT)
 
 .PHONY: help venv run serve test test-fast lint format typecheck migrate seed bench bench-notify clean
 

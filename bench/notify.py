@@ -751,8 +751,13 @@ class Report:
         return self.product.rate / self.baseline.rate
 
     @property
+    def goal_seconds(self) -> float:
+        """60 s for 10,000 messages; a scaled-down run gets the same rate to beat."""
+        return GOAL_TOTAL_SECONDS * self.messages / FULL_SIZE
+
+    @property
     def total_ok(self) -> bool:
-        return self.product.total_seconds < GOAL_TOTAL_SECONDS
+        return self.product.total_seconds < self.goal_seconds
 
     @property
     def ratio_ok(self) -> bool:
@@ -779,7 +784,7 @@ class Report:
     def goals(self) -> list[tuple[str, str, str]]:
         return [
             (
-                f"{self.messages:,} stage changes handed over in under {GOAL_TOTAL_SECONDS:.0f} s",
+                f"{self.messages:,} stage changes handed over in under {self.goal_seconds:.0f} s",
                 f"{self.product.total_seconds:.1f} s",
                 _met(self.total_ok),
             ),
@@ -874,7 +879,7 @@ class Report:
             DOC_START,
             "## Notifications: stage changes to messages handed to the email provider",
             "",
-            f"Latest full run: **{m.date}**, `make bench-notify` ({self.messages:,} messages).",
+            f"Latest run: **{m.date}**, `make bench-notify` ({self.messages:,} messages).",
             "",
             f"- Machine: {m.nproc} CPUs ({m.cpu}), {m.ram_gb:.0f} GB RAM, {m.system}. PostgreSQL, Redis, the "
             "fake provider, the benchmark process and the cluster all share these CPUs.",
@@ -944,7 +949,8 @@ METHOD = [
     "database in `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/portal_bench`; the name must contain "
     "`bench`), migrates it, and flushes the Redis database in `REDIS_URL` (default `redis://127.0.0.1:6379/13`, "
     "never db 0). Settings are the production ones: `DJANGO_DEBUG=0` (no query log kept in memory), a random "
-    "`SECRET_KEY`, the django-q2 Redis broker, the outbox-sweep schedule installed as at every deploy.",
+    "`SECRET_KEY`, the django-q2 Redis broker, the outbox-sweep schedule installed as at every deploy. (The benchmark process "
+    "silences django-q2's INFO line per enqueue; the cluster logs as in production, to a file.)",
     "",
     "The edge is the email provider. `bench/fake_esp.py` serves Postmark's `POST /email` API on 127.0.0.1 (token "
     "checked, Postmark's success JSON with a fresh `MessageID`) in its own process and counts what it accepts. Both "

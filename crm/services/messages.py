@@ -137,7 +137,7 @@ def message_mark_handled(*, message: Message, actor: AbstractBaseUser) -> Messag
 @transaction.atomic
 def message_retry(*, message: Message, actor: AbstractBaseUser) -> Message:
     """Send a failed or bounced message again, to the contact's current address and channel."""
-    message = Message.objects.select_for_update().select_related("contact", "job").get(pk=message.pk)
+    message = Message.objects.select_for_update(of=("self",)).select_related("contact", "job").get(pk=message.pk)
     if message.status not in (Message.Status.FAILED, Message.Status.BOUNCED):
         raise DomainError(_("Only a failed or bounced message can be sent again."))
     contact = message.contact

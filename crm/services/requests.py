@@ -68,7 +68,7 @@ def request_create(
 @transaction.atomic
 def request_answer(*, request: Request, body: str, actor: AbstractBaseUser) -> Request:
     """Send the answer to the contact who asked and close the request."""
-    request = Request.objects.select_for_update().select_related("job", "contact").get(pk=request.pk)
+    request = Request.objects.select_for_update(of=("self",)).select_related("job", "contact").get(pk=request.pk)
     if not request.is_open:
         raise DomainError(_("This question was already answered."))
     if not body.strip():

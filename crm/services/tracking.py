@@ -58,7 +58,7 @@ def message_track(
         logger.info("Tracking event %s for unknown message %s", event_type, provider_message_id)
         return None
     # Locked, so the worker recording its own send waits and then sees this event's result.
-    message = Message.objects.select_for_update().select_related("job__owner").get(pk=found.pk)
+    message = Message.objects.select_for_update(of=("self",)).select_related("job__owner").get(pk=found.pk)
     at = timestamp or timezone.now()
     updates: dict[str, object] = {}
     if provider_message_id and not message.provider_message_id:

@@ -339,3 +339,22 @@ def test_it_shows_when_a_question_was_answered(john_client: Client, job: Job, jo
     question = request_create(job=job, contact=john, body="Which brand?", source="phone")
     Request.objects.filter(pk=question.pk).update(answered_at=timezone.now())
     assert "Answered on 2 March." in john_client.get(job_url(job)).text
+
+
+def test_it_never_shows_the_notes_of_a_logged_call(john_client: Client, job: Job, john: Contact, bob: User) -> None:
+    from crm.services.messages import CallOutcome, call_log
+
+    Message.objects.create(
+        job=job,
+        contact=john,
+        channel=Message.Channel.PHONE,
+        kind=Message.Kind.STAGE_CHANGE,
+        status=Message.Status.CALL_PENDING,
+        body_text="CALL SCRIPT: read this out",
+        idempotency_key="call-task",
+    )
+    call_log(job=job, contact=john, actor=bob, outcome=CallOutcome.REACHED, notes="INTERNAL: grumpy, offer a discount")
+    page = john_client.get(job_url(job)).text
+    # The call task is done now (sent), and still a script for staff.
+    assert "CALL SCRIPT" not in page
+    assert "INTERNAL" not in page
