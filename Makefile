@@ -39,7 +39,8 @@ run: seed
 	@echo ""
 	@echo "  Staff CRM   http://$(HOST):$(PORT)/            (alice = manager, bob = owner; password: demo)"
 	@echo "  Admin       http://$(HOST):$(PORT)/admin/"
-	@echo "  Portal      run: $(BIN)/python manage.py portal_link <contact email>   (DJANGO_DEBUG=1)"
+	@echo "  Portal      (Marie Lefèvre, in French; any contact: $(BIN)/python manage.py portal_link <email>)"
+	@$(DEV) $(BIN)/python manage.py portal_link marie.lefevre@example.org -v 0 | sed 's/^/              /'
 	@echo "  Health      http://$(HOST):$(PORT)/healthz"
 	@echo "  Email is printed below (console backend). Ctrl-C stops the web server and the worker."
 	@echo ""

@@ -8,12 +8,11 @@ validate, the services write. Events are read-only, jobs are cancelled rather th
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import BooleanField, Case, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Count, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -37,6 +36,7 @@ from crm.models import (
     StaffProfile,
     StageTemplate,
 )
+from crm.selectors import running_late
 from crm.services.jobs import (
     job_advance,
     job_cancel,
@@ -49,8 +49,6 @@ from crm.services.jobs import (
     milestone_move,
 )
 from crm.workdays import business_today
-
-OPEN_STATUSES = [Job.Status.ACTIVE, Job.Status.ON_HOLD]
 
 
 def _actor(request: HttpRequest) -> AbstractBaseUser:
@@ -214,21 +212,6 @@ class JobReferenceCounterAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 # --- Jobs -------------------------------------------------------------------------------------
-
-
-def running_late(today: date) -> Case:
-    """True for an open job with an open milestone that is late, as Milestone.is_late says:
-    expected later than first promised, or past its date."""
-    late_milestones = Milestone.objects.filter(
-        Q(forecast_date__gt=F("planned_date")) | Q(forecast_date__lt=today),
-        job=OuterRef("pk"),
-        completed_at__isnull=True,
-    )
-    return Case(
-        When(Exists(late_milestones), status__in=OPEN_STATUSES, then=Value(True)),
-        default=Value(False),
-        output_field=BooleanField(),
-    )
 
 
 class LateFilter(admin.SimpleListFilter):

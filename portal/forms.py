@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, cast
 
 from django import forms
@@ -10,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models import Contact, known_time_zones
 from crm.services.requests import MAX_QUESTION_LENGTH
+from portal.access import parse_public_id
 
 # Time zones offered in the list: the "Area/City" ones people recognise (the legacy aliases such
 # as "US/Eastern" or "Etc/GMT+5" still validate, they are just not listed).
@@ -36,7 +38,12 @@ class LinkRequestForm(forms.Form):
         },
         widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
     )
-    job = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    # The job the expired link was about; anything else is simply dropped (never an error the
+    # person cannot see or fix).
+    job = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def clean_job(self) -> uuid.UUID | None:
+        return parse_public_id(self.cleaned_data.get("job"))
 
 
 class QuestionForm(forms.Form):

@@ -227,16 +227,21 @@ def _record_sent(message: Message, provider_id: str) -> None:
             # A tracking webhook got here first and recorded the send: keep its status, add the id.
             Message.objects.filter(pk=message.pk, provider_message_id="").update(provider_message_id=provider_id)
             return
-        if message.job_id:
-            record_event(
-                job=message.job,
-                kind=JobEvent.Kind.MESSAGE_SENT,
-                actor=None,
-                message_id=message.pk,
-                message_kind=message.kind,
-                channel=message.channel,
-                to=message.to_address,
-            )
+        record_message_sent(message)
+
+
+def record_message_sent(message: Message) -> None:
+    """The job's log says the customer was sent this message (once per message)."""
+    if message.job_id:
+        record_event(
+            job=message.job,
+            kind=JobEvent.Kind.MESSAGE_SENT,
+            actor=None,
+            message_id=message.pk,
+            message_kind=message.kind,
+            channel=message.channel,
+            to=message.to_address,
+        )
 
 
 def _record_sent_durably(message: Message, provider_id: str, *, tries: int = 3) -> None:

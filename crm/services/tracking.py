@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from crm.models import Contact, JobEvent, Message
 from crm.services.events import record_event
-from crm.services.outbox import alert_owner, statuses_below
+from crm.services.outbox import alert_owner, record_message_sent, statuses_below
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def message_track(
                 # The provider confirms a send whose own status save never happened (the worker
                 # died): it counts as sent, once.
                 updates["sent_at"] = message.sent_at or at
-                _record_sent_event(message)
+                record_message_sent(message)
             if status in (Message.Status.BOUNCED, Message.Status.FAILED):
                 updates["last_error"] = (description or event_type)[:2000]
             Message.objects.filter(pk=message.pk).update(**updates)
@@ -91,19 +91,6 @@ def message_track(
         Message.objects.filter(pk=message.pk).update(**updates)
         message.refresh_from_db()
     return message
-
-
-def _record_sent_event(message: Message) -> None:
-    if message.job_id:
-        record_event(
-            job=message.job,
-            kind=JobEvent.Kind.MESSAGE_SENT,
-            actor=None,
-            message_id=message.pk,
-            message_kind=message.kind,
-            channel=message.channel,
-            to=message.to_address,
-        )
 
 
 def _record_bounce(message: Message, *, event_type: str, description: str, at: datetime) -> None:

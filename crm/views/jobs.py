@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from crm import selectors
@@ -252,7 +253,9 @@ def _send_message(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
         rows = message_services.free_message_send(
             job=job, actor=request.user, body=data["body"], contacts=data["contacts"]
         )
-        return _("Message queued for %(n)s contact(s).") % {"n": len(rows)}
+        return ngettext("Message queued for %(n)s contact.", "Message queued for %(n)s contacts.", len(rows)) % {
+            "n": len(rows)
+        }
 
     return perform
 

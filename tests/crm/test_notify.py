@@ -284,7 +284,7 @@ def test_it_puts_the_portal_link_the_owner_and_the_next_step_in_every_sms(
     [sms] = sms_outbox
     assert portal_url(sam, job) in sms.text
     assert "Questions: Bob +33 1 23 45 67 89" in sms.text
-    assert "Next: Order confirmed, 12 Mar." in sms.text
+    assert "Next: Order confirmed, 12 March." in sms.text
     assert f"your job {job.reference} has moved on: Proposal sent." in sms.text
 
 

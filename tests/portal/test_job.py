@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
@@ -315,7 +314,6 @@ def test_it_speaks_the_contacts_language(marie_client: Client, job: Job) -> None
     assert "lundi 30 mars" in response.text
 
 
-@pytest.mark.xfail(reason="French catalogue pending", strict=False)
 def test_it_speaks_french_in_its_own_words(marie_client: Client, job: Job) -> None:
     page = marie_client.get(job_url(job)).text
     assert "Votre interlocuteur" in page

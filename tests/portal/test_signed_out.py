@@ -188,3 +188,10 @@ def test_it_writes_a_link_for_a_contact_without_any_job(client: Client, contact:
     [message] = link_messages()
     assert "/portal/enter/" in message.body_text
     assert "Your point of contact" not in message.body_text
+
+
+def test_it_still_sends_a_link_when_the_job_was_mangled(client: Client, john: Contact) -> None:
+    response = client.post(SIGNED_OUT, {"email": "john@example.com", "job": "not-a-uuid"})
+    assert response["Location"] == reverse("portal:link_sent")
+    [message] = link_messages()
+    assert "?job=" not in message.body_text
