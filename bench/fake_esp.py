@@ -247,6 +247,10 @@ class FakeEsp:
         return f"http://127.0.0.1:{self.port}/"
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
     def accepted(self) -> int:
         return int(self._accepted.value)
 

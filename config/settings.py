@@ -5,6 +5,7 @@ DEBUG off the process refuses to start without a real SECRET_KEY.
 """
 
 import os
+from datetime import date, time
 from pathlib import Path
 
 import dj_database_url
@@ -41,6 +42,32 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def env_weekdays(name: str, default: str) -> frozenset[int]:
+    names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    days = env_list(name, default)
+    unknown = [d for d in days if d.lower()[:3] not in names]
+    if unknown:
+        raise ImproperlyConfigured(f"{name}: unknown day(s) {unknown}; use mon,tue,wed,thu,fri,sat,sun.")
+    return frozenset(names.index(d.lower()[:3]) for d in days)
+
+
+def env_hours(name: str, default: str) -> tuple[time, time]:
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in env_str(name, default).split("-"))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must look like 09:00-18:00.") from None
+    if start >= end:
+        raise ImproperlyConfigured(f"{name}: opening must come before closing.")
+    return start, end
+
+
+def env_dates(name: str) -> frozenset[date]:
+    try:
+        return frozenset(date.fromisoformat(d) for d in env_list(name))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be ISO dates separated by commas (2026-12-25,2027-01-01).") from None
 
 
 # --- Core -------------------------------------------------------------------------------------
@@ -214,8 +241,17 @@ OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 60)
 # Longer than the task timeout, and long enough for the ESP's tracking webhook to confirm a send
 # whose status save was lost, so a crash does not become a duplicate.
 OUTBOX_STUCK_AFTER_SECONDS = env_int("OUTBOX_STUCK_AFTER_SECONDS", 600)
-# A customer's question is answered within this many business days; the acknowledgement promises it.
-REQUEST_ANSWER_BUSINESS_DAYS = env_int("REQUEST_ANSWER_BUSINESS_DAYS", 2)
+# A request is acknowledged at once with an "answer by" date: the internal target for its kind,
+# in business hours, plus a buffer in business days (underpromise, overdeliver).
+REQUEST_TARGET_HOURS = {
+    "portal": env_int("REQUEST_TARGET_HOURS_PORTAL", 9),
+    "email": env_int("REQUEST_TARGET_HOURS_EMAIL", 9),
+    "phone": env_int("REQUEST_TARGET_HOURS_PHONE", 4),
+    "staff": env_int("REQUEST_TARGET_HOURS_STAFF", 9),
+}
+REQUEST_BUFFER_BUSINESS_DAYS = env_int("REQUEST_BUFFER_BUSINESS_DAYS", 1)
+# An open promise this many business days before it falls due nudges its owner, once.
+COMMITMENT_WARNING_BUSINESS_DAYS = env_int("COMMITMENT_WARNING_BUSINESS_DAYS", 1)
 # How long a portal sign-in link works; an expired one offers to email a fresh link.
 PORTAL_LINK_MAX_AGE_DAYS = env_int("PORTAL_LINK_MAX_AGE_DAYS", 30)
 
@@ -240,8 +276,14 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-# Where the team works: "today" and business days for planned dates are counted here.
+# Where the team works: "today", business days and opening hours are counted here.
 BUSINESS_TIME_ZONE = env_str("BUSINESS_TIME_ZONE", "Europe/Paris")
+
+
+# Days the team works, opening hours, and days off (promises never fall due on a day off).
+WORKING_DAYS = env_weekdays("WORKING_DAYS", "mon,tue,wed,thu,fri")
+BUSINESS_HOURS = env_hours("BUSINESS_HOURS", "09:00-18:00")
+HOLIDAYS = env_dates("HOLIDAYS")
 # The time zone a new contact gets until they choose one.
 DEFAULT_CONTACT_TIME_ZONE = env_str("DEFAULT_CONTACT_TIME_ZONE", BUSINESS_TIME_ZONE)
 

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.admin_forms import ContactForm, JobActionForm, JobAddForm, JobChangeForm, MilestoneMoveForm
 from crm.errors import DomainError
 from crm.models import (
+    Commitment,
     Contact,
     Customer,
     ImportRun,
@@ -32,6 +33,7 @@ from crm.models import (
     Message,
     Milestone,
     Pipeline,
+    Renegotiation,
     Request,
     StaffProfile,
     StageTemplate,
@@ -546,3 +548,30 @@ class ImportRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "failure",
         "finished_at",
     ]
+
+
+class RenegotiationInline(ReadOnlyMixin, admin.TabularInline):
+    model = Renegotiation
+    extra = 0
+    fields = ["created_at", "old_due_at", "new_due_at", "reason", "told_customer_at", "proactive", "actor"]
+    readonly_fields = fields
+
+
+@admin.register(Commitment)
+class CommitmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Promises are made, kept, moved and broken by crm.services.promises (never edited here)."""
+
+    list_display = ["title", "job", "kind", "state", "first_due_at", "due_at", "owner", "kept_at", "broken_at"]
+    list_filter = ["state", "kind", "due_at"]
+    list_select_related = ["job", "owner"]
+    search_fields = ["title", "job__reference", "job__customer__name"]
+    date_hierarchy = "due_at"
+    inlines = [RenegotiationInline]
+
+
+@admin.register(Renegotiation)
+class RenegotiationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["created_at", "commitment", "old_due_at", "new_due_at", "proactive", "told_customer_at", "actor"]
+    list_filter = ["proactive", "created_at"]
+    list_select_related = ["commitment__job", "actor"]
+    search_fields = ["commitment__title", "commitment__job__reference", "reason"]

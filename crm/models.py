@@ -292,6 +292,8 @@ class Job(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now, editable=False)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+    # The owner was told the customer has heard nothing for too long (once per silence).
+    silence_nudged_at = models.DateTimeField(_("silence alarm sent at"), null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -392,6 +394,10 @@ class JobEvent(models.Model):
         REQUEST_RECEIVED = "request_received", _("Request received")
         REQUEST_ANSWERED = "request_answered", _("Request answered")
         CALL_LOGGED = "call_logged", _("Call logged")
+        PROMISE_MADE = "promise_made", _("Promise made")
+        PROMISE_KEPT = "promise_kept", _("Promise kept")
+        PROMISE_MOVED = "promise_moved", _("Promise moved")
+        PROMISE_BROKEN = "promise_broken", _("Promise broken")
         MESSAGE_RETRIED = "message_retried", _("Message sent again")
         MESSAGE_ASSIGNED = "message_assigned", _("Email filed on the job")
         HELD = "held", _("Put on hold")
@@ -441,6 +447,15 @@ class JobEvent(models.Model):
                     "new": d.get("new_date", "?"),
                     "reason": d.get("reason", ""),
                 }
+            case self.Kind.PROMISE_MOVED:
+                return _("%(promise)s: %(old)s → %(new)s (%(reason)s)") % {
+                    "promise": d.get("promise", "?"),
+                    "old": str(d.get("old_due_at", "?"))[:10],
+                    "new": str(d.get("new_due_at", "?"))[:10],
+                    "reason": d.get("reason", ""),
+                }
+            case self.Kind.PROMISE_MADE | self.Kind.PROMISE_KEPT | self.Kind.PROMISE_BROKEN:
+                return str(d.get("promise", ""))
             case self.Kind.OWNER_CHANGED:
                 return _("%(old)s → %(new)s") % {"old": d.get("old_owner", "?"), "new": d.get("new_owner", "?")}
             case _:
@@ -472,6 +487,8 @@ class Message(models.Model):
         SURVEY_INVITATION = "survey_invitation", _("Survey invitation")
         CHECK_IN = "check_in", _("Check-in")
         TIP = "tip", _("Tip or news")
+        PROMISE_MOVED = "promise_moved", _("New date for a promise")
+        STATUS_UPDATE = "status_update", _("Status update")
 
     # Kinds a contact can opt out of; every other kind is part of doing the job.
     NON_ESSENTIAL_KINDS = frozenset({Kind.SURVEY_INVITATION, Kind.CHECK_IN, Kind.TIP})
@@ -588,6 +605,8 @@ class Request(models.Model):
     source = models.CharField(_("source"), max_length=10, choices=Source.choices)
     body = models.TextField(_("question"))
     received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    # Our own target (internal); the date promised to the customer adds a buffer to it.
+    target_at = models.DateTimeField(_("internal target"), null=True, blank=True)
     # The date promised to the customer in the acknowledgement.
     answer_due_on = models.DateField(_("answer promised by"))
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
@@ -709,3 +728,129 @@ class ImportRun(models.Model):
         if not self.total_rows:
             return 0
         return min(100, self.processed_rows * 100 // self.total_rows)
+
+
+class Commitment(models.Model):
+    """A date given to a customer: a stage by a date, an answer by a date, a call back, a document.
+
+    Its history is never overwritten: the first promised time stays, every move is a
+    Renegotiation saying whether the customer was told before the old time passed.
+    """
+
+    class Kind(models.TextChoices):
+        MILESTONE = "milestone", _("Stage date")
+        ANSWER = "answer", _("Answer to a question")
+        CALLBACK = "callback", _("Call back")
+        DOCUMENT = "document", _("Quote or document")
+
+    class State(models.TextChoices):
+        OPEN = "open", _("Open")
+        RENEGOTIATED = "renegotiated", _("Moved")
+        KEPT = "kept", _("Kept")
+        BROKEN = "broken", _("Broken")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    OPEN_STATES = (State.OPEN, State.RENEGOTIATED)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="commitments", verbose_name=_("job"))
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    title = models.CharField(_("what was promised"), max_length=200)
+    # Whoever must keep it: the job's owner (it follows a reassignment while open).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="commitments", verbose_name=_("owner")
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="commitments", verbose_name=_("to")
+    )
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.OPEN)
+    first_due_at = models.DateTimeField(_("first promised for"))
+    due_at = models.DateTimeField(_("due"))
+    created_at = models.DateTimeField(_("promised at"), default=timezone.now)
+    kept_at = models.DateTimeField(_("kept at"), null=True, blank=True)
+    broken_at = models.DateTimeField(_("broken at"), null=True, blank=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+    # The owner was warned it is about to slip (once), and a manager told when it broke (once).
+    nudged_at = models.DateTimeField(_("owner nudged at"), null=True, blank=True)
+    escalated_at = models.DateTimeField(_("manager alerted at"), null=True, blank=True)
+    milestone = models.ForeignKey(
+        Milestone, on_delete=models.CASCADE, null=True, blank=True, related_name="commitments", verbose_name=_("stage")
+    )
+    request = models.ForeignKey(
+        Request, on_delete=models.CASCADE, null=True, blank=True, related_name="commitments", verbose_name=_("question")
+    )
+    call = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="commitments", verbose_name=_("call")
+    )
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        verbose_name = _("promise")
+        verbose_name_plural = _("promises")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["milestone"],
+                condition=Q(state__in=["open", "renegotiated"]),
+                name="commitment_one_open_per_milestone",
+            ),
+            models.UniqueConstraint(fields=["request"], name="commitment_one_per_request"),
+            models.CheckConstraint(
+                condition=Q(state="kept", kept_at__isnull=False)
+                | Q(state="broken", broken_at__isnull=False)
+                | Q(state="withdrawn", withdrawn_at__isnull=False)
+                | Q(state__in=["open", "renegotiated"]),
+                name="commitment_state_has_its_time",
+            ),
+        ]
+        indexes = [
+            # The at-risk scan (every few minutes): open promises by due time.
+            models.Index(
+                fields=["due_at"], condition=Q(state__in=["open", "renegotiated"]), name="commitment_open_due_idx"
+            ),
+            # The health report: promises by owner first due in a period.
+            models.Index(fields=["owner", "first_due_at"], name="commitment_owner_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.get_state_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+    @property
+    def kept_on_time(self) -> bool:
+        return self.state == self.State.KEPT and self.kept_at is not None and self.kept_at <= self.first_due_at
+
+
+class Renegotiation(models.Model):
+    """One move of a promise's date. Proactive when the customer was told before the old time."""
+
+    commitment = models.ForeignKey(
+        Commitment, on_delete=models.CASCADE, related_name="renegotiations", verbose_name=_("promise")
+    )
+    old_due_at = models.DateTimeField(_("was due"))
+    new_due_at = models.DateTimeField(_("now due"))
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    told_customer_at = models.DateTimeField(_("customer told at"), null=True, blank=True)
+    proactive = models.BooleanField(_("told before the old date"), default=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    created_at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("date change")
+        verbose_name_plural = _("date changes")
+        indexes = [
+            # The health report: renegotiations over a period.
+            models.Index(fields=["created_at"], name="renegotiation_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.old_due_at:%Y-%m-%d} → {self.new_due_at:%Y-%m-%d}"

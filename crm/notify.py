@@ -22,6 +22,7 @@ from django.utils import translation
 
 from crm.models import Contact, Job, Message, Milestone, StageTemplate
 from crm.sms import SMS_MAX_LENGTH
+from crm.workdays import business_zone
 from portal.access import portal_url, unsubscribe_url
 
 
@@ -217,6 +218,30 @@ def date_moved_drafts(
 def free_message_drafts(job: Job, *, body: str, contacts: Iterable[Contact] | None = None) -> list[Draft]:
     contacts = list(contacts) if contacts is not None else recipients(job, kind=Message.Kind.FREE)
     return [render_draft(contact=c, job=job, kind=Message.Kind.FREE, extra={"body": body.strip()}) for c in contacts]
+
+
+def promise_moved_drafts(
+    job: Job, *, commitment: Any, old_due_at: Any, reason: str, note: str = "", contacts: Iterable[Contact]
+) -> list[Draft]:
+    """ "We need a little longer: you will have <it> by <new date> (not <old date>)"."""
+    extra = {
+        "commitment": commitment,
+        "old_date": old_due_at.astimezone(business_zone()).date() if old_due_at else None,
+        "new_date": commitment.due_at.astimezone(business_zone()).date(),
+        "reason": reason.strip(),
+        "note": note.strip(),
+    }
+    return [render_draft(contact=c, job=job, kind=Message.Kind.PROMISE_MOVED, extra=extra) for c in contacts]
+
+
+def status_update_drafts(job: Job, *, note: str = "") -> list[Draft]:
+    """ "No news yet — here is where we are": the stage, the next step and its date, written for
+    each contact in their language (the silence alarm's ready update)."""
+    extra = {"stage": job.current_stage, "note": note.strip()}
+    return [
+        render_draft(contact=c, job=job, kind=Message.Kind.STATUS_UPDATE, extra=extra)
+        for c in recipients(job, kind=Message.Kind.STATUS_UPDATE)
+    ]
 
 
 def acknowledgement_drafts(job: Job, *, request: Any, contact: Contact) -> list[Draft]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import BooleanField as BooleanFieldType
@@ -27,8 +28,8 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Contact, Job, JobEvent, Message, Milestone, Pipeline, Request, StageTemplate
-from crm.workdays import add_business_days, business_today
+from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Pipeline, Request, StageTemplate
+from crm.workdays import add_business_days, business_today, end_of_business_day
 
 OPEN_STATUSES = [Job.Status.ACTIVE, Job.Status.ON_HOLD]
 # How much history the job page shows at once; older entries are one click away.
@@ -90,6 +91,20 @@ def _silent_condition(pipelines: list[Pipeline], now: Any) -> Q:
     return condition
 
 
+def silent_jobs(*, now: Any = None) -> QuerySet[Job]:
+    """Active jobs whose customer has heard nothing for their pipeline's silence_days."""
+    now = now or timezone.now()
+    return (
+        Job.objects.filter(status=Job.Status.ACTIVE)
+        .annotate(last_out=last_outbound_at())
+        .filter(_silent_condition(list(Pipeline.objects.all()), now))
+    )
+
+
+def broken_promise(now: Any) -> Q:
+    return Q(state=Commitment.State.BROKEN) | Q(state__in=Commitment.OPEN_STATES, due_at__lte=now)
+
+
 def jobs_for(user: AbstractBaseUser, *, scope: str) -> QuerySet[Job]:
     jobs = Job.objects.all()
     return jobs.filter(owner=user) if scope == "mine" else jobs
@@ -116,6 +131,7 @@ def attention(user: AbstractBaseUser, *, scope: str = "mine", limit: int = 25) -
     today = business_today()
     now = timezone.now()
     soon = add_business_days(today, DUE_SOON_BUSINESS_DAYS)
+    soon_warning = add_business_days(today, settings.COMMITMENT_WARNING_BUSINESS_DAYS)
     jobs = jobs_for(user, scope=scope)
     job_ids = jobs.values("pk")
     msg = Message.objects.select_related("job", "contact").filter(job__in=job_ids)
@@ -172,14 +188,22 @@ def attention(user: AbstractBaseUser, *, scope: str = "mine", limit: int = 25) -
         .filter(forecast_date__lte=F("planned_date"))
         .order_by("forecast_date", "stage__position")
     )
-    pipelines = list(Pipeline.objects.all())
     silent = (
-        open_jobs.annotate(last_out=last_outbound_at())
-        .filter(_silent_condition(pipelines, now))
+        silent_jobs(now=now)
+        .filter(pk__in=open_jobs.values("pk"))
+        .select_related("customer", "current_stage", "owner")
         .order_by(F("last_out").asc(nulls_first=True), "created_at")
     )
+    promises = Commitment.objects.select_related("job__customer", "contact").filter(job__in=job_ids)
+    at_risk = promises.filter(
+        state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=end_of_business_day(soon_warning)
+    ).order_by("due_at")
+    # Broken, or past due and not yet marked so by the scan: either way the customer was let down.
+    broken = promises.filter(broken_promise(now), job__status__in=OPEN_STATUSES).order_by("due_at")
 
     sections = [
+        Section("broken", _("Promises broken"), [], _("No promise was broken.")),
+        Section("at_risk", _("Get in front of it"), [], _("No promise is about to slip.")),
         Section("failed", _("Messages that did not reach the customer"), [], _("Every message got through.")),
         Section("requests", _("Questions waiting for an answer"), [], _("No question is waiting.")),
         Section("replies", _("Replies not yet answered"), [], _("No reply is waiting.")),
@@ -189,6 +213,8 @@ def attention(user: AbstractBaseUser, *, scope: str = "mine", limit: int = 25) -
         Section("silent", _("No news sent for too long"), [], _("Every customer heard from us recently.")),
     ]
     querysets: dict[str, QuerySet[Any]] = {
+        "broken": broken,
+        "at_risk": at_risk,
         "failed": failed,
         "requests": waiting_requests,
         "replies": replies,
@@ -210,7 +236,7 @@ def attention(user: AbstractBaseUser, *, scope: str = "mine", limit: int = 25) -
 
 
 def attention_counts(user: AbstractBaseUser) -> dict[str, int]:
-    """The numbers in the navigation, in three queries."""
+    """The numbers in the navigation, in five queries."""
     today = business_today()
     mine = Job.objects.filter(owner=user)
     messages = Message.objects.filter(job__owner=user).aggregate(
@@ -234,7 +260,17 @@ def attention_counts(user: AbstractBaseUser) -> dict[str, int]:
             job__isnull=True, direction=Message.Direction.IN, handled_at__isnull=True
         ).count(),
     }
-    counts["total"] = counts["failed"] + counts["replies"] + counts["calls"] + counts["late"] + counts["requests"]
+    now = timezone.now()
+    threshold = end_of_business_day(add_business_days(today, settings.COMMITMENT_WARNING_BUSINESS_DAYS))
+    counts.update(
+        Commitment.objects.filter(owner=user, job__status__in=OPEN_STATUSES).aggregate(
+            at_risk=Count("pk", filter=Q(state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=threshold)),
+            broken=Count("pk", filter=broken_promise(now)),
+        )
+    )
+    counts["total"] = sum(
+        counts[key] for key in ("broken", "at_risk", "failed", "replies", "calls", "late", "requests")
+    )
     return counts
 
 
@@ -329,6 +365,11 @@ def job_detail(public_id: Any) -> Job:
             Prefetch("pipeline__stages", queryset=StageTemplate.objects.order_by("position")),
             Prefetch("events", queryset=events[:JOB_PAGE_EVENTS], to_attr="recent_events"),
             Prefetch("messages", queryset=messages[:JOB_PAGE_MESSAGES], to_attr="recent_messages"),
+            Prefetch(
+                "commitments",
+                queryset=Commitment.objects.select_related("contact").order_by("due_at", "id"),
+                to_attr="all_commitments",
+            ),
             Prefetch(
                 "requests",
                 queryset=Request.objects.select_related("contact").filter(answered_at__isnull=True),

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from crm.views import customers, dashboard, imports, jobs
+from crm.views import customers, dashboard, imports, jobs, promises
 
 app_name = "crm"
 
 urlpatterns = [
     path("", dashboard.home, name="home"),
     *jobs.urlpatterns,
+    *promises.urlpatterns,
     *customers.urlpatterns,
     *imports.urlpatterns,
 ]

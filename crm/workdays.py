@@ -1,30 +1,47 @@
-"""Business days: what "we'll answer within two days" means on a calendar."""
+"""Business time: what "we'll answer within two days" means on a calendar.
+
+Working days, opening hours and holidays come from settings (WORKING_DAYS, BUSINESS_HOURS,
+HOLIDAYS) and are counted in BUSINESS_TIME_ZONE, wherever the server or the customer is.
+"""
+
+from __future__ import annotations
 
 import zoneinfo
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
-# Monday = 0 ... Sunday = 6.
-WORKING_WEEKDAYS = frozenset({0, 1, 2, 3, 4})
+
+def business_zone() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(settings.BUSINESS_TIME_ZONE)
+
+
+def opening_hours() -> tuple[time, time]:
+    start, end = settings.BUSINESS_HOURS
+    return start, end
 
 
 def is_business_day(day: date) -> bool:
-    return day.weekday() in WORKING_WEEKDAYS
+    return day.weekday() in settings.WORKING_DAYS and day not in settings.HOLIDAYS
+
+
+def next_business_day(day: date) -> date:
+    """``day`` itself when people work that day, else the next day they do."""
+    while not is_business_day(day):
+        day += timedelta(days=1)
+    return day
 
 
 def add_business_days(start: date, days: int) -> date:
     """The date ``days`` business days after ``start``.
 
-    Zero days from a weekend lands on the next business day: a promise is never due on a day
-    nobody works.
+    Zero days from a weekend or holiday lands on the next business day: a promise is never due on
+    a day nobody works.
     """
     if days < 0:
         raise ValueError("days must not be negative")
-    day = start
-    while not is_business_day(day):
-        day += timedelta(days=1)
+    day = next_business_day(start)
     remaining = days
     while remaining:
         day += timedelta(days=1)
@@ -33,6 +50,42 @@ def add_business_days(start: date, days: int) -> date:
     return day
 
 
+def subtract_business_days(start: date, days: int) -> date:
+    """The business day ``days`` business days before ``start``."""
+    day = start
+    remaining = days
+    while remaining:
+        day -= timedelta(days=1)
+        if is_business_day(day):
+            remaining -= 1
+    return day
+
+
 def business_today() -> date:
     """Today's date where the team works (settings.BUSINESS_TIME_ZONE)."""
-    return timezone.localdate(timezone=zoneinfo.ZoneInfo(settings.BUSINESS_TIME_ZONE))
+    return timezone.localdate(timezone=business_zone())
+
+
+def end_of_business_day(day: date) -> datetime:
+    """Closing time on ``day`` where the team works: when a promise "by <day>" falls due."""
+    return datetime.combine(day, opening_hours()[1], tzinfo=business_zone())
+
+
+def add_business_hours(start: datetime, hours: float) -> datetime:
+    """``hours`` of opening time after ``start``, skipping nights, weekends and holidays."""
+    zone = business_zone()
+    opens, closes = opening_hours()
+    moment = start.astimezone(zone)
+    remaining = timedelta(hours=hours)
+    while True:
+        day = moment.date()
+        day_open = datetime.combine(day, opens, tzinfo=zone)
+        day_close = datetime.combine(day, closes, tzinfo=zone)
+        if not is_business_day(day) or moment >= day_close:
+            moment = datetime.combine(next_business_day(day + timedelta(days=1)), opens, tzinfo=zone)
+            continue
+        moment = max(moment, day_open)
+        if moment + remaining <= day_close:
+            return moment + remaining
+        remaining -= day_close - moment
+        moment = day_close

@@ -32,8 +32,7 @@ from django_q.tasks import async_task
 from crm.errors import DomainError
 from crm.models import Contact, Job, Milestone, Request
 from crm.services.contacts import contact_opt_out, contact_update_preferences
-from crm.services.requests import request_create
-from crm.workdays import add_business_days, business_today
+from crm.services.requests import answer_promise, request_create
 from portal import ics, ratelimit, selectors
 from portal.access import (
     SESSION_LANGUAGE_KEY,
@@ -232,7 +231,7 @@ def _job_page(
 
 def _answer_by() -> date:
     """The date a question asked now will be answered by (as crm.services.requests promises it)."""
-    return add_business_days(business_today(), settings.REQUEST_ANSWER_BUSINESS_DAYS)
+    return answer_promise(Request.Source.PORTAL, timezone.now())[1]
 
 
 @require_safe

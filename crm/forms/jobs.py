@@ -186,3 +186,45 @@ class AssignForm(forms.Form):
     def __init__(self, *args: Any, jobs: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["job"].queryset = jobs
+
+
+class PromiseForm(JobForm):
+    prefix = "promise"
+    title = forms.CharField(label=_("What you promised"), max_length=200, help_text=_("E.g. “the quote”."))
+    due_on = forms.DateField(label=_("By"), widget=DateInput)
+    contact = forms.ModelChoiceField(queryset=Contact.objects.none(), label=_("To"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["contact"].queryset = self.job.customer.contacts.order_by("name")
+
+    def clean_due_on(self) -> Any:
+        day = self.cleaned_data["due_on"]
+        if day < business_today():
+            raise forms.ValidationError(_("A promise cannot be due in the past."))
+        return day
+
+
+class StatusUpdateForm(JobForm):
+    prefix = "update"
+    note = forms.CharField(
+        label=_("Personal note"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Optional. The update already says where the job stands and what comes next."),
+    )
+
+
+class CommitmentMoveForm(forms.Form):
+    new_date = forms.DateField(label=_("New date"), widget=DateInput)
+    reason = forms.CharField(label=_("Reason"), max_length=300, help_text=_("Said to the customer."))
+    note = forms.CharField(
+        label=_("Personal note"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def clean_new_date(self) -> Any:
+        new_date = self.cleaned_data["new_date"]
+        if new_date < business_today():
+            raise forms.ValidationError(_("The new date cannot be in the past."))
+        return new_date

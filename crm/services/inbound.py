@@ -10,10 +10,11 @@ import re
 from anymail.inbound import AnymailInboundMessage
 from django.db import transaction
 
-from crm.models import Contact, Job, JobEvent, Message
+from crm.models import Contact, Job, JobEvent, Message, Request
 from crm.replies import html_to_text, strip_quoted
 from crm.services.events import record_event
 from crm.services.outbox import alert_owner
+from crm.services.requests import request_create
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,17 @@ def inbound_receive(*, email: AnymailInboundMessage) -> Message:
         contact=contact.name if contact else "",
         subject=message.subject,
     )
+    if contact is not None and not job.requests.filter(contact=contact, answered_at__isnull=True).exists():
+        # A new request by email (not a follow-up to an open question): acknowledged at once with
+        # the date of our answer, like a question asked on the portal (which alerts the owner).
+        request_create(
+            job=job,
+            contact=contact,
+            body=message.body_text or message.subject or "(no text)",
+            source=Request.Source.EMAIL,
+            message=message,
+        )
+        return message
     alert_owner(
         job,
         subject=f"Reply from {contact.name if contact else sender} — {job.reference}",

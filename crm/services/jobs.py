@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from crm.errors import ConflictError, DomainError, ForbiddenTransition
 from crm.models import Contact, Customer, Job, JobEvent, JobReferenceCounter, Milestone, Pipeline, StageTemplate
 from crm.notify import date_moved_drafts, stage_change_drafts
+from crm.services import promises
 from crm.services.events import record_event
 from crm.services.outbox import messages_queue
 from crm.workdays import add_business_days, business_today
@@ -169,6 +170,10 @@ def _roll_forecasts(job: Job, *, after_position: int, from_date: date) -> list[d
             changes.append({"stage": milestone.stage.name, "old_date": milestone.forecast_date, "new_date": earliest})
             milestone.forecast_date = earliest
             milestone.save(update_fields=["forecast_date"])
+            # The customer has not been told: a silent slip, until someone tells them.
+            promises.milestone_date_moved(
+                milestone, reason=_("An earlier stage was reached late."), actor=None, told_customer=False
+            )
     return changes
 
 
@@ -230,6 +235,7 @@ def job_create(
             )
         )
     Milestone.objects.bulk_create(milestones)
+    promises.milestone_commitments_create(job, milestones)
     record_event(
         job=job,
         kind=JobEvent.Kind.CREATED,
@@ -275,15 +281,20 @@ def job_advance(
     from_stage = job.current_stage
     going_back = to_stage.position < from_stage.position
     if going_back:
-        # The stages after the target are no longer reached.
-        job.milestones.filter(stage__position__gt=to_stage.position).update(completed_at=None)
+        # The stages after the target are no longer reached: they are promised again.
+        reopened = job.milestones.filter(stage__position__gt=to_stage.position)
+        reopened.update(completed_at=None)
+        promises.milestones_reopened(job, reopened)
         rolled: list[dict[str, Any]] = []
     else:
-        job.milestones.filter(
+        reached = job.milestones.filter(
             stage__position__gt=from_stage.position,
             stage__position__lte=to_stage.position,
             completed_at__isnull=True,
-        ).update(completed_at=now)
+        )
+        reached_ids = list(reached.values_list("pk", flat=True))
+        reached.update(completed_at=now)
+        promises.milestones_reached(job, Milestone.objects.filter(pk__in=reached_ids), actor=actor)
         rolled = _roll_forecasts(job, after_position=to_stage.position, from_date=business_today())
 
     job.current_stage = to_stage
@@ -345,6 +356,7 @@ def milestone_move(
     if milestone.planned_date is None:
         milestone.planned_date = new_date
     milestone.save(update_fields=["forecast_date", "planned_date"])
+    promises.milestone_date_moved(milestone, reason=reason, actor=actor, told_customer=tell_customer)
     rolled = _roll_forecasts(job, after_position=milestone.stage.position, from_date=new_date)
     job.updated_at = timezone.now()
     job.save(update_fields=["updated_at"])
@@ -388,6 +400,7 @@ def job_reassign(*, job: Job, owner: AbstractBaseUser, actor: Actor, reason: str
     job.owner = owner
     job.updated_at = timezone.now()
     job.save(update_fields=["owner", "updated_at"])
+    promises.commitments_follow_owner(job)
     record_event(
         job=job,
         kind=JobEvent.Kind.OWNER_CHANGED,
@@ -461,6 +474,8 @@ def _set_status(
     job.updated_at = now
     job.closed_at = now if status in (Job.Status.DONE, Job.Status.CANCELLED) else None
     job.save(update_fields=["status", "updated_at", "closed_at"])
+    if job.closed_at:
+        promises.commitments_withdraw(job, actor=actor)
     record_event(
         job=job,
         kind=kind,

@@ -12,8 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.errors import DomainError
-from crm.models import Contact, Job, JobEvent, Message
+from crm.models import Commitment, Contact, Job, JobEvent, Message
 from crm.notify import free_message_drafts, reachable_channel
+from crm.services import promises
 from crm.services.events import record_event
 from crm.services.jobs import ensure_contacts_of, lock_job
 from crm.services.outbox import enqueue_on_commit, messages_queue
@@ -61,7 +62,12 @@ def free_message_send(
         key=lambda d: f"free:{job.pk}:{d.contact.pk}:{d.channel}:{stamp}",
         author=actor,
     )
-    job.updated_at = timezone.now()
+    now = timezone.now()
+    # Writing to someone answers what they sent us.
+    Message.objects.filter(
+        job=job, contact__in=chosen, direction=Message.Direction.IN, handled_at__isnull=True, request__isnull=True
+    ).update(handled_at=now)
+    job.updated_at = now
     job.save(update_fields=["updated_at"])
     return rows
 
@@ -105,6 +111,20 @@ def call_log(
     if outcome == CallOutcome.REACHED:
         Message.objects.filter(job=job, contact=contact, status=Message.Status.CALL_PENDING).update(
             status=Message.Status.SENT, sent_at=now
+        )
+    # Calling back keeps the callback promised in an earlier call, whatever the outcome.
+    promises.commitments_keep(
+        Commitment.objects.filter(job=job, kind=Commitment.Kind.CALLBACK, call__contact=contact), actor=actor, at=now
+    )
+    if callback_on is not None:
+        promises.commitment_make(
+            job=job,
+            kind=Commitment.Kind.CALLBACK,
+            title=_("A call back"),
+            due_at=promises.due_at_for(callback_on),
+            actor=actor,
+            contact=contact,
+            call=call,
         )
     job.updated_at = now
     job.save(update_fields=["updated_at"])

@@ -337,13 +337,16 @@ def job_staff_url(job: Job) -> str:
 
 def alert_owner(job: Job, *, subject: str, template: str, context: dict[str, Any]) -> None:
     """Email the job's owner after commit (the dashboard shows the same thing durably)."""
-    owner_email = job.owner.email
-    if not owner_email:
-        return
-    subject, body = staff_alert(
-        subject=subject, template=template, context={"job": job, "job_url": job_staff_url(job), **context}
-    )
-    transaction.on_commit(lambda: async_task("crm.tasks.send_staff_email", owner_email, subject, body))
+    alert_staff([job.owner.email], subject=subject, template=template, context={"job": job, **context})
+
+
+def alert_staff(emails: Iterable[str], *, subject: str, template: str, context: dict[str, Any]) -> None:
+    """Email staff after commit, one task per address; the dashboard keeps the same facts."""
+    job = context.get("job")
+    extra = {"job_url": job_staff_url(job)} if job is not None else {}
+    subject, body = staff_alert(subject=subject, template=template, context={**extra, **context})
+    for address in {e for e in emails if e}:
+        transaction.on_commit(lambda address=address: async_task("crm.tasks.send_staff_email", address, subject, body))
 
 
 def send_staff_email(to: str, subject: str, body: str) -> None:

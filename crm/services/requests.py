@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -9,13 +11,22 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.errors import DomainError
-from crm.models import Contact, Job, JobEvent, Message, Request
+from crm.models import Commitment, Contact, Job, JobEvent, Message, Request
 from crm.notify import acknowledgement_drafts, free_message_drafts
+from crm.services import promises
 from crm.services.events import record_event
 from crm.services.outbox import alert_owner, messages_queue
-from crm.workdays import add_business_days, business_today
+from crm.workdays import add_business_days, add_business_hours, business_today, business_zone
 
 MAX_QUESTION_LENGTH = 5000
+
+
+def answer_promise(source: str, received_at: datetime) -> tuple[datetime, date]:
+    """Our internal target for a request of this kind (business hours), and the date promised to
+    the customer: the target's day plus a buffer of business days (underpromise, overdeliver)."""
+    target = add_business_hours(received_at, settings.REQUEST_TARGET_HOURS.get(source, 9))
+    promised = add_business_days(target.astimezone(business_zone()).date(), settings.REQUEST_BUFFER_BUSINESS_DAYS)
+    return target, promised
 
 
 @transaction.atomic
@@ -37,9 +48,26 @@ def request_create(
         raise DomainError(_("Please keep your question under %(n)s characters.") % {"n": MAX_QUESTION_LENGTH})
     if contact is not None and contact.customer_id != job.customer_id:
         raise DomainError(_("%(name)s is not a contact of this job's customer.") % {"name": contact.name})
-    due = add_business_days(business_today(), settings.REQUEST_ANSWER_BUSINESS_DAYS)
+    now = timezone.now()
+    target, due = answer_promise(source, now)
     request = Request.objects.create(
-        job=job, contact=contact, source=source, body=body, answer_due_on=due, message=message
+        job=job,
+        contact=contact,
+        source=source,
+        body=body,
+        received_at=now,
+        target_at=target,
+        answer_due_on=due,
+        message=message,
+    )
+    promises.commitment_make(
+        job=job,
+        kind=Commitment.Kind.ANSWER,
+        title=_("An answer to your question"),
+        due_at=promises.due_at_for(due),
+        actor=actor,
+        contact=contact,
+        request=request,
     )
     record_event(
         job=job,
@@ -83,6 +111,9 @@ def request_answer(*, request: Request, body: str, actor: AbstractBaseUser) -> R
     now = timezone.now()
     request.answered_at = now
     request.save(update_fields=["answered_at"])
+    promises.commitments_keep(Commitment.objects.filter(request=request), actor=actor, at=now)
+    if request.message_id:
+        Message.objects.filter(pk=request.message_id, handled_at__isnull=True).update(handled_at=now)
     record_event(
         job=request.job,
         kind=JobEvent.Kind.REQUEST_ANSWERED,

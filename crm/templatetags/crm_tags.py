@@ -31,6 +31,11 @@ STATUS_CLASSES = {
     "on_hold": "text-bg-warning",
     "done": "text-bg-success",
     "cancelled": "text-bg-secondary",
+    "open": "text-bg-primary",
+    "renegotiated": "text-bg-warning",
+    "kept": "text-bg-success",
+    "broken": "text-bg-danger",
+    "withdrawn": "text-bg-secondary",
 }
 
 

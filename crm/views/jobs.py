@@ -32,7 +32,9 @@ from crm.forms.jobs import (
     MessageForm,
     MoveDateForm,
     OwnerForm,
+    PromiseForm,
     StatusForm,
+    StatusUpdateForm,
 )
 from crm.models import Job, Message, Pipeline, Request
 from crm.selectors import JobFilters
@@ -49,6 +51,8 @@ ACTION_FORMS: dict[str, type[JobForm]] = {
     "message": MessageForm,
     "owner": OwnerForm,
     "status": StatusForm,
+    "promise": PromiseForm,
+    "update": StatusUpdateForm,
 }
 
 

@@ -28,7 +28,7 @@ from crm.models import (
     StageTemplate,
 )
 from crm.services.imports import import_create
-from crm.services.jobs import job_advance, job_cancel, job_create, job_hold
+from crm.services.jobs import job_advance, job_cancel, job_create, job_hold, milestone_move
 from crm.services.requests import request_create
 from crm.workdays import business_today
 
@@ -109,6 +109,12 @@ def world(job: Job, contact: Contact, bob: User) -> None:
         idempotency_key="test:1",
     )
     request_create(job=job, contact=contact, body="Can you come in the morning?", source=Request.Source.PORTAL)
+    milestone_move(
+        milestone=job.milestones.get(stage__position=5),
+        new_date=business_today() + timedelta(days=10),
+        reason="Parts late",
+        actor=bob,
+    )
     import_create(
         file_name="customers.csv", data=b"Customer name,Contact name,Email\nDupont,Marie,m@example.com\n", actor=bob
     )

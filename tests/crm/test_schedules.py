@@ -25,7 +25,7 @@ def test_it_creates_the_outbox_sweep_once_however_often_it_runs() -> None:
 
     sweep = Schedule.objects.get(name="outbox-sweep")
     assert Schedule.objects.filter(func="crm.tasks.sweep_outbox").count() == 1
-    assert Schedule.objects.count() == 1
+    assert sorted(Schedule.objects.values_list("name", flat=True)) == ["outbox-sweep", "promise-scan"]
     assert (sweep.func, sweep.schedule_type, sweep.minutes, sweep.repeats) == (
         "crm.tasks.sweep_outbox",
         Schedule.MINUTES,
@@ -44,7 +44,7 @@ def test_it_puts_back_a_schedule_someone_changed_by_hand() -> None:
 
     sweep = Schedule.objects.get(name="outbox-sweep")
     assert (sweep.func, sweep.minutes, sweep.repeats) == ("crm.tasks.sweep_outbox", 1, -1)
-    assert Schedule.objects.count() == 1
+    assert Schedule.objects.count() == 2
 
 
 def test_it_schedules_a_task_that_exists_and_runs() -> None:
@@ -52,3 +52,10 @@ def test_it_schedules_a_task_that_exists_and_runs() -> None:
     func = import_string(Schedule.objects.get(name="outbox-sweep").func)
 
     assert func() == {"requeued": 0, "enqueued": 0}
+
+
+def test_it_schedules_the_promise_scan_every_five_minutes() -> None:
+    setup_schedules()
+    scan = Schedule.objects.get(name="promise-scan")
+    assert (scan.func, scan.minutes) == ("crm.tasks.scan_commitments", 5)
+    assert import_string(scan.func)() == {"nudged": 0, "broken": 0, "silent": 0}

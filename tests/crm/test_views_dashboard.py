@@ -71,7 +71,7 @@ def test_it_lists_what_needs_attention_most_urgent_first(
 
     response = staff.get(reverse("crm:home"))
     keys = [s.key for s in response.context["sections"]]
-    assert keys[:5] == ["failed", "requests", "replies", "calls", "late"]
+    assert keys[:7] == ["broken", "at_risk", "failed", "requests", "replies", "calls", "late"]
     assert [j.pk for j in section(response, "late").rows] == [late.pk]
     assert section(response, "failed").count == 1
     assert section(response, "requests").count == 1
@@ -81,7 +81,15 @@ def test_it_lists_what_needs_attention_most_urgent_first(
     assert "Fix and resend" in body
     assert "Move the date and tell them" in body
     # The navigation counts the same things.
-    assert response.context["attention_counts"]["total"] == 5
+    # The late job's passed stage dates are broken promises (3: proposal, order, scheduling), and
+    # its "Installed" date, due tonight, is about to slip.
+    assert [c.title for c in section(response, "broken").rows] == [
+        "Proposal sent",
+        "Order confirmed",
+        "Installation scheduled",
+    ]
+    assert [c.title for c in section(response, "at_risk").rows] == ["Installed"]
+    assert response.context["attention_counts"]["total"] == 5 + 3 + 1
 
 
 def test_it_lists_milestones_due_within_two_business_days(

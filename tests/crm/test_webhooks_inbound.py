@@ -17,7 +17,7 @@ import requests
 from anymail.inbound import AnymailInboundMessage
 from django.core import mail
 
-from crm.models import Contact, Job, JobEvent, Message
+from crm.models import Contact, Job, JobEvent, Message, Request
 from crm.services.inbound import inbound_receive
 from crm.services.jobs import job_advance
 
@@ -166,8 +166,12 @@ def test_it_puts_a_reply_to_the_job_address_on_the_job(live_server, job: Job, co
     assert reply.language == "fr"
     [event] = JobEvent.objects.filter(job=job, kind=JobEvent.Kind.MESSAGE_RECEIVED)
     assert (event.data["message_id"], event.data["sender"], event.actor) == (reply.pk, "marie@example.com", None)
-    [alert] = mail.outbox
-    assert alert.to == ["bob@example.com"]
+    # A new request by email: acknowledged at once, in French, and its owner alerted.
+    [question] = Request.objects.filter(job=job)
+    assert (question.source, question.message, question.contact) == (Request.Source.EMAIL, reply, contact)
+    [ack] = [m for m in mail.outbox if m.to == [contact.email]]
+    assert "Bonjour Marie Dupont" in ack.body
+    [alert] = [m for m in mail.outbox if m.to == ["bob@example.com"]]
     assert job.reference in alert.subject
     assert "Marie Dupont" in alert.subject
     assert "Jeudi nous convient, merci." in alert.body
@@ -200,7 +204,7 @@ def test_it_threads_a_reply_by_in_reply_to_alone(live_server, job: Job, sent: Me
     assert (reply.job, reply.in_reply_to, reply.contact_id) == (job, sent, sent.contact_id)
     assert reply.body_text == "Thursday works for us."
     assert JobEvent.objects.filter(job=job, kind=JobEvent.Kind.MESSAGE_RECEIVED).count() == 1
-    assert [e.to for e in mail.outbox] == [["bob@example.com"]]
+    assert sorted(e.to for e in mail.outbox) == [["bob@example.com"], ["marie@example.com"]]
 
 
 def test_it_links_the_answered_message_when_both_address_and_header_match(live_server, job: Job, sent: Message) -> None:
@@ -264,7 +268,8 @@ def test_it_stores_an_inbound_posted_twice_once(live_server, job: Job) -> None:
     assert [r.status_code for r in responses] == [200, 200]
     assert len(inbound()) == 1
     assert JobEvent.objects.filter(job=job, kind=JobEvent.Kind.MESSAGE_RECEIVED).count() == 1
-    assert len(mail.outbox) == 1
+    assert Request.objects.filter(job=job).count() == 1
+    assert len(mail.outbox) == 2  # one acknowledgement, one alert to the owner
 
 
 def test_it_stores_an_inbound_without_message_id_posted_twice_once(live_server, job: Job) -> None:

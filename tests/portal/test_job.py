@@ -215,7 +215,8 @@ def test_it_shows_open_questions_with_their_promised_date(john_client: Client, j
     request_create(job=job, contact=john, body="Can you come earlier?", source="phone")
     page = john_client.get(job_url(job)).text
     assert "Can you come earlier?" in page
-    assert "Answer promised by Wednesday 4 March." in page
+    # A phone request: 4 business hours (Monday 14:00) plus one business day of buffer.
+    assert "Answer promised by Tuesday 3 March." in page
 
 
 # --- Scope --------------------------------------------------------------------------------------

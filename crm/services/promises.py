@@ -1,0 +1,384 @@
+"""Promises (commitments): every date given to a customer, kept, moved or broken — and the scan
+that nudges an owner before a promise slips and tells a manager when one broke.
+
+The other services call the hooks here inside their own transaction: a stage reached keeps its
+promise, a date moved renegotiates it (proactive when the customer is told before the old time),
+an answer sent keeps the "answer by" promise, a call logged keeps a promised callback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.access import MANAGERS_GROUP
+from crm.errors import DomainError
+from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Renegotiation, Request
+from crm.notify import promise_moved_drafts, status_update_drafts
+from crm.services.events import record_event
+from crm.services.outbox import alert_staff, messages_queue
+from crm.workdays import add_business_days, business_today, end_of_business_day
+
+logger = logging.getLogger(__name__)
+
+Actor = AbstractBaseUser | None
+
+
+def due_at_for(day: date) -> datetime:
+    """A promise "by <day>" falls due at closing time that day."""
+    return end_of_business_day(day)
+
+
+def warning_threshold() -> datetime:
+    """Open promises due before this are about to slip: the owner should get in front of them."""
+    return end_of_business_day(add_business_days(business_today(), settings.COMMITMENT_WARNING_BUSINESS_DAYS))
+
+
+def open_commitments() -> QuerySet[Commitment]:
+    return Commitment.objects.filter(state__in=Commitment.OPEN_STATES)
+
+
+def _event(commitment: Commitment, kind: str, actor: Actor, **data: Any) -> None:
+    # A stage's promise is made, kept and moved by the job's own events (created, stage_advanced,
+    # date_moved); only its breaking is news of its own.
+    if commitment.kind == Commitment.Kind.MILESTONE and kind != JobEvent.Kind.PROMISE_BROKEN:
+        return
+    record_event(
+        job=commitment.job,
+        kind=kind,
+        actor=actor,
+        commitment_id=commitment.pk,
+        promise=commitment.title,
+        promise_kind=commitment.kind,
+        **data,
+    )
+
+
+# --- Made ---------------------------------------------------------------------------------------
+
+
+def commitment_make(
+    *,
+    job: Job,
+    kind: str,
+    title: str,
+    due_at: datetime,
+    actor: Actor,
+    contact: Contact | None = None,
+    milestone: Milestone | None = None,
+    request: Request | None = None,
+    call: Message | None = None,
+) -> Commitment:
+    commitment = Commitment.objects.create(
+        job=job,
+        kind=kind,
+        title=title[:200],
+        owner_id=job.owner_id,
+        contact=contact,
+        first_due_at=due_at,
+        due_at=due_at,
+        milestone=milestone,
+        request=request,
+        call=call,
+    )
+    _event(commitment, JobEvent.Kind.PROMISE_MADE, actor, due_at=due_at)
+    return commitment
+
+
+def milestone_commitments_create(job: Job, milestones: Iterable[Milestone]) -> list[Commitment]:
+    """A planned job promises the customer a date for every stage they will see."""
+    rows = [
+        Commitment(
+            job=job,
+            kind=Commitment.Kind.MILESTONE,
+            title=milestone.stage.name,
+            owner_id=job.owner_id,
+            first_due_at=due_at_for(milestone.forecast_date),
+            due_at=due_at_for(milestone.forecast_date),
+            milestone=milestone,
+        )
+        for milestone in milestones
+        if milestone.stage.customer_visible and milestone.completed_at is None and milestone.forecast_date
+    ]
+    return Commitment.objects.bulk_create(rows)
+
+
+@transaction.atomic
+def document_promise(*, job: Job, title: str, due_on: date, actor: Actor, contact: Contact | None = None) -> Commitment:
+    """Staff promise something by a date ("the quote by Friday")."""
+    if not title.strip():
+        raise DomainError(_("Say what you promised."))
+    if due_on < business_today():
+        raise DomainError(_("A promise cannot be due in the past."))
+    if not job.is_open:
+        raise DomainError(_("This job is closed."))
+    return commitment_make(
+        job=job,
+        kind=Commitment.Kind.DOCUMENT,
+        title=title.strip(),
+        due_at=due_at_for(due_on),
+        actor=actor,
+        contact=contact,
+    )
+
+
+# --- Kept, moved, withdrawn ---------------------------------------------------------------------
+
+
+def commitments_keep(commitments: QuerySet[Commitment], *, actor: Actor, at: datetime | None = None) -> int:
+    """The work is done: these promises are kept now (on time or late, the report tells)."""
+    at = at or timezone.now()
+    kept = 0
+    for commitment in commitments.filter(state__in=[*Commitment.OPEN_STATES, Commitment.State.BROKEN]):
+        Commitment.objects.filter(pk=commitment.pk).update(state=Commitment.State.KEPT, kept_at=at)
+        _event(
+            commitment,
+            JobEvent.Kind.PROMISE_KEPT,
+            actor,
+            on_time=at <= commitment.first_due_at,
+            due_at=commitment.due_at,
+        )
+        kept += 1
+    return kept
+
+
+def commitment_renegotiate(
+    *,
+    commitment: Commitment,
+    new_due_at: datetime,
+    reason: str,
+    actor: Actor,
+    told_customer: bool,
+) -> Renegotiation:
+    """Move a promise's date, keeping the history: proactive only when the customer is told now,
+    before the old time has passed."""
+    now = timezone.now()
+    old_due_at = commitment.due_at
+    renegotiation = Renegotiation.objects.create(
+        commitment=commitment,
+        old_due_at=old_due_at,
+        new_due_at=new_due_at,
+        reason=reason.strip()[:300],
+        told_customer_at=now if told_customer else None,
+        proactive=told_customer and now <= old_due_at,
+        actor=actor,
+    )
+    # A moved promise can slip again: the owner may be nudged again for the new date.
+    Commitment.objects.filter(pk=commitment.pk).update(
+        due_at=new_due_at, state=Commitment.State.RENEGOTIATED, nudged_at=None
+    )
+    commitment.refresh_from_db()
+    _event(
+        commitment,
+        JobEvent.Kind.PROMISE_MOVED,
+        actor,
+        old_due_at=old_due_at,
+        new_due_at=new_due_at,
+        reason=reason.strip(),
+        told_customer=told_customer,
+        proactive=renegotiation.proactive,
+    )
+    return renegotiation
+
+
+def commitments_withdraw(job: Job, *, actor: Actor) -> int:
+    """A cancelled or finished job releases its open promises (they are neither kept nor broken)."""
+    return open_commitments().filter(job=job).update(state=Commitment.State.WITHDRAWN, withdrawn_at=timezone.now())
+
+
+def commitments_follow_owner(job: Job) -> None:
+    open_commitments().filter(job=job).update(owner_id=job.owner_id)
+
+
+# --- Hooks for the job services -----------------------------------------------------------------
+
+
+def milestones_reached(job: Job, milestones: QuerySet[Milestone], *, actor: Actor) -> None:
+    commitments_keep(Commitment.objects.filter(job=job, milestone__in=milestones), actor=actor)
+
+
+def milestones_reopened(job: Job, milestones: QuerySet[Milestone]) -> None:
+    """Going back a stage: the reopened stages are promised again, at their current dates."""
+    reopened = list(
+        milestones.select_related("stage").exclude(Exists(open_commitments().filter(milestone=OuterRef("pk"))))
+    )
+    milestone_commitments_create(job, reopened)
+
+
+def milestone_date_moved(milestone: Milestone, *, reason: str, actor: Actor, told_customer: bool) -> None:
+    commitment = open_commitments().filter(milestone=milestone).first()
+    if commitment is None:
+        if milestone.stage.customer_visible and milestone.forecast_date:
+            milestone_commitments_create(milestone.job, [milestone])
+        return
+    new_due = due_at_for(milestone.forecast_date)
+    if new_due != commitment.due_at:
+        commitment_renegotiate(
+            commitment=commitment, new_due_at=new_due, reason=reason, actor=actor, told_customer=told_customer
+        )
+
+
+# --- The one-click flow: a new date, told to the customer now -----------------------------------
+
+
+@transaction.atomic
+def commitment_move_and_tell(
+    *, commitment: Commitment, new_date: date, reason: str, actor: Actor, note: str = ""
+) -> Commitment:
+    """Get in front of it: give the customer the new date now, before the old one passes."""
+    from crm.services.jobs import lock_job, milestone_move
+
+    job = lock_job(commitment.job)
+    commitment = Commitment.objects.select_for_update().get(pk=commitment.pk)
+    if commitment.state not in (*Commitment.OPEN_STATES, Commitment.State.BROKEN):
+        raise DomainError(_("This promise is no longer open."))
+    if not reason.strip():
+        raise DomainError(_("Say why the date moves: the customer will ask."))
+    if new_date < business_today():
+        raise DomainError(_("The new date cannot be in the past."))
+    if commitment.milestone_id:
+        milestone_move(
+            milestone=commitment.milestone, new_date=new_date, reason=reason, actor=actor, tell_customer=True, note=note
+        )
+        commitment.refresh_from_db()
+        return commitment
+    old_due_at = commitment.due_at
+    new_due_at = due_at_for(new_date)
+    if new_due_at == old_due_at:
+        raise DomainError(_("%(date)s is already the promised date.") % {"date": new_date})
+    commitment_renegotiate(commitment=commitment, new_due_at=new_due_at, reason=reason, actor=actor, told_customer=True)
+    contacts = [commitment.contact] if commitment.contact else list(job.contacts.all())
+    messages_queue(
+        drafts=promise_moved_drafts(
+            job, commitment=commitment, old_due_at=old_due_at, reason=reason, note=note, contacts=contacts
+        ),
+        job=job,
+        key=lambda d: f"promise:{commitment.pk}:{new_due_at.isoformat()}:{d.contact.pk}:{d.channel}",
+        author=actor,
+    )
+    commitment.refresh_from_db()
+    return commitment
+
+
+@transaction.atomic
+def commitment_mark_kept(*, commitment: Commitment, actor: Actor) -> Commitment:
+    """A promised quote or document was delivered."""
+    if commitment.kind != Commitment.Kind.DOCUMENT:
+        raise DomainError(_("This promise is kept by the work itself (the stage, the answer, the call)."))
+    if not commitments_keep(Commitment.objects.filter(pk=commitment.pk), actor=actor):
+        raise DomainError(_("This promise is no longer open."))
+    commitment.refresh_from_db()
+    return commitment
+
+
+@transaction.atomic
+def status_update_send(*, job: Job, actor: Actor, note: str = "") -> list[Message]:
+    """Send the ready "here is where we are" update to every contact, each in their language."""
+    from crm.services.jobs import lock_job
+
+    job = lock_job(job)
+    if not job.is_open:
+        raise DomainError(_("This job is closed."))
+    drafts = status_update_drafts(job, note=note)
+    if not drafts:
+        raise DomainError(_("No contact on this job: nobody would receive it."))
+    stamp = timezone.now().isoformat()
+    rows = messages_queue(
+        drafts=drafts, job=job, key=lambda d: f"update:{job.pk}:{d.contact.pk}:{d.channel}:{stamp}", author=actor
+    )
+    job.updated_at = timezone.now()
+    job.save(update_fields=["updated_at"])
+    return rows
+
+
+# --- The scan (a django-q2 schedule every few minutes) ------------------------------------------
+
+
+def _managers() -> list[str]:
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(Q(is_superuser=True) | Q(groups__name=MANAGERS_GROUP))
+    )
+    return sorted({u.email for u in users if u.email})
+
+
+def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
+    """Nudge owners of promises about to slip (once each), mark promises whose time passed as
+    broken and tell the managers (once each), and tell owners of silent jobs (once per silence).
+    Safe to run any number of times, from any number of processes: every step is a conditional
+    UPDATE that only one run can win."""
+    now = now or timezone.now()
+    counts = {"nudged": 0, "broken": 0, "silent": 0}
+
+    at_risk = open_commitments().filter(due_at__gt=now, due_at__lte=warning_threshold(), nudged_at__isnull=True)
+    for commitment in at_risk.select_related("job", "owner").order_by("due_at")[:batch]:
+        with transaction.atomic():
+            if not Commitment.objects.filter(pk=commitment.pk, nudged_at__isnull=True).update(nudged_at=now):
+                continue
+            counts["nudged"] += 1
+            alert_staff(
+                [commitment.owner.email],
+                subject=_("About to slip: %(promise)s — %(ref)s")
+                % {"promise": commitment.title, "ref": commitment.job.reference},
+                template="emails/staff/promise-at-risk.txt",
+                context={"commitment": commitment, "job": commitment.job},
+            )
+
+    due = open_commitments().filter(due_at__lte=now).select_related("job", "owner").order_by("due_at")[:batch]
+    managers = _managers() if due else []
+    for commitment in due:
+        with transaction.atomic():
+            moved = Commitment.objects.filter(pk=commitment.pk, state__in=Commitment.OPEN_STATES).update(
+                state=Commitment.State.BROKEN, broken_at=now, escalated_at=now
+            )
+            if not moved:
+                continue
+            counts["broken"] += 1
+            _event(commitment, JobEvent.Kind.PROMISE_BROKEN, None, due_at=commitment.due_at)
+            alert_staff(
+                sorted({*managers, commitment.owner.email} - {""}),
+                subject=_("Promise broken: %(promise)s — %(ref)s")
+                % {"promise": commitment.title, "ref": commitment.job.reference},
+                template="emails/staff/promise-broken.txt",
+                context={"commitment": commitment, "job": commitment.job},
+            )
+
+    counts["silent"] = _silence_alarm(now)
+    return counts
+
+
+def _silence_alarm(now: datetime) -> int:
+    """Jobs the customer has heard nothing about for their pipeline's silence_days: tell the owner
+    once, with a ready status update one click away."""
+    from crm.selectors import silent_jobs
+
+    sent = 0
+    for job in silent_jobs(now=now).select_related("owner"):
+        last = job.last_out or job.created_at
+        with transaction.atomic():
+            claimed = (
+                Job.objects.filter(pk=job.pk)
+                .filter(Q(silence_nudged_at__isnull=True) | Q(silence_nudged_at__lt=last))
+                .update(silence_nudged_at=now)
+            )
+            if not claimed:
+                continue
+            sent += 1
+            alert_staff(
+                [job.owner.email],
+                subject=_("No news for %(days)s days: %(ref)s") % {"days": (now - last).days, "ref": job.reference},
+                template="emails/staff/silence.txt",
+                context={"job": job, "last": last, "days": (now - last).days},
+            )
+    return sent
