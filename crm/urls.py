@@ -1,6 +1,6 @@
 from django.urls import path
 
-from crm.views import customers, dashboard, imports, jobs, promises
+from crm.views import customers, dashboard, imports, jobs, promises, reports
 
 app_name = "crm"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     *promises.urlpatterns,
     *customers.urlpatterns,
     *imports.urlpatterns,
+    *reports.urlpatterns,
 ]

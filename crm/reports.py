@@ -1,0 +1,451 @@
+"""The communication-health report: did we keep our promises, did we tell the customer before a
+date slipped, how fast did we acknowledge and answer, did any customer go without news too long.
+
+Every figure is computed here, at the time of asking, from the promises (Commitment and their
+Renegotiations), the requests and the messages that went out; nothing is stored or typed in. A
+report is a fixed number of queries however much data there is: the promise figures are counted
+by the database per owner and per day, the request and silence figures are a small Python pass
+over one query each. Weeks are 7-day steps from the period's first day, counted in
+BUSINESS_TIME_ZONE, so the default period (the last eight weeks) is eight whole weeks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import CharField, Count, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.models import Commitment, Job, Message, Pipeline, Renegotiation, Request
+from crm.workdays import business_today, business_zone
+
+DEFAULT_WEEKS = 8
+# A longer period would make weekly charts unreadable and the silence pass long.
+MAX_PERIOD_DAYS = 366
+# Outbound messages that reached the customer's channel (the same rule as the silence alarm).
+WENT_OUT = [Message.Status.SENT, Message.Status.DELIVERED]
+# Decided: kept, broken or moved. Withdrawn promises (a cancelled job) are left out, and so are
+# open ones whose first date is still ahead. An open one whose first date has passed is not kept
+# on time whatever happens next (the scan marks it broken within minutes).
+DECIDED_STATES = [Commitment.State.KEPT, Commitment.State.BROKEN, Commitment.State.RENEGOTIATED]
+TEAM = None
+
+
+# --- Periods ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole days, first and last included, where the team works."""
+
+    first_day: date
+    last_day: date
+
+    @classmethod
+    def last_weeks(cls, weeks: int = DEFAULT_WEEKS, *, today: date | None = None) -> Period:
+        """The ``weeks`` weeks up to and including today."""
+        last = today or business_today()
+        return cls(first_day=last - timedelta(days=7 * weeks - 1), last_day=last)
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first_day, time.min, tzinfo=business_zone())
+
+    @property
+    def end(self) -> datetime:
+        """The moment just after the period (midnight after its last day): ranges are start <= t < end."""
+        return datetime.combine(self.last_day + timedelta(days=1), time.min, tzinfo=business_zone())
+
+    def weeks(self) -> list[Period]:
+        """7-day steps from the first day; the last one may be shorter."""
+        weeks = []
+        first = self.first_day
+        while first <= self.last_day:
+            weeks.append(Period(first, min(first + timedelta(days=6), self.last_day)))
+            first += timedelta(days=7)
+        return weeks
+
+    def week_of(self, day: date) -> int:
+        return (day - self.first_day).days // 7
+
+    def local_day(self, moment: datetime) -> date:
+        return timezone.localtime(moment, business_zone()).date()
+
+
+# --- Figures ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Ratio:
+    numerator: int = 0
+    denominator: int = 0
+
+    @property
+    def percent(self) -> float | None:
+        return 100 * self.numerator / self.denominator if self.denominator else None
+
+
+@dataclass
+class Durations:
+    """How long things took (seconds), and how many never happened (not acknowledged, unanswered)."""
+
+    seconds: list[float] = field(default_factory=list)
+    missing: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.seconds)
+
+    @property
+    def total(self) -> int:
+        return self.count + self.missing
+
+    @property
+    def median(self) -> timedelta | None:
+        return timedelta(seconds=statistics.median(self.seconds)) if self.seconds else None
+
+
+@dataclass
+class Figures:
+    # Promises first due in the period and decided: kept by their first date ÷ all.
+    kept_on_time: Ratio = field(default_factory=Ratio)
+    # Date moves told before the old date ÷ (all date moves + promises broken), in the period.
+    proactive_notice: Ratio = field(default_factory=Ratio)
+    # Requests received in the period: received → acknowledgement sent; missing = not acknowledged.
+    acknowledge: Durations = field(default_factory=Durations)
+    # Requests received in the period: received → answered; missing = not answered.
+    answer: Durations = field(default_factory=Durations)
+    # Jobs active in the period: those left without news longer than their pipeline allows ÷ all.
+    silent_jobs: Ratio = field(default_factory=Ratio)
+
+
+@dataclass
+class OwnerHealth:
+    """One owner's figures (or the team's: ``owner_id`` None) for the period and for each week."""
+
+    owner_id: int | None
+    name: str
+    total: Figures
+    weeks: list[Figures]
+
+    @property
+    def is_team(self) -> bool:
+        return self.owner_id is TEAM
+
+
+@dataclass
+class HealthReport:
+    period: Period
+    weeks: list[Period]
+    owners: list[OwnerHealth]
+    # None when the report was asked for one owner only.
+    team: OwnerHealth | None
+    # (pipeline name, days without news before an alert), for saying what "too long" means.
+    silence_days: list[tuple[str, int]]
+
+    @property
+    def rows(self) -> list[OwnerHealth]:
+        """The table: each owner, then the team."""
+        return [*self.owners, *([self.team] if self.team else [])]
+
+    def for_owner(self, owner_id: int | None) -> OwnerHealth | None:
+        return next((row for row in self.rows if row.owner_id == owner_id), None)
+
+
+class _Tally:
+    """Figures per owner and for the team, for the whole period and per week."""
+
+    def __init__(self, weeks: int) -> None:
+        self.total: dict[int | None, Figures] = defaultdict(Figures)
+        self.weekly: dict[int | None, list[Figures]] = defaultdict(lambda: [Figures() for _ in range(weeks)])
+        self.weeks = weeks
+
+    def figures(self, owner_id: int, week: int | None) -> Iterator[Figures]:
+        """The figures a fact counts in: its owner's and the team's, overall and in its week."""
+        for key in (owner_id, TEAM):
+            yield self.total[key]
+            if week is not None and 0 <= week < self.weeks:
+                yield self.weekly[key][week]
+
+
+# --- The report ---------------------------------------------------------------------------------
+
+
+def _user_label(user: Any) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def acknowledgement_sent_at() -> Subquery:
+    """Annotation on Request: when its acknowledgement went out (the first one, on any channel).
+
+    The acknowledgement is the message request_create queued for the request's contact, whose
+    idempotency key starts "ack:<request id>:"."""
+    return Subquery(
+        Message.objects.filter(
+            job=OuterRef("job"),
+            contact=OuterRef("contact"),
+            direction=Message.Direction.OUT,
+            kind=Message.Kind.ACKNOWLEDGEMENT,
+            status__in=WENT_OUT,
+            sent_at__isnull=False,
+            idempotency_key__startswith=Concat(
+                Value("ack:"), Cast(OuterRef("pk"), CharField()), Value(":"), output_field=CharField()
+            ),
+        )
+        .order_by("sent_at")
+        .values("sent_at")[:1]
+    )
+
+
+def silent_in(
+    sent: list[datetime],
+    *,
+    active_from: datetime,
+    active_until: datetime,
+    window_start: datetime,
+    window_end: datetime,
+    limit: timedelta,
+) -> bool | None:
+    """Whether a job went more than ``limit`` without a message out at some moment of the window
+    while it was active; None when it was not active in the window at all.
+
+    ``sent`` are the times messages went out, sorted; the job's creation starts the first silence.
+    At any moment the silence is the time since the last of those; it is longest just before the
+    next message (or the window's end, or the job's closing), so only those moments are checked.
+    """
+    stop = min(window_end, active_until)
+    if active_from >= stop or stop <= window_start:
+        return None
+    marks = [active_from, *(moment for moment in sent if active_from <= moment < stop)]
+    for index, mark in enumerate(marks):
+        following = marks[index + 1] if index + 1 < len(marks) else stop
+        if following > window_start and following - mark > limit:
+            return True
+    return False
+
+
+def health_report(
+    *, period: Period, owner: AbstractBaseUser | None = None, now: datetime | None = None
+) -> HealthReport:
+    """The figures of ``period`` per owner and for the team (or for ``owner`` only), overall and
+    week by week. Eight queries, whatever the amount of data."""
+    now = now or timezone.now()
+    zone = business_zone()
+    start, end = period.start, period.end
+    weeks = period.weeks()
+    tally = _Tally(len(weeks))
+
+    def week(day: date) -> int:
+        return period.week_of(day)
+
+    commitments = Commitment.objects.all()
+    renegotiations = Renegotiation.objects.all()
+    requests = Request.objects.all()
+    jobs = Job.objects.all()
+    if owner is not None:
+        commitments = commitments.filter(owner=owner)
+        renegotiations = renegotiations.filter(commitment__owner=owner)
+        requests = requests.filter(job__owner=owner)
+        jobs = jobs.filter(owner=owner)
+
+    # 1. Promises first due in the period: decided, and kept by their first date.
+    decided = Q(state__in=DECIDED_STATES) | Q(state=Commitment.State.OPEN, first_due_at__lte=now)
+    promised = (
+        commitments.filter(first_due_at__gte=start, first_due_at__lt=end)
+        .annotate(day=TruncDate("first_due_at", tzinfo=zone))
+        .values("owner_id", "day")
+        .annotate(
+            decided=Count("pk", filter=decided),
+            kept=Count("pk", filter=Q(state=Commitment.State.KEPT, kept_at__lte=F("first_due_at"))),
+        )
+        .order_by()
+    )
+    for row in promised:
+        for figures in tally.figures(row["owner_id"], week(row["day"])):
+            figures.kept_on_time.numerator += row["kept"]
+            figures.kept_on_time.denominator += row["decided"]
+
+    # 2. Date moves in the period, and 3. promises broken in the period (the denominator of
+    # proactive notice: every time a customer's date changed or passed).
+    moved = (
+        renegotiations.filter(created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
+        .values("commitment__owner_id", "day")
+        .annotate(total=Count("pk"), proactive=Count("pk", filter=Q(proactive=True)))
+        .order_by()
+    )
+    for row in moved:
+        for figures in tally.figures(row["commitment__owner_id"], week(row["day"])):
+            figures.proactive_notice.numerator += row["proactive"]
+            figures.proactive_notice.denominator += row["total"]
+    broken = (
+        commitments.filter(broken_at__gte=start, broken_at__lt=end)
+        .annotate(day=TruncDate("broken_at", tzinfo=zone))
+        .values("owner_id", "day")
+        .annotate(total=Count("pk"))
+        .order_by()
+    )
+    for row in broken:
+        for figures in tally.figures(row["owner_id"], week(row["day"])):
+            figures.proactive_notice.denominator += row["total"]
+
+    # 4. Requests received in the period: acknowledged when, answered when.
+    received = (
+        requests.filter(received_at__gte=start, received_at__lt=end)
+        .annotate(acknowledged_at=acknowledgement_sent_at())
+        .values_list("job__owner_id", "received_at", "answered_at", "acknowledged_at")
+        .order_by()
+    )
+    for owner_id, received_at, answered_at, acknowledged_at in received:
+        for figures in tally.figures(owner_id, week(period.local_day(received_at))):
+            if acknowledged_at is None:
+                figures.acknowledge.missing += 1
+            else:
+                figures.acknowledge.seconds.append((acknowledged_at - received_at).total_seconds())
+            if answered_at is None:
+                figures.answer.missing += 1
+            else:
+                figures.answer.seconds.append((answered_at - received_at).total_seconds())
+
+    # 5. Pipelines (how long a silence may last), 6. jobs open at some time in the period, and
+    # 7. when messages went out to them.
+    pipelines = list(Pipeline.objects.order_by("name").values_list("name", "silence_days"))
+    longest = max((days for _name, days in pipelines), default=0)
+    horizon = min(end, now)
+    active = jobs.filter(created_at__lt=horizon).filter(Q(closed_at__isnull=True) | Q(closed_at__gte=start))
+    job_rows = list(active.values_list("pk", "owner_id", "created_at", "closed_at", "pipeline__silence_days").order_by())
+    sent: dict[int, list[datetime]] = defaultdict(list)
+    went_out = (
+        Message.objects.filter(job__in=active.values("pk"), direction=Message.Direction.OUT, status__in=WENT_OUT)
+        .annotate(at=Coalesce("sent_at", "created_at"))
+        # Messages older than the longest allowed silence before the period cannot end one in it.
+        .filter(at__lt=horizon, at__gte=start - timedelta(days=longest))
+        .values_list("job_id", "at")
+        .order_by()
+    )
+    for job_id, at in went_out:
+        sent[job_id].append(at)
+    windows = [(index, w.start, w.end) for index, w in enumerate(weeks)]
+    for job_id, owner_id, created_at, closed_at, silence_days in job_rows:
+        times = sorted(sent.get(job_id, []))
+        until = min(closed_at or horizon, horizon)
+        limit = timedelta(days=silence_days)
+        for index, window_start, window_end in [(None, start, end), *windows]:
+            silent = silent_in(
+                times,
+                active_from=created_at,
+                active_until=until,
+                window_start=window_start,
+                window_end=window_end,
+                limit=limit,
+            )
+            if silent is None:
+                continue
+            for key in (owner_id, TEAM):
+                ratio = (tally.total[key] if index is None else tally.weekly[key][index]).silent_jobs
+                ratio.denominator += 1
+                ratio.numerator += int(silent)
+
+    # 8. Who the owners are.
+    owner_ids = [key for key in tally.total if key is not TEAM]
+    if owner is not None:
+        names = {owner.pk: _user_label(owner)}
+        owner_ids = [owner.pk]
+    else:
+        names = {user.pk: _user_label(user) for user in get_user_model().objects.filter(pk__in=owner_ids)}
+    rows = sorted(
+        (OwnerHealth(key, names.get(key, "?"), tally.total[key], tally.weekly[key]) for key in owner_ids),
+        key=lambda row: (row.name.casefold(), row.owner_id),
+    )
+    team = None if owner is not None else OwnerHealth(TEAM, _("Team"), tally.total[TEAM], tally.weekly[TEAM])
+    return HealthReport(period=period, weeks=weeks, owners=rows, team=team, silence_days=pipelines)
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+def _inert(text: str) -> str:
+    """A cell a spreadsheet will not run as a formula (owner names are typed by people)."""
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    rounded = round(value, 1)
+    return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.1f}"
+
+
+def _minutes(value: timedelta | None) -> str:
+    return _number(value.total_seconds() / 60 if value is not None else None)
+
+
+def _hours(value: timedelta | None) -> str:
+    return _number(value.total_seconds() / 3600 if value is not None else None)
+
+
+def health_csv(report: HealthReport) -> str:
+    """The table as CSV: one row per owner and one for the team, each figure with what it is
+    counted from. Numbers with a dot, percentages 0-100, empty when there is nothing to count."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            _("Owner"),
+            _("From"),
+            _("To"),
+            _("Promises kept on time"),
+            _("Promises decided"),
+            _("Kept on time (%)"),
+            _("Dates moved with notice"),
+            _("Dates moved and promises broken"),
+            _("Proactive notice (%)"),
+            _("Requests acknowledged"),
+            _("Requests not acknowledged"),
+            _("Median time to acknowledge (minutes)"),
+            _("Requests answered"),
+            _("Requests not answered"),
+            _("Median time to first answer (hours)"),
+            _("Jobs silent too long"),
+            _("Jobs active"),
+        ]
+    )
+    for row in report.rows:
+        figures = row.total
+        writer.writerow(
+            [
+                _inert(row.name),
+                report.period.first_day.isoformat(),
+                report.period.last_day.isoformat(),
+                figures.kept_on_time.numerator,
+                figures.kept_on_time.denominator,
+                _number(figures.kept_on_time.percent),
+                figures.proactive_notice.numerator,
+                figures.proactive_notice.denominator,
+                _number(figures.proactive_notice.percent),
+                figures.acknowledge.count,
+                figures.acknowledge.missing,
+                _minutes(figures.acknowledge.median),
+                figures.answer.count,
+                figures.answer.missing,
+                _hours(figures.answer.median),
+                figures.silent_jobs.numerator,
+                figures.silent_jobs.denominator,
+            ]
+        )
+    return out.getvalue()

@@ -1,0 +1,312 @@
+"""The communication-health page: per owner and for the team, over a chosen period, with a chart
+per figure and a CSV export of the table (``?format=csv``).
+
+Managers see every owner and the team; anyone else sees their own figures only, and asking for
+someone else's (``?owner=<id>``) is refused. The figures are computed by crm.reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import URLPattern, path
+from django.utils import formats
+from django.utils.http import content_disposition_header
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET
+
+from crm import charts
+from crm.access import is_manager, staff_required
+from crm.reports import MAX_PERIOD_DAYS, Figures, HealthReport, OwnerHealth, Period, health_csv, health_report
+from crm.selectors import staff_users
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self) -> None:
+        super().__init__(format="%Y-%m-%d")
+
+
+class HealthForm(forms.Form):
+    """The period and, for managers, whose charts to show. Empty fields mean the default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # "from" is a Python keyword, so the fields are added by name.
+        self.fields["from"] = forms.DateField(label=gettext_lazy("From"), required=False, widget=DateInput())
+        self.fields["to"] = forms.DateField(label=gettext_lazy("To"), required=False, widget=DateInput())
+        self.fields["owner"] = forms.IntegerField(label=gettext_lazy("Owner"), required=False, min_value=1)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        first, last = data.get("from"), data.get("to")
+        if first and last and first > last:
+            raise forms.ValidationError(_("The period must start before it ends."))
+        period = self.period_from(data)
+        if period.days > MAX_PERIOD_DAYS:
+            raise forms.ValidationError(_("Choose a period of at most a year."))
+        return data
+
+    @staticmethod
+    def period_from(data: dict[str, Any]) -> Period:
+        default = Period.last_weeks()
+        first, last = data.get("from"), data.get("to")
+        if first and last:
+            return Period(first, last)
+        if first:
+            return Period(first, max(first, default.last_day))
+        if last:
+            return Period(last - timedelta(days=default.days - 1), last)
+        return default
+
+    @property
+    def period(self) -> Period:
+        return self.period_from(self.cleaned_data)
+
+
+# --- What the page shows ------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """One figure in the table: the value (empty: nothing to count) and what it is counted from."""
+
+    value: str
+    detail: str
+
+
+@dataclass
+class FigureChart:
+    key: str
+    title: str
+    svg: SafeString
+    # (week label, value, what it is counted from) for the table under the chart.
+    rows: list[tuple[str, str, str]]
+
+
+def percent(value: float) -> str:
+    return _("%(percent)s%%") % {"percent": formats.number_format(round(value))}
+
+
+def duration(value: timedelta) -> str:
+    """15 min, 4 h 30 min, 3 days 2 h."""
+    minutes = round(value.total_seconds() / 60)
+    if minutes < 60:
+        return _("%(minutes)s min") % {"minutes": minutes}
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        if minutes:
+            return _("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
+        return _("%(hours)s h") % {"hours": hours}
+    days, hours = divmod(hours, 24)
+    text = ngettext("%(days)s day", "%(days)s days", days) % {"days": days}
+    return _("%(days)s %(hours)s h") % {"days": text, "hours": hours} if hours else text
+
+
+def silence_title(report: HealthReport) -> str:
+    days = {days for _name, days in report.silence_days}
+    if len(days) == 1:
+        (limit,) = days
+        return ngettext("Jobs silent more than %(days)s day", "Jobs silent more than %(days)s days", limit) % {
+            "days": limit
+        }
+    return _("Jobs silent too long")
+
+
+def cells(figures: Figures) -> list[Cell]:
+    kept, notice, ack, answer, silent = (
+        figures.kept_on_time,
+        figures.proactive_notice,
+        figures.acknowledge,
+        figures.answer,
+        figures.silent_jobs,
+    )
+    return [
+        Cell(
+            percent(kept.percent) if kept.percent is not None else "",
+            _("%(kept)s of %(total)s promises") % {"kept": kept.numerator, "total": kept.denominator},
+        ),
+        Cell(
+            percent(notice.percent) if notice.percent is not None else "",
+            _("%(told)s of %(total)s moves and breaches") % {"told": notice.numerator, "total": notice.denominator},
+        ),
+        Cell(
+            duration(ack.median) if ack.median is not None else "",
+            _("%(done)s of %(total)s acknowledged") % {"done": ack.count, "total": ack.total},
+        ),
+        Cell(
+            duration(answer.median) if answer.median is not None else "",
+            _("%(done)s of %(total)s answered") % {"done": answer.count, "total": answer.total},
+        ),
+        Cell(
+            formats.number_format(silent.numerator) if silent.denominator else "",
+            ngettext("of %(total)s active job", "of %(total)s active jobs", silent.denominator)
+            % {"total": silent.denominator},
+        ),
+    ]
+
+
+def figure_titles(report: HealthReport) -> list[str]:
+    return [
+        _("Promises kept on time"),
+        _("Proactive notice"),
+        _("Median time to acknowledge"),
+        _("Median time to first answer"),
+        silence_title(report),
+    ]
+
+
+def week_label(week: Period) -> str:
+    return formats.date_format(week.first_day, "j M")
+
+
+def figure_charts(report: HealthReport, row: OwnerHealth) -> list[FigureChart]:
+    """A chart per figure, week by week, for one owner or the team."""
+    labels = [week_label(week) for week in report.weeks]
+    titles = figure_titles(report)
+    weekly_cells = [cells(figures) for figures in row.weeks]
+    x_label = _("Week starting")
+    specs: list[tuple[str, str, list[float | None], dict[str, Any]]] = [
+        (
+            "kept",
+            "line",
+            [f.kept_on_time.percent for f in row.weeks],
+            {"y_max": 100, "format_value": percent, "y_label": "%"},
+        ),
+        (
+            "notice",
+            "line",
+            [f.proactive_notice.percent for f in row.weeks],
+            {"y_max": 100, "format_value": percent, "y_label": "%"},
+        ),
+        (
+            "acknowledge",
+            "bar",
+            [f.acknowledge.median.total_seconds() / 60 if f.acknowledge.median else None for f in row.weeks],
+            {"format_value": lambda v: duration(timedelta(minutes=v)), "y_label": _("minutes")},
+        ),
+        (
+            "answer",
+            "bar",
+            [f.answer.median.total_seconds() / 3600 if f.answer.median else None for f in row.weeks],
+            {"format_value": lambda v: duration(timedelta(hours=v)), "y_label": _("hours")},
+        ),
+        (
+            "silent",
+            "bar",
+            [f.silent_jobs.numerator if f.silent_jobs.denominator else None for f in row.weeks],
+            {"format_value": charts.format_number, "y_label": _("jobs")},
+        ),
+    ]
+    result = []
+    for index, (key, kind, values, options) in enumerate(specs):
+        title = _("%(figure)s, week by week: %(who)s") % {"figure": titles[index], "who": row.name}
+        svg = charts.chart(
+            list(zip(labels, values, strict=True)),
+            kind=kind,
+            chart_id=f"chart-{key}",
+            title=title,
+            description=_("Weeks of %(start)s to %(end)s.")
+            % {"start": _period_text(report.period.first_day), "end": _period_text(report.period.last_day)},
+            x_label=x_label,
+            **options,
+        )
+        rows = [
+            (label, week_cells[index].value, week_cells[index].detail)
+            for label, week_cells in zip(labels, weekly_cells, strict=True)
+        ]
+        result.append(FigureChart(key, titles[index], svg, rows))
+    return result
+
+
+def _period_text(day: Any) -> str:
+    return formats.date_format(day, "j M Y")
+
+
+# --- The page -----------------------------------------------------------------------------------
+
+
+def _csv_response(report: HealthReport) -> HttpResponse:
+    # The byte-order mark makes spreadsheet programs read the file as UTF-8.
+    response = HttpResponse("\ufeff" + health_csv(report), content_type="text/csv; charset=utf-8")
+    name = f"communication-health-{report.period.first_day}-{report.period.last_day}.csv"
+    response["Content-Disposition"] = content_disposition_header(True, name) or "attachment"
+    return response
+
+
+def _query(period: Period, **extra: Any) -> str:
+    return "?" + urlencode({"from": period.first_day, "to": period.last_day, **extra})
+
+
+@staff_required
+@require_GET
+def health(request: HttpRequest) -> HttpResponse:
+    form = HealthForm(request.GET)
+    manager = is_manager(request.user)
+    wants_csv = request.GET.get("format") == "csv"
+    context: dict[str, Any] = {"nav": "health", "form": form, "manager": manager}
+    if not form.is_valid():
+        if wants_csv:
+            return HttpResponse(" ".join(form.non_field_errors()) or _("Invalid period."), status=400)
+        context["period"] = Period.last_weeks()
+        return render(request, "crm/reports/health.html", context, status=400)
+
+    period = form.period
+    owner_id = form.cleaned_data["owner"]
+    staff: list[Any] = []
+    if manager:
+        report = health_report(period=period)
+        staff = list(staff_users())
+        if owner_id is None:
+            selected = report.team
+        else:
+            selected = report.for_owner(owner_id)
+            if selected is None:
+                user = next((u for u in staff if u.pk == owner_id), None)
+                if user is None:
+                    raise Http404("No such owner")
+                selected = OwnerHealth(
+                    user.pk, user.get_full_name() or user.get_username(), Figures(), [Figures() for _ in report.weeks]
+                )
+    else:
+        if owner_id is not None and owner_id != request.user.pk:
+            raise PermissionDenied
+        report = health_report(period=period, owner=request.user)
+        selected = report.owners[0]
+    if wants_csv:
+        return _csv_response(report)
+
+    assert selected is not None
+    context.update(
+        {
+            "report": report,
+            "period": period,
+            "staff": staff,
+            "selected": selected,
+            "titles": figure_titles(report),
+            "table": [(row, cells(row.total), _query(period, owner=row.owner_id)) for row in report.owners],
+            "team_cells": cells(report.team.total) if report.team else None,
+            "charts": figure_charts(report, selected),
+            "csv_url": _query(period, format="csv"),
+            "team_url": _query(period),
+            "time_zone": settings.BUSINESS_TIME_ZONE,
+        }
+    )
+    return render(request, "crm/reports/health.html", context)
+
+
+urlpatterns: list[URLPattern] = [
+    path("reports/health/", health, name="health"),
+]
