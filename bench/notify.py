@@ -129,7 +129,7 @@ def choose_target() -> Target:
     return Target(database_url=database_url, database_name=name, redis_url=redis_url)
 
 
-def prepare_environment(target: Target, esp: FakeEsp) -> None:
+def prepare_environment(target: Target, esp: FakeEsp, *, settings_module: str = "config.settings") -> None:
     """Production settings (DEBUG off: no query log in memory) with anymail's Postmark backend on the fake ESP.
 
     The qcluster subprocess inherits the same environment."""
@@ -139,7 +139,7 @@ def prepare_environment(target: Target, esp: FakeEsp) -> None:
         os.environ.pop(key, None)
     os.environ.update(
         {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SETTINGS_MODULE": settings_module,
             "DATABASE_URL": target.database_url,
             "REDIS_URL": target.redis_url,
             "DJANGO_DEBUG": "0",
@@ -543,7 +543,7 @@ def plain_loop(world: World, esp: FakeEsp, *, messages: int) -> PlainLoop:
     other_cpu = other_cpu_share()
     log(f"  other CPU use while idle: {_share(other_cpu)}")
     log(f"  sending them with send_mail, one after another (timed, {settings.EMAIL_BACKEND})")
-    roles, before = _roles(esp, None), cpu.snapshot()
+    roles, sampler = _roles(esp, None), cpu.Sampler().start()
     began, cpu_began = time.perf_counter(), time.process_time()
     for draft in drafts:
         send_mail(
@@ -554,7 +554,7 @@ def plain_loop(world: World, esp: FakeEsp, *, messages: int) -> PlainLoop:
             html_message=draft.body_html,
         )
     seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu_began
-    cpu_use = cpu.cpu_use(before, cpu.snapshot(), roles)
+    cpu_use = sampler.stop().use(roles)
     if esp.accepted != messages:
         raise RuntimeError(f"The fake ESP accepted {esp.accepted} of {messages} plain-loop messages.")
     return PlainLoop(
@@ -639,7 +639,7 @@ def product(world: World, esp: FakeEsp, cluster: Cluster, *, messages: int) -> P
     log(f"  cluster running after {cluster_start:.1f} s; {messages} stage changes with job_advance (timed)")
 
     progress: list[tuple[int, float, int]] = []
-    roles, before = _roles(esp, cluster), cpu.snapshot()
+    roles, sampler = _roles(esp, cluster), cpu.Sampler().start()
     started_at = time.time()
     began, cpu_began = time.perf_counter(), time.process_time()
     for done, (job, stage) in enumerate(stage_changes(world.jobs, world.stages), start=1):
@@ -653,7 +653,7 @@ def product(world: World, esp: FakeEsp, cluster: Cluster, *, messages: int) -> P
     log(f"  last stage change at {producer_seconds:.1f} s; waiting for the workers to hand over the rest")
 
     total_seconds = _wait_accepted(esp, cluster, messages=messages, started_at=started_at)
-    cpu_use = cpu.cpu_use(before, cpu.snapshot(), roles)
+    cpu_use = sampler.stop().use(roles)
     log(f"  all {messages} accepted at {total_seconds:.1f} s; checking the rows")
     rows_sent_seconds, stats, statuses = _settle(esp, started_at=started_at)
     result = Product(
@@ -706,13 +706,13 @@ def drain(world: World, esp: FakeEsp, cluster: Cluster, *, messages: int) -> Dra
     cluster.start()
     log(f"  cluster running; enqueuing {messages} send tasks at once (timed from the first)")
     broker = get_broker()
-    roles, before = _roles(esp, cluster), cpu.snapshot()
+    roles, sampler = _roles(esp, cluster), cpu.Sampler().start()
     started_at = time.time()
     for message_id in ids:
         async_task("crm.tasks.send_message", message_id, task_name=f"send-message-{message_id}", broker=broker)
     enqueue_seconds = time.time() - started_at
     seconds = _wait_accepted(esp, cluster, messages=messages, started_at=started_at)
-    cpu_use = cpu.cpu_use(before, cpu.snapshot(), roles)
+    cpu_use = sampler.stop().use(roles)
     log(f"  all {messages} accepted at {seconds:.1f} s")
     _rows_sent, stats, statuses = _settle(esp, started_at=started_at)
     cluster.stop()
@@ -899,6 +899,7 @@ class Report:
     baseline: PlainLoop
     product: Product
     workers: Drain | None
+    settings: str
     queries: Queries
     profile: ProfileResult | None
 
@@ -1019,7 +1020,7 @@ class Report:
     def print(self) -> None:
         m, p, q = self.machine, self.product, self.queries
         log()
-        log(f"Notification benchmark — {self.messages:,} messages, {m.date}")
+        log(f"Notification benchmark — {self.messages:,} messages, {m.date}, settings {self.settings}")
         log(
             f"  {m.nproc} CPUs ({m.cpu}), {m.ram_gb:.0f} GB RAM; Python {m.python}, Django {m.django}, "
             f"django-q2 {m.django_q2}, anymail {m.anymail}; PostgreSQL {m.postgres}, Redis {m.redis}"
@@ -1260,6 +1261,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="SECONDS",
         help="first wait up to this long for other work on the machine to stop (env BENCH_WAIT_QUIET)",
     )
+    parser.add_argument(
+        "--settings",
+        default="config.settings",
+        metavar="MODULE",
+        help="settings module for this process and the cluster, to try a variant (default config.settings; "
+        "docs/performance.md is then not written unless --write-docs)",
+    )
     parser.add_argument("--top", type=int, default=25, help="lines of each cProfile listing")
     docs = parser.add_mutually_exclusive_group()
     docs.add_argument(
@@ -1284,7 +1292,7 @@ def run(args: argparse.Namespace) -> Report:
     if args.wait_quiet > 0:
         wait_for_quiet(args.wait_quiet)
     with FakeEsp(token=ESP_SERVER_KEY) as esp:
-        prepare_environment(target, esp)
+        prepare_environment(target, esp, settings_module=args.settings)
         log(f"Fake Postmark at {esp.url}; database {target.database_name}; Redis {target.redis_url}")
 
         import django
@@ -1348,6 +1356,7 @@ def run(args: argparse.Namespace) -> Report:
         baseline=baseline,
         product=result,
         workers=workers,
+        settings=args.settings,
         queries=queries,
         profile=profile,
     )
@@ -1357,7 +1366,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     report = run(args)
     report.print()
-    write = args.docs if args.docs is not None else report.messages == FULL_SIZE
+    write = (
+        args.docs if args.docs is not None else (report.messages == FULL_SIZE and args.settings == "config.settings")
+    )
     if write:
         write_doc(report)
         log(f"\n  wrote {DOC_PATH.relative_to(ROOT)}")

@@ -50,6 +50,8 @@ def env_weekdays(name: str, default: str) -> frozenset[int]:
     unknown = [d for d in days if d.lower()[:3] not in names]
     if unknown:
         raise ImproperlyConfigured(f"{name}: unknown day(s) {unknown}; use mon,tue,wed,thu,fri,sat,sun.")
+    if not days:
+        raise ImproperlyConfigured(f"{name} is empty: name at least one working day (e.g. mon,tue,wed,thu,fri).")
     return frozenset(names.index(d.lower()[:3]) for d in days)
 
 

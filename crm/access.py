@@ -10,6 +10,9 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from crm.workdays import business_zone
 
 MANAGERS_GROUP = "Managers"
 
@@ -39,7 +42,9 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
         if not is_staff(request.user):
             raise PermissionDenied
-        return view(request, *args, **kwargs)
+        # Staff read times where the team works, whatever the server's zone.
+        with timezone.override(business_zone()):
+            return view(request, *args, **kwargs)
 
     return wrapper
 

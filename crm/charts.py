@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from django.utils.formats import number_format
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
@@ -34,25 +35,38 @@ BOTTOM = 56
 # are still in the description and the page's table.
 MAX_VALUE_LABELS = 16
 MAX_X_LABELS = 12
+# The y axis is cut in this many steps.
+TICKS = 4
 
 Series = Sequence[tuple[str, float | None]]
 
 
 def format_number(value: float) -> str:
-    """12 → "12", 12.345 → "12.3"."""
+    """12 → "12", 12.345 → "12.3" (in the active language's notation)."""
     rounded = round(value, 1)
-    return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.1f}"
+    return number_format(rounded, decimal_pos=0 if rounded == int(rounded) else 1)
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 × 10ⁿ at or above ``value`` (the top of the y axis)."""
+def tick_format(step: float) -> Callable[[float], str]:
+    """Axis numbers with as many decimals as the step needs, so no two ticks read the same."""
+    decimals = next((d for d in range(4) if abs(round(step, d) - step) < 1e-9), 4)
+    return lambda value: number_format(round(value, decimals), decimal_pos=decimals)
+
+
+def axis_top(value: float, *, integer: bool = False) -> float:
+    """The top of the y axis: four equal, round steps (whole ones for counts) reaching at least
+    ``value``."""
     if value <= 0:
-        return 1
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power + 1e-9:
-            return step * power
-    return 10 * power  # pragma: no cover - the loop always returns
+        return 4 if integer else 1
+    wanted = value / TICKS
+    power = 10 ** math.floor(math.log10(wanted))
+    for multiple in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5, 8, 10):
+        step = multiple * power
+        if integer and step != int(step):
+            continue
+        if wanted <= step + 1e-9:
+            return max(step, 1 if integer else step) * TICKS
+    return 10 * power * TICKS  # pragma: no cover - the loop always returns
 
 
 @dataclass(frozen=True)
@@ -88,11 +102,79 @@ def _n(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def _text(x: float, y: float, content: str, *, anchor: str = "middle", fill: str = TEXT, extra: str = "") -> str:
-    return (
-        f'<text x="{_n(x)}" y="{_n(y)}" text-anchor="{anchor}" fill="{fill}" font-size="12"{extra}>'
-        f"{escape(content)}</text>"
-    )
+def _text(x: float, y: float, content: str, *, anchor: str = "middle", fill: str = TEXT) -> str:
+    return f'<text x="{_n(x)}" y="{_n(y)}" text-anchor="{anchor}" fill="{fill}" font-size="12">{escape(content)}</text>'
+
+
+def _line(x1: float, y1: float, x2: float, y2: float, colour: str) -> str:
+    return f'<line x1="{_n(x1)}" y1="{_n(y1)}" x2="{_n(x2)}" y2="{_n(y2)}" stroke="{colour}" stroke-width="1"/>'
+
+
+def _axes(frame: _Frame, labels: list[str], *, x_label: str, y_label: str) -> list[str]:
+    """Grid lines and numbers up the y axis (four steps), labels along the x axis (thinned out
+    when there are many), and the axes' titles."""
+    parts = []
+    tick_text = tick_format(frame.y_max / TICKS)
+    for tick in range(TICKS + 1):
+        level = frame.y_max * tick / TICKS
+        parts.append(_line(LEFT, frame.y(level), WIDTH - RIGHT, frame.y(level), GRID))
+        parts.append(_text(LEFT - 6, frame.y(level) + 4, tick_text(level), anchor="end", fill=MUTED))
+    parts.append(_line(LEFT, TOP, LEFT, frame.baseline, MUTED))
+    parts.append(_line(LEFT, frame.baseline, WIDTH - RIGHT, frame.baseline, MUTED))
+    every = max(1, math.ceil(len(labels) / MAX_X_LABELS))
+    for index, label in enumerate(labels):
+        if index % every == 0:
+            parts.append(_text(frame.x(index), frame.baseline + 18, label, fill=MUTED))
+    if y_label:
+        parts.append(_text(LEFT - 6, TOP - 12, y_label, anchor="end", fill=MUTED))
+    if x_label:
+        parts.append(_text(LEFT + frame.plot_width / 2, HEIGHT - 8, x_label, fill=MUTED))
+    return parts
+
+
+def _bars(frame: _Frame, values: list[float | None]) -> list[str]:
+    width = frame.step * 0.6
+    parts = []
+    for index, value in enumerate(values):
+        if value is not None:
+            x, y = frame.x(index) - width / 2, frame.y(value)
+            height = max(frame.baseline - y, 0)
+            parts.append(f'<rect x="{_n(x)}" y="{_n(y)}" width="{_n(width)}" height="{_n(height)}" fill="{SERIES}"/>')
+    return parts
+
+
+def _polyline(frame: _Frame, values: list[float | None]) -> list[str]:
+    """The line, broken where there is no data, and a dot on every value."""
+    runs: list[list[str]] = [[]]
+    for index, value in enumerate(values):
+        if value is None:
+            runs.append([])
+        else:
+            runs[-1].append(f"{_n(frame.x(index))},{_n(frame.y(value))}")
+    parts = [
+        f'<polyline points="{" ".join(run)}" fill="none" stroke="{SERIES}" stroke-width="2.5" stroke-linejoin="round"/>'
+        for run in runs
+        if len(run) > 1
+    ]
+    parts += [
+        f'<circle cx="{_n(frame.x(index))}" cy="{_n(frame.y(value))}" r="4" fill="{SERIES}"/>'
+        for index, value in enumerate(values)
+        if value is not None
+    ]
+    return parts
+
+
+def _value_labels(
+    frame: _Frame, values: list[float | None], *, above: float, format_value: Callable[[float], str], missing: str
+) -> list[str]:
+    if len(values) > MAX_VALUE_LABELS:
+        return []
+    return [
+        _text(frame.x(index), frame.baseline - 6, missing, fill=MUTED)
+        if value is None
+        else _text(frame.x(index), frame.y(value) - above, format_value(value))
+        for index, value in enumerate(values)
+    ]
 
 
 def chart(
@@ -105,6 +187,7 @@ def chart(
     x_label: str = "",
     y_label: str = "",
     y_max: float | None = None,
+    integer: bool = False,
     format_value: Callable[[float], str] = format_number,
     missing: str = "–",
 ) -> SafeString:
@@ -112,97 +195,36 @@ def chart(
 
     ``None`` is "no data" (a gap in the line, no bar) and is said so in the description. Every
     text is escaped; ``chart_id`` must be unique on the page (it ties the title and description).
+    The y axis is numbered plainly (its unit is ``y_label``); the values are shown with
+    ``format_value``. ``integer``: the values are counts, so the axis is numbered in whole steps.
     """
     if kind not in ("line", "bar"):
         raise ValueError(f"Unknown chart kind: {kind!r}")
-    values = [value for _label, value in points if value is not None]
-    top = y_max if y_max is not None else nice_ceiling(max(values, default=0))
-    frame = _Frame(count=len(points), y_max=top)
+    labels = [label for label, _value in points]
+    values = [value for _label, value in points]
+    known = [value for value in values if value is not None]
+    frame = _Frame(
+        count=len(points), y_max=y_max if y_max is not None else axis_top(max(known, default=0), integer=integer)
+    )
     no_data = _("no data")
     readout = "; ".join(
-        f"{label}: {format_value(value) if value is not None else no_data}" for label, value in points
+        _("%(label)s: %(value)s") % {"label": label, "value": format_value(value) if value is not None else no_data}
+        for label, value in points
     )
     desc = " ".join(part for part in (description, readout + "." if readout else _("No data.")) if part)
-
+    ident = escape(chart_id)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'width="{WIDTH}" height="{HEIGHT}" style="max-width:100%;height:auto" class="chart chart-{kind}" '
-        f'id="{escape(chart_id)}" aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc">',
-        f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
-        f'<desc id="{escape(chart_id)}-desc">{escape(desc)}</desc>',
+        f'id="{ident}" aria-labelledby="{ident}-title {ident}-desc">',
+        f'<title id="{ident}-title">{escape(title)}</title>',
+        f'<desc id="{ident}-desc">{escape(desc)}</desc>',
         '<rect width="100%" height="100%" fill="#ffffff"/>',
+        *_axes(frame, labels, x_label=x_label, y_label=y_label),
+        *(_bars(frame, values) if kind == "bar" else _polyline(frame, values)),
+        *_value_labels(frame, values, above=6 if kind == "bar" else 9, format_value=format_value, missing=missing),
+        "</svg>",
     ]
-    # The y axis: four steps, labelled, with light grid lines.
-    for tick in range(5):
-        value = top * tick / 4
-        y = frame.y(value)
-        parts.append(
-            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_n(y)}" y2="{_n(y)}" stroke="{GRID}" stroke-width="1"/>'
-        )
-        parts.append(_text(LEFT - 6, y + 4, format_value(value), anchor="end", fill=MUTED))
-    parts.append(
-        f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{_n(frame.baseline)}" stroke="{MUTED}" stroke-width="1"/>'
-    )
-    parts.append(
-        f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_n(frame.baseline)}" y2="{_n(frame.baseline)}" '
-        f'stroke="{MUTED}" stroke-width="1"/>'
-    )
-    if y_label:
-        parts.append(_text(LEFT - 6, TOP - 12, y_label, anchor="end", fill=MUTED))
-    if x_label:
-        parts.append(_text(LEFT + frame.plot_width / 2, HEIGHT - 8, x_label, fill=MUTED))
-
-    # The x axis: every label when they fit, else every n-th.
-    every = max(1, math.ceil(len(points) / MAX_X_LABELS))
-    for index, (label, _value) in enumerate(points):
-        if index % every == 0:
-            parts.append(_text(frame.x(index), frame.baseline + 18, label, fill=MUTED))
-
-    show_values = len(points) <= MAX_VALUE_LABELS
-    if kind == "bar":
-        width = frame.step * 0.6
-        for index, (_label, value) in enumerate(points):
-            x = frame.x(index)
-            if value is None:
-                if show_values:
-                    parts.append(_text(x, frame.baseline - 6, missing, fill=MUTED))
-                continue
-            y = frame.y(value)
-            height = max(frame.baseline - y, 0)
-            parts.append(
-                f'<rect x="{_n(x - width / 2)}" y="{_n(y)}" width="{_n(width)}" height="{_n(height)}" fill="{SERIES}"/>'
-            )
-            if show_values:
-                parts.append(_text(x, y - 6, format_value(value)))
-    else:
-        segment: list[str] = []
-        segments: list[list[str]] = []
-        for index, (_label, value) in enumerate(points):
-            if value is None:
-                if segment:
-                    segments.append(segment)
-                segment = []
-                continue
-            segment.append(f"{_n(frame.x(index))},{_n(frame.y(value))}")
-        if segment:
-            segments.append(segment)
-        for line in segments:
-            if len(line) > 1:
-                parts.append(
-                    f'<polyline points="{" ".join(line)}" fill="none" stroke="{SERIES}" stroke-width="2.5" '
-                    'stroke-linejoin="round"/>'
-                )
-        for index, (_label, value) in enumerate(points):
-            x = frame.x(index)
-            if value is None:
-                if show_values:
-                    parts.append(_text(x, frame.baseline - 6, missing, fill=MUTED))
-                continue
-            y = frame.y(value)
-            parts.append(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="4" fill="{SERIES}"/>')
-            if show_values:
-                parts.append(_text(x, y - 9, format_value(value)))
-    parts.append("</svg>")
     # Every piece above is either our own markup or escaped text.
     return mark_safe("".join(parts))  # noqa: S308
 

@@ -818,6 +818,17 @@ class Commitment(models.Model):
         return self.state in self.OPEN_STATES
 
     @property
+    def label(self) -> str:
+        """What was promised, in the active language (customers read it in theirs)."""
+        if self.kind == self.Kind.MILESTONE and self.milestone_id:
+            return self.milestone.stage.label
+        if self.kind == self.Kind.ANSWER:
+            return str(_("An answer to your question"))
+        if self.kind == self.Kind.CALLBACK:
+            return str(_("A call back"))
+        return self.title
+
+    @property
     def kept_on_time(self) -> bool:
         return self.state == self.State.KEPT and self.kept_at is not None and self.kept_at <= self.first_due_at
 

@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.template.loader import render_to_string, select_template
-from django.utils import translation
+from django.utils import timezone, translation
 
 from crm.models import Contact, Job, Message, Milestone, StageTemplate
 from crm.sms import SMS_MAX_LENGTH
@@ -252,7 +252,8 @@ def acknowledgement_drafts(job: Job, *, request: Any, contact: Contact) -> list[
 def staff_alert(*, subject: str, template: str, context: dict[str, Any]) -> tuple[str, str]:
     """Subject and text of an email to a staff member (in the site's language)."""
     context = {"company": settings.COMPANY_NAME, "site_url": settings.SITE_URL, **context}
-    return _one_line(subject), render_to_string(template, context).strip() + "\n"
+    with timezone.override(business_zone()):
+        return _one_line(subject), render_to_string(template, context).strip() + "\n"
 
 
 def portal_link_drafts(contact: Contact, *, job: Job | None = None) -> list[Draft]:

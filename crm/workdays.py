@@ -52,6 +52,8 @@ def add_business_days(start: date, days: int) -> date:
 
 def subtract_business_days(start: date, days: int) -> date:
     """The business day ``days`` business days before ``start``."""
+    if days < 0:
+        raise ValueError("days must not be negative")
     day = start
     remaining = days
     while remaining:

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from crm.models import Contact, Job, JobEvent, Message, Milestone, Request
-from crm.workdays import business_today
+from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Request
+from crm.workdays import business_today, business_zone
 
 if TYPE_CHECKING:
     import uuid
@@ -343,9 +343,10 @@ def job_history(job: Job, contact: Contact) -> list[HistoryItem]:
         ).values_list("created_at", "sent_at", "direction", "channel", "status", "subject", "body_text")
     ]
     # Questions asked on the portal, by phone or noted by staff; an emailed question is already
-    # in the list as the message it came in.
+    # in the list as the message it came in. The answer date is the one last told to the contact
+    # (its promise's, when a new date was given), read in the same query.
     questions = Request.objects.filter(job=job, contact=contact, message__isnull=True).values_list(
-        "received_at", "body", "answer_due_on", "answered_at"
+        "received_at", "body", "answer_due_on", "answered_at", "commitments__due_at"
     )
     items += [
         HistoryItem(
@@ -353,13 +354,169 @@ def job_history(job: Job, contact: Contact) -> list[HistoryItem]:
             direction=Message.Direction.IN,
             kind="question",
             body=body,
-            answer_due_on=answer_due_on,
+            answer_due_on=business_day_of(promised_at) if promised_at else answer_due_on,
             answered_at=answered_at,
         )
-        for received_at, body, answer_due_on, answered_at in questions
+        for received_at, body, answer_due_on, answered_at, promised_at in questions
     ]
     items.sort(key=lambda item: item.at, reverse=True)
     return items
+
+
+# --- Promises -----------------------------------------------------------------------------------
+
+
+def business_day_of(moment: datetime) -> date:
+    """The day a promise "by <day>" names: its due time falls at closing time that day, where the
+    team works (the same day whichever time zone the contact reads it in)."""
+    return moment.astimezone(business_zone()).date()
+
+
+@dataclass(frozen=True)
+class PromiseMove:
+    """One change of a promise's date, as the customer is shown it."""
+
+    old_due_at: datetime
+    new_due_at: datetime
+    at: datetime
+    # When the customer was given the new date; None when it moved without a word to them.
+    told_at: datetime | None
+    # Only what was said to the customer: a reason is never shown when they were not told.
+    reason: str
+
+    @property
+    def old_day(self) -> date:
+        return business_day_of(self.old_due_at)
+
+    @property
+    def new_day(self) -> date:
+        return business_day_of(self.new_due_at)
+
+
+@dataclass
+class PromiseItem:
+    """One promise made to the contact (or to everyone on the job) and what became of it."""
+
+    kind: str  # Commitment.Kind
+    state: str  # Commitment.State
+    title: str
+    stage_name: str
+    stage_name_fr: str
+    asked_at: datetime | None
+    first_due_at: datetime
+    due_at: datetime
+    kept_at: datetime | None
+    now: datetime
+    moves: list[PromiseMove] = field(default_factory=list)
+
+    @property
+    def what(self) -> str:
+        """A stage in the reader's language, or what staff wrote for a document. (Answers and
+        call backs are named by the template, in the reader's language, never from the stored
+        title, which is in the language of whoever made the promise.)"""
+        if self.kind == Commitment.Kind.MILESTONE:
+            return self.stage_name_fr if translation.get_language() == "fr" and self.stage_name_fr else self.stage_name
+        return self.title
+
+    @property
+    def due_day(self) -> date:
+        return business_day_of(self.due_at)
+
+    @property
+    def first_day(self) -> date:
+        return business_day_of(self.first_due_at)
+
+    @property
+    def outcome(self) -> Literal["kept", "missed", "open"]:
+        if self.state == Commitment.State.KEPT:
+            return "kept"
+        # Broken, or past its time and not yet marked so: either way, say it plainly.
+        if self.state == Commitment.State.BROKEN or self.due_at <= self.now:
+            return "missed"
+        return "open"
+
+    @property
+    def timing(self) -> Literal["early", "on_time", "late", ""]:
+        """Kept against the date first promised (a moved date explains itself below it)."""
+        if self.kept_at is None:
+            return ""
+        if self.kept_at > self.first_due_at:
+            return "late"
+        return "early" if business_day_of(self.kept_at) < business_day_of(self.first_due_at) else "on_time"
+
+
+def job_promises(job: Job, contact: Contact) -> list[PromiseItem]:
+    """Every date we gave this contact (or everyone on the job) and what became of it, oldest
+    due first; withdrawn promises (a cancelled job's) and other contacts' are left out.
+
+    One query however many promises and moves: the moves come joined, one row each."""
+    rows = (
+        Commitment.objects.filter(job=job)
+        .filter(Q(contact_id=contact.pk) | Q(contact__isnull=True))
+        .exclude(state=Commitment.State.WITHDRAWN)
+        .order_by("due_at", "pk", "renegotiations__created_at", "renegotiations__pk")
+        .values_list(
+            "pk",
+            "kind",
+            "state",
+            "title",
+            "milestone__stage__name",
+            "milestone__stage__name_fr",
+            "request__received_at",
+            "first_due_at",
+            "due_at",
+            "kept_at",
+            "renegotiations__old_due_at",
+            "renegotiations__new_due_at",
+            "renegotiations__created_at",
+            "renegotiations__told_customer_at",
+            "renegotiations__reason",
+        )
+    )
+    now = timezone.now()
+    items: dict[int, PromiseItem] = {}
+    for (
+        pk,
+        kind,
+        state,
+        title,
+        stage_name,
+        stage_name_fr,
+        asked_at,
+        first_due_at,
+        due_at,
+        kept_at,
+        old_due_at,
+        new_due_at,
+        moved_at,
+        told_at,
+        reason,
+    ) in rows:
+        item = items.get(pk)
+        if item is None:
+            item = items[pk] = PromiseItem(
+                kind=kind,
+                state=state,
+                title=title,
+                stage_name=stage_name or "",
+                stage_name_fr=stage_name_fr or "",
+                asked_at=asked_at,
+                first_due_at=first_due_at,
+                due_at=due_at,
+                kept_at=kept_at,
+                now=now,
+            )
+        if moved_at is not None:
+            item.moves.append(
+                PromiseMove(
+                    old_due_at=old_due_at,
+                    new_due_at=new_due_at,
+                    at=moved_at,
+                    told_at=told_at,
+                    reason=(reason or "") if told_at else "",
+                )
+            )
+    return list(items.values())
 
 
 # --- Calendar -----------------------------------------------------------------------------------

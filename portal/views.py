@@ -222,6 +222,7 @@ def _job_page(
             "poll_seconds": LIVE_STATUS_SECONDS,
             "owner": selectors.owner_card(job.owner),
             "history": selectors.job_history(job, contact),
+            "promises": selectors.job_promises(job, contact),
             "form": form or QuestionForm(),
             "acknowledged": acknowledged,
             "answer_by": _answer_by(),

@@ -26,7 +26,7 @@ from crm.notify import date_moved_drafts, stage_change_drafts
 from crm.services import promises
 from crm.services.events import record_event
 from crm.services.outbox import messages_queue
-from crm.workdays import add_business_days, business_today
+from crm.workdays import add_business_days, business_today, end_of_business_day
 
 Actor = AbstractBaseUser | None
 
@@ -371,8 +371,9 @@ def milestone_move(
         new_date=new_date,
         reason=reason.strip(),
         tell_customer=tell_customer,
-        # Told before the old date passed = a proactive notice; the promise reports count these.
-        before_old_date=old_date is None or today <= old_date,
+        # Told before the old date passed (its closing time) = a proactive notice, as the promise
+        # records it; the reports count these.
+        before_old_date=old_date is None or timezone.now() <= end_of_business_day(old_date),
         rolled=rolled,
     )
     if tell_customer:

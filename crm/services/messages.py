@@ -3,6 +3,7 @@ messages they send again, unassigned emails they file."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import date
 
@@ -54,11 +55,11 @@ def free_message_send(
     chosen = ensure_contacts_of(job.customer, contacts) if contacts is not None else list(job.contacts.all())
     if not chosen:
         raise DomainError(_("Choose at least one contact."))
-    stamp = timezone.now().isoformat()
+    # Each message written is its own: a fresh key per call (the form, not the key, guards clicks).
+    stamp = uuid.uuid4().hex
     rows = messages_queue(
         drafts=free_message_drafts(job, body=body, contacts=chosen),
         job=job,
-        # One click, one message: the time of the click keeps two different messages apart.
         key=lambda d: f"free:{job.pk}:{d.contact.pk}:{d.channel}:{stamp}",
         author=actor,
     )
@@ -103,7 +104,7 @@ def call_log(
         to_address=contact.phone,
         subject=str(label),
         body_text=notes.strip(),
-        idempotency_key=f"call:{job.pk}:{contact.pk}:{now.isoformat()}",
+        idempotency_key=f"call:{job.pk}:{contact.pk}:{uuid.uuid4().hex}",
         author=actor,
         sent_at=now,
         callback_due_on=callback_on,

@@ -9,6 +9,7 @@ an answer sent keeps the "answer by" promise, a call logged keeps a promised cal
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
@@ -122,6 +123,10 @@ def document_promise(*, job: Job, title: str, due_on: date, actor: Actor, contac
         raise DomainError(_("A promise cannot be due in the past."))
     if not job.is_open:
         raise DomainError(_("This job is closed."))
+    if contact is not None:
+        from crm.services.jobs import ensure_contacts_of  # jobs imports this module
+
+        ensure_contacts_of(job.customer, [contact])
     return commitment_make(
         job=job,
         kind=Commitment.Kind.DOCUMENT,
@@ -216,7 +221,12 @@ def milestones_reopened(job: Job, milestones: QuerySet[Milestone]) -> None:
 
 
 def milestone_date_moved(milestone: Milestone, *, reason: str, actor: Actor, told_customer: bool) -> None:
-    commitment = open_commitments().filter(milestone=milestone).first()
+    # An open promise, or a broken one getting a (late) new date.
+    commitment = (
+        Commitment.objects.filter(milestone=milestone, state__in=[*Commitment.OPEN_STATES, Commitment.State.BROKEN])
+        .order_by("-created_at")
+        .first()
+    )
     if commitment is None:
         if milestone.stage.customer_visible and milestone.forecast_date:
             milestone_commitments_create(milestone.job, [milestone])
@@ -236,10 +246,12 @@ def commitment_move_and_tell(
     *, commitment: Commitment, new_date: date, reason: str, actor: Actor, note: str = ""
 ) -> Commitment:
     """Get in front of it: give the customer the new date now, before the old one passes."""
-    from crm.services.jobs import lock_job, milestone_move
+    from crm.services.jobs import lock_job, milestone_move  # jobs imports this module
 
     job = lock_job(commitment.job)
     commitment = Commitment.objects.select_for_update().get(pk=commitment.pk)
+    if not job.is_open:
+        raise DomainError(_("This job is closed."))
     if commitment.state not in (*Commitment.OPEN_STATES, Commitment.State.BROKEN):
         raise DomainError(_("This promise is no longer open."))
     if not reason.strip():
@@ -257,6 +269,9 @@ def commitment_move_and_tell(
     if new_due_at == old_due_at:
         raise DomainError(_("%(date)s is already the promised date.") % {"date": new_date})
     commitment_renegotiate(commitment=commitment, new_due_at=new_due_at, reason=reason, actor=actor, told_customer=True)
+    if commitment.request_id:
+        # The question shows the date now promised.
+        Request.objects.filter(pk=commitment.request_id).update(answer_due_on=new_date)
     contacts = [commitment.contact] if commitment.contact else list(job.contacts.all())
     messages_queue(
         drafts=promise_moved_drafts(
@@ -292,7 +307,7 @@ def status_update_send(*, job: Job, actor: Actor, note: str = "") -> list[Messag
     drafts = status_update_drafts(job, note=note)
     if not drafts:
         raise DomainError(_("No contact on this job: nobody would receive it."))
-    stamp = timezone.now().isoformat()
+    stamp = uuid.uuid4().hex
     rows = messages_queue(
         drafts=drafts, job=job, key=lambda d: f"update:{job.pk}:{d.contact.pk}:{d.channel}:{stamp}", author=actor
     )

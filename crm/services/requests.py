@@ -16,7 +16,7 @@ from crm.notify import acknowledgement_drafts, free_message_drafts
 from crm.services import promises
 from crm.services.events import record_event
 from crm.services.outbox import alert_owner, messages_queue
-from crm.workdays import add_business_days, add_business_hours, business_today, business_zone
+from crm.workdays import add_business_days, add_business_hours, business_zone, end_of_business_day
 
 MAX_QUESTION_LENGTH = 5000
 
@@ -120,6 +120,6 @@ def request_answer(*, request: Request, body: str, actor: AbstractBaseUser) -> R
         actor=actor,
         request_id=request.pk,
         answer_due_on=request.answer_due_on,
-        early=business_today() <= request.answer_due_on,
+        early=now <= end_of_business_day(request.answer_due_on),
     )
     return request

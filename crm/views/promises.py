@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.access import staff_required
@@ -63,7 +64,11 @@ def commitment_move(request: HttpRequest, public_id: Any, commitment_id: int) ->
         "job": job,
         "commitment": commitment,
         "form": form,
-        "preview": {"name": "commitment", "drafts": preview, "problem": problem} if data is not None else {},
+        "preview": (
+            {"name": "commitment", "drafts": preview, "problem": problem, "errors": form.errors}
+            if data is not None
+            else {}
+        ),
     }
     return render(request, template, context, status=400 if request.method == "POST" else 200)
 
@@ -98,7 +103,9 @@ def promise_new(request: HttpRequest, public_id: Any) -> HttpResponse:
 def _status_update(request: HttpRequest) -> Any:
     def perform(job: Job, data: dict[str, Any]) -> str:
         rows = promise_services.status_update_send(job=job, actor=request.user, note=data["note"])
-        return _("Update queued for %(n)s contact(s).") % {"n": len(rows)}
+        return ngettext("Update queued for %(n)s contact.", "Update queued for %(n)s contacts.", len(rows)) % {
+            "n": len(rows)
+        }
 
     return perform
 

@@ -22,8 +22,7 @@ from django.utils import formats
 from django.utils.http import content_disposition_header
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
 
 from crm import charts
@@ -194,20 +193,23 @@ def figure_charts(report: HealthReport, row: OwnerHealth) -> list[FigureChart]:
         (
             "acknowledge",
             "bar",
-            [f.acknowledge.median.total_seconds() / 60 if f.acknowledge.median else None for f in row.weeks],
+            [
+                f.acknowledge.median.total_seconds() / 60 if f.acknowledge.median is not None else None
+                for f in row.weeks
+            ],
             {"format_value": lambda v: duration(timedelta(minutes=v)), "y_label": _("minutes")},
         ),
         (
             "answer",
             "bar",
-            [f.answer.median.total_seconds() / 3600 if f.answer.median else None for f in row.weeks],
+            [f.answer.median.total_seconds() / 3600 if f.answer.median is not None else None for f in row.weeks],
             {"format_value": lambda v: duration(timedelta(hours=v)), "y_label": _("hours")},
         ),
         (
             "silent",
             "bar",
             [f.silent_jobs.numerator if f.silent_jobs.denominator else None for f in row.weeks],
-            {"format_value": charts.format_number, "y_label": _("jobs")},
+            {"format_value": charts.format_number, "y_label": _("jobs"), "integer": True},
         ),
     ]
     result = []
@@ -250,6 +252,31 @@ def _query(period: Period, **extra: Any) -> str:
     return "?" + urlencode({"from": period.first_day, "to": period.last_day, **extra})
 
 
+def _health_for(
+    user: Any, *, period: Period, owner_id: int | None, staff: list[Any]
+) -> tuple[HealthReport, OwnerHealth]:
+    """Every figure on the page comes from here. A manager gets every owner and the team, with
+    the charts of the team or of ``owner_id``; anyone else gets their own figures, and a 403 when
+    asking for someone else's."""
+    if not is_manager(user):
+        if owner_id is not None and owner_id != user.pk:
+            raise PermissionDenied
+        report = health_report(period=period, owner=user)
+        return report, report.owners[0]
+    report = health_report(period=period)
+    if owner_id is None:
+        assert report.team is not None
+        return report, report.team
+    selected = report.for_owner(owner_id)
+    if selected is None:
+        # A colleague with nothing in the period: empty charts, not an error.
+        person = next((u for u in staff if u.pk == owner_id), None)
+        if person is None:
+            raise Http404("No such owner")
+        selected = OwnerHealth.empty(person.pk, person.get_full_name() or person.get_username(), len(report.weeks))
+    return report, selected
+
+
 @staff_required
 @require_GET
 def health(request: HttpRequest) -> HttpResponse:
@@ -259,38 +286,19 @@ def health(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"nav": "health", "form": form, "manager": manager}
     if not form.is_valid():
         if wants_csv:
-            return HttpResponse(" ".join(form.non_field_errors()) or _("Invalid period."), status=400)
-        context["period"] = Period.last_weeks()
+            problems = [str(error) for errors in form.errors.values() for error in errors]
+            return HttpResponse(" ".join(problems), status=400, content_type="text/plain; charset=utf-8")
+        context["values"] = {"from": request.GET.get("from", ""), "to": request.GET.get("to", "")}
         return render(request, "crm/reports/health.html", context, status=400)
 
     period = form.period
-    owner_id = form.cleaned_data["owner"]
-    staff: list[Any] = []
-    if manager:
-        report = health_report(period=period)
-        staff = list(staff_users())
-        if owner_id is None:
-            selected = report.team
-        else:
-            selected = report.for_owner(owner_id)
-            if selected is None:
-                user = next((u for u in staff if u.pk == owner_id), None)
-                if user is None:
-                    raise Http404("No such owner")
-                selected = OwnerHealth(
-                    user.pk, user.get_full_name() or user.get_username(), Figures(), [Figures() for _ in report.weeks]
-                )
-    else:
-        if owner_id is not None and owner_id != request.user.pk:
-            raise PermissionDenied
-        report = health_report(period=period, owner=request.user)
-        selected = report.owners[0]
+    staff = list(staff_users()) if manager else []
+    report, selected = _health_for(request.user, period=period, owner_id=form.cleaned_data["owner"], staff=staff)
     if wants_csv:
         return _csv_response(report)
-
-    assert selected is not None
     context.update(
         {
+            "values": {"from": period.first_day.isoformat(), "to": period.last_day.isoformat()},
             "report": report,
             "period": period,
             "staff": staff,
