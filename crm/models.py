@@ -622,6 +622,8 @@ class Request(models.Model):
         indexes = [
             # Dashboard "questions waiting for an answer", oldest promise first.
             models.Index(fields=["answer_due_on"], condition=Q(answered_at__isnull=True), name="request_open_due_idx"),
+            # The health report: requests received in a period.
+            models.Index(fields=["received_at"], name="request_received_idx"),
         ]
 
     def __str__(self) -> str:
@@ -806,8 +808,11 @@ class Commitment(models.Model):
             models.Index(
                 fields=["due_at"], condition=Q(state__in=["open", "renegotiated"]), name="commitment_open_due_idx"
             ),
-            # The health report: promises by owner first due in a period.
+            # The health report: promises by owner first due in a period, and the team's.
             models.Index(fields=["owner", "first_due_at"], name="commitment_owner_due_idx"),
+            models.Index(fields=["first_due_at"], name="commitment_first_due_idx"),
+            # The health report: promises broken in a period.
+            models.Index(fields=["broken_at"], condition=Q(broken_at__isnull=False), name="commitment_broken_idx"),
         ]
 
     def __str__(self) -> str:
