@@ -21,6 +21,10 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+# Roles that are not the product nor the benchmark.
+OTHERS = frozenset({"other processes", "PostgreSQL (other databases)"})
+
+
 @dataclass(frozen=True)
 class Proc:
     pid: int

@@ -157,6 +157,7 @@ def recreate_database(target: Target) -> None:
     import dj_database_url
     import psycopg
     from psycopg import sql
+    from psycopg.conninfo import make_conninfo
 
     config = dj_database_url.parse(target.database_url)
     params = {
@@ -166,7 +167,8 @@ def recreate_database(target: Target) -> None:
         "user": config.get("USER") or None,
         "password": config.get("PASSWORD") or None,
     }
-    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
+    conninfo = make_conninfo(**{k: str(v) for k, v in params.items() if v})
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         name = sql.Identifier(target.database_name)
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
@@ -467,7 +469,7 @@ class Product:
 
     @property
     def drain_seconds(self) -> float:
-        return self.total_seconds - self.producer_seconds
+        return max(0.0, self.total_seconds - self.producer_seconds)
 
     @property
     def correct(self) -> bool:
@@ -992,6 +994,48 @@ class Report:
         phases = ["the plain loop", "the product", "the workers alone"]
         return ", ".join(f"{_share(share)} before {phase}" for share, phase in zip(self.others, phases, strict=False))
 
+    def verdict(self) -> list[str]:
+        """What the figures say, in a few sentences (markdown)."""
+        b, p, w = self.baseline, self.product, self.workers
+        if self.total_ok and self.ratio_ok:
+            lines = ["Both goals are met."]
+        else:
+            missed = [
+                *([f"{p.total_seconds:.0f} s instead of under {self.goal_seconds:.0f} s"] if not self.total_ok else []),
+                *([f"{self.ratio:.2f} × the plain loop instead of {GOAL_RATIO:.2f} ×"] if not self.ratio_ok else []),
+            ]
+            lines = [f"**The goals are not met**: {'; '.join(missed)}."]
+        if p.drain_seconds < 0.1 * p.total_seconds:
+            lines.append(
+                f"The end-to-end time is the producer's: the workers keep up (the last message is accepted "
+                f"{p.drain_seconds:.1f} s after the last stage change), so the rate is that of {p.messages:,} "
+                f"`job_advance` calls one after another, {1000 * p.producer_seconds / p.messages:.1f} ms each, "
+                f"{1000 * p.producer_cpu_seconds / p.messages:.1f} ms of it CPU in the calling process."
+            )
+        else:
+            lines.append(
+                f"The workers are behind: the last message is accepted {p.drain_seconds:.1f} s after the last "
+                "stage change."
+            )
+        if w is not None:
+            lines.append(
+                f"With every message already queued, the {WORKERS} workers alone hand over {w.rate:.0f} messages/s "
+                f"({w.rate / b.rate:.2f} × the plain loop): {w.messages:,} messages take {w.seconds:.0f} s."
+            )
+        use = p.cpu_use
+        if use.by_role and use.capacity > 0:
+            top = sorted(use.by_role.items(), key=lambda kv: -kv[1])[:4]
+            need = 1000 * use.cpus / (GOAL_RATIO * b.rate)
+            ours = sum(sec for role, sec in use.by_role.items() if role not in cpu.OTHERS)
+            lines.append(
+                f"During the product phase the machine was {100 * use.machine_busy / use.capacity:.0f} % busy "
+                f"({', '.join(f'{role} {100 * sec / use.machine_busy:.0f} %' for role, sec in top)}): a stage "
+                f"change and its delivery cost {1000 * ours / p.messages:.1f} ms of CPU in all (other work left "
+                f"out), where {GOAL_RATIO:.2f} × the plain loop on {use.cpus} CPUs allows {need:.1f} ms and the "
+                f"time goal {1000 * use.cpus * self.goal_seconds / p.messages:.1f} ms."
+            )
+        return lines
+
     def phases(self) -> list[tuple[str, cpu.CpuUse]]:
         phases = [("plain loop", self.baseline.cpu_use), ("product", self.product.cpu_use)]
         if self.workers is not None:
@@ -1059,6 +1103,9 @@ class Report:
         log()
         for goal, value, met in self.goals():
             log(f"  goal: {goal:<58} {value:>10}  {met}")
+        log()
+        for line in self.verdict():
+            log(f"  {line.replace('**', '').replace('`', '')}")
         if self.profile is not None:
             self._print_costs(
                 "stage change",
@@ -1099,6 +1146,8 @@ class Report:
             "| Goal | Measured | |",
             "|---|---:|---|",
             *(f"| {goal} | {value} | **{met}** |" for goal, value, met in self.goals()),
+            "",
+            " ".join(self.verdict()),
             "",
             f"- Drain after the last stage change: {p.drain_seconds:.1f} s; every message row recorded `sent` "
             f"{p.rows_sent_seconds:.1f} s after the first stage change.",

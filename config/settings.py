@@ -180,7 +180,9 @@ Q_CLUSTER: dict[str, object] = {
     "retry": 120,
     # Our own outbox retries failed sends with backoff; django-q2 must not re-run a task.
     "max_attempts": 1,
-    "save_limit": 250,
+    # The outbox rows are the record of every send: django-q2 keeps no copy of successful tasks
+    # (failed tasks are still saved), which spares its monitor a database write per message.
+    "save_limit": -1,
     "catch_up": False,
     "label": "Background tasks",
 }
@@ -256,6 +258,9 @@ REQUEST_BUFFER_BUSINESS_DAYS = env_int("REQUEST_BUFFER_BUSINESS_DAYS", 1)
 COMMITMENT_WARNING_BUSINESS_DAYS = env_int("COMMITMENT_WARNING_BUSINESS_DAYS", 1)
 # How long a portal sign-in link works; an expired one offers to email a fresh link.
 PORTAL_LINK_MAX_AGE_DAYS = env_int("PORTAL_LINK_MAX_AGE_DAYS", 30)
+# At most one non-essential message (check-in, tip, campaign) per contact per this many days
+# (crm.services.cadence). Survey invitations follow the job and are not counted.
+NON_ESSENTIAL_CAP_DAYS = env_int("NON_ESSENTIAL_CAP_DAYS", 14)
 
 # --- Auth -------------------------------------------------------------------------------------
 

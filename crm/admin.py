@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, URLField
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -23,6 +23,8 @@ from django.utils.translation import gettext_lazy as _
 from crm.admin_forms import ContactForm, JobActionForm, JobAddForm, JobChangeForm, MilestoneMoveForm
 from crm.errors import DomainError
 from crm.models import (
+    Campaign,
+    CheckIn,
     Commitment,
     Contact,
     Customer,
@@ -37,6 +39,7 @@ from crm.models import (
     Request,
     StaffProfile,
     StageTemplate,
+    Survey,
 )
 from crm.selectors import running_late
 from crm.services.jobs import (
@@ -575,3 +578,56 @@ class RenegotiationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ["proactive", "created_at"]
     list_select_related = ["commitment__job", "actor"]
     search_fields = ["commitment__title", "commitment__job__reference", "reason"]
+
+
+# --- After the job: surveys and check-ins ---
+
+
+@admin.register(Survey)
+class SurveyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Invited by the schedule and answered by the customer (crm.services.surveys): never edited
+    here, so the reports count what the customer said."""
+
+    list_display = [
+        "job",
+        "contact",
+        "invited_at",
+        "answered_at",
+        "product_quality",
+        "workmanship",
+        "installer_conduct",
+        "recommend",
+        "low",
+    ]
+    list_filter = [("answered_at", admin.EmptyFieldListFilter), "invited_at"]
+    list_select_related = ["job", "contact"]
+    search_fields = ["job__reference", "job__customer__name", "contact__name", "comment"]
+    date_hierarchy = "invited_at"
+
+    @admin.display(description=_("low score"), boolean=True)
+    def low(self, obj: Survey) -> bool:
+        return obj.is_answered and obj.is_low
+
+
+@admin.register(CheckIn)
+class CheckInAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Sent by the schedule and answered by the customer (crm.services.checkins)."""
+
+    list_display = ["job", "contact", "sent_at", "answer", "answered_at", "request"]
+    list_filter = ["answer", "sent_at"]
+    list_select_related = ["job", "contact", "request"]
+    search_fields = ["job__reference", "job__customer__name", "contact__name"]
+    date_hierarchy = "sent_at"
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Written and sent from the staff pages (crm.services.campaigns); shown here for support."""
+
+    list_display = ["title", "kind", "status", "starts_on", "ends_on", "total", "queued", "created_by"]
+    list_filter = ["status", "kind", "language"]
+    list_select_related = ["created_by"]
+    search_fields = ["title", "subject_en", "subject_fr"]
+    date_hierarchy = "created_at"
+    # Django 6 makes https the default scheme of URL fields; say so now (and silence the warning).
+    formfield_overrides = {URLField: {"assume_scheme": "https"}}

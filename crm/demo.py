@@ -89,6 +89,11 @@ class PipelineSpec:
     description: str
     silence_days: int
     stages: tuple[StageSpec, ...]
+    # After the job: the stage whose morning after brings the satisfaction survey, and the days
+    # after completion for the "has everything kept working?" check-in.
+    survey_stage: str = ""
+    survey_delay_days: int = 1
+    checkin_days: int | None = None
 
 
 PIPELINES = (
@@ -125,6 +130,8 @@ PIPELINES = (
             ),
             StageSpec("Follow-up", 5, "follow-up", visible=False),
         ),
+        survey_stage="Installed",
+        checkin_days=30,
     ),
     PipelineSpec(
         "Repair",
@@ -147,6 +154,8 @@ PIPELINES = (
             ),
             StageSpec("Checked", 2, "checked"),
         ),
+        survey_stage="Checked",
+        checkin_days=30,
     ),
 )
 
@@ -545,6 +554,7 @@ def _seed_users(*, password: str, result: SeedResult, log: Log) -> dict[str, Use
 def _seed_pipeline(spec: PipelineSpec, *, result: SeedResult, log: Log) -> Pipeline:
     pipeline = Pipeline.objects.filter(name=spec.name).first()
     if pipeline is not None:
+        _seed_after_job(pipeline, spec, log=log)
         return pipeline
     pipeline = Pipeline(name=spec.name, description=spec.description, silence_days=spec.silence_days)
     pipeline.full_clean()
@@ -563,7 +573,26 @@ def _seed_pipeline(spec: PipelineSpec, *, result: SeedResult, log: Log) -> Pipel
         stage.save()
     result.add("pipelines")
     log(f"Pipeline {spec.name}: {' → '.join(s.name for s in spec.stages)}")
+    _seed_after_job(pipeline, spec, log=log)
     return pipeline
+
+
+def _seed_after_job(pipeline: Pipeline, spec: PipelineSpec, *, log: Log) -> None:
+    """The survey and check-in settings, on a pipeline that has none yet (a database seeded
+    before they existed gets them; one where someone chose otherwise keeps its choice)."""
+    if pipeline.survey_stage_id is not None or pipeline.checkin_days is not None:
+        return
+    if not spec.survey_stage and spec.checkin_days is None:
+        return
+    pipeline.survey_stage = pipeline.stages.get(name=spec.survey_stage) if spec.survey_stage else None
+    pipeline.survey_delay_days = spec.survey_delay_days
+    pipeline.checkin_days = spec.checkin_days
+    pipeline.full_clean()
+    pipeline.save(update_fields=["survey_stage", "survey_delay_days", "checkin_days"])
+    log(
+        f"Pipeline {spec.name}: survey {spec.survey_delay_days} day(s) after “{spec.survey_stage}”, "
+        f"check-in {spec.checkin_days} days after completion"
+    )
 
 
 def _seed_customer(spec: CustomerSpec, *, result: SeedResult, log: Log) -> Customer:

@@ -22,8 +22,8 @@ from django.utils import timezone, translation
 
 from crm.models import Contact, Job, Message, Milestone, StageTemplate
 from crm.sms import SMS_MAX_LENGTH
-from crm.workdays import business_zone
-from portal.access import portal_url, unsubscribe_url
+from crm.workdays import business_zone, customer_zone
+from portal.access import checkin_url, portal_url, survey_url, unsubscribe_url
 
 
 @dataclass(frozen=True)
@@ -155,8 +155,12 @@ def render_draft(
     variant: str = "",
     channel: str | None = None,
     meta: dict[str, Any] | None = None,
+    sms_link: str | None = None,
 ) -> Draft:
-    """Render one message for one contact, in their language, on their channel."""
+    """Render one message for one contact, in their language, on their channel.
+
+    An SMS ends with one link: the portal, or ``sms_link`` when the message is about another page
+    (a survey, a check-in)."""
     channel = channel or reachable_channel(contact)
     with translation.override(contact.language):
         context = _context(job, contact, kind, extra or {})
@@ -164,7 +168,8 @@ def render_draft(
         html = ""
         if channel == Message.Channel.SMS:
             text = _sms_text(
-                select_template(_names("sms", kind, ".txt", variant)).render(context), context["portal_url"]
+                select_template(_names("sms", kind, ".txt", variant)).render(context),
+                sms_link or context["portal_url"],
             )
             to_address = contact.phone
         elif channel == Message.Channel.PHONE:
@@ -301,3 +306,50 @@ def portal_link_drafts(contact: Contact, *, job: Job | None = None) -> list[Draf
             body_html=html,
         )
     ]
+
+
+# --- After the job: surveys and check-ins -------------------------------------------------------
+
+# The scores a survey email offers for its first question, each one click from the inbox.
+SURVEY_FIRST_SCORES = (1, 2, 3, 4, 5)
+
+
+def survey_invitation_drafts(job: Job, *, contacts: Iterable[Contact]) -> list[Draft]:
+    """ "How did it go?": the first question's scores one click away (each opens the survey with
+    that score chosen, to send with one more click), then the other questions on the page."""
+    installers = [_person(user) for user in job.installers.all()]
+    drafts = []
+    for contact in contacts:
+        url = survey_url(job, contact)
+        extra = {
+            "survey_url": url,
+            "scores": [(score, f"{url}?product={score}") for score in SURVEY_FIRST_SCORES],
+            "installer_names": ", ".join(person["first_name"] for person in installers),
+            "stage": job.pipeline.survey_stage,
+            # One thing to do in this message: answer. (The job is done or nearly.)
+            "next_step": None,
+        }
+        drafts.append(
+            render_draft(contact=contact, job=job, kind=Message.Kind.SURVEY_INVITATION, extra=extra, sms_link=url)
+        )
+    return drafts
+
+
+def check_in_drafts(job: Job, *, contacts: Iterable[Contact]) -> list[Draft]:
+    """ "Has everything kept working?" with "all good" and "there is a problem" one click away
+    (each opens a page that asks to confirm: a link scanner must not answer for the customer)."""
+    drafts = []
+    for contact in contacts:
+        url = checkin_url(job, contact)
+        extra = {
+            "checkin_url": url,
+            "all_good_url": f"{url}?answer=all_good",
+            "problem_url": f"{url}?answer=problem",
+            # The day it was finished, as the contact's calendar says.
+            "completed_on": (
+                job.closed_at.astimezone(customer_zone(contact.time_zone)).date() if job.closed_at else None
+            ),
+            "next_step": None,
+        }
+        drafts.append(render_draft(contact=contact, job=job, kind=Message.Kind.CHECK_IN, extra=extra, sms_link=url))
+    return drafts

@@ -17,6 +17,10 @@ PERIODIC = [
     Periodic(name="outbox-sweep", func="crm.tasks.sweep_outbox", minutes=1),
     # Nudge owners before a promise slips, mark broken promises and tell managers, silence alarm.
     Periodic(name="promise-scan", func="crm.tasks.scan_commitments", minutes=5),
+    # After the job: survey invitations and check-ins whose morning has come in the contact's
+    # time zone (each once per job and contact, however often this runs).
+    Periodic(name="survey-invitations", func="crm.tasks.send_survey_invitations", minutes=15),
+    Periodic(name="check-ins", func="crm.tasks.send_check_ins", minutes=15),
 ]
 
 

@@ -28,7 +28,18 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Pipeline, Request, StageTemplate
+from crm.models import (
+    Commitment,
+    Contact,
+    Job,
+    JobEvent,
+    Message,
+    Milestone,
+    Pipeline,
+    Request,
+    StageTemplate,
+    Survey,
+)
 from crm.workdays import add_business_days, business_today, end_of_business_day
 
 OPEN_STATUSES = [Job.Status.ACTIVE, Job.Status.ON_HOLD]
@@ -125,9 +136,27 @@ class Section:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def recovery_calls_owed() -> QuerySet[Commitment]:
+    """Calls owed to unhappy customers and not made yet (open, or past due and broken)."""
+    return Commitment.objects.filter(
+        kind=Commitment.Kind.RECOVERY, state__in=[*Commitment.OPEN_STATES, Commitment.State.BROKEN]
+    )
+
+
+def unhappy_customers(job_ids: Any) -> QuerySet[Survey]:
+    """Low survey answers whose recovery call is still owed, the most overdue first: the answer,
+    who gave it and by when the owner must call."""
+    return (
+        Survey.objects.select_related("job__customer", "job__owner", "contact", "recovery")
+        .filter(job__in=job_ids, recovery__in=recovery_calls_owed())
+        .order_by("recovery__due_at", "pk")
+    )
+
+
 def attention(user: AbstractBaseUser, *, scope: str = "mine", limit: int = 25) -> list[Section]:
-    """What needs doing now, most urgent first: the customer did not get a message; the customer
-    is waiting for us; a call to make; a promise slipping; a promise due soon; silence."""
+    """What needs doing now, most urgent first: an unhappy customer to call; the customer did not
+    get a message; the customer is waiting for us; a call to make; a promise slipping; a promise
+    due soon; silence."""
     today = business_today()
     now = timezone.now()
     soon = add_business_days(today, DUE_SOON_BUSINESS_DAYS)
@@ -195,13 +224,18 @@ def attention(user: AbstractBaseUser, *, scope: str = "mine", limit: int = 25) -
         .order_by(F("last_out").asc(nulls_first=True), "created_at")
     )
     promises = Commitment.objects.select_related("job__customer", "contact").filter(job__in=job_ids)
+    # Calls owed to unhappy customers have their own section (first), with the answer that
+    # caused them: not listed again among the other promises.
+    promises = promises.exclude(kind=Commitment.Kind.RECOVERY)
     at_risk = promises.filter(
         state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=end_of_business_day(soon_warning)
     ).order_by("due_at")
     # Broken, or past due and not yet marked so by the scan: either way the customer was let down.
     broken = promises.filter(broken_promise(now), job__status__in=OPEN_STATUSES).order_by("due_at")
+    unhappy = unhappy_customers(job_ids)
 
     sections = [
+        Section("unhappy", _("Unhappy customers to call"), [], _("No unhappy customer is waiting for a call.")),
         Section("broken", _("Promises broken"), [], _("No promise was broken.")),
         Section("at_risk", _("Get in front of it"), [], _("No promise is about to slip.")),
         Section("failed", _("Messages that did not reach the customer"), [], _("Every message got through.")),
@@ -213,6 +247,7 @@ def attention(user: AbstractBaseUser, *, scope: str = "mine", limit: int = 25) -
         Section("silent", _("No news sent for too long"), [], _("Every customer heard from us recently.")),
     ]
     querysets: dict[str, QuerySet[Any]] = {
+        "unhappy": unhappy,
         "broken": broken,
         "at_risk": at_risk,
         "failed": failed,
@@ -236,7 +271,7 @@ def attention(user: AbstractBaseUser, *, scope: str = "mine", limit: int = 25) -
 
 
 def attention_counts(user: AbstractBaseUser) -> dict[str, int]:
-    """The numbers in the navigation, in five queries."""
+    """The numbers in the navigation, in six queries."""
     today = business_today()
     mine = Job.objects.filter(owner=user)
     messages = Message.objects.filter(job__owner=user).aggregate(
@@ -264,12 +299,17 @@ def attention_counts(user: AbstractBaseUser) -> dict[str, int]:
     threshold = end_of_business_day(add_business_days(today, settings.COMMITMENT_WARNING_BUSINESS_DAYS))
     counts.update(
         Commitment.objects.filter(owner=user, job__status__in=OPEN_STATUSES).aggregate(
-            at_risk=Count("pk", filter=Q(state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=threshold)),
-            broken=Count("pk", filter=broken_promise(now)),
+            at_risk=Count(
+                "pk",
+                filter=Q(state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=threshold)
+                & ~Q(kind=Commitment.Kind.RECOVERY),
+            ),
+            broken=Count("pk", filter=broken_promise(now) & ~Q(kind=Commitment.Kind.RECOVERY)),
         )
     )
+    counts["unhappy"] = recovery_calls_owed().filter(job__owner=user).count()
     counts["total"] = sum(
-        counts[key] for key in ("broken", "at_risk", "failed", "replies", "calls", "late", "requests")
+        counts[key] for key in ("unhappy", "broken", "at_risk", "failed", "replies", "calls", "late", "requests")
     )
     return counts
 

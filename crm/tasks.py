@@ -1,6 +1,6 @@
 """django-q2 entry points: load by id, call a service. Nothing else lives here."""
 
-from crm.services import imports, outbox, promises
+from crm.services import campaigns, checkins, imports, outbox, promises, surveys
 
 
 def send_message(message_id: int) -> str:
@@ -22,3 +22,15 @@ def run_import(run_id: int) -> str:
 
 def scan_commitments() -> dict[str, int]:
     return promises.scan()
+
+
+def send_campaign(campaign_id: int) -> str:
+    return campaigns.campaign_send_run(campaign_id=campaign_id)
+
+
+def send_survey_invitations() -> int:
+    return surveys.invitations_send()
+
+
+def send_check_ins() -> int:
+    return checkins.check_ins_send()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from crm.views import customers, dashboard, imports, jobs, promises, reports
+from crm.views import campaigns, customers, dashboard, imports, jobs, promises, reports
 
 app_name = "crm"
 
@@ -10,5 +10,6 @@ urlpatterns = [
     *promises.urlpatterns,
     *customers.urlpatterns,
     *imports.urlpatterns,
+    *campaigns.urlpatterns,
     *reports.urlpatterns,
 ]

@@ -91,3 +91,38 @@ def add_business_hours(start: datetime, hours: float) -> datetime:
             return moment + remaining
         remaining -= day_close - moment
         moment = day_close
+
+
+def business_day_hours() -> float:
+    """How many hours of opening time make one business day (9 for 09:00-18:00)."""
+    opens, closes = opening_hours()
+    return (datetime.combine(date.min, closes) - datetime.combine(date.min, opens)).total_seconds() / 3600
+
+
+# --- The customer's clock -----------------------------------------------------------------------
+# Messages that do not answer something the customer did (surveys, check-ins) reach them in the
+# morning of their own day, never at night.
+
+CUSTOMER_SEND_AT = time(10, 0)
+CUSTOMER_DAYTIME = (time(9, 0), time(20, 0))
+
+
+def customer_zone(name: str) -> zoneinfo.ZoneInfo:
+    """The contact's time zone; the default contact time zone if the stored name is unknown."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.DEFAULT_CONTACT_TIME_ZONE)
+
+
+def customer_morning(moment: datetime, *, days: int, zone: zoneinfo.ZoneInfo) -> datetime:
+    """CUSTOMER_SEND_AT, ``days`` calendar days after ``moment``'s date in ``zone`` (never before
+    ``moment`` itself, for a delay of 0 days)."""
+    day = moment.astimezone(zone).date() + timedelta(days=days)
+    return max(datetime.combine(day, CUSTOMER_SEND_AT, tzinfo=zone), moment)
+
+
+def is_customer_daytime(moment: datetime, *, zone: zoneinfo.ZoneInfo) -> bool:
+    """Whether ``moment`` is a decent hour to message someone in ``zone`` (09:00 to 20:00)."""
+    start, end = CUSTOMER_DAYTIME
+    return start <= moment.astimezone(zone).time() < end

@@ -6,6 +6,11 @@ Opening it starts a portal session that is separate from staff sign-in: the cont
 Django user, and signing out of the portal leaves a staff login in the same browser alone.
 Expired links do not dead-end: they open a page that sends a fresh one.
 
+Survey and check-in links carry tokens of their own (salts "portal.survey", "portal.checkin"):
+they name one job and one contact, never expire (an old email's link still opens), and open that
+one page only — they never start a portal session, so a forwarded survey email gives nobody the
+customer's portal.
+
 The session remembers, besides the contact, everything the live status poll needs to answer
 "nothing changed" with a single query: the customer (every portal query starts from it), the
 language and the time zone the pages are shown in.
@@ -38,6 +43,8 @@ if TYPE_CHECKING:
 LINK_SALT = "portal.link"
 CALENDAR_SALT = "portal.calendar"
 UNSUBSCRIBE_SALT = "portal.unsubscribe"
+SURVEY_SALT = "portal.survey"
+CHECKIN_SALT = "portal.checkin"
 
 SESSION_KEY = "portal_contact_id"
 SESSION_CUSTOMER_KEY = "portal_customer_id"
@@ -107,6 +114,42 @@ def read_unsubscribe_token(token: str) -> dict[str, Any]:
     return signing.loads(token, salt=UNSUBSCRIBE_SALT)
 
 
+def _job_contact_token(job_id: uuid.UUID, contact_id: int, *, salt: str) -> str:
+    return signing.dumps({"j": str(job_id), "c": contact_id}, salt=salt, compress=True)
+
+
+def _read_job_contact_token(token: str, *, salt: str) -> tuple[uuid.UUID, int] | None:
+    """The job's public id and the contact a verified token names; None when it does not verify."""
+    try:
+        payload = signing.loads(token, salt=salt)
+    except signing.BadSignature:
+        return None
+    job_id = parse_public_id(payload.get("j")) if isinstance(payload, dict) else None
+    contact_id = payload_contact_id(payload) if isinstance(payload, dict) else None
+    if job_id is None or contact_id is None:
+        return None
+    return job_id, contact_id
+
+
+def make_survey_token(*, job_id: uuid.UUID, contact_id: int) -> str:
+    # Never expires: a survey link in an old email still opens (answered: the thanks page).
+    # It opens that survey only; it never signs anyone in to the portal.
+    return _job_contact_token(job_id, contact_id, salt=SURVEY_SALT)
+
+
+def read_survey_token(token: str) -> tuple[uuid.UUID, int] | None:
+    return _read_job_contact_token(token, salt=SURVEY_SALT)
+
+
+def make_checkin_token(*, job_id: uuid.UUID, contact_id: int) -> str:
+    # Never expires, and opens that check-in only, like a survey link.
+    return _job_contact_token(job_id, contact_id, salt=CHECKIN_SALT)
+
+
+def read_checkin_token(token: str) -> tuple[uuid.UUID, int] | None:
+    return _read_job_contact_token(token, salt=CHECKIN_SALT)
+
+
 def absolute(path: str) -> str:
     return f"{settings.SITE_URL}{path}"
 
@@ -121,6 +164,14 @@ def portal_url(contact: Contact, job: Job | None = None) -> str:
 
 def unsubscribe_url(contact: Contact) -> str:
     return absolute(reverse("portal:unsubscribe", args=[make_unsubscribe_token(contact)]))
+
+
+def survey_url(job: Job, contact: Contact) -> str:
+    return absolute(reverse("portal:survey", args=[make_survey_token(job_id=job.public_id, contact_id=contact.pk)]))
+
+
+def checkin_url(job: Job, contact: Contact) -> str:
+    return absolute(reverse("portal:checkin", args=[make_checkin_token(job_id=job.public_id, contact_id=contact.pk)]))
 
 
 def calendar_url(contact: Contact) -> str:

@@ -109,3 +109,74 @@ class PreferencesForm(forms.Form):
                 _("Tick this box to get text messages: we only send them once you have agreed."),
             )
         return data
+
+
+# --- After the job: the survey and the check-in -------------------------------------------------
+
+
+def _score_field(label: Any, low: int, high: int) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        label=label,
+        choices=[(n, str(n)) for n in range(low, high + 1)],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+
+class SurveyForm(forms.Form):
+    """The satisfaction survey. Every question may be skipped; the service wants one score."""
+
+    # Query parameters a link may carry to choose a score before the page opens (?product=5):
+    # parameter -> (field, lowest, highest).
+    PREFILL = {
+        "product": ("product_quality", 1, 5),
+        "workmanship": ("workmanship", 1, 5),
+        "conduct": ("installer_conduct", 1, 5),
+        "recommend": ("recommend", 0, 10),
+    }
+
+    product_quality = _score_field(_("How satisfied are you with the product?"), 1, 5)
+    workmanship = _score_field(_("How satisfied are you with the quality of the work?"), 1, 5)
+    installer_conduct = _score_field(_("How satisfied are you with the installer's conduct?"), 1, 5)
+    recommend = _score_field(_("How likely are you to recommend us to a friend or colleague?"), 0, 10)
+    comment = forms.CharField(
+        label=_("Anything you want to tell us?"),
+        required=False,
+        max_length=5000,
+        strip=True,
+        error_messages={"max_length": _("Please keep your comment under %(limit_value)s characters.")},
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+    @classmethod
+    def prefill(cls, query: Any) -> dict[str, int]:
+        """Scores chosen by the link (?product=5): only valid ones, anything else ignored."""
+        chosen = {}
+        for param, (name, low, high) in cls.PREFILL.items():
+            value = query.get(param, "")
+            if value.isascii() and value.isdigit() and low <= int(value) <= high:
+                chosen[name] = int(value)
+        return chosen
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        scores = ("product_quality", "workmanship", "installer_conduct", "recommend")
+        if not self.errors and all(data.get(name) is None for name in scores):
+            raise forms.ValidationError(_("Choose at least one score before sending."))
+        return data
+
+
+class CheckInForm(forms.Form):
+    answer = forms.ChoiceField(
+        choices=[("all_good", _("All good")), ("problem", _("There is a problem"))], widget=forms.HiddenInput
+    )
+    details = forms.CharField(
+        label=_("What is not working? (optional)"),
+        required=False,
+        max_length=MAX_QUESTION_LENGTH,
+        strip=True,
+        error_messages={"max_length": _("Please keep it under %(limit_value)s characters.")},
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views
+from portal import views, views_after, views_campaigns
 
 app_name = "portal"
 
@@ -20,3 +20,5 @@ urlpatterns = [
     path("calendar/<str:token>.ics", views.calendar, name="calendar"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]
+urlpatterns += views_after.urlpatterns  # the survey and the check-in (after the job)
+urlpatterns += views_campaigns.urlpatterns  # campaign links: durable, no sign-in needed

@@ -9,6 +9,7 @@ from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -113,10 +114,13 @@ def call_log(
         Message.objects.filter(job=job, contact=contact, status=Message.Status.CALL_PENDING).update(
             status=Message.Status.SENT, sent_at=now
         )
-    # Calling back keeps the callback promised in an earlier call, whatever the outcome.
-    promises.commitments_keep(
-        Commitment.objects.filter(job=job, kind=Commitment.Kind.CALLBACK, call__contact=contact), actor=actor, at=now
-    )
+    # Calling back keeps the callback promised in an earlier call, whatever the outcome. The call
+    # owed to an unhappy customer (a low survey score) is kept only by speaking with them: a
+    # voicemail does not put things right, so it stays on the dashboard.
+    owed = Q(kind=Commitment.Kind.CALLBACK, call__contact=contact)
+    if outcome == CallOutcome.REACHED:
+        owed |= Q(kind=Commitment.Kind.RECOVERY, contact=contact)
+    promises.commitments_keep(Commitment.objects.filter(owed, job=job), actor=actor, at=now)
     if callback_on is not None:
         promises.commitment_make(
             job=job,

@@ -197,8 +197,15 @@ def commitment_renegotiate(
 
 
 def commitments_withdraw(job: Job, *, actor: Actor) -> int:
-    """A cancelled or finished job releases its open promises (they are neither kept nor broken)."""
-    return open_commitments().filter(job=job).update(state=Commitment.State.WITHDRAWN, withdrawn_at=timezone.now())
+    """A cancelled or finished job releases its open promises (they are neither kept nor broken).
+
+    Except the call owed to an unhappy customer: closing the job does not make them happy."""
+    return (
+        open_commitments()
+        .filter(job=job)
+        .exclude(kind=Commitment.Kind.RECOVERY)
+        .update(state=Commitment.State.WITHDRAWN, withdrawn_at=timezone.now())
+    )
 
 
 def commitments_follow_owner(job: Job) -> None:

@@ -118,6 +118,28 @@ def world(job: Job, contact: Contact, bob: User) -> None:
     import_create(
         file_name="customers.csv", data=b"Customer name,Contact name,Email\nDupont,Marie,m@example.com\n", actor=bob
     )
+    # After the job: a survey with a low answer (and its recovery call), a check-in.
+    from crm.services.checkins import check_in_send
+    from crm.services.surveys import survey_answer, survey_invite
+
+    survey = survey_invite(job=job, contact=contact)
+    assert survey is not None
+    survey_answer(survey=survey, product_quality=2, workmanship=4, installer_conduct=5, recommend=6, comment="Noisy")
+    check_in_send(job=job, contact=contact)
+    # Positive contact: a campaign (written and sent from the staff pages).
+    from crm.services.campaigns import CampaignDetails, campaign_create
+
+    campaign_create(
+        details=CampaignDetails(
+            title="Spring tip",
+            kind="tip",
+            starts_on=business_today(),
+            ends_on=business_today() + timedelta(days=30),
+            subject_en="Clean your filter",
+            body_en="Once a month.",
+        ),
+        actor=bob,
+    )
 
 
 @pytest.mark.parametrize("model_admin", CRM_ADMINS, ids=lambda model_admin: model_admin.opts.model_name)

@@ -10,6 +10,8 @@ from django.core.management import call_command
 from django.utils.module_loading import import_string
 from django_q.models import Schedule
 
+from crm.schedules import PERIODIC
+
 pytestmark = pytest.mark.django_db
 
 
@@ -25,7 +27,8 @@ def test_it_creates_the_outbox_sweep_once_however_often_it_runs() -> None:
 
     sweep = Schedule.objects.get(name="outbox-sweep")
     assert Schedule.objects.filter(func="crm.tasks.sweep_outbox").count() == 1
-    assert sorted(Schedule.objects.values_list("name", flat=True)) == ["outbox-sweep", "promise-scan"]
+    assert sorted(Schedule.objects.values_list("name", flat=True)) == sorted(p.name for p in PERIODIC)
+    assert {"outbox-sweep", "promise-scan", "survey-invitations", "check-ins"} <= {p.name for p in PERIODIC}
     assert (sweep.func, sweep.schedule_type, sweep.minutes, sweep.repeats) == (
         "crm.tasks.sweep_outbox",
         Schedule.MINUTES,
@@ -44,7 +47,7 @@ def test_it_puts_back_a_schedule_someone_changed_by_hand() -> None:
 
     sweep = Schedule.objects.get(name="outbox-sweep")
     assert (sweep.func, sweep.minutes, sweep.repeats) == ("crm.tasks.sweep_outbox", 1, -1)
-    assert Schedule.objects.count() == 2
+    assert Schedule.objects.count() == len(PERIODIC)
 
 
 def test_it_schedules_a_task_that_exists_and_runs() -> None:

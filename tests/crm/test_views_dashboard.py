@@ -71,7 +71,7 @@ def test_it_lists_what_needs_attention_most_urgent_first(
 
     response = staff.get(reverse("crm:home"))
     keys = [s.key for s in response.context["sections"]]
-    assert keys[:7] == ["broken", "at_risk", "failed", "requests", "replies", "calls", "late"]
+    assert keys[:8] == ["unhappy", "broken", "at_risk", "failed", "requests", "replies", "calls", "late"]
     assert [j.pk for j in section(response, "late").rows] == [late.pk]
     assert section(response, "failed").count == 1
     assert section(response, "requests").count == 1

@@ -5,7 +5,9 @@
   dead-ends: it redirects to the page that sends a fresh link;
 - anonymous, a page that needs a contact redirects to that page (with the job it was about); the
   public pages are listed here by name, so a new URL without a parameter must be classified;
-- every form needs the CSRF token, and no mutation answers GET.
+- every form needs the CSRF token, and no mutation answers GET;
+- a campaign link (``<str:code>``) is public and durable: a code naming no campaign is a friendly
+  404 page, never a redirect (tests/portal/test_campaign_links.py covers the rest).
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 
 from crm.models import Contact, Job, Message, Request
-from portal.access import make_calendar_token, make_link_token, make_unsubscribe_token
+from portal.access import (
+    make_calendar_token,
+    make_checkin_token,
+    make_link_token,
+    make_survey_token,
+    make_unsubscribe_token,
+)
 from portal.urls import urlpatterns
 
 # Pages without a parameter: what an anonymous visitor gets.
@@ -30,7 +38,18 @@ REDIRECTS_ON_BAD_TOKEN = {"enter"}
 # One-click unsubscribe (RFC 8058): mail providers POST without a cookie; the token is the proof.
 CSRF_EXEMPT = {"unsubscribe"}
 
-TOKEN_MAKERS = {"enter": make_link_token, "calendar": make_calendar_token, "unsubscribe": make_unsubscribe_token}
+# Public pages named by a code anyone with the message has (a campaign's durable link).
+PUBLIC_CODES = {"campaign"}
+
+TOKEN_MAKERS = {
+    "enter": make_link_token,
+    "calendar": make_calendar_token,
+    "unsubscribe": make_unsubscribe_token,
+    # A survey or check-in link names a job as well; the sweep's tokens name one of nobody's jobs
+    # (tests/portal/test_survey.py covers the contact's own and another customer's job).
+    "survey": lambda contact: make_survey_token(job_id=uuid.uuid4(), contact_id=contact.pk),
+    "checkin": lambda contact: make_checkin_token(job_id=uuid.uuid4(), contact_id=contact.pk),
+}
 
 
 def params(pattern: URLPattern) -> set[str]:
@@ -56,7 +75,9 @@ def call(client: Client, pattern: URLPattern, url: str, **data: str):  # type: i
 def test_every_url_is_classified() -> None:
     for pattern in urlpatterns:
         kinds = params(pattern)
-        assert kinds <= {"public_id", "token"}, f"{pattern.name}: sweep a new kind of parameter {kinds}"
+        assert kinds <= {"public_id", "token", "code"}, f"{pattern.name}: sweep a new kind of parameter {kinds}"
+        if "code" in kinds:
+            assert pattern.name in PUBLIC_CODES, f"classify {pattern.name} in {__name__}"
         if not kinds:
             assert pattern.name in NEEDS_CONTACT | PUBLIC, f"classify {pattern.name} in {__name__}"
         if "token" in kinds:
@@ -116,6 +137,15 @@ def test_a_token_signed_for_another_purpose_is_refused(pattern: URLPattern, clie
             assert response["Location"].startswith(reverse("portal:signed_out"))
 
 
+@pytest.mark.parametrize("pattern", patterns_with("code"), ids=ids(patterns_with("code")))
+def test_a_code_naming_nothing_is_a_friendly_404(pattern: URLPattern, john_client: Client) -> None:
+    for bad in (str(uuid.uuid4()), "garbage", "not-a-uuid-%20"):
+        for visitor in (Client(), john_client):
+            response = visitor.get(reverse(f"portal:{pattern.name}", args=[bad]))
+            assert response.status_code == 404, (pattern.name, bad)
+            assert response.templates, "a page of ours, not a bare error"
+
+
 @pytest.mark.parametrize("name", sorted(NEEDS_CONTACT))
 def test_a_page_that_needs_a_contact_redirects_an_anonymous_visitor(name: str, client: Client) -> None:
     response = client.get(reverse(f"portal:{name}"))
@@ -147,6 +177,8 @@ def test_every_form_needs_the_csrf_token(pattern: URLPattern, john: Contact, job
         args = [job.public_id]
     if "token" in params(pattern):
         args = [TOKEN_MAKERS[pattern.name](john)]
+    if "code" in params(pattern):
+        args = [uuid.uuid4()]
     response = client.post(reverse(f"portal:{pattern.name}", args=args), {"body": "Hi", "email": john.email})
     if pattern.name in CSRF_EXEMPT:
         assert response.status_code == 200
