@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -26,7 +27,9 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
 
 from crm import charts
+from crm import reports_satisfaction as satisfaction
 from crm.access import is_manager, staff_required
+from crm.models import Pipeline, Survey
 from crm.reports import MAX_PERIOD_DAYS, Figures, HealthReport, OwnerHealth, Period, health_csv, health_report
 from crm.selectors import staff_users
 
@@ -315,6 +318,123 @@ def health(request: HttpRequest) -> HttpResponse:
     return render(request, "crm/reports/health.html", context)
 
 
+# --- The satisfaction page ----------------------------------------------------------------------
+
+
+class SatisfactionForm(HealthForm):
+    """The period and whose charts to show: an owner, an installer or a pipeline (none: the
+    team's, or for an owner their own)."""
+
+    CHOICES = ("owner", "installer", "pipeline")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["installer"] = forms.IntegerField(label=gettext_lazy("Installer"), required=False, min_value=1)
+        self.fields["pipeline"] = forms.IntegerField(label=gettext_lazy("Pipeline"), required=False, min_value=1)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if len([name for name in self.CHOICES if data.get(name) is not None]) > 1:
+            raise forms.ValidationError(_("Choose the charts of one owner, installer or pipeline."))
+        return data
+
+    @property
+    def chosen(self) -> tuple[str, int] | None:
+        return next(
+            ((name, self.cleaned_data[name]) for name in self.CHOICES if self.cleaned_data.get(name) is not None),
+            None,
+        )
+
+
+def _satisfaction_for(
+    user: Any, *, period: Period, chosen: tuple[str, int] | None
+) -> tuple[satisfaction.SatisfactionReport, satisfaction.Group]:
+    """Every figure on the page comes from here. A manager gets every survey; anyone else the
+    surveys of their own jobs, and a 403 when asking for another owner's."""
+    manager = is_manager(user)
+    if not manager and chosen is not None and chosen[0] == satisfaction.OWNER and chosen[1] != user.pk:
+        raise PermissionDenied
+    report = satisfaction.satisfaction_report(period=period, owner=None if manager else user)
+    if chosen is None:
+        selected = report.team if manager else report.find(satisfaction.OWNER, user.pk)
+        assert selected is not None
+        return report, selected
+    dimension, key = chosen
+    selected = report.find(dimension, key)
+    if selected is None:
+        # Someone or a pipeline with no survey in the period: empty charts, not an error.
+        if dimension == satisfaction.PIPELINE:
+            name = Pipeline.objects.filter(pk=key).values_list("name", flat=True).first()
+        else:
+            person = get_user_model().objects.filter(pk=key).first()
+            name = (person.get_full_name() or person.get_username()) if person else None
+        if name is None:
+            raise Http404("Nothing to show")
+        selected = satisfaction.Group.empty(dimension, key, name, len(report.weeks))
+    return report, selected
+
+
+@staff_required
+@require_GET
+def satisfaction_page(request: HttpRequest) -> HttpResponse:
+    """Satisfaction per question, NPS and response rate, per installer, owner and pipeline and
+    for the team, over a period, with a chart per figure and a CSV export (``?format=csv``)."""
+    form = SatisfactionForm(request.GET)
+    manager = is_manager(request.user)
+    wants_csv = request.GET.get("format") == "csv"
+    context: dict[str, Any] = {"nav": "satisfaction", "form": form, "manager": manager}
+    if not form.is_valid():
+        if wants_csv:
+            problems = [str(error) for errors in form.errors.values() for error in errors]
+            return HttpResponse(" ".join(problems), status=400, content_type="text/plain; charset=utf-8")
+        context["values"] = {"from": request.GET.get("from", ""), "to": request.GET.get("to", "")}
+        return render(request, "crm/reports/satisfaction.html", context, status=400)
+
+    period = form.period
+    chosen = form.chosen
+    report, selected = _satisfaction_for(request.user, period=period, chosen=chosen)
+    if wants_csv:
+        body = "\ufeff" + satisfaction.satisfaction_csv(report)
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+        name = f"satisfaction-{period.first_day}-{period.last_day}.csv"
+        response["Content-Disposition"] = content_disposition_header(True, name) or "attachment"
+        return response
+
+    def linked(rows: list[Any], dimension: str) -> list[tuple[Any, list[Any], str]]:
+        return [
+            (row, satisfaction.cells(row.total), _query(period, **{dimension: row.key}) if row.key else "")
+            for row in rows
+        ]
+
+    sections = [
+        ("owners", _("Per owner") if manager else _("Your jobs"), _("Owner"), linked(report.owners, "owner")),
+        ("installers", _("Per installer"), _("Installer"), linked(report.installers, "installer")),
+        ("pipelines", _("Per pipeline"), _("Pipeline"), linked(report.pipelines, "pipeline")),
+    ]
+    context.update(
+        {
+            "values": {"from": period.first_day.isoformat(), "to": period.last_day.isoformat()},
+            "chosen": chosen,
+            "report": report,
+            "period": period,
+            "selected": selected,
+            "titles": satisfaction.figure_titles(),
+            "team_cells": satisfaction.cells(report.team.total) if report.team else None,
+            "team_url": _query(period),
+            "sections": sections,
+            "distribution": satisfaction.distribution_rows(selected.total),
+            "selected_cells": satisfaction.cells(selected.total),
+            "charts": satisfaction.figure_charts(report, selected),
+            "csv_url": _query(period, format="csv"),
+            "time_zone": settings.BUSINESS_TIME_ZONE,
+            "low_score": Survey.LOW_SCORE,
+            "low_recommend": Survey.LOW_RECOMMEND,
+        }
+    )
+    return render(request, "crm/reports/satisfaction.html", context)
+
+
 urlpatterns: list[URLPattern] = [
     path("reports/health/", health, name="health"),
+    path("reports/satisfaction/", satisfaction_page, name="satisfaction"),
 ]
