@@ -81,6 +81,9 @@ class StageSpec:
     key: str
     visible: bool = True
     instructions: str = ""
+    # What a French-speaking contact reads.
+    name_fr: str = ""
+    instructions_fr: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,32 +106,43 @@ PIPELINES = (
         "to the follow-up call after the work.",
         7,
         (
-            StageSpec("Request received", 0, "request-received"),
+            StageSpec("Request received", 0, "request-received", name_fr="Demande reçue"),
             StageSpec(
                 "Proposal sent",
                 3,
                 "proposal-sent",
                 instructions="Send us a few photos of where the equipment will go and of your electrical panel.",
+                name_fr="Proposition envoyée",
+                instructions_fr="Envoyez-nous quelques photos de l’emplacement prévu et de votre tableau électrique.",
             ),
             StageSpec(
                 "Order confirmed",
                 5,
                 "order-confirmed",
                 instructions="Sign and return the proposal to confirm the order.",
+                name_fr="Commande confirmée",
+                instructions_fr="Signez et renvoyez la proposition pour confirmer la commande.",
             ),
             StageSpec(
                 "Installation scheduled",
                 3,
                 "installation-scheduled",
                 instructions="Tell us which days suit you for the installation.",
+                name_fr="Installation planifiée",
+                instructions_fr="Dites-nous quels jours vous conviennent pour l’installation.",
             ),
             StageSpec(
                 "Installed",
                 10,
                 "installed",
                 instructions="Clear access to the boiler room and the outdoor unit's spot; someone must be home.",
+                name_fr="Installation terminée",
+                instructions_fr=(
+                    "Dégagez l’accès à la chaufferie et à l’emplacement de l’unité extérieure ; "
+                    "quelqu’un doit être présent."
+                ),
             ),
-            StageSpec("Follow-up", 5, "follow-up", visible=False),
+            StageSpec("Follow-up", 5, "follow-up", visible=False, name_fr="Suivi"),
         ),
         survey_stage="Installed",
         checkin_days=30,
@@ -138,21 +152,27 @@ PIPELINES = (
         "Something stopped working: from the report to a check that it stays fixed.",
         3,
         (
-            StageSpec("Reported", 0, "reported"),
+            StageSpec("Reported", 0, "reported", name_fr="Signalement reçu"),
             StageSpec(
                 "Diagnosed",
                 2,
                 "diagnosed",
                 instructions="Make sure someone can let the technician in and show where the fault appears.",
+                name_fr="Diagnostic établi",
+                instructions_fr=(
+                    "Assurez-vous que quelqu’un peut ouvrir au technicien et lui montrer où la panne apparaît."
+                ),
             ),
-            StageSpec("Parts ordered", 1, "parts-ordered"),
+            StageSpec("Parts ordered", 1, "parts-ordered", name_fr="Pièces commandées"),
             StageSpec(
                 "Repaired",
                 5,
                 "repaired",
                 instructions="Clear access to the appliance and switch it off the evening before.",
+                name_fr="Réparation faite",
+                instructions_fr="Dégagez l’accès à l’appareil et éteignez-le la veille au soir.",
             ),
-            StageSpec("Checked", 2, "checked"),
+            StageSpec("Checked", 2, "checked", name_fr="Vérification faite"),
         ),
         survey_stage="Checked",
         checkin_days=30,
@@ -568,6 +588,8 @@ def _seed_pipeline(spec: PipelineSpec, *, result: SeedResult, log: Log) -> Pipel
             default_duration_days=stage_spec.days,
             message_key=stage_spec.key,
             customer_instructions=stage_spec.instructions,
+            name_fr=stage_spec.name_fr,
+            customer_instructions_fr=stage_spec.instructions_fr,
         )
         stage.full_clean()
         stage.save()
