@@ -576,7 +576,10 @@ def _wait_accepted(esp: FakeEsp, cluster: Cluster, *, messages: int, started_at:
     while esp.accepted < messages:
         now = time.monotonic()
         if not cluster.alive():
-            raise RuntimeError(f"qcluster died with {esp.accepted} of {messages} accepted:\n{cluster.tail()}")
+            code = cluster.process.returncode if cluster.process is not None else None
+            raise RuntimeError(
+                f"qcluster exited (code {code}) with {esp.accepted} of {messages} accepted:\n{cluster.tail()}"
+            )
         if esp.accepted != last_count:
             last_count, last_change = esp.accepted, now
         elif now - last_change > STALL_SECONDS:

@@ -30,6 +30,7 @@ from django.core.mail import EmailMultiAlternatives, send_mail
 from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from crm.models import Job, JobEvent, Message
@@ -98,9 +99,15 @@ def enqueue_on_commit(message_ids: Iterable[int]) -> None:
         return
 
     def enqueue() -> None:
+        try:
+            # One broker connection for the batch (django-q2 opens one per call otherwise).
+            broker = get_broker()
+        except Exception:
+            logger.exception("Task broker unreachable; the outbox sweep will send messages %s", ids)
+            return
         for message_id in ids:
             try:
-                async_task("crm.tasks.send_message", message_id, task_name=f"send-message-{message_id}")
+                async_task("crm.tasks.send_message", message_id, task_name=f"send-message-{message_id}", broker=broker)
             except Exception:
                 logger.exception("Could not enqueue message %s; the outbox sweep will send it", message_id)
 
@@ -323,8 +330,9 @@ def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
         .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:batch]
     )
+    broker = get_broker() if due else None
     for message_id in due:
-        async_task("crm.tasks.send_message", message_id, task_name=f"send-message-{message_id}")
+        async_task("crm.tasks.send_message", message_id, task_name=f"send-message-{message_id}", broker=broker)
     return {"requeued": stuck, "enqueued": len(due)}
 
 
