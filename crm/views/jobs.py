@@ -59,7 +59,7 @@ ACTION_FORMS: dict[str, type[JobForm]] = {
 # --- Lookup -------------------------------------------------------------------------------------
 
 
-def _get_job(public_id: Any) -> Job:
+def get_job(public_id: Any) -> Job:
     """Every job view finds its job here (staff see every job; a bad id is a 404)."""
     return get_object_or_404(
         Job.objects.select_related("customer", "pipeline", "current_stage", "owner"), public_id=public_id
@@ -133,7 +133,7 @@ def job_board(request: HttpRequest) -> HttpResponse:
 # --- The job page -------------------------------------------------------------------------------
 
 
-def _page(
+def job_response(
     request: HttpRequest,
     job: Job,
     *,
@@ -162,17 +162,17 @@ def _page(
 @staff_required
 @require_GET
 def job_page(request: HttpRequest, public_id: Any) -> HttpResponse:
-    return _page(request, _get_job(public_id))
+    return job_response(request, get_job(public_id))
 
 
-def _act(
+def act_on_job(
     request: HttpRequest,
     public_id: Any,
     name: str,
     perform: Callable[[Job, dict[str, Any]], str],
 ) -> HttpResponse:
     """Validate the named form, call the service, and answer with the page as it now is."""
-    job = _get_job(public_id)
+    job = get_job(public_id)
     form = ACTION_FORMS[name](request.POST, job=job)
     if form.is_valid():
         try:
@@ -182,9 +182,9 @@ def _act(
         else:
             messages.success(request, done)
             if request.htmx:
-                return _page(request, job)
+                return job_response(request, job)
             return redirect("crm:job", job.public_id)
-    return _page(request, job, bound={name: form}, status=200 if request.htmx else 400)
+    return job_response(request, job, bound={name: form}, status=200 if request.htmx else 400)
 
 
 def _advance(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
@@ -209,7 +209,7 @@ def _advance(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
 @staff_required
 @require_POST
 def job_advance(request: HttpRequest, public_id: Any) -> HttpResponse:
-    return _act(request, public_id, "advance", _advance(request))
+    return act_on_job(request, public_id, "advance", _advance(request))
 
 
 def _move_date(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
@@ -232,7 +232,7 @@ def _move_date(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
 @staff_required
 @require_POST
 def job_move_date(request: HttpRequest, public_id: Any) -> HttpResponse:
-    return _act(request, public_id, "move", _move_date(request))
+    return act_on_job(request, public_id, "move", _move_date(request))
 
 
 @staff_required
@@ -249,7 +249,7 @@ def job_log_call(request: HttpRequest, public_id: Any) -> HttpResponse:
         )
         return _("Call with %(name)s logged.") % {"name": data["contact"].name}
 
-    return _act(request, public_id, "call", perform)
+    return act_on_job(request, public_id, "call", perform)
 
 
 def _send_message(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
@@ -267,23 +267,23 @@ def _send_message(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
 @staff_required
 @require_POST
 def job_send_message(request: HttpRequest, public_id: Any) -> HttpResponse:
-    return _act(request, public_id, "message", _send_message(request))
+    return act_on_job(request, public_id, "message", _send_message(request))
 
 
 @staff_required
 @require_POST
 def job_reassign(request: HttpRequest, public_id: Any) -> HttpResponse:
     if not is_manager(request.user):
-        job = _get_job(public_id)
+        job = get_job(public_id)
         messages.error(request, _("Only a manager can hand a job to someone else."))
-        return _page(request, job, status=200 if request.htmx else 403)
+        return job_response(request, job, status=200 if request.htmx else 403)
 
     def perform(job: Job, data: dict[str, Any]) -> str:
         job_services.job_reassign(job=job, owner=data["owner"], actor=request.user, reason=data["reason"])
         owner = data["owner"]
         return _("%(name)s now owns the job.") % {"name": owner.get_full_name() or owner.get_username()}
 
-    return _act(request, public_id, "owner", perform)
+    return act_on_job(request, public_id, "owner", perform)
 
 
 STATUS_SERVICES: dict[str, Callable[..., Job]] = {
@@ -301,7 +301,7 @@ def job_change_status(request: HttpRequest, public_id: Any) -> HttpResponse:
         job = STATUS_SERVICES[data["action"]](job=job, actor=request.user, reason=data["reason"])
         return _("Job %(ref)s is now %(status)s.") % {"ref": job.reference, "status": job.get_status_display().lower()}
 
-    return _act(request, public_id, "status", perform)
+    return act_on_job(request, public_id, "status", perform)
 
 
 # --- Previews: exactly what each contact would receive (nothing is kept) -----------------------
@@ -312,7 +312,7 @@ def _preview(
 ) -> HttpResponse:
     """Run the action's service in a transaction that is rolled back, and show the messages it
     queued: the preview is what will be sent, by construction."""
-    job = _get_job(public_id)
+    job = get_job(public_id)
     form = ACTION_FORMS[name](request.GET, job=job)
     result: dict[str, Any] = {"name": name}
     if form.is_valid():
@@ -324,7 +324,7 @@ def _preview(
         result["errors"] = form.errors
     if request.htmx:
         return render(request, "crm/job/_preview.html", {"preview": result, "job": job})
-    return _page(request, job, bound={name: form}, preview=result)
+    return job_response(request, job, bound={name: form}, preview=result)
 
 
 @staff_required
@@ -354,14 +354,14 @@ def _back_to_job(request: HttpRequest, job: Job, *, done: str | None = None, err
     elif done:
         messages.success(request, done)
     if request.htmx:
-        return _page(request, job)
+        return job_response(request, job)
     return redirect("crm:job", job.public_id)
 
 
 @staff_required
 @require_POST
 def request_answer_view(request: HttpRequest, public_id: Any, request_id: int) -> HttpResponse:
-    job = _get_job(public_id)
+    job = get_job(public_id)
     question = get_object_or_404(Request, pk=request_id, job=job)
     form = AnswerForm(request.POST)
     if not form.is_valid():
@@ -380,7 +380,7 @@ def _job_message(job: Job, message_id: int) -> Message:
 @staff_required
 @require_POST
 def message_handled(request: HttpRequest, public_id: Any, message_id: int) -> HttpResponse:
-    job = _get_job(public_id)
+    job = get_job(public_id)
     try:
         message_services.message_mark_handled(message=_job_message(job, message_id), actor=request.user)
     except DomainError as error:
@@ -391,7 +391,7 @@ def message_handled(request: HttpRequest, public_id: Any, message_id: int) -> Ht
 @staff_required
 @require_POST
 def message_retry(request: HttpRequest, public_id: Any, message_id: int) -> HttpResponse:
-    job = _get_job(public_id)
+    job = get_job(public_id)
     try:
         message_services.message_retry(message=_job_message(job, message_id), actor=request.user)
     except DomainError as error:

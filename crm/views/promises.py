@@ -19,7 +19,7 @@ from crm.forms.jobs import CommitmentMoveForm
 from crm.models import Commitment, Job
 from crm.services import outbox
 from crm.services import promises as promise_services
-from crm.views.jobs import _act, _get_job, _page
+from crm.views.jobs import act_on_job, get_job, job_response
 
 
 def _get_commitment(job: Job, commitment_id: int) -> Commitment:
@@ -33,7 +33,7 @@ def _get_commitment(job: Job, commitment_id: int) -> Commitment:
 def commitment_move(request: HttpRequest, public_id: Any, commitment_id: int) -> HttpResponse:
     """Get in front of it: pick the new date and the reason, see exactly what the customer will
     read, send it now. GET with ?preview=1 shows the preview; only POST changes anything."""
-    job = _get_job(public_id)
+    job = get_job(public_id)
     commitment = _get_commitment(job, commitment_id)
     data = request.POST if request.method == "POST" else (request.GET if "new_date" in request.GET else None)
     form = CommitmentMoveForm(data)
@@ -76,7 +76,7 @@ def commitment_move(request: HttpRequest, public_id: Any, commitment_id: int) ->
 @staff_required
 @require_POST
 def commitment_kept(request: HttpRequest, public_id: Any, commitment_id: int) -> HttpResponse:
-    job = _get_job(public_id)
+    job = get_job(public_id)
     try:
         promise_services.commitment_mark_kept(commitment=_get_commitment(job, commitment_id), actor=request.user)
     except DomainError as error:
@@ -84,7 +84,7 @@ def commitment_kept(request: HttpRequest, public_id: Any, commitment_id: int) ->
     else:
         messages.success(request, _("Promise kept."))
     if request.htmx:
-        return _page(request, job)
+        return job_response(request, job)
     return redirect("crm:job", job.public_id)
 
 
@@ -97,7 +97,7 @@ def promise_new(request: HttpRequest, public_id: Any) -> HttpResponse:
         )
         return _("Promise recorded: you will be reminded before it is due.")
 
-    return _act(request, public_id, "promise", perform)
+    return act_on_job(request, public_id, "promise", perform)
 
 
 def _status_update(request: HttpRequest) -> Any:
@@ -113,7 +113,7 @@ def _status_update(request: HttpRequest) -> Any:
 @staff_required
 @require_POST
 def status_update(request: HttpRequest, public_id: Any) -> HttpResponse:
-    return _act(request, public_id, "update", _status_update(request))
+    return act_on_job(request, public_id, "update", _status_update(request))
 
 
 urlpatterns: list[URLPattern] = [
