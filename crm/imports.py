@@ -26,6 +26,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Contact, Customer
+from crm.text import spreadsheet_safe
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 # Well within the task's time limit (Q_CLUSTER timeout); larger files are split by the person.
@@ -592,16 +593,11 @@ def check_rows(
     return result
 
 
-def _inert(text: str) -> str:
-    """A cell a spreadsheet will not run as a formula (the column names come from the upload)."""
-    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
-
-
 def errors_csv(errors: list[dict[str, Any]], *, delimiter: str = ",") -> str:
     """The error report as CSV, in the file's own delimiter so it opens the same way."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter)
     writer.writerow([gettext("Row"), gettext("Column"), gettext("Problem")])
     for error in errors:
-        writer.writerow([error["row"], _inert(error["column"]), _inert(error["message"])])
+        writer.writerow([error["row"], spreadsheet_safe(error["column"]), spreadsheet_safe(error["message"])])
     return out.getvalue()

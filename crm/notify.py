@@ -22,6 +22,7 @@ from django.utils import timezone, translation
 
 from crm.models import Contact, Job, Message, Milestone, StageTemplate
 from crm.sms import SMS_MAX_LENGTH
+from crm.text import person_name
 from crm.workdays import business_zone, customer_zone
 from portal.access import checkin_url, portal_url, survey_url, unsubscribe_url
 
@@ -81,7 +82,7 @@ def recipients(job: Job, *, kind: str) -> list[Contact]:
 
 def _person(user: AbstractBaseUser) -> dict[str, str]:
     profile = getattr(user, "staff_profile", None)
-    name = user.get_full_name() or user.get_username()  # type: ignore[attr-defined]
+    name = person_name(user)
     return {
         "name": name,
         "first_name": getattr(user, "first_name", "") or name,

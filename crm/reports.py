@@ -18,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -28,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.models import Commitment, Job, Message, Pipeline, Renegotiation, Request
+from crm.text import person_name, spreadsheet_safe
 from crm.workdays import business_today, business_zone
 
 DEFAULT_WEEKS = 8
@@ -193,10 +193,6 @@ class _Tally:
 
 
 # --- The report ---------------------------------------------------------------------------------
-
-
-def _user_label(user: Any) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 def acknowledgement_sent_at() -> Subquery:
@@ -372,10 +368,10 @@ def health_report(
     # 8. Who the owners are.
     owner_ids = [key for key in tally.total if key is not TEAM]
     if owner is not None:
-        names = {owner.pk: _user_label(owner)}
+        names = {owner.pk: person_name(owner)}
         owner_ids = [owner.pk]
     else:
-        names = {user.pk: _user_label(user) for user in get_user_model().objects.filter(pk__in=owner_ids)}
+        names = {user.pk: person_name(user) for user in get_user_model().objects.filter(pk__in=owner_ids)}
     rows = sorted(
         (OwnerHealth(key, names.get(key, "?"), tally.total[key], tally.weekly[key]) for key in owner_ids),
         key=lambda row: (row.name.casefold(), row.owner_id),
@@ -385,11 +381,6 @@ def health_report(
 
 
 # --- CSV ----------------------------------------------------------------------------------------
-
-
-def _inert(text: str) -> str:
-    """A cell a spreadsheet will not run as a formula (owner names are typed by people)."""
-    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
 def _number(value: float | None) -> str:
@@ -437,7 +428,7 @@ def health_csv(report: HealthReport) -> str:
         figures = row.total
         writer.writerow(
             [
-                _inert(row.name),
+                spreadsheet_safe(row.name),
                 report.period.first_day.isoformat(),
                 report.period.last_day.isoformat(),
                 figures.kept_on_time.numerator,

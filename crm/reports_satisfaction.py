@@ -42,7 +42,8 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from crm import charts
 from crm.models import Pipeline, Survey
-from crm.reports import Period, Ratio, _inert, _user_label
+from crm.reports import Period, Ratio
+from crm.text import person_name, spreadsheet_safe
 
 TEAM = "team"
 OWNER = "owner"
@@ -264,11 +265,11 @@ def satisfaction_report(*, period: Period, owner: AbstractBaseUser | None = None
 
     # 3. The people's names and 4. the pipelines'.
     people_ids = {key for dimension, key in groups if dimension in (OWNER, INSTALLER) and key is not None}
-    people = {user.pk: _user_label(user) for user in get_user_model().objects.filter(pk__in=people_ids)}
+    people = {user.pk: person_name(user) for user in get_user_model().objects.filter(pk__in=people_ids)}
     pipeline_ids = {key for dimension, key in groups if dimension == PIPELINE}
     pipelines = dict(Pipeline.objects.filter(pk__in=pipeline_ids).values_list("pk", "name"))
     if owner is not None:
-        people[owner.pk] = _user_label(owner)
+        people[owner.pk] = person_name(owner)
 
     def name(dimension: str, key: int | None) -> str:
         if dimension == TEAM:
@@ -555,7 +556,7 @@ def satisfaction_csv(report: SatisfactionReport) -> str:
         figures = row.total
         line: list[Any] = [
             dimension_title(row.dimension),
-            _inert(row.name),
+            spreadsheet_safe(row.name),
             report.period.first_day.isoformat(),
             report.period.last_day.isoformat(),
             figures.invited,

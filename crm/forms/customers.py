@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.admin_forms import time_zone_choices
 from crm.models import Contact, Customer, Pipeline
+from crm.text import person_name
 
 
 def _helper(submit_label: str, *layout: Any) -> FormHelper:
@@ -132,7 +133,7 @@ class ContactForm(forms.ModelForm):
 
 class OwnerChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        return obj.get_full_name() or obj.get_username()
+        return person_name(obj)
 
 
 class JobCreateForm(forms.Form):

@@ -26,6 +26,7 @@ from crm.notify import date_moved_drafts, stage_change_drafts
 from crm.services import promises
 from crm.services.events import record_event
 from crm.services.outbox import messages_queue
+from crm.text import person_name
 from crm.workdays import add_business_days, business_today, end_of_business_day
 
 Actor = AbstractBaseUser | None
@@ -41,11 +42,6 @@ def lock_job(job: Job) -> Job:
     stage change, drop the row instead of returning the new state.
     """
     return Job.objects.select_for_update().get(pk=job.pk)
-
-
-def _user_label(user: AbstractBaseUser) -> str:
-    full_name = getattr(user, "get_full_name", lambda: "")()
-    return full_name or user.get_username()
 
 
 # --- References ---------------------------------------------------------------------------------
@@ -85,7 +81,7 @@ def _ensure_staff(user: AbstractBaseUser, *, role: str) -> None:
         raise DomainError(
             _("%(user)s is not an active staff member and cannot be %(role)s.")
             % {
-                "user": _user_label(user),
+                "user": person_name(user),
                 "role": role,
             }
         )
@@ -243,7 +239,7 @@ def job_create(
         title=job.title,
         pipeline=pipeline.name,
         stage=stages[0].name,
-        owner=_user_label(owner),
+        owner=person_name(owner),
         start_date=start,
     )
     return job
@@ -396,7 +392,7 @@ def job_reassign(*, job: Job, owner: AbstractBaseUser, actor: Actor, reason: str
     _ensure_open(job, doing=_("change owner"))
     _ensure_staff(owner, role=_("a job owner"))
     if owner.pk == job.owner_id:
-        raise DomainError(_("%(user)s already owns job %(ref)s.") % {"user": _user_label(owner), "ref": job.reference})
+        raise DomainError(_("%(user)s already owns job %(ref)s.") % {"user": person_name(owner), "ref": job.reference})
     old_owner = job.owner
     job.owner = owner
     job.updated_at = timezone.now()
@@ -406,9 +402,9 @@ def job_reassign(*, job: Job, owner: AbstractBaseUser, actor: Actor, reason: str
         job=job,
         kind=JobEvent.Kind.OWNER_CHANGED,
         actor=actor,
-        old_owner=_user_label(old_owner),
+        old_owner=person_name(old_owner),
         old_owner_id=old_owner.pk,
-        new_owner=_user_label(owner),
+        new_owner=person_name(owner),
         new_owner_id=owner.pk,
         reason=reason.strip(),
     )

@@ -42,6 +42,7 @@ from crm.services import jobs as job_services
 from crm.services import messages as message_services
 from crm.services import outbox
 from crm.services.requests import request_answer
+from crm.text import person_name
 from crm.workdays import business_today
 
 ACTION_FORMS: dict[str, type[JobForm]] = {
@@ -281,7 +282,7 @@ def job_reassign(request: HttpRequest, public_id: Any) -> HttpResponse:
     def perform(job: Job, data: dict[str, Any]) -> str:
         job_services.job_reassign(job=job, owner=data["owner"], actor=request.user, reason=data["reason"])
         owner = data["owner"]
-        return _("%(name)s now owns the job.") % {"name": owner.get_full_name() or owner.get_username()}
+        return _("%(name)s now owns the job.") % {"name": person_name(owner)}
 
     return act_on_job(request, public_id, "owner", perform)
 

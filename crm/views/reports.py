@@ -32,6 +32,7 @@ from crm.access import is_manager, staff_required
 from crm.models import Pipeline, Survey
 from crm.reports import MAX_PERIOD_DAYS, Figures, HealthReport, OwnerHealth, Period, health_csv, health_report
 from crm.selectors import staff_users
+from crm.text import person_name
 
 
 class DateInput(forms.DateInput):
@@ -276,7 +277,7 @@ def _health_for(
         person = next((u for u in staff if u.pk == owner_id), None)
         if person is None:
             raise Http404("No such owner")
-        selected = OwnerHealth.empty(person.pk, person.get_full_name() or person.get_username(), len(report.weeks))
+        selected = OwnerHealth.empty(person.pk, person_name(person), len(report.weeks))
     return report, selected
 
 
@@ -367,7 +368,7 @@ def _satisfaction_for(
             name = Pipeline.objects.filter(pk=key).values_list("name", flat=True).first()
         else:
             person = get_user_model().objects.filter(pk=key).first()
-            name = (person.get_full_name() or person.get_username()) if person else None
+            name = person_name(person) if person else None
         if name is None:
             raise Http404("Nothing to show")
         selected = satisfaction.Group.empty(dimension, key, name, len(report.weeks))
