@@ -143,9 +143,12 @@ def document_promise(*, job: Job, title: str, due_on: date, actor: Actor, contac
 def commitments_keep(commitments: QuerySet[Commitment], *, actor: Actor, at: datetime | None = None) -> int:
     """The work is done: these promises are kept now (on time or late, the report tells)."""
     at = at or timezone.now()
-    kept = 0
-    for commitment in commitments.filter(state__in=[*Commitment.OPEN_STATES, Commitment.State.BROKEN]):
-        Commitment.objects.filter(pk=commitment.pk).update(state=Commitment.State.KEPT, kept_at=at)
+    keeping = list(
+        commitments.filter(state__in=[*Commitment.OPEN_STATES, Commitment.State.BROKEN]).select_related("job")
+    )
+    # One UPDATE for all of them (a stage reached keeps several at once), then their log lines.
+    Commitment.objects.filter(pk__in=[c.pk for c in keeping]).update(state=Commitment.State.KEPT, kept_at=at)
+    for commitment in keeping:
         _event(
             commitment,
             JobEvent.Kind.PROMISE_KEPT,
@@ -153,8 +156,7 @@ def commitments_keep(commitments: QuerySet[Commitment], *, actor: Actor, at: dat
             on_time=at <= commitment.first_due_at,
             due_at=commitment.due_at,
         )
-        kept += 1
-    return kept
+    return len(keeping)
 
 
 def commitment_renegotiate(
