@@ -349,7 +349,7 @@ def job_message_preview(request: HttpRequest, public_id: Any) -> HttpResponse:
 # --- Questions and messages on the job ----------------------------------------------------------
 
 
-def _back_to_job(request: HttpRequest, job: Job, *, done: str | None = None, error: str | None = None) -> HttpResponse:
+def back_to_job(request: HttpRequest, job: Job, *, done: str | None = None, error: str | None = None) -> HttpResponse:
     if error:
         messages.error(request, error)
     elif done:
@@ -366,38 +366,41 @@ def request_answer_view(request: HttpRequest, public_id: Any, request_id: int) -
     question = get_object_or_404(Request, pk=request_id, job=job)
     form = AnswerForm(request.POST)
     if not form.is_valid():
-        return _back_to_job(request, job, error=_("Write the answer first."))
+        return back_to_job(request, job, error=_("Write the answer first."))
     try:
         request_answer(request=question, body=form.cleaned_data["body"], actor=request.user)
     except DomainError as error:
-        return _back_to_job(request, job, error=error.message)
-    return _back_to_job(request, job, done=_("Answer queued."))
+        return back_to_job(request, job, error=error.message)
+    return back_to_job(request, job, done=_("Answer queued."))
 
 
 def _job_message(job: Job, message_id: int) -> Message:
     return get_object_or_404(Message.objects.select_related("contact", "job"), pk=message_id, job=job)
 
 
+def _on_job_message(
+    request: HttpRequest, public_id: Any, message_id: int, service: Callable[..., Message], done: str
+) -> HttpResponse:
+    job = get_job(public_id)
+    try:
+        service(message=_job_message(job, message_id), actor=request.user)
+    except DomainError as error:
+        return back_to_job(request, job, error=error.message)
+    return back_to_job(request, job, done=done)
+
+
 @staff_required
 @require_POST
 def message_handled(request: HttpRequest, public_id: Any, message_id: int) -> HttpResponse:
-    job = get_job(public_id)
-    try:
-        message_services.message_mark_handled(message=_job_message(job, message_id), actor=request.user)
-    except DomainError as error:
-        return _back_to_job(request, job, error=error.message)
-    return _back_to_job(request, job, done=_("Marked as dealt with."))
+    return _on_job_message(
+        request, public_id, message_id, message_services.message_mark_handled, _("Marked as dealt with.")
+    )
 
 
 @staff_required
 @require_POST
 def message_retry(request: HttpRequest, public_id: Any, message_id: int) -> HttpResponse:
-    job = get_job(public_id)
-    try:
-        message_services.message_retry(message=_job_message(job, message_id), actor=request.user)
-    except DomainError as error:
-        return _back_to_job(request, job, error=error.message)
-    return _back_to_job(request, job, done=_("Sending again."))
+    return _on_job_message(request, public_id, message_id, message_services.message_retry, _("Sending again."))
 
 
 # --- Unassigned mail ----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from crm.forms.jobs import CommitmentMoveForm
 from crm.models import Commitment, Job
 from crm.services import outbox
 from crm.services import promises as promise_services
-from crm.views.jobs import act_on_job, get_job, job_response
+from crm.views.jobs import act_on_job, back_to_job, get_job
 
 
 def _get_commitment(job: Job, commitment_id: int) -> Commitment:
@@ -80,12 +80,8 @@ def commitment_kept(request: HttpRequest, public_id: Any, commitment_id: int) ->
     try:
         promise_services.commitment_mark_kept(commitment=_get_commitment(job, commitment_id), actor=request.user)
     except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, _("Promise kept."))
-    if request.htmx:
-        return job_response(request, job)
-    return redirect("crm:job", job.public_id)
+        return back_to_job(request, job, error=error.message)
+    return back_to_job(request, job, done=_("Promise kept."))
 
 
 @staff_required
