@@ -42,7 +42,7 @@ def _save(contact: Contact, fields: set[str]) -> Contact:
     return contact
 
 
-def _fallback_channel(contact: Contact) -> str:
+def fallback_channel(contact: Contact) -> str:
     """Where messages go when SMS is no longer allowed: email, else a phone call from the owner."""
     return Contact.Channel.EMAIL if contact.email else Contact.Channel.PHONE
 
@@ -71,7 +71,7 @@ def _withdraw_sms_consent(contact: Contact) -> set[str]:
     contact.sms_consent_source = ""
     changed = {"sms_consent_at", "sms_consent_source"}
     if contact.preferred_channel == Contact.Channel.SMS:
-        contact.preferred_channel = _fallback_channel(contact)
+        contact.preferred_channel = fallback_channel(contact)
         changed.add("preferred_channel")
     logger.info("Contact %s withdrew SMS consent", contact.pk)
     return changed

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.models import Contact, Customer
+from crm.services.contacts import fallback_channel
 
 
 @transaction.atomic
@@ -145,7 +146,7 @@ def contact_update(
     if had_consent and not sms_consent and was_sms and preferred_channel == Contact.Channel.SMS:
         # Consent withdrawn by a contact who preferred SMS: they still hear from us, by email if
         # they have an address, by phone otherwise (SMS preferred means a phone number is on file).
-        contact.preferred_channel = Contact.Channel.EMAIL if contact.email else Contact.Channel.PHONE
+        contact.preferred_channel = fallback_channel(contact)
     _check_sms_preference(contact)
     contact.full_clean()
     contact.save()
