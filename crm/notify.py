@@ -93,8 +93,12 @@ def _person(user: AbstractBaseUser) -> dict[str, str]:
     }
 
 
-def next_step(job: Job) -> Milestone | None:
-    """The next stage the customer will see reached, with its expected date."""
+def next_step(job: Job, *, milestones: Iterable[Milestone] | None = None) -> Milestone | None:
+    """The next stage the customer will see reached, with its expected date; from ``milestones``
+    (the job's, with their stages) when the caller has them already, else from the database."""
+    if milestones is not None:
+        ahead = [m for m in milestones if m.completed_at is None and m.stage.customer_visible]
+        return min(ahead, key=lambda m: m.stage.position, default=None)
     return (
         job.milestones.select_related("stage")
         .filter(completed_at__isnull=True, stage__customer_visible=True)
@@ -111,10 +115,11 @@ def _context(job: Job, contact: Contact, kind: str, extra: dict[str, Any]) -> di
         "job": job,
         "owner": _person(job.owner),
         "portal_url": portal_url(contact, job),
-        "next_step": next_step(job),
         "unsubscribe_url": unsubscribe_url(contact) if kind in Message.NON_ESSENTIAL_KINDS else "",
     }
     context.update(extra)
+    if "next_step" not in context:
+        context["next_step"] = next_step(job)
     return context
 
 
@@ -193,11 +198,16 @@ def render_draft(
     )
 
 
-def stage_change_drafts(job: Job, *, stage: StageTemplate, note: str = "") -> list[Draft]:
-    """What each contact will receive when ``job`` reaches ``stage`` (nothing for internal stages)."""
+def stage_change_drafts(
+    job: Job, *, stage: StageTemplate, note: str = "", milestones: Iterable[Milestone] | None = None
+) -> list[Draft]:
+    """What each contact will receive when ``job`` reaches ``stage`` (nothing for internal stages).
+
+    ``milestones``: the job's milestones with their stages, as they are after the change, when
+    the caller has them (then the next step costs no query)."""
     if not stage.customer_visible:
         return []
-    extra = {"stage": stage, "note": note.strip()}
+    extra = {"stage": stage, "note": note.strip(), "next_step": next_step(job, milestones=milestones)}
     return [
         render_draft(contact=c, job=job, kind=Message.Kind.STAGE_CHANGE, extra=extra, variant=stage.message_key)
         for c in recipients(job, kind=Message.Kind.STAGE_CHANGE)

@@ -3,7 +3,12 @@
 from crm.services import campaigns, checkins, imports, outbox, promises, surveys
 
 
+def send_messages(message_ids: list[int]) -> dict[int, str]:
+    return outbox.deliver_many(message_ids=message_ids)
+
+
 def send_message(message_id: int) -> str:
+    # Tasks enqueued one per message (before batches) may still be waiting in a broker.
     return outbox.deliver(message_id=message_id)
 
 

@@ -9,13 +9,14 @@ shown to the person as it is.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, prefetch_related_objects
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,8 +25,8 @@ from crm.errors import ConflictError, DomainError, ForbiddenTransition
 from crm.models import Contact, Customer, Job, JobEvent, JobReferenceCounter, Milestone, Pipeline, StageTemplate
 from crm.notify import date_moved_drafts, stage_change_drafts
 from crm.services import promises
-from crm.services.events import record_event
-from crm.services.outbox import messages_queue
+from crm.services.events import event, record_event, record_events
+from crm.services.outbox import messages_queue, messages_store
 from crm.text import person_name
 from crm.workdays import add_business_days, business_today, end_of_business_day
 
@@ -42,6 +43,21 @@ def lock_job(job: Job) -> Job:
     stage change, drop the row instead of returning the new state.
     """
     return Job.objects.select_for_update().get(pk=job.pk)
+
+
+def lock_jobs(jobs: Iterable[Job]) -> list[Job]:
+    """Lock the job rows (in id order, so two moves of overlapping sets cannot deadlock), then
+    read them afresh with what decisions and messages need: stage, pipeline, customer, owner and
+    the owner's profile (a second query: see lock_job for why the lock takes no joins)."""
+    ids = sorted({job.pk for job in jobs})
+    locked = set(Job.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    if len(locked) != len(ids):
+        raise DomainError(_("A job you chose no longer exists; look again."))
+    return list(
+        Job.objects.select_related("current_stage", "pipeline", "customer", "owner__staff_profile")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    )
 
 
 # --- References ---------------------------------------------------------------------------------
@@ -146,18 +162,22 @@ def ensure_can_advance(job: Job, to_stage: StageTemplate, *, backwards: bool = F
 # --- Planning -----------------------------------------------------------------------------------
 
 
-def _roll_forecasts(job: Job, *, after_position: int, from_date: date) -> list[dict[str, Any]]:
+def _roll_forecasts(
+    job: Job, *, after_position: int, from_date: date, milestones: list[Milestone] | None = None
+) -> list[dict[str, Any]]:
     """Push later open milestones out so none is expected sooner than its stages allow.
 
     Dates are only ever pushed later, never pulled in: a date already given to the customer
-    stays unless someone moves it on purpose (underpromise, overdeliver).
+    stays unless someone moves it on purpose (underpromise, overdeliver). ``milestones``: the
+    job's, with their stages, when the caller has them (no query unless a date moves).
     """
     changes = []
     cumulative = 0
-    later = (
-        job.milestones.select_related("stage")
-        .filter(stage__position__gt=after_position, completed_at__isnull=True)
-        .order_by("stage__position")
+    if milestones is None:
+        milestones = list(job.milestones.select_related("stage"))
+    later = sorted(
+        (m for m in milestones if m.stage.position > after_position and m.completed_at is None),
+        key=lambda m: m.stage.position,
     )
     for milestone in later:
         cumulative += milestone.stage.default_duration_days
@@ -245,6 +265,93 @@ def job_create(
     return job
 
 
+def _advance(
+    jobs: list[Job], *, to_stage: StageTemplate, actor: Actor, note: str, notify_customer: bool, reason: str = ""
+) -> None:
+    """Move locked jobs (read by lock_jobs, each checked by ensure_can_advance) forward to
+    ``to_stage``. A fixed number of statements however many jobs move (a date pushed out by a
+    late stage adds its own): milestones read once, one UPDATE each for milestones, promises and
+    jobs, one INSERT of events, and the customers' messages stored together."""
+    now = timezone.now()
+    today = business_today()
+    ids = [job.pk for job in jobs]
+    milestones: dict[int, list[Milestone]] = defaultdict(list)
+    for milestone in Milestone.objects.filter(job_id__in=ids).select_related("stage").order_by("stage__position"):
+        milestones[milestone.job_id].append(milestone)
+
+    reached: list[int] = []
+    for job in jobs:
+        for milestone in milestones[job.pk]:
+            if (
+                job.current_stage.position < milestone.stage.position <= to_stage.position
+                and milestone.completed_at is None
+            ):
+                milestone.completed_at = now
+                reached.append(milestone.pk)
+    Milestone.objects.filter(pk__in=reached).update(completed_at=now)
+    promises.milestones_reached(reached)
+    rolled = {
+        job.pk: _roll_forecasts(job, after_position=to_stage.position, from_date=today, milestones=milestones[job.pk])
+        for job in jobs
+    }
+
+    Job.objects.filter(pk__in=ids).update(current_stage=to_stage, updated_at=now)
+    events = []
+    for job in jobs:
+        from_stage, job.current_stage, job.updated_at = job.current_stage, to_stage, now
+        events.append(
+            event(
+                job=job,
+                kind=JobEvent.Kind.STAGE_ADVANCED,
+                actor=actor,
+                from_stage=from_stage.name,
+                from_stage_id=from_stage.pk,
+                to_stage=to_stage.name,
+                to_stage_id=to_stage.pk,
+                customer_visible=to_stage.customer_visible,
+                reason=reason.strip(),
+                note=note.strip(),
+                rolled=rolled[job.pk],
+            )
+        )
+    record_events(events)
+
+    if notify_customer and to_stage.customer_visible:
+        prefetch_related_objects(jobs, "contacts")
+        messages_store(
+            (
+                (draft, job, f"stage:{job.pk}:{to_stage.pk}:{job_event.pk}:{draft.contact.pk}:{draft.channel}")
+                for job, job_event in zip(jobs, events, strict=True)
+                for draft in stage_change_drafts(job, stage=to_stage, note=note, milestones=milestones[job.pk])
+            ),
+            author=actor,
+        )
+
+
+def _revert(job: Job, *, to_stage: StageTemplate, actor: Actor, reason: str, note: str) -> None:
+    """Take a locked job back to an earlier stage: the stages after it are promised again."""
+    from_stage = job.current_stage
+    reopened = job.milestones.filter(stage__position__gt=to_stage.position)
+    reopened.update(completed_at=None)
+    promises.milestones_reopened(job, reopened)
+    job.current_stage = to_stage
+    job.updated_at = timezone.now()
+    job.save(update_fields=["current_stage", "updated_at"])
+    record_event(
+        job=job,
+        kind=JobEvent.Kind.STAGE_REVERTED,
+        actor=actor,
+        from_stage=from_stage.name,
+        from_stage_id=from_stage.pk,
+        to_stage=to_stage.name,
+        to_stage_id=to_stage.pk,
+        customer_visible=to_stage.customer_visible,
+        reason=reason.strip(),
+        note=note.strip(),
+        rolled=[],
+    )
+
+
 @transaction.atomic
 def job_advance(
     *,
@@ -264,59 +371,53 @@ def job_advance(
     ``backwards_reason``. Reaching a stage shown to the customer queues its message to each
     contact (with ``note`` as a personal word), sent after commit.
     """
-    job = lock_job(job)
+    [job] = lock_jobs([job])
     if expected_stage is not None and job.current_stage_id != expected_stage.pk:
         raise ConflictError(
             _("Job %(ref)s was moved to “%(stage)s” by someone else in the meantime; look again before changing it.")
             % {"ref": job.reference, "stage": job.current_stage.name}
         )
-    backwards = bool(backwards_reason.strip())
-    ensure_can_advance(job, to_stage, backwards=backwards)
-
-    now = timezone.now()
-    from_stage = job.current_stage
-    going_back = to_stage.position < from_stage.position
-    if going_back:
-        # The stages after the target are no longer reached: they are promised again.
-        reopened = job.milestones.filter(stage__position__gt=to_stage.position)
-        reopened.update(completed_at=None)
-        promises.milestones_reopened(job, reopened)
-        rolled: list[dict[str, Any]] = []
+    ensure_can_advance(job, to_stage, backwards=bool(backwards_reason.strip()))
+    if to_stage.position < job.current_stage.position:
+        _revert(job, to_stage=to_stage, actor=actor, reason=backwards_reason, note=note)
     else:
-        reached = job.milestones.filter(
-            stage__position__gt=from_stage.position,
-            stage__position__lte=to_stage.position,
-            completed_at__isnull=True,
-        )
-        reached_ids = list(reached.values_list("pk", flat=True))
-        reached.update(completed_at=now)
-        promises.milestones_reached(job, Milestone.objects.filter(pk__in=reached_ids), actor=actor)
-        rolled = _roll_forecasts(job, after_position=to_stage.position, from_date=business_today())
-
-    job.current_stage = to_stage
-    job.updated_at = now
-    job.save(update_fields=["current_stage", "updated_at"])
-    event = record_event(
-        job=job,
-        kind=JobEvent.Kind.STAGE_REVERTED if going_back else JobEvent.Kind.STAGE_ADVANCED,
-        actor=actor,
-        from_stage=from_stage.name,
-        from_stage_id=from_stage.pk,
-        to_stage=to_stage.name,
-        to_stage_id=to_stage.pk,
-        customer_visible=to_stage.customer_visible,
-        reason=backwards_reason.strip(),
-        note=note.strip(),
-        rolled=rolled,
-    )
-    if notify_customer and not going_back:
-        messages_queue(
-            drafts=stage_change_drafts(job, stage=to_stage, note=note),
-            job=job,
-            key=lambda d: f"stage:{job.pk}:{to_stage.pk}:{event.pk}:{d.contact.pk}:{d.channel}",
-            author=actor,
+        _advance(
+            [job], to_stage=to_stage, actor=actor, note=note, notify_customer=notify_customer, reason=backwards_reason
         )
     return job
+
+
+# The most jobs one bulk move takes (a page of the jobs list is far fewer).
+BULK_MOVE_MAX = 200
+
+
+@transaction.atomic
+def jobs_advance(
+    *, jobs: Iterable[Job], to_stage: StageTemplate, actor: Actor, note: str = "", notify_customer: bool = True
+) -> list[Job]:
+    """Move every job forward to ``to_stage`` in one transaction, exactly as job_advance would one
+    at a time (milestones reached, promises kept, forecasts rolled, a JobEvent per job, each
+    contact's stage-change message queued and sent after commit).
+
+    Forward only: going back needs a reason and is done on the job page. If any job cannot move
+    (closed, on hold, another pipeline, already there or past it), the DomainError names each one
+    and nothing changes."""
+    jobs = list(jobs)
+    if not jobs:
+        raise DomainError(_("Choose at least one job to move."))
+    if len({job.pk for job in jobs}) > BULK_MOVE_MAX:
+        raise DomainError(_("Move at most %(max)d jobs at once.") % {"max": BULK_MOVE_MAX})
+    locked = lock_jobs(jobs)
+    problems = []
+    for job in locked:
+        try:
+            ensure_can_advance(job, to_stage)
+        except DomainError as error:
+            problems.append(str(error))
+    if problems:
+        raise DomainError(_("Nothing was moved. %(problems)s") % {"problems": " ".join(problems)})
+    _advance(locked, to_stage=to_stage, actor=actor, note=note, notify_customer=notify_customer)
+    return locked
 
 
 @transaction.atomic

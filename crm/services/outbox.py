@@ -26,17 +26,19 @@ from typing import Any
 
 from anymail.exceptions import AnymailInvalidAddress, AnymailRecipientsRefused
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, send_mail
+from django.core.mail import EmailMultiAlternatives, get_connection, send_mail
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from crm.models import Job, JobEvent, Message
 from crm.notify import Draft, staff_alert
-from crm.services.events import record_event
+from crm.services.events import event, record_event, record_events
 from crm.sms import get_sms_backend
+from crm.sql import update_returning_pks
 from portal.access import unsubscribe_url
 
 logger = logging.getLogger(__name__)
@@ -89,10 +91,26 @@ def preview(action: Callable[[], Any]) -> list[Message]:
     return rows
 
 
+# One task sends at most this many messages over one connection to the provider: a big commit
+# (a bulk stage move) is shared by the workers, and a batch ends well inside the task timeout.
+SEND_BATCH = 20
+# A batch that has taken this long puts its unsent rows back in the queue for another task, so a
+# slow provider never gets a task killed halfway (Q_CLUSTER timeout is 60 s).
+SEND_BATCH_SECONDS = 30.0
+
+
+def _enqueue(message_ids: list[int], *, broker: Any = None) -> None:
+    """One send task per SEND_BATCH ids, over one broker connection."""
+    broker = broker or get_broker()
+    for start in range(0, len(message_ids), SEND_BATCH):
+        chunk = message_ids[start : start + SEND_BATCH]
+        async_task("crm.tasks.send_messages", chunk, task_name=f"send-messages-{chunk[0]}-{len(chunk)}", broker=broker)
+
+
 def enqueue_on_commit(message_ids: Iterable[int]) -> None:
     """Hand the rows to the workers once the transaction that made them has committed.
 
-    A failure to reach the broker loses nothing: the row stays queued and the sweep sends it.
+    A failure to reach the broker loses nothing: the rows stay queued and the sweep sends them.
     """
     ids = list(message_ids)
     if not ids:
@@ -100,21 +118,68 @@ def enqueue_on_commit(message_ids: Iterable[int]) -> None:
 
     def enqueue() -> None:
         try:
-            # One broker connection for the batch (django-q2 opens one per call otherwise).
-            broker = get_broker()
+            _enqueue(ids)
         except Exception:
-            logger.exception("Task broker unreachable; the outbox sweep will send messages %s", ids)
-            return
-        for message_id in ids:
-            try:
-                async_task("crm.tasks.send_message", message_id, task_name=f"send-message-{message_id}", broker=broker)
-            except Exception:
-                logger.exception("Could not enqueue message %s; the outbox sweep will send it", message_id)
+            logger.exception("Could not enqueue messages %s; the outbox sweep will send them", ids)
 
     transaction.on_commit(enqueue)
 
 
-@transaction.atomic
+def _row(
+    draft: Draft, job: Job | None, key: str, *, author: Any, in_reply_to: Message | None, now: datetime
+) -> Message:
+    email = draft.channel == Message.Channel.EMAIL
+    return Message(
+        idempotency_key=key,
+        job=job,
+        contact=draft.contact,
+        channel=draft.channel,
+        direction=Message.Direction.OUT,
+        kind=draft.kind,
+        status=draft.status,
+        language=draft.language,
+        to_address=draft.to_address,
+        from_address=settings.DEFAULT_FROM_EMAIL if email else "",
+        subject=draft.subject,
+        body_text=draft.body_text,
+        body_html=draft.body_html,
+        email_message_id=make_msgid(domain=_message_id_domain()) if email else "",
+        author=author,
+        in_reply_to=in_reply_to,
+        created_at=now,
+        sent_at=now if draft.status == Message.Status.SENT else None,
+    )
+
+
+@transaction.atomic(savepoint=False)
+def messages_store(
+    entries: Iterable[tuple[Draft, Job | None, str]],
+    *,
+    author: Any = None,
+    in_reply_to: Message | None = None,
+) -> list[Message]:
+    """Store each (draft, job, idempotency key) as a message row, once per key, and send the
+    queued ones after commit. Returns the rows in the order given, including ones that existed.
+
+    Two statements whatever the number: an INSERT that skips keys already stored (PostgreSQL waits
+    for a concurrent insert of the same key to commit, then skips it), and a SELECT of the rows.
+    """
+    now = timezone.now()
+    rows = [_row(draft, job, key, author=author, in_reply_to=in_reply_to, now=now) for draft, job, key in entries]
+    if not rows:
+        return []
+    Message.objects.bulk_create(rows, ignore_conflicts=True)
+    stored = Message.objects.in_bulk([row.idempotency_key for row in rows], field_name="idempotency_key")
+    result = [stored[row.idempotency_key] for row in rows]
+    bucket = _captured.get()
+    if bucket is not None:
+        bucket.extend(result)
+    # Every queued row goes to the workers; a row that already existed under its key gets a second
+    # task, which finds it claimed or sent already (the claim, not the enqueue, makes it once).
+    enqueue_on_commit(m.pk for m in result if m.status == Message.Status.QUEUED)
+    return result
+
+
 def messages_queue(
     *,
     drafts: Iterable[Draft],
@@ -123,60 +188,35 @@ def messages_queue(
     author: Any = None,
     in_reply_to: Message | None = None,
 ) -> list[Message]:
-    """Store each draft as a message row (once per idempotency key) and send it after commit.
-
-    Returns the rows, including ones that already existed for the same key.
-    """
-    rows = []
-    to_send = []
-    for draft in drafts:
-        message, created = Message.objects.get_or_create(
-            idempotency_key=key(draft),
-            defaults={
-                "job": job,
-                "contact": draft.contact,
-                "channel": draft.channel,
-                "direction": Message.Direction.OUT,
-                "kind": draft.kind,
-                "status": draft.status,
-                "language": draft.language,
-                "to_address": draft.to_address,
-                "from_address": settings.DEFAULT_FROM_EMAIL if draft.channel == Message.Channel.EMAIL else "",
-                "subject": draft.subject,
-                "body_text": draft.body_text,
-                "body_html": draft.body_html,
-                "email_message_id": make_msgid(domain=_message_id_domain())
-                if draft.channel == Message.Channel.EMAIL
-                else "",
-                "author": author,
-                "in_reply_to": in_reply_to,
-                "sent_at": timezone.now() if draft.status == Message.Status.SENT else None,
-            },
-        )
-        rows.append(message)
-        if created and message.status == Message.Status.QUEUED:
-            to_send.append(message.pk)
-    bucket = _captured.get()
-    if bucket is not None:
-        bucket.extend(rows)
-    enqueue_on_commit(to_send)
-    return rows
+    """Store each draft for ``job`` as a message row (once per idempotency key) and send it after
+    commit. Returns the rows, including ones that already existed for the same key."""
+    return messages_store(((d, job, key(d)) for d in drafts), author=author, in_reply_to=in_reply_to)
 
 
 # --- Sending ------------------------------------------------------------------------------------
 
 
-def claim(message_id: int, *, now: datetime | None = None) -> Message | None:
-    """Move the row from queued to sending; None if another worker has it or it is not due."""
+def claim_many(message_ids: Iterable[int], *, now: datetime | None = None) -> list[Message]:
+    """Move the rows from queued to sending; the ones this call moved (not those another worker
+    has, already sent, or whose retry is not due yet), in id order."""
     now = now or timezone.now()
-    claimed = (
-        Message.objects.filter(pk=message_id, status=Message.Status.QUEUED)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .update(status=Message.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    claimed = update_returning_pks(
+        Message.objects.filter(pk__in=list(message_ids), status=Message.Status.QUEUED).filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+        ),
+        status=Message.Status.SENDING,
+        claimed_at=now,
+        attempts=F("attempts") + 1,
     )
     if not claimed:
-        return None
-    return Message.objects.select_related("job__owner", "contact").get(pk=message_id)
+        return []
+    return list(Message.objects.select_related("job", "contact").filter(pk__in=claimed).order_by("pk"))
+
+
+def claim(message_id: int, *, now: datetime | None = None) -> Message | None:
+    """Move one row from queued to sending; None if another worker has it or it is not due."""
+    claimed = claim_many([message_id], now=now)
+    return claimed[0] if claimed else None
 
 
 def _reply_to(message: Message) -> list[str]:
@@ -185,7 +225,7 @@ def _reply_to(message: Message) -> list[str]:
     return []
 
 
-def build_email(message: Message) -> EmailMultiAlternatives:
+def build_email(message: Message, *, connection: BaseEmailBackend | None = None) -> EmailMultiAlternatives:
     headers = {"Message-ID": message.email_message_id} if message.email_message_id else {}
     if not message.is_essential and message.contact_id:
         # One-click unsubscribe (RFC 8058): mail clients show an "Unsubscribe" button.
@@ -198,6 +238,7 @@ def build_email(message: Message) -> EmailMultiAlternatives:
         to=[message.to_address],
         reply_to=_reply_to(message),
         headers=headers,
+        connection=connection,
     )
     if message.body_html:
         email.attach_alternative(message.body_html, "text/html")
@@ -207,11 +248,11 @@ def build_email(message: Message) -> EmailMultiAlternatives:
     return email
 
 
-def _hand_over(message: Message) -> str:
+def _hand_over(message: Message, *, connection: BaseEmailBackend | None = None) -> str:
     """Give the message to its channel; the provider's id for it."""
     if message.channel == Message.Channel.SMS:
         return get_sms_backend().send(message.to_address, message.body_text)
-    email = build_email(message)
+    email = build_email(message, connection=connection)
     email.send(fail_silently=False)
     status = getattr(email, "anymail_status", None)
     return (status.message_id or "") if status is not None else ""
@@ -224,24 +265,35 @@ def retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311
 
 
-def _record_sent(message: Message, provider_id: str) -> None:
+def _record_sent(sent: list[tuple[Message, str]]) -> None:
+    """The provider took these (message, provider id): sent, with one log line each, in one
+    transaction of four statements whatever their number."""
     now = timezone.now()
+    provider_ids = {message.pk: provider_id for message, provider_id in sent}
+    by_id = Case(*(When(pk=pk, then=Value(pid)) for pk, pid in provider_ids.items()), default=F("provider_message_id"))
     with transaction.atomic():
-        moved = Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
-            status=Message.Status.SENT, sent_at=now, provider_message_id=provider_id, last_error=""
+        moved = set(
+            update_returning_pks(
+                Message.objects.filter(pk__in=list(provider_ids), status=Message.Status.SENDING),
+                status=Message.Status.SENT,
+                sent_at=now,
+                provider_message_id=by_id,
+                last_error="",
+            )
         )
-        if not moved:
-            # A tracking webhook got here first and recorded the send: keep its status, add the id.
-            Message.objects.filter(pk=message.pk, provider_message_id="").update(provider_message_id=provider_id)
-            return
-        record_message_sent(message)
+        if len(moved) < len(provider_ids):
+            # A tracking webhook got there first and recorded the send: keep its status, add the id.
+            Message.objects.filter(
+                pk__in=[pk for pk in provider_ids if pk not in moved], provider_message_id=""
+            ).update(provider_message_id=by_id)
+        record_messages_sent([message for message, _ in sent if message.pk in moved])
 
 
-def record_message_sent(message: Message) -> None:
-    """The job's log says the customer was sent this message (once per message)."""
-    if message.job_id:
-        record_event(
-            job=message.job,
+def record_messages_sent(messages: Iterable[Message]) -> None:
+    """The job's log says the customer was sent each message (once per message)."""
+    record_events(
+        event(
+            job_id=message.job_id,
             kind=JobEvent.Kind.MESSAGE_SENT,
             actor=None,
             message_id=message.pk,
@@ -249,21 +301,46 @@ def record_message_sent(message: Message) -> None:
             channel=message.channel,
             to=message.to_address,
         )
+        for message in messages
+        if message.job_id
+    )
 
 
-def _record_sent_durably(message: Message, provider_id: str, *, tries: int = 3) -> None:
-    """The provider has the message: never let a passing database error make it look unsent."""
+def record_message_sent(message: Message) -> None:
+    record_messages_sent([message])
+
+
+def _record_sent_durably(sent: list[tuple[Message, str]], *, tries: int = 3) -> None:
+    """The provider has the messages: never let a passing database error make them look unsent."""
     for attempt in range(1, tries + 1):
         try:
-            _record_sent(message, provider_id)
+            _record_sent(sent)
             return
         except DatabaseError:
             if attempt == tries:
                 # Left in "sending": a tracking webhook (matched by outbox id) or, failing that,
-                # the sweep will settle it.
-                logger.exception("Message %s was handed over but its status could not be saved", message.pk)
+                # the sweep will settle them.
+                logger.exception(
+                    "Messages %s were handed over but their status could not be saved", [m.pk for m, _ in sent]
+                )
                 raise
             time.sleep(0.2 * attempt)
+
+
+def _release(messages: list[Message]) -> None:
+    """Put claimed rows that were not tried back in the queue (not an attempt) and enqueue them."""
+    ids = [m.pk for m in messages]
+    released = update_returning_pks(
+        Message.objects.filter(pk__in=ids, status=Message.Status.SENDING),
+        status=Message.Status.QUEUED,
+        claimed_at=None,
+        attempts=F("attempts") - 1,
+    )
+    if released:
+        try:
+            _enqueue(released)
+        except Exception:
+            logger.exception("Could not enqueue messages %s; the outbox sweep will send them", released)
 
 
 @transaction.atomic
@@ -300,19 +377,40 @@ def _record_failure(message: Message, error: Exception) -> str:
     return "failed"
 
 
+def deliver_many(*, message_ids: Iterable[int]) -> dict[int, str]:
+    """Send queued messages over one connection to the provider: for each id "sent", "retry",
+    "failed", "skipped" when there was nothing to claim (already sent, claimed by another worker,
+    or its retry is not due yet), or "released" when the batch ran out of time before trying it
+    (it is queued again for another task)."""
+    ids = list(dict.fromkeys(message_ids))
+    outcomes = dict.fromkeys(ids, "skipped")
+    messages = claim_many(ids)
+    if not messages:
+        return outcomes
+    began = time.monotonic()
+    sent: list[tuple[Message, str]] = []
+    with get_connection() as connection:
+        for index, message in enumerate(messages):
+            if time.monotonic() - began > SEND_BATCH_SECONDS:
+                _release(messages[index:])
+                outcomes.update(dict.fromkeys((m.pk for m in messages[index:]), "released"))
+                break
+            try:
+                provider_id = _hand_over(message, connection=connection)
+            except Exception as error:
+                logger.warning("Sending message %s failed (attempt %s): %s", message.pk, message.attempts, error)
+                outcomes[message.pk] = _record_failure(message, error)
+                continue
+            sent.append((message, provider_id))
+            outcomes[message.pk] = "sent"
+    if sent:
+        _record_sent_durably(sent)
+    return outcomes
+
+
 def deliver(*, message_id: int) -> str:
-    """Send one queued message: "sent", "retry", "failed", or "skipped" when there was nothing to
-    claim (already sent, claimed by another worker, or its retry is not due yet)."""
-    message = claim(message_id)
-    if message is None:
-        return "skipped"
-    try:
-        provider_id = _hand_over(message)
-    except Exception as error:
-        logger.warning("Sending message %s failed (attempt %s): %s", message.pk, message.attempts, error)
-        return _record_failure(message, error)
-    _record_sent_durably(message, provider_id)
-    return "sent"
+    """Send one queued message; see deliver_many for the outcomes."""
+    return deliver_many(message_ids=[message_id])[message_id]
 
 
 def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
@@ -330,9 +428,8 @@ def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
         .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:batch]
     )
-    broker = get_broker() if due else None
-    for message_id in due:
-        async_task("crm.tasks.send_message", message_id, task_name=f"send-message-{message_id}", broker=broker)
+    if due:
+        _enqueue(due)
     return {"requeued": stuck, "enqueued": len(due)}
 
 

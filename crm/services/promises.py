@@ -76,10 +76,10 @@ def commitment_make(
     due_at: datetime,
     actor: Actor,
     contact: Contact | None = None,
-    milestone: Milestone | None = None,
     request: Request | None = None,
     call: Message | None = None,
 ) -> Commitment:
+    """A promise of ``kind`` (a stage's own promises are made by milestone_commitments_create)."""
     commitment = Commitment.objects.create(
         job=job,
         kind=kind,
@@ -88,7 +88,6 @@ def commitment_make(
         contact=contact,
         first_due_at=due_at,
         due_at=due_at,
-        milestone=milestone,
         request=request,
         call=call,
     )
@@ -140,13 +139,15 @@ def document_promise(*, job: Job, title: str, due_on: date, actor: Actor, contac
 # --- Kept, moved, withdrawn ---------------------------------------------------------------------
 
 
+# What "kept" can still be said of: an open promise, or a broken one finally done (late).
+KEEPABLE_STATES = [*Commitment.OPEN_STATES, Commitment.State.BROKEN]
+
+
 def commitments_keep(commitments: QuerySet[Commitment], *, actor: Actor, at: datetime | None = None) -> int:
     """The work is done: these promises are kept now (on time or late, the report tells)."""
     at = at or timezone.now()
-    keeping = list(
-        commitments.filter(state__in=[*Commitment.OPEN_STATES, Commitment.State.BROKEN]).select_related("job")
-    )
-    # One UPDATE for all of them (a stage reached keeps several at once), then their log lines.
+    keeping = list(commitments.filter(state__in=KEEPABLE_STATES).select_related("job"))
+    # One UPDATE for all of them, then their log lines.
     Commitment.objects.filter(pk__in=[c.pk for c in keeping]).update(state=Commitment.State.KEPT, kept_at=at)
     for commitment in keeping:
         _event(
@@ -217,8 +218,13 @@ def commitments_follow_owner(job: Job) -> None:
 # --- Hooks for the job services -----------------------------------------------------------------
 
 
-def milestones_reached(job: Job, milestones: QuerySet[Milestone], *, actor: Actor) -> None:
-    commitments_keep(Commitment.objects.filter(job=job, milestone__in=milestones), actor=actor)
+def milestones_reached(milestone_ids: list[int]) -> None:
+    """These stages are reached: their promises are kept, in one UPDATE. (Only a stage's own
+    promises point at a milestone, and the stage event is their log line: see _event.)"""
+    if milestone_ids:
+        Commitment.objects.filter(milestone_id__in=milestone_ids, state__in=KEEPABLE_STATES).update(
+            state=Commitment.State.KEPT, kept_at=timezone.now()
+        )
 
 
 def milestones_reopened(job: Job, milestones: QuerySet[Milestone]) -> None:
@@ -232,9 +238,7 @@ def milestones_reopened(job: Job, milestones: QuerySet[Milestone]) -> None:
 def milestone_date_moved(milestone: Milestone, *, reason: str, actor: Actor, told_customer: bool) -> None:
     # An open promise, or a broken one getting a (late) new date.
     commitment = (
-        Commitment.objects.filter(milestone=milestone, state__in=[*Commitment.OPEN_STATES, Commitment.State.BROKEN])
-        .order_by("-created_at")
-        .first()
+        Commitment.objects.filter(milestone=milestone, state__in=KEEPABLE_STATES).order_by("-created_at").first()
     )
     if commitment is None:
         if milestone.stage.customer_visible and milestone.forecast_date:

@@ -143,14 +143,15 @@ def test_it_sends_once_when_the_commit_enqueues_it_and_a_duplicate_task_follows(
 def test_it_stores_a_draft_once_per_idempotency_key(job: Job, django_capture_on_commit_callbacks) -> None:
     stage = job.pipeline.stages.get(name="Proposal sent")
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    with django_capture_on_commit_callbacks(execute=True):
         first = messages_queue(drafts=stage_change_drafts(job, stage=stage), job=job, key=lambda d: "same-key")
         again = messages_queue(drafts=stage_change_drafts(job, stage=stage), job=job, key=lambda d: "same-key")
 
     assert [m.pk for m in first] == [m.pk for m in again]
     assert Message.objects.filter(job=job).count() == 1
-    assert len(callbacks) == 1
+    # Stored once, sent once: a second task for the same row finds nothing left to claim.
     assert len(mail.outbox) == 1
+    assert fresh(first[0]).status == "sent"
 
 
 # --- (b) A crash between the send and the status save ---------------------------------------------
@@ -162,11 +163,11 @@ def test_it_records_the_send_when_the_status_save_fails_once(
     record_sent = outbox._record_sent
     calls = []
 
-    def flaky(message: Message, provider_id: str) -> None:
-        calls.append(provider_id)
+    def flaky(sent: list[tuple[Message, str]]) -> None:
+        calls.append(sent)
         if len(calls) == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        record_sent(message, provider_id)
+        record_sent(sent)
 
     monkeypatch.setattr(outbox, "_record_sent", flaky)
 
@@ -182,7 +183,7 @@ def test_it_records_the_send_when_the_status_save_fails_once(
 def lost_status_save(queued: Message, monkeypatch: pytest.MonkeyPatch) -> Message:
     """The ESP took the message, then the database went away for good: the row stays "sending"."""
 
-    def down(message: Message, provider_id: str) -> None:
+    def down(sent: list[tuple[Message, str]]) -> None:
         raise OperationalError("could not connect to server")
 
     monkeypatch.setattr(outbox, "_record_sent", down)
