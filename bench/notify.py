@@ -14,11 +14,14 @@ email backend" once that server has accepted it over HTTP.
 2. Baseline, the plain loop: the same N messages, rendered beforehand with
    ``crm.notify.stage_change_drafts``, sent one after another with ``django.core.mail.send_mail``.
 3. The product: ``manage.py qcluster`` with 2 workers runs beside this process, which performs the
-   N stage changes with ``job_advance`` (each its own transaction: the messages are queued and
-   enqueued on commit). Timed from the first stage change until the provider has accepted the
-   last message; every message row must end ``sent`` and the provider must have seen each once.
-4. Queries per stage change and per delivery (``deliver`` in this process), on a few extra jobs.
-5. With ``--profile K``: cProfile of K more stage changes and of delivering their messages.
+   N stage changes as staff moving a page of jobs at a time (``jobs_advance``, ``--move`` jobs per
+   move, each its own transaction: the messages are queued and enqueued on commit). Timed from the
+   first stage change until the provider has accepted the last message; every message row must end
+   ``sent`` and the provider must have seen each once.
+4. The product, one job at a time: ``--single`` more stage changes with ``job_advance``, timed the
+   same way (the path of a person clicking "advance" on one job).
+5. Queries per stage change, per move and per delivery, on a few extra jobs.
+6. With ``--profile K``: cProfile of K more stage changes and of delivering their messages.
 
 Figures are printed as ratios to the plain loop, and at full size (10,000 messages) written to
 docs/performance.md. ``BENCH_MESSAGES=1000 make bench-notify`` is a quick try.
@@ -87,6 +90,10 @@ STAGES = [
 ]
 STEPS = len(STAGES) - 1
 QUERY_SAMPLE_JOBS = 5
+# Jobs per bulk move: a page of the jobs list, selected and moved to the next stage.
+DEFAULT_MOVE = 50
+# Stage changes made one job at a time (job_advance), after the bulk moves.
+DEFAULT_SINGLE = 1000
 # A run stops waiting when the provider has accepted nothing new for this long.
 STALL_SECONDS = 120.0
 
@@ -280,11 +287,13 @@ class World:
     owner: User
     stages: list[StageTemplate]
     jobs: list[Job]
+    single_jobs: list[Job]
     sample_jobs: list[Job]
+    move_sample_jobs: list[Job]
     profile_jobs: list[Job]
 
 
-def build_world(*, jobs: int, profile_jobs: int) -> World:
+def build_world(*, jobs: int, single_jobs: int, move: int, profile_jobs: int) -> World:
     from django.contrib.auth.models import User
     from django.db import transaction
 
@@ -307,7 +316,7 @@ def build_world(*, jobs: int, profile_jobs: int) -> World:
         )
         for position, (name, days) in enumerate(STAGES, start=1)
     ]
-    total = jobs + QUERY_SAMPLE_JOBS + profile_jobs
+    total = jobs + single_jobs + QUERY_SAMPLE_JOBS + move + profile_jobs
     customers = Customer.objects.bulk_create([Customer(name=f"Bench household {i:05d}") for i in range(total)])
     contacts = Contact.objects.bulk_create(
         [
@@ -339,12 +348,23 @@ def build_world(*, jobs: int, profile_jobs: int) -> World:
                 )
         if (start // batch) % 8 == 7:
             log(f"    {len(created):>6} jobs created")
+    parts = iter([jobs, single_jobs, QUERY_SAMPLE_JOBS, move, profile_jobs])
+    start = 0
+
+    def take() -> list[Job]:
+        nonlocal start
+        size = next(parts)
+        start += size
+        return created[start - size : start]
+
     return World(
         owner=owner,
         stages=stages,
-        jobs=created[:jobs],
-        sample_jobs=created[jobs : jobs + QUERY_SAMPLE_JOBS],
-        profile_jobs=created[jobs + QUERY_SAMPLE_JOBS :],
+        jobs=take(),
+        single_jobs=take(),
+        sample_jobs=take(),
+        move_sample_jobs=take(),
+        profile_jobs=take(),
     )
 
 
@@ -353,6 +373,13 @@ def stage_changes(jobs: list[Job], stages: list[StageTemplate]) -> Iterator[tupl
     for stage in stages[1:]:
         for job in jobs:
             yield job, stage
+
+
+def moves(jobs: list[Job], stages: list[StageTemplate], size: int) -> Iterator[tuple[list[Job], StageTemplate]]:
+    """The same stage changes as bulk moves: a round of all jobs per stage, ``size`` jobs a move."""
+    for stage in stages[1:]:
+        for start in range(0, len(jobs), size):
+            yield jobs[start : start + size], stage
 
 
 # --- The django-q2 cluster ----------------------------------------------------------------------
@@ -443,6 +470,7 @@ class PlainLoop:
 @dataclass
 class Product:
     messages: int
+    move: int  # jobs per move; 1 = job_advance one job at a time
     cluster_start_seconds: float
     producer_cpu_seconds: float
     other_cpu_before: float | None
@@ -514,6 +542,10 @@ class Queries:
     per_delivery: list[int]
     delivery_kinds: Counter[str]
     example_stage_change: list[str]
+    move: int
+    per_move: list[int]
+    batch: int
+    per_batch: list[int]
 
 
 @dataclass
@@ -594,19 +626,21 @@ def _wait_accepted(esp: FakeEsp, cluster: Cluster, *, messages: int, started_at:
     return esp.last_accepted_at - started_at
 
 
-def _settle(esp: FakeEsp, *, started_at: float) -> tuple[float, EspStats, dict[str, int]]:
-    """Wait for every row to be recorded sent (the worker does it just after the provider's answer);
-    the seconds from ``started_at`` that took, the provider's counts and the rows by status."""
+def _settle(esp: FakeEsp, *, started_at: float, jobs: list[Job]) -> tuple[float, EspStats, dict[str, int]]:
+    """Wait for every row of ``jobs`` to be recorded sent (the worker does it just after the
+    provider's answer); the seconds from ``started_at`` that took, the provider's counts and the
+    rows by status."""
     from django.db.models import Count
 
     from crm.models import Message
 
+    rows = Message.objects.filter(job__in=jobs)
     deadline = time.monotonic() + 60
-    while Message.objects.exclude(status=Message.Status.SENT).exists() and time.monotonic() < deadline:
+    while rows.exclude(status=Message.Status.SENT).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     rows_sent_seconds = time.time() - started_at
     time.sleep(1.0)  # a late duplicate would show up at the provider now
-    statuses = {row["status"]: row["n"] for row in Message.objects.values("status").annotate(n=Count("id"))}
+    statuses = {row["status"]: row["n"] for row in rows.values("status").annotate(n=Count("id"))}
     return rows_sent_seconds, esp.stats(), statuses
 
 
@@ -631,25 +665,35 @@ def _check_tasks(cluster: Cluster) -> None:
         )
 
 
-def product(world: World, esp: FakeEsp, cluster: Cluster, *, messages: int) -> Product:
+def product(world: World, esp: FakeEsp, cluster: Cluster, *, jobs: list[Job], move: int) -> Product:
+    """The stage changes of ``jobs`` (a round of all jobs per stage) with the cluster running: as
+    bulk moves of ``move`` jobs (``jobs_advance``), or one at a time (``job_advance``) when 1."""
     from django_q.models import Failure
 
-    from crm.services.jobs import job_advance
+    from crm.services.jobs import job_advance, jobs_advance
 
+    messages = len(jobs) * STEPS
     esp.reset()
     other_cpu = other_cpu_share()
     log(f"  other CPU use while idle: {_share(other_cpu)}")
     log(f"  starting manage.py qcluster with {WORKERS} workers (log: {cluster.log_path})")
     cluster_start = cluster.start()
-    log(f"  cluster running after {cluster_start:.1f} s; {messages} stage changes with job_advance (timed)")
+    how = f"moves of {move} jobs with jobs_advance" if move > 1 else "job_advance, one job at a time"
+    log(f"  cluster running after {cluster_start:.1f} s; {messages} stage changes as {how} (timed)")
 
     progress: list[tuple[int, float, int]] = []
     roles, sampler = _roles(esp, cluster), cpu.Sampler().start()
     started_at = time.time()
     began, cpu_began = time.perf_counter(), time.process_time()
-    for done, (job, stage) in enumerate(stage_changes(world.jobs, world.stages), start=1):
-        job_advance(job=job, to_stage=stage, actor=world.owner)
-        if done % 1000 == 0:
+    done, next_report = 0, 1000
+    for chunk, stage in moves(jobs, world.stages, move):
+        if move > 1:
+            jobs_advance(jobs=chunk, to_stage=stage, actor=world.owner)
+        else:
+            job_advance(job=chunk[0], to_stage=stage, actor=world.owner)
+        done += len(chunk)
+        if done >= next_report:
+            next_report += 1000
             _check_tasks(cluster)
             elapsed = time.perf_counter() - began
             progress.append((done, elapsed, esp.accepted))
@@ -660,9 +704,10 @@ def product(world: World, esp: FakeEsp, cluster: Cluster, *, messages: int) -> P
     total_seconds = _wait_accepted(esp, cluster, messages=messages, started_at=started_at)
     cpu_use = sampler.stop().use(roles)
     log(f"  all {messages} accepted at {total_seconds:.1f} s; checking the rows")
-    rows_sent_seconds, stats, statuses = _settle(esp, started_at=started_at)
+    rows_sent_seconds, stats, statuses = _settle(esp, started_at=started_at, jobs=jobs)
     result = Product(
         messages=messages,
+        move=move,
         cluster_start_seconds=cluster_start,
         producer_seconds=producer_seconds,
         producer_cpu_seconds=producer_cpu_seconds,
@@ -687,12 +732,10 @@ def drain(world: World, esp: FakeEsp, cluster: Cluster, *, messages: int) -> Dra
     """Worker capacity: how fast the 2 workers hand over messages that are all waiting already.
 
     The product run's rows go back to queued (a benchmark-only UPDATE), then with the cluster
-    running idle, one task per row is enqueued as ``enqueue_on_commit`` does (through one broker
-    connection, so enqueuing takes ~1 s), and the clock runs until the provider accepted them all."""
-    from django_q.brokers import get_broker
-    from django_q.tasks import async_task
-
+    running idle, they are enqueued as ``enqueue_on_commit`` does (one task per SEND_BATCH rows,
+    through one broker connection), and the clock runs until the provider accepted them all."""
     from crm.models import Message
+    from crm.services.outbox import enqueue_now
 
     ids = list(Message.objects.filter(job__in=world.jobs).order_by("pk").values_list("pk", flat=True))
     if len(ids) != messages:
@@ -709,17 +752,15 @@ def drain(world: World, esp: FakeEsp, cluster: Cluster, *, messages: int) -> Dra
     other_cpu = other_cpu_share()
     log(f"  other CPU use while idle: {_share(other_cpu)}")
     cluster.start()
-    log(f"  cluster running; enqueuing {messages} send tasks at once (timed from the first)")
-    broker = get_broker()
+    log(f"  cluster running; enqueuing {messages} messages at once (timed from the first)")
     roles, sampler = _roles(esp, cluster), cpu.Sampler().start()
     started_at = time.time()
-    for message_id in ids:
-        async_task("crm.tasks.send_message", message_id, task_name=f"send-message-{message_id}", broker=broker)
+    enqueue_now(ids)
     enqueue_seconds = time.time() - started_at
     seconds = _wait_accepted(esp, cluster, messages=messages, started_at=started_at)
     cpu_use = sampler.stop().use(roles)
     log(f"  all {messages} accepted at {seconds:.1f} s")
-    _rows_sent, stats, statuses = _settle(esp, started_at=started_at)
+    _rows_sent, stats, statuses = _settle(esp, started_at=started_at, jobs=world.jobs)
     cluster.stop()
     return Drain(
         messages=messages,
@@ -746,13 +787,14 @@ def _kind(sql: str) -> str:
 
 
 def measure_queries(world: World) -> Queries:
-    """Queries of a stage change and of one delivery, on jobs kept aside (the cluster is stopped)."""
+    """Queries of a stage change (one job), of a bulk move, of one delivery and of a batch of
+    deliveries, on jobs kept aside (the cluster is stopped)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from crm.models import Message
-    from crm.services.jobs import job_advance
-    from crm.services.outbox import deliver
+    from crm.services.jobs import job_advance, jobs_advance
+    from crm.services.outbox import SEND_BATCH, deliver, deliver_many
 
     per_change: list[int] = []
     change_kinds: Counter[str] = Counter()
@@ -775,12 +817,32 @@ def measure_queries(world: World) -> Queries:
             raise RuntimeError(f"deliver({message_id}) gave {outcome!r}")
         per_delivery.append(len(ctx.captured_queries))
         delivery_kinds.update(_kind(q["sql"]) for q in ctx.captured_queries)
+
+    per_move: list[int] = []
+    for chunk, stage in moves(world.move_sample_jobs, world.stages, len(world.move_sample_jobs)):
+        with CaptureQueriesContext(connection) as ctx:
+            jobs_advance(jobs=chunk, to_stage=stage, actor=world.owner)
+        per_move.append(len(ctx.captured_queries))
+    per_batch: list[int] = []
+    ids = list(
+        Message.objects.filter(job__in=world.move_sample_jobs, status=Message.Status.QUEUED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for start in range(0, len(ids) - SEND_BATCH + 1, SEND_BATCH):
+        with CaptureQueriesContext(connection) as ctx:
+            deliver_many(message_ids=ids[start : start + SEND_BATCH])
+        per_batch.append(len(ctx.captured_queries))
     return Queries(
         per_stage_change=per_change,
         stage_change_kinds=change_kinds,
         per_delivery=per_delivery,
         delivery_kinds=delivery_kinds,
         example_stage_change=example,
+        move=len(world.move_sample_jobs),
+        per_move=per_move,
+        batch=SEND_BATCH,
+        per_batch=per_batch,
     )
 
 
@@ -790,20 +852,19 @@ def measure_queries(world: World) -> Queries:
 STAGE_CHANGE_COSTS = [
     ("all SQL round trips (CursorWrapper._execute)", "django.db.backends.utils:CursorWrapper._execute"),
     ("transaction commits", "django.db.backends.base.base:BaseDatabaseWrapper.commit"),
-    ("job row lock (lock_job)", "crm.services.jobs:lock_job|crm.services.jobs:_lock_job"),
+    ("job row locks + read (lock_jobs)", "crm.services.jobs:lock_jobs"),
     ("forecast roll (_roll_forecasts)", "crm.services.jobs:_roll_forecasts"),
     ("rendering drafts (stage_change_drafts)", "crm.notify:stage_change_drafts"),
     ("  template rendering (Template.render)", "django.template.base:Template.render"),
     ("  portal link signing (signing.dumps)", "django.core.signing:dumps"),
-    ("  next_step query", "crm.notify:next_step"),
-    ("storing messages (messages_queue)", "crm.services.outbox:messages_queue"),
-    ("event log (record_event)", "crm.services.events:record_event"),
+    ("storing messages (messages_store)", "crm.services.outbox:messages_store"),
+    ("event log (record_events)", "crm.services.events:record_events"),
     ("enqueue to Redis after commit (async_task)", "django_q.tasks:async_task"),
 ]
 DELIVERY_COSTS = [
     ("all SQL round trips (CursorWrapper._execute)", "django.db.backends.utils:CursorWrapper._execute"),
     ("transaction commits", "django.db.backends.base.base:BaseDatabaseWrapper.commit"),
-    ("claim (conditional UPDATE + SELECT)", "crm.services.outbox:claim"),
+    ("claim (UPDATE … RETURNING + SELECT)", "crm.services.outbox:claim_many"),
     ("build_email", "crm.services.outbox:build_email"),
     ("anymail: payload + HTTP POST (backend _send)", "anymail.backends.base:AnymailBaseBackend._send"),
     ("  HTTP POST to the provider (post_to_esp)", "anymail.backends.base_requests:AnymailRequestsBackend.post_to_esp"),
@@ -836,20 +897,21 @@ def _costs(profile: cProfile.Profile, wanted: list[tuple[str, str]]) -> list[tup
     return costs
 
 
-def profile_run(world: World, *, top: int) -> ProfileResult:
+def profile_run(world: World, *, top: int, move: int) -> ProfileResult:
     from crm.models import Message
-    from crm.services.jobs import job_advance
-    from crm.services.outbox import deliver
+    from crm.services.jobs import jobs_advance
+    from crm.services.outbox import SEND_BATCH, deliver_many
 
-    plan = list(stage_changes(world.profile_jobs, world.stages))
+    plan = list(moves(world.profile_jobs, world.stages, move))
     profiler = cProfile.Profile()
     began = time.perf_counter()
     profiler.enable()
-    for job, stage in plan:
-        job_advance(job=job, to_stage=stage, actor=world.owner)
+    for chunk, stage in plan:
+        jobs_advance(jobs=chunk, to_stage=stage, actor=world.owner)
     profiler.disable()
     change_seconds = time.perf_counter() - began
-    log(f"\n  cProfile of {len(plan)} stage changes ({change_seconds:.2f} s under the profiler), top {top}:")
+    changes = sum(len(chunk) for chunk, _ in plan)
+    log(f"\n  cProfile of {changes} stage changes in moves of {move} ({change_seconds:.2f} s profiled), top {top}:")
     pstats.Stats(profiler, stream=sys.stdout).strip_dirs().sort_stats("cumulative").print_stats(top)
     change_costs = _costs(profiler, STAGE_CHANGE_COSTS)
 
@@ -861,14 +923,14 @@ def profile_run(world: World, *, top: int) -> ProfileResult:
     profiler = cProfile.Profile()
     began = time.perf_counter()
     profiler.enable()
-    for message_id in ids:
-        deliver(message_id=message_id)
+    for start in range(0, len(ids), SEND_BATCH):
+        deliver_many(message_ids=ids[start : start + SEND_BATCH])
     profiler.disable()
     delivery_seconds = time.perf_counter() - began
     log(f"\n  cProfile of {len(ids)} deliveries in this process ({delivery_seconds:.2f} s), top {top}:")
     pstats.Stats(profiler, stream=sys.stdout).strip_dirs().sort_stats("cumulative").print_stats(top)
     return ProfileResult(
-        stage_changes=len(plan),
+        stage_changes=changes,
         stage_change_seconds=change_seconds,
         stage_change_costs=change_costs,
         deliveries=len(ids),
@@ -903,6 +965,7 @@ class Report:
     setup_seconds: float
     baseline: PlainLoop
     product: Product
+    single: Product | None
     workers: Drain | None
     settings: str
     queries: Queries
@@ -926,20 +989,32 @@ class Report:
         return self.ratio >= GOAL_RATIO
 
     def table(self) -> list[tuple[str, str, str, str]]:
-        b, p = self.baseline, self.product
+        b, p, one = self.baseline, self.product, self.single
         return [
             ("Plain loop: `send_mail` one after another", f"{b.seconds:.1f}", f"{b.rate:.0f}", "1.00 (baseline)"),
             (
-                f"Product, producer: {p.messages:,} × `job_advance`",
+                f"Product, producer: {p.messages:,} stage changes in moves of {p.move} jobs (`jobs_advance`)",
                 f"{p.producer_seconds:.1f}",
                 f"{p.producer_rate:.0f}",
                 f"{p.producer_rate / b.rate:.2f}",
             ),
             (
-                f"Product, end to end: first stage change → last message accepted ({WORKERS} workers)",
+                f"**Product, end to end**: first stage change → last message accepted ({WORKERS} workers)",
                 f"{p.total_seconds:.1f}",
                 f"{p.rate:.0f}",
                 f"{self.ratio:.2f}",
+            ),
+            *(
+                [
+                    (
+                        f"Product, one job at a time: {one.messages:,} × `job_advance`, end to end",
+                        f"{one.total_seconds:.1f}",
+                        f"{one.rate:.0f}",
+                        f"{one.rate / b.rate:.2f}",
+                    )
+                ]
+                if one is not None
+                else []
             ),
             *(
                 [
@@ -957,7 +1032,11 @@ class Report:
 
     @property
     def correct(self) -> bool:
-        return self.product.correct and (self.workers is None or self.workers.correct)
+        return (
+            self.product.correct
+            and (self.single is None or self.single.correct)
+            and (self.workers is None or self.workers.correct)
+        )
 
     def goals(self) -> list[tuple[str, str, str]]:
         return [
@@ -976,8 +1055,9 @@ class Report:
 
     @property
     def others(self) -> list[float | None]:
+        one = [self.single.other_cpu_before] if self.single is not None else []
         w = [self.workers.other_cpu_before] if self.workers is not None else []
-        return [self.baseline.other_cpu_before, self.product.other_cpu_before, *w]
+        return [self.baseline.other_cpu_before, self.product.other_cpu_before, *one, *w]
 
     @property
     def busy(self) -> bool:
@@ -985,16 +1065,22 @@ class Report:
         return any(share is not None and share > 0.1 for share in self.others)
 
     def cpu_text(self) -> str:
-        b, p = self.baseline, self.product
-        return (
+        b, p, one = self.baseline, self.product, self.single
+        text = (
             f"plain loop {1000 * b.cpu_seconds / b.messages:.2f} ms per message "
-            f"(of {1000 * b.seconds / b.messages:.2f} ms wall); producer "
+            f"(of {1000 * b.seconds / b.messages:.2f} ms wall); producer in moves of {p.move} "
             f"{1000 * p.producer_cpu_seconds / p.messages:.2f} ms per stage change "
             f"(of {1000 * p.producer_seconds / p.messages:.2f} ms wall)"
         )
+        if one is not None:
+            text += (
+                f"; one at a time {1000 * one.producer_cpu_seconds / one.messages:.2f} ms per stage change "
+                f"(of {1000 * one.producer_seconds / one.messages:.2f} ms wall)"
+            )
+        return text
 
     def others_text(self) -> str:
-        phases = ["the plain loop", "the product", "the workers alone"]
+        phases = ["the plain loop", "the product", *(["one at a time"] if self.single else []), "the workers alone"]
         return ", ".join(f"{_share(share)} before {phase}" for share, phase in zip(self.others, phases, strict=False))
 
     def verdict(self) -> list[str]:
@@ -1012,13 +1098,20 @@ class Report:
             lines.append(
                 f"The end-to-end time is the producer's: the workers keep up (the last message is accepted "
                 f"{p.drain_seconds:.1f} s after the last stage change), so the rate is that of {p.messages:,} "
-                f"`job_advance` calls one after another, {1000 * p.producer_seconds / p.messages:.1f} ms each, "
+                f"stage changes in moves of {p.move} jobs, {1000 * p.producer_seconds / p.messages:.1f} ms each, "
                 f"{1000 * p.producer_cpu_seconds / p.messages:.1f} ms of it CPU in the calling process."
             )
         else:
             lines.append(
-                f"The workers are behind: the last message is accepted {p.drain_seconds:.1f} s after the last "
-                "stage change."
+                f"The workers set the pace: the last message is accepted {p.drain_seconds:.1f} s after the last "
+                f"stage change ({p.producer_seconds:.1f} s for the {p.messages:,} stage changes in moves of {p.move})."
+            )
+        if (one := self.single) is not None:
+            lines.append(
+                f'One job at a time (`job_advance`, what a person clicking "advance" does), {one.messages:,} '
+                f"stage changes take {one.total_seconds:.1f} s end to end: {one.rate:.0f} messages/s "
+                f"({one.rate / b.rate:.2f} × the plain loop), {1000 * one.producer_seconds / one.messages:.1f} ms "
+                "per stage change; the goals are not claimed for this path."
             )
         if w is not None:
             lines.append(
@@ -1041,6 +1134,8 @@ class Report:
 
     def phases(self) -> list[tuple[str, cpu.CpuUse]]:
         phases = [("plain loop", self.baseline.cpu_use), ("product", self.product.cpu_use)]
+        if self.single is not None:
+            phases.append(("one at a time", self.single.cpu_use))
         if self.workers is not None:
             phases.append(("workers alone", self.workers.cpu_use))
         return phases
@@ -1098,6 +1193,8 @@ class Report:
             f"  queries per delivery (in process)   {_median_range(q.per_delivery)}  "
             f"[{_kinds(q.delivery_kinds, len(q.per_delivery))}]"
         )
+        log(f"  queries per move of {q.move} jobs         {_median_range(q.per_move)}")
+        log(f"  queries per batch of {q.batch} deliveries  {_median_range(q.per_batch)}")
         for name, use in self.phases():
             log(f"  CPU during the {name + ':':<14}    {use.text()}")
         log("  the queries of one stage change:")
@@ -1164,6 +1261,8 @@ class Report:
             f"({_kinds(q.stage_change_kinds, len(q.per_stage_change))}).",
             f"- Queries per delivery: {_median_range(q.per_delivery)} "
             f"({_kinds(q.delivery_kinds, len(q.per_delivery))}).",
+            f"- Queries per bulk move of {q.move} jobs: {_median_range(q.per_move)}; per batch of {q.batch} "
+            f"deliveries: {_median_range(q.per_batch)}.",
             f"- Not timed: setup {self.setup_seconds:.0f} s, rendering the plain loop's messages "
             f"{b.render_seconds:.1f} s, cluster start {p.cluster_start_seconds:.1f} s, "
             f"cluster stop {p.cluster_stop_seconds:.1f} s.",
@@ -1231,20 +1330,27 @@ METHOD = [
     "`crm.notify.stage_change_drafts` (not timed), then sent one after another with "
     "`send_mail(subject, text, from, [to], html_message=html)`. Messages/s = N / that time.",
     f"2. **Product.** `manage.py qcluster` starts with {WORKERS} workers and the benchmark waits until it reports "
-    "running. The benchmark process then performs the N stage changes with `job_advance` (a round of all jobs "
-    "per stage, each call its own transaction that stores the message rows and enqueues them on commit). The "
-    "clock runs from the first stage change until the fake provider has accepted the N-th message (its own "
-    "timestamp). The rate is N / that time, and the ratio is that rate over the plain loop's. The producer rate "
-    "(N / time of the `job_advance` loop alone) is shown too. Then every message row must be `sent`, the provider "
-    "must have accepted exactly N messages with N distinct outbox ids, and the cluster is stopped with SIGTERM.",
-    "3. **Workers alone.** The same N rows are put back to `queued` (a benchmark-only UPDATE), the cluster is "
-    "started again, and one send task per row is enqueued at once through one broker connection (about a second). "
-    "Timed until the fake provider has accepted all N: the delivery capacity of the workers when the producer is "
-    "not the limit. (`--no-drain` skips it.)",
-    "4. **Queries** are counted with `CaptureQueriesContext` on 5 jobs kept aside (25 stage changes), and on "
-    "`crm.services.outbox.deliver` run in the benchmark process for their messages.",
-    "5. With `--profile K` (`BENCH_PROFILE=K`), K more stage changes and the delivery of their messages are "
-    "profiled with cProfile in the benchmark process; the table above names the main costs.",
+    'running. The benchmark process then performs the N stage changes as staff do with "Move selected jobs" '
+    f"on the jobs list: `jobs_advance` on {DEFAULT_MOVE} jobs at a time (`--move`), a round of all jobs per stage, "
+    "each move its own transaction that stores the message rows and enqueues them on commit (one send task per "
+    "20 messages, each sent over one connection to the provider). The clock runs from the first stage change "
+    "until the fake provider has accepted the N-th message (its own timestamp). The rate is N / that time, and "
+    "the ratio is that rate over the plain loop's; the goals are judged on this. The producer rate (N / time of "
+    "the moves alone) is shown too. Then every message row must be `sent`, the provider must have accepted "
+    "exactly N messages with N distinct outbox ids, and the cluster is stopped with SIGTERM.",
+    f"2b. **One job at a time.** The same, on {DEFAULT_SINGLE:,} more stage changes (`--single`) made with "
+    '`job_advance` one job per transaction: the path of a person clicking "advance" on a job page. Reported '
+    "as a rate against the same plain loop; the goals are not claimed for it.",
+    "3. **Workers alone.** The product's N rows are put back to `queued` (a benchmark-only UPDATE), the cluster is "
+    "started again, and they are enqueued at once as the outbox does (one task per 20 rows, one broker "
+    "connection). Timed until the fake provider has accepted all N: the delivery capacity of the workers when the "
+    "producer is not the limit. (`--no-drain` skips it.)",
+    "4. **Queries** are counted with `CaptureQueriesContext` on 5 jobs kept aside (25 one-job stage changes and "
+    "`crm.services.outbox.deliver` for their messages), and on a move of 50 more jobs per stage (`jobs_advance`) "
+    "with `deliver_many` on their messages 20 at a time.",
+    "5. With `--profile K` (`BENCH_PROFILE=K`), K more stage changes (in moves) and the delivery of their "
+    "messages (in batches) are profiled with cProfile in the benchmark process; the table above names the main "
+    "costs.",
     "",
     "Before each timed phase the benchmark sits idle for 2 s and measures the CPU used by anything else "
     "(`/proc/stat`); above 10 % the figures are flagged as pessimistic. PostgreSQL, Redis, the fake provider, the "
@@ -1294,6 +1400,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"stage changes = messages, a multiple of {STEPS} (env BENCH_MESSAGES, default {FULL_SIZE})",
     )
     parser.add_argument(
+        "--move",
+        type=int,
+        default=_int_env("BENCH_MOVE", DEFAULT_MOVE),
+        metavar="JOBS",
+        help=f"jobs per bulk move (jobs_advance) in the product phase (env BENCH_MOVE, default {DEFAULT_MOVE})",
+    )
+    parser.add_argument(
+        "--single",
+        type=int,
+        default=_int_env("BENCH_SINGLE", DEFAULT_SINGLE),
+        metavar="N",
+        help=f"stage changes one job at a time (job_advance) after it; 0 skips (env BENCH_SINGLE, "
+        f"default {DEFAULT_SINGLE})",
+    )
+    parser.add_argument(
         "--profile",
         type=int,
         default=_int_env("BENCH_PROFILE", 0),
@@ -1333,6 +1454,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.messages <= 0 or args.messages % STEPS:
         parser.error(f"--messages must be a positive multiple of {STEPS}, not {args.messages}")
+    if args.move < 1 or (args.messages // STEPS) % args.move:
+        parser.error(f"--move must divide the {args.messages // STEPS} jobs, not {args.move}")
+    if args.single < 0 or args.single % STEPS:
+        parser.error(f"--single must be a multiple of {STEPS}, not {args.single}")
     if args.profile < 0 or args.profile % STEPS:
         parser.error(f"--profile must be a multiple of {STEPS}, not {args.profile}")
     return args
@@ -1365,10 +1490,12 @@ def run(args: argparse.Namespace) -> Report:
         redis_version = flush_redis(target.redis_url)
         machine = describe_machine(redis_version=redis_version)
         log(
-            f"  building {messages // STEPS} jobs (+{QUERY_SAMPLE_JOBS} for query counts, "
-            f"+{args.profile // STEPS} to profile) with job_create"
+            f"  building {messages // STEPS} jobs (+{args.single // STEPS} one at a time, "
+            f"+{QUERY_SAMPLE_JOBS + args.move} for query counts, +{args.profile // STEPS} to profile) with job_create"
         )
-        world = build_world(jobs=messages // STEPS, profile_jobs=args.profile // STEPS)
+        world = build_world(
+            jobs=messages // STEPS, single_jobs=args.single // STEPS, move=args.move, profile_jobs=args.profile // STEPS
+        )
         setup_seconds = time.perf_counter() - began
         log(f"  setup took {setup_seconds:.0f} s")
 
@@ -1379,10 +1506,20 @@ def run(args: argparse.Namespace) -> Report:
         log("Phase 2, the product")
         cluster = Cluster(Path(mkdtemp(prefix="bench-notify-")) / "qcluster.log")
         try:
-            result = product(world, esp, cluster, messages=messages)
+            result = product(world, esp, cluster, jobs=world.jobs, move=args.move)
         finally:
             if cluster.alive():
                 cluster.stop()
+
+        single = None
+        if args.single:
+            log("Phase 2b, the product one job at a time")
+            cluster = Cluster(cluster.log_path.with_name("qcluster-single.log"))
+            try:
+                single = product(world, esp, cluster, jobs=world.single_jobs, move=1)
+            finally:
+                if cluster.alive():
+                    cluster.stop()
 
         workers = None
         if args.drain:
@@ -1399,7 +1536,7 @@ def run(args: argparse.Namespace) -> Report:
         profile = None
         if args.profile:
             log(f"Profiling {args.profile} stage changes and their deliveries")
-            profile = profile_run(world, top=args.top)
+            profile = profile_run(world, top=args.top, move=args.move)
         flush_redis(target.redis_url)  # the tasks of the measured and profiled changes: no one runs them
     return Report(
         machine=machine,
@@ -1407,6 +1544,7 @@ def run(args: argparse.Namespace) -> Report:
         setup_seconds=setup_seconds,
         baseline=baseline,
         product=result,
+        single=single,
         workers=workers,
         settings=args.settings,
         queries=queries,

@@ -99,8 +99,9 @@ SEND_BATCH = 20
 SEND_BATCH_SECONDS = 30.0
 
 
-def _enqueue(message_ids: list[int], *, broker: Any = None) -> None:
-    """One send task per SEND_BATCH ids, over one broker connection."""
+def enqueue_now(message_ids: list[int], *, broker: Any = None) -> None:
+    """One send task per SEND_BATCH ids, over one broker connection (callers inside a transaction
+    use enqueue_on_commit)."""
     broker = broker or get_broker()
     for start in range(0, len(message_ids), SEND_BATCH):
         chunk = message_ids[start : start + SEND_BATCH]
@@ -118,7 +119,7 @@ def enqueue_on_commit(message_ids: Iterable[int]) -> None:
 
     def enqueue() -> None:
         try:
-            _enqueue(ids)
+            enqueue_now(ids)
         except Exception:
             logger.exception("Could not enqueue messages %s; the outbox sweep will send them", ids)
 
@@ -338,7 +339,7 @@ def _release(messages: list[Message]) -> None:
     )
     if released:
         try:
-            _enqueue(released)
+            enqueue_now(released)
         except Exception:
             logger.exception("Could not enqueue messages %s; the outbox sweep will send them", released)
 
@@ -429,7 +430,7 @@ def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
         .values_list("pk", flat=True)[:batch]
     )
     if due:
-        _enqueue(due)
+        enqueue_now(due)
     return {"requeued": stuck, "enqueued": len(due)}
 
 

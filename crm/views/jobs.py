@@ -43,6 +43,7 @@ from crm.services import messages as message_services
 from crm.services import outbox
 from crm.services.requests import request_answer
 from crm.text import person_name
+from crm.views.jobs_bulk import bulk_move_form
 from crm.workdays import business_today
 
 ACTION_FORMS: dict[str, type[JobForm]] = {
@@ -94,9 +95,12 @@ def job_list(request: HttpRequest) -> HttpResponse:
     pipelines = list(Pipeline.objects.prefetch_related("stages").order_by("name"))
     query = request.GET.copy()
     query.pop("page", None)
+    # Several jobs move at once only within one pipeline: the stages to offer are that pipeline's.
+    pipeline = next((p for p in pipelines if p.pk == filters.pipeline), None)
     context = {
         "nav": "jobs",
         "page": page,
+        "bulk_form": bulk_move_form(request, pipeline=pipeline, stage_id=filters.stage) if pipeline else None,
         "filters": filters,
         "pipelines": pipelines,
         "staff": selectors.staff_users(),

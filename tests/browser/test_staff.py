@@ -74,3 +74,29 @@ def test_every_staff_page_is_accessible(page, live_server, late_job: Job) -> Non
         assert_accessible(page)
     page.goto(f"{live_server.url}/jobs/{late_job.public_id}/")
     assert_accessible(page)
+
+
+def test_it_moves_several_jobs_after_reviewing_the_message(page, live_server, late_job: Job, bob: User) -> None:
+    other = job_create(
+        customer=late_job.customer, pipeline=late_job.pipeline, owner=bob, title="Second heat pump", actor=bob
+    )
+    sign_in(page, live_server)
+    page.goto(f"{live_server.url}/jobs/?owner=all&pipeline={late_job.pipeline_id}")
+    assert_accessible(page)
+    page.get_by_label("Select all on this page").check()
+    assert page.get_by_label(f"Select {late_job.reference}").is_checked()
+    assert page.get_by_label(f"Select {other.reference}").is_checked()
+    page.get_by_role("combobox", name="Move the selected jobs to").select_option(label="3. Order confirmed")
+    page.get_by_label("Personal note to the customers").fill("The parts are in")
+    page.get_by_role("button", name="Review move").click()
+    page.get_by_role("heading", name="Move 2 jobs to “Order confirmed”").wait_for()
+    assert "The parts are in" in page.locator("#preview-heading + p + .preview").inner_text()
+    assert_accessible(page)
+
+    page.get_by_role("button", name="Move 2 jobs to “Order confirmed”").click()
+    page.get_by_role("status").filter(has_text="Moved 2 jobs to “Order confirmed”").wait_for()
+    assert_accessible(page)
+    for job in (late_job, other):
+        job.refresh_from_db()
+        assert job.current_stage.name == "Order confirmed"
+    assert Message.objects.filter(kind=Message.Kind.STAGE_CHANGE).count() == 2

@@ -19,7 +19,7 @@ from django.core import mail
 from django.db import connection
 
 from crm.models import Contact, Job, JobEvent, Message
-from crm.tasks import send_message
+from crm.tasks import send_message, send_messages
 
 pytestmark = [
     pytest.mark.postgres,
@@ -97,3 +97,19 @@ def test_it_sends_each_of_fifty_messages_once_with_four_workers_on_all_of_them(j
     assert len(mail.outbox) == 50
     assert sorted(e.to[0] for e in mail.outbox) == sorted(f"customer{n}@example.com" for n in range(50))
     assert set(Message.objects.filter(pk__in=ids).values_list("status", "attempts")) == {("sent", 1)}
+
+
+def test_it_sends_each_message_once_when_overlapping_batches_race(job: Job, contact: Contact) -> None:
+    ids = queued_emails(job, contact, 60)
+    # Three workers, each given batches that overlap the others' (as duplicate and sweep tasks do).
+    batches = [ids[:40], ids[20:], ids[::2] + ids[1::2]]
+
+    results = run_together(*(lambda batch=batch: send_messages(batch) for batch in batches))
+
+    assert not [r for r in results if isinstance(r, Exception)]
+    outcomes = [outcome for worker_results in results for outcome in worker_results.values()]
+    assert outcomes.count("sent") == 60
+    assert len(mail.outbox) == 60
+    assert sorted(e.to[0] for e in mail.outbox) == sorted(f"customer{n}@example.com" for n in range(60))
+    assert set(Message.objects.filter(pk__in=ids).values_list("status", "attempts")) == {("sent", 1)}
+    assert JobEvent.objects.filter(job=job, kind=JobEvent.Kind.MESSAGE_SENT).count() == 60
