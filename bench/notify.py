@@ -857,7 +857,7 @@ STAGE_CHANGE_COSTS = [
     ("rendering drafts (stage_change_drafts)", "crm.notify:stage_change_drafts"),
     ("  template rendering (Template.render)", "django.template.base:Template.render"),
     ("  portal link signing (signing.dumps)", "django.core.signing:dumps"),
-    ("storing messages (messages_store)", "crm.services.outbox:messages_store"),
+    ("storing messages, drafts rendered inside it (messages_store)", "crm.services.outbox:messages_store"),
     ("event log (record_events)", "crm.services.events:record_events"),
     ("enqueue to Redis after commit (async_task)", "django_q.tasks:async_task"),
 ]

@@ -15,6 +15,7 @@ retries that are due. Nothing is sent inside a request: rows are enqueued after 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -390,7 +391,13 @@ def deliver_many(*, message_ids: Iterable[int]) -> dict[int, str]:
         return outcomes
     began = time.monotonic()
     sent: list[tuple[Message, str]] = []
-    with get_connection() as connection:
+    connection = get_connection()
+    try:
+        connection.open()
+    except Exception as error:
+        # Each send then opens its own connection, and fails (and is retried) on its own.
+        logger.warning("Could not open a connection to the email provider: %s", error)
+    try:
         for index, message in enumerate(messages):
             if time.monotonic() - began > SEND_BATCH_SECONDS:
                 _release(messages[index:])
@@ -404,6 +411,9 @@ def deliver_many(*, message_ids: Iterable[int]) -> dict[int, str]:
                 continue
             sent.append((message, provider_id))
             outcomes[message.pk] = "sent"
+    finally:
+        with contextlib.suppress(Exception):
+            connection.close()
     if sent:
         _record_sent_durably(sent)
     return outcomes

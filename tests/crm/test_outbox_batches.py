@@ -40,6 +40,17 @@ class CountingBackend(LocmemBackend):
         return super().send_messages(email_messages)
 
 
+class UnreachableBackend(LocmemBackend):
+    """An email provider that cannot be reached: opening a connection fails."""
+
+    def open(self) -> bool:
+        raise ConnectionError("Connection refused")
+
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        self.open()
+        return super().send_messages(email_messages)
+
+
 @pytest.fixture
 def counting_backend(settings) -> Iterator[type[CountingBackend]]:
     settings.EMAIL_BACKEND = f"{__name__}.CountingBackend"
@@ -126,6 +137,20 @@ def test_it_sends_the_rest_of_a_batch_when_one_message_fails(
     retry = Message.objects.get(pk=ids[1])
     assert retry.attempts == 1 and retry.next_attempt_at is not None
     assert "500" in retry.last_error
+
+
+def test_it_retries_each_message_later_when_the_provider_cannot_be_reached(
+    job: Job, contact: Contact, settings
+) -> None:
+    settings.EMAIL_BACKEND = f"{__name__}.UnreachableBackend"
+    ids = queued_emails(job, contact, 2)
+
+    outcomes = deliver_many(message_ids=ids)
+
+    assert outcomes == dict.fromkeys(ids, "retry")
+    rows = Message.objects.filter(pk__in=ids)
+    assert {(m.status, m.attempts) for m in rows} == {("queued", 1)}
+    assert all(m.next_attempt_at is not None and "Connection refused" in m.last_error for m in rows)
 
 
 def test_it_skips_what_another_worker_has_and_sends_the_rest(job: Job, contact: Contact) -> None:
