@@ -16,7 +16,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F, prefetch_related_objects
+from django.db.models import F, Prefetch, prefetch_related_objects
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -317,7 +317,8 @@ def _advance(
     record_events(events)
 
     if notify_customer and to_stage.customer_visible:
-        prefetch_related_objects(jobs, "contacts")
+        # A job's contacts are all its customer's: by name, without the default order's join.
+        prefetch_related_objects(jobs, Prefetch("contacts", queryset=Contact.objects.order_by("name", "pk")))
         messages_store(
             (
                 (draft, job, f"stage:{job.pk}:{to_stage.pk}:{job_event.pk}:{draft.contact.pk}:{draft.channel}")

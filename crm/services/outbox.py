@@ -100,10 +100,23 @@ SEND_BATCH = 20
 SEND_BATCH_SECONDS = 30.0
 
 
+_broker: Any = None
+
+
+def task_broker(*, fresh: bool = False) -> Any:
+    """django-q2's broker, one per process: ``get_broker()`` builds a new Redis connection pool at
+    every call, which cost a connection per commit. (redis-py pools are thread-safe and start
+    afresh in a forked child.)"""
+    global _broker
+    if _broker is None or fresh:
+        _broker = get_broker()
+    return _broker
+
+
 def enqueue_now(message_ids: list[int], *, broker: Any = None) -> None:
     """One send task per SEND_BATCH ids, over one broker connection (callers inside a transaction
     use enqueue_on_commit)."""
-    broker = broker or get_broker()
+    broker = broker or task_broker()
     for start in range(0, len(message_ids), SEND_BATCH):
         chunk = message_ids[start : start + SEND_BATCH]
         async_task("crm.tasks.send_messages", chunk, task_name=f"send-messages-{chunk[0]}-{len(chunk)}", broker=broker)
@@ -122,7 +135,12 @@ def enqueue_on_commit(message_ids: Iterable[int]) -> None:
         try:
             enqueue_now(ids)
         except Exception:
-            logger.exception("Could not enqueue messages %s; the outbox sweep will send them", ids)
+            # The kept connection may have been cut (a Redis restart): once more on a new one. A
+            # batch pushed twice is harmless: the claim, not the enqueue, makes a send happen once.
+            try:
+                enqueue_now(ids, broker=task_broker(fresh=True))
+            except Exception:
+                logger.exception("Could not enqueue messages %s; the outbox sweep will send them", ids)
 
     transaction.on_commit(enqueue)
 

@@ -6,6 +6,7 @@ does not hold back the others, and a batch that runs out of time puts the rest b
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from email.utils import make_msgid
 from typing import Any, ClassVar
 
@@ -15,10 +16,11 @@ from django.conf import settings
 from django.core import mail
 from django.core.mail import EmailMessage
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
+from django.utils import timezone
 
 import crm.services.outbox as outbox
 from crm.models import Contact, Job, JobEvent, Message
-from crm.services.outbox import deliver_many, enqueue_on_commit
+from crm.services.outbox import deliver_many, enqueue_on_commit, sweep
 from crm.sql import update_returning_pks
 from crm.tasks import send_messages
 
@@ -203,3 +205,45 @@ def test_it_enqueues_one_task_per_batch(
     ]
     assert [pk for _, chunk in tasks for pk in chunk] == ids
     assert statuses(ids) == ["sent"] * len(ids)
+
+
+def test_it_enqueues_again_on_a_new_broker_connection_when_the_kept_one_was_cut(
+    job: Job, contact: Contact, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+) -> None:
+    ids = queued_emails(job, contact, 2)
+    brokers: list[Any] = []
+    real = outbox.enqueue_now
+
+    def cut_once(message_ids: list[int], *, broker: Any = None) -> None:
+        brokers.append(broker)
+        if len(brokers) == 1:
+            raise ConnectionError("Connection reset by peer")
+        real(message_ids, broker=broker)
+
+    monkeypatch.setattr(outbox, "enqueue_now", cut_once)
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue_on_commit(ids)
+
+    assert brokers[0] is None and brokers[1] is not None  # the kept broker, then a new one
+    assert statuses(ids) == ["sent", "sent"]
+    assert len(mail.outbox) == 2
+
+
+def test_it_leaves_the_rows_to_the_sweep_when_the_broker_is_down(
+    job: Job, contact: Contact, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks, time_machine
+) -> None:
+    ids = queued_emails(job, contact, 2)
+
+    def down(message_ids: list[int], *, broker: Any = None) -> None:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(outbox, "enqueue_now", down)
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue_on_commit(ids)
+    assert statuses(ids) == ["queued", "queued"]
+    assert mail.outbox == []
+
+    monkeypatch.undo()
+    time_machine.move_to(timezone.now() + timedelta(minutes=2))
+    assert sweep()["enqueued"] == 2
+    assert statuses(ids) == ["sent", "sent"]
