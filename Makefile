@@ -62,7 +62,7 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 typecheck: venv
-	$(BIN)/mypy crm portal config
+	$(BIN)/mypy .
 
 # Benchmarks are not tests: PostgreSQL and Redis are needed, see docs/performance.md.
 # bench-notify drops and recreates DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portal_bench)

@@ -140,7 +140,8 @@ def recreate_database(target: Target) -> None:
     from psycopg import sql
 
     config = dj_database_url.parse(target.database_url)
-    params = {
+    # Any: mypy would check these connection parameters against psycopg.connect()'s typed options.
+    params: dict[str, Any] = {
         "dbname": "postgres",
         "host": config.get("HOST") or None,
         "port": str(config.get("PORT")) if config.get("PORT") else None,

@@ -7,6 +7,7 @@ DEBUG off the process refuses to start without a real SECRET_KEY.
 import os
 from datetime import date, time
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -147,7 +148,8 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {
+    # Parsed from the URL, or the SQLite default below (whose NAME is a Path, which DBConfig does not allow).
+    DATABASES: dict[str, dj_database_url.DBConfig | dict[str, Any]] = {
         "default": dj_database_url.parse(
             DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True
         )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from django.contrib import admin, messages
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count, QuerySet, URLField
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -56,9 +56,9 @@ from crm.services.jobs import (
 from crm.workdays import business_today
 
 
-def _actor(request: HttpRequest) -> AbstractBaseUser:
+def _actor(request: HttpRequest) -> User:
     # Only signed-in staff reach an admin view.
-    return cast(AbstractBaseUser, request.user)
+    return cast(User, request.user)
 
 
 class ReadOnlyMixin:
@@ -370,7 +370,7 @@ class JobAdmin(ServiceAdmin):
         self,
         request: HttpRequest,
         queryset: QuerySet[Job],
-        act: Callable[[Job, AbstractBaseUser, str], object],
+        act: Callable[[Job, User, str], object],
         *,
         done: Callable[[int], str],
         reason_required: bool = False,
@@ -392,7 +392,7 @@ class JobAdmin(ServiceAdmin):
 
     @admin.action(description=_("Advance to the next stage"))
     def advance_to_next_stage(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        def advance(job: Job, actor: AbstractBaseUser, reason: str) -> None:
+        def advance(job: Job, actor: User, reason: str) -> None:
             next_stage = (
                 StageTemplate.objects.filter(pipeline=job.pipeline_id, position__gt=job.current_stage.position)
                 .order_by("position")
@@ -556,8 +556,8 @@ class ImportRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class RenegotiationInline(ReadOnlyMixin, admin.TabularInline):
     model = Renegotiation
     extra = 0
-    fields = ["created_at", "old_due_at", "new_due_at", "reason", "told_customer_at", "proactive", "actor"]
-    readonly_fields = fields
+    readonly_fields = ("created_at", "old_due_at", "new_due_at", "reason", "told_customer_at", "proactive", "actor")
+    fields = readonly_fields
 
 
 @admin.register(Commitment)

@@ -872,7 +872,7 @@ class Commitment(models.Model):
     @property
     def label(self) -> str:
         """What was promised, in the active language (customers read it in theirs)."""
-        if self.kind == self.Kind.MILESTONE and self.milestone_id:
+        if self.kind == self.Kind.MILESTONE and self.milestone is not None:
             return self.milestone.stage.label
         if self.kind == self.Kind.ANSWER:
             return str(_("An answer to your question"))

@@ -4,12 +4,12 @@ number of queries however many rows there are."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import BooleanField as BooleanFieldType
 from django.db.models import (
     Case,
@@ -41,6 +41,9 @@ from crm.models import (
     Survey,
 )
 from crm.workdays import add_business_days, business_today, end_of_business_day
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 OPEN_STATUSES = [Job.Status.ACTIVE, Job.Status.ON_HOLD]
 # How much history the job page shows at once; older entries are one click away.
@@ -102,7 +105,11 @@ def _silent_condition(pipelines: list[Pipeline], now: Any) -> Q:
     return condition
 
 
-def silent_jobs(*, now: Any = None) -> QuerySet[Job]:
+class SilentJobAnnotations(TypedDict):
+    last_out: datetime | None  # last_outbound_at()
+
+
+def silent_jobs(*, now: Any = None) -> QuerySet[WithAnnotations[Job, SilentJobAnnotations]]:
     """Active jobs whose customer has heard nothing for their pipeline's silence_days."""
     now = now or timezone.now()
     return (
@@ -116,7 +123,7 @@ def broken_promise(now: Any) -> Q:
     return Q(state=Commitment.State.BROKEN) | Q(state__in=Commitment.OPEN_STATES, due_at__lte=now)
 
 
-def jobs_for(user: AbstractBaseUser, *, scope: str) -> QuerySet[Job]:
+def jobs_for(user: User, *, scope: str) -> QuerySet[Job]:
     jobs = Job.objects.all()
     return jobs.filter(owner=user) if scope == "mine" else jobs
 
@@ -153,7 +160,7 @@ def unhappy_customers(job_ids: Any) -> QuerySet[Survey]:
     )
 
 
-def attention(user: AbstractBaseUser, *, scope: str = "mine", limit: int = 25) -> list[Section]:
+def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Section]:
     """What needs doing now, most urgent first: an unhappy customer to call; the customer did not
     get a message; the customer is waiting for us; a call to make; a promise slipping; a promise
     due soon; silence."""
@@ -270,7 +277,7 @@ def attention(user: AbstractBaseUser, *, scope: str = "mine", limit: int = 25) -
     return sections
 
 
-def attention_counts(user: AbstractBaseUser) -> dict[str, int]:
+def attention_counts(user: User) -> dict[str, int]:
     """The numbers in the navigation, in six queries."""
     today = business_today()
     mine = Job.objects.filter(owner=user)
@@ -341,7 +348,7 @@ class JobFilters:
     sort: str = "due"
 
 
-def job_list(user: AbstractBaseUser, filters: JobFilters) -> QuerySet[Job]:
+def job_list(user: User, filters: JobFilters) -> QuerySet[Job]:
     today = business_today()
     jobs = Job.objects.select_related("customer", "pipeline", "current_stage", "owner").annotate(
         is_late=running_late(today),
@@ -375,7 +382,7 @@ def job_list(user: AbstractBaseUser, filters: JobFilters) -> QuerySet[Job]:
     return jobs.order_by(*SORTS.get(filters.sort, SORTS["due"]))
 
 
-def board(user: AbstractBaseUser, *, pipeline: Pipeline, owner: str) -> list[tuple[StageTemplate, list[Job]]]:
+def board(user: User, *, pipeline: Pipeline, owner: str) -> list[tuple[StageTemplate, list[Job]]]:
     """Open jobs of one pipeline in columns by stage (two queries)."""
     stages = list(pipeline.stages.order_by("position"))
     jobs = job_list(user, JobFilters(owner=owner, pipeline=pipeline.pk, status="open", sort="due"))

@@ -7,7 +7,7 @@ before — in one round trip, so they use ``UPDATE … RETURNING`` (PostgreSQL, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
@@ -22,7 +22,8 @@ def update_returning_pks(queryset: QuerySet[Any], **values: Any) -> list[Any]:
     single statement that the database applies row by row under its own row locks.
     """
     model: type[Model] = queryset.model
-    query = queryset.query.chain(UpdateQuery)
+    # chain(klass) returns the copy as an instance of klass (the stubs say only Query).
+    query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
     query.add_update_values(values)
     if len(query.alias_map) > 1:
         raise ValueError("update_returning_pks() takes filters on the model's own columns only.")

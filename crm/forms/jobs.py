@@ -66,16 +66,16 @@ class AdvanceForm(JobForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         stages = [s for s in self.job.pipeline.stages.all() if s.pk != self.job.current_stage_id]
-        self.fields["to_stage"].queryset = StageTemplate.objects.filter(pk__in=[s.pk for s in stages]).order_by(
-            "position"
-        )
+        to_stage = self.fields["to_stage"]
+        assert isinstance(to_stage, forms.ModelChoiceField)
+        to_stage.queryset = StageTemplate.objects.filter(pk__in=[s.pk for s in stages]).order_by("position")
         following = [s for s in stages if s.position > self.job.current_stage.position]
         if following and not self.is_bound:
             self.initial["to_stage"] = following[0].pk
         self.initial.setdefault("expected_stage", self.job.current_stage_id)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         stage = data.get("to_stage")
         if stage is not None:
             try:
@@ -97,7 +97,9 @@ class MoveDateForm(JobForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["milestone"].queryset = (
+        milestone = self.fields["milestone"]
+        assert isinstance(milestone, forms.ModelChoiceField)
+        milestone.queryset = (
             Milestone.objects.select_related("stage")
             .filter(job=self.job, completed_at__isnull=True)
             .order_by("stage__position")
@@ -123,7 +125,9 @@ class CallForm(JobForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["contact"].queryset = self.job.customer.contacts.order_by("name")
+        contact = self.fields["contact"]
+        assert isinstance(contact, forms.ModelChoiceField)
+        contact.queryset = self.job.customer.contacts.order_by("name")
 
     def clean_callback_on(self) -> Any:
         day = self.cleaned_data.get("callback_on")
@@ -139,7 +143,9 @@ class MessageForm(JobForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["contacts"].queryset = self.job.customer.contacts.order_by("name")
+        contacts = self.fields["contacts"]
+        assert isinstance(contacts, forms.ModelMultipleChoiceField)
+        contacts.queryset = self.job.customer.contacts.order_by("name")
         if not self.is_bound:
             self.initial["contacts"] = [c.pk for c in self.job.contacts.all()]
 
@@ -170,7 +176,7 @@ class StatusForm(JobForm):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("action") in ("hold", "cancel") and not data.get("reason", "").strip():
             self.add_error("reason", _("Say why."))
         return data
@@ -185,7 +191,9 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args: Any, jobs: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["job"].queryset = jobs
+        job = self.fields["job"]
+        assert isinstance(job, forms.ModelChoiceField)
+        job.queryset = jobs
 
 
 class PromiseForm(JobForm):
@@ -196,7 +204,9 @@ class PromiseForm(JobForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["contact"].queryset = self.job.customer.contacts.order_by("name")
+        contact = self.fields["contact"]
+        assert isinstance(contact, forms.ModelChoiceField)
+        contact.queryset = self.job.customer.contacts.order_by("name")
 
     def clean_due_on(self) -> Any:
         day = self.cleaned_data["due_on"]

@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
@@ -191,7 +191,7 @@ def _validated(campaign: Campaign) -> Campaign:
 
 
 @transaction.atomic
-def campaign_create(*, details: CampaignDetails, actor: AbstractBaseUser) -> Campaign:
+def campaign_create(*, details: CampaignDetails, actor: User) -> Campaign:
     """A new draft. Raises ValidationError (by field) when a rule is broken."""
     campaign = Campaign(created_by_id=actor.pk)
     details.apply(campaign)
@@ -222,7 +222,7 @@ def _enqueue(campaign_id: int) -> None:
 
 
 @transaction.atomic
-def campaign_send_start(*, campaign: Campaign, actor: AbstractBaseUser) -> Campaign:
+def campaign_send_start(*, campaign: Campaign, actor: User) -> Campaign:
     """Start sending, once: draft → sending, then the task after commit. Sending a campaign that is
     already sending or sent does nothing (a double click lands on its progress)."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)

@@ -1,23 +1,30 @@
 """The job's append-only log. Every service records what it did here, inside its transaction."""
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast, overload
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from crm.models import Job, JobEvent
 
 
-def event(
-    *, kind: str, actor: AbstractBaseUser | None, job: Job | None = None, job_id: int | None = None, **data: Any
-) -> JobEvent:
+@overload
+def event(*, kind: str, actor: User | None, job: Job, **data: Any) -> JobEvent: ...
+
+
+@overload
+def event(*, kind: str, actor: User | None, job_id: int, **data: Any) -> JobEvent: ...
+
+
+def event(*, kind: str, actor: User | None, job: Job | None = None, job_id: int | None = None, **data: Any) -> JobEvent:
     """One log line, not yet saved (for record_events)."""
     if job is not None:
         return JobEvent(job=job, kind=kind, actor=actor, data=data)
-    return JobEvent(job_id=job_id, kind=kind, actor=actor, data=data)
+    # Without a job, the overloads above require its id.
+    return JobEvent(job_id=cast(int, job_id), kind=kind, actor=actor, data=data)
 
 
-def record_event(*, job: Job, kind: str, actor: AbstractBaseUser | None, **data: Any) -> JobEvent:
+def record_event(*, job: Job, kind: str, actor: User | None, **data: Any) -> JobEvent:
     return JobEvent.objects.create(job=job, kind=kind, actor=actor, data=data)
 
 

@@ -30,7 +30,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -116,7 +116,7 @@ def _check(run: ImportRun, **kwargs: Any) -> CheckedRows:
     return imports.check_rows(run.rows, mapping=run.mapping, headers=run.headers, now=timezone.now(), **kwargs)
 
 
-def import_create(*, file_name: str, data: bytes, actor: AbstractBaseUser) -> ImportRun:
+def import_create(*, file_name: str, data: bytes, actor: User) -> ImportRun:
     """Store an uploaded file's rows (one INSERT), and check them when every column it needs was
     recognised. Raises DomainError, having written nothing, when the file cannot be read at all."""
     if len(data) > imports.MAX_FILE_BYTES:

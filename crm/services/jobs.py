@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F, Prefetch, prefetch_related_objects
 from django.db.models.functions import Greatest
@@ -30,7 +30,7 @@ from crm.services.outbox import messages_queue, messages_store
 from crm.text import person_name
 from crm.workdays import add_business_days, business_today, end_of_business_day
 
-Actor = AbstractBaseUser | None
+Actor = User | None
 
 REFERENCE_RE = re.compile(r"^J-(?P<year>\d{4})-(?P<number>\d{4,6})$")
 
@@ -92,7 +92,7 @@ def _claim_reference(reference: str) -> str:
 # --- Checks shared by services and the forms that offer the same actions ------------------------
 
 
-def _ensure_staff(user: AbstractBaseUser, *, role: str) -> None:
+def _ensure_staff(user: User, *, role: str) -> None:
     if not (user.is_active and getattr(user, "is_staff", False)):
         raise DomainError(
             _("%(user)s is not an active staff member and cannot be %(role)s.")
@@ -201,7 +201,7 @@ def job_create(
     *,
     customer: Customer,
     pipeline: Pipeline,
-    owner: AbstractBaseUser,
+    owner: User,
     title: str,
     actor: Actor,
     contacts: Iterable[Contact] | None = None,
@@ -488,7 +488,7 @@ def milestone_move(
 
 
 @transaction.atomic
-def job_reassign(*, job: Job, owner: AbstractBaseUser, actor: Actor, reason: str = "") -> Job:
+def job_reassign(*, job: Job, owner: User, actor: Actor, reason: str = "") -> Job:
     """Hand the job, and the responsibility for talking to its customer, to another person."""
     job = lock_job(job)
     _ensure_open(job, doing=_("change owner"))
@@ -520,7 +520,7 @@ def job_update_details(
     actor: Actor,
     title: str | None = None,
     contacts: Iterable[Contact] | None = None,
-    installers: Iterable[AbstractBaseUser] | None = None,
+    installers: Iterable[User] | None = None,
 ) -> Job:
     """Change what the job is called and who is on it. Records which fields changed."""
     job = lock_job(job)

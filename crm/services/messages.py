@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import date
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -46,9 +46,7 @@ def _clean_body(body: str) -> str:
 
 
 @transaction.atomic
-def free_message_send(
-    *, job: Job, actor: AbstractBaseUser, body: str, contacts: Iterable[Contact] | None = None
-) -> list[Message]:
+def free_message_send(*, job: Job, actor: User, body: str, contacts: Iterable[Contact] | None = None) -> list[Message]:
     """A message written by staff, to the chosen contacts (default: all the job's contacts), each on
     their channel and in the text as written."""
     job = lock_job(job)
@@ -79,7 +77,7 @@ def call_log(
     *,
     job: Job,
     contact: Contact,
-    actor: AbstractBaseUser,
+    actor: User,
     outcome: str,
     notes: str = "",
     callback_on: date | None = None,
@@ -147,7 +145,7 @@ def call_log(
 
 
 @transaction.atomic
-def message_mark_handled(*, message: Message, actor: AbstractBaseUser) -> Message:
+def message_mark_handled(*, message: Message, actor: User) -> Message:
     """A reply answered another way, or a failure seen to: off the dashboard."""
     if message.direction == Message.Direction.OUT and message.status not in (
         Message.Status.FAILED,
@@ -160,7 +158,7 @@ def message_mark_handled(*, message: Message, actor: AbstractBaseUser) -> Messag
 
 
 @transaction.atomic
-def message_retry(*, message: Message, actor: AbstractBaseUser) -> Message:
+def message_retry(*, message: Message, actor: User) -> Message:
     """Send a failed or bounced message again, to the contact's current address and channel."""
     message = Message.objects.select_for_update(of=("self",)).select_related("contact", "job").get(pk=message.pk)
     if message.status not in (Message.Status.FAILED, Message.Status.BOUNCED):
@@ -186,7 +184,7 @@ def message_retry(*, message: Message, actor: AbstractBaseUser) -> Message:
         provider_message_id="",
         handled_at=timezone.now(),
     )
-    if message.job_id:
+    if message.job is not None:
         record_event(
             job=message.job,
             kind=JobEvent.Kind.MESSAGE_RETRIED,
@@ -201,7 +199,7 @@ def message_retry(*, message: Message, actor: AbstractBaseUser) -> Message:
 
 
 @transaction.atomic
-def inbound_assign(*, message: Message, job: Job, actor: AbstractBaseUser) -> Message:
+def inbound_assign(*, message: Message, job: Job, actor: User) -> Message:
     """File an email that matched no job onto the job it is about."""
     message = Message.objects.select_for_update().get(pk=message.pk)
     if message.direction != Message.Direction.IN or message.job_id is not None:

@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 PERMANENT_ERRORS: tuple[type[Exception], ...] = (AnymailRecipientsRefused, AnymailInvalidAddress)
 
 # How far along a message is; a report may only move it forward.
-STATUS_RANK = {
+STATUS_RANK: dict[str, int] = {
     Message.Status.QUEUED: 0,
     Message.Status.SENDING: 1,
     Message.Status.SENT: 2,
@@ -240,14 +240,14 @@ def claim(message_id: int, *, now: datetime | None = None) -> Message | None:
 
 
 def _reply_to(message: Message) -> list[str]:
-    if settings.INBOUND_EMAIL_DOMAIN and message.job_id:
+    if settings.INBOUND_EMAIL_DOMAIN and message.job is not None:
         return [f"reply+{message.job.reply_token}@{settings.INBOUND_EMAIL_DOMAIN}"]
     return []
 
 
 def build_email(message: Message, *, connection: BaseEmailBackend | None = None) -> EmailMultiAlternatives:
     headers = {"Message-ID": message.email_message_id} if message.email_message_id else {}
-    if not message.is_essential and message.contact_id:
+    if not message.is_essential and message.contact is not None:
         # One-click unsubscribe (RFC 8058): mail clients show an "Unsubscribe" button.
         headers["List-Unsubscribe"] = f"<{unsubscribe_url(message.contact)}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -376,7 +376,7 @@ def _record_failure(message: Message, error: Exception) -> str:
     Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
         status=Message.Status.FAILED, failed_at=now, next_attempt_at=None, last_error=text
     )
-    if message.job_id:
+    if message.job is not None:
         record_event(
             job=message.job,
             kind=JobEvent.Kind.MESSAGE_FAILED,
@@ -480,7 +480,11 @@ def alert_staff(emails: Iterable[str], *, subject: str, template: str, context: 
     extra = {"job_url": job_staff_url(job)} if job is not None else {}
     subject, body = staff_alert(subject=subject, template=template, context={**extra, **context})
     for address in {e for e in emails if e}:
-        transaction.on_commit(lambda address=address: async_task("crm.tasks.send_staff_email", address, subject, body))
+
+        def enqueue(address: str = address) -> None:
+            async_task("crm.tasks.send_staff_email", address, subject, body)
+
+        transaction.on_commit(enqueue)
 
 
 def send_staff_email(to: str, subject: str, body: str) -> None:

@@ -12,11 +12,11 @@ import logging
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -32,7 +32,7 @@ from crm.workdays import add_business_days, business_today, end_of_business_day
 
 logger = logging.getLogger(__name__)
 
-Actor = AbstractBaseUser | None
+Actor = User | None
 
 
 def due_at_for(day: date) -> datetime:
@@ -244,7 +244,8 @@ def milestone_date_moved(milestone: Milestone, *, reason: str, actor: Actor, tol
         if milestone.stage.customer_visible and milestone.forecast_date:
             milestone_commitments_create(milestone.job, [milestone])
         return
-    new_due = due_at_for(milestone.forecast_date)
+    # Both callers have just set the milestone's new forecast date.
+    new_due = due_at_for(cast(date, milestone.forecast_date))
     if new_due != commitment.due_at:
         commitment_renegotiate(
             commitment=commitment, new_due_at=new_due, reason=reason, actor=actor, told_customer=told_customer
@@ -271,7 +272,7 @@ def commitment_move_and_tell(
         raise DomainError(_("Say why the date moves: the customer will ask."))
     if new_date < business_today():
         raise DomainError(_("The new date cannot be in the past."))
-    if commitment.milestone_id:
+    if commitment.milestone is not None:
         milestone_move(
             milestone=commitment.milestone, new_date=new_date, reason=reason, actor=actor, tell_customer=True, note=note
         )

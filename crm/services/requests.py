@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -36,7 +36,7 @@ def request_create(
     contact: Contact | None,
     body: str,
     source: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     message: Message | None = None,
 ) -> Request:
     """Record the question and, in the same transaction, queue the acknowledgement that tells the
@@ -94,7 +94,7 @@ def request_create(
 
 
 @transaction.atomic
-def request_answer(*, request: Request, body: str, actor: AbstractBaseUser) -> Request:
+def request_answer(*, request: Request, body: str, actor: User) -> Request:
     """Send the answer to the contact who asked and close the request."""
     request = Request.objects.select_for_update(of=("self",)).select_related("job", "contact").get(pk=request.pk)
     if not request.is_open:

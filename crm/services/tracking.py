@@ -98,7 +98,7 @@ def _record_bounce(message: Message, *, event_type: str, description: str, at: d
         Contact.objects.filter(pk=message.contact_id, email=message.to_address).update(
             email_bounced_at=at, email_bounce_reason=(description or "bounced")[:300]
         )
-    if message.job_id is None:
+    if message.job is None:
         return
     record_event(
         job=message.job,

@@ -8,20 +8,19 @@ page polls a progress fragment, like the CSV import.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from crm.access import staff_required
+from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.campaigns import CampaignForm
 from crm.models import Campaign
@@ -43,11 +42,6 @@ STOP_POLLING = 286
 def _get_campaign(public_id: Any) -> Campaign:
     """The one way a staff view finds a campaign (by its public id, never its pk)."""
     return get_object_or_404(Campaign.objects.select_related("pipeline", "created_by", "sent_by"), public_id=public_id)
-
-
-def _user(request: HttpRequest) -> AbstractBaseUser:
-    # staff_required has let only a signed-in staff member through.
-    return cast(AbstractBaseUser, request.user)
 
 
 def _languages(campaign: Campaign) -> list[tuple[str, str]]:
@@ -72,7 +66,7 @@ def _progress_context(campaign: Campaign) -> dict[str, Any]:
 
 @staff_required
 @require_safe
-def campaign_list(request: HttpRequest) -> HttpResponse:
+def campaign_list(request: StaffRequest) -> HttpResponse:
     campaigns = Campaign.objects.select_related("created_by").order_by("-created_at", "-id")
     page = Paginator(campaigns, CAMPAIGNS_PER_PAGE).get_page(request.GET.get("page"))
     context = {"nav": "campaigns", "page": page, "cap_days": settings.NON_ESSENTIAL_CAP_DAYS}
@@ -81,11 +75,11 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def campaign_new(request: HttpRequest) -> HttpResponse:
+def campaign_new(request: StaffRequest) -> HttpResponse:
     form = CampaignForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            campaign = campaign_create(details=form.details, actor=_user(request))
+            campaign = campaign_create(details=form.details, actor=request.user)
         except ValidationError as error:
             _form_errors(form, error)
         else:
@@ -96,7 +90,7 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def campaign_edit(request: HttpRequest, public_id: Any) -> HttpResponse:
+def campaign_edit(request: StaffRequest, public_id: Any) -> HttpResponse:
     campaign = _get_campaign(public_id)
     if campaign.status != Campaign.Status.DRAFT:
         messages.info(request, _("This campaign has been sent: it can no longer be changed."))
@@ -118,7 +112,7 @@ def campaign_edit(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @staff_required
 @require_safe
-def campaign_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
+def campaign_detail(request: StaffRequest, public_id: Any) -> HttpResponse:
     campaign = _get_campaign(public_id)
     context: dict[str, Any] = {
         "nav": "campaigns",
@@ -135,7 +129,7 @@ def campaign_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @staff_required
 @require_safe
-def campaign_preview(request: HttpRequest, public_id: Any, language: str) -> HttpResponse:
+def campaign_preview(request: StaffRequest, public_id: Any, language: str) -> HttpResponse:
     campaign = _get_campaign(public_id)
     languages = _languages(campaign)
     if language not in dict(languages):
@@ -157,10 +151,10 @@ def campaign_preview(request: HttpRequest, public_id: Any, language: str) -> Htt
 
 @staff_required
 @require_POST
-def campaign_send(request: HttpRequest, public_id: Any) -> HttpResponse:
+def campaign_send(request: StaffRequest, public_id: Any) -> HttpResponse:
     campaign = _get_campaign(public_id)
     try:
-        campaign_send_start(campaign=campaign, actor=_user(request))
+        campaign_send_start(campaign=campaign, actor=request.user)
     except DomainError as error:
         messages.error(request, error.message)
     return redirect(campaign)
@@ -168,14 +162,14 @@ def campaign_send(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @staff_required
 @require_POST
-def campaign_resume(request: HttpRequest, public_id: Any) -> HttpResponse:
+def campaign_resume(request: StaffRequest, public_id: Any) -> HttpResponse:
     campaign = campaign_send_resume(campaign=_get_campaign(public_id))
     return redirect(campaign)
 
 
 @staff_required
 @require_safe
-def campaign_progress(request: HttpRequest, public_id: Any) -> HttpResponse:
+def campaign_progress(request: StaffRequest, public_id: Any) -> HttpResponse:
     """The progress fragment, polled every second by the page; 286 once sent stops the polling."""
     campaign = _get_campaign(public_id)
     response = render(request, "crm/campaigns/_progress.html", _progress_context(campaign))

@@ -6,10 +6,9 @@ of queries however many rows); writes go through crm.services.customers and crm.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -21,7 +20,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from crm.access import staff_required
+from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.customers import ContactForm, CustomerForm, JobCreateForm
 from crm.models import Contact, Customer, Job
@@ -88,7 +87,7 @@ def _add_service_errors(form: BaseForm, error: ValidationError) -> None:
 
 @staff_required
 @require_http_methods(["GET"])
-def customer_list(request: HttpRequest) -> HttpResponse:
+def customer_list(request: StaffRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     page = _paginate(request, _customers_for_list(search), CUSTOMERS_PER_PAGE)
     return render(
@@ -100,7 +99,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def customer_new(request: HttpRequest) -> HttpResponse:
+def customer_new(request: StaffRequest) -> HttpResponse:
     form = CustomerForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
@@ -115,7 +114,7 @@ def customer_new(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET"])
-def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def customer_detail(request: StaffRequest, pk: int) -> HttpResponse:
     customer = _get_customer(pk)
     contacts = customer.contacts.order_by("name")
     jobs = customer.jobs.select_related("current_stage", "pipeline", "owner").order_by("-created_at", "-pk")
@@ -128,7 +127,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def customer_edit(request: StaffRequest, pk: int) -> HttpResponse:
     customer = _get_customer(pk)
     form = CustomerForm(_posted(request), instance=customer)
     if request.method == "POST" and form.is_valid():
@@ -164,7 +163,7 @@ def _contact_fields(form: ContactForm) -> dict[str, Any]:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def contact_new(request: HttpRequest, pk: int) -> HttpResponse:
+def contact_new(request: StaffRequest, pk: int) -> HttpResponse:
     customer = _get_customer(pk)
     form = ContactForm(_posted(request), instance=Contact(customer=customer))
     if request.method == "POST" and form.is_valid():
@@ -180,7 +179,7 @@ def contact_new(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def contact_edit(request: StaffRequest, pk: int) -> HttpResponse:
     contact = _get_contact(pk)
     customer = contact.customer
     form = ContactForm(_posted(request), instance=contact)
@@ -223,7 +222,7 @@ def _job_form_initial(request: HttpRequest) -> dict[str, Any]:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def job_new(request: HttpRequest) -> HttpResponse:
+def job_new(request: StaffRequest) -> HttpResponse:
     refresh_url = reverse("crm:job_new")
     if request.method == "POST":
         form = JobCreateForm(request.POST, refresh_url=refresh_url)
@@ -237,8 +236,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
                     title=data["title"],
                     contacts=list(data["contacts"]) or None,
                     start_date=data["start_date"],
-                    # staff_required lets only a signed-in staff user this far.
-                    actor=cast(AbstractBaseUser, request.user),
+                    actor=request.user,
                 )
             except DomainError as error:
                 form.add_error(None, str(error))

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import imports
-from crm.access import staff_required
+from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.imports import ImportMappingForm, ImportStartForm, ImportUploadForm
 from crm.models import ImportRun
@@ -51,7 +51,7 @@ def _progress_context(run: ImportRun) -> dict[str, object]:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def import_upload(request: HttpRequest) -> HttpResponse:
+def import_upload(request: StaffRequest) -> HttpResponse:
     form = ImportUploadForm(request.POST, request.FILES) if request.method == "POST" else ImportUploadForm()
     if request.method == "POST" and form.is_valid():
         file = form.cleaned_data["file"]
@@ -81,7 +81,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET"])
-def import_sample(request: HttpRequest) -> HttpResponse:
+def import_sample(request: StaffRequest) -> HttpResponse:
     if not SAMPLE_CSV.exists():
         raise Http404
     response = HttpResponse(SAMPLE_CSV.read_bytes(), content_type="text/csv; charset=utf-8")
@@ -91,7 +91,7 @@ def import_sample(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def import_mapping(request: HttpRequest, public_id: str) -> HttpResponse:
+def import_mapping(request: StaffRequest, public_id: str) -> HttpResponse:
     run = _get_run(public_id, full=True)
     if run.status not in (ImportRun.Status.UPLOADED, ImportRun.Status.VALIDATED):
         return redirect("crm:import_detail", run.public_id)
@@ -113,7 +113,7 @@ def import_mapping(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET"])
-def import_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+def import_detail(request: StaffRequest, public_id: str) -> HttpResponse:
     run = _get_run(public_id)
     if run.status == ImportRun.Status.UPLOADED:
         return redirect("crm:import_mapping", run.public_id)
@@ -139,7 +139,7 @@ def _review(request: HttpRequest, run: ImportRun, form: ImportStartForm) -> Http
 
 @staff_required
 @require_POST
-def import_start_view(request: HttpRequest, public_id: str) -> HttpResponse:
+def import_start_view(request: StaffRequest, public_id: str) -> HttpResponse:
     run = _get_run(public_id)
     form = ImportStartForm(request.POST, run=run)
     if not form.is_valid() and run.status == ImportRun.Status.VALIDATED:
@@ -153,14 +153,14 @@ def import_start_view(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @staff_required
 @require_POST
-def import_restart_view(request: HttpRequest, public_id: str) -> HttpResponse:
+def import_restart_view(request: StaffRequest, public_id: str) -> HttpResponse:
     import_restart(run=_get_run(public_id))
     return redirect("crm:import_detail", public_id)
 
 
 @staff_required
 @require_http_methods(["GET"])
-def import_progress(request: HttpRequest, public_id: str) -> HttpResponse:
+def import_progress(request: StaffRequest, public_id: str) -> HttpResponse:
     """The progress fragment, polled every second by the page; 286 once finished stops the polling."""
     run = _get_run(public_id)
     response = render(request, "crm/imports/_progress.html", _progress_context(run))
@@ -171,7 +171,7 @@ def import_progress(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET"])
-def import_errors(request: HttpRequest, public_id: str) -> HttpResponse:
+def import_errors(request: StaffRequest, public_id: str) -> HttpResponse:
     run = get_object_or_404(ImportRun.objects.only("id", "file_name", "delimiter", "errors"), public_id=public_id)
     # With a BOM, Excel opens the accents right.
     body = "\ufeff" + imports.errors_csv(run.errors, delimiter=run.delimiter or ",")

@@ -21,7 +21,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from crm import selectors
-from crm.access import is_manager, staff_required
+from crm.access import StaffRequest, is_manager, staff_required
 from crm.errors import DomainError
 from crm.forms.jobs import (
     AdvanceForm,
@@ -89,7 +89,7 @@ def _filters(request: HttpRequest) -> JobFilters:
 
 @staff_required
 @require_GET
-def job_list(request: HttpRequest) -> HttpResponse:
+def job_list(request: StaffRequest) -> HttpResponse:
     filters = _filters(request)
     page = Paginator(selectors.job_list(request.user, filters), 25).get_page(request.GET.get("page"))
     pipelines = list(Pipeline.objects.prefetch_related("stages").order_by("name"))
@@ -120,7 +120,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 @require_GET
-def job_board(request: HttpRequest) -> HttpResponse:
+def job_board(request: StaffRequest) -> HttpResponse:
     pipelines = list(Pipeline.objects.filter(is_active=True).order_by("name"))
     if not pipelines:
         return render(request, "crm/jobs/board.html", {"nav": "jobs", "pipelines": [], "columns": []})
@@ -139,7 +139,7 @@ def job_board(request: HttpRequest) -> HttpResponse:
 
 
 def job_response(
-    request: HttpRequest,
+    request: StaffRequest,
     job: Job,
     *,
     bound: dict[str, JobForm] | None = None,
@@ -166,12 +166,12 @@ def job_response(
 
 @staff_required
 @require_GET
-def job_page(request: HttpRequest, public_id: Any) -> HttpResponse:
+def job_page(request: StaffRequest, public_id: Any) -> HttpResponse:
     return job_response(request, get_job(public_id))
 
 
 def act_on_job(
-    request: HttpRequest,
+    request: StaffRequest,
     public_id: Any,
     name: str,
     perform: Callable[[Job, dict[str, Any]], str],
@@ -192,7 +192,7 @@ def act_on_job(
     return job_response(request, job, bound={name: form}, status=200 if request.htmx else 400)
 
 
-def _advance(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
+def _advance(request: StaffRequest) -> Callable[[Job, dict[str, Any]], str]:
     def perform(job: Job, data: dict[str, Any]) -> str:
         expected = job.pipeline.stages.filter(pk=data["expected_stage"]).first()
         if expected is None:
@@ -213,11 +213,11 @@ def _advance(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
 
 @staff_required
 @require_POST
-def job_advance(request: HttpRequest, public_id: Any) -> HttpResponse:
+def job_advance(request: StaffRequest, public_id: Any) -> HttpResponse:
     return act_on_job(request, public_id, "advance", _advance(request))
 
 
-def _move_date(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
+def _move_date(request: StaffRequest) -> Callable[[Job, dict[str, Any]], str]:
     def perform(job: Job, data: dict[str, Any]) -> str:
         milestone = job_services.milestone_move(
             milestone=data["milestone"],
@@ -236,13 +236,13 @@ def _move_date(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
 
 @staff_required
 @require_POST
-def job_move_date(request: HttpRequest, public_id: Any) -> HttpResponse:
+def job_move_date(request: StaffRequest, public_id: Any) -> HttpResponse:
     return act_on_job(request, public_id, "move", _move_date(request))
 
 
 @staff_required
 @require_POST
-def job_log_call(request: HttpRequest, public_id: Any) -> HttpResponse:
+def job_log_call(request: StaffRequest, public_id: Any) -> HttpResponse:
     def perform(job: Job, data: dict[str, Any]) -> str:
         message_services.call_log(
             job=job,
@@ -257,7 +257,7 @@ def job_log_call(request: HttpRequest, public_id: Any) -> HttpResponse:
     return act_on_job(request, public_id, "call", perform)
 
 
-def _send_message(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
+def _send_message(request: StaffRequest) -> Callable[[Job, dict[str, Any]], str]:
     def perform(job: Job, data: dict[str, Any]) -> str:
         rows = message_services.free_message_send(
             job=job, actor=request.user, body=data["body"], contacts=data["contacts"]
@@ -271,13 +271,13 @@ def _send_message(request: HttpRequest) -> Callable[[Job, dict[str, Any]], str]:
 
 @staff_required
 @require_POST
-def job_send_message(request: HttpRequest, public_id: Any) -> HttpResponse:
+def job_send_message(request: StaffRequest, public_id: Any) -> HttpResponse:
     return act_on_job(request, public_id, "message", _send_message(request))
 
 
 @staff_required
 @require_POST
-def job_reassign(request: HttpRequest, public_id: Any) -> HttpResponse:
+def job_reassign(request: StaffRequest, public_id: Any) -> HttpResponse:
     if not is_manager(request.user):
         job = get_job(public_id)
         messages.error(request, _("Only a manager can hand a job to someone else."))
@@ -301,7 +301,7 @@ STATUS_SERVICES: dict[str, Callable[..., Job]] = {
 
 @staff_required
 @require_POST
-def job_change_status(request: HttpRequest, public_id: Any) -> HttpResponse:
+def job_change_status(request: StaffRequest, public_id: Any) -> HttpResponse:
     def perform(job: Job, data: dict[str, Any]) -> str:
         job = STATUS_SERVICES[data["action"]](job=job, actor=request.user, reason=data["reason"])
         return _("Job %(ref)s is now %(status)s.") % {"ref": job.reference, "status": job.get_status_display().lower()}
@@ -313,7 +313,7 @@ def job_change_status(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 
 def _preview(
-    request: HttpRequest, public_id: Any, name: str, perform: Callable[[Job, dict[str, Any]], str]
+    request: StaffRequest, public_id: Any, name: str, perform: Callable[[Job, dict[str, Any]], str]
 ) -> HttpResponse:
     """Run the action's service in a transaction that is rolled back, and show the messages it
     queued: the preview is what will be sent, by construction."""
@@ -334,26 +334,26 @@ def _preview(
 
 @staff_required
 @require_GET
-def job_advance_preview(request: HttpRequest, public_id: Any) -> HttpResponse:
+def job_advance_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
     return _preview(request, public_id, "advance", _advance(request))
 
 
 @staff_required
 @require_GET
-def job_move_date_preview(request: HttpRequest, public_id: Any) -> HttpResponse:
+def job_move_date_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
     return _preview(request, public_id, "move", _move_date(request))
 
 
 @staff_required
 @require_GET
-def job_message_preview(request: HttpRequest, public_id: Any) -> HttpResponse:
+def job_message_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
     return _preview(request, public_id, "message", _send_message(request))
 
 
 # --- Questions and messages on the job ----------------------------------------------------------
 
 
-def back_to_job(request: HttpRequest, job: Job, *, done: str | None = None, error: str | None = None) -> HttpResponse:
+def back_to_job(request: StaffRequest, job: Job, *, done: str | None = None, error: str | None = None) -> HttpResponse:
     if error:
         messages.error(request, error)
     elif done:
@@ -365,7 +365,7 @@ def back_to_job(request: HttpRequest, job: Job, *, done: str | None = None, erro
 
 @staff_required
 @require_POST
-def request_answer_view(request: HttpRequest, public_id: Any, request_id: int) -> HttpResponse:
+def request_answer_view(request: StaffRequest, public_id: Any, request_id: int) -> HttpResponse:
     job = get_job(public_id)
     question = get_object_or_404(Request, pk=request_id, job=job)
     form = AnswerForm(request.POST)
@@ -383,7 +383,7 @@ def _job_message(job: Job, message_id: int) -> Message:
 
 
 def _on_job_message(
-    request: HttpRequest, public_id: Any, message_id: int, service: Callable[..., Message], done: str
+    request: StaffRequest, public_id: Any, message_id: int, service: Callable[..., Message], done: str
 ) -> HttpResponse:
     job = get_job(public_id)
     try:
@@ -395,7 +395,7 @@ def _on_job_message(
 
 @staff_required
 @require_POST
-def message_handled(request: HttpRequest, public_id: Any, message_id: int) -> HttpResponse:
+def message_handled(request: StaffRequest, public_id: Any, message_id: int) -> HttpResponse:
     return _on_job_message(
         request, public_id, message_id, message_services.message_mark_handled, _("Marked as dealt with.")
     )
@@ -403,7 +403,7 @@ def message_handled(request: HttpRequest, public_id: Any, message_id: int) -> Ht
 
 @staff_required
 @require_POST
-def message_retry(request: HttpRequest, public_id: Any, message_id: int) -> HttpResponse:
+def message_retry(request: StaffRequest, public_id: Any, message_id: int) -> HttpResponse:
     return _on_job_message(request, public_id, message_id, message_services.message_retry, _("Sending again."))
 
 
@@ -412,14 +412,14 @@ def message_retry(request: HttpRequest, public_id: Any, message_id: int) -> Http
 
 @staff_required
 @require_GET
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: StaffRequest) -> HttpResponse:
     page = Paginator(selectors.unassigned_inbound(), 25).get_page(request.GET.get("page"))
     return render(request, "crm/inbox.html", {"nav": "inbox", "page": page, "rows": selectors.assignment_choices(page)})
 
 
 @staff_required
 @require_POST
-def inbox_assign(request: HttpRequest, message_id: int) -> HttpResponse:
+def inbox_assign(request: StaffRequest, message_id: int) -> HttpResponse:
     message = get_object_or_404(selectors.unassigned_inbound(), pk=message_id)
     jobs: QuerySet[Job] = Job.objects.select_related("customer").filter(status__in=selectors.OPEN_STATUSES)
     form = AssignForm(request.POST, jobs=jobs)
@@ -437,7 +437,7 @@ def inbox_assign(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @staff_required
 @require_POST
-def inbox_dismiss(request: HttpRequest, message_id: int) -> HttpResponse:
+def inbox_dismiss(request: StaffRequest, message_id: int) -> HttpResponse:
     message = get_object_or_404(selectors.unassigned_inbound(), pk=message_id)
     message_services.message_mark_handled(message=message, actor=request.user)
     messages.success(request, _("Set aside: it no longer shows here."))

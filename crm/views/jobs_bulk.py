@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from crm.access import staff_required
+from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.jobs_bulk import BulkConfirmForm, BulkMoveForm
 from crm.models import Job, Message, Pipeline, StageTemplate
@@ -73,7 +73,7 @@ def bulk_move_form(request: HttpRequest, *, pipeline: Pipeline, stage_id: int | 
 
 
 def _review_page(
-    request: HttpRequest,
+    request: StaffRequest,
     *,
     back_url: str,
     jobs: list[Job] | None = None,
@@ -171,7 +171,7 @@ def _form_errors(form: BulkMoveForm | BulkConfirmForm) -> list[str]:
 
 @staff_required
 @require_POST
-def jobs_bulk_review(request: HttpRequest) -> HttpResponse:
+def jobs_bulk_review(request: StaffRequest) -> HttpResponse:
     form = BulkMoveForm(request.POST)
     if not form.is_valid():
         return _review_page(request, back_url=form.back_url, errors=_form_errors(form), status=400)
@@ -217,7 +217,7 @@ def _customers_told(jobs: list[Job], *, since: Any) -> int:
 
 @staff_required
 @require_POST
-def jobs_bulk_move(request: HttpRequest) -> HttpResponse:
+def jobs_bulk_move(request: StaffRequest) -> HttpResponse:
     form = BulkConfirmForm(request.POST)
     if not form.is_valid():
         return _review_page(request, back_url=form.back_url, errors=_form_errors(form), status=400)

@@ -3,17 +3,18 @@ status update for a silent job."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crm.access import staff_required
+from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.jobs import CommitmentMoveForm
 from crm.models import Commitment, Job
@@ -30,7 +31,7 @@ def _get_commitment(job: Job, commitment_id: int) -> Commitment:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def commitment_move(request: HttpRequest, public_id: Any, commitment_id: int) -> HttpResponse:
+def commitment_move(request: StaffRequest, public_id: Any, commitment_id: int) -> HttpResponse:
     """Get in front of it: pick the new date and the reason, see exactly what the customer will
     read, send it now. GET with ?preview=1 shows the preview; only POST changes anything."""
     job = get_job(public_id)
@@ -75,7 +76,7 @@ def commitment_move(request: HttpRequest, public_id: Any, commitment_id: int) ->
 
 @staff_required
 @require_POST
-def commitment_kept(request: HttpRequest, public_id: Any, commitment_id: int) -> HttpResponse:
+def commitment_kept(request: StaffRequest, public_id: Any, commitment_id: int) -> HttpResponse:
     job = get_job(public_id)
     try:
         promise_services.commitment_mark_kept(commitment=_get_commitment(job, commitment_id), actor=request.user)
@@ -86,7 +87,7 @@ def commitment_kept(request: HttpRequest, public_id: Any, commitment_id: int) ->
 
 @staff_required
 @require_POST
-def promise_new(request: HttpRequest, public_id: Any) -> HttpResponse:
+def promise_new(request: StaffRequest, public_id: Any) -> HttpResponse:
     def perform(job: Job, data: dict[str, Any]) -> str:
         promise_services.document_promise(
             job=job, title=data["title"], due_on=data["due_on"], contact=data["contact"], actor=request.user
@@ -96,7 +97,7 @@ def promise_new(request: HttpRequest, public_id: Any) -> HttpResponse:
     return act_on_job(request, public_id, "promise", perform)
 
 
-def _status_update(request: HttpRequest) -> Any:
+def _status_update(request: StaffRequest) -> Callable[[Job, dict[str, Any]], str]:
     def perform(job: Job, data: dict[str, Any]) -> str:
         rows = promise_services.status_update_send(job=job, actor=request.user, note=data["note"])
         return ngettext("Update queued for %(n)s contact.", "Update queued for %(n)s contacts.", len(rows)) % {
@@ -108,7 +109,7 @@ def _status_update(request: HttpRequest) -> Any:
 
 @staff_required
 @require_POST
-def status_update(request: HttpRequest, public_id: Any) -> HttpResponse:
+def status_update(request: StaffRequest, public_id: Any) -> HttpResponse:
     return act_on_job(request, public_id, "update", _status_update(request))
 
 

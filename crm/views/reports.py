@@ -16,7 +16,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import URLPattern, path
 from django.utils import formats
@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET
 
 from crm import charts
 from crm import reports_satisfaction as satisfaction
-from crm.access import is_manager, staff_required
+from crm.access import StaffRequest, is_manager, staff_required
 from crm.models import Pipeline, Survey
 from crm.reports import MAX_PERIOD_DAYS, Figures, HealthReport, OwnerHealth, Period, health_csv, health_report
 from crm.selectors import staff_users
@@ -283,7 +283,7 @@ def _health_for(
 
 @staff_required
 @require_GET
-def health(request: HttpRequest) -> HttpResponse:
+def health(request: StaffRequest) -> HttpResponse:
     form = HealthForm(request.GET)
     manager = is_manager(request.user)
     wants_csv = request.GET.get("format") == "csv"
@@ -377,7 +377,7 @@ def _satisfaction_for(
 
 @staff_required
 @require_GET
-def satisfaction_page(request: HttpRequest) -> HttpResponse:
+def satisfaction_page(request: StaffRequest) -> HttpResponse:
     """Satisfaction per question, NPS and response rate, per installer, owner and pipeline and
     for the team, over a period, with a chart per figure and a CSV export (``?format=csv``)."""
     form = SatisfactionForm(request.GET)
