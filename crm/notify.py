@@ -16,13 +16,12 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.template.loader import render_to_string, select_template
 from django.utils import timezone, translation
 
 from crm.models import Contact, Job, Message, Milestone, StageTemplate
+from crm.people import person_card
 from crm.sms import SMS_MAX_LENGTH
-from crm.text import person_name
 from crm.workdays import business_zone, customer_zone
 from portal.access import checkin_url, portal_url, survey_url, unsubscribe_url
 
@@ -80,19 +79,6 @@ def recipients(job: Job, *, kind: str) -> list[Contact]:
     return contacts
 
 
-def _person(user: AbstractBaseUser) -> dict[str, str]:
-    profile = getattr(user, "staff_profile", None)
-    name = person_name(user)
-    return {
-        "name": name,
-        "first_name": getattr(user, "first_name", "") or name,
-        "email": getattr(user, "email", ""),
-        "phone": profile.phone if profile else "",
-        "job_title": profile.job_title if profile else "",
-        "initials": "".join(part[0] for part in name.split()[:2]).upper(),
-    }
-
-
 def next_step(job: Job, *, milestones: Iterable[Milestone] | None = None) -> Milestone | None:
     """The next stage the customer will see reached, with its expected date; from ``milestones``
     (the job's, with their stages) when the caller has them already, else from the database."""
@@ -113,7 +99,7 @@ def _context(job: Job, contact: Contact, kind: str, extra: dict[str, Any]) -> di
         "contact": contact,
         "customer": job.customer,
         "job": job,
-        "owner": _person(job.owner),
+        "owner": person_card(job.owner),
         "portal_url": portal_url(contact, job),
         "unsubscribe_url": unsubscribe_url(contact) if kind in Message.NON_ESSENTIAL_KINDS else "",
     }
@@ -290,7 +276,7 @@ def portal_link_drafts(contact: Contact, *, job: Job | None = None) -> list[Draf
             "contact": contact,
             "customer": contact.customer,
             "job": job,
-            "owner": _person(about.owner) if about is not None else None,
+            "owner": person_card(about.owner) if about is not None else None,
             "portal_url": link,
             "link_days": settings.PORTAL_LINK_MAX_AGE_DAYS,
             "next_step": next_step(job) if job is not None else None,
@@ -328,14 +314,14 @@ SURVEY_FIRST_SCORES = (1, 2, 3, 4, 5)
 def survey_invitation_drafts(job: Job, *, contacts: Iterable[Contact]) -> list[Draft]:
     """ "How did it go?": the first question's scores one click away (each opens the survey with
     that score chosen, to send with one more click), then the other questions on the page."""
-    installers = [_person(user) for user in job.installers.all()]
+    installers = [person_card(user) for user in job.installers.all()]
     drafts = []
     for contact in contacts:
         url = survey_url(job, contact)
         extra = {
             "survey_url": url,
             "scores": [(score, f"{url}?product={score}") for score in SURVEY_FIRST_SCORES],
-            "installer_names": ", ".join(person["first_name"] for person in installers),
+            "installer_names": ", ".join(person.first_name for person in installers),
             "stage": job.pipeline.survey_stage,
             # One thing to do in this message: answer. (The job is done or nearly.)
             "next_step": None,

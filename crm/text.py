@@ -1,4 +1,5 @@
-"""Small text helpers shared across the app: how a person is named, and CSV cells made safe."""
+"""Small text helpers shared across the app: how a person is named, phone links, and CSV cells
+made safe."""
 
 from typing import Any
 
@@ -9,6 +10,15 @@ def person_name(user: Any) -> str:
     """A staff member as people read them: full name, else the username."""
     full_name = getattr(user, "get_full_name", lambda: "")()
     return full_name or user.get_username()
+
+
+def tel_href(phone: str) -> str:
+    """A ``tel:`` link for a number as people write it ("+33 1 99 00 12 01" → "tel:+33199001201");
+    empty when there is no number to dial."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if not digits:
+        return ""
+    return "tel:" + ("+" if phone.strip().startswith("+") else "") + digits
 
 
 def spreadsheet_safe(text: str) -> str:

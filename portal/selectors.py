@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone, translation
 
@@ -21,7 +20,6 @@ from crm.workdays import business_today, business_zone
 if TYPE_CHECKING:
     import uuid
 
-    from django.contrib.auth.models import AbstractBaseUser
 
 OPEN_STATUSES = (Job.Status.ACTIVE, Job.Status.ON_HOLD)
 # Closed jobs stay in the calendar feed this long (then their events leave the calendar).
@@ -242,38 +240,6 @@ def status_etag(*, updated_at: datetime, language: str, time_zone: str) -> str:
     same job reads differently in another language or time zone, and "late" depends on the day."""
     source = f"{updated_at.isoformat()}|{language}|{time_zone}|{business_today().isoformat()}"
     return '"' + hashlib.sha256(source.encode()).hexdigest()[:24] + '"'
-
-
-# --- Owner card ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OwnerCard:
-    name: str
-    initials: str
-    job_title: str
-    phone: str
-    email: str
-
-    @property
-    def phone_href(self) -> str:
-        return "tel:" + "".join(ch for ch in self.phone if ch.isdigit() or ch == "+")
-
-
-def owner_card(user: AbstractBaseUser) -> OwnerCard:
-    """The person responsible for talking to the customer (select_related its staff profile)."""
-    name = getattr(user, "get_full_name", lambda: "")() or user.get_username()
-    try:
-        profile = user.staff_profile  # type: ignore[attr-defined]
-    except ObjectDoesNotExist:
-        profile = None
-    return OwnerCard(
-        name=name,
-        initials="".join(part[0] for part in name.split()[:2]).upper(),
-        job_title=profile.job_title if profile else "",
-        phone=profile.phone if profile else "",
-        email=getattr(user, "email", "") or "",
-    )
 
 
 # --- Message history ----------------------------------------------------------------------------

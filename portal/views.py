@@ -31,6 +31,7 @@ from django_q.tasks import async_task
 
 from crm.errors import DomainError
 from crm.models import Contact, Job, Milestone, Request
+from crm.people import person_card
 from crm.services.contacts import contact_opt_out, contact_update_preferences
 from crm.services.requests import answer_promise, request_create
 from portal import ics, ratelimit, selectors
@@ -220,7 +221,7 @@ def _job_page(
             "status": selectors.job_status(job),
             "status_etag": _status_etag(request, job.updated_at),
             "poll_seconds": LIVE_STATUS_SECONDS,
-            "owner": selectors.owner_card(job.owner),
+            "owner": person_card(job.owner),
             "history": selectors.job_history(job, contact),
             "promises": selectors.job_promises(job, contact),
             "form": form or QuestionForm(),
@@ -272,7 +273,7 @@ def _job_status_fragment(request: HttpRequest, public_id: uuid.UUID, etag: str) 
     response = render(
         request,
         "portal/_job_status.html",
-        {"job": job, "status": selectors.job_status(job), "owner": selectors.owner_card(job.owner)},
+        {"job": job, "status": selectors.job_status(job), "owner": person_card(job.owner)},
     )
     response["ETag"] = etag
     patch_cache_control(response, private=True, no_cache=True)
@@ -293,7 +294,7 @@ def ask(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             form.add_error(
                 None,
                 _("You have sent us many questions in a short time. Please wait a little, or call %(name)s.")
-                % {"name": selectors.owner_card(job.owner).name},
+                % {"name": person_card(job.owner).name},
             )
         else:
             try:
@@ -308,7 +309,7 @@ def ask(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             "portal/_question.html",
             {
                 "job": job,
-                "owner": selectors.owner_card(job.owner),
+                "owner": person_card(job.owner),
                 "form": QuestionForm() if question else form,
                 "acknowledged": question,
                 "answer_by": _answer_by(),

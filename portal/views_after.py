@@ -28,10 +28,10 @@ from django.views.decorators.http import require_http_methods
 
 from crm.errors import DomainError
 from crm.models import CheckIn, Contact, Survey
+from crm.people import person_card
 from crm.services.checkins import check_in_answer
 from crm.services.surveys import survey_answer
 from crm.workdays import customer_zone
-from portal import selectors
 from portal.access import SESSION_LANGUAGE_KEY, portal_language, read_checkin_token, read_survey_token
 from portal.forms import CheckInForm, SurveyForm
 
@@ -133,7 +133,7 @@ def _survey_form(
             "form": form,
             "chosen": chosen or {},
             "installer_names": _installer_names(survey),
-            "owner": selectors.owner_card(survey.job.owner),
+            "owner": person_card(survey.job.owner),
         },
         status=status,
     )
@@ -154,7 +154,7 @@ def _survey_thanks(request: HttpRequest, survey: Survey, here: str) -> HttpRespo
                 for name in SCORE_FIELDS
             ],
             "recovery": recovery,
-            "owner": selectors.owner_card(survey.job.owner),
+            "owner": person_card(survey.job.owner),
             "edit_url": f"{here}?edit=1",
         },
     )
@@ -195,7 +195,7 @@ def _checkin_page(request: HttpRequest, check_in: CheckIn, token: str) -> HttpRe
             {
                 "check_in": check_in,
                 "job": check_in.job,
-                "owner": selectors.owner_card(check_in.job.owner),
+                "owner": person_card(check_in.job.owner),
                 "problem_url": f"{here}?answer=problem",
             },
         )
@@ -213,7 +213,7 @@ def _checkin_form(
             "job": check_in.job,
             "form": form,
             "asked": form["answer"].value() or "",
-            "owner": selectors.owner_card(check_in.job.owner),
+            "owner": person_card(check_in.job.owner),
             "here": here,
         },
         status=status,

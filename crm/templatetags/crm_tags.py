@@ -4,6 +4,7 @@ from django import template
 from django.contrib.auth.models import AnonymousUser
 
 from crm import selectors
+from crm.text import tel_href
 
 register = template.Library()
 
@@ -43,3 +44,9 @@ STATUS_CLASSES = {
 def status_class(status: str) -> str:
     """Bootstrap badge classes for a message or job status (all with sufficient contrast)."""
     return STATUS_CLASSES.get(status, "text-bg-light")
+
+
+@register.filter
+def tel(phone: str) -> str:
+    """A ``tel:`` link for a phone number as people write it (spaces are not allowed in one)."""
+    return tel_href(phone or "")

@@ -270,6 +270,8 @@ def test_it_puts_the_portal_link_the_owner_and_the_next_step_in_every_email(
         assert "Thursday 12 March 2026" in part
     assert "What happens next: Order confirmed, expected on Thursday 12 March 2026." in email.body
     assert email.subject == f"Proposal sent — your job {job.reference}"
+    # A phone link a mail client can dial: no spaces in the tel: URI.
+    assert 'href="tel:+33123456789"' in html
 
 
 def test_it_puts_the_portal_link_the_owner_and_the_next_step_in_every_sms(

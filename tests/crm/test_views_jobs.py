@@ -99,6 +99,12 @@ def test_it_shows_the_job(staff: Client, live_job: Job, contact: Contact) -> Non
     assert "Move the job" in body
 
 
+def test_it_links_a_contacts_phone_for_dialling(staff: Client, live_job: Job, contact: Contact) -> None:
+    Contact.objects.filter(pk=contact.pk).update(phone="+33 6 12 34 56 78")
+    body = staff.get(url("job", live_job)).content.decode()
+    assert '<a href="tel:+33612345678">+33 6 12 34 56 78</a>' in body
+
+
 def test_it_flags_a_bounced_address(staff: Client, live_job: Job, contact: Contact) -> None:
     Contact.objects.filter(pk=contact.pk).update(email_bounced_at="2026-03-01T10:00:00Z")
     assert "email bounced" in staff.get(url("job", live_job)).content.decode()
