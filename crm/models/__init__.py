@@ -1,0 +1,52 @@
+"""The domain's data, one module per area; import models from here (``from crm.models import Job``).
+
+Models hold data and its invariants (constraints, ``clean``); every change of state goes through
+``crm.services``, which also writes the JobEvent.
+
+- customers: Customer, Contact, StaffProfile
+- jobs: Pipeline, StageTemplate, Job, Milestone, JobEvent, JobReferenceCounter
+- messages: Message (the outbox and inbox)
+- promises: Request, Commitment, Renegotiation
+- imports: ImportRun
+- after: Survey, CheckIn, Campaign
+
+Migrations refer to the field defaults and validators by their path here (``crm.models.new_reply_token``).
+"""
+
+from crm.models.after import Campaign, CheckIn, Survey
+from crm.models.customers import (
+    Contact,
+    Customer,
+    StaffProfile,
+    default_contact_time_zone,
+    known_time_zones,
+    validate_time_zone,
+)
+from crm.models.imports import ImportRun
+from crm.models.jobs import Job, JobEvent, JobReferenceCounter, Milestone, Pipeline, StageTemplate, new_reply_token
+from crm.models.messages import Message
+from crm.models.promises import Commitment, Renegotiation, Request
+
+__all__ = [
+    "Campaign",
+    "CheckIn",
+    "Commitment",
+    "Contact",
+    "Customer",
+    "ImportRun",
+    "Job",
+    "JobEvent",
+    "JobReferenceCounter",
+    "Message",
+    "Milestone",
+    "Pipeline",
+    "Renegotiation",
+    "Request",
+    "StaffProfile",
+    "StageTemplate",
+    "Survey",
+    "default_contact_time_zone",
+    "known_time_zones",
+    "new_reply_token",
+    "validate_time_zone",
+]

@@ -1,0 +1,364 @@
+"""Pipelines of stages, jobs and their milestones, and the append-only event log every report is
+computed from."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from crm.models.customers import Contact, Customer
+from crm.workdays import business_today
+
+
+def new_reply_token() -> str:
+    return secrets.token_hex(8)
+
+
+class Pipeline(models.Model):
+    """A template of stages a kind of job goes through ("Installation", "Repair")."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    silence_days = models.PositiveSmallIntegerField(
+        _("days without news before an alert"),
+        default=7,
+        help_text=_("An active job with no message to the customer for this many days needs attention."),
+    )
+    is_active = models.BooleanField(_("in use"), default=True)
+    # After the job (crm.services.surveys, crm.services.checkins).
+    survey_stage = models.ForeignKey(
+        "StageTemplate",
+        # Removing the stage stops the survey; it never removes the pipeline.
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("stage that triggers the satisfaction survey"),
+        help_text=_("Empty: no survey for this pipeline."),
+    )
+    survey_delay_days = models.PositiveSmallIntegerField(
+        _("days after that stage before the survey"),
+        default=1,
+        help_text=_("Sent in the morning of that day, in each contact's time zone."),
+    )
+    checkin_days = models.PositiveSmallIntegerField(
+        _("days after completion for a check-in"),
+        null=True,
+        blank=True,
+        help_text=_("“Has everything kept working?” this many days after the job is completed. Empty: no check-in."),
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        stage = self.survey_stage
+        if stage is not None and (self.pk is None or stage.pipeline_id != self.pk):
+            raise ValidationError({"survey_stage": _("Choose one of this pipeline's own stages.")})
+
+
+class StageTemplate(models.Model):
+    """One ordered stage of a pipeline."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages", verbose_name=_("pipeline"))
+    position = models.PositiveSmallIntegerField(_("position"))
+    name = models.CharField(_("name"), max_length=100)
+    name_fr = models.CharField(_("name in French"), max_length=100, blank=True)
+    customer_visible = models.BooleanField(
+        _("shown to the customer"),
+        default=True,
+        help_text=_("Shown on the portal timeline, and reaching it sends the customer a message."),
+    )
+    default_duration_days = models.PositiveSmallIntegerField(
+        _("default duration (business days)"),
+        default=0,
+        help_text=_("Business days from the previous stage to this one, used to plan a new job."),
+    )
+    message_key = models.SlugField(
+        _("message template key"),
+        max_length=64,
+        blank=True,
+        help_text=_("Which message the customer gets on reaching this stage; empty for the generic one."),
+    )
+    customer_instructions = models.TextField(
+        _("what the customer should prepare"),
+        blank=True,
+        help_text=_("Shown to the customer while this is the next stage."),
+    )
+    customer_instructions_fr = models.TextField(_("what the customer should prepare, in French"), blank=True)
+
+    class Meta:
+        ordering = ["pipeline", "position"]
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "position"], name="stage_unique_position"),
+            models.UniqueConstraint(fields=["pipeline", "name"], name="stage_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline}: {self.name}"
+
+    @property
+    def label(self) -> str:
+        """The stage's name in the active language (customers read it in theirs)."""
+        if translation.get_language() == "fr" and self.name_fr:
+            return self.name_fr
+        return self.name
+
+    @property
+    def instructions(self) -> str:
+        if translation.get_language() == "fr" and self.customer_instructions_fr:
+            return self.customer_instructions_fr
+        return self.customer_instructions
+
+
+class JobReferenceCounter(models.Model):
+    """The last number handed out per year for job references (J-2026-0042)."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("job reference counter")
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last_number}"
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        ON_HOLD = "on_hold", _("On hold")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    reference = models.CharField(_("reference"), max_length=32, editable=False)
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, editable=False)
+    # The customer's email replies come back to reply+<token>@INBOUND_DOMAIN and land on this job.
+    reply_token = models.CharField(_("reply token"), max_length=32, default=new_reply_token, editable=False)
+    title = models.CharField(_("title"), max_length=200)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="jobs", verbose_name=_("customer"))
+    contacts = models.ManyToManyField(
+        Contact,
+        related_name="jobs",
+        blank=True,
+        verbose_name=_("contacts"),
+        help_text=_("The people who hear about this job."),
+    )
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="jobs", verbose_name=_("pipeline"))
+    current_stage = models.ForeignKey(
+        StageTemplate, on_delete=models.PROTECT, related_name="+", verbose_name=_("current stage")
+    )
+    # The one person responsible for talking to the customer about this job.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_jobs", verbose_name=_("owner")
+    )
+    installers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="installed_jobs", blank=True, verbose_name=_("installers")
+    )
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now, editable=False)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+    # The owner was told the customer has heard nothing for too long (once per silence).
+    silence_nudged_at = models.DateTimeField(_("silence alarm sent at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
+        constraints = [
+            models.UniqueConstraint(fields=["reference"], name="job_unique_reference"),
+            models.UniqueConstraint(fields=["public_id"], name="job_unique_public_id"),
+            models.UniqueConstraint(fields=["reply_token"], name="job_unique_reply_token"),
+            models.CheckConstraint(
+                condition=(
+                    Q(status__in=["done", "cancelled"], closed_at__isnull=False)
+                    | Q(status__in=["active", "on_hold"], closed_at__isnull=True)
+                ),
+                name="job_closed_at_matches_status",
+            ),
+        ]
+        indexes = [
+            # Dashboard and jobs list: "my open jobs", filtered by owner and status.
+            models.Index(fields=["owner", "status"], name="job_owner_status_idx"),
+            # Portal "my jobs": a customer's jobs by status.
+            models.Index(fields=["customer", "status"], name="job_customer_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:job", args=[self.public_id])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.ACTIVE, self.Status.ON_HOLD)
+
+
+class Milestone(models.Model):
+    """Reaching one stage of one job: the first promise, the current expectation, the fact."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="milestones", verbose_name=_("job"))
+    stage = models.ForeignKey(StageTemplate, on_delete=models.PROTECT, related_name="+", verbose_name=_("stage"))
+    # The date first promised; never changes once the job is planned.
+    planned_date = models.DateField(_("planned date"), null=True, blank=True)
+    # The date we currently expect; moved with a reason through crm.services.milestone_move.
+    forecast_date = models.DateField(_("forecast date"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("reached at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "stage__position"]
+        verbose_name = _("milestone")
+        verbose_name_plural = _("milestones")
+        constraints = [
+            models.UniqueConstraint(fields=["job", "stage"], name="milestone_one_per_job_stage"),
+            models.CheckConstraint(
+                condition=Q(planned_date__isnull=True, forecast_date__isnull=True)
+                | Q(planned_date__isnull=False, forecast_date__isnull=False),
+                name="milestone_planned_and_forecast_together",
+                violation_error_message=_("A milestone has both a planned and a forecast date, or neither."),
+            ),
+        ]
+        indexes = [
+            # Dashboard "due soon / running late": open milestones by forecast date.
+            models.Index(
+                fields=["forecast_date"],
+                condition=Q(completed_at__isnull=True),
+                name="milestone_open_forecast_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job.reference}: {self.stage.name}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.completed_at is not None
+
+    @property
+    def is_late(self) -> bool:
+        """Expected later than first promised, or past its date without being reached."""
+        if self.planned_date is None or self.forecast_date is None or self.is_done:
+            return False
+        return self.forecast_date > self.planned_date or self.forecast_date < business_today()
+
+
+class JobEvent(models.Model):
+    """Something that happened to a job. Rows are only ever added: reports read this log."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("Job created")
+        STAGE_ADVANCED = "stage_advanced", _("Stage reached")
+        STAGE_REVERTED = "stage_reverted", _("Stage moved back")
+        DATE_MOVED = "date_moved", _("Date moved")
+        OWNER_CHANGED = "owner_changed", _("Owner changed")
+        DETAILS_CHANGED = "details_changed", _("Details changed")
+        MESSAGE_SENT = "message_sent", _("Message sent")
+        MESSAGE_FAILED = "message_failed", _("Message failed")
+        MESSAGE_BOUNCED = "message_bounced", _("Message bounced")
+        MESSAGE_RECEIVED = "message_received", _("Message received")
+        REQUEST_RECEIVED = "request_received", _("Request received")
+        REQUEST_ANSWERED = "request_answered", _("Request answered")
+        CALL_LOGGED = "call_logged", _("Call logged")
+        PROMISE_MADE = "promise_made", _("Promise made")
+        PROMISE_KEPT = "promise_kept", _("Promise kept")
+        PROMISE_MOVED = "promise_moved", _("Promise moved")
+        PROMISE_BROKEN = "promise_broken", _("Promise broken")
+        MESSAGE_RETRIED = "message_retried", _("Message sent again")
+        MESSAGE_ASSIGNED = "message_assigned", _("Email filed on the job")
+        HELD = "held", _("Put on hold")
+        RESUMED = "resumed", _("Resumed")
+        CANCELLED = "cancelled", _("Cancelled")
+        COMPLETED = "completed", _("Completed")
+        SURVEY_ANSWERED = "survey_answered", _("Survey answered")
+        CHECK_IN_ANSWERED = "check_in_answered", _("Check-in answered")
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events", verbose_name=_("job"))
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+        help_text=_("Empty when the system did it (a schedule, a webhook)."),
+    )
+    created_at = models.DateTimeField(_("at"), default=timezone.now, editable=False)
+    data = models.JSONField(_("details"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("job event")
+        verbose_name_plural = _("job events")
+        indexes = [
+            # Job page event log, newest first.
+            models.Index(fields=["job", "-created_at"], name="jobevent_job_created_idx"),
+            # Reports: events of one kind over a period.
+            models.Index(fields=["kind", "created_at"], name="jobevent_kind_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def summary(self) -> str:
+        """One line for people: what happened, from the structured data."""
+        d: dict[str, Any] = self.data
+        match self.kind:
+            case self.Kind.STAGE_ADVANCED | self.Kind.STAGE_REVERTED:
+                return _("%(from)s → %(to)s") % {"from": d.get("from_stage", "?"), "to": d.get("to_stage", "?")}
+            case self.Kind.DATE_MOVED:
+                return _("%(stage)s: %(old)s → %(new)s (%(reason)s)") % {
+                    "stage": d.get("stage", "?"),
+                    "old": d.get("old_date", "?"),
+                    "new": d.get("new_date", "?"),
+                    "reason": d.get("reason", ""),
+                }
+            case self.Kind.PROMISE_MOVED:
+                return _("%(promise)s: %(old)s → %(new)s (%(reason)s)") % {
+                    "promise": d.get("promise", "?"),
+                    "old": str(d.get("old_due_at", "?"))[:10],
+                    "new": str(d.get("new_due_at", "?"))[:10],
+                    "reason": d.get("reason", ""),
+                }
+            case self.Kind.PROMISE_MADE | self.Kind.PROMISE_KEPT | self.Kind.PROMISE_BROKEN:
+                return str(d.get("promise", ""))
+            case self.Kind.OWNER_CHANGED:
+                return _("%(old)s → %(new)s") % {"old": d.get("old_owner", "?"), "new": d.get("new_owner", "?")}
+            case self.Kind.SURVEY_ANSWERED:
+                scores = [
+                    f"{label} {d[key]}/{top}"
+                    for key, label, top in (
+                        ("product_quality", _("product"), 5),
+                        ("workmanship", _("workmanship"), 5),
+                        ("installer_conduct", _("installer"), 5),
+                        ("recommend", _("recommend"), 10),
+                    )
+                    if d.get(key) is not None
+                ]
+                return f"{d.get('contact', '')}: {', '.join(scores)}"
+            case self.Kind.CHECK_IN_ANSWERED:
+                answer = _("all good") if d.get("answer") == "all_good" else _("there is a problem")
+                return f"{d.get('contact', '')}: {answer}"
+            case _:
+                return str(d.get("reason") or d.get("title") or "")

@@ -1,0 +1,206 @@
+"""What customers ask (requests) and every date given to them (commitments), with each move."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.models.customers import Contact
+from crm.models.jobs import Job, Milestone
+from crm.models.messages import Message
+
+
+class Request(models.Model):
+    """Something a customer asked. Acknowledged at once with the date they will have an answer by
+    (a date we can beat); answered when staff reply."""
+
+    class Source(models.TextChoices):
+        PORTAL = "portal", _("Portal question")
+        EMAIL = "email", _("Email")
+        PHONE = "phone", _("Phone call")
+        STAFF = "staff", _("Entered by staff")
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="requests", verbose_name=_("job"))
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests", verbose_name=_("contact")
+    )
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    body = models.TextField(_("question"))
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    # Our own target (internal); the date promised to the customer adds a buffer to it.
+    target_at = models.DateTimeField(_("internal target"), null=True, blank=True)
+    # The date promised to the customer in the acknowledgement.
+    answer_due_on = models.DateField(_("answer promised by"))
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    # The inbound email this request came from, if any.
+    message = models.OneToOneField(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="request", verbose_name=_("message")
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = _("request")
+        verbose_name_plural = _("requests")
+        indexes = [
+            # Dashboard "questions waiting for an answer", oldest promise first.
+            models.Index(fields=["answer_due_on"], condition=Q(answered_at__isnull=True), name="request_open_due_idx"),
+            # The health report: requests received in a period.
+            models.Index(fields=["received_at"], name="request_received_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job.reference}: {self.body[:60]}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.answered_at is None
+
+
+class Commitment(models.Model):
+    """A date given to a customer: a stage by a date, an answer by a date, a call back, a document.
+
+    Its history is never overwritten: the first promised time stays, every move is a
+    Renegotiation saying whether the customer was told before the old time passed.
+    """
+
+    class Kind(models.TextChoices):
+        MILESTONE = "milestone", _("Stage date")
+        ANSWER = "answer", _("Answer to a question")
+        CALLBACK = "callback", _("Call back")
+        DOCUMENT = "document", _("Quote or document")
+        # A low survey score: the owner calls the customer within one business day.
+        RECOVERY = "recovery", _("Call an unhappy customer")
+
+    class State(models.TextChoices):
+        OPEN = "open", _("Open")
+        RENEGOTIATED = "renegotiated", _("Moved")
+        KEPT = "kept", _("Kept")
+        BROKEN = "broken", _("Broken")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    OPEN_STATES = (State.OPEN, State.RENEGOTIATED)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="commitments", verbose_name=_("job"))
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    title = models.CharField(_("what was promised"), max_length=200)
+    # Whoever must keep it: the job's owner (it follows a reassignment while open).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="commitments", verbose_name=_("owner")
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="commitments", verbose_name=_("to")
+    )
+    state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.OPEN)
+    first_due_at = models.DateTimeField(_("first promised for"))
+    due_at = models.DateTimeField(_("due"))
+    created_at = models.DateTimeField(_("promised at"), default=timezone.now)
+    kept_at = models.DateTimeField(_("kept at"), null=True, blank=True)
+    broken_at = models.DateTimeField(_("broken at"), null=True, blank=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+    # The owner was warned it is about to slip (once), and a manager told when it broke (once).
+    nudged_at = models.DateTimeField(_("owner nudged at"), null=True, blank=True)
+    escalated_at = models.DateTimeField(_("manager alerted at"), null=True, blank=True)
+    milestone = models.ForeignKey(
+        Milestone, on_delete=models.CASCADE, null=True, blank=True, related_name="commitments", verbose_name=_("stage")
+    )
+    request = models.ForeignKey(
+        Request, on_delete=models.CASCADE, null=True, blank=True, related_name="commitments", verbose_name=_("question")
+    )
+    call = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="commitments", verbose_name=_("call")
+    )
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        verbose_name = _("promise")
+        verbose_name_plural = _("promises")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["milestone"],
+                condition=Q(state__in=["open", "renegotiated"]),
+                name="commitment_one_open_per_milestone",
+            ),
+            models.UniqueConstraint(fields=["request"], name="commitment_one_per_request"),
+            models.CheckConstraint(
+                condition=Q(state="kept", kept_at__isnull=False)
+                | Q(state="broken", broken_at__isnull=False)
+                | Q(state="withdrawn", withdrawn_at__isnull=False)
+                | Q(state__in=["open", "renegotiated"]),
+                name="commitment_state_has_its_time",
+            ),
+        ]
+        indexes = [
+            # The at-risk scan (every few minutes): open promises by due time.
+            models.Index(
+                fields=["due_at"], condition=Q(state__in=["open", "renegotiated"]), name="commitment_open_due_idx"
+            ),
+            # The health report: promises by owner first due in a period, and the team's.
+            models.Index(fields=["owner", "first_due_at"], name="commitment_owner_due_idx"),
+            models.Index(fields=["first_due_at"], name="commitment_first_due_idx"),
+            # The health report: promises broken in a period.
+            models.Index(fields=["broken_at"], condition=Q(broken_at__isnull=False), name="commitment_broken_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.get_state_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+    @property
+    def label(self) -> str:
+        """What was promised, in the active language (customers read it in theirs)."""
+        if self.kind == self.Kind.MILESTONE and self.milestone is not None:
+            return self.milestone.stage.label
+        if self.kind == self.Kind.ANSWER:
+            return str(_("An answer to your question"))
+        if self.kind == self.Kind.CALLBACK:
+            return str(_("A call back"))
+        if self.kind == self.Kind.RECOVERY:
+            return str(_("A call from us"))
+        return self.title
+
+    @property
+    def kept_on_time(self) -> bool:
+        return self.state == self.State.KEPT and self.kept_at is not None and self.kept_at <= self.first_due_at
+
+
+class Renegotiation(models.Model):
+    """One move of a promise's date. Proactive when the customer was told before the old time."""
+
+    commitment = models.ForeignKey(
+        Commitment, on_delete=models.CASCADE, related_name="renegotiations", verbose_name=_("promise")
+    )
+    old_due_at = models.DateTimeField(_("was due"))
+    new_due_at = models.DateTimeField(_("now due"))
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    told_customer_at = models.DateTimeField(_("customer told at"), null=True, blank=True)
+    proactive = models.BooleanField(_("told before the old date"), default=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    created_at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("date change")
+        verbose_name_plural = _("date changes")
+        indexes = [
+            # The health report: renegotiations over a period.
+            models.Index(fields=["created_at"], name="renegotiation_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.old_due_at:%Y-%m-%d} → {self.new_due_at:%Y-%m-%d}"
+
+
+# --- After the job: surveys and check-ins ---
