@@ -196,7 +196,8 @@ class PipelineAdmin(admin.ModelAdmin):
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "job_title", "phone"]
+    list_display = ["user", "job_title", "phone", "language"]
+    list_filter = ["language"]
     list_select_related = ["user"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "job_title"]
     autocomplete_fields = ["user"]

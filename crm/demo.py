@@ -61,6 +61,7 @@ class UserSpec:
     role: str  # "manager" or "owner"
     job_title: str
     phone: str
+    language: str = ""  # of the alerts we email them; empty: the site's
 
     @property
     def email(self) -> str:
@@ -70,7 +71,7 @@ class UserSpec:
 USERS = (
     UserSpec("alice", "Alice", "Martin", "manager", "Operations manager", "+33 1 99 00 12 01"),
     UserSpec("bob", "Bob", "Durand", "owner", "Project manager", "+33 1 99 00 12 02"),
-    UserSpec("chloe", "Chloé", "Bernard", "owner", "Project manager", "+33 1 99 00 12 03"),
+    UserSpec("chloe", "Chloé", "Bernard", "owner", "Project manager", "+33 1 99 00 12 03", language="fr"),
 )
 
 
@@ -563,7 +564,7 @@ def _seed_users(*, password: str, result: SeedResult, log: Log) -> dict[str, Use
             )
             user.groups.add(groups[MANAGERS_GROUP if spec.role == "manager" else STAFF_GROUP])
             # What customers see on the owner card and at the foot of every message.
-            StaffProfile.objects.create(user=user, job_title=spec.job_title, phone=spec.phone)
+            StaffProfile.objects.create(user=user, job_title=spec.job_title, phone=spec.phone, language=spec.language)
             result.add("users")
             result.new_users.append(spec.username)
             log(f"User {spec.username} ({spec.role})")

@@ -251,11 +251,13 @@ def acknowledgement_drafts(job: Job, *, request: Any, contact: Contact) -> list[
     return [render_draft(contact=contact, job=job, kind=Message.Kind.ACKNOWLEDGEMENT, extra={"request": request})]
 
 
-def staff_alert(*, subject: str, template: str, context: dict[str, Any]) -> tuple[str, str]:
-    """Subject and text of an email to a staff member (in the site's language)."""
+def staff_alert(*, name: str, context: dict[str, Any], language: str) -> tuple[str, str]:
+    """Subject and text of an email to a staff member, in ``language`` and the team's time zone,
+    from ``templates/emails/staff/<name>-subject.txt`` and ``-body.txt``."""
     context = {"company": settings.COMPANY_NAME, "site_url": settings.SITE_URL, **context}
-    with timezone.override(business_zone()):
-        return _one_line(subject), render_to_string(template, context).strip() + "\n"
+    with translation.override(language), timezone.override(business_zone()):
+        subject = _one_line(render_to_string(f"emails/staff/{name}-subject.txt", context))
+        return subject, render_to_string(f"emails/staff/{name}-body.txt", context).strip() + "\n"
 
 
 def portal_link_drafts(contact: Contact, *, job: Job | None = None) -> list[Draft]:

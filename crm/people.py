@@ -1,9 +1,12 @@
-"""How a staff member is presented to a customer: the card in every message and on the portal."""
+"""Staff as others meet them: the card customers see in every message and on the portal, and the
+language we write to the staff member in."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
 
 from crm.text import person_name, tel_href
 
@@ -38,3 +41,9 @@ def person_card(user: Any) -> PersonCard:
         phone=profile.phone if profile else "",
         email=getattr(user, "email", "") or "",
     )
+
+
+def staff_language(user: Any) -> str:
+    """The language to write to a staff member in: their profile's choice, else the site's."""
+    profile = getattr(user, "staff_profile", None)
+    return (profile.language if profile else "") or settings.LANGUAGE_CODE

@@ -135,13 +135,23 @@ class Contact(models.Model):
 
 
 class StaffProfile(models.Model):
-    """What a customer needs to reach a staff member directly (the owner card, every message)."""
+    """What a customer needs to reach a staff member directly (the owner card, every message), and
+    the language we write to the staff member in."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile", verbose_name=_("user")
     )
     phone = models.CharField(_("direct phone"), max_length=32, blank=True)
     job_title = models.CharField(_("job title"), max_length=100, blank=True)
+    language = models.CharField(
+        _("language of their alerts"),
+        max_length=8,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text=_(
+            "For the emails we send this person: a failed message, a reply, a promise at risk. Empty: the site's."
+        ),
+    )
 
     class Meta:
         verbose_name = _("staff profile")

@@ -134,8 +134,7 @@ def inbound_receive(*, email: AnymailInboundMessage) -> Message:
         return message
     alert_owner(
         job,
-        subject=f"Reply from {contact.name if contact else sender} — {job.reference}",
-        template="emails/staff/reply-received.txt",
+        name="reply-received",
         context={"message": message, "contact": contact, "sender": sender},
     )
     return message

@@ -37,6 +37,7 @@ from django_q.tasks import async_task
 
 from crm.models import Job, JobEvent, Message
 from crm.notify import Draft, staff_alert
+from crm.people import staff_language
 from crm.services.events import event, record_event, record_events
 from crm.sms import get_sms_backend
 from crm.sql import update_returning_pks
@@ -390,8 +391,7 @@ def _record_failure(message: Message, error: Exception) -> str:
         )
         alert_owner(
             message.job,
-            subject=f"Message to {message.to_address} failed — {message.job.reference}",
-            template="emails/staff/message-failed.txt",
+            name="message-failed",
             context={"message": message, "error": text},
         )
     return "failed"
@@ -469,19 +469,21 @@ def job_staff_url(job: Job) -> str:
     return f"{settings.SITE_URL}{job.get_absolute_url()}"
 
 
-def alert_owner(job: Job, *, subject: str, template: str, context: dict[str, Any]) -> None:
+def alert_owner(job: Job, *, name: str, context: dict[str, Any]) -> None:
     """Email the job's owner after commit (the dashboard shows the same thing durably)."""
-    alert_staff([job.owner.email], subject=subject, template=template, context={"job": job, **context})
+    alert_staff([job.owner], name=name, context={"job": job, **context})
 
 
-def alert_staff(emails: Iterable[str], *, subject: str, template: str, context: dict[str, Any]) -> None:
-    """Email staff after commit, one task per address; the dashboard keeps the same facts."""
+def alert_staff(people: Iterable[Any], *, name: str, context: dict[str, Any]) -> None:
+    """Email staff after commit, each in their own language (``emails/staff/<name>-…``), one task
+    per person with an address; the dashboard keeps the same facts."""
     job = context.get("job")
     extra = {"job_url": job_staff_url(job)} if job is not None else {}
-    subject, body = staff_alert(subject=subject, template=template, context={**extra, **context})
-    for address in {e for e in emails if e}:
+    by_address = {person.email: person for person in people if person.email}
+    for address, person in sorted(by_address.items()):
+        subject, body = staff_alert(name=name, context={**extra, **context}, language=staff_language(person))
 
-        def enqueue(address: str = address) -> None:
+        def enqueue(address: str = address, subject: str = subject, body: str = body) -> None:
             async_task("crm.tasks.send_staff_email", address, subject, body)
 
         transaction.on_commit(enqueue)

@@ -333,13 +333,17 @@ def status_update_send(*, job: Job, actor: Actor, note: str = "") -> list[Messag
 # --- The scan (a django-q2 schedule every few minutes) ------------------------------------------
 
 
-def _managers() -> list[str]:
-    users = (
+def _managers() -> list[Any]:
+    """The managers to tell of a broken promise (with their profiles, for their language)."""
+    return list(
         get_user_model()
         .objects.filter(is_active=True, is_staff=True)
         .filter(Q(is_superuser=True) | Q(groups__name=MANAGERS_GROUP))
+        .exclude(email="")
+        .select_related("staff_profile")
+        .distinct()
+        .order_by("pk")
     )
-    return sorted({u.email for u in users if u.email})
 
 
 def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
@@ -351,20 +355,20 @@ def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
     counts = {"nudged": 0, "broken": 0, "silent": 0}
 
     at_risk = open_commitments().filter(due_at__gt=now, due_at__lte=warning_threshold(), nudged_at__isnull=True)
-    for commitment in at_risk.select_related("job", "owner").order_by("due_at")[:batch]:
+    for commitment in at_risk.select_related("job", "owner__staff_profile").order_by("due_at")[:batch]:
         with transaction.atomic():
             if not Commitment.objects.filter(pk=commitment.pk, nudged_at__isnull=True).update(nudged_at=now):
                 continue
             counts["nudged"] += 1
             alert_staff(
-                [commitment.owner.email],
-                subject=_("About to slip: %(promise)s — %(ref)s")
-                % {"promise": commitment.title, "ref": commitment.job.reference},
-                template="emails/staff/promise-at-risk.txt",
+                [commitment.owner],
+                name="promise-at-risk",
                 context={"commitment": commitment, "job": commitment.job},
             )
 
-    due = open_commitments().filter(due_at__lte=now).select_related("job", "owner").order_by("due_at")[:batch]
+    due = (open_commitments().filter(due_at__lte=now).select_related("job", "owner__staff_profile").order_by("due_at"))[
+        :batch
+    ]
     managers = _managers() if due else []
     for commitment in due:
         with transaction.atomic():
@@ -376,10 +380,8 @@ def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
             counts["broken"] += 1
             _event(commitment, JobEvent.Kind.PROMISE_BROKEN, None, due_at=commitment.due_at)
             alert_staff(
-                sorted({*managers, commitment.owner.email} - {""}),
-                subject=_("Promise broken: %(promise)s — %(ref)s")
-                % {"promise": commitment.title, "ref": commitment.job.reference},
-                template="emails/staff/promise-broken.txt",
+                [*managers, commitment.owner],
+                name="promise-broken",
                 context={"commitment": commitment, "job": commitment.job},
             )
 
@@ -393,7 +395,7 @@ def _silence_alarm(now: datetime) -> int:
     from crm.selectors import silent_jobs
 
     sent = 0
-    for job in silent_jobs(now=now).select_related("owner"):
+    for job in silent_jobs(now=now).select_related("owner__staff_profile"):
         last = job.last_out or job.created_at
         with transaction.atomic():
             claimed = (
@@ -405,9 +407,8 @@ def _silence_alarm(now: datetime) -> int:
                 continue
             sent += 1
             alert_staff(
-                [job.owner.email],
-                subject=_("No news for %(days)s days: %(ref)s") % {"days": (now - last).days, "ref": job.reference},
-                template="emails/staff/silence.txt",
+                [job.owner],
+                name="silence",
                 context={"job": job, "last": last, "days": (now - last).days},
             )
     return sent

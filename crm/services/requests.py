@@ -86,8 +86,7 @@ def request_create(
         )
     alert_owner(
         job,
-        subject=f"Question from {contact.name if contact else 'the customer'} — {job.reference}",
-        template="emails/staff/request-received.txt",
+        name="request-received",
         context={"request": request, "contact": contact},
     )
     return request

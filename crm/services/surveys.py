@@ -227,9 +227,10 @@ def recovery_open(*, survey: Survey, now: datetime) -> Commitment:
     """An unhappy customer: the owner is alerted now and owes them a call within one business
     day (a promise on the dashboard, nudged and escalated like any other)."""
     job, contact = survey.job, survey.contact
-    name = contact.name if contact else "the customer"
-    # Staff read the promise and the alert: the site's language, not the customer's page language.
+    # Staff read the promise: the site's language, not the customer's page language (the alert is
+    # written in the owner's own).
     with translation.override(settings.LANGUAGE_CODE):
+        name = contact.name if contact else _("the customer")
         commitment = promises.commitment_make(
             job=job,
             kind=Commitment.Kind.RECOVERY,
@@ -242,8 +243,7 @@ def recovery_open(*, survey: Survey, now: datetime) -> Commitment:
         survey.recovery = commitment
         alert_owner(
             job,
-            subject=_("Unhappy customer: call %(name)s — %(ref)s") % {"name": name, "ref": job.reference},
-            template="emails/staff/survey-low.txt",
+            name="survey-low",
             context={"survey": survey, "contact": contact, "commitment": commitment},
         )
     return commitment

@@ -111,7 +111,6 @@ def _record_bounce(message: Message, *, event_type: str, description: str, at: d
     )
     alert_owner(
         message.job,
-        subject=f"Message to {message.to_address} {event_type} — {message.job.reference}",
-        template="emails/staff/message-failed.txt",
+        name="message-failed",
         context={"message": message, "error": description or event_type},
     )

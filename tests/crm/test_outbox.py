@@ -309,9 +309,10 @@ def test_it_fails_after_the_last_attempt_and_tells_the_owner(
     assert failed.data["attempts"] == settings.OUTBOX_MAX_ATTEMPTS
     [alert] = mail.outbox
     assert alert.to == ["bob@example.com"]
-    assert job.reference in alert.subject
+    assert alert.subject == f"Message to marie@example.com not delivered — {job.reference}"
     assert job.reference in alert.body
     assert "marie@example.com" in alert.body
+    assert f"Attempts: {settings.OUTBOX_MAX_ATTEMPTS}" in alert.body
     assert send_message(queued.pk) == "skipped"
     assert sweep() == {"requeued": 0, "enqueued": 0}
 

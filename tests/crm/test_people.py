@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from crm.models import StaffProfile
-from crm.people import person_card
+from crm.people import person_card, staff_language
 from crm.text import tel_href
 
 
@@ -45,3 +45,15 @@ def test_a_user_without_a_profile_or_full_name_is_named_by_username() -> None:
 
     assert (card.name, card.first_name, card.initials) == ("eve", "eve", "E")
     assert (card.job_title, card.phone, card.phone_href, card.email) == ("", "", "", "")
+
+
+@pytest.mark.django_db
+def test_staff_are_written_to_in_their_profiles_language_else_the_sites(settings) -> None:
+    settings.LANGUAGE_CODE = "en"
+    nobody = User.objects.create_user("no-profile", is_staff=True)
+    unset = User.objects.create_user("unset", is_staff=True)
+    StaffProfile.objects.create(user=unset)
+    french = User.objects.create_user("french", is_staff=True)
+    StaffProfile.objects.create(user=french, language="fr")
+
+    assert [staff_language(u) for u in (nobody, unset, french)] == ["en", "en", "fr"]

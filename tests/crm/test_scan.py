@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.db import connection
 
-from crm.models import Commitment, Contact, Customer, Job, JobEvent, Message, Pipeline
+from crm.models import Commitment, Contact, Customer, Job, JobEvent, Message, Pipeline, StaffProfile
 from crm.services.jobs import job_create, job_hold, job_reassign
 from crm.services.promises import (
     commitment_mark_kept,
@@ -85,6 +85,35 @@ def test_an_owner_is_nudged_once_however_often_the_scan_runs(
     assert f"/jobs/{job.public_id}/#promises" in nudge.body
     assert promise(job, "Proposal sent").nudged_at == paris(3, 4, 10)
     assert promise(job, "Order confirmed").nudged_at is None
+
+
+def test_an_owner_who_reads_french_is_nudged_in_french(
+    job: Job, bob: User, time_machine, django_capture_on_commit_callbacks
+) -> None:
+    StaffProfile.objects.create(user=bob, language="fr")
+    time_machine.move_to(paris(3, 4, 10), tick=False)
+
+    run_scan(django_capture_on_commit_callbacks)
+
+    [nudge] = mail.outbox
+    assert nudge.subject == "Sur le point de glisser : Proposal sent — J-2026-0001"
+    assert "jeudi 5 mars 18:00" in nudge.body
+
+
+def test_a_broken_promise_reaches_each_manager_in_their_own_language(
+    job: Job, team, alice: User, time_machine, django_capture_on_commit_callbacks
+) -> None:
+    StaffProfile.objects.create(user=alice, language="fr")
+    time_machine.move_to(paris(3, 5, 19), tick=False)
+
+    run_scan(django_capture_on_commit_callbacks)
+
+    subjects = {m.to[0]: m.subject for m in mail.outbox}
+    assert subjects == {
+        "alice@example.com": "Promesse non tenue : Proposal sent — J-2026-0001",
+        "bob@example.com": "Promise broken: Proposal sent — J-2026-0001",
+        "root@example.com": "Promise broken: Proposal sent — J-2026-0001",
+    }
 
 
 def test_the_nudge_gives_the_due_time_where_the_team_works(
