@@ -36,7 +36,6 @@ import importlib
 import inspect
 import logging
 import os
-import platform
 import pstats
 import re
 import secrets
@@ -47,15 +46,14 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from tempfile import mkdtemp
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
-from bench import cpu
+from bench import common, cpu
+from bench.common import DOC_PATH, ROOT, int_env, log, other_cpu_share, share_text
 from bench.fake_esp import EspStats, FakeEsp
 
 if TYPE_CHECKING:
@@ -64,8 +62,6 @@ if TYPE_CHECKING:
     from crm.models import Job, StageTemplate
     from crm.notify import Draft
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC_PATH = ROOT / "docs" / "performance.md"
 DOC_START = "<!-- bench-notify:start -->"
 DOC_END = "<!-- bench-notify:end -->"
 
@@ -98,10 +94,6 @@ DEFAULT_SINGLE = 1000
 STALL_SECONDS = 120.0
 
 
-def log(text: str = "") -> None:
-    print(text, flush=True)
-
-
 # --- Environment --------------------------------------------------------------------------------
 
 
@@ -114,25 +106,13 @@ class Target:
 
 def choose_target() -> Target:
     """The database and Redis the run will wipe, refusing ones that do not look like a bench's."""
-    import dj_database_url
-
-    database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    config = dj_database_url.parse(database_url)
-    if "postgresql" not in str(config.get("ENGINE", "")):
-        raise SystemExit(f"bench-notify needs PostgreSQL; DATABASE_URL is {database_url!r}.")
-    name = str(config.get("NAME") or "")
-    if "bench" not in name.lower():
-        raise SystemExit(
-            f"bench-notify drops and recreates its database; {name!r} has no 'bench' in its name. "
-            f"Unset DATABASE_URL (default {DEFAULT_DATABASE_URL}) or point it at a throwaway database."
-        )
+    database_url, name = common.bench_database(DEFAULT_DATABASE_URL, program="bench-notify")
     redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
-    redis_db = urlparse(redis_url).path.strip("/") or "0"
-    if redis_db == "0":
-        raise SystemExit(
-            f"bench-notify flushes its Redis database; give it a dedicated one, not db 0 "
-            f"(REDIS_URL={redis_url!r}; default {DEFAULT_REDIS_URL})."
-        )
+    common.refuse_redis_db_zero(
+        redis_url,
+        program="bench-notify",
+        advice=f"give it a dedicated one, not db 0 (REDIS_URL={redis_url!r}; default {DEFAULT_REDIS_URL}).",
+    )
     return Target(database_url=database_url, database_name=name, redis_url=redis_url)
 
 
@@ -160,27 +140,6 @@ def prepare_environment(target: Target, esp: FakeEsp, *, settings_module: str = 
     )
 
 
-def recreate_database(target: Target) -> None:
-    import dj_database_url
-    import psycopg
-    from psycopg import sql
-    from psycopg.conninfo import make_conninfo
-
-    config = dj_database_url.parse(target.database_url)
-    params = {
-        "dbname": "postgres",
-        "host": config.get("HOST") or None,
-        "port": str(config.get("PORT")) if config.get("PORT") else None,
-        "user": config.get("USER") or None,
-        "password": config.get("PASSWORD") or None,
-    }
-    conninfo = make_conninfo(**{k: str(v) for k, v in params.items() if v})
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        name = sql.Identifier(target.database_name)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-
-
 def flush_redis(redis_url: str) -> str:
     """Empty the run's Redis database; the server's version."""
     import redis
@@ -193,90 +152,19 @@ def flush_redis(redis_url: str) -> str:
 
 
 @dataclass(frozen=True)
-class Machine:
-    date: str
-    system: str
-    cpu: str
-    nproc: int
-    ram_gb: float
-    python: str
-    django: str
+class Machine(common.Machine):
     django_q2: str
     anymail: str
-    psycopg: str
-    postgres: str
     redis: str
 
 
 def describe_machine(*, redis_version: str) -> Machine:
-    import django
-    from django.db import connection
-
-    cpu = platform.processor() or platform.machine()
-    ram_gb = 0.0
-    with contextlib.suppress(OSError):
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        if match := re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE):
-            cpu = match.group(1).strip()
-    with contextlib.suppress(OSError):
-        if match := re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE):
-            ram_gb = int(match.group(1)) / 1024 / 1024
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        postgres = str(cursor.fetchone()[0])
     return Machine(
-        date=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        system=f"{platform.system()} {platform.release()}",
-        cpu=cpu,
-        nproc=os.cpu_count() or 0,
-        ram_gb=ram_gb,
-        python=platform.python_version(),
-        django=django.get_version(),
+        **asdict(common.describe_machine()),
         django_q2=metadata.version("django-q2"),
         anymail=metadata.version("django-anymail"),
-        psycopg=metadata.version("psycopg"),
-        postgres=postgres.split()[0],
         redis=redis_version,
     )
-
-
-def other_cpu_share(seconds: float = 2.0) -> float | None:
-    """The share of all CPUs busy while this benchmark sits idle (Linux /proc/stat); None elsewhere.
-
-    Taken before each timed phase, when nothing of the benchmark runs: anything seen is other work
-    on the machine (or PostgreSQL still settling), which makes the figures pessimistic."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return sum(fields[:8]), idle
-
-    try:
-        total0, idle0 = sample()
-        time.sleep(seconds)
-        total1, idle1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    total = total1 - total0
-    return max(0.0, 1 - (idle1 - idle0) / total) if total > 0 else None
-
-
-def wait_for_quiet(timeout: float) -> None:
-    """Wait (up to ``timeout`` seconds) until other work uses under a tenth of the machine for 5 s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        share = other_cpu_share(5.0)
-        if share is None or share < 0.1:
-            log(f"  the machine is quiet (other CPU use {_share(share)})")
-            return
-        if time.monotonic() >= deadline:
-            log(f"  the machine is still busy (other CPU use {_share(share)}); going on anyway")
-            return
-        log(f"  other CPU use {_share(share)}: waiting for the machine to be quiet")
-
-
-def _share(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f} %"
 
 
 # --- The world ----------------------------------------------------------------------------------
@@ -575,7 +463,7 @@ def plain_loop(world: World, esp: FakeEsp, *, messages: int) -> PlainLoop:
 
     esp.reset()
     other_cpu = other_cpu_share()
-    log(f"  other CPU use while idle: {_share(other_cpu)}")
+    log(f"  other CPU use while idle: {share_text(other_cpu)}")
     log(f"  sending them with send_mail, one after another (timed, {settings.EMAIL_BACKEND})")
     roles, sampler = _roles(esp, None), cpu.Sampler().start()
     began, cpu_began = time.perf_counter(), time.process_time()
@@ -675,7 +563,7 @@ def product(world: World, esp: FakeEsp, cluster: Cluster, *, jobs: list[Job], mo
     messages = len(jobs) * STEPS
     esp.reset()
     other_cpu = other_cpu_share()
-    log(f"  other CPU use while idle: {_share(other_cpu)}")
+    log(f"  other CPU use while idle: {share_text(other_cpu)}")
     log(f"  starting manage.py qcluster with {WORKERS} workers (log: {cluster.log_path})")
     cluster_start = cluster.start()
     how = f"moves of {move} jobs with jobs_advance" if move > 1 else "job_advance, one job at a time"
@@ -750,7 +638,7 @@ def drain(world: World, esp: FakeEsp, cluster: Cluster, *, messages: int) -> Dra
     )
     esp.reset()
     other_cpu = other_cpu_share()
-    log(f"  other CPU use while idle: {_share(other_cpu)}")
+    log(f"  other CPU use while idle: {share_text(other_cpu)}")
     cluster.start()
     log(f"  cluster running; enqueuing {messages} messages at once (timed from the first)")
     roles, sampler = _roles(esp, cluster), cpu.Sampler().start()
@@ -1081,7 +969,8 @@ class Report:
 
     def others_text(self) -> str:
         phases = ["the plain loop", "the product", *(["one at a time"] if self.single else []), "the workers alone"]
-        return ", ".join(f"{_share(share)} before {phase}" for share, phase in zip(self.others, phases, strict=False))
+        pairs = zip(self.others, phases, strict=False)
+        return ", ".join(f"{share_text(share)} before {phase}" for share, phase in pairs)
 
     def verdict(self) -> list[str]:
         """What the figures say, in a few sentences (markdown)."""
@@ -1361,32 +1250,10 @@ METHOD = [
 
 
 def write_doc(report: Report) -> None:
-    section = report.markdown()
-    if DOC_PATH.exists():
-        text = DOC_PATH.read_text()
-        if DOC_START in text and DOC_END in text:
-            before, rest = text.split(DOC_START, 1)
-            after = rest.split(DOC_END, 1)[1].lstrip("\n")
-            text = before + section + ("\n" + after if after else "")
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-    else:
-        text = (
-            "# Performance\n\n"
-            "`make bench` runs every benchmark. Each measures a baseline in the same run and gives its figures "
-            "as ratios to it, so numbers from different machines compare by their ratios. Each benchmark "
-            "rewrites its own section below after a full-size run.\n\n" + section
-        )
-    DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
-    DOC_PATH.write_text(text)
+    common.replace_doc_section(DOC_PATH, DOC_START, DOC_END, report.markdown(), create=True)
 
 
 # --- Main ---------------------------------------------------------------------------------------
-
-
-def _int_env(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -1396,20 +1263,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--messages",
         type=int,
-        default=_int_env("BENCH_MESSAGES", FULL_SIZE),
+        default=int_env("BENCH_MESSAGES", FULL_SIZE),
         help=f"stage changes = messages, a multiple of {STEPS} (env BENCH_MESSAGES, default {FULL_SIZE})",
     )
     parser.add_argument(
         "--move",
         type=int,
-        default=_int_env("BENCH_MOVE", DEFAULT_MOVE),
+        default=int_env("BENCH_MOVE", DEFAULT_MOVE),
         metavar="JOBS",
         help=f"jobs per bulk move (jobs_advance) in the product phase (env BENCH_MOVE, default {DEFAULT_MOVE})",
     )
     parser.add_argument(
         "--single",
         type=int,
-        default=_int_env("BENCH_SINGLE", DEFAULT_SINGLE),
+        default=int_env("BENCH_SINGLE", DEFAULT_SINGLE),
         metavar="N",
         help=f"stage changes one job at a time (job_advance) after it; 0 skips (env BENCH_SINGLE, "
         f"default {DEFAULT_SINGLE})",
@@ -1417,7 +1284,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         type=int,
-        default=_int_env("BENCH_PROFILE", 0),
+        default=int_env("BENCH_PROFILE", 0),
         metavar="K",
         help="also profile K stage changes and their deliveries (env BENCH_PROFILE)",
     )
@@ -1430,7 +1297,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--wait-quiet",
         type=float,
-        default=float(_int_env("BENCH_WAIT_QUIET", 0)),
+        default=float(int_env("BENCH_WAIT_QUIET", 0)),
         metavar="SECONDS",
         help="first wait up to this long for other work on the machine to stop (env BENCH_WAIT_QUIET)",
     )
@@ -1467,7 +1334,7 @@ def run(args: argparse.Namespace) -> Report:
     messages: int = args.messages
     target = choose_target()
     if args.wait_quiet > 0:
-        wait_for_quiet(args.wait_quiet)
+        common.wait_for_quiet(args.wait_quiet)
     with FakeEsp(token=ESP_SERVER_KEY) as esp:
         prepare_environment(target, esp, settings_module=args.settings)
         log(f"Fake Postmark at {esp.url}; database {target.database_name}; Redis {target.redis_url}")
@@ -1476,7 +1343,7 @@ def run(args: argparse.Namespace) -> Report:
 
         log(f"Setup (not timed): recreating {target.database_name}, migrating")
         began = time.perf_counter()
-        recreate_database(target)
+        common.recreate_database(target.database_url, target.database_name)
         django.setup()
         from django.core.management import call_command
 

@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import http.client
 import os
-import platform
 import re
 import secrets
 import socket
@@ -42,19 +41,15 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import common
+from bench.common import ROOT, log
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/portal_bench_portal"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
-
-
-def log(text: str = "") -> None:
-    print(text, flush=True)
 
 
 # --- Environment --------------------------------------------------------------------------------
@@ -68,22 +63,12 @@ class Target:
 
 
 def choose_target() -> Target:
-    import dj_database_url
-
-    database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    config = dj_database_url.parse(database_url)
-    if "postgresql" not in str(config.get("ENGINE", "")):
-        raise SystemExit(f"bench.portal needs PostgreSQL; DATABASE_URL is {database_url!r}.")
-    name = str(config.get("NAME") or "")
-    if "bench" not in name.lower():
-        raise SystemExit(
-            f"bench.portal drops and recreates its database; {name!r} has no 'bench' in its name. "
-            f"Unset DATABASE_URL (default {DEFAULT_DATABASE_URL}) or point it at a throwaway database."
-        )
+    database_url, name = common.bench_database(DEFAULT_DATABASE_URL, program="bench.portal")
     redis_url = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
     if redis_url:
-        if (urlparse(redis_url).path.strip("/") or "0") == "0":
-            raise SystemExit(f"bench.portal flushes its Redis database; give it one other than db 0 ({redis_url!r}).")
+        common.refuse_redis_db_zero(
+            redis_url, program="bench.portal", advice=f"give it one other than db 0 ({redis_url!r})."
+        )
         if not _redis_answers(redis_url):
             log(f"  Redis does not answer at {redis_url}: running with in-process caches.")
             redis_url = ""
@@ -132,26 +117,6 @@ def prepare_environment(target: Target, port: int) -> None:
     )
     if target.redis_url:
         os.environ["REDIS_URL"] = target.redis_url
-
-
-def recreate_database(target: Target) -> None:
-    import dj_database_url
-    import psycopg
-    from psycopg import sql
-
-    config = dj_database_url.parse(target.database_url)
-    # Any: mypy would check these connection parameters against psycopg.connect()'s typed options.
-    params: dict[str, Any] = {
-        "dbname": "postgres",
-        "host": config.get("HOST") or None,
-        "port": str(config.get("PORT")) if config.get("PORT") else None,
-        "user": config.get("USER") or None,
-        "password": config.get("PASSWORD") or None,
-    }
-    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
-        name = sql.Identifier(target.database_name)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
 
 def migrate() -> None:
@@ -385,22 +350,12 @@ def count_queries(world: World) -> dict[str, int]:
 
 
 def describe_machine(target: Target, workers: int, threads: int) -> list[str]:
-    import django
-    from django.db import connection
-
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        if match := re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE):
-            cpu = match.group(1).strip()
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        postgres = str(cursor.fetchone()[0]).split()[0]
+    m = common.describe_machine()
     cache = "Redis" if target.redis_url else "in-process caches (no Redis)"
     return [
-        f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; {platform.system()} {platform.release()}; "
-        f"{cpu}, {os.cpu_count()} CPUs",
-        f"Python {platform.python_version()}, Django {django.get_version()}, gunicorn {metadata.version('gunicorn')} "
-        f"({workers} sync workers), PostgreSQL {postgres}, sessions and cache: {cache}",
+        f"{m.date}; {m.system}; {m.cpu}, {m.nproc} CPUs",
+        f"Python {m.python}, Django {m.django}, gunicorn {metadata.version('gunicorn')} "
+        f"({workers} sync workers), PostgreSQL {m.postgres}, sessions and cache: {cache}",
         f"load: {threads} client threads in the same machine, one new connection per request (127.0.0.1)",
     ]
 
@@ -454,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     prepare_environment(target, port)
     log(f"  database {target.database_name}: recreating and migrating")
-    recreate_database(target)
+    common.recreate_database(target.database_url, target.database_name)
     migrate()
 
     import django

@@ -42,26 +42,25 @@ import argparse
 import contextlib
 import logging
 import os
-import platform
 import re
 import secrets
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bench import common
+from bench.common import DOC_PATH, ROOT, int_env, log, other_cpu_share, share_text
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
     from crm.models import Commitment
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC_PATH = ROOT / "docs" / "performance.md"
 DOC_START = "<!-- bench-promises:start -->"
 DOC_END = "<!-- bench-promises:end -->"
 
@@ -90,10 +89,6 @@ OWNERS = [("camille", "Camille"), ("noah", "Noah"), ("ines", "Inès"), ("hugo", 
 MANAGER = ("alex", "Alex")
 
 
-def log(text: str = "") -> None:
-    print(text, flush=True)
-
-
 # --- Environment --------------------------------------------------------------------------------
 
 
@@ -105,18 +100,7 @@ class Target:
 
 def choose_target() -> Target:
     """The database the run will drop and fill, refusing one that does not look like a bench's."""
-    import dj_database_url
-
-    database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    config = dj_database_url.parse(database_url)
-    if "postgresql" not in str(config.get("ENGINE", "")):
-        raise SystemExit(f"bench.promises needs PostgreSQL; DATABASE_URL is {database_url!r}.")
-    name = str(config.get("NAME") or "")
-    if "bench" not in name.lower():
-        raise SystemExit(
-            f"bench.promises drops and recreates its database; {name!r} has no 'bench' in its name. "
-            f"Unset DATABASE_URL (default {DEFAULT_DATABASE_URL}) or point it at a throwaway database."
-        )
+    database_url, name = common.bench_database(DEFAULT_DATABASE_URL, program="bench.promises")
     return Target(database_url=database_url, database_name=name)
 
 
@@ -140,33 +124,8 @@ def prepare_environment(target: Target) -> None:
     )
 
 
-def _server_params(target: Target) -> dict[str, str]:
-    import dj_database_url
-
-    config = dj_database_url.parse(target.database_url)
-    params = {
-        "dbname": "postgres",
-        "host": str(config.get("HOST") or ""),
-        "port": str(config.get("PORT") or ""),
-        "user": str(config.get("USER") or ""),
-        "password": str(config.get("PASSWORD") or ""),
-    }
-    return {k: v for k, v in params.items() if v}
-
-
-def recreate_database(target: Target) -> None:
-    import psycopg
-    from psycopg import sql
-    from psycopg.conninfo import make_conninfo
-
-    with psycopg.connect(make_conninfo("", **_server_params(target)), autocommit=True) as conn:
-        name = sql.Identifier(target.database_name)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-
-
 def drop_command(target: Target) -> str:
-    params = _server_params(target)
+    params = common.server_params(target.database_url)
     parts = ["psql"]
     if "host" in params:
         parts += ["-h", params["host"]]
@@ -178,16 +137,7 @@ def drop_command(target: Target) -> str:
 
 
 @dataclass(frozen=True)
-class Machine:
-    date: str
-    system: str
-    cpu: str
-    nproc: int
-    ram_gb: float
-    python: str
-    django: str
-    psycopg: str
-    postgres: str
+class Machine(common.Machine):
     postgres_settings: str
 
 
@@ -202,53 +152,14 @@ PG_SETTINGS = [
 
 
 def describe_machine() -> Machine:
-    import django
     from django.db import connection
 
-    cpu = platform.processor() or platform.machine()
-    ram_gb = 0.0
-    with contextlib.suppress(OSError):
-        if match := re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE):
-            cpu = match.group(1).strip()
-    with contextlib.suppress(OSError):
-        if match := re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE):
-            ram_gb = int(match.group(1)) / 1024 / 1024
+    settings = []
     with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        postgres = str(cursor.fetchone()[0]).split()[0]
-        settings = []
         for name in PG_SETTINGS:
             cursor.execute(f"SHOW {name}")
             settings.append(f"{name} {cursor.fetchone()[0]}")
-    return Machine(
-        date=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        system=f"{platform.system()} {platform.release()}",
-        cpu=cpu,
-        nproc=os.cpu_count() or 0,
-        ram_gb=ram_gb,
-        python=platform.python_version(),
-        django=django.get_version(),
-        psycopg=metadata.version("psycopg"),
-        postgres=postgres,
-        postgres_settings=", ".join(settings),
-    )
-
-
-def other_cpu_share(seconds: float = 2.0) -> float | None:
-    """The share of all CPUs busy while this benchmark sits idle (Linux /proc/stat); None elsewhere."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        return sum(fields[:8]), fields[3] + (fields[4] if len(fields) > 4 else 0)
-
-    try:
-        total0, idle0 = sample()
-        time.sleep(seconds)
-        total1, idle1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    total = total1 - total0
-    return max(0.0, 1 - (idle1 - idle0) / total) if total > 0 else None
+    return Machine(**asdict(common.describe_machine()), postgres_settings=", ".join(settings))
 
 
 def _ratio(value: float) -> str:
@@ -257,24 +168,6 @@ def _ratio(value: float) -> str:
     if value >= 10:
         return f"{value:.1f}"
     return f"{value:.2f}" if value >= 0.1 else f"{value:.3f}"
-
-
-def _share(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f} %"
-
-
-def wait_for_quiet(timeout: float) -> None:
-    """Wait (up to ``timeout`` seconds) until other work uses under a tenth of the machine for 5 s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        share = other_cpu_share(5.0)
-        if share is None or share < 0.1:
-            log(f"  the machine is quiet (other CPU use {_share(share)})")
-            return
-        if time.monotonic() >= deadline:
-            log(f"  the machine is still busy (other CPU use {_share(share)}); going on anyway")
-            return
-        log(f"  other CPU use {_share(share)}: waiting for the machine to be quiet")
 
 
 # --- The data -----------------------------------------------------------------------------------
@@ -511,18 +404,17 @@ def analyze(world: World) -> None:
 
 
 def at_risk_query(now: datetime, batch: int) -> QuerySet[Commitment]:
-    """The at-risk SELECT exactly as crm.services.promises.scan() builds it."""
-    from crm.services.promises import open_commitments, warning_threshold
+    """The at-risk SELECT, built by the function crm.services.promises.scan() uses."""
+    from crm.services.promises import about_to_slip
 
-    at_risk = open_commitments().filter(due_at__gt=now, due_at__lte=warning_threshold(), nudged_at__isnull=True)
-    return at_risk.select_related("job", "owner").order_by("due_at")[:batch]
+    return about_to_slip(now=now, batch=batch)
 
 
 def broken_query(now: datetime, batch: int) -> QuerySet[Commitment]:
-    """The SELECT of promises whose time passed, exactly as scan() builds it."""
-    from crm.services.promises import open_commitments
+    """The SELECT of promises whose time passed, built by the function scan() uses."""
+    from crm.services.promises import past_due
 
-    return open_commitments().filter(due_at__lte=now).select_related("job", "owner").order_by("due_at")[:batch]
+    return past_due(now=now, batch=batch)
 
 
 def scan_batch() -> int:
@@ -814,7 +706,7 @@ class Report:
         log(
             f"  setup (not timed): jobs {w.jobs_seconds:.0f} s, loading commitments {w.load_seconds:.0f} s, "
             f"VACUUM ANALYZE {w.analyze_seconds:.1f} s; other CPU use with the benchmark idle "
-            f"{_share(self.other_cpu)}"
+            f"{share_text(self.other_cpu)}"
         )
         if self.other_cpu is not None and self.other_cpu > 0.1:
             log("  WARNING: other work was running on the machine; these figures are pessimistic.")
@@ -850,7 +742,7 @@ class Report:
             f"- Versions: Python {m.python}, Django {m.django}, psycopg {m.psycopg}; PostgreSQL {m.postgres} "
             f"({m.postgres_settings}).",
             f"- Data: {self.data_text()}.",
-            f"- CPU used by other work, measured for 2 s with the benchmark idle: {_share(self.other_cpu)}."
+            f"- CPU used by other work, measured for 2 s with the benchmark idle: {share_text(self.other_cpu)}."
             + (
                 " **Other work was running on the machine: these figures are pessimistic.**"
                 if self.other_cpu is not None and self.other_cpu > 0.1
@@ -931,23 +823,10 @@ METHOD = [
 
 def write_doc(report: Report) -> bool:
     """Refresh this benchmark's own section of docs/performance.md; False when it has none yet."""
-    if not DOC_PATH.exists():
-        return False
-    text = DOC_PATH.read_text()
-    if DOC_START not in text or DOC_END not in text:
-        return False
-    before, rest = text.split(DOC_START, 1)
-    after = rest.split(DOC_END, 1)[1].lstrip("\n")
-    DOC_PATH.write_text(before + report.markdown() + ("\n" + after if after else ""))
-    return True
+    return common.replace_doc_section(DOC_PATH, DOC_START, DOC_END, report.markdown(), create=False)
 
 
 # --- Main ---------------------------------------------------------------------------------------
-
-
-def _int_env(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value.replace("_", "").replace(",", "")) if value else default
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -957,13 +836,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--commitments",
         type=int,
-        default=_int_env("BENCH_COMMITMENTS", FULL_SIZE),
+        default=int_env("BENCH_COMMITMENTS", FULL_SIZE),
         help=f"rows in crm_commitment (env BENCH_COMMITMENTS, default {FULL_SIZE:,})",
     )
     parser.add_argument(
         "--wait-quiet",
         type=float,
-        default=float(_int_env("BENCH_WAIT_QUIET", 0)),
+        default=float(int_env("BENCH_WAIT_QUIET", 0)),
         metavar="SECONDS",
         help="before the timed part, wait up to this long for other work on the machine to stop (env BENCH_WAIT_QUIET)",
     )
@@ -989,7 +868,7 @@ def run(args: argparse.Namespace) -> tuple[Report, Target]:
     prepare_environment(target)
     log(f"Setup (not timed): recreating {target.database_name}, migrating")
     began = time.perf_counter()
-    recreate_database(target)
+    common.recreate_database(target.database_url, target.database_name)
 
     import django
 
@@ -1029,9 +908,9 @@ def run(args: argparse.Namespace) -> tuple[Report, Target]:
     log(f"  setup took {setup_seconds:.0f} s: {world.rows:,} commitments, {world.index_rows:,} open")
 
     if args.wait_quiet > 0:
-        wait_for_quiet(args.wait_quiet)
+        common.wait_for_quiet(args.wait_quiet)
     other_cpu = other_cpu_share()
-    log(f"Baselines (other CPU use, benchmark idle: {_share(other_cpu)})")
+    log(f"Baselines (other CPU use, benchmark idle: {share_text(other_cpu)})")
     round_trip = timed("SELECT 1", select_one)
     full_count = timed("count", count_all_sequentially)
 

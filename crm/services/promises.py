@@ -346,6 +346,23 @@ def _managers() -> list[Any]:
     )
 
 
+def about_to_slip(*, now: datetime, batch: int) -> QuerySet[Commitment]:
+    """Open promises inside the warning window whose owner was not nudged yet, soonest first (with
+    what the nudge needs: the job, the owner and their language)."""
+    at_risk = open_commitments().filter(due_at__gt=now, due_at__lte=warning_threshold(), nudged_at__isnull=True)
+    return at_risk.select_related("job", "owner__staff_profile").order_by("due_at")[:batch]
+
+
+def past_due(*, now: datetime, batch: int) -> QuerySet[Commitment]:
+    """Open promises whose time has passed: to mark broken, soonest first."""
+    return (
+        open_commitments()
+        .filter(due_at__lte=now)
+        .select_related("job", "owner__staff_profile")
+        .order_by("due_at")[:batch]
+    )
+
+
 def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
     """Nudge owners of promises about to slip (once each), mark promises whose time passed as
     broken and tell the managers (once each), and tell owners of silent jobs (once per silence).
@@ -354,8 +371,7 @@ def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
     now = now or timezone.now()
     counts = {"nudged": 0, "broken": 0, "silent": 0}
 
-    at_risk = open_commitments().filter(due_at__gt=now, due_at__lte=warning_threshold(), nudged_at__isnull=True)
-    for commitment in at_risk.select_related("job", "owner__staff_profile").order_by("due_at")[:batch]:
+    for commitment in about_to_slip(now=now, batch=batch):
         with transaction.atomic():
             if not Commitment.objects.filter(pk=commitment.pk, nudged_at__isnull=True).update(nudged_at=now):
                 continue
@@ -366,9 +382,7 @@ def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
                 context={"commitment": commitment, "job": commitment.job},
             )
 
-    due = (open_commitments().filter(due_at__lte=now).select_related("job", "owner__staff_profile").order_by("due_at"))[
-        :batch
-    ]
+    due = past_due(now=now, batch=batch)
     managers = _managers() if due else []
     for commitment in due:
         with transaction.atomic():
