@@ -169,10 +169,14 @@ class JobCreateForm(forms.Form):
         help_text=_("When the first stage is reached; empty for today. Later stages are planned from it."),
     )
 
-    def __init__(self, *args: Any, refresh_url: str = "", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, refresh_url: str = "", customer_by_search: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         customer_field = self.fields["customer"]
-        if refresh_url:
+        if customer_by_search:
+            # Too many to list: the page finds the customer by search and the form carries it.
+            customer_field.widget = forms.HiddenInput()
+            customer_field.error_messages["required"] = gettext("Find the customer first.")
+        elif refresh_url:
             # Choosing a customer reloads the form to offer that customer's contacts.
             customer_field.widget.attrs.update(
                 {

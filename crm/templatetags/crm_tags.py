@@ -1,7 +1,9 @@
 from typing import Any
+from urllib.parse import urlencode
 
 from django import template
 from django.contrib.auth.models import AnonymousUser
+from django.urls import reverse
 
 from crm import selectors
 from crm.text import tel_href
@@ -50,3 +52,11 @@ def status_class(status: str) -> str:
 def tel(phone: str) -> str:
     """A ``tel:`` link for a phone number as people write it (spaces are not allowed in one)."""
     return tel_href(phone or "")
+
+
+@register.simple_tag
+def new_job_url(carried: dict[str, str] | None, customer: int | None = None) -> str:
+    """The new-job page with what was typed so far (and a chosen customer) in its query string."""
+    query = {**(carried or {}), **({"customer": str(customer)} if customer is not None else {})}
+    url = reverse("crm:job_new")
+    return f"{url}?{urlencode(query)}" if query else url

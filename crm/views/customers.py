@@ -6,6 +6,7 @@ of queries however many rows); writes go through crm.services.customers and crm.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -28,6 +29,9 @@ from crm.services.customers import contact_create, contact_update, customer_crea
 from crm.services.jobs import job_create
 
 CUSTOMERS_PER_PAGE = 50
+# Above this many customers the new-job page finds the customer by search instead of a select.
+CUSTOMER_SELECT_MAX = 200
+PICKER_MATCHES = 20
 OPEN_STATUSES = (Job.Status.ACTIVE, Job.Status.ON_HOLD)
 
 
@@ -49,19 +53,50 @@ def _count(queryset: QuerySet[Any]) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
+def _matching(customers: QuerySet[Customer], search: str) -> QuerySet[Customer]:
+    """Customers whose name, or one of whose contacts' name or email, contains ``search``."""
+    if not search:
+        return customers
+    matching_contact = Contact.objects.filter(customer=OuterRef("pk")).filter(
+        Q(name__icontains=search) | Q(email__icontains=search)
+    )
+    return customers.filter(Q(name__icontains=search) | Exists(matching_contact))
+
+
+def _with_contacts(customers: QuerySet[Customer]) -> QuerySet[Customer]:
+    return customers.prefetch_related(
+        Prefetch("contacts", queryset=Contact.objects.only("pk", "customer_id", "name", "email").order_by("name"))
+    )
+
+
 def _customers_for_list(search: str) -> QuerySet[Customer]:
     customers = Customer.objects.annotate(
         contact_count=_count(Contact.objects.filter(customer=OuterRef("pk"))),
         open_job_count=_count(Job.objects.filter(customer=OuterRef("pk"), status__in=OPEN_STATUSES)),
-    ).prefetch_related(
-        Prefetch("contacts", queryset=Contact.objects.only("pk", "customer_id", "name", "email").order_by("name"))
     )
-    if search:
-        matching_contact = Contact.objects.filter(customer=OuterRef("pk")).filter(
-            Q(name__icontains=search) | Q(email__icontains=search)
-        )
-        customers = customers.filter(Q(name__icontains=search) | Exists(matching_contact))
-    return customers.order_by("name", "pk")
+    return _with_contacts(_matching(customers, search)).order_by("name", "pk")
+
+
+@dataclass(frozen=True)
+class CustomerMatches:
+    """The first customers matching what was typed on the new-job page, and how many match."""
+
+    search: str
+    customers: list[Customer]
+    total: int
+
+
+def _customer_matches(search: str) -> CustomerMatches:
+    """At most PICKER_MATCHES customers (three queries however many there are); none before
+    anything is typed."""
+    if not search:
+        return CustomerMatches(search="", customers=[], total=0)
+    matches = _matching(Customer.objects.all(), search)
+    return CustomerMatches(
+        search=search,
+        customers=list(_with_contacts(matches).order_by("name", "pk")[:PICKER_MATCHES]),
+        total=matches.count(),
+    )
 
 
 def _paginate(request: HttpRequest, queryset: QuerySet[Any], per_page: int) -> Page:
@@ -220,12 +255,23 @@ def _job_form_initial(request: HttpRequest) -> dict[str, Any]:
     return initial
 
 
+def _chosen_customer(value: Any) -> Customer | None:
+    try:
+        return Customer.objects.filter(pk=int(value)).first() if value else None
+    except (TypeError, ValueError):
+        return None
+
+
 @staff_required
 @require_http_methods(["GET", "POST"])
 def job_new(request: StaffRequest) -> HttpResponse:
+    """A new job. With many customers, the customer is found by search first (typed values are
+    carried along); otherwise chosen in the form, which reloads to offer that customer's contacts."""
     refresh_url = reverse("crm:job_new")
+    by_search = Customer.objects.count() > CUSTOMER_SELECT_MAX
+    chosen = _chosen_customer(request.POST.get("customer") if request.method == "POST" else request.GET.get("customer"))
     if request.method == "POST":
-        form = JobCreateForm(request.POST, refresh_url=refresh_url)
+        form = JobCreateForm(request.POST, refresh_url=refresh_url, customer_by_search=by_search)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -244,8 +290,17 @@ def job_new(request: StaffRequest) -> HttpResponse:
                 messages.success(request, _("Job %(reference)s created.") % {"reference": job.reference})
                 return redirect("crm:job", job.public_id)
     else:
-        form = JobCreateForm(initial=_job_form_initial(request), refresh_url=refresh_url)
-    return render(request, "crm/customers/job_form.html", {"nav": "customers", "form": form})
+        form = JobCreateForm(initial=_job_form_initial(request), refresh_url=refresh_url, customer_by_search=by_search)
+    context: dict[str, Any] = {"nav": "customers", "form": form, "by_search": by_search, "chosen": chosen}
+    if by_search:
+        # What was typed so far, carried to the chosen customer's form (and back when changing).
+        carried = {
+            name: request.GET[name] for name in ("pipeline", "owner", "title", "start_date") if request.GET.get(name)
+        }
+        context.update(matches=_customer_matches(request.GET.get("q", "").strip()), carried=carried)
+        if request.htmx and request.htmx.target == "customer-matches":
+            return render(request, "crm/customers/_customer_matches.html", context)
+    return render(request, "crm/customers/job_form.html", context)
 
 
 urlpatterns: list[URLPattern] = [

@@ -43,3 +43,39 @@ def test_it_serves_accessible_customer_pages(page, live_server, bob, customer, c
     assert page.get_by_label("Marie Dupont").count() == 0
     assert page.locator("#id_title").input_value() == "Boiler service"
     assert_accessible(page)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_finds_the_customer_of_a_new_job_by_search(
+    page, live_server, bob, customer, contact, other_customer, installation, monkeypatch
+):
+    from crm.models import Job
+    from crm.views import customers as customer_views
+
+    monkeypatch.setattr(customer_views, "CUSTOMER_SELECT_MAX", 1)
+    Contact.objects.create(customer=other_customer, name="Wile Coyote", email="wile@acme.example")
+    base = live_server.url
+
+    page.goto(f"{base}/jobs/new/")
+    page.get_by_label("Username").fill("bob")
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/jobs/new/")
+    assert_accessible(page)
+
+    # Matches appear as one types (htmx), found by a contact's email too.
+    page.get_by_label("Find the customer: name, contact name or email").fill("wile@")
+    match = page.get_by_role("link", name="Acme Telecom")
+    match.wait_for()
+    assert page.get_by_text("1 customer matches “wile@”.").is_visible()
+    assert page.get_by_role("link", name="Dupont household").count() == 0
+    assert_accessible(page)
+
+    match.click()
+    page.get_by_label("Wile Coyote").wait_for()
+    page.locator("#id_title").fill("Fibre to the warehouse")
+    page.locator("#id_pipeline").select_option(label="Installation")
+    page.get_by_role("button", name="Create job").click()
+    page.wait_for_url(f"{base}/jobs/*/")
+    job = Job.objects.get()
+    assert (job.customer, job.title) == (other_customer, "Fibre to the warehouse")
