@@ -83,3 +83,12 @@ def assert_accessible(page: Any) -> None:
         if v["impact"] in ("serious", "critical")
     ]
     assert not serious, f"{page.url}: " + json.dumps(serious, indent=2)
+
+
+def sign_in(page: Any, url: str, *, username: str = "bob", password: str = "pw") -> None:
+    """Open a staff page (``url``), sign in on the page it sends to, and land back on it."""
+    page.goto(url)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(url)

@@ -12,7 +12,7 @@ from crm.models import Campaign, Contact, Customer, Message
 from crm.services.campaigns import CampaignDetails, campaign_create
 from crm.tasks import send_campaign
 from crm.workdays import business_today
-from tests.browser.conftest import assert_accessible
+from tests.browser.conftest import assert_accessible, sign_in
 
 
 @pytest.fixture
@@ -34,11 +34,7 @@ def test_it_writes_previews_and_sends_a_campaign(page, live_server, bob, audienc
     base = live_server.url
     today = business_today()
 
-    page.goto(f"{base}/campaigns/")
-    page.get_by_label("Username").fill("bob")
-    page.get_by_label("Password").fill("pw")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/campaigns/")
+    sign_in(page, f"{base}/campaigns/")
     assert page.get_by_role("heading", name="Campaigns").is_visible()
     assert_accessible(page)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from crm.models import Contact
-from tests.browser.conftest import assert_accessible
+from tests.browser.conftest import assert_accessible, sign_in
 
 
 @pytest.mark.django_db(transaction=True)
@@ -14,11 +14,7 @@ def test_it_serves_accessible_customer_pages(page, live_server, bob, customer, c
     Contact.objects.create(customer=other_customer, name="Wile Coyote", email="wile@acme.example")
     base = live_server.url
 
-    page.goto(f"{base}/customers/")
-    page.get_by_label("Username").fill("bob")
-    page.get_by_label("Password").fill("pw")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/customers/")
+    sign_in(page, f"{base}/customers/")
     assert page.get_by_role("heading", name="Customers").is_visible()
     assert_accessible(page)
 
@@ -56,11 +52,7 @@ def test_it_finds_the_customer_of_a_new_job_by_search(
     Contact.objects.create(customer=other_customer, name="Wile Coyote", email="wile@acme.example")
     base = live_server.url
 
-    page.goto(f"{base}/jobs/new/")
-    page.get_by_label("Username").fill("bob")
-    page.get_by_label("Password").fill("pw")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/jobs/new/")
+    sign_in(page, f"{base}/jobs/new/")
     assert_accessible(page)
 
     # Matches appear as one types (htmx), found by a contact's email too.

@@ -8,7 +8,7 @@ import pytest
 
 from crm.models import Contact, ImportRun
 from crm.tasks import run_import
-from tests.browser.conftest import assert_accessible
+from tests.browser.conftest import assert_accessible, sign_in
 from tests.crm.test_imports import GOOD, csv_bytes
 
 
@@ -21,11 +21,7 @@ def test_it_imports_a_small_csv_and_the_progress_bar_finishes(page, live_server,
     monkeypatch.setattr("crm.services.imports.async_task", lambda name, *args: queued.append((name, *args)))
     base = live_server.url
 
-    page.goto(f"{base}/import/")
-    page.get_by_label("Username").fill("bob")
-    page.get_by_label("Password").fill("pw")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/import/")
+    sign_in(page, f"{base}/import/")
     assert page.get_by_role("heading", name="Import customers and contacts").is_visible()
     assert_accessible(page)
 
@@ -71,11 +67,7 @@ def test_it_matches_unknown_columns_then_imports(page, live_server, bob):
     """A French Excel file whose headers are not recognised: the person says which column is which.
     Here the task runs inline (as django-q2 does in tests), so the import is over when the page loads."""
     base = live_server.url
-    page.goto(f"{base}/accounts/login/?next=/import/")
-    page.get_by_label("Username").fill("bob")
-    page.get_by_label("Password").fill("pw")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/import/")
+    sign_in(page, f"{base}/import/")
 
     data = "Raison sociale;Interlocuteur;Mail pro\r\nSociété Générale;Hélène Noël;helene@example.com\r\n".encode(
         "cp1252"
