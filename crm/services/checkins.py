@@ -130,20 +130,38 @@ def check_ins_send(*, now: datetime | None = None) -> int:
 # --- The answer ---------------------------------------------------------------------------------
 
 
+def _opens_a_question(check_in: CheckIn, answer: str, details: str) -> bool:
+    """Whether this answer is a problem we have not heard yet: the first one, new details, or a
+    problem again after "all good" once the earlier question was answered. The same answer sent
+    twice (a double click, the back button) is not."""
+    if answer != CheckIn.Answer.PROBLEM:
+        return False
+    earlier = check_in.request
+    if earlier is None:
+        return True
+    if details:
+        return details != earlier.body
+    return check_in.answer != CheckIn.Answer.PROBLEM and earlier.answered_at is not None
+
+
 @transaction.atomic
 def check_in_answer(*, check_in: CheckIn, answer: str, details: str = "") -> CheckIn:
-    """Record "all good" or "there is a problem". A problem opens a question on the job (once per
-    check-in), acknowledged at once with the date of our answer. Answering the same again changes
-    nothing; changing one's mind is recorded."""
-    check_in = CheckIn.objects.select_for_update(of=("self",)).select_related("job", "contact").get(pk=check_in.pk)
+    """Record "all good" or "there is a problem". A problem we have not heard yet opens a question
+    on the job, acknowledged at once with the date of our answer (and its owner alerted): the
+    first one, and every later answer that tells us something new. Answering the same again
+    changes nothing; changing one's mind is recorded."""
+    check_in = (
+        CheckIn.objects.select_for_update(of=("self",)).select_related("job", "contact", "request").get(pk=check_in.pk)
+    )
     if answer not in CheckIn.Answer.values:
         raise DomainError(_("Choose “all good” or “there is a problem”."))
     details = details.strip()
     job, contact = check_in.job, check_in.contact
-    if answer == check_in.answer and not (answer == CheckIn.Answer.PROBLEM and check_in.request_id is None):
+    opens = _opens_a_question(check_in, answer, details)
+    if answer == check_in.answer and not opens:
         return check_in
     request: Request | None = None
-    if answer == CheckIn.Answer.PROBLEM and check_in.request_id is None:
+    if opens:
         body = details
         if not body:
             with translation.override(contact.language if contact else None):
@@ -160,6 +178,7 @@ def check_in_answer(*, check_in: CheckIn, answer: str, details: str = "") -> Che
         check_in_id=check_in.pk,
         contact=contact.name if contact else "",
         answer=answer,
+        details=details,
         request_id=request.pk if request else check_in.request_id,
     )
     return check_in

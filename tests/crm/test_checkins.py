@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from crm.errors import DomainError
 from crm.models import CheckIn, Commitment, Contact, Customer, Job, JobEvent, Message, Pipeline, Request
@@ -212,10 +213,42 @@ def test_a_problem_without_details_still_says_what_it_is(check_in: CheckIn) -> N
     assert "prise de nouvelles" in Request.objects.get(job=check_in.job).body.lower()
 
 
-def test_a_problem_reported_twice_opens_one_question(check_in: CheckIn) -> None:
-    check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM, details="Noise")
-    check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM, details="Noise again")
+def test_the_same_problem_sent_twice_opens_one_question(check_in: CheckIn) -> None:
+    for _ in range(2):  # a double click, or the back button and Send again
+        check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM, details="Noise")
+    check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM)  # nothing new to say
     assert Request.objects.filter(job=check_in.job).count() == 1
+    assert JobEvent.objects.filter(kind=JobEvent.Kind.CHECK_IN_ANSWERED).count() == 1
+
+
+def test_every_new_problem_reaches_the_team(check_in: CheckIn) -> None:
+    check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM, details="It trips the breaker.")
+    check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM, details="Now it leaks as well.")
+
+    bodies = list(Request.objects.filter(job=check_in.job).order_by("pk").values_list("body", flat=True))
+    assert bodies == ["It trips the breaker.", "Now it leaks as well."]
+    check_in.refresh_from_db()
+    assert check_in.request.body == "Now it leaks as well."  # the thanks page shows the latest
+    # Each one acknowledged to the customer.
+    assert Message.objects.filter(job=check_in.job, kind=Message.Kind.ACKNOWLEDGEMENT).count() == 2
+    answered = JobEvent.objects.filter(kind=JobEvent.Kind.CHECK_IN_ANSWERED).order_by("pk")
+    assert [e.data["details"] for e in answered] == ["It trips the breaker.", "Now it leaks as well."]
+
+
+def test_a_problem_again_after_all_good_opens_a_new_question_once_the_first_was_answered(
+    check_in: CheckIn, bob: User
+) -> None:
+    check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM, details="Noise")
+    first = Request.objects.get(job=check_in.job)
+    check_in_answer(check_in=check_in, answer=CheckIn.Answer.ALL_GOOD)
+    # Still waiting for our answer to the first: no second question without anything new.
+    check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM)
+    assert Request.objects.filter(job=check_in.job).count() == 1
+
+    Request.objects.filter(pk=first.pk).update(answered_at=timezone.now())
+    check_in_answer(check_in=check_in, answer=CheckIn.Answer.ALL_GOOD)
+    check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM)
+    assert Request.objects.filter(job=check_in.job).count() == 2
 
 
 def test_all_good_then_a_problem_opens_the_question(check_in: CheckIn) -> None:
