@@ -136,6 +136,7 @@ def prepare_environment(target: Target, esp: FakeEsp, *, settings_module: str = 
             "ANYMAIL_ESP": "postmark",
             "ANYMAIL_POSTMARK_SERVER_TOKEN": esp.token,
             "ANYMAIL_POSTMARK_API_URL": esp.url,
+            "ANYMAIL_WEBHOOK_SECRET": "bench:not-used",
         }
     )
 

@@ -220,6 +220,15 @@ ANYMAIL = {
     for key, value in os.environ.items()
     if key.startswith("ANYMAIL_") and key != "ANYMAIL_ESP"
 }
+# The ESP's webhooks (/anymail/<esp>/tracking/ and inbound/) change messages and contacts: in
+# production they exist only behind their basic-auth secret. A production provider without one
+# is refused at start, as a missing SECRET_KEY is.
+ANYMAIL_WEBHOOKS_ENABLED = DEBUG or bool(ANYMAIL.get("WEBHOOK_SECRET"))
+if ANYMAIL_ESP and not ANYMAIL_WEBHOOKS_ENABLED:
+    raise ImproperlyConfigured(
+        "ANYMAIL_WEBHOOK_SECRET is not set. With ANYMAIL_ESP in production the webhook URLs need a "
+        "'user:password' secret (the same one given to the provider); for local development set DJANGO_DEBUG=1."
+    )
 if env_str("EMAIL_BACKEND"):
     EMAIL_BACKEND = env_str("EMAIL_BACKEND")
 elif ANYMAIL_ESP:

@@ -12,7 +12,9 @@ PROBE = "import django; django.setup(); from django.conf import settings; print(
 
 
 def start(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DJANGO_DEBUG", "ANYMAIL_ESP"}}
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DJANGO_DEBUG"} and not k.startswith("ANYMAIL_")
+    }
     clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
     return subprocess.run(
         [sys.executable, "-c", PROBE], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
@@ -38,9 +40,17 @@ def test_it_allows_development_without_a_secret():
 
 
 def test_it_picks_the_email_provider_from_the_environment():
-    result = start(SECRET_KEY="x" * 50, ANYMAIL_ESP="postmark", ANYMAIL_POSTMARK_SERVER_TOKEN="t")
+    result = start(
+        SECRET_KEY="x" * 50, ANYMAIL_ESP="postmark", ANYMAIL_POSTMARK_SERVER_TOKEN="t", ANYMAIL_WEBHOOK_SECRET="u:p"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[1] == "anymail.backends.postmark.EmailBackend"
+
+
+def test_it_refuses_a_production_provider_whose_webhooks_would_take_anyone():
+    result = start(SECRET_KEY="x" * 50, ANYMAIL_ESP="postmark", ANYMAIL_POSTMARK_SERVER_TOKEN="t")
+    assert result.returncode != 0
+    assert "ANYMAIL_WEBHOOK_SECRET is not set" in result.stderr
 
 
 @pytest.mark.parametrize("value", ["maybe", "2"])
