@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm.errors import DomainError
 from crm.models import Commitment, Contact, Job, JobEvent, Message
@@ -29,10 +30,11 @@ class CallOutcome:
     REACHED = "reached"
     VOICEMAIL = "voicemail"
     NO_ANSWER = "no_answer"
+    # Lazy: read in the language of whoever sees them (defined once, at import).
     CHOICES = [
-        (REACHED, _("Spoke with them")),
-        (VOICEMAIL, _("Left a voicemail")),
-        (NO_ANSWER, _("No answer")),
+        (REACHED, gettext_lazy("Spoke with them")),
+        (VOICEMAIL, gettext_lazy("Left a voicemail")),
+        (NO_ANSWER, gettext_lazy("No answer")),
     ]
 
 
