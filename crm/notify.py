@@ -129,13 +129,46 @@ def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+# An SMS template is its first sentence (what happened: always sent, shortened only if it alone is
+# too long), then parts that follow {{ sms_part }} — sent whole or left out, never cut in the
+# middle of a date or a phone number — or {{ sms_part_cut }}: a person's own words, shortened to
+# fit when they must (at least SMS_MIN_CUT characters of them, else left out).
+SMS_PART = "\x1e"
+SMS_PART_CUT = "\x1f"
+SMS_MARKERS = {"sms_part": SMS_PART, "sms_part_cut": SMS_PART_CUT}
+SMS_MIN_CUT = 40
+
+
+def _shorten(text: str, room: int) -> str:
+    """``text`` in at most ``room`` characters: cut at a word when one ends near, with "…"."""
+    if len(text) <= room:
+        return text
+    cut = text[: room - 1]
+    if " " in cut[room // 2 :]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.—-") + "…"
+
+
 def _sms_text(body: str, link: str) -> str:
-    """Fit the message and its link in SMS_MAX_LENGTH, shortening the message, never the link."""
-    body = _one_line(body)
+    """Fit the message and its link in SMS_MAX_LENGTH: the link whole, the first sentence, the
+    whole parts that fit (in their order), then a person's words in the room left (see SMS_PART);
+    written in the template's order."""
     room = SMS_MAX_LENGTH - len(link) - 1
-    if len(body) > room:
-        body = body[: room - 1].rstrip() + "…"
-    return f"{body} {link}"
+    first, *rest = re.split(f"([{SMS_PART}{SMS_PART_CUT}])", body)
+    text = _shorten(_one_line(first), room)
+    parts = [(marker, _one_line(part)) for marker, part in zip(rest[::2], rest[1::2], strict=True)]
+    parts = [(marker, part) for marker, part in parts if part]
+    left = room - len(text)
+    kept: dict[int, str] = {}
+    for index, (marker, part) in enumerate(parts):
+        if marker == SMS_PART and len(part) + 1 <= left:
+            kept[index] = part
+            left -= len(part) + 1
+    for index, (marker, part) in enumerate(parts):
+        if marker == SMS_PART_CUT and left - 1 >= min(len(part), SMS_MIN_CUT):
+            kept[index] = _shorten(part, left - 1)
+            left -= len(kept[index]) + 1
+    return " ".join([text, *(kept[index] for index in sorted(kept)), link])
 
 
 def render_draft(
@@ -160,7 +193,7 @@ def render_draft(
         html = ""
         if channel == Message.Channel.SMS:
             text = _sms_text(
-                select_template(_names("sms", kind, ".txt", variant)).render(context),
+                select_template(_names("sms", kind, ".txt", variant)).render({**context, **SMS_MARKERS}),
                 sms_link or context["portal_url"],
             )
             to_address = contact.phone

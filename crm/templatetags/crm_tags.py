@@ -60,3 +60,10 @@ def new_job_url(carried: dict[str, str] | None, customer: int | None = None) -> 
     query = {**(carried or {}), **({"customer": str(customer)} if customer is not None else {})}
     url = reverse("crm:job_new")
     return f"{url}?{urlencode(query)}" if query else url
+
+
+@register.filter
+def sentence(text: str) -> str:
+    """Words a person typed, ending as a sentence: a full stop added unless they put one."""
+    text = (text or "").strip()
+    return text if not text or text.endswith((".", "!", "?", "…")) else text + "."

@@ -17,11 +17,21 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core import mail
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
 from django.test import Client
 from django.utils import timezone, translation
 
 from crm.models import Contact, Customer, Job, JobEvent, Message, Milestone, StaffProfile, StageTemplate
-from crm.notify import reachable_channel, recipients, render_draft, stage_change_drafts
+from crm.notify import (
+    SMS_MIN_CUT,
+    SMS_PART,
+    SMS_PART_CUT,
+    _sms_text,
+    reachable_channel,
+    recipients,
+    render_draft,
+    stage_change_drafts,
+)
 from crm.services.jobs import job_advance, milestone_move
 from crm.services.outbox import build_email
 from crm.sms import SMS_MAX_LENGTH, MemorySmsBackend, SentSms
@@ -212,6 +222,88 @@ def test_it_texts_a_consenting_contact_in_at_most_320_characters_with_the_portal
     [message] = messages(job)
     assert (message.channel, message.status, message.provider_message_id) == ("sms", "sent", sms.provider_id)
     assert mail.outbox == []
+
+
+def sms_body(*parts: tuple[str, str]) -> str:
+    """A rendered SMS template: its first sentence, then (marker, text) parts."""
+    return "".join(marker + text for marker, text in parts)
+
+
+LINK_120 = "https://portal.example.com/portal/enter/" + "x" * 80
+
+
+def test_an_sms_leaves_out_a_part_that_does_not_fit_rather_than_cut_a_phone_number() -> None:
+    first = "Brightside: your job J-2026-0042 has moved on: " + "Installation scheduled and confirmed" * 3 + "."
+    body = sms_body(
+        ("", first),
+        (SMS_PART, "Next: Installed, 12 March."),
+        (SMS_PART, "Questions: Bob +33 1 99 00 12 02"),
+    )
+
+    text = _sms_text(body, LINK_120)
+
+    assert len(text) <= SMS_MAX_LENGTH
+    assert text.endswith(" " + LINK_120)
+    assert "Next: Installed, 12 March." in text
+    assert "+33" not in text  # no room for the whole number: the part is left out, not cut
+
+
+def test_an_sms_gives_a_persons_words_the_room_the_facts_leave() -> None:
+    note = "We will come with the ladder, so please clear the way to the attic before nine in the morning."
+    body = sms_body(
+        ("", "Brightside: your job J-2026-0042 has moved on: Installation scheduled."),
+        (SMS_PART_CUT, note),
+        (SMS_PART, "Next: Installed, 12 March."),
+        (SMS_PART, "Questions: Bob +33 1 99 00 12 02"),
+    )
+
+    text = _sms_text(body, LINK_120)
+
+    assert len(text) <= SMS_MAX_LENGTH
+    facts = "Next: Installed, 12 March. Questions: Bob +33 1 99 00 12 02 " + LINK_120
+    assert text.endswith(facts)
+    kept = text.removesuffix(" " + facts).removeprefix(
+        "Brightside: your job J-2026-0042 has moved on: Installation scheduled. "
+    )
+    assert kept.endswith("…") and note.startswith(kept.removesuffix("…"))  # cut at a word
+    assert len(kept) >= SMS_MIN_CUT
+
+
+def test_an_sms_leaves_out_a_persons_words_when_only_a_scrap_would_fit() -> None:
+    body = sms_body(
+        ("", "Brightside: your job J-2026-0042 has moved on: " + "a stage with a very long name " * 3 + "."),
+        (SMS_PART_CUT, "A personal word that would be cut down to a few letters."),
+        (SMS_PART, "Questions: Bob +33 1 99 00 12 02"),
+    )
+    assert "personal" not in _sms_text(body, LINK_120)
+
+
+def test_a_short_note_goes_in_the_text_message(job: Job, sms_outbox, django_capture_on_commit_callbacks) -> None:
+    sam = texting_contact(job.customer)
+    only(job, sam)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        advance(job, "Proposal sent", note="Bring the gate key")
+
+    [sms] = sms_outbox
+    assert "Bring the gate key." in sms.text  # and ended as a sentence
+    assert len(sms.text) <= SMS_MAX_LENGTH
+
+
+def test_a_reason_that_ends_its_sentence_gets_no_second_full_stop(job: Job) -> None:
+    with translation.override("en"):
+        text = render_to_string(
+            "sms/date-moved.txt",
+            {
+                "company": "Brightside",
+                "stage": stage(job, "Proposal sent"),
+                "new_date": date(2026, 3, 12),
+                "reason": "The parts come tomorrow.",
+                "owner": {"first_name": "Bob", "phone": "+33 1"},
+            },
+        )
+    assert "tomorrow.." not in text
+    assert "The parts come tomorrow." in text
 
 
 def test_it_leaves_a_call_to_make_for_a_contact_who_prefers_the_phone(
