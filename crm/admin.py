@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet, URLField
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -42,6 +43,7 @@ from crm.models import (
     Survey,
 )
 from crm.selectors import running_late
+from crm.services.customers import contact_create, contact_update, customer_create, customer_update
 from crm.services.jobs import (
     job_advance,
     job_cancel,
@@ -119,6 +121,28 @@ class ServiceAdmin(admin.ModelAdmin):
 # --- Reference data ---------------------------------------------------------------------------
 
 
+CONSENT_FIELDS = ("sms_consent_at", "sms_consent_source", "opted_out_at")
+
+
+def save_contact(form: ModelForm, *, customer: Customer | None = None) -> Contact:
+    """A contact form of the admin, saved through the services (consent kept as it is on record).
+    A rule the form could not check comes back as a DomainError, shown on the page."""
+    data = form.cleaned_data
+    details = {k: data[k] for k in ("name", "email", "phone", "language", "preferred_channel", "time_zone")}
+    contact: Contact = form.instance
+    try:
+        if contact.pk is None:
+            return contact_create(customer=customer or data["customer"], **details)
+        return contact_update(
+            contact=contact,
+            sms_consent=contact.sms_consent_at is not None,
+            sms_consent_source=contact.sms_consent_source,
+            **details,
+        )
+    except ValidationError as error:
+        raise DomainError(" ".join(error.messages)) from error
+
+
 class ContactInline(admin.StackedInline):
     model = Contact
     form = ContactForm
@@ -128,13 +152,14 @@ class ContactInline(admin.StackedInline):
         ("sms_consent_at", "sms_consent_source"),
         "opted_out_at",
     ]
+    readonly_fields = CONSENT_FIELDS
 
     def get_extra(self, request: HttpRequest, obj: Customer | None = None, **kwargs: Any) -> int:
         return 1 if obj is None else 0
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ServiceAdmin):
     list_display = ["name", "kind", "contact_count", "created_at"]
     list_filter = ["kind"]
     search_fields = ["name", "contacts__name", "contacts__email"]
@@ -143,14 +168,43 @@ class CustomerAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         return super().get_queryset(request).annotate(contact_count=Count("contacts", distinct=True))
 
+    def save_model(self, request: HttpRequest, obj: Customer, form: ModelForm, change: bool) -> None:
+        data = form.cleaned_data
+        fields = {k: data[k] for k in ("name", "kind", "address", "notes") if k in data}
+        try:
+            saved = customer_update(customer=obj, **fields) if change else customer_create(**fields)
+        except ValidationError as error:
+            raise DomainError(" ".join(error.messages)) from error
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
+        # The contacts, each through the services; a removed one is deleted as the admin would.
+        for formset in formsets:
+            # What formset.save() would record, for the admin's history message.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            for contact_form in formset.forms:
+                if contact_form in formset.deleted_forms:
+                    if contact_form.instance.pk is not None:
+                        formset.deleted_objects.append(contact_form.instance)
+                        contact_form.instance.delete()
+                elif contact_form.has_changed():
+                    is_new = contact_form.instance.pk is None
+                    contact = save_contact(contact_form, customer=form.instance)
+                    if is_new:
+                        formset.new_objects.append(contact)
+                    else:
+                        formset.changed_objects.append((contact, contact_form.changed_data))
+
     @admin.display(description=_("contacts"), ordering="contact_count")
     def contact_count(self, obj: Customer) -> int:
         return obj.contact_count  # type: ignore[attr-defined]
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(ServiceAdmin):
     form = ContactForm
+    readonly_fields = CONSENT_FIELDS
     list_display = ["name", "customer", "email", "phone", "language", "preferred_channel", "sms_consent", "opted_out"]
     list_filter = ["language", "preferred_channel", ("sms_consent_at", admin.EmptyFieldListFilter)]
     list_select_related = ["customer"]
@@ -160,6 +214,11 @@ class ContactAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
         # The autocomplete of job contacts lists str(contact), which names the customer.
         return super().get_queryset(request).select_related("customer")
+
+    def save_model(self, request: HttpRequest, obj: Contact, form: ModelForm, change: bool) -> None:
+        saved = save_contact(form)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
 
     @admin.display(description=_("SMS consent"), boolean=True, ordering="sms_consent_at")
     def sms_consent(self, obj: Contact) -> bool:

@@ -54,22 +54,30 @@ def _limit_choices(form: forms.BaseForm, name: str, queryset: QuerySet[Any]) -> 
 
 
 class ContactForm(forms.ModelForm):
+    """A contact's details; crm.admin saves them through crm.services.customers. Consent to SMS and
+    opting out are evidence the contact gave (recorded with their time by the CRM contact page and
+    the portal): shown here, never typed in."""
+
     time_zone = forms.ChoiceField(label=_("Time zone"), choices=time_zone_choices)
 
     class Meta:
         model = Contact
-        fields = [
-            "customer",
-            "name",
-            "email",
-            "phone",
-            "language",
-            "preferred_channel",
-            "sms_consent_at",
-            "sms_consent_source",
-            "time_zone",
-            "opted_out_at",
-        ]
+        fields = ["customer", "name", "email", "phone", "language", "preferred_channel", "time_zone"]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        # The instance as it was read: the ModelForm has copied the typed values onto it, not
+        # consent, which is not a field here.
+        if data.get("preferred_channel") == Contact.Channel.SMS and self.instance.sms_consent_at is None:
+            self.add_error(
+                "preferred_channel",
+                gettext(
+                    "SMS can only be the preferred channel once the contact has consented to SMS "
+                    "(recorded on the contact's page in the CRM, or by the contact on the portal)."
+                ),
+            )
+        return data
 
 
 class JobAddForm(forms.ModelForm):

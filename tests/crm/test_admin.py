@@ -567,3 +567,43 @@ def test_it_refuses_an_unknown_time_zone(staff: Client, contact: Contact) -> Non
     assert "time_zone" in response.context["adminform"].form.errors
     contact.refresh_from_db()
     assert contact.time_zone != "Mars/Olympus_Mons"
+
+
+def test_it_saves_a_contact_through_the_services_and_never_takes_typed_consent(staff: Client, contact: Contact) -> None:
+    Contact.objects.filter(pk=contact.pk).update(email_bounced_at="2026-03-01T10:00:00Z")
+    data = form_data(staff.get(url(Contact, "change", contact.pk)))
+    assert "sms_consent_at" not in data and "opted_out_at" not in data  # shown, not fields
+    data.update({"email": "  marie.new@example.com ", "sms_consent_at_0": "2020-01-01", "opted_out_at_0": "2020-01-01"})
+
+    response = staff.post(url(Contact, "change", contact.pk), data)
+
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    assert contact.email == "marie.new@example.com"  # the service tidied it
+    assert contact.email_bounced_at is None  # and, the address being new, cleared the bounce
+    assert (contact.sms_consent_at, contact.opted_out_at) == (None, None)
+
+
+def test_it_refuses_sms_as_the_channel_of_a_contact_without_consent(staff: Client, contact: Contact) -> None:
+    Contact.objects.filter(pk=contact.pk).update(phone="+33 6 12 34 56 78")
+    data = form_data(staff.get(url(Contact, "change", contact.pk)))
+
+    response = staff.post(url(Contact, "change", contact.pk), {**data, "preferred_channel": "sms"})
+
+    assert response.status_code == 200
+    assert "once the contact has consented to SMS" in str(response.context["adminform"].form.errors)
+    contact.refresh_from_db()
+    assert contact.preferred_channel == "email"
+
+
+def test_it_adds_a_customers_contact_through_the_services(staff: Client) -> None:
+    data = form_data(staff.get(url(Customer, "add")))
+    data.update({"name": " Martin family ", "kind": "household", "contacts-0-name": "  Paul Martin "})
+    data.update({"contacts-0-email": "paul@example.com", "contacts-0-language": "fr"})
+    data.update({"contacts-0-preferred_channel": "email", "contacts-0-time_zone": "Europe/Paris"})
+
+    assert staff.post(url(Customer, "add"), data).status_code == 302
+
+    customer = Customer.objects.get()
+    assert customer.name == "Martin family"
+    assert customer.contacts.get().name == "Paul Martin"
