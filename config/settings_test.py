@@ -20,4 +20,5 @@ WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
 SMS_BACKEND = "crm.sms.MemorySmsBackend"
 ANYMAIL = {"WEBHOOK_SECRET": "hook:test-secret", "POSTMARK_SERVER_TOKEN": "test", "SENDGRID_API_KEY": "test"}
+ANYMAIL_WEBHOOKS_ENABLED = True  # the secret above guards them
 INBOUND_EMAIL_DOMAIN = "reply.example.com"

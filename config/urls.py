@@ -1,17 +1,27 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
+from django.utils.translation import gettext_lazy as _
 
+from config import errors
 from config.health import healthz
 
-admin.site.site_header = "Customer portal — administration"
-admin.site.site_title = "Customer portal admin"
+admin.site.site_header = _("Customer portal — administration")
+admin.site.site_title = _("Customer portal admin")
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    # ESP webhooks: /anymail/<esp>/tracking/ and /anymail/<esp>/inbound/ (basic auth secret).
-    path("anymail/", include("anymail.urls")),
-    path("portal/", include("portal.urls")),
+    path(errors.PORTAL_PREFIX, include("portal.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("crm.urls")),
 ]
+if settings.ANYMAIL_WEBHOOKS_ENABLED:
+    # ESP webhooks: /anymail/<esp>/tracking/ and /anymail/<esp>/inbound/, behind their basic-auth
+    # secret in production (settings refuse an ESP without one; with no ESP they are not served).
+    urlpatterns.insert(2, path("anymail/", include("anymail.urls")))
+
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error

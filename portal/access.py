@@ -231,6 +231,13 @@ def sign_out(request: HttpRequest) -> None:
     request.session.cycle_key()
 
 
+def session_contact_id(request: HttpRequest) -> int | None:
+    """The signed-in contact, from the session alone (no query; ``contact_required`` still checks
+    the session against the contact before a page shows anything)."""
+    contact_id = request.session.get(SESSION_KEY)
+    return contact_id if isinstance(contact_id, int) else None
+
+
 def session_customer_id(request: HttpRequest) -> int | None:
     """The signed-in contact's customer, from the session alone (no query)."""
     if request.session.get(SESSION_KEY) is None:

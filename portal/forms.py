@@ -7,9 +7,12 @@ from typing import Any, cast
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Contact, known_time_zones
+from crm.services.contacts import normalise_phone, phone_digits
 from crm.services.requests import MAX_QUESTION_LENGTH
 from portal.access import parse_public_id
 
@@ -27,23 +30,50 @@ def time_zone_choices(current: str = "") -> list[tuple[str, str]]:
 
 
 class LinkRequestForm(forms.Form):
-    """ "Email me a new link": the address, and the job the expired link was about."""
+    """ "Send me a new link": the email address or mobile number our messages reach the person at,
+    and the job the expired link was about.
 
-    email = forms.EmailField(
-        label=_("Your email address"),
+    ``address`` comes out as the email address as typed, or the number as digits with its leading
+    "+" (``crm.services.contacts.normalise_phone``); a number has no "@", an address always has.
+    """
+
+    address = forms.CharField(
+        label=_("Your email address or mobile number"),
         max_length=254,
-        error_messages={
-            "required": _("Enter the email address our messages reach you at."),
-            "invalid": _("Enter a full email address, like name@example.com."),
-        },
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
+        error_messages={"required": _("Enter the email address or mobile number our messages reach you at.")},
+        # Text, not email: a number must be typeable too. "username" is what password managers
+        # and phones expect of a field that takes either.
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"}),
     )
     # The job the expired link was about; anything else is simply dropped (never an error the
     # person cannot see or fix).
     job = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
+    def clean_address(self) -> str:
+        typed = self.cleaned_data["address"].strip()
+        if "@" in typed:
+            try:
+                validate_email(typed)
+            except ValidationError:
+                raise ValidationError(_("Enter a full email address, like name@example.com."), code="invalid") from None
+            return typed
+        number = normalise_phone(typed)
+        if not number:
+            raise ValidationError(
+                _("Enter a full email address, like name@example.com, or a mobile number, like +33 6 12 34 56 78."),
+                code="invalid",
+            )
+        return number
+
     def clean_job(self) -> uuid.UUID | None:
         return parse_public_id(self.cleaned_data.get("job"))
+
+    @property
+    def identity(self) -> str:
+        """What the rate limit counts per person: the address, or the number's digits (so
+        "+33 6 12 34 56 78" and "+33612345678" count together)."""
+        address: str = self.cleaned_data["address"]
+        return address.lower() if "@" in address else phone_digits(address)
 
 
 class QuestionForm(forms.Form):

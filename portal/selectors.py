@@ -402,13 +402,24 @@ class PromiseItem:
         return "open"
 
     @property
+    def kept_day(self) -> date | None:
+        """The day it was done, in the active (the contact's) time zone: the day the page shows."""
+        return timezone.localdate(self.kept_at) if self.kept_at is not None else None
+
+    @property
     def timing(self) -> Literal["early", "on_time", "late", ""]:
-        """Kept against the date first promised (a moved date explains itself below it)."""
-        if self.kept_at is None:
+        """Kept against the date first promised (a moved date explains itself below it).
+
+        Days against days, as the page shows them: the day it was done where the contact is
+        against the promised day. Done on the promised day is on time, even after closing time
+        there or in the evening in the team's time zone.
+        """
+        kept_day = self.kept_day
+        if kept_day is None:
             return ""
-        if self.kept_at > self.first_due_at:
+        if kept_day > self.first_day:
             return "late"
-        return "early" if business_day_of(self.kept_at) < business_day_of(self.first_due_at) else "on_time"
+        return "early" if kept_day < self.first_day else "on_time"
 
 
 def job_promises(job: Job, contact: Contact) -> list[PromiseItem]:

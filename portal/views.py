@@ -1,7 +1,7 @@
 """Portal pages. Every page reads through portal.selectors, starting from the signed-in contact's
 customer; every job is found by ``_get_job_for_contact`` (another customer's job is a 404).
 
-Anonymous visitors of a page that needs a contact are redirected to the "email me a new link" page
+Anonymous visitors of a page that needs a contact are redirected to the "send me a new link" page
 (with the job they wanted); tokens that do not verify are a 404, except a sign-in link, which
 never dead-ends: it opens the same "new link" page.
 """
@@ -25,7 +25,7 @@ from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 from django_q.tasks import async_task
 
@@ -51,6 +51,7 @@ from portal.access import (
     read_link_token,
     read_unsubscribe_token,
     remember_preferences,
+    session_contact_id,
     session_customer_id,
     sign_in,
     sign_out,
@@ -63,7 +64,8 @@ logger = logging.getLogger(__name__)
 
 # How often an open job page asks whether its status changed (a staff change shows within this).
 LIVE_STATUS_SECONDS = 20
-# "Email me a new link": per address, and per client address (someone trying many addresses).
+# "Send me a new link": per email address or mobile number, and per client address (someone
+# trying many addresses).
 LINK_REQUESTS_PER_ADDRESS = (3, 3600)
 LINK_REQUESTS_PER_IP = (20, 3600)
 # Questions, per contact: plenty for a person, not for a script filling the owner's inbox.
@@ -112,12 +114,15 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @in_portal_language
 def signed_out(request: HttpRequest) -> HttpResponse:
-    """The page without a session: "email me a new link". The answer is the same whether the
-    address is known or not, and whether or not a rate limit held the message back."""
+    """The page without a session: "send me a new link", to an email address or a mobile number.
+    The answer is the same whether the address or number is known or not, whether a link could be
+    sent to it, and whether or not a rate limit held the message back."""
     if request.method == "POST":
         form = LinkRequestForm(request.POST)
         if form.is_valid():
-            _send_new_links(request, email=form.cleaned_data["email"], job=form.cleaned_data["job"])
+            _send_new_links(
+                request, address=form.cleaned_data["address"], identity=form.identity, job=form.cleaned_data["job"]
+            )
             return redirect("portal:link_sent")
     else:
         form = LinkRequestForm(initial={"job": parse_public_id(request.GET.get("job"))})
@@ -129,22 +134,23 @@ def signed_out(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _send_new_links(request: HttpRequest, *, email: str, job: uuid.UUID | None) -> None:
-    """Have a sign-in link sent to every contact with this address.
+def _send_new_links(request: HttpRequest, *, address: str, identity: str, job: uuid.UUID | None) -> None:
+    """Have a sign-in link sent to every contact with this email address or mobile number.
 
     The lookup and the sending happen in a background task, so a known address takes no longer to
-    answer than an unknown one (no enumeration by timing either).
+    answer than an unknown one (no enumeration by timing either). ``identity`` is what the
+    per-address limit counts (a number's digits, however it was written).
     """
     per_address, per_ip = LINK_REQUESTS_PER_ADDRESS, LINK_REQUESTS_PER_IP
     # Both counters move on every attempt, so trying many addresses from one place is held back
     # as surely as asking for one address many times.
-    address_ok = ratelimit.allow("link-address", email, limit=per_address[0], window=per_address[1])
+    address_ok = ratelimit.allow("link-address", identity, limit=per_address[0], window=per_address[1])
     ip_ok = ratelimit.allow("link-ip", ratelimit.client_ip(request), limit=per_ip[0], window=per_ip[1])
     if not (address_ok and ip_ok):
         logger.info("Sign-in link request held back by the rate limit")
         return
     try:
-        async_task("portal.tasks.send_portal_links", email, str(job) if job else None)
+        async_task("portal.tasks.send_portal_links", address, str(job) if job else None)
     except Exception:
         # The page says the same either way; the person can ask again.
         logger.exception("Could not enqueue a sign-in link request")
@@ -156,16 +162,27 @@ def link_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/link_sent.html", {"link_days": settings.PORTAL_LINK_MAX_AGE_DAYS})
 
 
-@require_POST
+# The POST-only URLs below answer GET too, by going on to their page: a browser lands on such a
+# URL after a form was shown there (a question sent without JavaScript and refused) and GETs it
+# again (the language switcher goes back to the current address), and no portal URL dead-ends on
+# a blank 405. GET never changes anything.
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
 def sign_out_view(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        # Signing out is a POST; a GET goes on to "My jobs" (or, signed out, the new-link page).
+        return redirect("portal:home")
     sign_out(request)
     return redirect(signed_out_url(reason="signed_out"))
 
 
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def language(request: HttpRequest) -> HttpResponse:
     """The language switcher: this browser's portal pages follow the choice (the contact's
-    messages keep the language set in their preferences)."""
+    messages keep the language set in their preferences). A GET chooses nothing."""
+    if request.method != "POST":
+        return redirect("portal:home")
     chosen = request.POST.get("language", "")
     if chosen in {code for code, _name in settings.LANGUAGES}:
         choose_language(request, chosen)
@@ -280,12 +297,16 @@ def _job_status_fragment(request: HttpRequest, public_id: uuid.UUID, etag: str) 
     return response
 
 
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 @contact_required
 def ask(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    """ "Ask a question": recorded on the job, acknowledged at once with the date of the answer."""
+    """ "Ask a question": recorded on the job, acknowledged at once with the date of the answer.
+
+    A GET (this address reloaded after a refused question) goes on to the job's question form."""
     contact: Contact = request.contact  # type: ignore[attr-defined]
     job = _get_job_for_contact(request, public_id)
+    if request.method != "POST":
+        return redirect(reverse("portal:job", args=[job.public_id]) + "#question")
     form = QuestionForm(request.POST)
     question = None
     if form.is_valid():
@@ -431,7 +452,9 @@ def calendar(request: HttpRequest, token: str) -> HttpResponse:
 @csrf_exempt  # RFC 8058 one-click: the mail provider POSTs without our cookie; the token is the proof.
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    """GET asks to confirm (a link scanner must not opt anyone out); POST opts out."""
+    """GET asks to confirm (a link scanner must not opt anyone out); POST opts out. Once opted
+    out, the page says so (a GET too: the link opened again, or the language switched) and shows
+    the way back: the preferences page for this contact's portal session, else a sign-in link."""
     try:
         contact_id = payload_contact_id(read_unsubscribe_token(token))
     except signing.BadSignature:
@@ -441,10 +464,16 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     with translation.override(language):
         if contact is None:
             response = render(request, "portal/unsubscribe.html", {"invalid": True}, status=404)
-        elif request.method == "POST":
-            contact_opt_out(contact=contact)
-            response = render(request, "portal/unsubscribe.html", {"contact": contact, "done": True})
         else:
-            response = render(request, "portal/unsubscribe.html", {"contact": contact})
+            if request.method == "POST":
+                contact = contact_opt_out(contact=contact)
+            context = {
+                "contact": contact,
+                "done": contact.opted_out_at is not None,
+                # Only this contact's own session reaches their preferences from here; anyone else
+                # (another contact on a shared browser, nobody) asks for a link first.
+                "signed_in": session_contact_id(request) == contact.pk,
+            }
+            response = render(request, "portal/unsubscribe.html", context)
     response.headers["Content-Language"] = language
     return response

@@ -11,13 +11,19 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG, settings.EMAIL_BACKEND)"
 
 
-def start(**env: str) -> subprocess.CompletedProcess[str]:
+WEBHOOK_PROBE = (
+    "import django; django.setup(); from django.urls import Resolver404, resolve\n"
+    "try:\n    resolve('/anymail/postmark/tracking/'); print('served')\nexcept Resolver404:\n    print('absent')"
+)
+
+
+def start(probe: str = PROBE, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DJANGO_DEBUG"} and not k.startswith("ANYMAIL_")
     }
     clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
     return subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", probe], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
     )
 
 
@@ -58,3 +64,9 @@ def test_it_rejects_a_boolean_it_cannot_read(value):
     result = start(DJANGO_DEBUG=value)
     assert result.returncode != 0
     assert "DJANGO_DEBUG must be a boolean" in result.stderr
+
+
+def test_it_serves_no_webhooks_in_production_without_their_secret():
+    assert start(WEBHOOK_PROBE, SECRET_KEY="x" * 50).stdout.strip() == "absent"
+    assert start(WEBHOOK_PROBE, SECRET_KEY="x" * 50, ANYMAIL_WEBHOOK_SECRET="u:p").stdout.strip() == "served"
+    assert start(WEBHOOK_PROBE, DJANGO_DEBUG="1").stdout.strip() == "served"

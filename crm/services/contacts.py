@@ -4,18 +4,25 @@ Each function locks the contact row, changes the locked copy, validates the whol
 constraints: SMS only with a recorded consent, a consent always says how it was given) and saves
 only the fields it changed. A preference the contact cannot have raises a DomainError whose
 message is shown to them as it is.
+
+A fresh sign-in link (``contact_send_portal_links``) is found by email address or by mobile
+number; numbers are compared on their full digit string (``phone_digits``).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Replace
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -210,14 +217,70 @@ def _link_key(draft: Draft, *, prefix: str, minute: str) -> str:
     return f"{prefix}:{draft.channel}:{minute}"
 
 
+# A number typed on the portal: digits, an optional leading "+", and the separators people write
+# between groups. Anything else (letters, a second "+") is not a phone number.
+_PHONE_TYPED = re.compile(r"\+?[0-9\s().\-/]+")
+# Separators stripped from stored numbers before comparing (the database does it, so the lookup
+# is one query however many contacts there are).
+_PHONE_SEPARATORS = (" ", "+", "-", ".", "(", ")", "/", "\t", "\u00a0", "\u202f")
+MIN_PHONE_DIGITS = 6  # the shortest number a contact may have on file
+MAX_PHONE_DIGITS = 17  # E.164's 15, and an international prefix such as "00"
+
+
+def phone_digits(phone: str) -> str:
+    """The full digit string of a number as people write it ("+33 6 12 34 56 78" → "33612345678").
+
+    Numbers are compared on this alone: no country is guessed, so "06 12 34 56 78" matches only a
+    contact whose number was stored in that same national form.
+    """
+    return "".join(ch for ch in phone if ch.isdigit() and ch.isascii())
+
+
+def normalise_phone(typed: str) -> str:
+    """A typed mobile number as digits with its leading "+" ("+33612345678"); "" when it is not one."""
+    typed = typed.strip()
+    if not _PHONE_TYPED.fullmatch(typed):
+        return ""
+    digits = phone_digits(typed)
+    if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
+        return ""
+    return ("+" if typed.startswith("+") else "") + digits
+
+
+def contacts_with_phone(phone: str) -> list[Contact]:
+    """Every contact whose stored number has the same full digit string as ``phone``."""
+    digits = phone_digits(phone)
+    if len(digits) < MIN_PHONE_DIGITS:
+        return []
+    stored: Any = F("phone")
+    for separator in _PHONE_SEPARATORS:
+        stored = Replace(stored, Value(separator), Value(""))
+    candidates = (
+        Contact.objects.select_related("customer").exclude(phone="").annotate(phone_key=stored).filter(phone_key=digits)
+    )
+    # The database strips the usual separators; this is the exact rule, for anything it let through.
+    return [contact for contact in candidates if phone_digits(contact.phone) == digits]
+
+
 @transaction.atomic
-def contact_send_portal_links(*, email: str, job_public_id: uuid.UUID | None = None) -> list[Message]:
-    """Queue a fresh portal sign-in link to every contact with this address (someone asked for
-    one on the portal). With ``job_public_id``, each link opens that job if it is one of the
-    contact's customer's. At most one message per contact, job and minute (a double click)."""
+def contact_send_portal_links(
+    *, email: str = "", phone: str = "", job_public_id: uuid.UUID | None = None
+) -> list[Message]:
+    """Queue a fresh portal sign-in link to every contact with this address or this mobile number
+    (someone asked for one on the portal). Each link goes by the contact's own reachable channel:
+    a text message only with recorded consent, so a contact reachable neither by email nor by text
+    gets nothing (the person asking is told the same either way). With ``job_public_id``, each link
+    opens that job if it is one of the contact's customer's. At most one message per contact, job
+    and minute (a double click)."""
+    if email.strip():
+        contacts = list(Contact.objects.select_related("customer").filter(email__iexact=email.strip()))
+    elif phone.strip():
+        contacts = contacts_with_phone(phone)
+    else:
+        return []
     minute = timezone.now().strftime("%Y%m%d%H%M")
     queued: list[Message] = []
-    for contact in Contact.objects.select_related("customer").filter(email__iexact=email.strip()):
+    for contact in contacts:
         job = (
             Job.objects.filter(customer_id=contact.customer_id, public_id=job_public_id).first()
             if job_public_id

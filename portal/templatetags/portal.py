@@ -1,5 +1,5 @@
 """Template helpers for portal pages: dates as people say them, form controls with their labels'
-descriptions wired up for screen readers."""
+descriptions wired up for screen readers, and whether a page (an error page) is the portal's."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from datetime import date, datetime
 
 from django import template
 from django.forms import BoundField
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.safestring import SafeString
@@ -43,6 +45,13 @@ def day_and_time(value: datetime | None) -> str:
     if not value:
         return ""
     return f"{_with_year(value.date(), 'j F Y', 'j F')}, {date_format(value, 'H:i')}"
+
+
+@register.filter
+def on_portal(request: HttpRequest | None) -> bool:
+    """Whether a page is under the portal (the error pages offer "My jobs" there, and the staff
+    home elsewhere)."""
+    return request is not None and request.path.startswith(reverse("portal:home"))
 
 
 @register.filter

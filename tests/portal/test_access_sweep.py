@@ -5,7 +5,8 @@
   dead-ends: it redirects to the page that sends a fresh link;
 - anonymous, a page that needs a contact redirects to that page (with the job it was about); the
   public pages are listed here by name, so a new URL without a parameter must be classified;
-- every form needs the CSRF token, and no mutation answers GET;
+- every form needs the CSRF token, and no mutation happens on GET: a GET of a mutation's URL goes
+  on to a page (no portal URL dead-ends on a blank 405);
 - a campaign link (``<str:code>``) is public and durable: a code naming no campaign is a friendly
   404 page, never a redirect (tests/portal/test_campaign_links.py covers the rest).
 """
@@ -20,6 +21,8 @@ from django.urls import URLPattern, reverse
 
 from crm.models import Contact, Job, Message, Request
 from portal.access import (
+    SESSION_KEY,
+    SESSION_LANGUAGE_KEY,
     make_calendar_token,
     make_checkin_token,
     make_link_token,
@@ -31,7 +34,8 @@ from portal.urls import urlpatterns
 # Pages without a parameter: what an anonymous visitor gets.
 NEEDS_CONTACT = {"home", "preferences"}
 PUBLIC = {"signed_out", "link_sent", "language", "sign_out"}
-# Views that change something: POST only (the unsubscribe link asks on GET, acts on POST).
+# Views that change something on POST only; a GET goes on to a page (the unsubscribe link asks
+# on GET, acts on POST).
 MUTATIONS = {"ask", "language", "sign_out"}
 # Token URLs where a bad token still leads somewhere useful instead of a 404.
 REDIRECTS_ON_BAD_TOKEN = {"enter"}
@@ -65,11 +69,24 @@ def ids(patterns: list[URLPattern]) -> list[str]:
 
 
 def call(client: Client, pattern: URLPattern, url: str, **data: str):  # type: ignore[no-untyped-def]
-    """GET, or POST for a view that only takes POST."""
+    """POST for a mutation, else GET (or POST for a view that only takes POST)."""
+    if pattern.name in MUTATIONS:
+        return client.post(url, data)
     response = client.get(url)
     if response.status_code == 405:
         response = client.post(url, data)
     return response
+
+
+def args_for(pattern: URLPattern, contact: Contact, job: Job) -> list[object]:
+    """Arguments that name the contact's own things: the URL's page as that contact sees it."""
+    if "public_id" in params(pattern):
+        return [job.public_id]
+    if "token" in params(pattern):
+        return [TOKEN_MAKERS[pattern.name](contact)]
+    if "code" in params(pattern):
+        return [uuid.uuid4()]
+    return []
 
 
 def test_every_url_is_classified() -> None:
@@ -161,10 +178,34 @@ def test_a_page_shows_only_the_signed_in_contacts_own_data(
         assert secret not in page
 
 
-@pytest.mark.parametrize("pattern", [p for p in urlpatterns if p.name in MUTATIONS], ids=sorted(MUTATIONS))
-def test_a_mutation_changes_nothing_on_get(pattern: URLPattern, john_client: Client, job: Job) -> None:
+MUTATION_PATTERNS = [p for p in urlpatterns if p.name in MUTATIONS]
+
+
+@pytest.mark.parametrize("pattern", MUTATION_PATTERNS, ids=ids(MUTATION_PATTERNS))
+def test_a_mutation_changes_nothing_on_get(pattern: URLPattern, john_client: Client, job: Job, john: Contact) -> None:
     args = [job.public_id] if "public_id" in params(pattern) else []
-    assert john_client.get(reverse(f"portal:{pattern.name}", args=args)).status_code == 405
+    response = john_client.get(reverse(f"portal:{pattern.name}", args=args), {"language": "fr", "body": "Hi"})
+    assert response.status_code == 302
+    assert SESSION_KEY in john_client.session
+    assert SESSION_LANGUAGE_KEY not in john_client.session
+    assert not Request.objects.exists()
+    page = john_client.get(response["Location"])
+    assert page.status_code == 200
+    assert '<html lang="en">' in page.text
+
+
+@pytest.mark.parametrize("pattern", urlpatterns, ids=ids(urlpatterns))
+def test_no_url_dead_ends_on_get(pattern: URLPattern, john_client: Client, john: Contact, job: Job) -> None:
+    # Where a browser can land after a form was shown at that address and GET it again (the
+    # language switcher goes back to the current address): a page of ours, never a bare 405.
+    response = john_client.get(reverse(f"portal:{pattern.name}", args=args_for(pattern, john, job)), follow=True)
+    if pattern.name in PUBLIC_CODES | {"survey", "checkin"}:
+        # The sweep's code and tokens name nothing of John's: the friendly 404 page.
+        assert response.status_code == 404, pattern.name
+    else:
+        assert response.status_code == 200, pattern.name
+    if pattern.name != "calendar":
+        assert response.templates, pattern.name
 
 
 @pytest.mark.parametrize("pattern", urlpatterns, ids=ids(urlpatterns))
@@ -172,14 +213,9 @@ def test_every_form_needs_the_csrf_token(pattern: URLPattern, john: Contact, job
     from .conftest import sign_in
 
     client = sign_in(Client(enforce_csrf_checks=True), john)
-    args: list[object] = []
-    if "public_id" in params(pattern):
-        args = [job.public_id]
-    if "token" in params(pattern):
-        args = [TOKEN_MAKERS[pattern.name](john)]
-    if "code" in params(pattern):
-        args = [uuid.uuid4()]
-    response = client.post(reverse(f"portal:{pattern.name}", args=args), {"body": "Hi", "email": john.email})
+    response = client.post(
+        reverse(f"portal:{pattern.name}", args=args_for(pattern, john, job)), {"body": "Hi", "address": john.email}
+    )
     if pattern.name in CSRF_EXEMPT:
         assert response.status_code == 200
     else:

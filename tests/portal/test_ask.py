@@ -104,9 +104,29 @@ def test_it_is_404_for_another_customers_job(john_client: Client, stranger_job: 
     assert not Request.objects.exists()
 
 
-def test_it_changes_nothing_on_get(john_client: Client, job: Job) -> None:
-    assert john_client.get(ask_url(job), {"body": "Hello"}).status_code == 405
+def test_it_changes_nothing_on_get_and_goes_on_to_the_question_form(john_client: Client, job: Job) -> None:
+    response = john_client.get(ask_url(job), {"body": "Hello"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("portal:job", args=[job.public_id]) + "#question"
     assert not Request.objects.exists()
+
+
+def test_switching_language_after_a_refused_question_is_no_dead_end(john_client: Client, job: Job) -> None:
+    # Without JavaScript, the refused question leaves the browser at .../questions/; the language
+    # switcher sends it back to that address, which a browser then GETs.
+    refused = john_client.post(ask_url(job), {"body": ""})
+    assert refused.status_code == 200
+    assert f'name="next" value="{ask_url(job)}"' in refused.text
+    switched = john_client.post(reverse("portal:language"), {"language": "fr", "next": ask_url(job)}, follow=True)
+    assert switched.status_code == 200
+    assert switched.redirect_chain[-1][0] == reverse("portal:job", args=[job.public_id]) + "#question"
+    assert '<html lang="fr">' in switched.text
+    assert 'id="question"' in switched.text
+    assert not Request.objects.exists()
+
+
+def test_another_customers_job_is_404_on_get_too(john_client: Client, stranger_job: Job) -> None:
+    assert john_client.get(ask_url(stranger_job)).status_code == 404
 
 
 def test_it_needs_the_csrf_token(john: Contact, job: Job) -> None:

@@ -54,5 +54,13 @@ def test_it_never_redirects_elsewhere(john_client: Client) -> None:
     assert response["Location"] == reverse("portal:home")
 
 
-def test_it_changes_nothing_on_get(john_client: Client) -> None:
-    assert john_client.get(URL, {"language": "fr"}).status_code == 405
+def test_it_changes_nothing_on_get_and_goes_on_to_my_jobs(john_client: Client) -> None:
+    response = john_client.get(URL, {"language": "fr", "next": reverse("portal:preferences")})
+    assert response["Location"] == reverse("portal:home")
+    assert '<html lang="en">' in john_client.get(response["Location"]).text
+
+
+def test_a_get_without_a_session_goes_on_to_the_new_link_page(client: Client, db) -> None:
+    response = client.get(URL, follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == reverse("portal:signed_out")

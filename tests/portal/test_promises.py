@@ -316,6 +316,57 @@ def test_a_promised_day_is_the_same_day_wherever_the_contact_reads_it(
     assert "Proposal sent Promised by Thursday 5 March." in text
 
 
+def contact_in(customer: Customer, job: Job, time_zone: str) -> Contact:
+    name = time_zone.split("/")[-1]
+    far = Contact.objects.create(customer=customer, name=name, email=f"{name.lower()}@example.com", time_zone=time_zone)
+    job.contacts.add(far)
+    return far
+
+
+def test_done_on_the_promised_day_where_the_contact_is_is_on_time(
+    client: Client, customer: Customer, job: Job, time_machine
+) -> None:
+    # Due by Thursday 5 March (closing time in Paris, 18:00); done at 20:30 in Paris, which is
+    # still the afternoon of Thursday 5 March in Montreal: on time, as the page's days say.
+    montreal = contact_in(customer, job, "America/Montreal")
+    time_machine.move_to(at(3, 5, 20, 30), tick=False)
+    advance(job, "Proposal sent")
+
+    text = promises_of(sign_in(client, montreal), job)
+
+    assert "Proposal sent Kept: done on Thursday 5 March, on time." in text
+    assert "later than we first promised" not in text
+
+
+def test_done_after_the_promised_day_where_the_contact_is_is_late(
+    client: Client, customer: Customer, job: Job, time_machine
+) -> None:
+    # The same moment is already Friday 6 March in Tokyo: the page says so, and says it was late.
+    tokyo = contact_in(customer, job, "Asia/Tokyo")
+    time_machine.move_to(at(3, 5, 20, 30), tick=False)
+    advance(job, "Proposal sent")
+
+    text = promises_of(sign_in(client, tokyo), job)
+
+    assert "Proposal sent Done on Friday 6 March, later than we first promised (5 March)." in text
+
+
+def test_done_the_day_before_where_the_contact_is_is_ahead_of_time(
+    client: Client, customer: Customer, john: Contact, job: Job, time_machine
+) -> None:
+    # 01:00 on Thursday in Paris is still Wednesday 4 March, 19:00, in Montreal (and Thursday,
+    # 00:00, in London).
+    montreal = contact_in(customer, job, "America/Montreal")
+    time_machine.move_to(at(3, 5, 1), tick=False)
+    advance(job, "Proposal sent")
+
+    assert "Proposal sent Kept: done on Wednesday 4 March, ahead of time." in promises_of(
+        sign_in(client, montreal), job
+    )
+    client.cookies.clear()
+    assert "Proposal sent Kept: done on Thursday 5 March, on time." in promises_of(sign_in(client, john), job)
+
+
 def test_it_speaks_the_contacts_language(marie_client: Client, job: Job) -> None:
     text = promises_of(marie_client, job)
 

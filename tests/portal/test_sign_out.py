@@ -1,4 +1,5 @@
-"""portal.views.sign_out_view: a POST ends the portal session (a staff login stays)."""
+"""portal.views.sign_out_view: a POST ends the portal session (a staff login stays); a GET changes
+nothing and goes on to "My jobs"."""
 
 from __future__ import annotations
 
@@ -29,9 +30,17 @@ def test_it_leaves_a_staff_login_alone(client: Client, john: Contact, bob: User)
     assert client.session["_auth_user_id"] == str(bob.pk)
 
 
-def test_it_changes_nothing_on_get(john_client: Client) -> None:
-    assert john_client.get(URL).status_code == 405
+def test_it_changes_nothing_on_get_and_goes_on_to_my_jobs(john_client: Client) -> None:
+    response = john_client.get(URL)
+    assert response["Location"] == reverse("portal:home")
     assert SESSION_KEY in john_client.session
+    assert john_client.get(response["Location"]).status_code == 200
+
+
+def test_a_get_when_signed_out_already_offers_a_new_link(client: Client, db) -> None:
+    response = client.get(URL, follow=True)
+    assert response.status_code == 200
+    assert "Send me a new link" in response.text
 
 
 def test_it_needs_the_csrf_token(john: Contact) -> None:

@@ -1,24 +1,29 @@
-"""portal.views.signed_out: "email me a new link". The same answer whether the address is known or
-not; rate-limited per address and per IP; the new link opens the job the old one was about."""
+"""portal.views.signed_out: "send me a new link", to an email address or a mobile number. The same
+answer whether the address or number is known or not, and whether a link could go to it;
+rate-limited per address (or number) and per IP; the link goes by the contact's own reachable
+channel (a text only with recorded consent) and opens the job the old one was about."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Contact, Customer, Job, Message
 from crm.sms import MemorySmsBackend
-from portal import views
+from portal import tasks, views
 
 SIGNED_OUT = reverse("portal:signed_out")
 
 
-def ask_for_link(client: Client, email: str, job: Job | None = None, **extra: str) -> object:
-    data = {"email": email, "job": str(job.public_id) if job else ""}
+def ask_for_link(client: Client, address: str, job: Job | None = None, **extra: str) -> Any:
+    data = {"address": address, "job": str(job.public_id) if job else ""}
     return client.post(SIGNED_OUT, data, **extra)
 
 
@@ -32,9 +37,13 @@ def link_messages() -> list[Message]:
 
 def test_it_offers_a_new_link(client: Client) -> None:
     page = client.get(SIGNED_OUT).text
-    assert "Email me a new link" in page
+    assert "Send me a new link" in page
     assert 'name="csrfmiddlewaretoken"' in page
-    assert '<label class="form-label" for="id_email">Your email address</label>' in page
+    assert '<label class="form-label" for="id_address">Your email address or mobile number</label>' in page
+    # A number must be typeable: not an email-only field.
+    assert re.search(r'<input type="text" name="address"[^>]*autocomplete="username"', page)
+    # Honest about texts: only with the contact's agreement.
+    assert "by text message if you have agreed to receive them" in page
 
 
 def test_it_queues_a_link_for_a_known_address(client: Client, john: Contact) -> None:
@@ -57,7 +66,7 @@ def test_it_answers_the_same_for_an_unknown_address(client: Client, john: Contac
     page_known = without_csrf(client.get(known["Location"]).text)
     page_unknown = without_csrf(client.get(unknown["Location"]).text)
     assert page_known == page_unknown
-    assert "If this address is one we know, a new link is on its way" in page_known
+    assert "If this address or number is one we know, a new link is on its way" in page_known
 
 
 def test_it_sends_a_link_to_each_contact_with_the_address(
@@ -145,11 +154,28 @@ def test_it_counts_the_client_behind_a_trusted_proxy(
     assert len(link_messages()) == 1
 
 
-def test_it_explains_a_malformed_address(client: Client) -> None:
-    response = ask_for_link(client, "not an address")
+def test_it_explains_a_malformed_address(client: Client, db) -> None:
+    response = ask_for_link(client, "not@an address")
     assert response.status_code == 200
     assert "Enter a full email address, like name@example.com." in response.text
     assert 'aria-invalid="true"' in response.text
+    assert link_messages() == []
+
+
+@pytest.mark.parametrize("typed", ["not an address", "06 12 3", "+33 6 12 34 56 78 ext 9", "++33612345678"])
+def test_it_explains_what_is_neither_an_address_nor_a_number(client: Client, db, typed: str) -> None:
+    response = ask_for_link(client, typed)
+    assert response.status_code == 200
+    assert (
+        "Enter a full email address, like name@example.com, or a mobile number, like +33 6 12 34 56 78."
+        in response.text
+    )
+    assert link_messages() == []
+
+
+def test_it_asks_for_an_address_or_a_number(client: Client) -> None:
+    response = ask_for_link(client, "  ")
+    assert "Enter the email address or mobile number our messages reach you at." in response.text
 
 
 def test_it_needs_the_csrf_token(john: Contact) -> None:
@@ -191,7 +217,151 @@ def test_it_writes_a_link_for_a_contact_without_any_job(client: Client, contact:
 
 
 def test_it_still_sends_a_link_when_the_job_was_mangled(client: Client, john: Contact) -> None:
-    response = client.post(SIGNED_OUT, {"email": "john@example.com", "job": "not-a-uuid"})
+    response = client.post(SIGNED_OUT, {"address": "john@example.com", "job": "not-a-uuid"})
     assert response["Location"] == reverse("portal:link_sent")
     [message] = link_messages()
     assert "?job=" not in message.body_text
+
+
+# --- A mobile number instead of an address ------------------------------------------------------
+
+
+@pytest.fixture
+def paul(customer: Customer) -> Contact:
+    """Phone only, and agreed to text messages: a link can only reach him by text."""
+    return Contact.objects.create(
+        customer=customer,
+        name="Paul Martin",
+        phone="+33 6 12 34 56 78",
+        preferred_channel="sms",
+        sms_consent_at=timezone.now(),
+        sms_consent_source="signed order form",
+        language="fr",
+    )
+
+
+def test_it_texts_a_link_to_a_phone_only_contact_who_agreed(
+    client: Client, paul: Contact, job: Job, django_capture_on_commit_callbacks
+) -> None:
+    MemorySmsBackend.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = ask_for_link(client, "+33612345678", job)
+    assert response["Location"] == reverse("portal:link_sent")
+    [message] = link_messages()
+    assert (message.contact, message.channel, message.to_address) == (paul, "sms", "+33 6 12 34 56 78")
+    assert message.status == Message.Status.SENT
+    [sms] = MemorySmsBackend.outbox
+    assert sms.to == "+33 6 12 34 56 78"
+    assert "/portal/enter/" in sms.text
+    # The texted link signs Paul in and opens the job.
+    link = re.search(r"http://testserver(/portal/enter/\S+)", message.body_text)[1]
+    fresh = Client()
+    assert fresh.get(link)["Location"] == reverse("portal:job", args=[job.public_id])
+    assert fresh.get(reverse("portal:job", args=[job.public_id])).status_code == 200
+
+
+@pytest.mark.parametrize("typed", ["+33 6 12 34 56 78", "+33 6.12.34.56.78", "+33 (6) 12-34-56-78", "33612345678"])
+def test_it_matches_the_number_however_it_is_written(client: Client, paul: Contact, typed: str) -> None:
+    ask_for_link(client, typed)
+    assert [m.contact for m in link_messages()] == [paul]
+
+
+def test_a_national_number_matches_only_the_same_national_form(
+    client: Client, paul: Contact, customer: Customer
+) -> None:
+    # "06 12 34 56 78" is Paul's number written in France, but no country is guessed: it could be
+    # another country's number, so it matches only a number stored in that same form.
+    ask_for_link(client, "06 12 34 56 78")
+    assert link_messages() == []
+    local = Contact.objects.create(
+        customer=customer,
+        name="Léa Local",
+        phone="06 98 76 54 32",
+        sms_consent_at=timezone.now(),
+        sms_consent_source="phone call",
+    )
+    ask_for_link(client, "06.98.76.54.32")
+    assert [m.contact for m in link_messages()] == [local]
+
+
+def test_it_answers_the_same_for_an_unknown_number(client: Client, paul: Contact) -> None:
+    known = ask_for_link(client, "+33 6 12 34 56 78")
+    unknown = ask_for_link(client, "+33 6 00 00 00 00")
+    assert (known.status_code, known["Location"]) == (unknown.status_code, unknown["Location"])
+    assert [m.contact for m in link_messages()] == [paul]
+    page_known = without_csrf(client.get(known["Location"]).text)
+    page_unknown = without_csrf(client.get(unknown["Location"]).text)
+    assert page_known == page_unknown
+
+
+def test_it_sends_nothing_by_text_without_consent_and_says_the_same(
+    client: Client, customer: Customer, paul: Contact, django_capture_on_commit_callbacks
+) -> None:
+    Contact.objects.create(customer=customer, name="No Consent", phone="+33 7 11 22 33 44", preferred_channel="phone")
+    MemorySmsBackend.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        without_consent = ask_for_link(client, "+33 7 11 22 33 44")
+    assert link_messages() == []
+    assert MemorySmsBackend.outbox == []
+    assert not Message.objects.exists()  # not even a call task for the owner
+    with_consent = ask_for_link(client, "+33 6 12 34 56 78")
+    assert without_consent["Location"] == with_consent["Location"]
+    page = without_csrf(client.get(without_consent["Location"]).text)
+    assert page == without_csrf(client.get(with_consent["Location"]).text)
+    # The page promises a text only to those who agreed to them.
+    assert "by text message if you have agreed to receive them" in page
+
+
+def test_a_number_of_a_contact_reached_by_email_brings_an_email(client: Client, john: Contact) -> None:
+    # John has a mobile on file but never agreed to texts: the link goes where we reach him.
+    ask_for_link(client, "+44 7700 900123")
+    [message] = link_messages()
+    assert (message.contact, message.channel, message.to_address) == (john, "email", "john@example.com")
+
+
+def test_it_looks_the_number_up_in_the_background_the_same_way_known_or_not(
+    client: Client, paul: Contact, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enqueued: list[tuple[object, ...]] = []
+    monkeypatch.setattr(views, "async_task", lambda *args: enqueued.append(args))
+    with CaptureQueriesContext(connection) as known:
+        ask_for_link(client, "+33 6 12 34 56 78")
+    with CaptureQueriesContext(connection) as unknown:
+        ask_for_link(client, "+33 6 00 00 00 00")
+    # The request itself never looks anyone up: the same work, however the lookup will end.
+    assert len(known) == len(unknown)
+    assert not [q for q in known.captured_queries + unknown.captured_queries if "crm_contact" in q["sql"]]
+    assert enqueued == [
+        ("portal.tasks.send_portal_links", "+33612345678", None),
+        ("portal.tasks.send_portal_links", "+33600000000", None),
+    ]
+
+
+def test_it_limits_requests_per_number_however_it_is_written(client: Client, paul: Contact, time_machine) -> None:
+    for typed in ("+33 6 12 34 56 78", "+33612345678", "33 6 12 34 56 78"):
+        ask_for_link(client, typed)
+        time_machine.shift(61)
+    assert len(link_messages()) == 3
+    response = ask_for_link(client, "+33 6-12-34-56-78")
+    assert response["Location"] == reverse("portal:link_sent")
+    assert len(link_messages()) == 3
+    time_machine.shift(3600)
+    ask_for_link(client, "+33612345678")
+    assert len(link_messages()) == 4
+
+
+def test_it_limits_numbers_per_ip_too(client: Client, paul: Contact, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(views, "LINK_REQUESTS_PER_IP", (5, 3600))
+    for i in range(5):
+        ask_for_link(client, f"+33 6 00 00 00 0{i}")
+    response = ask_for_link(client, "+33 6 12 34 56 78")
+    assert response["Location"] == reverse("portal:link_sent")
+    assert link_messages() == []
+    ask_for_link(client, "+33 6 12 34 56 78", REMOTE_ADDR="10.0.0.9")
+    assert len(link_messages()) == 1
+
+
+def test_a_queued_request_from_before_numbers_were_accepted_still_works(john: Contact) -> None:
+    # Tasks already in the queue carry an email address where the typed address now goes.
+    assert tasks.send_portal_links("john@example.com") == 1
+    assert [m.contact for m in link_messages()] == [john]
