@@ -23,7 +23,7 @@ from crm.models import Contact, Job, Message, Milestone, StageTemplate
 from crm.people import person_card
 from crm.sms import SMS_MAX_LENGTH
 from crm.workdays import business_zone, customer_zone
-from portal.access import checkin_url, portal_url, survey_url, unsubscribe_url
+from portal.access import checkin_url, portal_url, short_portal_url, survey_url, unsubscribe_url
 
 
 @dataclass(frozen=True)
@@ -184,8 +184,8 @@ def render_draft(
 ) -> Draft:
     """Render one message for one contact, in their language, on their channel.
 
-    An SMS ends with one link: the portal, or ``sms_link`` when the message is about another page
-    (a survey, a check-in)."""
+    An SMS ends with one link: the portal's short sign-in link, or ``sms_link`` when the message is
+    about another page (a survey, a check-in)."""
     channel = channel or reachable_channel(contact)
     with translation.override(contact.language):
         context = _context(job, contact, kind, extra or {})
@@ -194,7 +194,7 @@ def render_draft(
         if channel == Message.Channel.SMS:
             text = _sms_text(
                 select_template(_names("sms", kind, ".txt", variant)).render({**context, **SMS_MARKERS}),
-                sms_link or context["portal_url"],
+                sms_link or short_portal_url(contact, job),
             )
             to_address = contact.phone
         elif channel == Message.Channel.PHONE:
@@ -320,7 +320,7 @@ def portal_link_drafts(contact: Contact, *, job: Job | None = None) -> list[Draf
         subject = _one_line(render_to_string("emails/portal-link-subject.txt", context))
         html = ""
         if channel == Message.Channel.SMS:
-            text = _sms_text(render_to_string("sms/portal-link.txt", context), link)
+            text = _sms_text(render_to_string("sms/portal-link.txt", context), short_portal_url(contact, job))
             to_address = contact.phone
         else:
             text = _tidy(render_to_string("emails/portal-link-body.txt", context))

@@ -18,9 +18,13 @@ language and the time zone the pages are shown in.
 
 from __future__ import annotations
 
+import base64
+import hmac
+import struct
 import uuid
 import zoneinfo
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -148,6 +152,68 @@ def make_checkin_token(*, job_id: uuid.UUID, contact_id: int) -> str:
 
 def read_checkin_token(token: str) -> tuple[uuid.UUID, int] | None:
     return _read_job_contact_token(token, salt=CHECKIN_SALT)
+
+
+# --- Short sign-in links, for text messages ------------------------------------------------------
+#
+# An SMS has 320 characters; a signed link (JSON, timestamp, full signature, the job's UUID) takes
+# about 175 of them. The short link carries the same facts packed in 15 bytes — the contact, the
+# job, the day it was made and the email fingerprint — with a 96-bit HMAC (truncated SHA-256,
+# keyed by SECRET_KEY): 36 characters. It expires like the long link, and a changed address ends
+# it the same way.
+
+SHORT_SALT = "portal.short"
+SHORT_EPOCH = date(2020, 1, 1)
+SHORT_MAC_BYTES = 12
+_SHORT_LAYOUT = struct.Struct(">BIIH4s")  # version, contact, job (0: none), day, fingerprint
+_SHORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ShortLink:
+    contact_id: int
+    job_id: int | None
+    fingerprint: bytes
+
+
+def _short_mac(payload: bytes) -> bytes:
+    return salted_hmac(SHORT_SALT, payload, algorithm="sha256").digest()[:SHORT_MAC_BYTES]
+
+
+def make_short_token(contact: Contact, job: Job | None = None, *, today: date | None = None) -> str:
+    day = ((today or timezone.now().date()) - SHORT_EPOCH).days
+    payload = _SHORT_LAYOUT.pack(
+        _SHORT_VERSION, contact.pk, job.pk if job else 0, day, bytes.fromhex(email_fingerprint(contact.email)[:8])
+    )
+    return base64.urlsafe_b64encode(payload + _short_mac(payload)).decode().rstrip("=")
+
+
+def read_short_token(token: str, *, today: date | None = None) -> ShortLink | None:
+    """What a short link names, if it is ours and not older than the link lifetime."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (ValueError, TypeError):
+        return None
+    payload, mac = raw[: _SHORT_LAYOUT.size], raw[_SHORT_LAYOUT.size :]
+    if len(payload) != _SHORT_LAYOUT.size or not hmac.compare_digest(mac, _short_mac(payload)):
+        return None
+    version, contact_id, job_id, day, fingerprint = _SHORT_LAYOUT.unpack(payload)
+    age = (today or timezone.now().date()) - (SHORT_EPOCH + timedelta(days=day))
+    if version != _SHORT_VERSION or not timedelta(0) <= age <= link_max_age():
+        return None
+    return ShortLink(contact_id=contact_id, job_id=job_id or None, fingerprint=fingerprint)
+
+
+def short_fingerprint_matches(link: ShortLink, contact: Contact) -> bool:
+    return hmac.compare_digest(link.fingerprint, bytes.fromhex(email_fingerprint(contact.email)[:8]))
+
+
+def short_portal_url(contact: Contact, job: Job | None = None) -> str:
+    """The link a text message carries: signs ``contact`` in and opens ``job``, in 36 characters
+    (the long link for ids past what it packs)."""
+    if contact.pk >= 2**32 or (job is not None and job.pk >= 2**32):
+        return portal_url(contact, job)
+    return absolute(reverse("portal:short_enter", args=[make_short_token(contact, job)]))
 
 
 def absolute(path: str) -> str:

@@ -15,6 +15,7 @@ urlpatterns = [
     path("language/", views.language, name="language"),
     path("sign-out/", views.sign_out_view, name="sign_out"),
     path("enter/<str:token>/", views.enter, name="enter"),
+    path("s/<str:token>/", views.short_enter, name="short_enter"),  # in text messages
     path("signed-out/", views.signed_out, name="signed_out"),
     path("signed-out/link-sent/", views.link_sent, name="link_sent"),
     path("calendar/<str:token>.ics", views.calendar, name="calendar"),

@@ -49,10 +49,12 @@ from portal.access import (
     portal_time_zone,
     read_calendar_token,
     read_link_token,
+    read_short_token,
     read_unsubscribe_token,
     remember_preferences,
     session_contact_id,
     session_customer_id,
+    short_fingerprint_matches,
     sign_in,
     sign_out,
     signed_out_url,
@@ -92,7 +94,6 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
     else gets the page that sends a fresh link, which will open the same job.
     """
     job = parse_public_id(request.GET.get("job"))
-    target = reverse("portal:job", args=[job]) if job else reverse("portal:home")
     contact = None
     try:
         payload = read_link_token(token)
@@ -103,6 +104,29 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
         contact = Contact.objects.filter(pk=contact_id).first()
         if contact is not None and email_fingerprint(contact.email) != (payload or {}).get("e"):
             contact = None
+    return _enter_as(request, contact, job)
+
+
+@require_safe
+def short_enter(request: HttpRequest, token: str) -> HttpResponse:
+    """The short link of a text message: the same as ``enter``, its facts packed in the token."""
+    link = read_short_token(token)
+    contact = Contact.objects.filter(pk=link.contact_id).first() if link else None
+    if link is None or contact is None or not short_fingerprint_matches(link, contact):
+        return _enter_as(request, None, None)
+    # The job only among the contact's customer's: a token names ids, never more than that.
+    job = (
+        Job.objects.filter(pk=link.job_id, customer_id=contact.customer_id).values_list("public_id", flat=True).first()
+        if link.job_id
+        else None
+    )
+    return _enter_as(request, contact, job)
+
+
+def _enter_as(request: HttpRequest, contact: Contact | None, job: uuid.UUID | None) -> HttpResponse:
+    """Sign ``contact`` in and open ``job`` (or their jobs); without a contact, go on if this
+    browser is signed in already, else to the page that sends a fresh link for the same job."""
+    target = reverse("portal:job", args=[job]) if job else reverse("portal:home")
     if contact is None:
         if session_customer_id(request) is not None:
             return redirect(target)

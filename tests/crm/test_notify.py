@@ -36,7 +36,7 @@ from crm.services.jobs import job_advance, milestone_move
 from crm.services.outbox import build_email
 from crm.sms import SMS_MAX_LENGTH, MemorySmsBackend, SentSms
 from crm.tasks import send_message
-from portal.access import make_unsubscribe_token, portal_url, read_unsubscribe_token
+from portal.access import make_unsubscribe_token, portal_url, read_unsubscribe_token, short_portal_url
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY_MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=PARIS)
@@ -214,11 +214,12 @@ def test_it_texts_a_consenting_contact_in_at_most_320_characters_with_the_portal
         advance(job, long_name[:100], note="A very long personal word. " * 80)
 
     [sms] = sms_outbox
-    link = portal_url(sam, job)
+    link = short_portal_url(sam, job)
     assert sms.to == "+33 6 12 34 56 78"
     assert len(sms.text) <= SMS_MAX_LENGTH
-    assert sms.text.endswith("… " + link)  # the message was shortened, never the link
-    assert f"?job={job.public_id}" in link
+    assert sms.text.endswith(" " + link)  # never the link
+    assert "A very long personal word. A very long…" in sms.text  # the note was shortened, at a word
+    assert len(link) == len("http://testserver/portal/s//") + 36  # a short link: room for the words
     [message] = messages(job)
     assert (message.channel, message.status, message.provider_message_id) == ("sms", "sent", sms.provider_id)
     assert mail.outbox == []
@@ -376,7 +377,7 @@ def test_it_puts_the_portal_link_the_owner_and_the_next_step_in_every_sms(
         advance(job, "Proposal sent")
 
     [sms] = sms_outbox
-    assert portal_url(sam, job) in sms.text
+    assert sms.text.endswith(" " + short_portal_url(sam, job))
     assert "Questions: Bob +33 1 23 45 67 89" in sms.text
     assert "Next: Order confirmed, 12 March." in sms.text
     assert f"your job {job.reference} has moved on: Proposal sent." in sms.text

@@ -85,7 +85,7 @@ def test_it_texts_the_link_to_a_contact_who_chose_sms(client: Client, john: Cont
     [message] = link_messages()
     assert (message.channel, message.to_address) == ("sms", john.phone)
     assert len(message.body_text) <= 320
-    assert "/portal/enter/" in message.body_text
+    assert "/portal/s/" in message.body_text  # the short link of text messages
 
 
 def test_it_writes_in_the_contacts_language(client: Client, contact: Contact) -> None:
@@ -252,9 +252,8 @@ def test_it_texts_a_link_to_a_phone_only_contact_who_agreed(
     assert message.status == Message.Status.SENT
     [sms] = MemorySmsBackend.outbox
     assert sms.to == "+33 6 12 34 56 78"
-    assert "/portal/enter/" in sms.text
-    # The texted link signs Paul in and opens the job.
-    link = re.search(r"http://testserver(/portal/enter/\S+)", message.body_text)[1]
+    # The texted (short) link signs Paul in and opens the job.
+    link = re.search(r"http://testserver(/portal/s/\S+)", sms.text)[1]
     fresh = Client()
     assert fresh.get(link)["Location"] == reverse("portal:job", args=[job.public_id])
     assert fresh.get(reverse("portal:job", args=[job.public_id])).status_code == 200
