@@ -1,8 +1,8 @@
 """Reading a CSV of customers and contacts: decoding, columns, and the check of every row.
 
 No database access here: these functions turn bytes into rows and rows into unsaved Customer and
-Contact instances plus a list of problems, by the models' own rules. crm.services.imports stores
-and writes; docs/import-format.md is the documented format.
+Contact instances plus a list of problems, by the models' own rules (and crm.phones' for a phone).
+crm.services.imports stores and writes; docs/import-format.md is the documented format.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Contact, Customer
+from crm.phones import is_dialable, phone_error
 from crm.text import spreadsheet_safe
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -486,6 +487,9 @@ def _contact_from(cells: list[str], mapping: dict[str, int], *, now: datetime) -
     if time_zone := _cell(cells, mapping, "time_zone"):
         contact.time_zone = time_zone
     unreadable: list[str] = []
+    if phone and not is_dialable(phone):
+        problems.append(("phone", phone_error()))
+        unreadable.append("phone")
     try:
         contact.language = _language(_cell(cells, mapping, "language"))
     except ValidationError as error:

@@ -28,6 +28,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.forms.fields import id_from_input
 from crm.models import (
     Commitment,
     Contact,
@@ -340,7 +341,7 @@ SORTS = {
 @dataclass(frozen=True)
 class JobFilters:
     q: str = ""
-    owner: str = "mine"  # "mine", "all", or a user id
+    owner: str = "mine"  # "mine", "all", or a user id (anything else, or an id out of range: all)
     pipeline: int | None = None
     stage: int | None = None
     status: str = "open"  # "open", "all", or a Job.Status value
@@ -354,10 +355,11 @@ def job_list(user: User, filters: JobFilters) -> QuerySet[Job]:
         is_late=running_late(today),
         next_due=next_open_milestone("forecast_date"),
     )
+    owner_id = id_from_input(filters.owner, get_user_model())
     if filters.owner == "mine":
         jobs = jobs.filter(owner=user)
-    elif filters.owner.isdigit():
-        jobs = jobs.filter(owner_id=int(filters.owner))
+    elif owner_id is not None:
+        jobs = jobs.filter(owner_id=owner_id)
     if filters.pipeline:
         jobs = jobs.filter(pipeline_id=filters.pipeline)
     if filters.stage:
@@ -400,14 +402,15 @@ def staff_users() -> QuerySet[Any]:
 
 
 def job_detail(public_id: Any) -> Job:
-    """The job page: the job with its customer, contacts, milestones, latest events and messages,
-    and open questions, in a fixed number of queries. Staff see every job."""
+    """The job page: the job with its customer, contacts, installers, milestones, latest events
+    and messages, and open questions, in a fixed number of queries. Staff see every job."""
     events = JobEvent.objects.select_related("actor").order_by("-created_at", "-id")
     messages = Message.objects.select_related("contact", "author").order_by("-created_at", "-id")
     job = (
         Job.objects.select_related("customer", "pipeline", "current_stage", "owner__staff_profile")
         .prefetch_related(
             Prefetch("contacts", queryset=Contact.objects.order_by("name")),
+            Prefetch("installers", queryset=get_user_model().objects.order_by("first_name", "last_name", "username")),
             Prefetch("milestones", queryset=Milestone.objects.select_related("stage").order_by("stage__position")),
             Prefetch("pipeline__stages", queryset=StageTemplate.objects.order_by("position")),
             Prefetch("events", queryset=events[:JOB_PAGE_EVENTS], to_attr="recent_events"),

@@ -2,15 +2,32 @@
 
 Working days, opening hours and holidays come from settings (WORKING_DAYS, BUSINESS_HOURS,
 HOLIDAYS) and are counted in BUSINESS_TIME_ZONE, wherever the server or the customer is.
+
+The calendar has ends (date.min, date.max): counting business days past them raises a DomainError
+("too far from today") instead of Python's OverflowError, so a date typed by mistake is a message
+to the person, never a crash. Forms keep the dates people type within reach first: from
+EARLIEST_DAY to latest_day() (PLANNING_YEARS ahead).
 """
 
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date, datetime, time, timedelta
+from datetime import MAXYEAR, MINYEAR, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.errors import DomainError
+
+# No date anyone types (a report period, a start date, a campaign) lies before this one.
+EARLIEST_DAY = date(2000, 1, 1)
+# No date is promised, planned or reported on further ahead than this many years.
+PLANNING_YEARS = 5
+
+
+def _off_the_calendar() -> DomainError:
+    return DomainError(_("This date is too far from today to plan with: choose a nearer one."))
 
 
 def business_zone() -> zoneinfo.ZoneInfo:
@@ -27,9 +44,13 @@ def is_business_day(day: date) -> bool:
 
 
 def next_business_day(day: date) -> date:
-    """``day`` itself when people work that day, else the next day they do."""
-    while not is_business_day(day):
-        day += timedelta(days=1)
+    """``day`` itself when people work that day, else the next day they do (a DomainError past
+    the end of the calendar)."""
+    try:
+        while not is_business_day(day):
+            day += timedelta(days=1)
+    except OverflowError:
+        raise _off_the_calendar() from None
     return day
 
 
@@ -37,16 +58,19 @@ def add_business_days(start: date, days: int) -> date:
     """The date ``days`` business days after ``start``.
 
     Zero days from a weekend or holiday lands on the next business day: a promise is never due on
-    a day nobody works.
+    a day nobody works. Past the end of the calendar (date.max): a DomainError.
     """
     if days < 0:
         raise ValueError("days must not be negative")
     day = next_business_day(start)
     remaining = days
-    while remaining:
-        day += timedelta(days=1)
-        if is_business_day(day):
-            remaining -= 1
+    try:
+        while remaining:
+            day += timedelta(days=1)
+            if is_business_day(day):
+                remaining -= 1
+    except OverflowError:
+        raise _off_the_calendar() from None
     return day
 
 
@@ -56,16 +80,36 @@ def subtract_business_days(start: date, days: int) -> date:
         raise ValueError("days must not be negative")
     day = start
     remaining = days
-    while remaining:
-        day -= timedelta(days=1)
-        if is_business_day(day):
-            remaining -= 1
+    try:
+        while remaining:
+            day -= timedelta(days=1)
+            if is_business_day(day):
+                remaining -= 1
+    except OverflowError:
+        raise _off_the_calendar() from None
     return day
 
 
 def business_today() -> date:
     """Today's date where the team works (settings.BUSINESS_TIME_ZONE)."""
     return timezone.localdate(timezone=business_zone())
+
+
+def years_after(day: date, years: int) -> date:
+    """The same day ``years`` later (29 February becomes the 28th in a common year); negative
+    ``years``: earlier. The calendar's ends (date.min, date.max) at most."""
+    year = day.year + years
+    if not MINYEAR <= year <= MAXYEAR:
+        return date.max if years > 0 else date.min
+    try:
+        return day.replace(year=year)
+    except ValueError:
+        return day.replace(year=year, day=28)
+
+
+def latest_day(today: date | None = None) -> date:
+    """The furthest date anyone may promise, plan or report on: PLANNING_YEARS from today."""
+    return years_after(today or business_today(), PLANNING_YEARS)
 
 
 def end_of_business_day(day: date) -> datetime:

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.forms.fields import ModelChoiceField, check_day
 from crm.models import Campaign, Pipeline
 from crm.services.campaigns import EDITABLE_FIELDS, CampaignDetails
 
@@ -38,6 +39,7 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = EDITABLE_FIELDS
+        field_classes = {"pipeline": ModelChoiceField}
         widgets = {
             "starts_on": DateInput(),
             "ends_on": DateInput(),
@@ -79,6 +81,12 @@ class CampaignForm(forms.ModelForm):
             Fieldset(gettext("Who receives it"), "pipeline", "completed_jobs_only", "language"),
         )
         self.helper.add_input(Submit("submit", gettext("Save the draft")))
+
+    def clean_starts_on(self) -> Any:
+        return check_day(self.cleaned_data["starts_on"])
+
+    def clean_ends_on(self) -> Any:
+        return check_day(self.cleaned_data["ends_on"])
 
     @property
     def details(self) -> CampaignDetails:

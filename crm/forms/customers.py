@@ -18,8 +18,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.admin_forms import time_zone_choices
+from crm.forms.fields import ModelChoiceField, ModelMultipleChoiceField, check_day, id_from_input
 from crm.models import Contact, Customer, Pipeline
+from crm.phones import validate_phone
 from crm.text import person_name
+from crm.workdays import business_today, years_after
 
 
 def _helper(submit_label: str, *layout: Any) -> FormHelper:
@@ -91,6 +94,7 @@ class ContactForm(forms.ModelForm):
         self.preferred_sms = contact.preferred_channel == Contact.Channel.SMS
         self.fields["email"].widget.attrs["autocomplete"] = "off"
         self.fields["phone"].widget.attrs["autocomplete"] = "off"
+        self.fields["phone"].validators.append(validate_phone)
         self.fields["sms_consent"].initial = self.had_consent
         source = self.fields["sms_consent_source"]
         if self.had_consent:
@@ -118,6 +122,10 @@ class ContactForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
+        if self.has_error("phone"):
+            # The model's checks then run on the number as typed: without it they would add "this
+            # channel needs a phone number" under the number the person just typed.
+            self.instance.phone = str(self.data.get(self.add_prefix("phone"), "")).strip()
         consent = data.get("sms_consent")
         if consent and not self.had_consent and not data.get("phone", "").strip() and "phone" not in self.errors:
             self.add_error("phone", gettext("SMS consent needs a mobile phone number."))
@@ -131,7 +139,7 @@ class ContactForm(forms.ModelForm):
         return data
 
 
-class OwnerChoiceField(forms.ModelChoiceField):
+class OwnerChoiceField(ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
         return person_name(obj)
 
@@ -139,8 +147,8 @@ class OwnerChoiceField(forms.ModelChoiceField):
 class JobCreateForm(forms.Form):
     """The fields of crm.services.jobs.job_create."""
 
-    customer = forms.ModelChoiceField(label=_("Customer"), queryset=Customer.objects.all())
-    pipeline = forms.ModelChoiceField(
+    customer = ModelChoiceField(label=_("Customer"), queryset=Customer.objects.all())
+    pipeline = ModelChoiceField(
         label=_("Pipeline"),
         queryset=Pipeline.objects.filter(is_active=True),
         help_text=_("The stages this job goes through; every milestone is planned from them."),
@@ -153,7 +161,7 @@ class JobCreateForm(forms.Form):
         help_text=_("The person who keeps the customer informed."),
     )
     title = forms.CharField(label=_("Title"), max_length=200, help_text=_("The customer sees it, e.g. 'Heat pump'."))
-    contacts = forms.ModelMultipleChoiceField(
+    contacts = ModelMultipleChoiceField(
         label=_("Contacts"),
         # Any contact validates here so that one of another customer gets a clear message (clean);
         # only the chosen customer's are offered.
@@ -198,18 +206,18 @@ class JobCreateForm(forms.Form):
 
     def _chosen_customer_id(self) -> int | None:
         value = self.data.get("customer") if self.is_bound else self.initial.get("customer")
-        if isinstance(value, Customer):
-            return value.pk
-        try:
-            return int(value) if value else None
-        except (TypeError, ValueError):
-            return None
+        return id_from_input(value, Customer)
 
     def contacts_offered(self) -> QuerySet[Contact]:
         customer_id = self._chosen_customer_id()
         if customer_id is None:
             return Contact.objects.none()
         return Contact.objects.filter(customer_id=customer_id).order_by("name").only("pk", "name")
+
+    def clean_start_date(self) -> Any:
+        day = self.cleaned_data.get("start_date")
+        # A job may be recorded a while after its request came in, not years after.
+        return check_day(day, earliest=years_after(business_today(), -1)) if day is not None else None
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -3,16 +3,22 @@ it feeds checks again under the job's row lock and may still refuse (shown as th
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.errors import DomainError
+from crm.forms.fields import IdField, ModelChoiceField, ModelMultipleChoiceField, check_day
 from crm.models import Contact, Job, Milestone, StageTemplate
 from crm.selectors import staff_users
 from crm.services.jobs import ensure_can_advance
 from crm.services.messages import MAX_MESSAGE_LENGTH, CallOutcome
+from crm.text import person_name
 from crm.workdays import business_today
 
 
@@ -20,17 +26,17 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
-class StageField(forms.ModelChoiceField):
+class StageField(ModelChoiceField):
     def label_from_instance(self, obj: StageTemplate) -> str:  # type: ignore[override]
         return f"{obj.position}. {obj.name}"
 
 
-class MilestoneField(forms.ModelChoiceField):
+class MilestoneField(ModelChoiceField):
     def label_from_instance(self, obj: Milestone) -> str:  # type: ignore[override]
         return f"{obj.stage.name} — {obj.forecast_date:%d/%m/%Y}" if obj.forecast_date else obj.stage.name
 
 
-class ContactsField(forms.ModelMultipleChoiceField):
+class ContactsField(ModelMultipleChoiceField):
     def label_from_instance(self, obj: Contact) -> str:  # type: ignore[override]
         return f"{obj.name} ({obj.get_preferred_channel_display()}, {obj.get_language_display()})"
 
@@ -61,7 +67,7 @@ class AdvanceForm(JobForm):
         help_text=_("Only when moving to an earlier stage."),
     )
     # The stage the person saw: if a colleague moved the job since, they are told instead of overriding.
-    expected_stage = forms.IntegerField(widget=forms.HiddenInput)
+    expected_stage = IdField(model=StageTemplate)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -109,12 +115,12 @@ class MoveDateForm(JobForm):
         new_date = self.cleaned_data["new_date"]
         if new_date < business_today():
             raise forms.ValidationError(_("The new date cannot be in the past."))
-        return new_date
+        return check_day(new_date)
 
 
 class CallForm(JobForm):
     prefix = "call"
-    contact = forms.ModelChoiceField(queryset=Contact.objects.none(), label=_("With"))
+    contact = ModelChoiceField(queryset=Contact.objects.none(), label=_("With"))
     outcome = forms.ChoiceField(choices=CallOutcome.CHOICES, label=_("Outcome"))
     notes = forms.CharField(
         label=_("Notes"), required=False, max_length=MAX_MESSAGE_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
@@ -133,7 +139,7 @@ class CallForm(JobForm):
         day = self.cleaned_data.get("callback_on")
         if day is not None and day < business_today():
             raise forms.ValidationError(_("A callback date cannot be in the past."))
-        return day
+        return check_day(day) if day is not None else None
 
 
 class MessageForm(JobForm):
@@ -152,7 +158,7 @@ class MessageForm(JobForm):
 
 class OwnerForm(JobForm):
     prefix = "owner"
-    owner = forms.ModelChoiceField(queryset=staff_users(), label=_("New owner"))
+    owner = ModelChoiceField(queryset=staff_users(), label=_("New owner"))
     reason = forms.CharField(label=_("Reason"), required=False, max_length=300)
 
     def clean_owner(self) -> Any:
@@ -160,6 +166,92 @@ class OwnerForm(JobForm):
         if owner.pk == self.job.owner_id:
             raise forms.ValidationError(_("This person already owns the job."))
         return owner
+
+
+class PersonField(ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return person_name(obj)
+
+
+class DetailsForm(JobForm):
+    """What the job is called and who is on it (crm.services.jobs.job_update_details): the
+    customer's contacts who hear about it, the staff who do the work (surveys and per-installer
+    reports follow them). Closed jobs too: the service allows it, and a survey may still come."""
+
+    prefix = "details"
+    title = forms.CharField(label=_("Title"), max_length=200, help_text=_("The customer sees it, e.g. 'Heat pump'."))
+    contacts = ContactsField(
+        # Any contact validates here so that one of another customer gets a clear message (clean);
+        # only the job's customer's are offered.
+        queryset=Contact.objects.all(),
+        label=_("Contacts"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("The people who hear about this job."),
+    )
+    installers = PersonField(
+        queryset=get_user_model().objects.none(),
+        label=_("Installers"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Who does the work: surveys ask about them, and the satisfaction report counts per installer."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        contacts = self.fields["contacts"]
+        assert isinstance(contacts, forms.ModelMultipleChoiceField)
+        contacts.widget.choices = [
+            (c.pk, contacts.label_from_instance(c)) for c in self.job.customer.contacts.order_by("name", "pk")
+        ]
+        installers = self.fields["installers"]
+        assert isinstance(installers, forms.ModelMultipleChoiceField)
+        # Active staff, and whoever is on the job already even if they have left since (kept as
+        # they are unless unticked).
+        installers.queryset = (
+            get_user_model()
+            .objects.filter(Q(is_active=True, is_staff=True) | Q(pk__in=self.current_installers))
+            .order_by("first_name", "last_name", "username")
+        )
+        if not self.is_bound:
+            self.initial.update(
+                title=self.job.title, contacts=self.current_contacts, installers=self.current_installers
+            )
+
+    @cached_property
+    def current_contacts(self) -> list[int]:
+        return [c.pk for c in self.job.contacts.all()]
+
+    @cached_property
+    def current_installers(self) -> list[int]:
+        return [u.pk for u in self.job.installers.all()]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        customer = self.job.customer
+        strangers = [c.name for c in data.get("contacts", []) if c.customer_id != customer.pk]
+        if strangers:
+            self.add_error(
+                "contacts",
+                gettext("%(names)s is not a contact of %(customer)s.")
+                % {"names": ", ".join(strangers), "customer": customer.name},
+            )
+        if not self.errors:
+            data["changes"] = self._changes(data)
+        return data
+
+    def _changes(self, data: dict[str, Any]) -> dict[str, Any]:
+        """job_update_details' arguments for what differs from the job as it is: a field left as
+        it was is not passed (so a past installer who has left is kept without being checked
+        again as active staff). Empty: nothing to change."""
+        changes: dict[str, Any] = {}
+        if data["title"].strip() != self.job.title:
+            changes["title"] = data["title"]
+        if {c.pk for c in data["contacts"]} != set(self.current_contacts):
+            changes["contacts"] = list(data["contacts"])
+        if {u.pk for u in data["installers"]} != set(self.current_installers):
+            changes["installers"] = list(data["installers"])
+        return changes
 
 
 class StatusForm(JobForm):
@@ -187,7 +279,7 @@ class AnswerForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    job = forms.ModelChoiceField(queryset=Job.objects.none(), label=_("File on job"))
+    job = ModelChoiceField(queryset=Job.objects.none(), label=_("File on job"))
 
     def __init__(self, *args: Any, jobs: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -200,7 +292,7 @@ class PromiseForm(JobForm):
     prefix = "promise"
     title = forms.CharField(label=_("What you promised"), max_length=200, help_text=_("E.g. “the quote”."))
     due_on = forms.DateField(label=_("By"), widget=DateInput)
-    contact = forms.ModelChoiceField(queryset=Contact.objects.none(), label=_("To"), required=False)
+    contact = ModelChoiceField(queryset=Contact.objects.none(), label=_("To"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -212,7 +304,7 @@ class PromiseForm(JobForm):
         day = self.cleaned_data["due_on"]
         if day < business_today():
             raise forms.ValidationError(_("A promise cannot be due in the past."))
-        return day
+        return check_day(day)
 
 
 class StatusUpdateForm(JobForm):
@@ -237,4 +329,4 @@ class CommitmentMoveForm(forms.Form):
         new_date = self.cleaned_data["new_date"]
         if new_date < business_today():
             raise forms.ValidationError(_("The new date cannot be in the past."))
-        return new_date
+        return check_day(new_date)

@@ -357,6 +357,17 @@ class JobEvent(models.Model):
                     if d.get(key) is not None
                 ]
                 return f"{d.get('contact', '')}: {', '.join(scores)}"
+            case self.Kind.DETAILS_CHANGED:
+                changed = d.get("changed", {})
+                parts = []
+                if "title" in changed:
+                    title = changed["title"]
+                    parts.append(_("title “%(old)s” → “%(new)s”") % {k: title.get(k, "?") for k in ("old", "new")})
+                for key, label in (("contacts", _("contacts")), ("installers", _("installers"))):
+                    if key in changed:
+                        names = ", ".join(changed[key].get("names", [])) or _("none")
+                        parts.append(f"{label}: {names}")
+                return "; ".join(parts)
             case self.Kind.CHECK_IN_ANSWERED:
                 answer = _("all good") if d.get("answer") == "all_good" else _("there is a problem")
                 return f"{d.get('contact', '')}: {answer}"

@@ -11,6 +11,8 @@ The rules a contact's preferences follow:
 - Withdrawing consent clears both. A contact who preferred SMS then falls back to email (or to a
   phone call when they have no address): SMS is never chosen without consent.
 - A new email address clears the bounce recorded against the old one.
+- A phone number, when given, must be dialable (crm.phones: the same rule as the form and the
+  CSV import).
 
 crm.services.contacts applies the same rules to the portal's preferences page.
 
@@ -27,6 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.models import Contact, Customer
+from crm.phones import is_dialable, phone_error
 from crm.services.contacts import fallback_channel
 
 
@@ -72,6 +75,11 @@ def _apply_sms_consent(contact: Contact, *, consent: bool, source: str, had_cons
     # Consent already on record: its time and source are the evidence and stay as they were.
 
 
+def _check_phone(contact: Contact) -> None:
+    if contact.phone and not is_dialable(contact.phone):
+        raise ValidationError({"phone": phone_error()})
+
+
 def _check_sms_preference(contact: Contact) -> None:
     # The check constraint says the same; this puts the message next to the field.
     if contact.preferred_channel == Contact.Channel.SMS and contact.sms_consent_at is None:
@@ -103,6 +111,7 @@ def contact_create(
     )
     if time_zone is not None:
         contact.time_zone = time_zone
+    _check_phone(contact)
     _apply_sms_consent(contact, consent=sms_consent, source=sms_consent_source, had_consent=False)
     _check_sms_preference(contact)
     contact.full_clean()
@@ -142,6 +151,7 @@ def contact_update(
     contact.language = language
     contact.time_zone = time_zone
     contact.preferred_channel = preferred_channel
+    _check_phone(contact)
     _apply_sms_consent(contact, consent=sms_consent, source=sms_consent_source, had_consent=had_consent)
     if had_consent and not sms_consent and was_sms and preferred_channel == Contact.Channel.SMS:
         # Consent withdrawn by a contact who preferred SMS: they still hear from us, by email if

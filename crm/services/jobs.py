@@ -18,7 +18,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F, Prefetch, prefetch_related_objects
 from django.db.models.functions import Greatest
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from crm.errors import ConflictError, DomainError, ForbiddenTransition
@@ -28,7 +28,7 @@ from crm.services import promises
 from crm.services.events import event, record_event, record_events
 from crm.services.outbox import messages_queue, messages_store
 from crm.text import person_name
-from crm.workdays import add_business_days, business_today, end_of_business_day
+from crm.workdays import add_business_days, business_today, end_of_business_day, latest_day
 
 Actor = User | None
 
@@ -159,6 +159,15 @@ def ensure_can_advance(job: Job, to_stage: StageTemplate, *, backwards: bool = F
         )
 
 
+def _ensure_within_reach(day: date) -> None:
+    """No date is planned further ahead than crm.workdays.latest_day() (the forms say so first)."""
+    latest = latest_day()
+    if day > latest:
+        raise DomainError(
+            _("Choose a date no later than %(date)s.") % {"date": formats.date_format(latest, "DATE_FORMAT")}
+        )
+
+
 # --- Planning -----------------------------------------------------------------------------------
 
 
@@ -224,6 +233,7 @@ def job_create(
 
     now = timezone.now()
     start = start_date or business_today()
+    _ensure_within_reach(start)
     job = Job.objects.create(
         reference=_claim_reference(reference) if reference else next_job_reference(year=business_today().year),
         title=title.strip(),
@@ -446,6 +456,7 @@ def milestone_move(
     today = business_today()
     if new_date < today:
         raise DomainError(_("The new date cannot be in the past."))
+    _ensure_within_reach(new_date)
     old_date = milestone.forecast_date
     if new_date == old_date:
         raise DomainError(_("%(date)s is already the expected date.") % {"date": new_date})
@@ -536,7 +547,7 @@ def job_update_details(
         new = sorted({c.pk for c in contacts})
         if old != new:
             job.contacts.set(contacts)
-            changed["contacts"] = {"old": old, "new": new}
+            changed["contacts"] = {"old": old, "new": new, "names": sorted(c.name for c in contacts)}
     if installers is not None:
         installers = list(installers)
         for installer in installers:
@@ -545,7 +556,7 @@ def job_update_details(
         new = sorted({u.pk for u in installers})
         if old != new:
             job.installers.set(installers)
-            changed["installers"] = {"old": old, "new": new}
+            changed["installers"] = {"old": old, "new": new, "names": sorted(person_name(u) for u in installers)}
     if not changed:
         return job
     job.updated_at = timezone.now()

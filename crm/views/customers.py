@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods
 from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.customers import ContactForm, CustomerForm, JobCreateForm
+from crm.forms.fields import id_from_input
 from crm.models import Contact, Customer, Job
 from crm.services.customers import contact_create, contact_update, customer_create, customer_update
 from crm.services.jobs import job_create
@@ -256,10 +257,8 @@ def _job_form_initial(request: HttpRequest) -> dict[str, Any]:
 
 
 def _chosen_customer(value: Any) -> Customer | None:
-    try:
-        return Customer.objects.filter(pk=int(value)).first() if value else None
-    except (TypeError, ValueError):
-        return None
+    customer_id = id_from_input(value, Customer)
+    return Customer.objects.filter(pk=customer_id).first() if customer_id is not None else None
 
 
 @staff_required

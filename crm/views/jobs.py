@@ -23,11 +23,13 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import selectors
 from crm.access import StaffRequest, is_manager, staff_required
 from crm.errors import DomainError
+from crm.forms.fields import id_from_input
 from crm.forms.jobs import (
     AdvanceForm,
     AnswerForm,
     AssignForm,
     CallForm,
+    DetailsForm,
     JobForm,
     MessageForm,
     MoveDateForm,
@@ -36,7 +38,7 @@ from crm.forms.jobs import (
     StatusForm,
     StatusUpdateForm,
 )
-from crm.models import Job, Message, Pipeline, Request
+from crm.models import Job, Message, Pipeline, Request, StageTemplate
 from crm.selectors import JobFilters
 from crm.services import jobs as job_services
 from crm.services import messages as message_services
@@ -55,6 +57,7 @@ ACTION_FORMS: dict[str, type[JobForm]] = {
     "status": StatusForm,
     "promise": PromiseForm,
     "update": StatusUpdateForm,
+    "details": DetailsForm,
 }
 
 
@@ -72,15 +75,12 @@ def get_job(public_id: Any) -> Job:
 
 
 def _filters(request: HttpRequest) -> JobFilters:
-    def number(name: str) -> int | None:
-        value = request.GET.get(name, "")
-        return int(value) if value.isdigit() else None
-
+    # An id that names nothing (junk, out of range) is no filter at all.
     return JobFilters(
         q=request.GET.get("q", "").strip()[:100],
         owner=request.GET.get("owner", "mine"),
-        pipeline=number("pipeline"),
-        stage=number("stage"),
+        pipeline=id_from_input(request.GET.get("pipeline"), Pipeline),
+        stage=id_from_input(request.GET.get("stage"), StageTemplate),
         status=request.GET.get("status", "open"),
         late=request.GET.get("late") == "1",
         sort=request.GET.get("sort", "due"),
@@ -309,6 +309,18 @@ def job_change_status(request: StaffRequest, public_id: Any) -> HttpResponse:
     return act_on_job(request, public_id, "status", perform)
 
 
+@staff_required
+@require_POST
+def job_edit_details(request: StaffRequest, public_id: Any) -> HttpResponse:
+    def perform(job: Job, data: dict[str, Any]) -> str:
+        if not data["changes"]:
+            return _("Nothing to save: the details are as they were.")
+        job_services.job_update_details(job=job, actor=request.user, **data["changes"])
+        return _("The details of %(ref)s are saved.") % {"ref": job.reference}
+
+    return act_on_job(request, public_id, "details", perform)
+
+
 # --- Previews: exactly what each contact would receive (nothing is kept) -----------------------
 
 
@@ -457,6 +469,7 @@ urlpatterns: list[URLPattern] = [
     path("jobs/<uuid:public_id>/message/preview/", job_message_preview, name="job_message_preview"),
     path("jobs/<uuid:public_id>/owner/", job_reassign, name="job_reassign"),
     path("jobs/<uuid:public_id>/status/", job_change_status, name="job_change_status"),
+    path("jobs/<uuid:public_id>/details/", job_edit_details, name="job_edit_details"),
     path("jobs/<uuid:public_id>/requests/<int:request_id>/answer/", request_answer_view, name="request_answer"),
     path("jobs/<uuid:public_id>/messages/<int:message_id>/handled/", message_handled, name="message_handled"),
     path("jobs/<uuid:public_id>/messages/<int:message_id>/retry/", message_retry, name="message_retry"),

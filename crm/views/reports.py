@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET
 from crm import charts
 from crm import reports_satisfaction as satisfaction
 from crm.access import StaffRequest, is_manager, staff_required
+from crm.forms.fields import IdField, check_day
 from crm.models import Pipeline, Survey
 from crm.reports import MAX_PERIOD_DAYS, Figures, HealthReport, OwnerHealth, Period, health_csv, health_report
 from crm.selectors import staff_users
@@ -43,14 +44,25 @@ class DateInput(forms.DateInput):
 
 
 class HealthForm(forms.Form):
-    """The period and, for managers, whose charts to show. Empty fields mean the default."""
+    """The period and, for managers, whose charts to show. Empty fields mean the default.
+
+    Either end of the period lies between crm.workdays.EARLIEST_DAY and latest_day() (a date
+    typed in the year 1 or 9999 would run the period off the calendar)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # "from" is a Python keyword, so the fields are added by name.
         self.fields["from"] = forms.DateField(label=gettext_lazy("From"), required=False, widget=DateInput())
         self.fields["to"] = forms.DateField(label=gettext_lazy("To"), required=False, widget=DateInput())
-        self.fields["owner"] = forms.IntegerField(label=gettext_lazy("Owner"), required=False, min_value=1)
+        self.fields["owner"] = IdField(model=get_user_model(), label=gettext_lazy("Owner"), required=False)
+
+    def clean_from(self) -> Any:
+        day = self.cleaned_data.get("from")
+        return check_day(day) if day is not None else None
+
+    def clean_to(self) -> Any:
+        day = self.cleaned_data.get("to")
+        return check_day(day) if day is not None else None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -330,8 +342,8 @@ class SatisfactionForm(HealthForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["installer"] = forms.IntegerField(label=gettext_lazy("Installer"), required=False, min_value=1)
-        self.fields["pipeline"] = forms.IntegerField(label=gettext_lazy("Pipeline"), required=False, min_value=1)
+        self.fields["installer"] = IdField(model=get_user_model(), label=gettext_lazy("Installer"), required=False)
+        self.fields["pipeline"] = IdField(model=Pipeline, label=gettext_lazy("Pipeline"), required=False)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -168,12 +168,12 @@ class TestCheckRows:
             csv_bytes(
                 "Dupont,,,Marie,not-an-email,,fr,,,,",  # row 2
                 "Dupont,,,Jean,,,fr,,,,",  # row 3: neither email nor phone
-                "Dupont,,,Paul,,+33 6,fr,sms,no,,",  # row 4: SMS without consent
-                "Dupont,,,Luc,,+33 6,fr,sms,yes,,",  # row 5: consent without a source
+                "Dupont,,,Paul,,+33 6 12 34 56 78,fr,sms,no,,",  # row 4: SMS without consent
+                "Dupont,,,Luc,,+33 6 12 34 56 78,fr,sms,yes,,",  # row 5: consent without a source
                 "Dupont,,,Zoé,zoe@example.com,,de,,,,Mars/Olympus",  # row 6
                 ",,,Anne,anne@example.com,,,,,,",  # row 7: no customer name
                 "Dupont,shop,,Ali,ali@example.com,,,pigeon,maybe,,",  # row 8
-                "Dupont,,,Eve,,+33 6,,email,,,",  # row 9: email preferred, no address
+                "Dupont,,,Eve,,+33 6 12 34 56 78,,email,,,",  # row 9: email preferred, no address
             )
         )
         assert messages_by_row(checked) == [
@@ -192,13 +192,28 @@ class TestCheckRows:
         assert checked.invalid_rows == 8
         assert checked.valid_rows == 0
 
+    def test_a_phone_that_cannot_be_dialled_is_a_row_error(self):
+        checked = check(
+            csv_bytes(
+                "Dupont,,,Paul,,call me maybe,fr,sms,yes,signed order form,",  # row 2
+                "Dupont,,,Luc,luc@example.com,12345,fr,,,,",  # row 3: too short
+                "Dupont,,,Zoé,,06.12.34.56.78,fr,,,,",  # row 4: fine
+            )
+        )
+        message = (
+            "Enter a phone number that can be dialled: 6 to 15 digits, with an optional + in front; "
+            "spaces, dots, dashes and brackets are fine."
+        )
+        assert messages_by_row(checked) == [(2, "Phone", message), (3, "Phone", message)]
+        assert [contact.phone for _name, contact in checked.contacts] == ["06.12.34.56.78"]
+
     def test_the_column_is_named_as_in_the_file(self):
         data = b"Client;Nom du contact;Courriel\r\nDupont;Marie;pas-un-courriel\r\n"
         assert messages_by_row(check(data)) == [(2, "Courriel", "Enter a valid email address.")]
 
     def test_french_values_are_understood(self):
         data = "Client;Type;Nom;Téléphone;Langue;Canal;Consentement SMS;Source du consentement\r\n"
-        data += "Société X;Entreprise;Marie;+33 6;Français;Téléphone;Oui;bon de commande\r\n"
+        data += "Société X;Entreprise;Marie;+33 6 12 34 56 78;Français;Téléphone;Oui;bon de commande\r\n"
         checked = check(data.encode())
         assert checked.errors == []
         assert checked.customers["Société X"].kind == "company"
@@ -206,7 +221,7 @@ class TestCheckRows:
         assert (contact.language, contact.preferred_channel, contact.sms_consent_at) == ("fr", "phone", NOW)
 
     def test_without_a_channel_a_contact_with_a_phone_only_is_called(self):
-        checked = check(csv_bytes("Martin,,,Lucie,,+33 5 56,,,,,"))
+        checked = check(csv_bytes("Martin,,,Lucie,,+33 5 56 00 00 00,,,,,"))
         assert checked.contacts[0][1].preferred_channel == "phone"
 
     def test_one_customer_has_one_kind_and_one_address(self):

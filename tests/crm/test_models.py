@@ -318,7 +318,12 @@ def test_it_counts_a_milestone_late_from_the_business_day_whatever_zone_is_activ
         (JobEvent.Kind.OWNER_CHANGED, {"old_owner": "Bob Durand", "new_owner": "charlie"}, "Bob Durand → charlie"),
         (JobEvent.Kind.HELD, {"reason": "Customer abroad"}, "Customer abroad"),
         (JobEvent.Kind.CREATED, {"title": "Heat pump installation", "reason": ""}, "Heat pump installation"),
-        (JobEvent.Kind.DETAILS_CHANGED, {"changed": {"title": {}}}, ""),
+        (JobEvent.Kind.DETAILS_CHANGED, {"changed": {"title": {}}}, "title “?” → “?”"),
+        (
+            JobEvent.Kind.DETAILS_CHANGED,
+            {"changed": {"title": {"old": "Boiler", "new": "Heat pump"}, "installers": {"names": []}}},
+            "title “Boiler” → “Heat pump”; installers: none",
+        ),
     ],
 )
 def test_it_summarises_an_event_in_one_line(kind: str, data: dict, summary: str) -> None:

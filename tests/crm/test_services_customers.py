@@ -156,6 +156,38 @@ def test_it_refuses_bad_contact_details(customer, fields, error_field):
     assert not Contact.objects.exists()
 
 
+DIALABLE = "Enter a phone number that can be dialled: 6 to 15 digits, with an optional + in front;"
+
+
+def test_it_refuses_a_new_contact_whose_phone_cannot_be_dialled(customer):
+    with pytest.raises(ValidationError) as error:
+        contact_create(
+            customer=customer,
+            name="Paul Dupont",
+            phone="call me maybe",
+            preferred_channel=Contact.Channel.SMS,
+            sms_consent=True,
+            sms_consent_source="phone call",
+        )
+    [message] = error.value.message_dict["phone"]
+    assert message.startswith(DIALABLE)
+    assert not Contact.objects.exists()
+
+
+def test_it_refuses_a_phone_that_cannot_be_dialled_on_update(contact):
+    with pytest.raises(ValidationError) as error:
+        contact_update(contact=contact, **_details(contact, phone="06 12 3"))
+    assert error.value.message_dict["phone"][0].startswith(DIALABLE)
+    contact.refresh_from_db()
+    assert contact.phone == ""
+
+
+def test_it_keeps_a_dialable_phone_as_typed(customer):
+    contact = contact_create(customer=customer, name="Paul", phone=" +1 (514) 555-0199 ", preferred_channel="phone")
+    contact.refresh_from_db()
+    assert contact.phone == "+1 (514) 555-0199"
+
+
 def test_it_refuses_a_contact_with_neither_email_nor_phone(customer):
     with pytest.raises(ValidationError):
         contact_create(customer=customer, name="Jean", preferred_channel=Contact.Channel.PHONE)

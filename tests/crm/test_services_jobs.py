@@ -38,6 +38,7 @@ from crm.services.jobs import (
     job_update_details,
     milestone_move,
 )
+from crm.text import person_name
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY = date(2026, 3, 2)
@@ -164,6 +165,16 @@ def stranger(other_customer: Customer) -> Contact:
 
 
 # --- job_create: references ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("start_date", [date(2031, 3, 3), date(9999, 12, 31)], ids=["a day too far", "year 9999"])
+def test_it_refuses_to_start_a_job_more_than_five_years_ahead(create_job, start_date: date) -> None:
+    before = table_counts()
+
+    with pytest.raises(DomainError, match="no later than March 2, 2031"):
+        create_job(start_date=start_date)
+
+    assert table_counts() == before
 
 
 def test_it_numbers_references_in_sequence(create_job) -> None:
@@ -732,6 +743,25 @@ def test_it_refuses_a_date_in_the_past(job: Job, bob: User) -> None:
     assert snapshot(job) == before
 
 
+@pytest.mark.parametrize("new_date", [date(2031, 3, 3), date(9999, 12, 31)], ids=["a day too far", "year 9999"])
+def test_it_refuses_a_date_more_than_five_years_ahead(job: Job, bob: User, new_date: date) -> None:
+    before = snapshot(job)
+
+    with pytest.raises(DomainError, match="no later than March 2, 2031"):
+        milestone_move(milestone=milestone(job, "Installed"), new_date=new_date, reason="Far", actor=bob)
+
+    assert snapshot(job) == before
+
+
+def test_it_accepts_a_date_five_years_ahead_and_rolls_the_later_ones(job: Job, bob: User) -> None:
+    milestone_move(milestone=milestone(job, "Installed"), new_date=date(2031, 3, 2), reason="Far", actor=bob)
+
+    assert forecasts(job)["Installed"] == date(2031, 3, 2)
+    # Rolled by the stage's five business days (2 March 2031 is a Sunday): past the limit, which
+    # binds the dates people choose, not the plan that follows from them.
+    assert forecasts(job)["Follow-up"] == date(2031, 3, 10)
+
+
 def test_it_takes_the_past_from_the_business_day(time_machine, job: Job, bob: User) -> None:
     # 23:30 UTC on Tuesday is Wednesday in Paris: Tuesday is past.
     time_machine.move_to(datetime(2026, 3, 3, 23, 30, tzinfo=UTC), tick=False)
@@ -878,6 +908,7 @@ def test_it_renames_the_job_and_records_the_old_and_new_title(job: Job, bob: Use
     assert event.kind == JobEvent.Kind.DETAILS_CHANGED
     assert event.actor == bob
     assert event.data == {"changed": {"title": {"old": "Heat pump installation", "new": "Heat pump and boiler"}}}
+    assert event.summary == "title “Heat pump installation” → “Heat pump and boiler”"
 
 
 def test_it_changes_the_contacts_and_records_them(
@@ -886,16 +917,26 @@ def test_it_changes_the_contacts_and_records_them(
     job_update_details(job=job, actor=bob, contacts=[second_contact, contact])
 
     assert set(job.contacts.all()) == {contact, second_contact}
-    assert last_event(job).data == {
-        "changed": {"contacts": {"old": [contact.pk], "new": sorted([contact.pk, second_contact.pk])}}
+    event = last_event(job)
+    assert event.data == {
+        "changed": {
+            "contacts": {
+                "old": [contact.pk],
+                "new": sorted([contact.pk, second_contact.pk]),
+                "names": ["Jean Dupont", "Marie Dupont"],
+            }
+        }
     }
+    assert event.summary == "contacts: Jean Dupont, Marie Dupont"
 
 
 def test_it_changes_the_installers_and_records_them(job: Job, bob: User, charlie: User) -> None:
     job_update_details(job=job, actor=bob, installers=[charlie])
 
     assert list(job.installers.all()) == [charlie]
-    assert last_event(job).data == {"changed": {"installers": {"old": [], "new": [charlie.pk]}}}
+    event = last_event(job)
+    assert event.data == {"changed": {"installers": {"old": [], "new": [charlie.pk], "names": [person_name(charlie)]}}}
+    assert event.summary == f"installers: {person_name(charlie)}"
 
 
 def test_it_lists_only_the_fields_that_changed(

@@ -404,6 +404,35 @@ def test_it_refuses_bad_contact_details(staff_client, customer, changes, field, 
     assert not Contact.objects.exists()
 
 
+DIALABLE = "Enter a phone number that can be dialled: 6 to 15 digits, with an optional + in front;"
+
+
+@pytest.mark.parametrize("phone", ["call me maybe", "12345", "+33 6 12 34 56 78 ext 2"])
+def test_it_refuses_a_phone_that_cannot_be_dialled(staff_client, customer, phone):
+    response = staff_client.post(
+        reverse("crm:contact_new", args=[customer.pk]),
+        contact_data(phone=phone, preferred_channel="sms", sms_consent="on", sms_consent_source="phone call"),
+    )
+    assert response.status_code == 200
+    [error] = response.context["form"].errors["phone"]
+    assert error.startswith(DIALABLE)
+    assert DIALABLE in response.content.decode()
+    assert not Contact.objects.exists()
+
+
+def test_it_refuses_a_phone_that_cannot_be_dialled_on_edit(staff_client, contact):
+    response = staff_client.post(reverse("crm:contact_edit", args=[contact.pk]), contact_data(phone="call me maybe"))
+    assert response.status_code == 200
+    assert response.context["form"].errors["phone"][0].startswith(DIALABLE)
+    contact.refresh_from_db()
+    assert contact.phone == ""
+
+
+def test_it_keeps_a_phone_as_typed(staff_client, customer):
+    staff_client.post(reverse("crm:contact_new", args=[customer.pk]), contact_data(phone="(514) 555-0199"))
+    assert Contact.objects.get(name="Jean Martin").phone == "(514) 555-0199"
+
+
 def test_it_refuses_a_contact_with_neither_email_nor_phone(staff_client, customer):
     response = staff_client.post(reverse("crm:contact_new", args=[customer.pk]), contact_data(email=""))
     assert response.status_code == 200

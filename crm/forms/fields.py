@@ -1,0 +1,109 @@
+"""What people type or a page carries that names a row or a day: read strictly, so that junk or
+an absurd value is an ordinary "no such …" or a form error, never a crash.
+
+Ids: ASCII digits only ("²".isdigit() is true, but int("²") fails), and within the range of the
+model's primary key column as PostgreSQL declares it (``integer`` for Django's own tables,
+``bigint`` for ours) — the same answer on SQLite, where the database itself would overflow at a
+different limit or not at all, so a value is refused before any query is made.
+
+Days: within reach of today (see crm.workdays.EARLIEST_DAY and latest_day): a date in the year 1
+or 9999 is a slip of the keyboard, and computing with it overflows the calendar.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.utils import formats
+from django.utils.translation import gettext
+
+from crm.workdays import EARLIEST_DAY, latest_day
+
+# --- Ids ----------------------------------------------------------------------------------------
+
+
+def max_id(model: type[models.Model]) -> int:
+    """The largest primary key ``model``'s table can hold on PostgreSQL."""
+    pk = model._meta.pk
+    assert pk is not None
+    return BaseDatabaseOperations.integer_field_ranges[pk.get_internal_type()][1]
+
+
+def id_from_input(value: Any, model: type[models.Model]) -> int | None:
+    """The primary key of ``model`` that ``value`` (a query-string or form value) names, or None
+    when it cannot name one: empty, not ASCII digits, zero, or beyond what the column holds."""
+    if isinstance(value, model):
+        return value.pk
+    if isinstance(value, bool):
+        return None
+    text = str(value).strip() if value is not None else ""
+    limit = max_id(model)
+    # The length first: int() of thousands of digits is slow, then refused by Python itself.
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(limit)):
+        return None
+    number = int(text)
+    return number if 1 <= number <= limit else None
+
+
+class IdField(forms.IntegerField):
+    """The id of a ``model`` row carried by a page (a filter, a hidden field): a whole number
+    between 1 and what the column holds, or the usual form error."""
+
+    def __init__(self, *, model: type[models.Model], **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.HiddenInput)
+        super().__init__(min_value=1, max_value=max_id(model), **kwargs)
+
+
+class ModelChoiceField(forms.ModelChoiceField):
+    """Django's, refusing an id its table cannot hold before it queries (SQLite would raise
+    OverflowError, PostgreSQL a DataError, on some lookups)."""
+
+    def to_python(self, value: Any) -> Any:
+        if value in self.empty_values:
+            return None
+        assert self.queryset is not None
+        model = self.queryset.model
+        if self.to_field_name is None and not isinstance(value, model) and id_from_input(value, model) is None:
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
+class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """Django's, refusing ids their table cannot hold before it queries (``pk__in`` with a huge
+    number is an OverflowError on SQLite)."""
+
+    def clean(self, value: Any) -> Any:
+        assert self.queryset is not None
+        model = self.queryset.model
+        if self.to_field_name is None and isinstance(value, list | tuple):
+            for pk in value:
+                if not isinstance(pk, model) and id_from_input(pk, model) is None:
+                    raise ValidationError(
+                        self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                    )
+        return super().clean(value)
+
+
+# --- Days ---------------------------------------------------------------------------------------
+
+
+def check_day(day: date, *, earliest: date = EARLIEST_DAY, latest: date | None = None) -> date:
+    """``day`` if it lies between ``earliest`` and ``latest`` (default: crm.workdays.latest_day()),
+    else the form error that says which days can be chosen."""
+    latest = latest or latest_day()
+    if day < earliest:
+        raise ValidationError(
+            gettext("Choose a date on or after %(date)s.") % {"date": formats.date_format(earliest, "DATE_FORMAT")},
+            code="too_early",
+        )
+    if day > latest:
+        raise ValidationError(
+            gettext("Choose a date no later than %(date)s.") % {"date": formats.date_format(latest, "DATE_FORMAT")},
+            code="too_late",
+        )
+    return day

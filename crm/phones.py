@@ -1,0 +1,39 @@
+"""The one rule for a phone number we may dial or text: the CRM's contact form, the contact
+services and the CSV import's row check all apply it.
+
+A phone is optional; when given, it must look dialable as people write it: ASCII digits with an
+optional leading +, and spaces, dots, dashes or brackets between them — 6 to 15 digits (E.164
+allows at most 15; short internal extensions are not numbers a customer is reached on). It is
+kept as typed (crm.text.tel_href makes the ``tel:`` link). No library: the rule is about what
+can be dialled, not which numbers exist.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
+
+MIN_DIGITS = 6
+MAX_DIGITS = 15
+_DIALABLE = re.compile(r"\+?[0-9 .()\-]+")
+
+
+def is_dialable(phone: str) -> bool:
+    text = phone.strip()
+    digits = sum(ch in "0123456789" for ch in text)
+    return bool(_DIALABLE.fullmatch(text)) and MIN_DIGITS <= digits <= MAX_DIGITS
+
+
+def phone_error() -> str:
+    return gettext(
+        "Enter a phone number that can be dialled: %(min)s to %(max)s digits, with an optional + in front; "
+        "spaces, dots, dashes and brackets are fine."
+    ) % {"min": MIN_DIGITS, "max": MAX_DIGITS}
+
+
+def validate_phone(phone: str) -> None:
+    """A form field validator: nothing when the phone is empty or dialable, else a ValidationError."""
+    if phone.strip() and not is_dialable(phone):
+        raise ValidationError(phone_error(), code="invalid_phone")
