@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
+from crm import phones
 from crm.models import Contact, known_time_zones
-from crm.services.contacts import normalise_phone, phone_digits
+from crm.services.contacts import normalise_phone
 from crm.services.requests import MAX_QUESTION_LENGTH
 from portal.access import parse_public_id
 
@@ -73,7 +74,7 @@ class LinkRequestForm(forms.Form):
         """What the rate limit counts per person: the address, or the number's digits (so
         "+33 6 12 34 56 78" and "+33612345678" count together)."""
         address: str = self.cleaned_data["address"]
-        return address.lower() if "@" in address else phone_digits(address)
+        return address.lower() if "@" in address else phones.digits(address)
 
 
 class QuestionForm(forms.Form):

@@ -6,14 +6,13 @@ only the fields it changed. A preference the contact cannot have raises a Domain
 message is shown to them as it is.
 
 A fresh sign-in link (``contact_send_portal_links``) is found by email address or by mobile
-number; numbers are compared on their full digit string (``phone_digits``).
+number; numbers are compared on their full digit string (``crm.phones.digits``).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -26,6 +25,7 @@ from django.db.models.functions import Replace
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm import phones
 from crm.errors import DomainError
 from crm.models import Contact, Job, Message, known_time_zones
 from crm.notify import Draft, portal_link_drafts
@@ -217,40 +217,25 @@ def _link_key(draft: Draft, *, prefix: str, minute: str) -> str:
     return f"{prefix}:{draft.channel}:{minute}"
 
 
-# A number typed on the portal: digits, an optional leading "+", and the separators people write
-# between groups. Anything else (letters, a second "+") is not a phone number.
-_PHONE_TYPED = re.compile(r"\+?[0-9\s().\-/]+")
 # Separators stripped from stored numbers before comparing (the database does it, so the lookup
 # is one query however many contacts there are).
 _PHONE_SEPARATORS = (" ", "+", "-", ".", "(", ")", "/", "\t", "\u00a0", "\u202f")
-MIN_PHONE_DIGITS = 6  # the shortest number a contact may have on file
-MAX_PHONE_DIGITS = 17  # E.164's 15, and an international prefix such as "00"
-
-
-def phone_digits(phone: str) -> str:
-    """The full digit string of a number as people write it ("+33 6 12 34 56 78" → "33612345678").
-
-    Numbers are compared on this alone: no country is guessed, so "06 12 34 56 78" matches only a
-    contact whose number was stored in that same national form.
-    """
-    return "".join(ch for ch in phone if ch.isdigit() and ch.isascii())
+# A number typed to look a contact up may carry an international prefix such as "00".
+TYPED_MAX_DIGITS = phones.MAX_DIGITS + 2
 
 
 def normalise_phone(typed: str) -> str:
     """A typed mobile number as digits with its leading "+" ("+33612345678"); "" when it is not one."""
     typed = typed.strip()
-    if not _PHONE_TYPED.fullmatch(typed):
+    if not phones.is_dialable(typed, max_digits=TYPED_MAX_DIGITS):
         return ""
-    digits = phone_digits(typed)
-    if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
-        return ""
-    return ("+" if typed.startswith("+") else "") + digits
+    return ("+" if typed.startswith("+") else "") + phones.digits(typed)
 
 
 def contacts_with_phone(phone: str) -> list[Contact]:
     """Every contact whose stored number has the same full digit string as ``phone``."""
-    digits = phone_digits(phone)
-    if len(digits) < MIN_PHONE_DIGITS:
+    digits = phones.digits(phone)
+    if len(digits) < phones.MIN_DIGITS:
         return []
     stored: Any = F("phone")
     for separator in _PHONE_SEPARATORS:
@@ -259,7 +244,7 @@ def contacts_with_phone(phone: str) -> list[Contact]:
         Contact.objects.select_related("customer").exclude(phone="").annotate(phone_key=stored).filter(phone_key=digits)
     )
     # The database strips the usual separators; this is the exact rule, for anything it let through.
-    return [contact for contact in candidates if phone_digits(contact.phone) == digits]
+    return [contact for contact in candidates if phones.digits(contact.phone) == digits]
 
 
 @transaction.atomic
