@@ -202,7 +202,7 @@ class TestCheckRows:
         )
         message = (
             "Enter a phone number that can be dialled: 6 to 15 digits, with an optional + in front; "
-            "spaces, dots, dashes and brackets are fine."
+            "spaces, dots, dashes, slashes and brackets are fine."
         )
         assert messages_by_row(checked) == [(2, "Phone", message), (3, "Phone", message)]
         assert [contact.phone for _name, contact in checked.contacts] == ["06.12.34.56.78"]

@@ -51,7 +51,7 @@ def test_it_refuses_what_cannot_be_dialled(phone: str) -> None:
         validate_phone(phone)
     assert error.value.messages == [
         "Enter a phone number that can be dialled: 6 to 15 digits, with an optional + in front; "
-        "spaces, dots, dashes and brackets are fine."
+        "spaces, dots, dashes, slashes and brackets are fine."
     ]
 
 
