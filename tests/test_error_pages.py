@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template import loader
 from django.test import Client, RequestFactory
 from django.urls import path, reverse
+from django.utils import translation
 
 from config import errors
 from config import urls as project_urls
@@ -262,8 +263,9 @@ def test_a_server_error_on_a_staff_page_is_our_page(db) -> None:
 def test_the_500_page_needs_no_request_and_no_database() -> None:
     # Whatever broke (the database, the session store) must not break this page too. No "db"
     # fixture: a query here would fail the test.
-    request = RequestFactory().get("/portal/jobs/")  # no session at all
-    response = errors.server_error(request)
+    request = RequestFactory().get("/portal/jobs/")  # no session at all: the active language
+    with translation.override("en"):
+        response = errors.server_error(request)
     assert response.status_code == 500
     assert '<a class="button" href="/portal/">My jobs</a>' in response.content.decode()
     # Django's own handler gives it no context at all: it still reads well.
