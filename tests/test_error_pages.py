@@ -8,6 +8,7 @@ This module is also the test-only URLconf of the views that fail on purpose (``p
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -260,12 +261,18 @@ def test_a_server_error_on_a_staff_page_is_our_page(db) -> None:
     assert '<a class="button" href="/">Back to the dashboard</a>' in response.text
 
 
-def test_the_500_page_needs_no_request_and_no_database() -> None:
+@pytest.fixture
+def english() -> Iterator[None]:
+    """English active, whatever an earlier test's request left active in this thread."""
+    with translation.override("en"):
+        yield
+
+
+def test_the_500_page_needs_no_request_and_no_database(english: None) -> None:
     # Whatever broke (the database, the session store) must not break this page too. No "db"
     # fixture: a query here would fail the test.
     request = RequestFactory().get("/portal/jobs/")  # no session at all: the active language
-    with translation.override("en"):
-        response = errors.server_error(request)
+    response = errors.server_error(request)
     assert response.status_code == 500
     assert '<a class="button" href="/portal/">My jobs</a>' in response.content.decode()
     # Django's own handler gives it no context at all: it still reads well.
