@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.errors import DomainError
 from crm.models import Contact, Job, Milestone, Pipeline, StageTemplate
+from crm.phones import validate_phone
 from crm.services.jobs import ensure_can_advance
 from crm.workdays import business_today
 
@@ -63,6 +64,11 @@ class ContactForm(forms.ModelForm):
     class Meta:
         model = Contact
         fields = ["customer", "name", "email", "phone", "language", "preferred_channel", "time_zone"]
+
+    def clean_phone(self) -> str:
+        phone = self.cleaned_data.get("phone", "")
+        validate_phone(phone)
+        return phone
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -607,3 +607,12 @@ def test_it_adds_a_customers_contact_through_the_services(staff: Client) -> None
     customer = Customer.objects.get()
     assert customer.name == "Martin family"
     assert customer.contacts.get().name == "Paul Martin"
+
+
+def test_it_refuses_a_phone_that_cannot_be_dialled(staff: Client, contact: Contact) -> None:
+    data = form_data(staff.get(url(Contact, "change", contact.pk)))
+
+    response = staff.post(url(Contact, "change", contact.pk), {**data, "phone": "call me maybe"})
+
+    assert response.status_code == 200
+    assert "Enter a phone number that can be dialled" in str(response.context["adminform"].form.errors["phone"])
