@@ -231,7 +231,7 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         .select_related("customer", "current_stage", "owner")
         .order_by(F("last_out").asc(nulls_first=True), "created_at")
     )
-    promises = Commitment.objects.select_related("job__customer", "contact").filter(job__in=job_ids)
+    promises = Commitment.objects.select_related("job__customer", "contact", "milestone__stage").filter(job__in=job_ids)
     # Calls owed to unhappy customers have their own section (first), with the answer that
     # caused them: not listed again among the other promises.
     promises = promises.exclude(kind=Commitment.Kind.RECOVERY)
@@ -417,7 +417,7 @@ def job_detail(public_id: Any) -> Job:
             Prefetch("messages", queryset=messages[:JOB_PAGE_MESSAGES], to_attr="recent_messages"),
             Prefetch(
                 "commitments",
-                queryset=Commitment.objects.select_related("contact").order_by("due_at", "id"),
+                queryset=Commitment.objects.select_related("contact", "milestone__stage").order_by("due_at", "id"),
                 to_attr="all_commitments",
             ),
             Prefetch(

@@ -152,6 +152,21 @@ class Commitment(models.Model):
         return self.state in self.OPEN_STATES
 
     @property
+    def staff_title(self) -> str:
+        """What was promised, as the team reads it in the active language (select_related
+        ``milestone__stage`` and ``contact`` to save queries); a promise typed by staff as typed."""
+        if self.kind == self.Kind.MILESTONE and self.milestone is not None:
+            return self.milestone.stage.label
+        if self.kind == self.Kind.ANSWER:
+            return str(_("Answer the customer's question"))
+        if self.kind == self.Kind.CALLBACK:
+            return str(_("Call back"))
+        if self.kind == self.Kind.RECOVERY:
+            name = self.contact.name if self.contact is not None else _("the customer")
+            return str(_("Call %(name)s: low survey score") % {"name": name})
+        return self.title
+
+    @property
     def label(self) -> str:
         """What was promised, in the active language (customers read it in theirs)."""
         if self.kind == self.Kind.MILESTONE and self.milestone is not None:

@@ -350,7 +350,9 @@ def about_to_slip(*, now: datetime, batch: int) -> QuerySet[Commitment]:
     """Open promises inside the warning window whose owner was not nudged yet, soonest first (with
     what the nudge needs: the job, the owner and their language)."""
     at_risk = open_commitments().filter(due_at__gt=now, due_at__lte=warning_threshold(), nudged_at__isnull=True)
-    return at_risk.select_related("job", "owner__staff_profile").order_by("due_at")[:batch]
+    return at_risk.select_related("job", "owner__staff_profile", "contact", "milestone__stage").order_by("due_at")[
+        :batch
+    ]
 
 
 def past_due(*, now: datetime, batch: int) -> QuerySet[Commitment]:
@@ -358,7 +360,7 @@ def past_due(*, now: datetime, batch: int) -> QuerySet[Commitment]:
     return (
         open_commitments()
         .filter(due_at__lte=now)
-        .select_related("job", "owner__staff_profile")
+        .select_related("job", "owner__staff_profile", "contact", "milestone__stage")
         .order_by("due_at")[:batch]
     )
 

@@ -25,7 +25,7 @@ from crm.views.jobs import act_on_job, back_to_job, get_job
 
 def _get_commitment(job: Job, commitment_id: int) -> Commitment:
     return get_object_or_404(
-        Commitment.objects.select_related("job", "contact", "milestone"), pk=commitment_id, job=job
+        Commitment.objects.select_related("job", "contact", "milestone__stage"), pk=commitment_id, job=job
     )
 
 

@@ -351,3 +351,23 @@ def test_it_lists_events_newest_first(time_machine, job: Job, bob: User, charlie
     kinds = list(JobEvent.objects.filter(job=job).values_list("kind", flat=True))
 
     assert kinds == [JobEvent.Kind.OWNER_CHANGED, JobEvent.Kind.CREATED]
+
+
+def test_a_promise_reads_in_the_staff_members_language_whatever_language_it_was_made_in() -> None:
+    from django.utils import translation
+
+    from crm.models import Commitment, Contact
+
+    made_in_english = [
+        Commitment(kind=Commitment.Kind.CALLBACK, title="A call back"),
+        Commitment(kind=Commitment.Kind.ANSWER, title="An answer to your question"),
+        Commitment(kind=Commitment.Kind.RECOVERY, title="Call Marie: low survey score", contact=Contact(name="Marie")),
+        Commitment(kind=Commitment.Kind.DOCUMENT, title="The quote, signed"),
+    ]
+    with translation.override("fr"):
+        assert [c.staff_title for c in made_in_english] == [
+            "Rappeler",
+            "Répondre à la question du client",
+            "Appeler Marie : note basse à l’enquête",
+            "The quote, signed",  # typed by staff: as typed
+        ]
