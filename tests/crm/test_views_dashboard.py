@@ -22,12 +22,6 @@ def frozen(time_machine):
     time_machine.move_to("2026-03-02 10:00:00+01:00", tick=False)
 
 
-@pytest.fixture
-def staff(client: Client, bob: User) -> Client:
-    client.force_login(bob)
-    return client
-
-
 def make_job(customer: Customer, pipeline: Pipeline, owner: User, title: str = "Heat pump", **kwargs) -> Job:
     return job_create(customer=customer, pipeline=pipeline, owner=owner, title=title, actor=owner, **kwargs)
 

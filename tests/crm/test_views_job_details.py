@@ -22,17 +22,6 @@ def frozen(time_machine):
 
 
 @pytest.fixture
-def staff(client: Client, bob: User) -> Client:
-    client.force_login(bob)
-    return client
-
-
-@pytest.fixture
-def live_job(customer: Customer, contact: Contact, installation: Pipeline, bob: User) -> Job:
-    return job_create(customer=customer, pipeline=installation, owner=bob, title="Heat pump", actor=bob)
-
-
-@pytest.fixture
 def second_contact(customer: Customer) -> Contact:
     return Contact.objects.create(customer=customer, name="Jean Dupont", email="jean@example.com")
 

@@ -25,17 +25,6 @@ def frozen(time_machine):
     time_machine.move_to("2026-03-02 10:00:00+01:00", tick=False)
 
 
-@pytest.fixture
-def staff(client: Client, bob: User) -> Client:
-    client.force_login(bob)
-    return client
-
-
-@pytest.fixture
-def live_job(customer: Customer, contact: Contact, installation: Pipeline, bob: User) -> Job:
-    return job_create(customer=customer, pipeline=installation, owner=bob, title="Heat pump", actor=bob)
-
-
 def url(name: str, job: Job, *args: object) -> str:
     return reverse(f"crm:{name}", args=[job.public_id, *args])
 

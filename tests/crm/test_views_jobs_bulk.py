@@ -30,12 +30,6 @@ def frozen(time_machine):
     time_machine.move_to("2026-03-02 10:00:00+01:00", tick=False)
 
 
-@pytest.fixture
-def staff(client: Client, bob: User) -> Client:
-    client.force_login(bob)
-    return client
-
-
 def make_jobs(pipeline: Pipeline, owner: User, n: int, *, start: int = 0) -> list[Job]:
     """``n`` jobs, each for its own customer with one English contact."""
     jobs = []

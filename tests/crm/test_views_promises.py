@@ -50,12 +50,6 @@ def job(customer: Customer, contact: Contact, john: Contact, installation: Pipel
 
 
 @pytest.fixture
-def staff(client: Client, bob: User) -> Client:
-    client.force_login(bob)
-    return client
-
-
-@pytest.fixture
 def installed(job: Job) -> Commitment:
     return job.commitments.get(milestone__stage__name="Installed")
 
