@@ -12,22 +12,17 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
+from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 
-from portal.access import portal_language
+from portal.access import is_portal_page, portal_language
 
 logger = logging.getLogger(__name__)
 
-PORTAL_PREFIX = "portal/"
-
-
-def _on_portal(request: HttpRequest) -> bool:
-    return request.path.startswith("/" + PORTAL_PREFIX)
-
 
 def _error_page(request: HttpRequest, template: str, status: int) -> HttpResponse:
-    if not _on_portal(request):
+    if not is_portal_page(request):
         return render(request, template, status=status)
     language = portal_language(request)
     with translation.override(language):
@@ -53,7 +48,7 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 def server_error(request: HttpRequest) -> HttpResponse:
     """500.html from a plain context: no request, no context processors, no query — whatever broke
     (the database included) must not break this page too."""
-    on_portal = _on_portal(request)
+    on_portal = is_portal_page(request)
     language = translation.get_language() or settings.LANGUAGE_CODE
     if on_portal:
         try:
@@ -63,7 +58,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     context = {
         "company_name": settings.COMPANY_NAME,
         "on_portal": on_portal,
-        "home_url": "/" + PORTAL_PREFIX if on_portal else "/",
+        "home_url": reverse("portal:home") if on_portal else "/",
     }
     with translation.override(language):
         response = HttpResponseServerError(loader.get_template("500.html").render(context))

@@ -12,7 +12,7 @@ admin.site.site_title = _("Customer portal admin")
 urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path(errors.PORTAL_PREFIX, include("portal.urls")),
+    path("portal/", include("portal.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("crm.urls")),
 ]

@@ -93,14 +93,20 @@ def next_step(job: Job, *, milestones: Iterable[Milestone] | None = None) -> Mil
     )
 
 
-def _context(job: Job, contact: Contact, kind: str, extra: dict[str, Any]) -> dict[str, Any]:
+def _sign_in_url(contact: Contact, job: Job | None, channel: str) -> str:
+    """The portal link a message carries: the short one in a text message (its 320 characters
+    are for the words), the signed one elsewhere."""
+    return short_portal_url(contact, job) if channel == Message.Channel.SMS else portal_url(contact, job)
+
+
+def _context(job: Job, contact: Contact, kind: str, extra: dict[str, Any], *, channel: str) -> dict[str, Any]:
     context = {
         "company": settings.COMPANY_NAME,
         "contact": contact,
         "customer": job.customer,
         "job": job,
         "owner": person_card(job.owner),
-        "portal_url": portal_url(contact, job),
+        "portal_url": _sign_in_url(contact, job, channel),
         "unsubscribe_url": unsubscribe_url(contact) if kind in Message.NON_ESSENTIAL_KINDS else "",
     }
     context.update(extra)
@@ -188,13 +194,13 @@ def render_draft(
     about another page (a survey, a check-in)."""
     channel = channel or reachable_channel(contact)
     with translation.override(contact.language):
-        context = _context(job, contact, kind, extra or {})
+        context = _context(job, contact, kind, extra or {}, channel=channel)
         subject = _one_line(select_template(_names("emails", kind, "-subject.txt", variant)).render(context))
         html = ""
         if channel == Message.Channel.SMS:
             text = _sms_text(
                 select_template(_names("sms", kind, ".txt", variant)).render({**context, **SMS_MARKERS}),
-                sms_link or short_portal_url(contact, job),
+                sms_link or context["portal_url"],
             )
             to_address = contact.phone
         elif channel == Message.Channel.PHONE:
@@ -305,7 +311,7 @@ def portal_link_drafts(contact: Contact, *, job: Job | None = None) -> list[Draf
     # The person to ask for help: this job's owner, else the owner of the customer's latest job.
     about = job or contact.customer.jobs.select_related("owner__staff_profile").order_by("-created_at").first()
     with translation.override(contact.language):
-        link = portal_url(contact, job)
+        link = _sign_in_url(contact, job, channel)
         context = {
             "company": settings.COMPANY_NAME,
             "contact": contact,
@@ -320,7 +326,7 @@ def portal_link_drafts(contact: Contact, *, job: Job | None = None) -> list[Draf
         subject = _one_line(render_to_string("emails/portal-link-subject.txt", context))
         html = ""
         if channel == Message.Channel.SMS:
-            text = _sms_text(render_to_string("sms/portal-link.txt", context), short_portal_url(contact, job))
+            text = _sms_text(render_to_string("sms/portal-link.txt", context), link)
             to_address = contact.phone
         else:
             text = _tidy(render_to_string("emails/portal-link-body.txt", context))

@@ -17,7 +17,9 @@ from django.utils.translation import gettext
 
 MIN_DIGITS = 6
 MAX_DIGITS = 15
-_DIALABLE = re.compile(r"\+?[0-9\s().\-/]+")
+# What may stand between the digits (no-break spaces too: numbers are pasted from documents).
+SEPARATORS = " .()-/\t\u00a0\u202f"
+_DIALABLE = re.compile(rf"\+?[0-9{re.escape(SEPARATORS)}]+")
 
 
 def digits(phone: str) -> str:
@@ -27,9 +29,9 @@ def digits(phone: str) -> str:
     return "".join(ch for ch in phone if ch in "0123456789")
 
 
-def is_dialable(phone: str, *, max_digits: int = MAX_DIGITS) -> bool:
+def is_dialable(phone: str) -> bool:
     text = phone.strip()
-    return bool(_DIALABLE.fullmatch(text)) and MIN_DIGITS <= len(digits(text)) <= max_digits
+    return bool(_DIALABLE.fullmatch(text)) and MIN_DIGITS <= len(digits(text)) <= MAX_DIGITS
 
 
 def phone_error() -> str:

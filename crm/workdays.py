@@ -15,7 +15,7 @@ import zoneinfo
 from datetime import MAXYEAR, MINYEAR, date, datetime, time, timedelta
 
 from django.conf import settings
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from crm.errors import DomainError
@@ -110,6 +110,22 @@ def years_after(day: date, years: int) -> date:
 def latest_day(today: date | None = None) -> date:
     """The furthest date anyone may promise, plan or report on: PLANNING_YEARS from today."""
     return years_after(today or business_today(), PLANNING_YEARS)
+
+
+def out_of_reach(day: date, *, earliest: date = EARLIEST_DAY, latest: date | None = None) -> tuple[str, str] | None:
+    """Why ``day`` cannot be planned with — ``(code, message)`` — or None when it lies between
+    ``earliest`` and ``latest`` (default: latest_day()). Forms show the message on the field,
+    services raise it as a DomainError: one rule, one wording."""
+    latest = latest or latest_day()
+    if day < earliest:
+        return "too_early", _("Choose a date on or after %(date)s.") % {
+            "date": formats.date_format(earliest, "DATE_FORMAT")
+        }
+    if day > latest:
+        return "too_late", _("Choose a date no later than %(date)s.") % {
+            "date": formats.date_format(latest, "DATE_FORMAT")
+        }
+    return None
 
 
 def end_of_business_day(day: date) -> datetime:

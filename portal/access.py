@@ -216,6 +216,12 @@ def short_portal_url(contact: Contact, job: Job | None = None) -> str:
     return absolute(reverse("portal:short_enter", args=[make_short_token(contact, job)]))
 
 
+def is_portal_page(request: HttpRequest | None) -> bool:
+    """Whether ``request`` is for a page under the portal (an error page then offers "My jobs" in
+    the portal's look; elsewhere, the staff home)."""
+    return request is not None and request.path.startswith(reverse("portal:home"))
+
+
 def absolute(path: str) -> str:
     return f"{settings.SITE_URL}{path}"
 

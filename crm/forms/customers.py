@@ -18,9 +18,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.admin_forms import time_zone_choices
+from crm.errors import DomainError
 from crm.forms.fields import ModelChoiceField, ModelMultipleChoiceField, check_day, id_from_input
 from crm.models import Contact, Customer, Pipeline
 from crm.phones import validate_phone
+from crm.services.jobs import ensure_contacts_of
 from crm.text import person_name
 from crm.workdays import business_today, years_after
 
@@ -223,11 +225,9 @@ class JobCreateForm(forms.Form):
         super().clean()
         data = self.cleaned_data
         customer = data.get("customer")
-        strangers = [c.name for c in data.get("contacts", []) if customer and c.customer_id != customer.pk]
-        if strangers:
-            self.add_error(
-                "contacts",
-                gettext("%(names)s is not a contact of %(customer)s.")
-                % {"names": ", ".join(strangers), "customer": customer},
-            )
+        if customer is not None:
+            try:
+                ensure_contacts_of(customer, data.get("contacts", []))
+            except DomainError as error:
+                self.add_error("contacts", str(error))
         return data

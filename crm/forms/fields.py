@@ -19,10 +19,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
-from django.utils import formats
-from django.utils.translation import gettext
 
-from crm.workdays import EARLIEST_DAY, latest_day
+from crm.workdays import EARLIEST_DAY, out_of_reach
 
 # --- Ids ----------------------------------------------------------------------------------------
 
@@ -93,17 +91,10 @@ class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
 
 
 def check_day(day: date, *, earliest: date = EARLIEST_DAY, latest: date | None = None) -> date:
-    """``day`` if it lies between ``earliest`` and ``latest`` (default: crm.workdays.latest_day()),
-    else the form error that says which days can be chosen."""
-    latest = latest or latest_day()
-    if day < earliest:
-        raise ValidationError(
-            gettext("Choose a date on or after %(date)s.") % {"date": formats.date_format(earliest, "DATE_FORMAT")},
-            code="too_early",
-        )
-    if day > latest:
-        raise ValidationError(
-            gettext("Choose a date no later than %(date)s.") % {"date": formats.date_format(latest, "DATE_FORMAT")},
-            code="too_late",
-        )
+    """``day`` if it lies between ``earliest`` and ``latest`` (crm.workdays.out_of_reach), else
+    the form error that says which days can be chosen."""
+    problem = out_of_reach(day, earliest=earliest, latest=latest)
+    if problem is not None:
+        code, message = problem
+        raise ValidationError(message, code=code)
     return day

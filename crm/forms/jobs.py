@@ -3,20 +3,18 @@ it feeds checks again under the job's row lock and may still refuse (shown as th
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.errors import DomainError
 from crm.forms.fields import IdField, ModelChoiceField, ModelMultipleChoiceField, check_day
 from crm.models import Contact, Job, Milestone, StageTemplate
 from crm.selectors import staff_users
-from crm.services.jobs import ensure_can_advance
+from crm.services.jobs import ensure_can_advance, ensure_contacts_of
 from crm.services.messages import MAX_MESSAGE_LENGTH, CallOutcome
 from crm.text import person_name
 from crm.workdays import business_today
@@ -204,54 +202,31 @@ class DetailsForm(JobForm):
         contacts.widget.choices = [
             (c.pk, contacts.label_from_instance(c)) for c in self.job.customer.contacts.order_by("name", "pk")
         ]
+        current_installers = [u.pk for u in self.job.installers.all()]
         installers = self.fields["installers"]
         assert isinstance(installers, forms.ModelMultipleChoiceField)
         # Active staff, and whoever is on the job already even if they have left since (kept as
         # they are unless unticked).
         installers.queryset = (
             get_user_model()
-            .objects.filter(Q(is_active=True, is_staff=True) | Q(pk__in=self.current_installers))
+            .objects.filter(Q(is_active=True, is_staff=True) | Q(pk__in=current_installers))
             .order_by("first_name", "last_name", "username")
         )
-        if not self.is_bound:
-            self.initial.update(
-                title=self.job.title, contacts=self.current_contacts, installers=self.current_installers
-            )
+        # The job as it is, bound or not: Form.has_changed() compares what was sent with it.
+        self.initial.update(
+            title=self.job.title, contacts=[c.pk for c in self.job.contacts.all()], installers=current_installers
+        )
 
-    @cached_property
-    def current_contacts(self) -> list[int]:
-        return [c.pk for c in self.job.contacts.all()]
-
-    @cached_property
-    def current_installers(self) -> list[int]:
-        return [u.pk for u in self.job.installers.all()]
+    def clean_contacts(self) -> list[Contact]:
+        try:
+            return ensure_contacts_of(self.job.customer, self.cleaned_data["contacts"])
+        except DomainError as error:
+            raise forms.ValidationError(str(error)) from error
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        customer = self.job.customer
-        strangers = [c.name for c in data.get("contacts", []) if c.customer_id != customer.pk]
-        if strangers:
-            self.add_error(
-                "contacts",
-                gettext("%(names)s is not a contact of %(customer)s.")
-                % {"names": ", ".join(strangers), "customer": customer.name},
-            )
-        if not self.errors:
-            data["changes"] = self._changes(data)
+        data["changed"] = self.has_changed()
         return data
-
-    def _changes(self, data: dict[str, Any]) -> dict[str, Any]:
-        """job_update_details' arguments for what differs from the job as it is: a field left as
-        it was is not passed (so a past installer who has left is kept without being checked
-        again as active staff). Empty: nothing to change."""
-        changes: dict[str, Any] = {}
-        if data["title"].strip() != self.job.title:
-            changes["title"] = data["title"]
-        if {c.pk for c in data["contacts"]} != set(self.current_contacts):
-            changes["contacts"] = list(data["contacts"])
-        if {u.pk for u in data["installers"]} != set(self.current_installers):
-            changes["installers"] = list(data["installers"])
-        return changes
 
 
 class StatusForm(JobForm):

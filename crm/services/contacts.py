@@ -217,17 +217,11 @@ def _link_key(draft: Draft, *, prefix: str, minute: str) -> str:
     return f"{prefix}:{draft.channel}:{minute}"
 
 
-# Separators stripped from stored numbers before comparing (the database does it, so the lookup
-# is one query however many contacts there are).
-_PHONE_SEPARATORS = (" ", "+", "-", ".", "(", ")", "/", "\t", "\u00a0", "\u202f")
-# A number typed to look a contact up may carry an international prefix such as "00".
-TYPED_MAX_DIGITS = phones.MAX_DIGITS + 2
-
-
 def normalise_phone(typed: str) -> str:
-    """A typed mobile number as digits with its leading "+" ("+33612345678"); "" when it is not one."""
+    """A typed mobile number as digits with its leading "+" ("+33612345678"); "" when it is not one
+    (the rule every stored number follows: no other could match)."""
     typed = typed.strip()
-    if not phones.is_dialable(typed, max_digits=TYPED_MAX_DIGITS):
+    if not phones.is_dialable(typed):
         return ""
     return ("+" if typed.startswith("+") else "") + phones.digits(typed)
 
@@ -238,13 +232,14 @@ def contacts_with_phone(phone: str) -> list[Contact]:
     if len(digits) < phones.MIN_DIGITS:
         return []
     stored: Any = F("phone")
-    for separator in _PHONE_SEPARATORS:
+    # The database strips what a stored number may carry besides digits, so the lookup is one
+    # query however many contacts there are.
+    for separator in ("+", *phones.SEPARATORS):
         stored = Replace(stored, Value(separator), Value(""))
-    candidates = (
+    # A stored number that equals the digits once its separators are gone has those digits.
+    return list(
         Contact.objects.select_related("customer").exclude(phone="").annotate(phone_key=stored).filter(phone_key=digits)
     )
-    # The database strips the usual separators; this is the exact rule, for anything it let through.
-    return [contact for contact in candidates if phones.digits(contact.phone) == digits]
 
 
 @transaction.atomic

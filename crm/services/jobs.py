@@ -18,7 +18,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F, Prefetch, prefetch_related_objects
 from django.db.models.functions import Greatest
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.errors import ConflictError, DomainError, ForbiddenTransition
@@ -28,7 +28,7 @@ from crm.services import promises
 from crm.services.events import event, record_event, record_events
 from crm.services.outbox import messages_queue, messages_store
 from crm.text import person_name
-from crm.workdays import add_business_days, business_today, end_of_business_day, latest_day
+from crm.workdays import add_business_days, business_today, end_of_business_day, out_of_reach
 
 Actor = User | None
 
@@ -161,11 +161,9 @@ def ensure_can_advance(job: Job, to_stage: StageTemplate, *, backwards: bool = F
 
 def _ensure_within_reach(day: date) -> None:
     """No date is planned further ahead than crm.workdays.latest_day() (the forms say so first)."""
-    latest = latest_day()
-    if day > latest:
-        raise DomainError(
-            _("Choose a date no later than %(date)s.") % {"date": formats.date_format(latest, "DATE_FORMAT")}
-        )
+    problem = out_of_reach(day, earliest=date.min)
+    if problem is not None:
+        raise DomainError(problem[1])
 
 
 # --- Planning -----------------------------------------------------------------------------------
@@ -550,9 +548,12 @@ def job_update_details(
             changed["contacts"] = {"old": old, "new": new, "names": sorted(c.name for c in contacts)}
     if installers is not None:
         installers = list(installers)
-        for installer in installers:
-            _ensure_staff(installer, role=_("an installer"))
         old = sorted(job.installers.values_list("pk", flat=True))
+        # Who joins the job must be active staff; someone already on it who has left since stays
+        # until taken off (the surveys and reports of the work they did still name them).
+        for installer in installers:
+            if installer.pk not in old:
+                _ensure_staff(installer, role=_("an installer"))
         new = sorted({u.pk for u in installers})
         if old != new:
             job.installers.set(installers)

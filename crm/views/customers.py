@@ -246,14 +246,19 @@ def contact_edit(request: StaffRequest, pk: int) -> HttpResponse:
 # --- Jobs ---------------------------------------------------------------------------------------
 
 
+# What the new-job page carries in its query string while the customer is chosen (or changed).
+CARRIED_FIELDS = ("pipeline", "owner", "title", "start_date")
+
+
+def _carried(request: HttpRequest) -> dict[str, str]:
+    return {name: request.GET[name] for name in CARRIED_FIELDS if request.GET.get(name)}
+
+
 def _job_form_initial(request: HttpRequest) -> dict[str, Any]:
     """Values carried in the query string: ?customer= from a customer's page, and what was typed
     before the form reloaded for another customer."""
-    initial: dict[str, Any] = {"owner": request.user.pk}
-    for name in ("customer", "pipeline", "owner", "title", "start_date"):
-        if request.GET.get(name):
-            initial[name] = request.GET[name]
-    return initial
+    customer = {"customer": request.GET["customer"]} if request.GET.get("customer") else {}
+    return {"owner": request.user.pk, **customer, **_carried(request)}
 
 
 def _chosen_customer(value: Any) -> Customer | None:
@@ -268,7 +273,6 @@ def job_new(request: StaffRequest) -> HttpResponse:
     carried along); otherwise chosen in the form, which reloads to offer that customer's contacts."""
     refresh_url = reverse("crm:job_new")
     by_search = Customer.objects.count() > CUSTOMER_SELECT_MAX
-    chosen = _chosen_customer(request.POST.get("customer") if request.method == "POST" else request.GET.get("customer"))
     if request.method == "POST":
         form = JobCreateForm(request.POST, refresh_url=refresh_url, customer_by_search=by_search)
         if form.is_valid():
@@ -290,13 +294,15 @@ def job_new(request: StaffRequest) -> HttpResponse:
                 return redirect("crm:job", job.public_id)
     else:
         form = JobCreateForm(initial=_job_form_initial(request), refresh_url=refresh_url, customer_by_search=by_search)
-    context: dict[str, Any] = {"nav": "customers", "form": form, "by_search": by_search, "chosen": chosen}
+    # "chosen": the customer shown above the form when it is found by search (none with a select).
+    context: dict[str, Any] = {"nav": "customers", "form": form, "by_search": by_search, "chosen": None}
     if by_search:
         # What was typed so far, carried to the chosen customer's form (and back when changing).
-        carried = {
-            name: request.GET[name] for name in ("pipeline", "owner", "title", "start_date") if request.GET.get(name)
-        }
-        context.update(matches=_customer_matches(request.GET.get("q", "").strip()), carried=carried)
+        # The customer named by the form (shown above it), else the search that finds one.
+        chosen = _chosen_customer((request.POST if request.method == "POST" else request.GET).get("customer"))
+        context.update(
+            chosen=chosen, matches=_customer_matches(request.GET.get("q", "").strip()), carried=_carried(request)
+        )
         if request.htmx and request.htmx.target == "customer-matches":
             return render(request, "crm/customers/_customer_matches.html", context)
     return render(request, "crm/customers/job_form.html", context)

@@ -313,9 +313,11 @@ def job_change_status(request: StaffRequest, public_id: Any) -> HttpResponse:
 @require_POST
 def job_edit_details(request: StaffRequest, public_id: Any) -> HttpResponse:
     def perform(job: Job, data: dict[str, Any]) -> str:
-        if not data["changes"]:
+        if not data["changed"]:
             return _("Nothing to save: the details are as they were.")
-        job_services.job_update_details(job=job, actor=request.user, **data["changes"])
+        job_services.job_update_details(
+            job=job, actor=request.user, title=data["title"], contacts=data["contacts"], installers=data["installers"]
+        )
         return _("The details of %(ref)s are saved.") % {"ref": job.reference}
 
     return act_on_job(request, public_id, "details", perform)

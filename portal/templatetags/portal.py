@@ -7,11 +7,11 @@ from datetime import date, datetime
 
 from django import template
 from django.forms import BoundField
-from django.http import HttpRequest
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.safestring import SafeString
+
+from portal.access import is_portal_page
 
 register = template.Library()
 
@@ -47,11 +47,8 @@ def day_and_time(value: datetime | None) -> str:
     return f"{_with_year(value.date(), 'j F Y', 'j F')}, {date_format(value, 'H:i')}"
 
 
-@register.filter
-def on_portal(request: HttpRequest | None) -> bool:
-    """Whether a page is under the portal (the error pages offer "My jobs" there, and the staff
-    home elsewhere)."""
-    return request is not None and request.path.startswith(reverse("portal:home"))
+# Whether a page is under the portal (the error pages offer "My jobs" there, the staff home elsewhere).
+register.filter("on_portal", is_portal_page)
 
 
 @register.filter

@@ -939,6 +939,21 @@ def test_it_changes_the_installers_and_records_them(job: Job, bob: User, charlie
     assert event.summary == f"installers: {person_name(charlie)}"
 
 
+def test_it_takes_only_active_staff_onto_a_job_and_keeps_one_who_has_left(
+    job: Job, bob: User, charlie: User, dana: User
+) -> None:
+    with pytest.raises(DomainError, match="is not an active staff member and cannot be an installer"):
+        job_update_details(job=job, actor=bob, installers=[dana])
+    job_update_details(job=job, actor=bob, installers=[charlie])
+    User.objects.filter(pk=charlie.pk).update(is_active=False)
+    charlie.refresh_from_db()
+
+    job_update_details(job=job, actor=bob, title="Heat pump, phase 2", installers=[charlie])
+
+    assert list(job.installers.all()) == [charlie]
+    assert fresh(job).title == "Heat pump, phase 2"
+
+
 def test_it_lists_only_the_fields_that_changed(
     job: Job, bob: User, charlie: User, contact: Contact, second_contact: Contact
 ) -> None:
