@@ -682,8 +682,9 @@ def measure_queries(world: World) -> Queries:
     from django.test.utils import CaptureQueriesContext
 
     from crm.models import Message
+    from crm.services.delivery import deliver, deliver_many
     from crm.services.jobs import job_advance, jobs_advance
-    from crm.services.outbox import SEND_BATCH, deliver, deliver_many
+    from crm.services.outbox import SEND_BATCH
 
     per_change: list[int] = []
     change_kinds: Counter[str] = Counter()
@@ -753,11 +754,11 @@ STAGE_CHANGE_COSTS = [
 DELIVERY_COSTS = [
     ("all SQL round trips (CursorWrapper._execute)", "django.db.backends.utils:CursorWrapper._execute"),
     ("transaction commits", "django.db.backends.base.base:BaseDatabaseWrapper.commit"),
-    ("claim (UPDATE … RETURNING + SELECT)", "crm.services.outbox:claim_many"),
-    ("build_email", "crm.services.outbox:build_email"),
+    ("claim (UPDATE … RETURNING + SELECT)", "crm.services.delivery:claim_many"),
+    ("build_email", "crm.services.delivery:build_email"),
     ("anymail: payload + HTTP POST (backend _send)", "anymail.backends.base:AnymailBaseBackend._send"),
     ("  HTTP POST to the provider (post_to_esp)", "anymail.backends.base_requests:AnymailRequestsBackend.post_to_esp"),
-    ("record sent + event (_record_sent)", "crm.services.outbox:_record_sent"),
+    ("record sent + event (_record_sent)", "crm.services.delivery:_record_sent"),
 ]
 
 
@@ -788,8 +789,9 @@ def _costs(profile: cProfile.Profile, wanted: list[tuple[str, str]]) -> list[tup
 
 def profile_run(world: World, *, top: int, move: int) -> ProfileResult:
     from crm.models import Message
+    from crm.services.delivery import deliver_many
     from crm.services.jobs import jobs_advance
-    from crm.services.outbox import SEND_BATCH, deliver_many
+    from crm.services.outbox import SEND_BATCH
 
     plan = list(moves(world.profile_jobs, world.stages, move))
     profiler = cProfile.Profile()
@@ -1236,7 +1238,7 @@ METHOD = [
     "connection). Timed until the fake provider has accepted all N: the delivery capacity of the workers when the "
     "producer is not the limit. (`--no-drain` skips it.)",
     "4. **Queries** are counted with `CaptureQueriesContext` on 5 jobs kept aside (25 one-job stage changes and "
-    "`crm.services.outbox.deliver` for their messages), and on a move of 50 more jobs per stage (`jobs_advance`) "
+    "`crm.services.delivery.deliver` for their messages), and on a move of 50 more jobs per stage (`jobs_advance`) "
     "with `deliver_many` on their messages 20 at a time.",
     "5. With `--profile K` (`BENCH_PROFILE=K`), K more stage changes (in moves) and the delivery of their "
     "messages (in batches) are profiled with cProfile in the benchmark process; the table above names the main "

@@ -232,7 +232,12 @@ if ANYMAIL_ESP and not ANYMAIL_WEBHOOKS_ENABLED:
 if env_str("EMAIL_BACKEND"):
     EMAIL_BACKEND = env_str("EMAIL_BACKEND")
 elif ANYMAIL_ESP:
-    EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
+    # The providers that honour an idempotency key get it from the outbox (crm/email_backends.py).
+    EMAIL_BACKEND = {
+        "resend": "crm.email_backends.ResendEmailBackend",
+        "brevo": "crm.email_backends.BrevoEmailBackend",
+        "sendinblue": "crm.email_backends.BrevoEmailBackend",
+    }.get(ANYMAIL_ESP, f"anymail.backends.{ANYMAIL_ESP}.EmailBackend")
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Customer care <care@localhost>")
@@ -256,6 +261,9 @@ OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 60)
 # Longer than the task timeout, and long enough for the ESP's tracking webhook to confirm a send
 # whose status save was lost, so a crash does not become a duplicate.
 OUTBOX_STUCK_AFTER_SECONDS = env_int("OUTBOX_STUCK_AFTER_SECONDS", 600)
+# Messages that did not reach their customer are told to their owner in one digest: the first
+# failure of a burst opens it, due this many seconds later; the failures until it is sent join it.
+STAFF_ALERT_DIGEST_SECONDS = env_int("STAFF_ALERT_DIGEST_SECONDS", 300)
 # A request is acknowledged at once with an "answer by" date: the internal target for its kind,
 # in business hours, plus a buffer in business days (underpromise, overdeliver).
 REQUEST_TARGET_HOURS = {

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from config import errors
 from config.health import healthz
+from crm.webhooks import PostmarkInboundView
 
 admin.site.site_header = _("Customer portal — administration")
 admin.site.site_title = _("Customer portal admin")
@@ -19,7 +20,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
 if settings.ANYMAIL_WEBHOOKS_ENABLED:
     # ESP webhooks: /anymail/<esp>/tracking/ and /anymail/<esp>/inbound/, behind their basic-auth
     # secret in production (settings refuse an ESP without one; with no ESP they are not served).
-    urlpatterns.insert(2, path("anymail/", include("anymail.urls")))
+    # Postmark's inbound address first, to its view that cleans the payload before anymail reads it.
+    urlpatterns[2:2] = [
+        path("anymail/postmark/inbound/", PostmarkInboundView.as_view(), name="postmark_inbound_webhook"),
+        path("anymail/", include("anymail.urls")),
+    ]
 
 handler400 = errors.bad_request
 handler403 = errors.permission_denied

@@ -161,6 +161,16 @@ def unhappy_customers(job_ids: Any) -> QuerySet[Survey]:
     )
 
 
+def failed_alerts(user: User, *, scope: str) -> QuerySet[Message]:
+    """Staff alerts the provider would not take, not yet seen to: the person's own, or the team's."""
+    alerts = Message.objects.select_related("staff").filter(
+        kind=Message.Kind.STAFF_ALERT,
+        status__in=[Message.Status.FAILED, Message.Status.BOUNCED],
+        handled_at__isnull=True,
+    )
+    return (alerts.filter(staff=user) if scope == "mine" else alerts).order_by("-failed_at", "-pk")
+
+
 def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Section]:
     """What needs doing now, most urgent first: an unhappy customer to call; the customer did not
     get a message; the customer is waiting for us; a call to make; a promise slipping; a promise
@@ -247,6 +257,7 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         Section("broken", _("Promises broken"), [], _("No promise was broken.")),
         Section("at_risk", _("Get in front of it"), [], _("No promise is about to slip.")),
         Section("failed", _("Messages that did not reach the customer"), [], _("Every message got through.")),
+        Section("alerts", _("Alerts that did not reach the team"), [], _("Every alert got through.")),
         Section("requests", _("Questions waiting for an answer"), [], _("No question is waiting.")),
         Section("replies", _("Replies not yet answered"), [], _("No reply is waiting.")),
         Section("calls", _("Calls to make"), [], _("No call to make.")),
@@ -259,6 +270,7 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         "broken": broken,
         "at_risk": at_risk,
         "failed": failed,
+        "alerts": failed_alerts(user, scope=scope),
         "requests": waiting_requests,
         "replies": replies,
         "calls": calls,
@@ -271,6 +283,8 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         section.rows = rows[:limit]
         section.count = len(rows)
         section.extra["more"] = len(rows) > limit
+    # An alert that could not be sent is rare: its section shows only while there is one.
+    sections = [s for s in sections if s.count or s.key != "alerts"]
     # Callbacks we promised are calls to make too.
     calls_section = next(s for s in sections if s.key == "calls")
     calls_section.extra["callbacks"] = list(callbacks[:limit])
@@ -282,17 +296,26 @@ def attention_counts(user: User) -> dict[str, int]:
     """The numbers in the navigation, in six queries."""
     today = business_today()
     mine = Job.objects.filter(owner=user)
-    messages = Message.objects.filter(job__owner=user).aggregate(
+    failed_statuses = [Message.Status.FAILED, Message.Status.BOUNCED]
+    messages = Message.objects.filter(Q(job__owner=user) | Q(staff=user)).aggregate(
+        alerts=Count(
+            "pk",
+            filter=Q(staff=user, kind=Message.Kind.STAFF_ALERT, status__in=failed_statuses, handled_at__isnull=True),
+        ),
         failed=Count(
             "pk",
             filter=Q(
+                job__owner=user,
                 direction=Message.Direction.OUT,
-                status__in=[Message.Status.FAILED, Message.Status.BOUNCED],
+                status__in=failed_statuses,
                 handled_at__isnull=True,
             ),
         ),
-        replies=Count("pk", filter=Q(direction=Message.Direction.IN, handled_at__isnull=True, request__isnull=True)),
-        calls=Count("pk", filter=Q(status=Message.Status.CALL_PENDING)),
+        replies=Count(
+            "pk",
+            filter=Q(job__owner=user, direction=Message.Direction.IN, handled_at__isnull=True, request__isnull=True),
+        ),
+        calls=Count("pk", filter=Q(job__owner=user, status=Message.Status.CALL_PENDING)),
     )
     late = mine.filter(status=Job.Status.ACTIVE).filter(Exists(late_milestones(today).filter(job=OuterRef("pk"))))
     counts = {
@@ -317,7 +340,8 @@ def attention_counts(user: User) -> dict[str, int]:
     )
     counts["unhappy"] = recovery_calls_owed().filter(job__owner=user).count()
     counts["total"] = sum(
-        counts[key] for key in ("unhappy", "broken", "at_risk", "failed", "replies", "calls", "late", "requests")
+        counts[key]
+        for key in ("unhappy", "broken", "at_risk", "failed", "alerts", "replies", "calls", "late", "requests")
     )
     return counts
 
@@ -435,9 +459,12 @@ def job_detail(public_id: Any) -> Job:
 
 
 def unassigned_inbound() -> QuerySet[Message]:
+    """Emails that matched no job, or could not be filed (their ``last_error`` says why), newest
+    first. The inbox shows their text, never their HTML, which can be large."""
     return (
         Message.objects.select_related("contact__customer")
         .filter(job__isnull=True, direction=Message.Direction.IN, handled_at__isnull=True)
+        .defer("body_html")
         .order_by("-created_at")
     )
 

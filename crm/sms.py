@@ -1,7 +1,9 @@
-"""Sending SMS: a backend is any class with ``send(to, text) -> provider message id``.
+"""Sending SMS: a backend is any class with ``send(to, text, *, reference) -> provider message id``.
 
 To plug a real provider, write such a class (it calls the provider's API and raises SmsError on
 refusal) and point the SMS_BACKEND setting at it. The outbox handles retries and status.
+``reference`` is the outbox id of the message: a backend passes it as the provider's client
+reference where its API has one, so a status report or a resend can be matched to the row.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class SmsError(Exception):
 
 
 class SmsBackend(Protocol):
-    def send(self, to: str, text: str) -> str: ...
+    def send(self, to: str, text: str, *, reference: str = "") -> str: ...
 
 
 class ConsoleSmsBackend:
@@ -32,9 +34,9 @@ class ConsoleSmsBackend:
 
     _ids = itertools.count(1)
 
-    def send(self, to: str, text: str) -> str:
+    def send(self, to: str, text: str, *, reference: str = "") -> str:
         provider_id = f"console-{next(self._ids)}"
-        print(f"--- SMS to {to} ({provider_id}) ---\n{text}\n---", flush=True)
+        print(f"--- SMS to {to} ({provider_id}, outbox {reference or '-'}) ---\n{text}\n---", flush=True)
         return provider_id
 
 
@@ -43,6 +45,7 @@ class SentSms:
     to: str
     text: str
     provider_id: str
+    reference: str = ""
 
 
 class MemorySmsBackend:
@@ -50,9 +53,9 @@ class MemorySmsBackend:
 
     outbox: ClassVar[list[SentSms]] = []
 
-    def send(self, to: str, text: str) -> str:
+    def send(self, to: str, text: str, *, reference: str = "") -> str:
         provider_id = f"memory-{len(self.outbox) + 1}"
-        self.outbox.append(SentSms(to=to, text=text, provider_id=provider_id))
+        self.outbox.append(SentSms(to=to, text=text, provider_id=provider_id, reference=reference))
         return provider_id
 
 

@@ -24,3 +24,18 @@ def tel_href(phone: str) -> str:
 def spreadsheet_safe(text: str) -> str:
     """A CSV cell a spreadsheet will not run as a formula (names and headers are typed by people)."""
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def clean_text(text: str) -> str:
+    """Text any database will store: NUL removed (PostgreSQL refuses it in text) and each lone
+    surrogate — half a UTF-16 pair, as a JSON body's ``"\\ud800"`` decodes to, which no UTF-8
+    encoder takes — replaced by U+FFFD. Everything else is kept as it is."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Through UTF-16, a pair written as two escapes becomes its character again, and a lone half
+        # becomes U+FFFD.
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text

@@ -1,11 +1,9 @@
-from django.urls import path
-
 from crm.views import campaigns, customers, dashboard, imports, jobs, jobs_bulk, promises, reports
 
 app_name = "crm"
 
 urlpatterns = [
-    path("", dashboard.home, name="home"),
+    *dashboard.urlpatterns,
     *jobs.urlpatterns,
     *jobs_bulk.urlpatterns,
     *promises.urlpatterns,

@@ -6,10 +6,13 @@ The "Installation" pipeline has the stages of the demo; "Repair" is a second, sh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django_q.models import Schedule
+from django_q.scheduler import scheduler
 
 from crm.models import Contact, Customer, Job, Pipeline, StageTemplate
 from crm.services.jobs import job_create
@@ -103,3 +106,16 @@ def job(customer: Customer, contact: Contact, installation: Pipeline, bob: User)
         actor=bob,
         start_date=date(2026, 3, 2),
     )
+
+
+@pytest.fixture
+def run_schedules(db) -> Callable[[], int]:
+    """Run the django-q2 schedules that are due now, as the cluster's scheduler does every 30 s
+    (a retry, a staff alert digest); their tasks run in this process (sync). Returns how many ran."""
+
+    def run() -> int:
+        before = Schedule.objects.count()
+        scheduler()
+        return before - Schedule.objects.count()
+
+    return run

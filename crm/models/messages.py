@@ -39,8 +39,10 @@ class Message(models.Model):
         TIP = "tip", _("Tip or news")
         PROMISE_MOVED = "promise_moved", _("New date for a promise")
         STATUS_UPDATE = "status_update", _("Status update")
+        STAFF_ALERT = "staff_alert", _("Alert to staff")
 
-    # Kinds a contact can opt out of; every other kind is part of doing the job.
+    # Kinds a contact can opt out of; every other kind is part of doing the job (staff alerts go
+    # to the team, not to a contact).
     NON_ESSENTIAL_KINDS = frozenset({Kind.SURVEY_INVITATION, Kind.CHECK_IN, Kind.TIP})
 
     class Status(models.TextChoices):
@@ -85,6 +87,25 @@ class Message(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("written by"),
+    )
+    # A staff alert: the person it is for (job and contact stay empty, so no customer-facing list
+    # ever shows it).
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="staff_alerts",
+        verbose_name=_("staff member"),
+    )
+    # A message that did not reach its customer: the alert (a digest) that told its owner.
+    alerted_in = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="alerted_failures",
+        verbose_name=_("failure told in"),
     )
     in_reply_to = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies", verbose_name=_("in reply to")

@@ -1,36 +1,110 @@
 """Email from customers (anymail's normalized inbound messages): thread it onto its job, or keep it
-in the unassigned list. Never dropped; a webhook delivered twice stores the message once."""
+in the unassigned list. Never dropped: whatever its length or its characters it is stored, a webhook
+delivered twice stores it once, and one that cannot be filed for any reason is kept as it arrived,
+unassigned, with the error (inbound_keep_raw)."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import re
+from collections.abc import Callable
+from functools import partial
 
 from anymail.inbound import AnymailInboundMessage
+from django.conf import settings
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from crm.models import Contact, Job, JobEvent, Message, Request
 from crm.replies import html_to_text, strip_quoted
+from crm.services.alerts import alert_owner
 from crm.services.events import record_event
-from crm.services.outbox import alert_owner
 from crm.services.requests import request_create
+from crm.text import clean_text
 
 logger = logging.getLogger(__name__)
 
 REPLY_ADDRESS_RE = re.compile(r"^reply\+(?P<token>[0-9a-f]{8,32})@", re.IGNORECASE)
 MESSAGE_ID_RE = re.compile(r"<[^<>\s]+>")
+# Idempotency keys: a filed email, and one kept as it arrived because filing it failed. Distinct,
+# so the kept copy can never take the place of a filed one.
+FILED_KEY = "in:"
+KEPT_RAW_KEY = "in-raw:"
+
+
+def _clean(value: object) -> str:
+    """A header or body as text the database takes (anymail gives header objects, or None)."""
+    return "" if value is None else clean_text(str(value))
 
 
 def _recipients(email: AnymailInboundMessage) -> list[str]:
     addresses = [email.envelope_recipient or ""]
     addresses += [a.addr_spec for a in [*email.to, *email.cc]]
-    return [a for a in addresses if a]
+    return [_clean(a) for a in addresses if a]
 
 
 def _referenced_ids(email: AnymailInboundMessage) -> list[str]:
-    headers = " ".join(str(v) for name in ("In-Reply-To", "References") for v in email.get_all(name, []))
+    headers = " ".join(_clean(v) for name in ("In-Reply-To", "References") for v in email.get_all(name, []))
     return MESSAGE_ID_RE.findall(headers)
+
+
+def _sender_address(email: AnymailInboundMessage) -> str:
+    sender = email.from_email
+    if isinstance(sender, list):
+        # Several authors in From (legal, rare): the first one is who we answer.
+        sender = sender[0] if sender else None
+    return _clean(sender.addr_spec) if sender is not None else ""
+
+
+def _body(email: AnymailInboundMessage, content_type: str) -> str:
+    """The email's first body of this type. A charset Python has no codec for is read as UTF-8,
+    with replacement characters, rather than losing the text."""
+    for part in email.walk():
+        if part.get_content_type() == content_type and not part.is_attachment():
+            try:
+                return _clean(part.get_content_text())
+            except LookupError:
+                return _clean(part.get_content_text(charset="utf-8"))
+    return ""
+
+
+def _attachments(email: AnymailInboundMessage) -> list[tuple[str, str, int]]:
+    """Name, type and size of each file that came with the email. Inline parts with a name count:
+    some mail clients put a pasted photo inline."""
+    files = []
+    for part in [*email.attachments, *(p for p in email.inlines if p.get_filename())]:
+        try:
+            size = len(part.get_content_bytes() or b"")
+        except ValueError:
+            # A multipart attachment has no single content: its whole encoded size.
+            size = len(part.as_bytes())
+        files.append((_clean(part.get_filename()), _clean(part.get_content_type()), size))
+    return files
+
+
+def _attachments_note(files: list[tuple[str, str, int]]) -> str:
+    """What staff read in place of the files, which are not kept: enough to know what arrived and
+    to ask for it again."""
+    # Stored once and read by staff, so in the team's language rather than the sender's.
+    with translation.override(settings.LANGUAGE_CODE):
+        lines = [_("Files attached to this email (named here, not kept):")]
+        lines += [
+            "- "
+            + _("%(name)s (%(type)s, %(size)s)")
+            % {"name": name or _("no name"), "type": content_type, "size": filesizeformat(size)}
+            for name, content_type, size in files
+        ]
+    return "\n".join(lines)
+
+
+def _with_attachments(text: str, email: AnymailInboundMessage) -> str:
+    files = _attachments(email)
+    if not files:
+        return text
+    return f"{text}\n\n{_attachments_note(files)}" if text else _attachments_note(files)
 
 
 def _thread(email: AnymailInboundMessage) -> tuple[Job | None, Message | None]:
@@ -72,23 +146,35 @@ def _fingerprint(email: AnymailInboundMessage, header_id: str) -> str:
     else:
         source = "\n".join(
             str(part or "")
-            for part in (email["From"], email["To"], email["Subject"], email["Date"], email.text, email.html)
+            for part in (
+                email["From"],
+                email["To"],
+                email["Subject"],
+                email["Date"],
+                _body(email, "text/plain"),
+                _body(email, "text/html"),
+            )
         )
     return hashlib.sha256(source.encode("utf-8", "replace")).hexdigest()
 
 
 @transaction.atomic
 def inbound_receive(*, email: AnymailInboundMessage) -> Message:
-    header_id = (email["Message-ID"] or "").strip()
-    key = "in:" + _fingerprint(email, header_id)
-    existing = Message.objects.filter(idempotency_key=key).first()
+    """File a customer's email on its job (a new question, or a reply its owner hears of), else
+    keep it unassigned. Stored whole whatever its length: the limit of the portal's question box
+    is not one for an email."""
+    header_id = _clean(email["Message-ID"]).strip()
+    fingerprint = _fingerprint(email, header_id)
+    key = FILED_KEY + fingerprint
+    # An earlier delivery kept raw counts too: staff have that email already.
+    existing = Message.objects.filter(idempotency_key__in=[key, KEPT_RAW_KEY + fingerprint]).first()
     if existing is not None:
         return existing
 
     job, parent = _thread(email)
-    sender = email.from_email.addr_spec if email.from_email else ""
+    sender = _sender_address(email)
     contact = _sender(sender, job)
-    text = email.text or html_to_text(email.html or "")
+    text = _body(email, "text/plain") or html_to_text(_body(email, "text/html"))
     message, created = Message.objects.get_or_create(
         idempotency_key=key,
         defaults={
@@ -101,8 +187,8 @@ def inbound_receive(*, email: AnymailInboundMessage) -> Message:
             "language": contact.language if contact else "",
             "from_address": sender[:254],
             "to_address": (_recipients(email) or [""])[0][:254],
-            "subject": (email.subject or "")[:300],
-            "body_text": strip_quoted(text),
+            "subject": _clean(email.subject)[:300],
+            "body_text": _with_attachments(strip_quoted(text), email),
             "email_message_id": header_id[:255],
             "in_reply_to": parent,
         },
@@ -124,10 +210,12 @@ def inbound_receive(*, email: AnymailInboundMessage) -> Message:
     if contact is not None and not job.requests.filter(contact=contact, answered_at__isnull=True).exists():
         # A new request by email (not a follow-up to an open question): acknowledged at once with
         # the date of our answer, like a question asked on the portal (which alerts the owner).
+        with translation.override(settings.LANGUAGE_CODE):
+            no_text = _("(no text)")
         request_create(
             job=job,
             contact=contact,
-            body=message.body_text or message.subject or "(no text)",
+            body=message.body_text or message.subject or no_text,
             source=Request.Source.EMAIL,
             message=message,
         )
@@ -136,5 +224,71 @@ def inbound_receive(*, email: AnymailInboundMessage) -> Message:
         job,
         name="reply-received",
         context={"message": message, "contact": contact, "sender": sender},
+        key=f"message:{message.pk}",
     )
+    return message
+
+
+def _read(part: Callable[[], str]) -> str:
+    """One part of an email being kept raw. Any error leaves that part out, so whatever broke
+    filing does not stop the rest of the email from being kept."""
+    try:
+        return part()
+    except Exception:
+        logger.warning("A part of an inbound email could not be read; kept without it", exc_info=True)
+        return ""
+
+
+def _header(email: AnymailInboundMessage, name: str) -> str:
+    return ", ".join(_clean(value) for value in email.get_all(name, []))
+
+
+def _raw_text(email: AnymailInboundMessage) -> str:
+    """The email as staff read it when it could not be filed: its main headers, its whole text
+    (the quoted history too: nothing is judged) and what was attached."""
+    headers = []
+    for name in ("From", "To", "Cc", "Subject", "Date", "Message-ID"):
+        value = _read(partial(_header, email, name))
+        if value:
+            headers.append(f"{name}: {value}")
+    text = _read(lambda: _body(email, "text/plain")) or _read(lambda: html_to_text(_body(email, "text/html")))
+    files = _read(lambda: _with_attachments("", email))
+    return "\n\n".join(part for part in ("\n".join(headers), text, files) if part)
+
+
+@transaction.atomic
+def inbound_keep_raw(*, email: AnymailInboundMessage, error: BaseException) -> Message:
+    """Keep an email that inbound_receive could not file, whatever went wrong (its transaction
+    was rolled back): unassigned, as it arrived, with the error, so staff file it by hand. Stored
+    once however often the provider delivers it."""
+    header_id = _read(lambda: _clean(email["Message-ID"]).strip())
+    raw_text = _raw_text(email)
+    fingerprint = (
+        _read(lambda: _fingerprint(email, header_id)) or hashlib.sha256(raw_text.encode("utf-8", "replace")).hexdigest()
+    )
+    keys = [FILED_KEY + fingerprint, KEPT_RAW_KEY + fingerprint]
+    existing = Message.objects.filter(idempotency_key__in=keys).first()
+    if existing is not None:
+        # Kept by an earlier delivery, or filed after all (what failed ran after the commit).
+        return existing
+    detail = clean_text(str(error))
+    message, _created = Message.objects.get_or_create(
+        idempotency_key=keys[1],
+        defaults={
+            "job": None,
+            "contact": None,
+            "channel": Message.Channel.EMAIL,
+            "direction": Message.Direction.IN,
+            "kind": Message.Kind.REPLY,
+            "status": Message.Status.RECEIVED,
+            "from_address": _read(lambda: _sender_address(email))[:254],
+            "to_address": _read(lambda: (_recipients(email) or [""])[0])[:254],
+            "subject": _read(lambda: _clean(email.subject))[:300],
+            "body_text": raw_text,
+            "body_html": _read(lambda: _body(email, "text/html")),
+            "email_message_id": header_id[:255],
+            "last_error": (f"{type(error).__name__}: {detail}" if detail else type(error).__name__)[:2000],
+        },
+    )
+    logger.warning("Inbound email kept unassigned as it arrived (message %s): %s", message.pk, message.last_error)
     return message

@@ -26,8 +26,9 @@ from crm.access import MANAGERS_GROUP
 from crm.errors import DomainError
 from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Renegotiation, Request
 from crm.notify import promise_moved_drafts, status_update_drafts
+from crm.services.alerts import alert_staff
 from crm.services.events import record_event
-from crm.services.outbox import alert_staff, messages_queue
+from crm.services.outbox import messages_queue
 from crm.workdays import add_business_days, business_today, end_of_business_day
 
 logger = logging.getLogger(__name__)
@@ -382,6 +383,7 @@ def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
                 [commitment.owner],
                 name="promise-at-risk",
                 context={"commitment": commitment, "job": commitment.job},
+                key=f"commitment:{commitment.pk}:{commitment.due_at.isoformat()}",
             )
 
     due = past_due(now=now, batch=batch)
@@ -399,6 +401,7 @@ def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
                 [*managers, commitment.owner],
                 name="promise-broken",
                 context={"commitment": commitment, "job": commitment.job},
+                key=f"commitment:{commitment.pk}:{commitment.due_at.isoformat()}",
             )
 
     counts["silent"] = _silence_alarm(now)
@@ -426,5 +429,6 @@ def _silence_alarm(now: datetime) -> int:
                 [job.owner],
                 name="silence",
                 context={"job": job, "last": last, "days": (now - last).days},
+                key=f"job:{job.pk}:{last.isoformat()}",
             )
     return sent

@@ -14,10 +14,13 @@ from crm.errors import DomainError
 from crm.models import Commitment, Contact, Job, JobEvent, Message, Request
 from crm.notify import acknowledgement_drafts, free_message_drafts
 from crm.services import promises
+from crm.services.alerts import alert_owner
 from crm.services.events import record_event
-from crm.services.outbox import alert_owner, messages_queue
+from crm.services.outbox import messages_queue
 from crm.workdays import add_business_days, add_business_hours, business_zone, end_of_business_day
 
+# The longest question typed in a form (the portal's question box, a check-in). An email is never
+# refused for its length: it has arrived already, and refusing it would lose it.
 MAX_QUESTION_LENGTH = 5000
 
 
@@ -44,7 +47,7 @@ def request_create(
     body = body.strip()
     if not body:
         raise DomainError(_("Write your question first."))
-    if len(body) > MAX_QUESTION_LENGTH:
+    if source != Request.Source.EMAIL and len(body) > MAX_QUESTION_LENGTH:
         raise DomainError(_("Please keep your question under %(n)s characters.") % {"n": MAX_QUESTION_LENGTH})
     if contact is not None and contact.customer_id != job.customer_id:
         raise DomainError(_("%(name)s is not a contact of this job's customer.") % {"name": contact.name})
@@ -88,6 +91,7 @@ def request_create(
         job,
         name="request-received",
         context={"request": request, "contact": contact},
+        key=f"request:{request.pk}",
     )
     return request
 

@@ -30,8 +30,9 @@ from crm.errors import DomainError
 from crm.models import Commitment, Contact, Job, JobEvent, Milestone, Pipeline, Survey
 from crm.notify import survey_invitation_drafts
 from crm.services import promises
+from crm.services.alerts import alert_owner
 from crm.services.events import record_event
-from crm.services.outbox import alert_owner, messages_queue
+from crm.services.outbox import messages_queue
 from crm.workdays import (
     add_business_hours,
     business_day_hours,
@@ -245,5 +246,6 @@ def recovery_open(*, survey: Survey, now: datetime) -> Commitment:
             job,
             name="survey-low",
             context={"survey": survey, "contact": contact, "commitment": commitment},
+            key=f"recovery:{commitment.pk}",
         )
     return commitment

@@ -13,8 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.models import Contact, JobEvent, Message
+from crm.services.alerts import alert_message_failed
 from crm.services.events import record_event
-from crm.services.outbox import alert_owner, record_message_sent, statuses_below
+from crm.services.outbox import record_message_sent, statuses_below
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +110,4 @@ def _record_bounce(message: Message, *, event_type: str, description: str, at: d
         to=message.to_address,
         reason=description,
     )
-    alert_owner(
-        message.job,
-        name="message-failed",
-        context={"message": message, "error": description or event_type},
-    )
+    alert_message_failed(message)

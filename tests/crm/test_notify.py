@@ -32,8 +32,8 @@ from crm.notify import (
     render_draft,
     stage_change_drafts,
 )
+from crm.services.delivery import build_email
 from crm.services.jobs import job_advance, milestone_move
-from crm.services.outbox import build_email
 from crm.sms import SMS_MAX_LENGTH, MemorySmsBackend, SentSms
 from crm.tasks import send_message
 from portal.access import make_unsubscribe_token, portal_url, read_unsubscribe_token, short_portal_url

@@ -18,9 +18,11 @@ from django.core.mail import EmailMessage
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.utils import timezone
 
+import crm.services.delivery as delivery
 import crm.services.outbox as outbox
 from crm.models import Contact, Job, JobEvent, Message
-from crm.services.outbox import deliver_many, enqueue_on_commit, sweep
+from crm.services.delivery import deliver_many, sweep
+from crm.services.outbox import enqueue_on_commit
 from crm.sql import update_returning_pks
 from crm.tasks import send_messages
 
@@ -171,7 +173,7 @@ def test_it_puts_back_what_a_slow_batch_could_not_try_in_time(
     ids = queued_emails(job, contact, 3)
     # The clock: the batch starts at 0, the first send at 0, then 31 s have passed.
     ticks = iter([0.0, 0.0, 31.0])
-    monkeypatch.setattr(outbox.time, "monotonic", lambda: next(ticks, 0.0))
+    monkeypatch.setattr(delivery.time, "monotonic", lambda: next(ticks, 0.0))
 
     outcomes = deliver_many(message_ids=ids)
 

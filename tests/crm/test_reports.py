@@ -36,7 +36,7 @@ from django.contrib.auth.models import User
 
 from crm.models import Commitment, Contact, Customer, Job, Message, Pipeline, Request
 from crm.reports import Period, health_csv, health_report, silent_in
-from crm.services import outbox, promises
+from crm.services import delivery, promises
 from crm.services.jobs import job_advance, job_cancel, job_complete, job_create, milestone_move
 from crm.services.requests import request_answer, request_create
 from tests.conftest import make_pipeline
@@ -68,7 +68,7 @@ def build_scenario(time_machine, *, bob: User, alice: User, customer: Customer, 
     def deliver(**lookup: object) -> None:
         # Sent now (with the test database's transactions, on_commit never sends it earlier).
         message = Message.objects.get(**lookup)
-        outbox.deliver(message_id=message.pk)
+        delivery.deliver(message_id=message.pk)
         message.refresh_from_db()
         assert message.status == Message.Status.SENT
 
@@ -487,7 +487,7 @@ def test_only_an_acknowledgement_that_went_out_counts(
     twice = request_create(job=job_of_bob, contact=contact, body="Twice?", source=Request.Source.PORTAL)
     first_ack = Message.objects.get(idempotency_key__startswith=f"ack:{twice.pk}:")
     time_machine.move_to(now + timedelta(minutes=2), tick=False)
-    outbox.deliver(message_id=first_ack.pk)
+    delivery.deliver(message_id=first_ack.pk)
     # A second acknowledgement on another channel, later: the first one counts.
     Message.objects.create(
         job=job_of_bob,

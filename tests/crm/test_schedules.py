@@ -54,7 +54,7 @@ def test_it_schedules_a_task_that_exists_and_runs() -> None:
     setup_schedules()
     func = import_string(Schedule.objects.get(name="outbox-sweep").func)
 
-    assert func() == {"requeued": 0, "enqueued": 0}
+    assert func() == {"requeued": 0, "enqueued": 0, "failed": 0}
 
 
 def test_it_schedules_the_promise_scan_every_five_minutes() -> None:

@@ -21,9 +21,9 @@ from django.urls import reverse
 
 from crm.errors import DomainError
 from crm.models import Commitment, Contact, Customer, Job, JobEvent, Message, Pipeline, Survey
+from crm.services.delivery import build_email
 from crm.services.jobs import job_advance, job_complete, job_create, job_update_details
 from crm.services.messages import CallOutcome, call_log
-from crm.services.outbox import build_email
 from crm.services.surveys import invitations_due, invitations_send, survey_answer, survey_invite
 from crm.tasks import send_survey_invitations
 

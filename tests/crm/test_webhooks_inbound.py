@@ -9,6 +9,7 @@ JSON with a Headers list, SendGrid's multipart form, with the full MIME message 
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 import requests
 from anymail.inbound import AnymailInboundMessage
 from django.core import mail
+from django.urls import reverse
 
 from crm.models import Contact, Job, JobEvent, Message, Request
 from crm.services.inbound import inbound_receive
@@ -308,3 +310,235 @@ def test_it_refuses_an_inbound_without_the_secret(live_server, job: Job) -> None
     assert response.status_code in (400, 401, 403)
     assert inbound() == []
     assert mail.outbox == []
+
+
+# --- Whatever its length, its characters, its attachments -----------------------------------------
+
+
+def post_postmark_json(live_server, body: str) -> requests.Response:
+    """A body as the provider sends it, byte for byte (JSON escapes such as \\u0000 kept as sent)."""
+    return requests.post(
+        f"{live_server.url}/anymail/postmark/inbound/",
+        data=body.encode("ascii"),
+        headers={"Content-Type": "application/json"},
+        auth=AUTH,
+        timeout=10,
+    )
+
+
+def long_reply(length: int) -> str:
+    """A customer's own words, no quoted history, ``length`` characters."""
+    line = "La pompe fait un bruit regulier le soir, surtout quand il fait froid dehors."
+    text = "\n".join(f"{i:05d} {line}" for i in range(length // (len(line) + 7) + 1))
+    return text[:length].strip()
+
+
+def test_it_keeps_a_100_kb_reply_whole_and_makes_a_question_of_it(
+    live_server, client, job: Job, contact: Contact, bob
+) -> None:
+    text = long_reply(100_000)
+    payload = postmark_inbound(to=reply_address(job), text=text)
+
+    responses = [post_postmark(live_server, payload) for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    [reply] = inbound()
+    assert (reply.job, reply.contact, reply.last_error) == (job, contact, "")
+    assert reply.body_text == text
+    [question] = Request.objects.filter(job=job)
+    assert (question.body, question.message, question.source) == (text, reply, Request.Source.EMAIL)
+    # Lists and emails show a preview; the job page shows it all.
+    [alert] = [m for m in mail.outbox if m.to == ["bob@example.com"]]
+    assert len(alert.body) < 3000
+    assert "the whole text is on the job page" in alert.body
+    [ack] = [m for m in mail.outbox if m.to == [contact.email]]
+    assert text[:1000] in ack.body
+    assert text[-1000:] not in ack.body
+    client.force_login(bob)
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert text[-1000:] in page
+
+
+def test_it_makes_a_question_of_a_6000_character_reply(live_server, job: Job, contact: Contact) -> None:
+    text = long_reply(6000)
+
+    response = post_postmark(live_server, postmark_inbound(to=reply_address(job), text=text + QUOTED_FR))
+
+    assert response.status_code == 200
+    [reply] = inbound()
+    assert reply.body_text == text
+    [question] = Request.objects.filter(job=job)
+    assert (question.body, question.message) == (text, reply)
+
+
+def test_it_stores_a_reply_with_nul_and_lone_surrogates_cleaned(live_server, job: Job, contact: Contact) -> None:
+    payload = postmark_inbound(to=reply_address(job), text="Jeudi\x00 nous \ud800convient 😀." + QUOTED_FR)
+    payload["Subject"] = "Re: Proposal\x00 sent \udfff"
+    payload["HtmlBody"] = "<div>Jeudi\x00 nous \ud800convient.</div>"
+    payload["FromName"] = payload["FromFull"]["Name"] = "Marie\x00 \ud800Dupont"
+    body = json.dumps(payload, ensure_ascii=True)
+    assert "\\u0000" in body
+    assert "\\ud800" in body
+    assert "\\udfff" in body
+
+    responses = [post_postmark_json(live_server, body) for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    [reply] = inbound()
+    assert (reply.job, reply.contact, reply.last_error) == (job, contact, "")
+    # NUL dropped, each lone half of a pair replaced, a real pair kept.
+    assert reply.body_text == "Jeudi nous \ufffdconvient 😀."
+    assert reply.subject == "Re: Proposal sent \ufffd"
+    assert Request.objects.get(job=job).body == "Jeudi nous \ufffdconvient 😀."
+    [event] = JobEvent.objects.filter(job=job, kind=JobEvent.Kind.MESSAGE_RECEIVED)
+    assert event.data["subject"] == "Re: Proposal sent \ufffd"
+
+
+def test_it_stores_a_sendgrid_reply_with_nul_cleaned(live_server, job: Job, contact: Contact) -> None:
+    headers = (
+        "From: Marie Dupont <marie@example.com>\n"
+        f"To: {reply_address(job)}\n"
+        "Subject: Re: Proposal\x00 sent\n"
+        "Date: Mon, 2 Mar 2026 11:15:00 +0100\n"
+        "Message-ID: <nul.1@mail.example.org>\n"
+        "MIME-Version: 1.0\n"
+    )
+    fields = sendgrid_parsed(
+        headers=headers, text="Jeudi\x00 nous convient.", sender=contact.email, to=reply_address(job)
+    )
+
+    response = post_sendgrid(live_server, fields)
+
+    assert response.status_code == 200
+    [reply] = inbound()
+    assert (reply.job, reply.body_text, reply.subject) == (job, "Jeudi nous convient.", "Re: Proposal sent")
+
+
+def test_it_reads_a_reply_in_a_charset_it_has_no_codec_for(live_server, job: Job, contact: Contact) -> None:
+    mime = (
+        "From: Marie Dupont <marie@example.com>\n"
+        f"To: {reply_address(job)}\n"
+        "Subject: Re: Proposal sent\n"
+        "Message-ID: <charset.1@mail.example.org>\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: text/plain; charset="x-no-such-charset"\n'
+        "Content-Transfer-Encoding: 8bit\n"
+        "\n"
+        "Jeudi nous convient.\n"
+    )
+
+    response = post_sendgrid(live_server, sendgrid_raw(mime=mime, sender=contact.email, to=reply_address(job)))
+
+    assert response.status_code == 200
+    [reply] = inbound()
+    assert (reply.job, reply.body_text, reply.last_error) == (job, "Jeudi nous convient.", "")
+
+
+def postmark_attachment(name: str, content: bytes, content_type: str) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "Content": base64.b64encode(content).decode(),
+        "ContentType": content_type,
+        "ContentLength": len(content),
+    }
+
+
+def test_it_names_the_files_of_an_attachment_only_reply(live_server, job: Job, contact: Contact) -> None:
+    payload = postmark_inbound(to=reply_address(job), text="")
+    payload["HtmlBody"] = payload["StrippedTextReply"] = ""
+    payload["Attachments"] = [postmark_attachment("compteur.jpg", b"\xff\xd8" + b"\x00" * 2046, "image/jpeg")]
+
+    responses = [post_postmark(live_server, payload) for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    [reply] = inbound()
+    assert reply.body_text == (
+        "Files attached to this email (named here, not kept):\n- compteur.jpg (image/jpeg, 2.0\xa0KB)"
+    )
+    [question] = Request.objects.filter(job=job)
+    assert question.body == reply.body_text
+
+
+def test_it_names_the_files_after_the_text_of_a_reply(live_server, job: Job, contact: Contact) -> None:
+    payload = postmark_inbound(to=reply_address(job), text="Voici le devis signé." + QUOTED_FR)
+    payload["Attachments"] = [
+        postmark_attachment("devis signé.pdf", b"%PDF-1.4" + b"0" * 200, "application/pdf"),
+        postmark_attachment("photo.png", b"\x89PNG" + b"0" * 30, "image/png"),
+    ]
+
+    post_postmark(live_server, payload)
+
+    [reply] = inbound()
+    assert reply.body_text == (
+        "Voici le devis signé.\n\n"
+        "Files attached to this email (named here, not kept):\n"
+        "- devis signé.pdf (application/pdf, 208\xa0bytes)\n"
+        "- photo.png (image/png, 34\xa0bytes)"
+    )
+
+
+# --- An email that cannot be filed ----------------------------------------------------------------
+
+
+def refuse(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("the database went away")
+
+
+def test_it_keeps_an_email_it_cannot_file_unassigned_with_the_error(
+    live_server, monkeypatch, client, job: Job, contact: Contact, bob
+) -> None:
+    """Filing fails after the message and its event were written (forced from inside the product:
+    the only way to stand for "any reason"); that attempt is rolled back and the email is kept once,
+    unassigned, as it arrived, for staff to file by hand."""
+    monkeypatch.setattr("crm.services.inbound.request_create", refuse)
+    payload = postmark_inbound(to=reply_address(job), text="Jeudi nous convient." + QUOTED_FR)
+
+    responses = [post_postmark(live_server, payload) for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    [kept] = inbound()
+    assert (kept.job, kept.contact, kept.status, kept.kind) == (None, None, "received", "reply")
+    assert kept.idempotency_key.startswith("in-raw:")
+    assert kept.last_error == "RuntimeError: the database went away"
+    assert (kept.from_address, kept.to_address) == ("marie@example.com", reply_address(job))
+    assert kept.subject == "Re: Proposal sent — votre dossier J-2026-0001"
+    assert kept.email_message_id == "<CAEPk3R+4Zr.reply@mail.example.org>"
+    # As it arrived: the headers and the whole text, quoted history included.
+    assert "From: Marie Dupont <marie@example.com>" in kept.body_text
+    assert "Jeudi nous convient.\n\nLe lun. 2 mars 2026" in kept.body_text
+    assert not JobEvent.objects.filter(kind=JobEvent.Kind.MESSAGE_RECEIVED).exists()
+    assert not Request.objects.exists()
+    assert mail.outbox == []
+
+    client.force_login(bob)
+    page = client.get(reverse("crm:inbox")).content.decode()
+    assert "Could not be filed automatically." in page
+    assert "RuntimeError: the database went away" in page
+    response = client.post(reverse("crm:inbox_assign", args=[kept.pk]), {"job": job.pk})
+    assert response.status_code == 302
+    kept.refresh_from_db()
+    assert (kept.job, kept.contact) == (job, contact)
+
+
+def test_it_answers_an_error_and_stores_nothing_when_even_keeping_it_fails(
+    live_server, monkeypatch, job: Job, contact: Contact
+) -> None:
+    """Filing and keeping both fail (forced from inside the product, as above): nothing is half
+    stored, and the error makes the provider deliver it again — which then files it."""
+    monkeypatch.setattr("crm.services.inbound.request_create", refuse)
+    monkeypatch.setattr("crm.services.inbound._raw_text", refuse)
+    payload = postmark_inbound(to=reply_address(job), text="Jeudi nous convient." + QUOTED_FR)
+
+    response = post_postmark(live_server, payload)
+
+    assert response.status_code >= 500
+    assert inbound() == []
+    assert not JobEvent.objects.filter(kind=JobEvent.Kind.MESSAGE_RECEIVED).exists()
+    assert not Request.objects.exists()
+    assert mail.outbox == []
+
+    monkeypatch.undo()
+    assert post_postmark(live_server, payload).status_code == 200
+    [reply] = inbound()
+    assert (reply.job, reply.last_error) == (job, "")
+    assert Request.objects.get(job=job).message == reply

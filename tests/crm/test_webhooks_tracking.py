@@ -8,9 +8,10 @@ as Postmark and SendGrid (through anymail) do.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from anymail.message import AnymailRecipientStatus, AnymailStatus
 from django.core import mail
 from django.core.mail import EmailMessage
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
+from django.utils import timezone
 
 from crm.models import Contact, Job, JobEvent, Message
 from crm.services.jobs import job_advance
@@ -157,7 +159,9 @@ def test_it_changes_a_message_once_when_the_same_event_comes_three_times(live_se
     assert after_first["message"]["delivered_at"] == datetime(2026, 3, 2, 9, 0, 4, 273539, tzinfo=UTC)
 
 
-def test_it_marks_a_bounce_flags_the_address_and_tells_the_owner(live_server, sent: Message, job: Job) -> None:
+def test_it_marks_a_bounce_flags_the_address_and_tells_the_owner(
+    live_server, sent: Message, job: Job, time_machine, settings, run_schedules
+) -> None:
     response = post_json(f"{live_server.url}/anymail/postmark/tracking/", postmark_bounce(sent))
 
     assert response.status_code == 200
@@ -170,6 +174,11 @@ def test_it_marks_a_bounce_flags_the_address_and_tells_the_owner(live_server, se
     [bounced] = JobEvent.objects.filter(job=job, kind=JobEvent.Kind.MESSAGE_BOUNCED)
     assert bounced.data["message_id"] == sent.pk
     assert bounced.data["to"] == "marie@example.com"
+    # The owner hears of it in their digest of failures, sent once the burst's window has passed.
+    assert Message.objects.get(pk=sent.pk).alerted_in.staff == job.owner
+    assert mail.outbox == []
+    time_machine.move_to(timezone.now() + timedelta(seconds=settings.STAFF_ALERT_DIGEST_SECONDS + 1))
+    run_schedules()
     [alert] = mail.outbox
     assert alert.to == ["bob@example.com"]
     assert job.reference in alert.subject
@@ -177,6 +186,7 @@ def test_it_marks_a_bounce_flags_the_address_and_tells_the_owner(live_server, se
 
 
 def test_it_moves_a_delivered_message_to_bounced_once(live_server, sent: Message, job: Job) -> None:
+    """And alerts its owner once: one failure in one digest."""
     url = f"{live_server.url}/anymail/postmark/tracking/"
     post_json(url, postmark_delivery(sent))
 
@@ -187,7 +197,8 @@ def test_it_moves_a_delivered_message_to_bounced_once(live_server, sent: Message
     sent.refresh_from_db()
     assert sent.status == "bounced"
     assert JobEvent.objects.filter(job=job, kind=JobEvent.Kind.MESSAGE_BOUNCED).count() == 1
-    assert len(mail.outbox) == 1
+    [digest] = Message.objects.filter(kind=Message.Kind.STAFF_ALERT)
+    assert list(digest.alerted_failures.all()) == [sent]
 
 
 def test_it_opts_out_a_contact_who_marks_a_message_as_spam(live_server, sent: Message) -> None:
@@ -290,5 +301,72 @@ def test_it_ignores_an_event_for_a_message_it_does_not_know(live_server, sent: M
         responses.append(post_json(f"{live_server.url}/anymail/postmark/tracking/", event))
 
     assert [r.status_code for r in responses] == [200, 200, 200]
+    assert snapshot(sent) == before
+    assert mail.outbox == []
+
+
+# --- Odd values ---------------------------------------------------------------------------------
+
+
+def post_json_as_sent(url: str, payload: Any) -> requests.Response:
+    """The payload with its JSON escapes (``\\u0000``, ``\\ud800``) as the provider writes them."""
+    body = json.dumps(payload, ensure_ascii=True)
+    return requests.post(url, data=body, headers={"Content-Type": "application/json"}, auth=AUTH, timeout=10)
+
+
+def test_it_takes_a_bounce_with_nul_lone_surrogates_and_a_10000_character_description(
+    live_server, sent: Message, job: Job
+) -> None:
+    bounce = {
+        **postmark_bounce(sent),
+        "Description": "Mailbox\x00 full \ud800 " + "x" * 10_000,
+        "Details": "smtp;552\x00 \udfff",
+    }
+    assert "\\u0000" in json.dumps(bounce, ensure_ascii=True)
+
+    response = post_json_as_sent(f"{live_server.url}/anymail/postmark/tracking/", bounce)
+
+    assert response.status_code == 200
+    sent.refresh_from_db()
+    assert sent.status == "bounced"
+    assert sent.last_error.startswith("Mailbox full \ufffd xxx")
+    assert len(sent.last_error) == 2000
+    contact = Contact.objects.get(pk=sent.contact_id)
+    assert contact.email_bounce_reason.startswith("Mailbox full \ufffd xxx")
+    [bounced] = JobEvent.objects.filter(job=job, kind=JobEvent.Kind.MESSAGE_BOUNCED)
+    assert bounced.data["reason"].startswith("Mailbox full \ufffd xxx")
+
+
+def test_it_finds_a_message_by_its_outbox_id_when_the_provider_id_is_odd(live_server, sent: Message) -> None:
+    provider_id = sent.provider_message_id
+    delivery = {**postmark_delivery(sent), "MessageID": "\x00\ud800" + "x" * 10_000}
+
+    response = post_json_as_sent(f"{live_server.url}/anymail/postmark/tracking/", delivery)
+
+    assert response.status_code == 200
+    sent.refresh_from_db()
+    assert (sent.status, sent.provider_message_id) == ("delivered", provider_id)
+
+
+@pytest.mark.parametrize(
+    ("message_id", "outbox_id"),
+    [
+        ("\x00", "\x00"),
+        ("\ud800", "\ud800"),
+        ("x" * 10_000, "²"),
+        ("", "9" * 40),
+        ("", "-1"),
+        ("", ["1"]),
+        ("", {"id": 1}),
+    ],
+    ids=["nul", "lone-surrogate", "long-id-and-superscript-digit", "huge-number", "negative", "list", "object"],
+)
+def test_it_ignores_a_tracking_event_with_odd_ids(live_server, sent: Message, message_id: str, outbox_id: Any) -> None:
+    before = snapshot(sent)
+    bounce = {**postmark_bounce(sent), "MessageID": message_id, "Metadata": {"outbox_id": outbox_id}}
+
+    response = post_json_as_sent(f"{live_server.url}/anymail/postmark/tracking/", bounce)
+
+    assert response.status_code == 200
     assert snapshot(sent) == before
     assert mail.outbox == []
