@@ -215,11 +215,20 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # other ANYMAIL_* variable is handed to anymail without its prefix, e.g.
 # ANYMAIL_POSTMARK_SERVER_TOKEN -> ANYMAIL["POSTMARK_SERVER_TOKEN"].
 ANYMAIL_ESP = env_str("ANYMAIL_ESP").lower()
-ANYMAIL = {
+ANYMAIL: dict[str, object] = {
     key.removeprefix("ANYMAIL_"): value
     for key, value in os.environ.items()
     if key.startswith("ANYMAIL_") and key != "ANYMAIL_ESP"
 }
+# How long a call to the provider may take (anymail's default is 30 s): a number of seconds, not
+# the string the environment gives, or every send fails before it is made.
+if ANYMAIL.get("REQUESTS_TIMEOUT"):
+    try:
+        ANYMAIL["REQUESTS_TIMEOUT"] = float(str(ANYMAIL["REQUESTS_TIMEOUT"]))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"ANYMAIL_REQUESTS_TIMEOUT must be a number of seconds, not {ANYMAIL['REQUESTS_TIMEOUT']!r}."
+        ) from None
 # The ESP's webhooks (/anymail/<esp>/tracking/ and inbound/) change messages and contacts: in
 # production they exist only behind their basic-auth secret. A production provider without one
 # is refused at start, as a missing SECRET_KEY is.

@@ -53,6 +53,35 @@ def test_it_picks_the_email_provider_from_the_environment():
     assert result.stdout.split()[1] == "anymail.backends.postmark.EmailBackend"
 
 
+@pytest.mark.parametrize(
+    ("esp", "backend"),
+    [
+        ("resend", "crm.email_backends.ResendEmailBackend"),
+        ("brevo", "crm.email_backends.BrevoEmailBackend"),
+        ("mailgun", "anymail.backends.mailgun.EmailBackend"),
+    ],
+)
+def test_it_gives_the_providers_that_take_one_the_backend_that_sends_the_idempotency_key(esp: str, backend: str):
+    result = start(SECRET_KEY="x" * 50, ANYMAIL_ESP=esp, ANYMAIL_WEBHOOK_SECRET="u:p")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[1] == backend
+
+
+def test_it_reads_the_provider_timeout_as_seconds():
+    probe = (
+        "import django; django.setup(); from django.core.mail import get_connection; "
+        "print(repr(get_connection().timeout))"
+    )
+    env = {"SECRET_KEY": "x" * 50, "ANYMAIL_ESP": "postmark", "ANYMAIL_WEBHOOK_SECRET": "u:p"}
+    env["ANYMAIL_POSTMARK_SERVER_TOKEN"] = "t"
+    result = start(probe, **env, ANYMAIL_REQUESTS_TIMEOUT="7.5")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "7.5"
+    refused = start(probe, **env, ANYMAIL_REQUESTS_TIMEOUT="soon")
+    assert refused.returncode != 0
+    assert "ANYMAIL_REQUESTS_TIMEOUT must be a number of seconds" in refused.stderr
+
+
 def test_it_refuses_a_production_provider_whose_webhooks_would_take_anyone():
     result = start(SECRET_KEY="x" * 50, ANYMAIL_ESP="postmark", ANYMAIL_POSTMARK_SERVER_TOKEN="t")
     assert result.returncode != 0
