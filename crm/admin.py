@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
+from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin import widgets
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet, URLField
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
@@ -23,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.admin_forms import ContactForm, JobActionForm, JobAddForm, JobChangeForm, MilestoneMoveForm
 from crm.errors import DomainError
+from crm.forms.fields import id_from_input
 from crm.models import (
     Campaign,
     CheckIn,
@@ -55,6 +58,7 @@ from crm.services.jobs import (
     job_update_details,
     milestone_move,
 )
+from crm.text import clean_text
 from crm.workdays import business_today
 
 
@@ -76,7 +80,62 @@ class ReadOnlyMixin:
         return False
 
 
-class ServiceAdmin(admin.ModelAdmin):
+def _cleaned_query(query: QueryDict) -> QueryDict:
+    cleaned = QueryDict(mutable=True)
+    for key, values in query.lists():
+        cleaned.setlist(key, [clean_text(value) for value in values])
+    cleaned._mutable = False
+    return cleaned
+
+
+def _ids_only(value: Any, db_field: Any) -> list[Any]:
+    model = db_field.remote_field.model
+    return [item for item in value if id_from_input(item, model) is not None]
+
+
+class AutocompleteSelect(widgets.AutocompleteSelect):
+    """Django's, which queries the sent id to show it again on a refused form: one that is no id
+    ("1x", a NUL) made that query raise, a 500 instead of the form's "Select a valid choice"."""
+
+    def optgroups(self, name: str, value: Any, attr: Any = None) -> Any:
+        return super().optgroups(name, _ids_only(value, self.field), attr)
+
+
+class AutocompleteSelectMultiple(widgets.AutocompleteSelectMultiple):
+    """Django's, for several ids (see AutocompleteSelect)."""
+
+    def optgroups(self, name: str, value: Any, attr: Any = None) -> Any:
+        return super().optgroups(name, _ids_only(value, self.field), attr)
+
+
+class OddInputAdmin(admin.ModelAdmin):
+    """A model admin that odd input cannot break.
+
+    The search box, the list filters and the autocomplete search without NUL: PostgreSQL refuses
+    it in text, so a filter value or a term containing one was a 500 (the filters reach the query
+    unchecked). It is dropped as if it had not been typed, as on the staff pages' searches. The
+    autocomplete fields show a refused form again whatever ids it was sent."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        request.GET = cast(Any, _cleaned_query(request.GET))
+        return super().changelist_view(request, extra_context)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> tuple[Any, bool]:
+        # The autocomplete of a foreign key field passes its term here, past changelist_view.
+        return super().get_search_results(request, queryset, clean_text(search_term))
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = AutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = AutocompleteSelectMultiple(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ServiceAdmin(OddInputAdmin):
     """A model admin whose saves call services.
 
     The form catches what a person can fix; a service may still say no when saving (a colleague
@@ -239,7 +298,7 @@ class StageTemplateInline(admin.TabularInline):
 
 
 @admin.register(Pipeline)
-class PipelineAdmin(admin.ModelAdmin):
+class PipelineAdmin(OddInputAdmin):
     list_display = ["name", "is_active", "stage_count", "silence_days"]
     list_filter = ["is_active"]
     search_fields = ["name"]
@@ -254,7 +313,7 @@ class PipelineAdmin(admin.ModelAdmin):
 
 
 @admin.register(StaffProfile)
-class StaffProfileAdmin(admin.ModelAdmin):
+class StaffProfileAdmin(OddInputAdmin):
     list_display = ["user", "job_title", "phone", "language"]
     list_filter = ["language"]
     list_select_related = ["user"]
@@ -263,7 +322,7 @@ class StaffProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(StageTemplate)
-class StageTemplateAdmin(admin.ModelAdmin):
+class StageTemplateAdmin(OddInputAdmin):
     list_display = ["name", "pipeline", "position", "customer_visible", "default_duration_days", "message_key"]
     list_filter = ["pipeline", "customer_visible"]
     list_select_related = ["pipeline"]
@@ -272,7 +331,7 @@ class StageTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(JobReferenceCounter)
-class JobReferenceCounterAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class JobReferenceCounterAdmin(ReadOnlyMixin, OddInputAdmin):
     list_display = ["year", "last_number"]
 
 
@@ -424,6 +483,15 @@ class JobAdmin(ServiceAdmin):
             )
         obj.refresh_from_db()
 
+    def response_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
+        # Django answers any error of the action bar with "No action selected."; a reason it cannot
+        # take (too long, a NUL) is told as such.
+        refused = self.action_form(request.POST, auto_id=False).errors.get("reason")
+        if refused:
+            self.message_user(request, " ".join(str(error) for error in refused), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
     # Actions: each job on its own, so one refusal does not stop the others.
 
     def _act_on_each(
@@ -556,7 +624,7 @@ class MilestoneAdmin(ServiceAdmin):
 
 
 @admin.register(JobEvent)
-class JobEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class JobEventAdmin(ReadOnlyMixin, OddInputAdmin):
     list_display = ["created_at", "job", "kind", "actor", "summary"]
     list_filter = ["kind", "created_at"]
     list_select_related = ["job", "actor"]
@@ -567,7 +635,7 @@ class JobEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class MessageAdmin(ReadOnlyMixin, OddInputAdmin):
     """The outbox as it is: crm.services.outbox sends, retries and records, never the admin."""
 
     list_display = ["created_at", "job", "contact", "channel", "direction", "kind", "status", "attempts"]
@@ -578,7 +646,7 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Request)
-class RequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RequestAdmin(ReadOnlyMixin, OddInputAdmin):
     """Questions are created and answered through crm.services.requests (portal, inbound, staff)."""
 
     list_display = ["received_at", "job", "contact", "source", "answer_due_on", "answered_at"]
@@ -589,7 +657,7 @@ class RequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ImportRunAdmin(ReadOnlyMixin, OddInputAdmin):
     """Imports run from the staff pages (crm.services.imports); shown here for support."""
 
     list_display = ["created_at", "file_name", "status", "total_rows", "processed_rows", "created_by"]
@@ -621,7 +689,7 @@ class RenegotiationInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Commitment)
-class CommitmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class CommitmentAdmin(ReadOnlyMixin, OddInputAdmin):
     """Promises are made, kept, moved and broken by crm.services.promises (never edited here)."""
 
     list_display = ["title", "job", "kind", "state", "first_due_at", "due_at", "owner", "kept_at", "broken_at"]
@@ -633,7 +701,7 @@ class CommitmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Renegotiation)
-class RenegotiationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RenegotiationAdmin(ReadOnlyMixin, OddInputAdmin):
     list_display = ["created_at", "commitment", "old_due_at", "new_due_at", "proactive", "told_customer_at", "actor"]
     list_filter = ["proactive", "created_at"]
     list_select_related = ["commitment__job", "actor"]
@@ -644,7 +712,7 @@ class RenegotiationAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Survey)
-class SurveyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SurveyAdmin(ReadOnlyMixin, OddInputAdmin):
     """Invited by the schedule and answered by the customer (crm.services.surveys): never edited
     here, so the reports count what the customer said."""
 
@@ -670,7 +738,7 @@ class SurveyAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(CheckIn)
-class CheckInAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class CheckInAdmin(ReadOnlyMixin, OddInputAdmin):
     """Sent by the schedule and answered by the customer (crm.services.checkins)."""
 
     list_display = ["job", "contact", "sent_at", "answer", "answered_at", "request"]
@@ -681,7 +749,7 @@ class CheckInAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class CampaignAdmin(ReadOnlyMixin, OddInputAdmin):
     """Written and sent from the staff pages (crm.services.campaigns); shown here for support."""
 
     list_display = ["title", "kind", "status", "starts_on", "ends_on", "total", "queued", "created_by"]
@@ -691,3 +759,18 @@ class CampaignAdmin(ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     # Django 6 makes https the default scheme of URL fields; say so now (and silence the warning).
     formfield_overrides = {URLField: {"assume_scheme": "https"}}
+
+
+def _guard_against_odd_input(app_label: str) -> None:
+    """Another app's admin pages, registered again with OddInputAdmin around their own class."""
+    for model in apps.get_app_config(app_label).get_models():
+        if admin.site.is_registered(model):
+            registered = type(admin.site.get_model_admin(model))
+            admin.site.unregister(model)
+            admin.site.register(model, type(registered.__name__, (OddInputAdmin, registered), {}))
+
+
+# They search and filter on text columns too: users (whose search also serves the installers' and
+# the staff profiles' autocomplete), django-q2's schedules and tasks.
+_guard_against_odd_input("auth")
+_guard_against_odd_input("django_q")

@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models import Contact, Customer
 from crm.phones import is_dialable, phone_error
-from crm.text import spreadsheet_safe
+from crm.text import clean_text, spreadsheet_safe
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 # Well within the task's time limit (Q_CLUSTER timeout); larger files are split by the person.
@@ -236,8 +236,9 @@ def sniff_delimiter(text: str) -> str:
 
 
 def parse_csv(data: bytes, *, max_rows: int = MAX_ROWS) -> ParsedFile:
-    """Headers and non-blank rows, cells stripped. Raises ImportFileError for a file that cannot be
-    imported at all (not text, empty, no data rows, too many rows, broken quoting)."""
+    """Headers and non-blank rows, cells stripped and cleaned (crm.text.clean_text). Raises
+    ImportFileError for a file that cannot be imported at all (not text, empty, no data rows, too
+    many rows, broken quoting)."""
     if not data.strip():
         raise ImportFileError(gettext("The file is empty."))
     text, encoding = decode(data)
@@ -254,7 +255,10 @@ def parse_csv(data: bytes, *, max_rows: int = MAX_ROWS) -> ParsedFile:
     number = 0
     try:
         for number, record in enumerate(reader, start=1):
-            cells = [cell.strip() for cell in record]
+            # A NUL in a cell is dropped, not reported: no spreadsheet shows it, so the person could
+            # not find it to fix it. It is left over by the program that wrote the file (a database
+            # export's padding), never typed; kept, PostgreSQL would refuse the whole import.
+            cells = [clean_text(cell).strip() for cell in record]
             if not any(cells):
                 continue
             if headers is None:

@@ -47,8 +47,9 @@ class LinkRequestForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"}),
     )
     # The job the expired link was about; anything else is simply dropped (never an error the
-    # person cannot see or fix).
-    job = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    # person cannot see or fix). A plain Field, not a CharField: a CharField refuses a NUL with an
+    # error, which this hidden field could not show.
+    job = forms.Field(required=False, widget=forms.HiddenInput)
 
     def clean_address(self) -> str:
         typed = self.cleaned_data["address"].strip()

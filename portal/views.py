@@ -16,13 +16,12 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.contrib import messages
 from django.core import signing
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.formats import date_format
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
@@ -32,6 +31,7 @@ from django_q.tasks import async_task
 from crm.errors import DomainError
 from crm.models import Contact, Job, Milestone, Request
 from crm.people import person_card
+from crm.redirects import next_page
 from crm.services.contacts import contact_opt_out, contact_update_preferences
 from crm.services.requests import answer_promise, request_create
 from portal import ics, ratelimit, selectors
@@ -204,18 +204,15 @@ def sign_out_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def language(request: HttpRequest) -> HttpResponse:
     """The language switcher: this browser's portal pages follow the choice (the contact's
-    messages keep the language set in their preferences). A GET chooses nothing."""
+    messages keep the language set in their preferences), and it goes back to the page it was on
+    (crm.redirects.next_page: never another site, never a 500 for a ``next`` that is not a path).
+    A GET chooses nothing."""
     if request.method != "POST":
         return redirect("portal:home")
     chosen = request.POST.get("language", "")
     if chosen in {code for code, _name in settings.LANGUAGES}:
         choose_language(request, chosen)
-    next_url = request.POST.get("next", "")
-    if next_url and url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return redirect(next_url)
-    return redirect("portal:home")
+    return HttpResponseRedirect(next_page(request, request.POST.get("next"), home=reverse("portal:home")))
 
 
 # --- My jobs and the job page -------------------------------------------------------------------

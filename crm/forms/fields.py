@@ -1,10 +1,13 @@
-"""What people type or a page carries that names a row or a day: read strictly, so that junk or
-an absurd value is an ordinary "no such …" or a form error, never a crash.
+"""What people type or a page carries that names a row or a day, or is searched for: read
+strictly, so that junk or an absurd value is an ordinary "no such …" or a form error, never a crash.
 
 Ids: ASCII digits only ("²".isdigit() is true, but int("²") fails), and within the range of the
 model's primary key column as PostgreSQL declares it (``integer`` for Django's own tables,
 ``bigint`` for ours) — the same answer on SQLite, where the database itself would overflow at a
 different limit or not at all, so a value is refused before any query is made.
+
+Search text: what PostgreSQL refuses in text (a NUL) taken out, as if it had not been typed —
+a search box or a filter has no error to show, and a NUL in a query is a 500 there (SQLite takes it).
 
 Days: within reach of today (see crm.workdays.EARLIEST_DAY and latest_day): a date in the year 1
 or 9999 is a slip of the keyboard, and computing with it overflows the calendar.
@@ -20,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
 
+from crm.text import clean_text
 from crm.workdays import EARLIEST_DAY, out_of_reach
 
 # --- Ids ----------------------------------------------------------------------------------------
@@ -85,6 +89,18 @@ class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
                         self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
                     )
         return super().clean(value)
+
+
+# --- Search text --------------------------------------------------------------------------------
+
+# Longer than anyone types in a search box; a query string can carry far more.
+SEARCH_MAX_LENGTH = 100
+
+
+def search_text(value: Any) -> str:
+    """What a search box or a text filter of the query string searches for: stripped, at most
+    SEARCH_MAX_LENGTH characters, with NUL and lone surrogates cleaned away (crm.text.clean_text)."""
+    return clean_text(str(value or "")).strip()[:SEARCH_MAX_LENGTH]
 
 
 # --- Days ---------------------------------------------------------------------------------------

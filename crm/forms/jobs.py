@@ -250,7 +250,12 @@ class StatusForm(JobForm):
 
 
 class AnswerForm(forms.Form):
-    body = forms.CharField(label=_("Answer"), max_length=MAX_MESSAGE_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
+    body = forms.CharField(
+        label=_("Answer"),
+        max_length=MAX_MESSAGE_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": _("Write the answer first.")},
+    )
 
 
 class AssignForm(forms.Form):

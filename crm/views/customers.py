@@ -24,7 +24,7 @@ from django.views.decorators.http import require_http_methods
 from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.customers import ContactForm, CustomerForm, JobCreateForm
-from crm.forms.fields import id_from_input
+from crm.forms.fields import id_from_input, search_text
 from crm.models import Contact, Customer, Job
 from crm.services.customers import contact_create, contact_update, customer_create, customer_update
 from crm.services.jobs import job_create
@@ -124,7 +124,7 @@ def _add_service_errors(form: BaseForm, error: ValidationError) -> None:
 @staff_required
 @require_http_methods(["GET"])
 def customer_list(request: StaffRequest) -> HttpResponse:
-    search = request.GET.get("q", "").strip()
+    search = search_text(request.GET.get("q"))
     page = _paginate(request, _customers_for_list(search), CUSTOMERS_PER_PAGE)
     return render(
         request,
@@ -301,7 +301,7 @@ def job_new(request: StaffRequest) -> HttpResponse:
         # The customer named by the form (shown above it), else the search that finds one.
         chosen = _chosen_customer((request.POST if request.method == "POST" else request.GET).get("customer"))
         context.update(
-            chosen=chosen, matches=_customer_matches(request.GET.get("q", "").strip()), carried=_carried(request)
+            chosen=chosen, matches=_customer_matches(search_text(request.GET.get("q"))), carried=_carried(request)
         )
         if request.htmx and request.htmx.target == "customer-matches":
             return render(request, "crm/customers/_customer_matches.html", context)

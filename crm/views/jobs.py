@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import selectors
 from crm.access import StaffRequest, is_manager, staff_required
 from crm.errors import DomainError
-from crm.forms.fields import id_from_input
+from crm.forms.fields import id_from_input, search_text
 from crm.forms.jobs import (
     AdvanceForm,
     AnswerForm,
@@ -77,7 +77,7 @@ def get_job(public_id: Any) -> Job:
 def _filters(request: HttpRequest) -> JobFilters:
     # An id that names nothing (junk, out of range) is no filter at all.
     return JobFilters(
-        q=request.GET.get("q", "").strip()[:100],
+        q=search_text(request.GET.get("q")),
         owner=request.GET.get("owner", "mine"),
         pipeline=id_from_input(request.GET.get("pipeline"), Pipeline),
         stage=id_from_input(request.GET.get("stage"), StageTemplate),
@@ -384,7 +384,8 @@ def request_answer_view(request: StaffRequest, public_id: Any, request_id: int) 
     question = get_object_or_404(Request, pk=request_id, job=job)
     form = AnswerForm(request.POST)
     if not form.is_valid():
-        return back_to_job(request, job, error=_("Write the answer first."))
+        # The field's own message: nothing written, too long, or a character that cannot be kept.
+        return back_to_job(request, job, error=str(form.errors["body"][0]))
     try:
         request_answer(request=question, body=form.cleaned_data["body"], actor=request.user)
     except DomainError as error:

@@ -1,4 +1,4 @@
-"""crm.forms.fields: ids and days read from what people type or a page carries."""
+"""crm.forms.fields: ids, search text and days read from what people type or a page carries."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from crm.forms.fields import (
     check_day,
     id_from_input,
     max_id,
+    search_text,
 )
 from crm.models import Contact, Customer, Pipeline
 
@@ -140,3 +141,18 @@ def test_the_furthest_day_is_five_years_from_today(time_machine) -> None:
     assert check_day(date(2031, 3, 2)) == date(2031, 3, 2)
     with pytest.raises(ValidationError):
         check_day(date(2031, 3, 3))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("  Dupont ", "Dupont"),
+        ("Du\x00pont\x00", "Dupont"),
+        ("\x00", ""),
+        ("Dupont \ud800", "Dupont \ufffd"),  # half a UTF-16 pair, as a JSON body's "\ud800" decodes to
+        (None, ""),
+        ("x" * 500, "x" * 100),
+    ],
+)
+def test_it_reads_search_text_as_typed_without_what_no_database_stores(value: object, expected: str) -> None:
+    assert search_text(value) == expected

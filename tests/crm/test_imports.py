@@ -92,6 +92,18 @@ class TestParse:
         )
         assert [number for number, _cells in parsed.rows] == [3, 5, 6]
 
+    def test_it_drops_a_nul_from_a_cell_as_no_spreadsheet_shows_one(self):
+        # A NUL is never typed and never seen, so the person could not find it to fix it: the cell
+        # is read without it, in the header row too (crm.imports.parse_csv).
+        line = "Dupont\x00 household,,,Marie\x00\x00 Dupont,marie@example.com\x00,,,,,,"
+        for data in (
+            b"\xef\xbb\xbf" + csv_bytes(line, header=HEADER.replace("Email", "E\x00mail")),
+            ("\r\n".join([HEADER.replace("Email", "E\x00mail"), line]) + "\r\n").encode("utf-16"),
+        ):
+            parsed = parse_csv(data)
+            assert parsed.headers[4] == "Email"
+            assert parsed.rows[0][1][:5] == ["Dupont household", "", "", "Marie Dupont", "marie@example.com"]
+
     def test_it_refuses_empty_files_and_files_without_rows(self):
         with pytest.raises(ImportFileError, match="empty"):
             parse_csv(b"  \r\n")
@@ -293,6 +305,18 @@ class TestServices:
             import_validate(run=run, mapping={"email": 1})
         run = import_validate(run=run, mapping={"customer_name": 0, "contact_name": 0, "email": 1})
         assert (run.status, run.valid_rows) == (ImportRun.Status.VALIDATED, 1)
+
+    def test_a_file_with_nul_in_its_cells_is_stored_and_imported_without_it(
+        self, bob, django_capture_on_commit_callbacks
+    ):
+        # PostgreSQL refuses a NUL in text and in JSON: kept, the run itself could not be stored.
+        data = b"\xef\xbb\xbf" + csv_bytes(*GOOD).replace(b"Marie Dupont", b"Marie\x00 Dupont")
+        run = import_create(file_name="clients.csv", data=data, actor=bob)
+        assert (run.status, run.valid_rows, run.invalid_rows) == (ImportRun.Status.VALIDATED, 3, 0)
+
+        run = run_started(run, django_capture_on_commit_callbacks)
+        assert run.status == ImportRun.Status.DONE
+        assert Contact.objects.filter(name="Marie Dupont").exists()
 
     def test_an_unreadable_file_is_a_domain_error(self, bob):
         with pytest.raises(DomainError, match="empty"):
