@@ -26,7 +26,7 @@ from crm.errors import DomainError
 from crm.models import Job, Message
 from crm.notify import staff_alert
 from crm.people import staff_language
-from crm.services.outbox import enqueue_on_commit, message_id_header, rows_store
+from crm.services.outbox import message_id_header, message_send_again, rows_store
 
 # A digest names at most this many failed messages; the dashboard lists them all.
 DIGEST_LISTED = 50
@@ -130,6 +130,33 @@ def alert_message_failed(message: Message) -> Message | None:
     return digest
 
 
+@transaction.atomic
+def digest_absorb(digest: Message) -> None:
+    """A digest whose send failed is queued again: the failures that came while it was being sent
+    (they could not join it, and opened a newer digest) join it now, and the newer digest, never
+    sent, goes. So an outage, however many times the digest is tried, ends in one email."""
+    if digest.staff_id is None or not digest.idempotency_key.startswith(DIGEST_KEY):
+        return
+    owner = User.objects.select_for_update(of=("self",)).select_related("staff_profile").get(pk=digest.staff_id)
+    newer = list(
+        Message.objects.select_for_update()
+        .filter(
+            kind=Message.Kind.STAFF_ALERT,
+            staff=owner,
+            status=Message.Status.QUEUED,
+            idempotency_key__startswith=DIGEST_KEY,
+        )
+        .exclude(pk=digest.pk)
+        .values_list("pk", flat=True)
+    )
+    if not newer:
+        return
+    Message.objects.filter(alerted_in__in=newer).update(alerted_in=digest)
+    # Their schedules find nothing to claim when they come.
+    Message.objects.filter(pk__in=newer).delete()
+    _write_digest(digest, owner)
+
+
 def _write_digest(digest: Message, person: User) -> None:
     """The digest's text, as it now stands: every failure it holds, the first DIGEST_LISTED named."""
     failures = Message.objects.filter(alerted_in=digest).select_related("job__customer").order_by("pk")
@@ -182,15 +209,6 @@ def alert_send_again(*, message: Message, actor: User) -> Message:
         raise DomainError(_("This person has no email address: add one first."))
     if message.status == Message.Status.BOUNCED and address == message.to_address:
         raise DomainError(_("This address bounced: correct the person's address first."))
-    Message.objects.filter(pk=message.pk).update(
-        status=Message.Status.QUEUED,
-        to_address=address,
-        attempts=0,
-        next_attempt_at=None,
-        provider_message_id="",
-        failed_at=None,
-        handled_at=timezone.now(),
-    )
-    enqueue_on_commit([message.pk])
+    message_send_again(message, to_address=address)
     message.refresh_from_db()
     return message

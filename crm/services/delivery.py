@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from crm.email_backends import IDEMPOTENCY_ATTRIBUTE
 from crm.models import JobEvent, Message
-from crm.services.alerts import alert_message_failed
+from crm.services.alerts import alert_message_failed, digest_absorb
 from crm.services.events import record_event
 from crm.services.outbox import enqueue_now, record_message_sent, send_later
 from crm.sms import get_sms_backend
@@ -246,6 +246,7 @@ def _record_failure(message: Message, error: BaseException) -> str:
             status=Message.Status.QUEUED, next_attempt_at=due, last_error=text
         ):
             send_later([message.pk], at=due)
+            digest_absorb(message)
         return "retry"
     if Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
         status=Message.Status.FAILED, failed_at=now, next_attempt_at=None, last_error=text

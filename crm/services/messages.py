@@ -20,7 +20,7 @@ from crm.notify import free_message_drafts, reachable_channel
 from crm.services import promises
 from crm.services.events import record_event
 from crm.services.jobs import ensure_contacts_of, lock_job
-from crm.services.outbox import enqueue_on_commit, messages_queue
+from crm.services.outbox import message_send_again, messages_queue
 from crm.workdays import business_today
 
 MAX_MESSAGE_LENGTH = 5000
@@ -178,14 +178,7 @@ def message_retry(*, message: Message, actor: User) -> Message:
     if message.status == Message.Status.BOUNCED and address == message.to_address:
         raise DomainError(_("This address bounced: correct the contact's address first."))
     old_address = message.to_address
-    Message.objects.filter(pk=message.pk).update(
-        status=Message.Status.QUEUED,
-        to_address=address,
-        attempts=0,
-        next_attempt_at=None,
-        provider_message_id="",
-        handled_at=timezone.now(),
-    )
+    message_send_again(message, to_address=address)
     if message.job is not None:
         record_event(
             job=message.job,
@@ -195,7 +188,6 @@ def message_retry(*, message: Message, actor: User) -> Message:
             old_to=old_address,
             to=address,
         )
-    enqueue_on_commit([message.pk])
     message.refresh_from_db()
     return message
 

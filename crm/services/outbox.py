@@ -230,6 +230,21 @@ def messages_queue(
     return messages_store(((d, job, key(d)) for d in drafts), author=author, in_reply_to=in_reply_to)
 
 
+def message_send_again(message: Message, *, to_address: str) -> None:
+    """A failed or bounced row, queued again as new (its attempts start over, to ``to_address``)
+    and sent after commit; the caller has locked it and checked that it may be."""
+    Message.objects.filter(pk=message.pk).update(
+        status=Message.Status.QUEUED,
+        to_address=to_address,
+        attempts=0,
+        next_attempt_at=None,
+        provider_message_id="",
+        failed_at=None,
+        handled_at=timezone.now(),
+    )
+    enqueue_on_commit([message.pk])
+
+
 # --- The job's log ------------------------------------------------------------------------------
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from email.utils import make_msgid
 from typing import ClassVar
 
 import pytest
@@ -27,9 +26,10 @@ from django.utils import timezone
 from crm.models import Contact, Customer, Job, Message, Pipeline, StaffProfile
 from crm.selectors import attention, attention_counts
 from crm.services.alerts import alert_owner
-from crm.services.delivery import deliver_many
+from crm.services.delivery import _record_failure, claim_many, deliver_many
 from crm.services.jobs import job_create
 from crm.tasks import send_staff_email
+from tests.crm.outbox_rows import queued_emails
 
 pytestmark = pytest.mark.django_db
 
@@ -58,22 +58,16 @@ def outage(settings) -> type[ProviderDown]:
 
 
 def customer_messages(job: Job, contact: Contact, count: int, *, start: int = 0) -> list[int]:
-    rows = Message.objects.bulk_create(
-        Message(
-            job=job,
-            contact=contact,
-            channel=Message.Channel.EMAIL,
-            kind=Message.Kind.STAGE_CHANGE,
-            to_address=f"customer{n}@example.com",
-            subject=f"Your job, step {n}",
-            body_text="…",
-            idempotency_key=f"alerts:{job.pk}:{n}",
-            email_message_id=make_msgid(domain="reply.example.com"),
-            attempts=settings.OUTBOX_MAX_ATTEMPTS - 1,  # their last attempt comes now
-        )
-        for n in range(start, start + count)
+    """Stage-change emails whose last attempt comes now."""
+    return queued_emails(
+        job,
+        contact,
+        count,
+        prefix="alerts",
+        start=start,
+        kind=Message.Kind.STAGE_CHANGE,
+        attempts=settings.OUTBOX_MAX_ATTEMPTS - 1,
     )
-    return [row.pk for row in rows]
 
 
 def alerts_to(person: User) -> list[Message]:
@@ -290,3 +284,27 @@ def test_an_alert_task_from_before_becomes_a_row_once(bob: User, django_capture_
     [alert] = alerts_to(bob)
     assert (alert.status, alert.subject) == ("sent", "A reply on J-2026-0001")
     assert [e.body for e in emails_to(bob)] == ["Marie wrote back."]
+
+
+def test_a_failure_while_the_digest_is_being_sent_joins_it_when_that_send_fails(
+    job: Job, contact: Contact, bob: User, outage: type[ProviderDown], time_machine, run_schedules
+) -> None:
+    """The digest's own attempt is under way (``sending``) when another message fails: it cannot
+    join a digest being sent and opens a newer one; the attempt fails, and the newer one is folded
+    into it, so the owner still gets one email after the outage."""
+    deliver_many(message_ids=customer_messages(job, contact, 2))
+    [digest] = alerts_to(bob)
+    later(time_machine, settings.STAFF_ALERT_DIGEST_SECONDS + 1)
+    [claimed] = claim_many([digest.pk])
+
+    deliver_many(message_ids=customer_messages(job, contact, 1, start=10))
+    assert len(alerts_to(bob)) == 2
+    assert _record_failure(claimed, AnymailAPIError("Postmark API response 500")) == "retry"
+
+    assert alerts_to(bob) == [digest]
+    assert digest.alerted_failures.count() == 3
+    outage.down = False
+    later(time_machine, settings.OUTBOX_RETRY_BASE_SECONDS + 1)
+    run_schedules()
+    [email] = emails_to(bob)
+    assert email.subject == "3 messages to your customers not delivered"

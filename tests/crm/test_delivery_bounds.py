@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from email.utils import make_msgid
 from typing import Any, ClassVar
 
 import pytest
@@ -26,6 +25,7 @@ from django.utils import timezone
 import crm.services.delivery as delivery
 from crm.models import Contact, Job, JobEvent, Message
 from crm.services.delivery import HandedOver, claim_many, deliver_many, sweep
+from tests.crm.outbox_rows import queued_emails
 
 pytestmark = pytest.mark.django_db
 
@@ -33,25 +33,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def frozen(time_machine) -> None:
     time_machine.move_to("2026-03-02 10:00:00+01:00", tick=False)
-
-
-def queued_emails(job: Job, contact: Contact, count: int) -> list[int]:
-    rows = Message.objects.bulk_create(
-        Message(
-            job=job,
-            contact=contact,
-            channel=Message.Channel.EMAIL,
-            kind=Message.Kind.FREE,
-            to_address=f"customer{n}@example.com",
-            from_address=settings.DEFAULT_FROM_EMAIL,
-            subject=f"Message {n}",
-            body_text=f"Message {n}",
-            idempotency_key=f"bounds:{n}",
-            email_message_id=make_msgid(domain="reply.example.com"),
-        )
-        for n in range(count)
-    )
-    return [row.pk for row in rows]
 
 
 def rows(ids: list[int]) -> list[Message]:

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from email.utils import make_msgid
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from bench.fake_esp import FakeEsp
 from crm.models import Contact, Job, JobEvent, Message
 from crm.services.delivery import sweep
 from crm.tasks import send_messages
+from tests.crm.outbox_rows import queued_emails
 
 pytestmark = pytest.mark.django_db
 
@@ -36,25 +35,6 @@ def esp(postmark: FakeEsp, settings) -> FakeEsp:
     settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
     settings.ANYMAIL = {**settings.ANYMAIL, "POSTMARK_SERVER_TOKEN": TOKEN, "POSTMARK_API_URL": postmark.url}
     return postmark
-
-
-def queued_emails(job: Job, contact: Contact, count: int) -> list[int]:
-    rows = Message.objects.bulk_create(
-        Message(
-            job=job,
-            contact=contact,
-            channel=Message.Channel.EMAIL,
-            kind=Message.Kind.STAGE_CHANGE,
-            to_address=f"customer{n}@example.com",
-            from_address=settings.DEFAULT_FROM_EMAIL,
-            subject=f"Your job, step {n}",
-            body_text=f"Step {n}",
-            idempotency_key=f"postmark:{n}",
-            email_message_id=make_msgid(domain="reply.example.com"),
-        )
-        for n in range(count)
-    )
-    return [row.pk for row in rows]
 
 
 def test_ten_odd_replies_are_ten_sends(esp: FakeEsp, job: Job, contact: Contact) -> None:

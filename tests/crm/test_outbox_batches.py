@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from email.utils import make_msgid
 from typing import Any, ClassVar
 
 import pytest
 from anymail.exceptions import AnymailAPIError
-from django.conf import settings
 from django.core import mail
 from django.core.mail import EmailMessage
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
@@ -25,6 +23,7 @@ from crm.services.delivery import deliver_many, sweep
 from crm.services.outbox import enqueue_on_commit
 from crm.sql import update_returning_pks
 from crm.tasks import send_messages
+from tests.crm.outbox_rows import queued_emails
 
 
 class CountingBackend(LocmemBackend):
@@ -60,25 +59,6 @@ def counting_backend(settings) -> Iterator[type[CountingBackend]]:
     settings.EMAIL_BACKEND = f"{__name__}.CountingBackend"
     CountingBackend.opened, CountingBackend.refused = 0, ""
     yield CountingBackend
-
-
-def queued_emails(job: Job, contact: Contact, count: int, *, prefix: str = "batch") -> list[int]:
-    rows = Message.objects.bulk_create(
-        Message(
-            job=job,
-            contact=contact,
-            channel=Message.Channel.EMAIL,
-            kind=Message.Kind.FREE,
-            to_address=f"customer{n}@example.com",
-            from_address=settings.DEFAULT_FROM_EMAIL,
-            subject=f"Message {n}",
-            body_text=f"Message {n}",
-            idempotency_key=f"{prefix}:{n}",
-            email_message_id=make_msgid(domain="reply.example.com"),
-        )
-        for n in range(count)
-    )
-    return [row.pk for row in rows]
 
 
 def statuses(ids: list[int]) -> list[str]:

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from email.utils import make_msgid
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core import mail
 from django.db import connection
 
 from crm.models import Contact, Job, JobEvent, Message
 from crm.tasks import send_message, send_messages
+from tests.crm.outbox_rows import queued_emails
 
 pytestmark = [
     pytest.mark.postgres,
@@ -49,25 +48,6 @@ def run_together(*calls: Callable[[], Any], timeout: float = 20) -> list[Any]:
         thread.join(timeout=timeout)
     assert not any(thread.is_alive() for thread in threads), "a worker is stuck"
     return results
-
-
-def queued_emails(job: Job, contact: Contact, count: int) -> list[int]:
-    rows = Message.objects.bulk_create(
-        Message(
-            job=job,
-            contact=contact,
-            channel=Message.Channel.EMAIL,
-            kind=Message.Kind.FREE,
-            to_address=f"customer{n}@example.com",
-            from_address=settings.DEFAULT_FROM_EMAIL,
-            subject=f"Message {n}",
-            body_text=f"Message {n}",
-            idempotency_key=f"concurrency:{n}",
-            email_message_id=make_msgid(domain="reply.example.com"),
-        )
-        for n in range(count)
-    )
-    return [row.pk for row in rows]
 
 
 def test_it_sends_once_when_two_workers_get_the_same_task(job: Job, contact: Contact) -> None:
