@@ -279,6 +279,7 @@ REQUEST_TARGET_HOURS = {
     "portal": env_int("REQUEST_TARGET_HOURS_PORTAL", 9),
     "email": env_int("REQUEST_TARGET_HOURS_EMAIL", 9),
     "phone": env_int("REQUEST_TARGET_HOURS_PHONE", 4),
+    "in_person": env_int("REQUEST_TARGET_HOURS_IN_PERSON", 4),
     "staff": env_int("REQUEST_TARGET_HOURS_STAFF", 9),
 }
 REQUEST_BUFFER_BUSINESS_DAYS = env_int("REQUEST_BUFFER_BUSINESS_DAYS", 1)

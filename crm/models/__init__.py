@@ -4,7 +4,7 @@ Models hold data and its invariants (constraints, ``clean``); every change of st
 ``crm.services``, which also writes the JobEvent.
 
 - customers: Customer, Contact, StaffProfile
-- jobs: Pipeline, StageTemplate, Job, Milestone, JobEvent, JobReferenceCounter
+- jobs: Pipeline, PipelineRole, StageTemplate, Job, JobRole, Milestone, JobEvent, JobReferenceCounter
 - messages: Message (the outbox and inbox)
 - promises: Request, Commitment, Renegotiation
 - imports: ImportRun
@@ -23,7 +23,17 @@ from crm.models.customers import (
     validate_time_zone,
 )
 from crm.models.imports import ImportRun
-from crm.models.jobs import Job, JobEvent, JobReferenceCounter, Milestone, Pipeline, StageTemplate, new_reply_token
+from crm.models.jobs import (
+    Job,
+    JobEvent,
+    JobReferenceCounter,
+    JobRole,
+    Milestone,
+    Pipeline,
+    PipelineRole,
+    StageTemplate,
+    new_reply_token,
+)
 from crm.models.messages import Message
 from crm.models.promises import Commitment, Renegotiation, Request
 
@@ -36,10 +46,12 @@ __all__ = [
     "ImportRun",
     "Job",
     "JobEvent",
+    "JobRole",
     "JobReferenceCounter",
     "Message",
     "Milestone",
     "Pipeline",
+    "PipelineRole",
     "Renegotiation",
     "Request",
     "StaffProfile",

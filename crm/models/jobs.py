@@ -73,6 +73,34 @@ class Pipeline(models.Model):
             raise ValidationError({"survey_stage": _("Choose one of this pipeline's own stages.")})
 
 
+class PipelineRole(models.Model):
+    """Who answers for the customer during some stages of a pipeline ("sales" for the quote,
+    "installation coordinator" for fitting). Each job records who holds each role (JobRole); when
+    a job enters a stage whose role is held by someone else, that person becomes the customer's
+    contact (the job's owner) from then on."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="roles", verbose_name=_("pipeline"))
+    name = models.CharField(_("name"), max_length=100)
+    default_holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("usually held by"),
+        help_text=_("Who holds this role on a new job. Empty: the job's owner."),
+    )
+
+    class Meta:
+        ordering = ["pipeline", "name"]
+        verbose_name = _("stage role")
+        verbose_name_plural = _("stage roles")
+        constraints = [models.UniqueConstraint(fields=["pipeline", "name"], name="pipelinerole_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class StageTemplate(models.Model):
     """One ordered stage of a pipeline."""
 
@@ -102,6 +130,17 @@ class StageTemplate(models.Model):
         help_text=_("Shown to the customer while this is the next stage."),
     )
     customer_instructions_fr = models.TextField(_("what the customer should prepare, in French"), blank=True)
+    role = models.ForeignKey(
+        PipelineRole,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="stages",
+        verbose_name=_("who answers for the customer"),
+        help_text=_(
+            "The role that is the customer's contact from this stage on. Empty: whoever was the contact stays."
+        ),
+    )
 
     class Meta:
         ordering = ["pipeline", "position"]
@@ -214,6 +253,25 @@ class Job(models.Model):
         return self.status in (self.Status.ACTIVE, self.Status.ON_HOLD)
 
 
+class JobRole(models.Model):
+    """Who holds one of the pipeline's roles on one job."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="roles", verbose_name=_("job"))
+    role = models.ForeignKey(PipelineRole, on_delete=models.CASCADE, related_name="+", verbose_name=_("role"))
+    holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="job_roles", verbose_name=_("held by")
+    )
+
+    class Meta:
+        ordering = ["job", "role__name"]
+        verbose_name = _("role on a job")
+        verbose_name_plural = _("roles on jobs")
+        constraints = [models.UniqueConstraint(fields=["job", "role"], name="jobrole_one_per_role")]
+
+    def __str__(self) -> str:
+        return f"{self.job.reference}: {self.role.name}"
+
+
 class Milestone(models.Model):
     """Reaching one stage of one job: the first promise, the current expectation, the fact."""
 
@@ -271,6 +329,8 @@ class JobEvent(models.Model):
         STAGE_REVERTED = "stage_reverted", _("Stage moved back")
         DATE_MOVED = "date_moved", _("Date moved")
         OWNER_CHANGED = "owner_changed", _("Owner changed")
+        ROLE_CHANGED = "role_changed", _("Role holder changed")
+        DATES_TOLD = "dates_told", _("New dates told")
         DETAILS_CHANGED = "details_changed", _("Details changed")
         MESSAGE_SENT = "message_sent", _("Message sent")
         MESSAGE_FAILED = "message_failed", _("Message failed")

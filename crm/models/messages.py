@@ -40,6 +40,9 @@ class Message(models.Model):
         PROMISE_MOVED = "promise_moved", _("New date for a promise")
         STATUS_UPDATE = "status_update", _("Status update")
         STAFF_ALERT = "staff_alert", _("Alert to staff")
+        WELCOME = "welcome", _("Welcome")
+        CONTACT_CHANGED = "contact_changed", _("New contact person")
+        DATES_TOLD = "dates_told", _("New dates")
 
     # Kinds a contact can opt out of; every other kind is part of doing the job (staff alerts go
     # to the team, not to a contact).

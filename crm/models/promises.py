@@ -21,6 +21,7 @@ class Request(models.Model):
         PORTAL = "portal", _("Portal question")
         EMAIL = "email", _("Email")
         PHONE = "phone", _("Phone call")
+        IN_PERSON = "in_person", _("In person")
         STAFF = "staff", _("Entered by staff")
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="requests", verbose_name=_("job"))
@@ -99,6 +100,15 @@ class Commitment(models.Model):
     created_at = models.DateTimeField(_("promised at"), default=timezone.now)
     kept_at = models.DateTimeField(_("kept at"), null=True, blank=True)
     broken_at = models.DateTimeField(_("broken at"), null=True, blank=True)
+    # Who held it when it broke (the figures credit them, whoever owns it after a late new date).
+    broken_holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("held by when it broke"),
+    )
     withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
     # The owner was warned it is about to slip (once), and a manager told when it broke (once).
     nudged_at = models.DateTimeField(_("owner nudged at"), null=True, blank=True)
@@ -202,6 +212,15 @@ class Renegotiation(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("by"),
+    )
+    # Who held the promise when it moved (the figures credit them, whoever owns it later).
+    holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("held by"),
     )
     created_at = models.DateTimeField(_("at"), default=timezone.now)
 

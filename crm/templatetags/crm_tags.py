@@ -6,9 +6,18 @@ from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
 from crm import selectors
+from crm.dates import said_date
 from crm.text import tel_href
 
 register = template.Library()
+
+
+@register.filter(expects_localtime=True)
+def localdate(value: Any, fmt: str) -> str:
+    """A date in Django's format letters as the reader's language says it (« 1er » in French)."""
+    if not value:
+        return ""
+    return said_date(value, fmt)
 
 
 @register.simple_tag(takes_context=True)

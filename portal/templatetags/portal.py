@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.safestring import SafeString
 
+from crm.dates import said_date
 from portal.access import is_portal_page
 
 register = template.Library()
@@ -18,7 +19,7 @@ register = template.Library()
 
 def _with_year(value: date, with_year: str, without: str) -> str:
     # The year only when it is not this one: "Tuesday 2 April", but "Friday 3 January 2025".
-    return date_format(value, without if value.year == timezone.localdate().year else with_year)
+    return said_date(value, without if value.year == timezone.localdate().year else with_year)
 
 
 @register.filter(expects_localtime=True)
