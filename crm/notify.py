@@ -99,13 +99,44 @@ def _sign_in_url(contact: Contact, job: Job | None, channel: str) -> str:
     return short_portal_url(contact, job) if channel == Message.Channel.SMS else portal_url(contact, job)
 
 
-def _context(job: Job, contact: Contact, kind: str, extra: dict[str, Any], *, channel: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DateChange:
+    """A customer-visible date that changes: the stage, the date the customer knew, the new one."""
+
+    milestone: Milestone
+    old_date: date | None
+    new_date: date
+
+    @property
+    def stage(self) -> StageTemplate:
+        return self.milestone.stage
+
+    @property
+    def sooner(self) -> bool:
+        """Good news: earlier than the date the customer knew."""
+        return self.old_date is not None and self.new_date < self.old_date
+
+    def as_data(self) -> dict[str, Any]:
+        """What a JobEvent records of it."""
+        return {
+            "stage": self.milestone.stage.name,
+            "old_date": self.old_date,
+            "new_date": self.new_date,
+        }
+
+
+def _context(
+    job: Job, contact: Contact, kind: str, extra: dict[str, Any], *, channel: str, author: Any = None
+) -> dict[str, Any]:
+    owner = person_card(job.owner)
     context = {
         "company": settings.COMPANY_NAME,
         "contact": contact,
         "customer": job.customer,
         "job": job,
-        "owner": person_card(job.owner),
+        "owner": owner,
+        # Who wrote the personal note a message carries: it is signed with their name.
+        "author": person_card(author) if author is not None and author.pk != job.owner_id else owner,
         "portal_url": _sign_in_url(contact, job, channel),
         "unsubscribe_url": unsubscribe_url(contact) if kind in Message.NON_ESSENTIAL_KINDS else "",
     }
@@ -187,6 +218,7 @@ def render_draft(
     channel: str | None = None,
     meta: dict[str, Any] | None = None,
     sms_link: str | None = None,
+    author: Any = None,
 ) -> Draft:
     """Render one message for one contact, in their language, on their channel.
 
@@ -194,7 +226,7 @@ def render_draft(
     about another page (a survey, a check-in)."""
     channel = channel or reachable_channel(contact)
     with translation.override(contact.language):
-        context = _context(job, contact, kind, extra or {}, channel=channel)
+        context = _context(job, contact, kind, extra or {}, channel=channel, author=author)
         subject = _one_line(select_template(_names("emails", kind, "-subject.txt", variant)).render(context))
         html = ""
         if channel == Message.Channel.SMS:
@@ -224,45 +256,107 @@ def render_draft(
 
 
 def stage_change_drafts(
-    job: Job, *, stage: StageTemplate, note: str = "", milestones: Iterable[Milestone] | None = None
+    job: Job,
+    *,
+    stage: StageTemplate,
+    note: str = "",
+    milestones: Iterable[Milestone] | None = None,
+    author: Any = None,
+    changes: Iterable[DateChange] = (),
+    handed_over: bool = False,
 ) -> list[Draft]:
     """What each contact will receive when ``job`` reaches ``stage`` (nothing for internal stages).
 
     ``milestones``: the job's milestones with their stages, as they are after the change, when
-    the caller has them (then the next step costs no query)."""
+    the caller has them (then the next step costs no query). ``changes``: later dates this stage
+    pushed out (it was reached late), each told old → new. ``handed_over``: the stage brings a new
+    contact person (the job's owner now), introduced with their card."""
     if not stage.customer_visible:
         return []
-    extra = {"stage": stage, "note": note.strip(), "next_step": next_step(job, milestones=milestones)}
+    extra = {
+        "stage": stage,
+        "note": note.strip(),
+        "next_step": next_step(job, milestones=milestones),
+        "changes": [c for c in changes if c.stage.customer_visible],
+        "handed_over": handed_over,
+    }
     return [
-        render_draft(contact=c, job=job, kind=Message.Kind.STAGE_CHANGE, extra=extra, variant=stage.message_key)
+        render_draft(
+            contact=c, job=job, kind=Message.Kind.STAGE_CHANGE, extra=extra, variant=stage.message_key, author=author
+        )
         for c in recipients(job, kind=Message.Kind.STAGE_CHANGE)
     ]
 
 
 def date_moved_drafts(
-    job: Job, *, milestone: Milestone, old_date: date | None, new_date: date, reason: str, note: str = ""
+    job: Job, *, changes: Iterable[DateChange], reason: str, note: str = "", author: Any = None
 ) -> list[Draft]:
+    """Every customer-visible date that changes, in one message: the one moved first, then the
+    later ones it pushes out. Sooner than the customer knew is said as good news."""
+    changes = [c for c in changes if c.stage.customer_visible]
+    if not changes:
+        return []
+    first = changes[0]
     extra = {
-        "milestone": milestone,
-        "stage": milestone.stage,
-        "old_date": old_date,
-        "new_date": new_date,
+        "changes": changes,
+        "change": first,
+        "milestone": first.milestone,
+        "stage": first.stage,
+        "old_date": first.old_date,
+        "new_date": first.new_date,
+        "sooner": all(c.sooner for c in changes),
         "reason": reason.strip(),
         "note": note.strip(),
     }
     return [
-        render_draft(contact=c, job=job, kind=Message.Kind.DATE_MOVED, extra=extra)
+        render_draft(contact=c, job=job, kind=Message.Kind.DATE_MOVED, extra=extra, author=author)
         for c in recipients(job, kind=Message.Kind.DATE_MOVED)
     ]
 
 
-def free_message_drafts(job: Job, *, body: str, contacts: Iterable[Contact] | None = None) -> list[Draft]:
+def welcome_drafts(job: Job, *, milestones: Iterable[Milestone]) -> list[Draft]:
+    """ "Thank you for your order": what was ordered, the stages ahead with their dates, what to
+    prepare for the first, who their person is and the portal — from the first contact on."""
+    milestones = list(milestones)
+    ahead = sorted(
+        (m for m in milestones if m.completed_at is None and m.stage.customer_visible and m.forecast_date),
+        key=lambda m: m.stage.position,
+    )
+    extra = {"stages_ahead": ahead, "next_step": next_step(job, milestones=milestones)}
+    return [
+        render_draft(contact=c, job=job, kind=Message.Kind.WELCOME, extra=extra)
+        for c in recipients(job, kind=Message.Kind.WELCOME)
+    ]
+
+
+def contact_changed_drafts(job: Job, *, previous: Any, author: Any = None) -> list[Draft]:
+    """ "From now on <name> is your contact": the new person's card, after a reassignment."""
+    extra = {"previous": person_card(previous) if previous is not None else None}
+    return [
+        render_draft(contact=c, job=job, kind=Message.Kind.CONTACT_CHANGED, extra=extra, author=author)
+        for c in recipients(job, kind=Message.Kind.CONTACT_CHANGED)
+    ]
+
+
+def free_message_drafts(
+    job: Job, *, body: str, contacts: Iterable[Contact] | None = None, author: Any = None
+) -> list[Draft]:
     contacts = list(contacts) if contacts is not None else recipients(job, kind=Message.Kind.FREE)
-    return [render_draft(contact=c, job=job, kind=Message.Kind.FREE, extra={"body": body.strip()}) for c in contacts]
+    return [
+        render_draft(contact=c, job=job, kind=Message.Kind.FREE, extra={"body": body.strip()}, author=author)
+        for c in contacts
+    ]
 
 
 def promise_moved_drafts(
-    job: Job, *, commitment: Any, old_due_at: Any, reason: str, note: str = "", contacts: Iterable[Contact]
+    job: Job,
+    *,
+    commitment: Any,
+    old_due_at: Any,
+    reason: str,
+    note: str = "",
+    contacts: Iterable[Contact],
+    author: Any = None,
 ) -> list[Draft]:
     """ "We need a little longer: you will have <it> by <new date> (not <old date>)"."""
     extra = {
@@ -272,15 +366,17 @@ def promise_moved_drafts(
         "reason": reason.strip(),
         "note": note.strip(),
     }
-    return [render_draft(contact=c, job=job, kind=Message.Kind.PROMISE_MOVED, extra=extra) for c in contacts]
+    return [
+        render_draft(contact=c, job=job, kind=Message.Kind.PROMISE_MOVED, extra=extra, author=author) for c in contacts
+    ]
 
 
-def status_update_drafts(job: Job, *, note: str = "") -> list[Draft]:
+def status_update_drafts(job: Job, *, note: str = "", author: Any = None) -> list[Draft]:
     """ "No news yet — here is where we are": the stage, the next step and its date, written for
     each contact in their language (the silence alarm's ready update)."""
     extra = {"stage": job.current_stage, "note": note.strip()}
     return [
-        render_draft(contact=c, job=job, kind=Message.Kind.STATUS_UPDATE, extra=extra)
+        render_draft(contact=c, job=job, kind=Message.Kind.STATUS_UPDATE, extra=extra, author=author)
         for c in recipients(job, kind=Message.Kind.STATUS_UPDATE)
     ]
 

@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='message',
             name='kind',
-            field=models.CharField(choices=[('stage_change', 'Stage change'), ('date_moved', 'Date moved'), ('acknowledgement', 'Acknowledgement'), ('portal_link', 'Sign-in link'), ('free', 'Message from the team'), ('call', 'Phone call'), ('reply', 'Customer message'), ('survey_invitation', 'Survey invitation'), ('check_in', 'Check-in'), ('tip', 'Tip or news'), ('promise_moved', 'New date for a promise'), ('status_update', 'Status update'), ('staff_alert', 'Alert to staff'), ('welcome', 'Welcome'), ('contact_changed', 'New contact person'), ('dates_told', 'New dates')], max_length=32, verbose_name='kind'),
+            field=models.CharField(choices=[('stage_change', 'Stage change'), ('date_moved', 'Date moved'), ('acknowledgement', 'Acknowledgement'), ('portal_link', 'Sign-in link'), ('free', 'Message from the team'), ('call', 'Phone call'), ('reply', 'Customer message'), ('survey_invitation', 'Survey invitation'), ('check_in', 'Check-in'), ('tip', 'Tip or news'), ('promise_moved', 'New date for a promise'), ('status_update', 'Status update'), ('staff_alert', 'Alert to staff'), ('welcome', 'Welcome'), ('contact_changed', 'New contact person')], max_length=32, verbose_name='kind'),
         ),
         migrations.AlterField(
             model_name='request',

@@ -42,7 +42,6 @@ class Message(models.Model):
         STAFF_ALERT = "staff_alert", _("Alert to staff")
         WELCOME = "welcome", _("Welcome")
         CONTACT_CHANGED = "contact_changed", _("New contact person")
-        DATES_TOLD = "dates_told", _("New dates")
 
     # Kinds a contact can opt out of; every other kind is part of doing the job (staff alerts go
     # to the team, not to a contact).

@@ -22,9 +22,29 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.errors import ConflictError, DomainError, ForbiddenTransition
-from crm.models import Contact, Customer, Job, JobEvent, JobReferenceCounter, Milestone, Pipeline, StageTemplate
-from crm.notify import date_moved_drafts, stage_change_drafts
+from crm.models import (
+    Contact,
+    Customer,
+    Job,
+    JobEvent,
+    JobReferenceCounter,
+    JobRole,
+    Message,
+    Milestone,
+    Pipeline,
+    PipelineRole,
+    StageTemplate,
+)
+from crm.notify import (
+    DateChange,
+    contact_changed_drafts,
+    date_moved_drafts,
+    recipients,
+    stage_change_drafts,
+    welcome_drafts,
+)
 from crm.services import promises
+from crm.services.alerts import alert_staff
 from crm.services.events import event, record_event, record_events
 from crm.services.outbox import messages_queue, messages_store
 from crm.text import person_name
@@ -170,13 +190,21 @@ def _ensure_within_reach(day: date) -> None:
 
 
 def _roll_forecasts(
-    job: Job, *, after_position: int, from_date: date, milestones: list[Milestone] | None = None
-) -> list[dict[str, Any]]:
+    job: Job,
+    *,
+    after_position: int,
+    from_date: date,
+    milestones: list[Milestone] | None = None,
+    reason: str,
+    actor: Actor,
+    told_customer: bool,
+) -> list[DateChange]:
     """Push later open milestones out so none is expected sooner than its stages allow.
 
     Dates are only ever pushed later, never pulled in: a date already given to the customer
     stays unless someone moves it on purpose (underpromise, overdeliver). ``milestones``: the
-    job's, with their stages, when the caller has them (no query unless a date moves).
+    job's, with their stages, when the caller has them (no query unless a date moves). Each
+    pushed-out promise is renegotiated as told (the caller's message lists it) or not.
     """
     changes = []
     cumulative = 0
@@ -190,14 +218,85 @@ def _roll_forecasts(
         cumulative += milestone.stage.default_duration_days
         earliest = add_business_days(from_date, cumulative)
         if milestone.forecast_date is not None and milestone.forecast_date < earliest:
-            changes.append({"stage": milestone.stage.name, "old_date": milestone.forecast_date, "new_date": earliest})
+            changes.append(DateChange(milestone=milestone, old_date=milestone.forecast_date, new_date=earliest))
             milestone.forecast_date = earliest
             milestone.save(update_fields=["forecast_date"])
-            # The customer has not been told: a silent slip, until someone tells them.
-            promises.milestone_date_moved(
-                milestone, reason=_("An earlier stage was reached late."), actor=None, told_customer=False
-            )
+            # Not told: a silent slip until someone tells them (the dashboard offers to).
+            promises.milestone_date_moved(milestone, reason=reason, actor=actor, told_customer=told_customer)
     return changes
+
+
+def _changes_data(changes: Iterable[DateChange]) -> list[dict[str, Any]]:
+    return [change.as_data() for change in changes]
+
+
+# --- Roles: who answers for the customer during each stage ---------------------------------------
+
+
+def _roles_plan(pipeline: Pipeline, *, owner: User, first_stage: StageTemplate) -> list[JobRole]:
+    """A new job's role holders: the owner for the first stage's role, else each role's usual
+    holder (when still active staff), else the owner."""
+    rows = []
+    for role in pipeline.roles.select_related("default_holder"):
+        holder = role.default_holder
+        if role.pk == first_stage.role_id or holder is None or not (holder.is_active and holder.is_staff):
+            holder = owner
+        rows.append(JobRole(role=role, holder=holder))
+    return rows
+
+
+def _holder_for(job: Job, stage: StageTemplate) -> User | None:
+    """Who should be the customer's contact once ``job`` is at ``stage``: the holder of the
+    stage's role (active staff only), or None when the stage names no role."""
+    if stage.role_id is None:
+        return None
+    row = JobRole.objects.select_related("holder__staff_profile").filter(job=job, role_id=stage.role_id).first()
+    if row is None:
+        return None
+    holder = row.holder
+    return holder if holder.is_active and holder.is_staff else None
+
+
+def _hand_over(
+    job: Job, *, to: User, actor: Actor, reason: str, stage: StageTemplate | None, tell_customer: bool
+) -> None:
+    """Make ``to`` the person responsible for ``job`` (a locked job): open promises follow, a
+    JobEvent records it, and the new person is told (in their language, with the job's link)."""
+    previous = job.owner
+    job.owner = to
+    job.updated_at = timezone.now()
+    job.save(update_fields=["owner", "updated_at"])
+    moved = promises.commitments_follow_owner(job)
+    record_event(
+        job=job,
+        kind=JobEvent.Kind.OWNER_CHANGED,
+        actor=actor,
+        old_owner=person_name(previous),
+        old_owner_id=previous.pk,
+        new_owner=person_name(to),
+        new_owner_id=to.pk,
+        reason=reason.strip(),
+        stage=stage.name if stage is not None else "",
+        role=stage.role.name if stage is not None and stage.role is not None else "",
+        told_customer=tell_customer,
+    )
+    if actor is not None and actor.pk == to.pk:
+        return  # nobody needs telling that they took the job themselves
+    alert_staff(
+        [to],
+        name="job-assigned",
+        context={
+            "job": job,
+            "previous": person_name(previous),
+            "by": person_name(actor) if actor is not None else "",
+            "role": stage.role.name if stage is not None and stage.role is not None else "",
+            "stage": stage.name if stage is not None else "",
+            "reason": reason.strip(),
+            "told_customer": tell_customer,
+            "open_promises": moved,
+        },
+        key=f"owner:{job.pk}:{to.pk}:{job.updated_at.isoformat()}",
+    )
 
 
 # --- Services -----------------------------------------------------------------------------------
@@ -214,9 +313,16 @@ def job_create(
     contacts: Iterable[Contact] | None = None,
     start_date: date | None = None,
     reference: str | None = None,
+    notify_customer: bool = True,
+    not_told_reason: str = "",
 ) -> Job:
     """Open a job at the first stage of ``pipeline``, with every milestone planned from the stage
-    durations in business days."""
+    durations in business days, and welcome each contact: thanks, the stages ahead with their
+    dates, what to prepare, who their person is, the portal link (queued in this transaction,
+    sent after commit). Not welcoming them needs a reason, recorded on the job's first event.
+
+    A job starting later than today is at its first stage without having reached it yet: that
+    stage is reached when the job moves on."""
     stages = list(pipeline.stages.order_by("position"))
     if not stages:
         raise DomainError(_("The %(pipeline)s pipeline has no stages yet.") % {"pipeline": pipeline.name})
@@ -225,12 +331,15 @@ def job_create(
     if not title.strip():
         raise DomainError(_("A job needs a title."))
     _ensure_staff(owner, role=_("a job owner"))
+    if not notify_customer and not not_told_reason.strip():
+        raise DomainError(_("Say why the customer is not welcomed: they will hear nothing until the next stage."))
     if contacts is None:
         contacts = customer.contacts.all()
     contacts = ensure_contacts_of(customer, contacts)
 
     now = timezone.now()
-    start = start_date or business_today()
+    today = business_today()
+    start = start_date or today
     _ensure_within_reach(start)
     job = Job.objects.create(
         reference=_claim_reference(reference) if reference else next_job_reference(year=business_today().year),
@@ -255,11 +364,17 @@ def job_create(
                 stage=stage,
                 planned_date=planned,
                 forecast_date=planned,
-                completed_at=now if index == 0 else None,
+                completed_at=now if index == 0 and start <= today else None,
             )
         )
     Milestone.objects.bulk_create(milestones)
-    promises.milestone_commitments_create(job, milestones)
+    # The first stage is where the job is: it has no promise of its own, even when it starts later.
+    promises.milestone_commitments_create(job, milestones[1:])
+    roles = _roles_plan(pipeline, owner=owner, first_stage=stages[0])
+    for row in roles:
+        row.job = job
+    JobRole.objects.bulk_create(roles)
+    drafts = welcome_drafts(job, milestones=milestones) if notify_customer else []
     record_event(
         job=job,
         kind=JobEvent.Kind.CREATED,
@@ -269,8 +384,29 @@ def job_create(
         stage=stages[0].name,
         owner=person_name(owner),
         start_date=start,
+        welcomed=len(drafts),
+        not_told_reason="" if notify_customer else not_told_reason.strip(),
     )
+    if drafts:
+        messages_queue(
+            drafts=drafts, job=job, key=lambda d: f"welcome:{job.pk}:{d.contact.pk}:{d.channel}", author=actor
+        )
     return job
+
+
+def _last_mover(job: Job, actor: Actor) -> str:
+    """Who last changed the job's stage, as a colleague names them ("you", in another tab)."""
+    last = (
+        job.events.filter(kind__in=[JobEvent.Kind.STAGE_ADVANCED, JobEvent.Kind.STAGE_REVERTED])
+        .select_related("actor")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if last is None or last.actor is None:
+        return _("The system")
+    if actor is not None and last.actor.pk == actor.pk:
+        return _("You (in another window)")
+    return person_name(last.actor)
 
 
 def _advance(
@@ -278,32 +414,64 @@ def _advance(
 ) -> None:
     """Move locked jobs (read by lock_jobs, each checked by ensure_can_advance) forward to
     ``to_stage``. A fixed number of statements however many jobs move (a date pushed out by a
-    late stage adds its own): milestones read once, one UPDATE each for milestones, promises and
-    jobs, one INSERT of events, and the customers' messages stored together."""
+    late stage, or a hand-over to the stage's person, adds its own): milestones read once, one
+    UPDATE each for milestones, promises and jobs, one INSERT of events, and the customers'
+    messages stored together.
+
+    The stage's message lists every later date the late stage pushes out, and those promises
+    are recorded as told; when the stage names a role held by someone else, that person becomes
+    the job's owner and the message introduces them."""
     now = timezone.now()
     today = business_today()
     ids = [job.pk for job in jobs]
     milestones: dict[int, list[Milestone]] = defaultdict(list)
     for milestone in Milestone.objects.filter(job_id__in=ids).select_related("stage").order_by("stage__position"):
         milestones[milestone.job_id].append(milestone)
+    telling = notify_customer and to_stage.customer_visible
+    if telling:
+        # A job's contacts are all its customer's: by name, without the default order's join.
+        prefetch_related_objects(jobs, Prefetch("contacts", queryset=Contact.objects.order_by("name", "pk")))
 
     reached: list[int] = []
     for job in jobs:
         for milestone in milestones[job.pk]:
-            if (
-                job.current_stage.position < milestone.stage.position <= to_stage.position
-                and milestone.completed_at is None
-            ):
+            # Up to the new stage, every stage not reached yet (a job that started later than
+            # the day it was opened had not reached its first one).
+            if milestone.stage.position <= to_stage.position and milestone.completed_at is None:
                 milestone.completed_at = now
                 reached.append(milestone.pk)
     Milestone.objects.filter(pk__in=reached).update(completed_at=now)
     promises.milestones_reached(reached)
+    told = {job.pk: telling and bool(recipients(job, kind=Message.Kind.STAGE_CHANGE)) for job in jobs}
     rolled = {
-        job.pk: _roll_forecasts(job, after_position=to_stage.position, from_date=today, milestones=milestones[job.pk])
+        job.pk: _roll_forecasts(
+            job,
+            after_position=to_stage.position,
+            from_date=today,
+            milestones=milestones[job.pk],
+            reason=_("“%(stage)s” was reached later than planned.") % {"stage": to_stage.name},
+            actor=actor,
+            told_customer=told[job.pk],
+        )
         for job in jobs
     }
 
     Job.objects.filter(pk__in=ids).update(current_stage=to_stage, updated_at=now)
+    handed_over: set[int] = set()
+    if to_stage.role_id is not None:
+        for job in jobs:
+            holder = _holder_for(job, to_stage)
+            if holder is not None and holder.pk != job.owner_id:
+                _hand_over(
+                    job,
+                    to=holder,
+                    actor=actor,
+                    reason=_("“%(stage)s” is in the hands of the %(role)s.")
+                    % {"stage": to_stage.name, "role": to_stage.role.name if to_stage.role else ""},
+                    stage=to_stage,
+                    tell_customer=told[job.pk],
+                )
+                handed_over.add(job.pk)
     events = []
     for job in jobs:
         from_stage, job.current_stage, job.updated_at = job.current_stage, to_stage, now
@@ -319,19 +487,26 @@ def _advance(
                 customer_visible=to_stage.customer_visible,
                 reason=reason.strip(),
                 note=note.strip(),
-                rolled=rolled[job.pk],
+                rolled=_changes_data(rolled[job.pk]),
+                told_customer=told[job.pk],
             )
         )
     record_events(events)
 
-    if notify_customer and to_stage.customer_visible:
-        # A job's contacts are all its customer's: by name, without the default order's join.
-        prefetch_related_objects(jobs, Prefetch("contacts", queryset=Contact.objects.order_by("name", "pk")))
+    if telling:
         messages_store(
             (
                 (draft, job, f"stage:{job.pk}:{to_stage.pk}:{job_event.pk}:{draft.contact.pk}:{draft.channel}")
                 for job, job_event in zip(jobs, events, strict=True)
-                for draft in stage_change_drafts(job, stage=to_stage, note=note, milestones=milestones[job.pk])
+                for draft in stage_change_drafts(
+                    job,
+                    stage=to_stage,
+                    note=note,
+                    milestones=milestones[job.pk],
+                    author=actor,
+                    changes=rolled[job.pk],
+                    handed_over=job.pk in handed_over,
+                )
             ),
             author=actor,
         )
@@ -383,8 +558,8 @@ def job_advance(
     [job] = lock_jobs([job])
     if expected_stage is not None and job.current_stage_id != expected_stage.pk:
         raise ConflictError(
-            _("Job %(ref)s was moved to “%(stage)s” by someone else in the meantime; look again before changing it.")
-            % {"ref": job.reference, "stage": job.current_stage.name}
+            _("%(who)s moved job %(ref)s to “%(stage)s” in the meantime; look again before changing it.")
+            % {"who": _last_mover(job, actor), "ref": job.reference, "stage": job.current_stage.name}
         )
     ensure_can_advance(job, to_stage, backwards=bool(backwards_reason.strip()))
     if to_stage.position < job.current_stage.position:
@@ -463,8 +638,18 @@ def milestone_move(
     if milestone.planned_date is None:
         milestone.planned_date = new_date
     milestone.save(update_fields=["forecast_date", "planned_date"])
-    promises.milestone_date_moved(milestone, reason=reason, actor=actor, told_customer=tell_customer)
-    rolled = _roll_forecasts(job, after_position=milestone.stage.position, from_date=new_date)
+    # Told only when someone will actually receive it.
+    told = tell_customer and bool(recipients(job, kind=Message.Kind.DATE_MOVED))
+    promises.milestone_date_moved(milestone, reason=reason, actor=actor, told_customer=told)
+    rolled = _roll_forecasts(
+        job,
+        after_position=milestone.stage.position,
+        from_date=new_date,
+        reason=reason,
+        actor=actor,
+        told_customer=told,
+    )
+    changes = [DateChange(milestone=milestone, old_date=old_date, new_date=new_date), *rolled]
     job.updated_at = timezone.now()
     job.save(update_fields=["updated_at"])
     event = record_event(
@@ -477,16 +662,14 @@ def milestone_move(
         old_date=old_date,
         new_date=new_date,
         reason=reason.strip(),
-        tell_customer=tell_customer,
+        tell_customer=told,
         # Told before the old date passed (its closing time) = a proactive notice, as the promise
         # records it; the reports count these.
         before_old_date=old_date is None or timezone.now() <= end_of_business_day(old_date),
-        rolled=rolled,
+        rolled=_changes_data(rolled),
     )
-    if tell_customer:
-        drafts = date_moved_drafts(
-            job, milestone=milestone, old_date=old_date, new_date=new_date, reason=reason, note=note
-        )
+    if told:
+        drafts = date_moved_drafts(job, changes=changes, reason=reason, note=note, author=actor)
         messages_queue(
             drafts=drafts,
             job=job,
@@ -497,28 +680,95 @@ def milestone_move(
 
 
 @transaction.atomic
-def job_reassign(*, job: Job, owner: User, actor: Actor, reason: str = "") -> Job:
-    """Hand the job, and the responsibility for talking to its customer, to another person."""
+def dates_tell(*, job: Job, actor: Actor, note: str = "") -> list[DateChange]:
+    """Tell the customer every date of ``job`` that moved without them being told, in one
+    message (old → new for each), and record each of those moves as told now — proactive when
+    now is still before the date the customer had."""
+    job = lock_job(job)
+    _ensure_open(job, doing=_("have its dates told"))
+    untold = promises.untold_moves(job)
+    if not untold:
+        raise DomainError(_("Every new date of %(ref)s has been told already.") % {"ref": job.reference})
+    if not recipients(job, kind=Message.Kind.DATE_MOVED):
+        raise DomainError(_("No contact on this job: nobody would receive it."))
+    changes = [DateChange(milestone=move.milestone, old_date=move.old_date, new_date=move.new_date) for move in untold]
+    told = promises.moves_told([pk for move in untold for pk in move.renegotiation_ids])
+    job.updated_at = timezone.now()
+    job.save(update_fields=["updated_at"])
+    told_event = record_event(
+        job=job,
+        kind=JobEvent.Kind.DATES_TOLD,
+        actor=actor,
+        changes=_changes_data(changes),
+        proactive=told["proactive"],
+        late=told["late"],
+    )
+    reasons = sorted({move.reason for move in untold if move.reason})
+    messages_queue(
+        drafts=date_moved_drafts(job, changes=changes, reason=" ".join(reasons), note=note, author=actor),
+        job=job,
+        key=lambda d: f"dates:{job.pk}:{told_event.pk}:{d.contact.pk}:{d.channel}",
+        author=actor,
+    )
+    return changes
+
+
+@transaction.atomic
+def job_reassign(
+    *, job: Job, owner: User, actor: Actor, reason: str = "", tell_customer: bool = True, note: str = ""
+) -> Job:
+    """Hand the job, and the responsibility for talking to its customer, to another person: open
+    promises follow, the new person is told (in their language), and each contact is introduced
+    to them with their card. The holder of the current stage's role becomes them too."""
     job = lock_job(job)
     _ensure_open(job, doing=_("change owner"))
     _ensure_staff(owner, role=_("a job owner"))
     if owner.pk == job.owner_id:
         raise DomainError(_("%(user)s already owns job %(ref)s.") % {"user": person_name(owner), "ref": job.reference})
-    old_owner = job.owner
-    job.owner = owner
-    job.updated_at = timezone.now()
-    job.save(update_fields=["owner", "updated_at"])
-    promises.commitments_follow_owner(job)
-    record_event(
-        job=job,
-        kind=JobEvent.Kind.OWNER_CHANGED,
-        actor=actor,
-        old_owner=person_name(old_owner),
-        old_owner_id=old_owner.pk,
-        new_owner=person_name(owner),
-        new_owner_id=owner.pk,
-        reason=reason.strip(),
-    )
+    previous = job.owner
+    told = tell_customer and bool(recipients(job, kind=Message.Kind.CONTACT_CHANGED))
+    _hand_over(job, to=owner, actor=actor, reason=reason, stage=None, tell_customer=told)
+    if job.current_stage.role_id is not None:
+        JobRole.objects.update_or_create(job=job, role_id=job.current_stage.role_id, defaults={"holder": owner})
+    if told:
+        stamp = job.updated_at.isoformat()
+        messages_queue(
+            drafts=contact_changed_drafts(job, previous=previous, author=actor),
+            job=job,
+            key=lambda d: f"owner:{job.pk}:{owner.pk}:{stamp}:{d.contact.pk}:{d.channel}",
+            author=actor,
+        )
+    return job
+
+
+@transaction.atomic
+def job_roles_set(*, job: Job, holders: dict[PipelineRole, User], actor: Actor) -> Job:
+    """Say who holds each of the pipeline's roles on this job. Changing the holder of the current
+    stage's role changes the customer's contact now (a reassignment, told to both sides)."""
+    job = lock_job(job)
+    _ensure_open(job, doing=_("change who answers for each stage"))
+    current: dict[int, JobRole] = {row.role_id: row for row in job.roles.select_related("holder")}
+    changed = []
+    for role, holder in holders.items():
+        if role.pipeline_id != job.pipeline_id:
+            raise DomainError(
+                _("“%(role)s” is not a role of the %(pipeline)s pipeline.")
+                % {"role": role.name, "pipeline": job.pipeline.name}
+            )
+        row = current.get(role.pk)
+        if row is not None and row.holder_id == holder.pk:
+            continue
+        if row is None or holder.pk != row.holder_id:
+            _ensure_staff(holder, role=role.name)
+        JobRole.objects.update_or_create(job=job, role=role, defaults={"holder": holder})
+        changed.append({"role": role.name, "old": person_name(row.holder) if row else "", "new": person_name(holder)})
+    if not changed:
+        return job
+    record_event(job=job, kind=JobEvent.Kind.ROLE_CHANGED, actor=actor, changed=changed)
+    stage_role = job.current_stage.role_id
+    new_contact = next((holder for role, holder in holders.items() if role.pk == stage_role), None)
+    if new_contact is not None and new_contact.pk != job.owner_id:
+        job_reassign(job=job, owner=new_contact, actor=actor, reason=_("Holds the role of the current stage."))
     return job
 
 

@@ -59,7 +59,7 @@ def free_message_send(*, job: Job, actor: User, body: str, contacts: Iterable[Co
     # Each message written is its own: a fresh key per call (the form, not the key, guards clicks).
     stamp = uuid.uuid4().hex
     rows = messages_queue(
-        drafts=free_message_drafts(job, body=body, contacts=chosen),
+        drafts=free_message_drafts(job, body=body, contacts=chosen, author=actor),
         job=job,
         key=lambda d: f"free:{job.pk}:{d.contact.pk}:{d.channel}:{stamp}",
         author=actor,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,7 +30,7 @@ from crm.notify import promise_moved_drafts, status_update_drafts
 from crm.services.alerts import alert_staff
 from crm.services.events import record_event
 from crm.services.outbox import messages_queue
-from crm.workdays import add_business_days, business_today, end_of_business_day
+from crm.workdays import add_business_days, business_today, business_zone, end_of_business_day
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +174,10 @@ def commitment_renegotiate(
     before the old time has passed."""
     now = timezone.now()
     old_due_at = commitment.due_at
+    if told_customer and commitment.state != Commitment.State.OPEN:
+        # The customer now hears the current date: earlier moves they were not told of are told
+        # with it (in time if their old date has not passed yet). A promise never moved has none.
+        moves_told(Renegotiation.objects.filter(commitment=commitment), at=now)
     renegotiation = Renegotiation.objects.create(
         commitment=commitment,
         old_due_at=old_due_at,
@@ -181,6 +186,8 @@ def commitment_renegotiate(
         told_customer_at=now if told_customer else None,
         proactive=told_customer and now <= old_due_at,
         actor=actor,
+        # Who held it when it moved: the figures credit them, whoever owns it later.
+        holder_id=commitment.owner_id,
     )
     # A moved promise can slip again: the owner may be nudged again for the new date.
     Commitment.objects.filter(pk=commitment.pk).update(
@@ -212,8 +219,70 @@ def commitments_withdraw(job: Job, *, actor: Actor) -> int:
     )
 
 
-def commitments_follow_owner(job: Job) -> None:
-    open_commitments().filter(job=job).update(owner_id=job.owner_id)
+def commitments_follow_owner(job: Job) -> int:
+    """The job's open promises are kept by its owner now; how many moved to them."""
+    return open_commitments().filter(job=job).exclude(owner_id=job.owner_id).update(owner_id=job.owner_id)
+
+
+# --- Dates moved without telling the customer ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UntoldMove:
+    """A stage date the customer has not been told of: the date they know, the one it is now."""
+
+    milestone: Milestone
+    old_date: date
+    new_date: date
+    reason: str
+    renegotiation_ids: list[int]
+
+
+def untold_moves(job: Job) -> list[UntoldMove]:
+    """The job's open stage promises whose latest moves were not told (a late stage pushed them
+    out, or someone moved a date without telling), in stage order."""
+    zone = business_zone()
+    moves = []
+    commitments = (
+        open_commitments()
+        .filter(job=job, kind=Commitment.Kind.MILESTONE, milestone__isnull=False)
+        .filter(Exists(Renegotiation.objects.filter(commitment=OuterRef("pk"), told_customer_at__isnull=True)))
+        .select_related("milestone__stage")
+        .prefetch_related("renegotiations")
+        .order_by("milestone__stage__position")
+    )
+    for commitment in commitments:
+        history = list(commitment.renegotiations.all())
+        untold: list[Renegotiation] = []
+        for renegotiation in reversed(history):
+            if renegotiation.told_customer_at is not None:
+                break
+            untold.insert(0, renegotiation)
+        if not untold:
+            continue
+        milestone = cast(Milestone, commitment.milestone)
+        moves.append(
+            UntoldMove(
+                milestone=milestone,
+                old_date=untold[0].old_due_at.astimezone(zone).date(),
+                new_date=commitment.due_at.astimezone(zone).date(),
+                reason=untold[-1].reason,
+                renegotiation_ids=[r.pk for r in history if r.told_customer_at is None],
+            )
+        )
+    return moves
+
+
+def moves_told(moves: QuerySet[Renegotiation] | Iterable[int], *, at: datetime | None = None) -> dict[str, int]:
+    """These moves (a queryset, or their ids) are told to the customer now: in time (proactive)
+    where the date they replaced has not passed yet, late otherwise. Already told ones stay."""
+    at = at or timezone.now()
+    if not isinstance(moves, QuerySet):
+        moves = Renegotiation.objects.filter(pk__in=list(moves))
+    untold = moves.filter(told_customer_at__isnull=True)
+    proactive = untold.filter(old_due_at__gte=at).update(told_customer_at=at, proactive=True)
+    late = untold.update(told_customer_at=at, proactive=False)
+    return {"proactive": proactive, "late": late}
 
 
 # --- Hooks for the job services -----------------------------------------------------------------
@@ -290,7 +359,13 @@ def commitment_move_and_tell(
     contacts = [commitment.contact] if commitment.contact else list(job.contacts.all())
     messages_queue(
         drafts=promise_moved_drafts(
-            job, commitment=commitment, old_due_at=old_due_at, reason=reason, note=note, contacts=contacts
+            job,
+            commitment=commitment,
+            old_due_at=old_due_at,
+            reason=reason,
+            note=note,
+            contacts=contacts,
+            author=actor,
         ),
         job=job,
         key=lambda d: f"promise:{commitment.pk}:{new_due_at.isoformat()}:{d.contact.pk}:{d.channel}",
@@ -319,7 +394,7 @@ def status_update_send(*, job: Job, actor: Actor, note: str = "") -> list[Messag
     job = lock_job(job)
     if not job.is_open:
         raise DomainError(_("This job is closed."))
-    drafts = status_update_drafts(job, note=note)
+    drafts = status_update_drafts(job, note=note, author=actor)
     if not drafts:
         raise DomainError(_("No contact on this job: nobody would receive it."))
     stamp = uuid.uuid4().hex
@@ -391,7 +466,7 @@ def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
     for commitment in due:
         with transaction.atomic():
             moved = Commitment.objects.filter(pk=commitment.pk, state__in=Commitment.OPEN_STATES).update(
-                state=Commitment.State.BROKEN, broken_at=now, escalated_at=now
+                state=Commitment.State.BROKEN, broken_at=now, escalated_at=now, broken_holder_id=F("owner_id")
             )
             if not moved:
                 continue

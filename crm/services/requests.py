@@ -106,7 +106,7 @@ def request_answer(*, request: Request, body: str, actor: User) -> Request:
         raise DomainError(_("Write the answer first."))
     contacts = [request.contact] if request.contact else None
     messages_queue(
-        drafts=free_message_drafts(request.job, body=body, contacts=contacts),
+        drafts=free_message_drafts(request.job, body=body, contacts=contacts, author=actor),
         job=request.job,
         key=lambda d: f"answer:{request.pk}:{d.contact.pk}:{d.channel}",
         author=actor,

@@ -317,6 +317,8 @@ def test_it_records_the_creation_with_its_actor(create_job, alice: User) -> None
         "stage": "Request received",
         "owner": "Bob Durand",
         "start_date": "2026-03-02",
+        "welcomed": 1,
+        "not_told_reason": "",
     }
 
 
@@ -440,6 +442,7 @@ def test_it_records_the_stage_change(job: Job, alice: User) -> None:
         "reason": "",
         "note": "Sent by email",
         "rolled": [],
+        "told_customer": True,
     }
 
 
@@ -577,7 +580,7 @@ def test_it_refuses_a_change_when_the_job_moved_since_the_person_looked(job: Job
     job_advance(job=job, to_stage=stage(job.pipeline, "Proposal sent"), actor=alice)
     before = snapshot(job)
 
-    with pytest.raises(ConflictError, match="moved to “Proposal sent” by someone else"):
+    with pytest.raises(ConflictError, match="Alice Martin moved job J-2026-0001 to “Proposal sent” in the meantime"):
         job_advance(job=job, to_stage=stage(job.pipeline, "Order confirmed"), actor=bob, expected_stage=seen)
 
     assert snapshot(job) == before
@@ -840,6 +843,9 @@ def test_it_hands_the_job_to_another_staff_member(job: Job, alice: User, charlie
         "new_owner": "charlie",
         "new_owner_id": charlie.pk,
         "reason": "Bob is on leave",
+        "stage": "",
+        "role": "",
+        "told_customer": True,
     }
 
 

@@ -53,6 +53,8 @@ def make_jobs(installation: Pipeline, bob: User) -> Callable[[int], list[Job]]:
                     actor=bob,
                     contacts=[contact],
                     start_date=MONDAY,
+                    notify_customer=False,
+                    not_told_reason="Opened before the test.",
                 )
             )
         return jobs

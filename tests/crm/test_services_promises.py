@@ -197,23 +197,18 @@ def test_reaching_stages_keeps_their_promises(job: Job, time_machine) -> None:
     assert not job.events.filter(kind=JobEvent.Kind.PROMISE_KEPT).exists()
 
 
-def test_a_stage_reached_late_is_kept_late_and_moves_later_promises_without_telling(job: Job, time_machine) -> None:
+def test_a_stage_reached_late_without_telling_moves_later_promises_silently(job: Job, time_machine) -> None:
     # Proposal sent was promised for Thursday 5 March; it is reached Thursday 19 March.
     time_machine.move_to(paris(3, 19, 9), tick=False)
 
-    advance(job, "Proposal sent")
+    advance(job, "Proposal sent", notify_customer=False)
 
     proposal = job.commitments.get(milestone__stage__name="Proposal sent")
     assert proposal.state == Commitment.State.KEPT
     assert proposal.kept_at == paris(3, 19, 9)
     assert not proposal.kept_on_time
     # The rest of the plan slides: 5, 2 and 10 business days from 19 March.
-    expected = {
-        "Order confirmed": date(2026, 3, 26),
-        "Installation scheduled": date(2026, 3, 30),
-        "Installed": date(2026, 4, 13),
-    }
-    for name, new_day in expected.items():
+    for name, new_day in LATE_PROPOSAL_PLAN.items():
         promise = stage_promise(job, name)
         assert promise.state == Commitment.State.RENEGOTIATED
         assert promise.due_at == closing(new_day)
@@ -224,8 +219,40 @@ def test_a_stage_reached_late_is_kept_late_and_moves_later_promises_without_tell
         # Nobody told the customer: a silent slip is never a proactive notice.
         assert move.told_customer_at is None
         assert move.proactive is False
-        assert move.actor is None
-        assert move.reason == "An earlier stage was reached late."
+        assert move.actor == job.owner
+        assert move.holder == job.owner
+        assert move.reason == "“Proposal sent” was reached later than planned."
+    assert not Message.objects.filter(job=job).exclude(kind=Message.Kind.WELCOME).exists()
+
+
+# What a proposal reached on 19 March instead of 5 March does to the later stages.
+LATE_PROPOSAL_PLAN = {
+    "Order confirmed": date(2026, 3, 26),
+    "Installation scheduled": date(2026, 3, 30),
+    "Installed": date(2026, 4, 13),
+}
+
+
+def test_a_stage_reached_late_and_told_tells_every_later_date_in_its_message(job: Job, time_machine) -> None:
+    time_machine.move_to(paris(3, 19, 9), tick=False)
+
+    advance(job, "Proposal sent")
+
+    for name, new_day in LATE_PROPOSAL_PLAN.items():
+        [move] = stage_promise(job, name).renegotiations.all()
+        # Told now: in time where the old date has not passed yet (Installed, 30 March), late
+        # where it has (Order confirmed, 12 March; Installation scheduled, 16 March).
+        assert move.told_customer_at == paris(3, 19, 9)
+        assert move.proactive is (paris(3, 19, 9) <= closing(PLAN[name]))
+    messages = Message.objects.filter(job=job, kind=Message.Kind.STAGE_CHANGE)
+    assert messages.count() == job.contacts.count()
+    english = messages.get(language="en")
+    assert (
+        "This step took longer than planned, so these dates move:\n"
+        "- Order confirmed: Thursday 26 March 2026 (was Thursday 12 March 2026)\n"
+        "- Installation scheduled: Monday 30 March 2026 (was Monday 16 March 2026)\n"
+        "- Installed: Monday 13 April 2026 (was Monday 30 March 2026)\n"
+    ) in english.body_text
     assert not Message.objects.filter(job=job, kind=Message.Kind.DATE_MOVED).exists()
 
 
