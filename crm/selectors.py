@@ -37,6 +37,7 @@ from crm.models import (
     Message,
     Milestone,
     Pipeline,
+    Renegotiation,
     Request,
     StageTemplate,
     Survey,
@@ -171,6 +172,17 @@ def failed_alerts(user: User, *, scope: str) -> QuerySet[Message]:
     return (alerts.filter(staff=user) if scope == "mine" else alerts).order_by("-failed_at", "-pk")
 
 
+def untold_moves(job: Any) -> QuerySet[Renegotiation]:
+    """Moves of a job's open stage promises that the customer was not told of (``job``: a job or
+    an OuterRef to one)."""
+    return Renegotiation.objects.filter(
+        commitment__job=job,
+        commitment__kind=Commitment.Kind.MILESTONE,
+        commitment__state__in=Commitment.OPEN_STATES,
+        told_customer_at__isnull=True,
+    )
+
+
 def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Section]:
     """What needs doing now, most urgent first: an unhappy customer to call; the customer did not
     get a message; the customer is waiting for us; a call to make; a promise slipping; a promise
@@ -248,6 +260,25 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
     at_risk = promises.filter(
         state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=end_of_business_day(soon_warning)
     ).order_by("due_at")
+    # Dates that moved (a late stage, a move not told) without the customer hearing: one click tells them all.
+    untold = (
+        open_jobs.filter(Exists(untold_moves(OuterRef("pk"))))
+        .annotate(
+            untold_count=Subquery(
+                untold_moves(OuterRef("pk"))
+                .order_by()
+                .values("commitment__job")
+                .annotate(n=Count("commitment", distinct=True))
+                .values("n")[:1]
+            ),
+            untold_stage=Subquery(
+                untold_moves(OuterRef("pk"))
+                .order_by("commitment__milestone__stage__position")
+                .values("commitment__milestone__stage__name")[:1]
+            ),
+        )
+        .order_by("updated_at")
+    )
     # Broken, or past due and not yet marked so by the scan: either way the customer was let down.
     broken = promises.filter(broken_promise(now), job__status__in=OPEN_STATUSES).order_by("due_at")
     unhappy = unhappy_customers(job_ids)
@@ -256,6 +287,7 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         Section("unhappy", _("Unhappy customers to call"), [], _("No unhappy customer is waiting for a call.")),
         Section("broken", _("Promises broken"), [], _("No promise was broken.")),
         Section("at_risk", _("Get in front of it"), [], _("No promise is about to slip.")),
+        Section("untold", _("New dates the customer was not told"), [], _("The customer knows every date.")),
         Section("failed", _("Messages that did not reach the customer"), [], _("Every message got through.")),
         Section("alerts", _("Alerts that did not reach the team"), [], _("Every alert got through.")),
         Section("requests", _("Questions waiting for an answer"), [], _("No question is waiting.")),
@@ -269,6 +301,7 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         "unhappy": unhappy,
         "broken": broken,
         "at_risk": at_risk,
+        "untold": untold,
         "failed": failed,
         "alerts": failed_alerts(user, scope=scope),
         "requests": waiting_requests,

@@ -178,6 +178,21 @@ class JobCreateForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         help_text=_("When the first stage is reached; empty for today. Later stages are planned from it."),
     )
+    notify_customer = forms.BooleanField(
+        label=_("Welcome the customer now"),
+        required=False,
+        initial=True,
+        help_text=_(
+            "Each contact is thanked and told the stages ahead with their dates, who their contact is and "
+            "how to follow the job online."
+        ),
+    )
+    not_told_reason = forms.CharField(
+        label=_("Why not"),
+        required=False,
+        max_length=300,
+        help_text=_("Only when the customer is not welcomed: recorded on the job."),
+    )
 
     def __init__(self, *args: Any, refresh_url: str = "", customer_by_search: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -203,8 +218,10 @@ class JobCreateForm(forms.Form):
         if not self.is_bound:
             self.fields["contacts"].initial = [c.pk for c in contacts]
         # No form_id: crispy would repeat it on the contacts' checkbox group. The template wraps
-        # the form in #job-form, which the customer select reloads.
-        self.helper = _helper(gettext("Create job"))
+        # the form in #job-form, which the customer select reloads, and draws the form tag and
+        # its buttons (create, preview the welcome).
+        self.helper = FormHelper()
+        self.helper.form_tag = False
 
     def _chosen_customer_id(self) -> int | None:
         value = self.data.get("customer") if self.is_bound else self.initial.get("customer")
@@ -230,4 +247,9 @@ class JobCreateForm(forms.Form):
                 ensure_contacts_of(customer, data.get("contacts", []))
             except DomainError as error:
                 self.add_error("contacts", str(error))
+        if not data.get("notify_customer") and not data.get("not_told_reason", "").strip():
+            self.add_error(
+                "not_told_reason",
+                _("Say why the customer is not welcomed: they will hear nothing until the next stage."),
+            )
         return data

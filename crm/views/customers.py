@@ -19,13 +19,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.customers import ContactForm, CustomerForm, JobCreateForm
 from crm.forms.fields import id_from_input, search_text
 from crm.models import Contact, Customer, Job
+from crm.services import outbox
 from crm.services.customers import contact_create, contact_update, customer_create, customer_update
 from crm.services.jobs import job_create
 
@@ -276,17 +277,8 @@ def job_new(request: StaffRequest) -> HttpResponse:
     if request.method == "POST":
         form = JobCreateForm(request.POST, refresh_url=refresh_url, customer_by_search=by_search)
         if form.is_valid():
-            data = form.cleaned_data
             try:
-                job = job_create(
-                    customer=data["customer"],
-                    pipeline=data["pipeline"],
-                    owner=data["owner"],
-                    title=data["title"],
-                    contacts=list(data["contacts"]) or None,
-                    start_date=data["start_date"],
-                    actor=request.user,
-                )
+                job = _create_job(request, form.cleaned_data)
             except DomainError as error:
                 form.add_error(None, str(error))
             else:
@@ -294,8 +286,54 @@ def job_new(request: StaffRequest) -> HttpResponse:
                 return redirect("crm:job", job.public_id)
     else:
         form = JobCreateForm(initial=_job_form_initial(request), refresh_url=refresh_url, customer_by_search=by_search)
+    return _job_form_page(request, form, by_search=by_search)
+
+
+def _create_job(request: StaffRequest, data: dict[str, Any]) -> Job:
+    return job_create(
+        customer=data["customer"],
+        pipeline=data["pipeline"],
+        owner=data["owner"],
+        title=data["title"],
+        contacts=list(data["contacts"]) or None,
+        start_date=data["start_date"],
+        actor=request.user,
+        notify_customer=data["notify_customer"],
+        not_told_reason=data["not_told_reason"],
+    )
+
+
+@staff_required
+@require_GET
+def job_new_preview(request: StaffRequest) -> HttpResponse:
+    """Exactly the welcome each contact would receive: the job is created in a transaction that
+    is rolled back (nothing is kept, no reference is used up)."""
+    by_search = Customer.objects.count() > CUSTOMER_SELECT_MAX
+    form = JobCreateForm(request.GET, refresh_url=reverse("crm:job_new"), customer_by_search=by_search)
+    result: dict[str, Any] = {"name": "welcome"}
+    if form.is_valid():
+        try:
+            result["drafts"] = outbox.preview(lambda: _create_job(request, form.cleaned_data))
+        except DomainError as error:
+            result["problem"] = error.message
+    else:
+        result["errors"] = form.errors
+    if request.htmx:
+        return render(request, "crm/job/_preview.html", {"preview": result})
+    return _job_form_page(request, form, by_search=by_search, preview=result)
+
+
+def _job_form_page(
+    request: StaffRequest, form: JobCreateForm, *, by_search: bool, preview: dict[str, Any] | None = None
+) -> HttpResponse:
     # "chosen": the customer shown above the form when it is found by search (none with a select).
-    context: dict[str, Any] = {"nav": "customers", "form": form, "by_search": by_search, "chosen": None}
+    context: dict[str, Any] = {
+        "nav": "customers",
+        "form": form,
+        "by_search": by_search,
+        "chosen": None,
+        "preview": preview or {},
+    }
     if by_search:
         # What was typed so far, carried to the chosen customer's form (and back when changing).
         # The customer named by the form (shown above it), else the search that finds one.
@@ -316,4 +354,5 @@ urlpatterns: list[URLPattern] = [
     path("customers/<int:pk>/contacts/new/", contact_new, name="contact_new"),
     path("contacts/<int:pk>/edit/", contact_edit, name="contact_edit"),
     path("jobs/new/", job_new, name="job_new"),
+    path("jobs/new/preview/", job_new_preview, name="job_new_preview"),
 ]

@@ -19,6 +19,8 @@ from crm.errors import DomainError
 from crm.forms.jobs import CommitmentMoveForm
 from crm.models import Commitment, Job
 from crm.services import outbox
+from crm.redirects import next_page
+from crm.services import jobs as job_services
 from crm.services import promises as promise_services
 from crm.views.jobs import act_on_job, back_to_job, get_job
 
@@ -113,7 +115,31 @@ def status_update(request: StaffRequest, public_id: Any) -> HttpResponse:
     return act_on_job(request, public_id, "update", _status_update(request))
 
 
+@staff_required
+@require_POST
+def dates_tell(request: StaffRequest, public_id: Any) -> HttpResponse:
+    """One click: every date of the job that moved without the customer being told, in one
+    message. Back to where it was clicked (the dashboard, or the job page)."""
+    job = get_job(public_id)
+    try:
+        changes = job_services.dates_tell(job=job, actor=request.user)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            ngettext(
+                "%(ref)s: the customer is being told the new date.",
+                "%(ref)s: the customer is being told the %(n)s new dates.",
+                len(changes),
+            )
+            % {"ref": job.reference, "n": len(changes)},
+        )
+    return redirect(next_page(request, request.POST.get("next"), home=job.get_absolute_url()))
+
+
 urlpatterns: list[URLPattern] = [
+    path("jobs/<uuid:public_id>/dates/tell/", dates_tell, name="dates_tell"),
     path("jobs/<uuid:public_id>/promises/<int:commitment_id>/move/", commitment_move, name="commitment_move"),
     path("jobs/<uuid:public_id>/promises/<int:commitment_id>/kept/", commitment_kept, name="commitment_kept"),
     path("jobs/<uuid:public_id>/promises/new/", promise_new, name="promise_new"),

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from crm.models import Contact, Customer, Job, JobEvent, Milestone, Pipeline
+from crm.models import Contact, Customer, Job, JobEvent, Message, Milestone, Pipeline
 from crm.services.jobs import job_cancel, job_create
 from tests.conftest import make_pipeline
 
@@ -547,8 +547,50 @@ def job_data(for_customer: Customer, on_pipeline: Pipeline, owned_by, **changes)
         "owner": owned_by.pk,
         "title": "Heat pump",
         "start_date": "2026-03-02",
+        # Ticked by default: the customer is welcomed.
+        "notify_customer": "on",
     }
     return {**data, **changes}
+
+
+def test_creating_a_job_welcomes_each_contact_once(staff_client, bob, customer, contact, installation):
+    Contact.objects.create(customer=customer, name="Paul Dupont", email="paul@example.com", language="en")
+    staff_client.post(reverse("crm:job_new"), job_data(customer, installation, bob))
+    job = Job.objects.get()
+    welcomes = Message.objects.filter(job=job, kind=Message.Kind.WELCOME)
+    assert sorted(welcomes.values_list("to_address", flat=True)) == ["marie@example.com", "paul@example.com"]
+    paul = welcomes.get(to_address="paul@example.com")
+    assert paul.subject == f"Thank you for your order: Heat pump — your job {job.reference}"
+    assert "- Proposal sent: Thursday 5 March 2026" in paul.body_text
+    assert "/portal/enter/" in paul.body_text
+    assert job.events.get().data["welcomed"] == 2
+
+
+def test_a_job_created_without_a_welcome_needs_a_reason(staff_client, bob, customer, contact, installation):
+    data = job_data(customer, installation, bob)
+    del data["notify_customer"]
+    response = staff_client.post(reverse("crm:job_new"), data)
+    assert response.status_code == 200
+    assert "Say why the customer is not welcomed" in response.content.decode()
+    assert not Job.objects.exists()
+
+    staff_client.post(reverse("crm:job_new"), {**data, "not_told_reason": "Told in person at the showroom"})
+    job = Job.objects.get()
+    assert not Message.objects.filter(job=job).exists()
+    assert job.events.get().data["not_told_reason"] == "Told in person at the showroom"
+
+
+def test_the_welcome_preview_is_what_will_be_sent_and_keeps_nothing(staff_client, bob, customer, contact, installation):
+    url = reverse("crm:job_new_preview")
+    response = staff_client.get(url, job_data(customer, installation, bob), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Marie Dupont" in html and "marie@example.com" in html
+    assert "J-2026-0001" in html
+    assert not Job.objects.exists() and not Message.objects.exists()
+    # The preview used no reference: the job created next is the first.
+    staff_client.post(reverse("crm:job_new"), job_data(customer, installation, bob))
+    assert Job.objects.get().reference == "J-2026-0001"
 
 
 def test_it_offers_a_new_job_for_a_customer(staff_client, bob, customer, contact, other_contact, installation):

@@ -10,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Contact, Customer, Job, Message, Pipeline, Request
-from crm.services.jobs import job_create
+from crm.models import Contact, Customer, Job, Message, Pipeline, Request, StageTemplate
+from crm.services.jobs import job_advance, job_create
 from crm.services.requests import request_create
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +24,10 @@ def frozen(time_machine):
 
 def make_job(customer: Customer, pipeline: Pipeline, owner: User, title: str = "Heat pump", **kwargs) -> Job:
     return job_create(customer=customer, pipeline=pipeline, owner=owner, title=title, actor=owner, **kwargs)
+
+
+def stage_named(job: Job, name: str) -> StageTemplate:
+    return job.pipeline.stages.get(name=name)
 
 
 def section(response, key: str):
@@ -65,7 +69,7 @@ def test_it_lists_what_needs_attention_most_urgent_first(
 
     response = staff.get(reverse("crm:home"))
     keys = [s.key for s in response.context["sections"]]
-    assert keys[:8] == ["unhappy", "broken", "at_risk", "failed", "requests", "replies", "calls", "late"]
+    assert keys[:9] == ["unhappy", "broken", "at_risk", "untold", "failed", "requests", "replies", "calls", "late"]
     assert [j.pk for j in section(response, "late").rows] == [late.pk]
     assert section(response, "failed").count == 1
     assert section(response, "requests").count == 1
@@ -127,6 +131,8 @@ def test_it_keeps_its_queries_constant(
     def grow(n: int) -> None:
         for i in range(n):
             job = make_job(customer, installation, bob, f"Job {i}", start_date=date(2026, 2, 2))
+            # Reached late without telling: the later dates move untold.
+            job_advance(job=job, to_stage=stage_named(job, "Proposal sent"), actor=bob, notify_customer=False)
             message(job, contact, status=Message.Status.FAILED)
             message(job, contact, direction=Message.Direction.IN, status=Message.Status.RECEIVED)
 
@@ -137,3 +143,30 @@ def test_it_keeps_its_queries_constant(
     with django_assert_max_num_queries(25) as large:
         staff.get(reverse("crm:home"))
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_it_offers_to_tell_the_customer_every_date_moved_without_telling_them(
+    staff: Client, customer: Customer, contact: Contact, installation: Pipeline, bob: User
+) -> None:
+    # Started 2 February: "Proposal sent" (5 February) is reached on 2 March, a month late,
+    # and nobody tells the customer: Order confirmed, Installation scheduled and Installed move.
+    job = make_job(customer, installation, bob, "Late one", start_date=date(2026, 2, 2))
+    job_advance(job=job, to_stage=stage_named(job, "Proposal sent"), actor=bob, notify_customer=False)
+    home = reverse("crm:home")
+
+    response = staff.get(home)
+    [row] = section(response, "untold").rows
+    assert (row, row.untold_count, row.untold_stage) == (job, 3, "Order confirmed")
+    assert "Tell them the 3 new dates" in response.content.decode()
+
+    response = staff.post(reverse("crm:dates_tell", args=[job.public_id]), {"next": home})
+    assert response.status_code == 302 and response["Location"] == home
+    [told] = Message.objects.filter(job=job, kind=Message.Kind.DATE_MOVED)
+    for name in ("Order confirmed", "Installation scheduled", "Installed"):
+        assert name in told.body_text
+    assert section(staff.get(home), "untold").rows == []
+
+    # A second click (another tab) says so and sends nothing.
+    response = staff.post(reverse("crm:dates_tell", args=[job.public_id]), {"next": "https://evil.example/"})
+    assert response["Location"] == job.get_absolute_url()
+    assert Message.objects.filter(job=job, kind=Message.Kind.DATE_MOVED).count() == 1

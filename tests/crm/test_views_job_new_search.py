@@ -118,7 +118,14 @@ def test_it_opens_the_form_for_the_chosen_customer(staff_client, customers, cont
 
 def test_it_creates_the_job_for_the_chosen_customer(staff_client, customers, bob, installation) -> None:
     customer = customers[2]
-    data = {"customer": customer.pk, "pipeline": installation.pk, "owner": bob.pk, "title": "Boiler", "start_date": ""}
+    data = {
+        "customer": customer.pk,
+        "pipeline": installation.pk,
+        "owner": bob.pk,
+        "title": "Boiler",
+        "start_date": "",
+        "notify_customer": "on",
+    }
     response = staff_client.post(URL, data)
     job = Job.objects.get()
     assert response.status_code == 302
