@@ -18,9 +18,9 @@ from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.jobs import CommitmentMoveForm
 from crm.models import Commitment, Job
-from crm.services import outbox
 from crm.redirects import next_page
 from crm.services import jobs as job_services
+from crm.services import outbox
 from crm.services import promises as promise_services
 from crm.views.jobs import act_on_job, back_to_job, get_job
 

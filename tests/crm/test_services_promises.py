@@ -238,7 +238,7 @@ def test_a_stage_reached_late_and_told_tells_every_later_date_in_its_message(job
 
     advance(job, "Proposal sent")
 
-    for name, new_day in LATE_PROPOSAL_PLAN.items():
+    for name in LATE_PROPOSAL_PLAN:
         [move] = stage_promise(job, name).renegotiations.all()
         # Told now: in time where the old date has not passed yet (Installed, 30 March), late
         # where it has (Order confirmed, 12 March; Installation scheduled, 16 March).
