@@ -34,6 +34,7 @@ from crm.models import (
     Contact,
     Job,
     JobEvent,
+    JobRole,
     Message,
     Milestone,
     Pipeline,
@@ -470,6 +471,12 @@ def job_detail(public_id: Any) -> Job:
             Prefetch("installers", queryset=get_user_model().objects.order_by("first_name", "last_name", "username")),
             Prefetch("milestones", queryset=Milestone.objects.select_related("stage").order_by("stage__position")),
             Prefetch("pipeline__stages", queryset=StageTemplate.objects.order_by("position")),
+            "pipeline__roles",
+            Prefetch(
+                "roles",
+                queryset=JobRole.objects.select_related("role", "holder").order_by("role__name"),
+                to_attr="role_holders",
+            ),
             Prefetch("events", queryset=events[:JOB_PAGE_EVENTS], to_attr="recent_events"),
             Prefetch("messages", queryset=messages[:JOB_PAGE_MESSAGES], to_attr="recent_messages"),
             Prefetch(

@@ -154,10 +154,23 @@ class MessageForm(JobForm):
             self.initial["contacts"] = [c.pk for c in self.job.contacts.all()]
 
 
+class PersonChoiceField(ModelChoiceField):
+    """A staff member, by full name."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return person_name(obj)
+
+
 class OwnerForm(JobForm):
     prefix = "owner"
-    owner = ModelChoiceField(queryset=staff_users(), label=_("New owner"))
+    owner = PersonChoiceField(queryset=staff_users(), label=_("New owner"))
     reason = forms.CharField(label=_("Reason"), required=False, max_length=300)
+    tell_customer = forms.BooleanField(
+        label=_("Tell the customer who their contact is now"),
+        required=False,
+        initial=True,
+        help_text=_("Each contact gets the new person's name, role and direct line."),
+    )
 
     def clean_owner(self) -> Any:
         owner = self.cleaned_data["owner"]
@@ -310,3 +323,28 @@ class CommitmentMoveForm(forms.Form):
         if new_date < business_today():
             raise forms.ValidationError(_("The new date cannot be in the past."))
         return check_day(new_date)
+
+
+class RolesForm(JobForm):
+    """Who answers for the customer during each stage of the job (its pipeline's roles)."""
+
+    prefix = "roles"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        rows = getattr(self.job, "role_holders", None)  # the job page's prefetch
+        held = {row.role_id: row.holder_id for row in (self.job.roles.all() if rows is None else rows)}
+        self.roles = sorted(self.job.pipeline.roles.all(), key=lambda role: role.name)
+        for role in self.roles:
+            stages = ", ".join(s.name for s in self.job.pipeline.stages.all() if s.role_id == role.pk)
+            self.fields[f"role_{role.pk}"] = PersonChoiceField(
+                queryset=staff_users(),
+                label=role.name,
+                help_text=_("The customer's contact during: %(stages)s.") % {"stages": stages} if stages else "",
+            )
+            self.initial.setdefault(f"role_{role.pk}", held.get(role.pk, self.job.owner_id))
+
+    @staticmethod
+    def holders(job: Job, data: dict[str, Any]) -> dict[Any, Any]:
+        """The holders chosen in ``data`` (the form's cleaned data), by role."""
+        return {role: data[f"role_{role.pk}"] for role in job.pipeline.roles.all() if f"role_{role.pk}" in data}

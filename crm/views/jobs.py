@@ -35,6 +35,7 @@ from crm.forms.jobs import (
     MoveDateForm,
     OwnerForm,
     PromiseForm,
+    RolesForm,
     StatusForm,
     StatusUpdateForm,
 )
@@ -58,6 +59,7 @@ ACTION_FORMS: dict[str, type[JobForm]] = {
     "promise": PromiseForm,
     "update": StatusUpdateForm,
     "details": DetailsForm,
+    "roles": RolesForm,
 }
 
 
@@ -284,11 +286,32 @@ def job_reassign(request: StaffRequest, public_id: Any) -> HttpResponse:
         return job_response(request, job, status=200 if request.htmx else 403)
 
     def perform(job: Job, data: dict[str, Any]) -> str:
-        job_services.job_reassign(job=job, owner=data["owner"], actor=request.user, reason=data["reason"])
+        job_services.job_reassign(
+            job=job,
+            owner=data["owner"],
+            actor=request.user,
+            reason=data["reason"],
+            tell_customer=data["tell_customer"],
+        )
         owner = data["owner"]
         return _("%(name)s now owns the job.") % {"name": person_name(owner)}
 
     return act_on_job(request, public_id, "owner", perform)
+
+
+@staff_required
+@require_POST
+def job_roles(request: StaffRequest, public_id: Any) -> HttpResponse:
+    if not is_manager(request.user):
+        job = get_job(public_id)
+        messages.error(request, _("Only a manager can say who answers for each stage."))
+        return job_response(request, job, status=200 if request.htmx else 403)
+
+    def perform(job: Job, data: dict[str, Any]) -> str:
+        job_services.job_roles_set(job=job, holders=RolesForm.holders(job, data), actor=request.user)
+        return _("Who answers for each stage of %(ref)s is saved.") % {"ref": job.reference}
+
+    return act_on_job(request, public_id, "roles", perform)
 
 
 STATUS_SERVICES: dict[str, Callable[..., Job]] = {
@@ -465,6 +488,7 @@ urlpatterns: list[URLPattern] = [
     path("jobs/<uuid:public_id>/", job_page, name="job"),
     path("jobs/<uuid:public_id>/advance/", job_advance, name="job_advance"),
     path("jobs/<uuid:public_id>/advance/preview/", job_advance_preview, name="job_advance_preview"),
+    path("jobs/<uuid:public_id>/roles/", job_roles, name="job_roles"),
     path("jobs/<uuid:public_id>/move-date/", job_move_date, name="job_move_date"),
     path("jobs/<uuid:public_id>/move-date/preview/", job_move_date_preview, name="job_move_date_preview"),
     path("jobs/<uuid:public_id>/call/", job_log_call, name="job_log_call"),

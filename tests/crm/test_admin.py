@@ -325,7 +325,7 @@ def test_it_refuses_a_stage_change_over_a_colleagues(
     response = staff.post(url(Job, "change", job.pk), {**data, "advance_to": stage(installation, "Installed").pk})
 
     assert response.status_code == 200
-    assert "by someone else in the meantime" in response.content.decode()
+    assert "Bob Durand moved job" in response.content.decode()
     job.refresh_from_db()
     assert job.current_stage.name == "Proposal sent"
 

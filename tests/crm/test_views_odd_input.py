@@ -48,7 +48,15 @@ def manager(client: Client, alice: User) -> Client:
 
 @pytest.fixture
 def mine(customer: Customer, contact: Contact, installation: Pipeline, bob: User) -> Job:
-    return job_create(customer=customer, pipeline=installation, owner=bob, title="Heat pump", actor=bob)
+    return job_create(
+        customer=customer,
+        pipeline=installation,
+        owner=bob,
+        title="Heat pump",
+        actor=bob,
+        notify_customer=False,
+        not_told_reason="Opened before the test.",
+    )
 
 
 @pytest.fixture
@@ -376,7 +384,7 @@ def test_a_new_job_may_start_a_while_ago(
 ) -> None:
     data = {"customer": customer.pk, "pipeline": installation.pk, "owner": bob.pk, "title": "Heat pump"}
 
-    response = staff.post(reverse("crm:job_new"), {**data, "start_date": "2025-03-02"})
+    response = staff.post(reverse("crm:job_new"), {**data, "start_date": "2025-03-02", "notify_customer": "on"})
 
     assert response.status_code == 302
     assert Job.objects.get().milestones.get(stage__position=1).planned_date == date(2025, 3, 2)
