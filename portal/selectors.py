@@ -7,7 +7,7 @@ same few queries whether a job has five milestones and messages or a hundred.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -174,19 +174,32 @@ def _moves_by_milestone(milestones: list[Milestone], events: list[JobEvent]) -> 
     """Every change of each milestone's forecast date, oldest first, read from the event log.
 
     A date moved on purpose is a ``date_moved`` event (told to the customer when
-    ``tell_customer``); a stage reached late pushes later dates out, listed under ``rolled`` by
-    stage name in the event that did it (never told on its own).
+    ``tell_customer``); the later dates it pushes out are listed under ``rolled`` in the same
+    event, and so are those a stage reached late pushes out (``stage_advanced``, told when its
+    message went out: ``told_customer``). A ``dates_told`` event tells, at its time, every date
+    of the stages it lists that had moved without the customer hearing.
     """
     by_id = {m.pk: m for m in milestones}
     by_stage_name = {m.stage.name: m for m in milestones}
     moves: dict[int, list[DateMove]] = {m.pk: [] for m in milestones}
     for event in events:
         data: dict[str, Any] = event.data or {}
+        if event.kind == JobEvent.Kind.DATES_TOLD:
+            for change in data.get("changes") or []:
+                milestone = by_stage_name.get(change.get("stage"))
+                if milestone is not None:
+                    moves[milestone.pk] = [
+                        move if move.told_at is not None else replace(move, told_at=event.created_at)
+                        for move in moves[milestone.pk]
+                    ]
+            continue
+        told = bool(data.get("tell_customer"))
+        # Dates pushed out were told with the message since these keys exist (older events: never).
+        rolled_told = bool(data.get("rolled_told") or data.get("told_customer"))
         if event.kind == JobEvent.Kind.DATE_MOVED:
             milestone = by_id.get(data.get("milestone_id"))  # type: ignore[arg-type]
             new_date = _parse_date(data.get("new_date"))
             if milestone is not None and new_date is not None:
-                told = bool(data.get("tell_customer"))
                 moves[milestone.pk].append(
                     DateMove(
                         old_date=_parse_date(data.get("old_date")),
@@ -206,7 +219,7 @@ def _moves_by_milestone(milestones: list[Milestone], events: list[JobEvent]) -> 
                         old_date=_parse_date(rolled.get("old_date")),
                         new_date=new_date,
                         at=event.created_at,
-                        told_at=None,
+                        told_at=event.created_at if rolled_told else None,
                         reason="",
                     )
                 )
@@ -217,7 +230,7 @@ def job_status(job: Job) -> JobStatus:
     """The customer-visible milestones with their dates and date changes: two queries."""
     milestones = list(visible_milestones().filter(job=job))
     events = list(
-        job.events.filter(kind__in=[JobEvent.Kind.DATE_MOVED, JobEvent.Kind.STAGE_ADVANCED])
+        job.events.filter(kind__in=[JobEvent.Kind.DATE_MOVED, JobEvent.Kind.STAGE_ADVANCED, JobEvent.Kind.DATES_TOLD])
         .order_by("created_at", "pk")
         .only("job_id", "kind", "created_at", "data")
     )

@@ -667,6 +667,8 @@ def milestone_move(
         # records it; the reports count these.
         before_old_date=old_date is None or timezone.now() <= end_of_business_day(old_date),
         rolled=_changes_data(rolled),
+        # The dates pushed out are in the same message.
+        rolled_told=told,
     )
     if told:
         drafts = date_moved_drafts(job, changes=changes, reason=reason, note=note, author=actor)
