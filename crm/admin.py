@@ -15,7 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import widgets
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db.models import Count, QuerySet, URLField
+from django.db.models import Count, Prefetch, QuerySet, URLField
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.urls import reverse
@@ -23,7 +23,18 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin_forms import ContactForm, JobActionForm, JobAddForm, JobChangeForm, MilestoneMoveForm
+from crm.admin_forms import (
+    ContactForm,
+    JobActionForm,
+    JobAddForm,
+    JobChangeForm,
+    JobRoleForm,
+    MilestoneMoveForm,
+    PipelineRoleForm,
+    PipelineStageForm,
+    StageTemplateForm,
+    StageTemplateFormSet,
+)
 from crm.errors import DomainError
 from crm.forms.fields import id_from_input
 from crm.models import (
@@ -36,9 +47,11 @@ from crm.models import (
     Job,
     JobEvent,
     JobReferenceCounter,
+    JobRole,
     Message,
     Milestone,
     Pipeline,
+    PipelineRole,
     Renegotiation,
     Request,
     StaffProfile,
@@ -55,6 +68,7 @@ from crm.services.jobs import (
     job_hold,
     job_reassign,
     job_resume,
+    job_roles_set,
     job_update_details,
     milestone_move,
 )
@@ -288,10 +302,31 @@ class ContactAdmin(ServiceAdmin):
         return obj.opted_out_at is not None
 
 
+class PipelineRoleInline(admin.TabularInline):
+    """Who answers for the customer during some stages ("Sales", "Installation coordinator")."""
+
+    model = PipelineRole
+    form = PipelineRoleForm
+    fields = ["name", "default_holder"]
+
+    def get_extra(self, request: HttpRequest, obj: Pipeline | None = None, **kwargs: Any) -> int:
+        return 1 if obj is None else 0
+
+
 class StageTemplateInline(admin.TabularInline):
     model = StageTemplate
+    form = PipelineStageForm
+    formset = StageTemplateFormSet
     ordering = ["position"]
-    fields = ["position", "name", "customer_visible", "default_duration_days", "message_key", "customer_instructions"]
+    fields = [
+        "position",
+        "name",
+        "customer_visible",
+        "default_duration_days",
+        "role",
+        "message_key",
+        "customer_instructions",
+    ]
 
     def get_extra(self, request: HttpRequest, obj: Pipeline | None = None, **kwargs: Any) -> int:
         return 3 if obj is None else 0
@@ -302,7 +337,8 @@ class PipelineAdmin(OddInputAdmin):
     list_display = ["name", "is_active", "stage_count", "silence_days"]
     list_filter = ["is_active"]
     search_fields = ["name"]
-    inlines = [StageTemplateInline]
+    # The roles first: a stage names one of them (a role added here is offered once it is saved).
+    inlines = [PipelineRoleInline, StageTemplateInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Pipeline]:
         return super().get_queryset(request).annotate(stage_count=Count("stages"))
@@ -321,11 +357,25 @@ class StaffProfileAdmin(OddInputAdmin):
     autocomplete_fields = ["user"]
 
 
+@admin.register(PipelineRole)
+class PipelineRoleAdmin(OddInputAdmin):
+    form = PipelineRoleForm
+    list_display = ["name", "pipeline", "default_holder"]
+    list_filter = ["pipeline"]
+    list_select_related = ["pipeline", "default_holder"]
+    search_fields = ["name", "pipeline__name"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: PipelineRole | None = None) -> Any:
+        # Its stages and the jobs holding it are the pipeline's: the role stays with it.
+        return ["pipeline"] if obj is not None else []
+
+
 @admin.register(StageTemplate)
 class StageTemplateAdmin(OddInputAdmin):
-    list_display = ["name", "pipeline", "position", "customer_visible", "default_duration_days", "message_key"]
+    form = StageTemplateForm
+    list_display = ["name", "pipeline", "position", "customer_visible", "default_duration_days", "role", "message_key"]
     list_filter = ["pipeline", "customer_visible"]
-    list_select_related = ["pipeline"]
+    list_select_related = ["pipeline", "role"]
     search_fields = ["name", "pipeline__name", "message_key"]
     ordering = ["pipeline__name", "position"]
 
@@ -376,6 +426,42 @@ class MilestoneInline(ReadOnlyMixin, admin.TabularInline):
         return format_html('<a href="{}">{}</a>', url, gettext("Move the date"))
 
 
+class JobRoleInline(admin.TabularInline):
+    """Who holds each of the pipeline's roles on the job. A new holder is saved through
+    job_roles_set (JobAdmin.save_related): the holder of the current stage's role becomes the
+    customer's contact, both sides told. Changed with the job, so the job's permissions apply."""
+
+    model = JobRole
+    form = JobRoleForm
+    fields = ("role", "stages", "holder")
+    readonly_fields = ("role", "stages")
+    extra = 0
+    can_delete = False
+    verbose_name = _("role")
+    verbose_name_plural = _("Who answers for the customer")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[JobRole]:
+        stages = Prefetch("role__stages", queryset=StageTemplate.objects.order_by("position"))
+        return super().get_queryset(request).select_related("role", "holder").prefetch_related(stages)
+
+    def has_add_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        return False  # A job has its pipeline's roles from its creation.
+
+    def has_delete_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        # A closed job keeps who held what.
+        return (obj is None or obj.is_open) and request.user.has_perm("crm.change_job")
+
+    def has_view_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        return request.user.has_perm("crm.view_job") or request.user.has_perm("crm.change_job")
+
+    @admin.display(description=_("stages"))
+    def stages(self, obj: JobRole) -> str:
+        return ", ".join(stage.name for stage in obj.role.stages.all())
+
+
 class JobEventInline(ReadOnlyMixin, admin.TabularInline):
     model = JobEvent
     readonly_fields = ("created_at", "kind", "actor", "summary")
@@ -395,8 +481,24 @@ class JobAdmin(ServiceAdmin):
     list_select_related = ["customer", "pipeline", "current_stage", "owner"]
     search_fields = ["reference", "title", "customer__name", "contacts__name", "contacts__email"]
     autocomplete_fields = ["customer", "contacts", "installers"]
-    inlines = [MilestoneInline, JobEventInline]
-    add_fieldsets = [(None, {"fields": ["customer", "pipeline", "owner", "title", "contacts", "start_date"]})]
+    inlines = [JobRoleInline, MilestoneInline, JobEventInline]
+    add_fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "customer",
+                    "pipeline",
+                    "owner",
+                    "title",
+                    "contacts",
+                    "start_date",
+                    "notify_customer",
+                    "not_told_reason",
+                ]
+            },
+        )
+    ]
     fieldsets = [
         (None, {"fields": ["reference", "title", "customer", "pipeline", "status", "late", "owner"]}),
         (_("People"), {"fields": ["contacts", "installers"]}),
@@ -432,7 +534,10 @@ class JobAdmin(ServiceAdmin):
     def get_form(self, request: HttpRequest, obj: Job | None = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
             kwargs["form"] = JobAddForm
-        return super().get_form(request, obj, change, **kwargs)
+        form: Any = super().get_form(request, obj, change, **kwargs)
+        if obj is not None:
+            form.actor = _actor(request)  # a class made for this request
+        return form
 
     def get_inlines(self, request: HttpRequest, obj: Job | None) -> Any:
         return self.inlines if obj is not None else []
@@ -460,6 +565,8 @@ class JobAdmin(ServiceAdmin):
                 contacts=data["contacts"] or None,
                 start_date=data["start_date"],
                 actor=actor,
+                notify_customer=data["notify_customer"],
+                not_told_reason=data["not_told_reason"],
             )
             # The admin goes on with ``obj`` (history entry, redirect): make it the new job.
             obj.pk = job.pk
@@ -482,6 +589,23 @@ class JobAdmin(ServiceAdmin):
                 actor=actor,
             )
         obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
+        for formset in formsets:
+            if formset.model is JobRole:
+                self._save_role_holders(request, form.instance, formset)
+            else:
+                self.save_formset(request, form, formset, change=change)
+
+    def _save_role_holders(self, request: HttpRequest, job: Job, formset: Any) -> None:
+        """The holders changed on the page, all at once through job_roles_set (never saved here)."""
+        changed = [role_form for role_form in formset.forms if role_form.has_changed()]
+        # What formset.save() would record, for the admin's history message.
+        formset.new_objects, formset.deleted_objects = [], []
+        formset.changed_objects = [(role_form.instance, role_form.changed_data) for role_form in changed]
+        if changed:
+            holders = {role_form.instance.role: role_form.cleaned_data["holder"] for role_form in changed}
+            job_roles_set(job=job, holders=holders, actor=_actor(request))
 
     def response_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
         # Django answers any error of the action bar with "No action selected."; a reason it cannot
@@ -621,6 +745,16 @@ class MilestoneAdmin(ServiceAdmin):
             actor=_actor(request),
         )
         obj.refresh_from_db()
+
+
+@admin.register(JobRole)
+class JobRoleAdmin(ReadOnlyMixin, OddInputAdmin):
+    """Who holds each role on each job: changed on the job's page, through crm.services.jobs."""
+
+    list_display = ["job", "role", "holder"]
+    list_filter = ["role__pipeline", ("holder", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["job", "role", "holder"]
+    search_fields = ["job__reference", "job__title", "role__name"]
 
 
 @admin.register(JobEvent)

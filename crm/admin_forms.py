@@ -15,14 +15,18 @@ from typing import Any
 from django import forms
 from django.contrib.admin import helpers, widgets
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.errors import DomainError
-from crm.models import Contact, Job, Milestone, Pipeline, StageTemplate
+from crm.forms.fields import id_from_input
+from crm.models import Contact, Job, JobRole, Milestone, Pipeline, PipelineRole, StageTemplate
 from crm.phones import validate_phone
-from crm.services.jobs import ensure_can_advance
+from crm.services.jobs import ensure_can_advance, last_mover
 from crm.workdays import business_today
 
 
@@ -52,6 +56,118 @@ def _limit_choices(form: forms.BaseForm, name: str, queryset: QuerySet[Any]) -> 
     field = form.fields.get(name)
     if isinstance(field, forms.ModelChoiceField):
         field.queryset = queryset
+
+
+def _not_its_role(role: PipelineRole, pipeline: Pipeline) -> str:
+    return gettext("“%(role)s” is not a role of the %(pipeline)s pipeline.") % {
+        "role": role.name,
+        "pipeline": pipeline.name,
+    }
+
+
+class RoleChoiceField(forms.ModelChoiceField):
+    """A stage's role, offered from its pipeline's own roles once the pipeline is known (else from
+    every pipeline's, each named with its pipeline). A role of another pipeline is refused by name
+    rather than as an unknown choice."""
+
+    pipeline: Pipeline | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queryset = PipelineRole.objects.select_related("pipeline").order_by("pipeline__name", "name")
+
+    def limit_to(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        # A pipeline being added has no roles yet: they are chosen once it is saved.
+        roles = PipelineRole.objects.filter(pipeline=pipeline.pk) if pipeline.pk else PipelineRole.objects.none()
+        self.queryset = roles.order_by("name")
+
+    def label_from_instance(self, obj: PipelineRole) -> str:  # type: ignore[override]
+        return obj.name if self.pipeline is not None else f"{obj.pipeline.name}: {obj.name}"
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            pk = id_from_input(value, PipelineRole)
+            other = PipelineRole.objects.select_related("pipeline").filter(pk=pk).first() if pk else None
+            if other is None or self.pipeline is None:
+                raise
+            raise ValidationError(_not_its_role(other, self.pipeline), code="invalid_choice") from None
+
+
+class PipelineRoleForm(forms.ModelForm):
+    """A pipeline's role; its usual holder is chosen among active staff."""
+
+    class Meta:
+        model = PipelineRole
+        fields = ["pipeline", "name", "default_holder"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _limit_choices(self, "default_holder", _active_staff(self.instance.default_holder_id))
+
+
+class PipelineStageForm(forms.ModelForm):
+    """A stage of the pipeline page (StageTemplateFormSet offers that pipeline's roles); the role
+    that answers for the customer during it must be one of its pipeline's."""
+
+    class Meta:
+        model = StageTemplate
+        fields = [
+            "pipeline",
+            "position",
+            "name",
+            "name_fr",
+            "customer_visible",
+            "default_duration_days",
+            "role",
+            "message_key",
+            "customer_instructions",
+            "customer_instructions_fr",
+        ]
+        field_classes = {"role": RoleChoiceField}
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        role, pipeline = data.get("role"), data.get("pipeline")
+        if role is not None and pipeline is not None and role.pipeline_id != pipeline.pk:
+            self.add_error("role", _not_its_role(role, pipeline))
+        return data
+
+
+class StageTemplateForm(PipelineStageForm):
+    """A stage on its own page: an existing one offers its pipeline's roles, a new one every
+    pipeline's (named with it) until it is saved."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("role")
+        if isinstance(field, RoleChoiceField) and self.instance.pipeline_id is not None:
+            field.limit_to(self.instance.pipeline)
+
+
+class StageTemplateFormSet(BaseInlineFormSet):
+    """The stages of the pipeline page: each offers the roles of that pipeline."""
+
+    def add_fields(self, form: forms.Form, index: int | None) -> None:
+        super().add_fields(form, index)
+        field = form.fields.get("role")
+        if isinstance(field, RoleChoiceField):
+            field.limit_to(self.instance)
+
+
+class JobRoleForm(forms.ModelForm):
+    """Who holds one role on a job; crm.admin saves it through crm.services.jobs.job_roles_set."""
+
+    class Meta:
+        model = JobRole
+        fields = ["holder"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _limit_choices(self, "holder", _active_staff(self.instance.holder_id))
 
 
 class ContactForm(forms.ModelForm):
@@ -95,6 +211,21 @@ class JobAddForm(forms.ModelForm):
         widget=widgets.AdminDateWidget,
         help_text=_("When the first stage is reached; empty for today. Later stages are planned from it."),
     )
+    notify_customer = forms.BooleanField(
+        label=_("Tell the customer (welcome message)"),
+        required=False,
+        initial=True,
+        help_text=_(
+            "Each contact is thanked and told the stages ahead with their dates, who their contact is and "
+            "how to follow the job online."
+        ),
+    )
+    not_told_reason = forms.CharField(
+        label=_("Why not"),
+        required=False,
+        max_length=300,
+        help_text=_("Only when the customer is not welcomed: recorded on the job."),
+    )
 
     class Meta:
         model = Job
@@ -120,11 +251,21 @@ class JobAddForm(forms.ModelForm):
                 gettext("%(names)s is not a contact of %(customer)s.")
                 % {"names": ", ".join(strangers), "customer": customer},
             )
+        data["not_told_reason"] = data.get("not_told_reason", "").strip()
+        if not data.get("notify_customer") and not data["not_told_reason"]:
+            self.add_error(
+                "not_told_reason",
+                gettext("Say why the customer is not welcomed: they will hear nothing until the next stage."),
+            )
         return data
 
 
 class JobChangeForm(forms.ModelForm):
     """Details, owner and stage of a job; status changes are actions of the job list."""
+
+    # Who is changing it (set by crm.admin): a stage change over a colleague's names them, or
+    # "you" when it was this person in another window.
+    actor: User | None = None
 
     advance_to = StageChoiceField(
         label=_("Move to stage"),
@@ -187,8 +328,8 @@ class JobChangeForm(forms.ModelForm):
         if expected is not None and expected.pk != job.current_stage_id:
             self.add_error(
                 "advance_to",
-                gettext("Job %(ref)s was moved to “%(stage)s” by someone else in the meantime; look again.")
-                % {"ref": job.reference, "stage": job.current_stage.name},
+                gettext("%(who)s moved job %(ref)s to “%(stage)s” in the meantime; look again before changing it.")
+                % {"who": last_mover(job, self.actor), "ref": job.reference, "stage": job.current_stage.name},
             )
             return data
         try:

@@ -13,6 +13,12 @@ today would make every job look late. Lateness is made on purpose instead (see `
 
 Like any stage change or announced date, the seeding queues messages to the contacts; with the
 development settings (console email and SMS backends) the worker of ``make run`` prints them.
+A job opened today welcomes its contacts; one back-dated had its welcome back then, so it is
+created without one (the reason is on its first event) rather than welcomed weeks late.
+
+The Installation pipeline has roles: the sales person answers for the customer while the quote
+is prepared, the production manager once the order is confirmed, the installation coordinator
+for the fitting. A demo job reaching one of those stages is handed to that person, as a real one.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.models import Contact, Customer, Pipeline, StaffProfile, StageTemplate
+from crm.models import Contact, Customer, Pipeline, PipelineRole, StaffProfile, StageTemplate
 from crm.services.jobs import (
     job_advance,
     job_cancel,
@@ -45,7 +51,9 @@ MANAGERS_GROUP = "Managers"
 STAFF_GROUP = "Staff"
 # Written only by the services (the append-only event log, the outbox, the reference counter):
 # staff may look at them in the admin, never add or change them there.
-READ_ONLY_MODELS = frozenset({"jobevent", "message", "jobreferencecounter"})
+READ_ONLY_MODELS = frozenset({"jobevent", "message", "jobreferencecounter", "jobrole"})
+# Why a back-dated demo job was not welcomed when the seed created it (on its "created" event).
+BACK_DATED_REASON = "Demo job created with its history."
 
 
 # --- What the world contains --------------------------------------------------------------------
@@ -68,10 +76,11 @@ class UserSpec:
         return f"{self.username}@example.com"
 
 
+# The job titles customers read on the contact card match the roles each holds (see PIPELINES).
 USERS = (
-    UserSpec("alice", "Alice", "Martin", "manager", "Operations manager", "+33 1 99 00 12 01"),
-    UserSpec("bob", "Bob", "Durand", "owner", "Project manager", "+33 1 99 00 12 02"),
-    UserSpec("chloe", "Chloé", "Bernard", "owner", "Project manager", "+33 1 99 00 12 03", language="fr"),
+    UserSpec("alice", "Alice", "Martin", "manager", "Operations and production manager", "+33 1 99 00 12 01"),
+    UserSpec("bob", "Bob", "Durand", "owner", "Sales and project manager", "+33 1 99 00 12 02"),
+    UserSpec("chloe", "Chloé", "Bernard", "owner", "Installation coordinator", "+33 1 99 00 12 03", language="fr"),
 )
 
 
@@ -85,6 +94,15 @@ class StageSpec:
     # What a French-speaking contact reads.
     name_fr: str = ""
     instructions_fr: str = ""
+    # The role that answers for the customer from this stage on (a RoleSpec's name); empty:
+    # whoever was the contact stays.
+    role: str = ""
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    name: str
+    holder: str  # the username who usually holds it
 
 
 @dataclass(frozen=True)
@@ -98,6 +116,7 @@ class PipelineSpec:
     survey_stage: str = ""
     survey_delay_days: int = 1
     checkin_days: int | None = None
+    roles: tuple[RoleSpec, ...] = ()
 
 
 PIPELINES = (
@@ -107,7 +126,7 @@ PIPELINES = (
         "to the follow-up call after the work.",
         7,
         (
-            StageSpec("Request received", 0, "request-received", name_fr="Demande reçue"),
+            StageSpec("Request received", 0, "request-received", name_fr="Demande reçue", role="Sales"),
             StageSpec(
                 "Proposal sent",
                 3,
@@ -115,6 +134,7 @@ PIPELINES = (
                 instructions="Send us a few photos of where the equipment will go and of your electrical panel.",
                 name_fr="Proposition envoyée",
                 instructions_fr="Envoyez-nous quelques photos de l’emplacement prévu et de votre tableau électrique.",
+                role="Sales",
             ),
             StageSpec(
                 "Order confirmed",
@@ -123,6 +143,7 @@ PIPELINES = (
                 instructions="Sign and return the proposal to confirm the order.",
                 name_fr="Commande confirmée",
                 instructions_fr="Signez et renvoyez la proposition pour confirmer la commande.",
+                role="Production manager",
             ),
             StageSpec(
                 "Installation scheduled",
@@ -131,6 +152,7 @@ PIPELINES = (
                 instructions="Tell us which days suit you for the installation.",
                 name_fr="Installation planifiée",
                 instructions_fr="Dites-nous quels jours vous conviennent pour l’installation.",
+                role="Installation coordinator",
             ),
             StageSpec(
                 "Installed",
@@ -142,11 +164,20 @@ PIPELINES = (
                     "Dégagez l’accès à la chaufferie et à l’emplacement de l’unité extérieure ; "
                     "quelqu’un doit être présent."
                 ),
+                role="Installation coordinator",
             ),
+            # The coordinator who did the fitting makes the follow-up call.
             StageSpec("Follow-up", 5, "follow-up", visible=False, name_fr="Suivi"),
         ),
         survey_stage="Installed",
         checkin_days=30,
+        # Who answers for the customer at each stage: the quote, the order and its manufacturing,
+        # the fitting. On a new job the sales role is the owner's (whoever took the request).
+        roles=(
+            RoleSpec("Sales", "bob"),
+            RoleSpec("Production manager", "alice"),
+            RoleSpec("Installation coordinator", "chloe"),
+        ),
     ),
     PipelineSpec(
         "Repair",
@@ -371,12 +402,13 @@ JOBS = (
     JobSpec(
         "Okafor household", "Solar panels and home battery", "Installation", "bob", started=7, reached="Order confirmed"
     ),
+    # Opened today: the one demo job whose contacts are welcomed (an SMS and an email).
     JobSpec(
         "Lefèvre household",
         "Heat pump error code E12",
         "Repair",
         "bob",
-        started=1,
+        started=0,
     ),
     JobSpec("Northwind Logistics Ltd", "Loading bay door motor", "Repair", "alice", started=3, reached="Parts ordered"),
     JobSpec(
@@ -515,7 +547,7 @@ def seed_demo_world(*, password: str = DEFAULT_PASSWORD, log: Log = lambda line:
     """Create whatever part of the demo world is missing; leave everything that exists alone."""
     result = SeedResult()
     users = _seed_users(password=password, result=result, log=log)
-    pipelines = {spec.name: _seed_pipeline(spec, result=result, log=log) for spec in PIPELINES}
+    pipelines = {spec.name: _seed_pipeline(spec, users=users, result=result, log=log) for spec in PIPELINES}
     customers = {spec.name: _seed_customer(spec, result=result, log=log) for spec in CUSTOMERS}
     today = business_today()
     for spec in JOBS:
@@ -572,10 +604,11 @@ def _seed_users(*, password: str, result: SeedResult, log: Log) -> dict[str, Use
     return users
 
 
-def _seed_pipeline(spec: PipelineSpec, *, result: SeedResult, log: Log) -> Pipeline:
+def _seed_pipeline(spec: PipelineSpec, *, users: dict[str, User], result: SeedResult, log: Log) -> Pipeline:
     pipeline = Pipeline.objects.filter(name=spec.name).first()
     if pipeline is not None:
         _seed_after_job(pipeline, spec, log=log)
+        _seed_roles(pipeline, spec, users=users, result=result, log=log)
         return pipeline
     pipeline = Pipeline(name=spec.name, description=spec.description, silence_days=spec.silence_days)
     pipeline.full_clean()
@@ -597,7 +630,29 @@ def _seed_pipeline(spec: PipelineSpec, *, result: SeedResult, log: Log) -> Pipel
     result.add("pipelines")
     log(f"Pipeline {spec.name}: {' → '.join(s.name for s in spec.stages)}")
     _seed_after_job(pipeline, spec, log=log)
+    _seed_roles(pipeline, spec, users=users, result=result, log=log)
     return pipeline
+
+
+def _seed_roles(
+    pipeline: Pipeline, spec: PipelineSpec, *, users: dict[str, User], result: SeedResult, log: Log
+) -> None:
+    """The pipeline's roles and the stages they answer for, on a pipeline that has none yet (a
+    database seeded before roles existed gets them; one where someone set roles keeps them)."""
+    if not spec.roles or pipeline.roles.exists():
+        return
+    roles = {}
+    for role_spec in spec.roles:
+        role = PipelineRole(pipeline=pipeline, name=role_spec.name, default_holder=users[role_spec.holder])
+        role.full_clean()
+        role.save()
+        roles[role.name] = role
+        result.add("stage roles")
+    # A stage someone gave a role of their own keeps it; a stage renamed since is left alone.
+    for stage_spec in spec.stages:
+        if stage_spec.role:
+            pipeline.stages.filter(name=stage_spec.name, role__isnull=True).update(role=roles[stage_spec.role])
+    log(f"Pipeline {spec.name}: " + ", ".join(f"{r.name} ({users[r.holder].get_full_name()})" for r in spec.roles))
 
 
 def _seed_after_job(pipeline: Pipeline, spec: PipelineSpec, *, log: Log) -> None:
@@ -676,6 +731,8 @@ def _seed_job(
 
     owner = users[spec.owner]
     contacts = list(customer.contacts.filter(name__in=spec.contacts)) if spec.contacts else None
+    # Only a job opened today welcomes its contacts now; a back-dated one was welcomed back then.
+    fresh = spec.started == 0
     job = job_create(
         customer=customer,
         pipeline=pipeline,
@@ -684,9 +741,13 @@ def _seed_job(
         actor=owner,
         contacts=contacts,
         start_date=business_days_ago(spec.started, today=today),
+        notify_customer=fresh,
+        not_told_reason="" if fresh else BACK_DATED_REASON,
     )
     if spec.reached:
         job = job_advance(job=job, to_stage=stages[spec.reached], actor=owner)
+        # Reaching a stage of another role hands the job over: that person acts on it from now on.
+        owner = job.owner
     for move in spec.moves:
         milestone_move(
             milestone=job.milestones.get(stage=stages[move.stage]),

@@ -1,8 +1,10 @@
-"""Reading a CSV of customers and contacts: decoding, columns, and the check of every row.
+"""Reading a CSV of customers, contacts and their jobs: decoding, columns, and the check of every row.
 
 No database access here: these functions turn bytes into rows and rows into unsaved Customer and
-Contact instances plus a list of problems, by the models' own rules (and crm.phones' for a phone).
-crm.services.imports stores and writes; docs/import-format.md is the documented format.
+Contact instances, the jobs the rows name (ImportJob), plus a list of problems, by the models' own
+rules (and crm.phones' for a phone). What the job cells refer to (pipelines, owners, existing jobs)
+is looked up by crm.services.imports beforehand and handed in as JobFacts. crm.services.imports
+stores and writes; docs/import-format.md is the documented format.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -25,15 +27,22 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Contact, Customer
+from crm.models import Contact, Customer, Job
 from crm.phones import is_dialable, phone_error
+from crm.services.jobs import REFERENCE_RE
 from crm.text import clean_text, spreadsheet_safe
+from crm.workdays import out_of_reach
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 # Well within the task's time limit (Q_CLUSTER timeout); larger files are split by the person.
 MAX_ROWS = 50_000
 # The error report keeps this many problems; the count of all of them is kept too.
 MAX_STORED_ERRORS = 10_000
+# Each new job is opened by crm.services.jobs.job_create (milestones, promises, roles, a welcome
+# rendered for each contact: some 15 queries, 30 to 50 ms) inside the import's one transaction,
+# which must end well within the task's time limit (Q_CLUSTER timeout, 60 s): 500 jobs take about
+# 25 s on a busy laptop. Larger files are split by the person.
+MAX_JOB_ROWS = 500
 DELIMITERS = (",", ";", "\t")
 
 
@@ -121,8 +130,88 @@ FIELDS: tuple[ImportField, ...] = (
         ("sms consent source", "consent source", "source du consentement sms", "source du consentement"),
     ),
     ImportField("time_zone", _("Time zone"), ("time zone", "timezone", "tz", "fuseau horaire", "fuseau")),
+    # The job columns: a row with a job (its title) opens one for its customer, or finds it.
+    # Not "job title" nor "title": contact exports (Outlook, HubSpot, LinkedIn) use them for the
+    # person's position or civility, and reading them as jobs would welcome every contact of such a
+    # file. The person can still choose such a column on the column page.
+    ImportField(
+        "job_title",
+        _("Job"),
+        (
+            "job",
+            "job name",
+            "work order",
+            "project",
+            "project name",
+            "dossier",
+            "nom du dossier",
+            "titre du dossier",
+            "intitule du dossier",
+            "chantier",
+            "projet",
+            "nom du projet",
+            "travaux",
+        ),
+    ),
+    ImportField(
+        "pipeline",
+        _("Pipeline"),
+        ("pipeline", "job pipeline", "job type", "type of job", "processus", "type de dossier", "type de travaux"),
+    ),
+    ImportField(
+        "owner",
+        _("Job owner"),
+        (
+            "owner",
+            "job owner",
+            "assigned to",
+            "in charge",
+            "person in charge",
+            "responsable",
+            "responsable du dossier",
+            "suivi par",
+            "charge du dossier",
+        ),
+    ),
+    ImportField(
+        "start_date",
+        _("Start date"),
+        (
+            "start date",
+            "start",
+            "starts on",
+            "start on",
+            "job start",
+            "date de debut",
+            "date debut",
+            "debut",
+            "date de demarrage",
+            "demarrage",
+        ),
+    ),
+    ImportField(
+        "job_reference",
+        _("Job reference"),
+        (
+            "job reference",
+            "reference",
+            "ref",
+            "job ref",
+            "job number",
+            "job no",
+            "reference du dossier",
+            "ref dossier",
+            "ref du dossier",
+            "numero de dossier",
+            "numero du dossier",
+            "n de dossier",
+            "no de dossier",
+        ),
+    ),
 )
 FIELDS_BY_KEY = {f.key: f for f in FIELDS}
+# The job columns other than the title are read only on a row that has a job title.
+JOB_FIELDS = ("job_title", "pipeline", "owner", "start_date", "job_reference")
 
 # Which of our columns a model field's error belongs to.
 _CONTACT_FIELD_COLUMN = {
@@ -408,6 +497,345 @@ def _holds(condition: Q, instance: models.Model) -> bool:
     return not holds if condition.negated else holds
 
 
+# --- Jobs: what the rows name, against what the database holds ---------------------------------
+
+
+class PipelineFact(NamedTuple):
+    id: int
+    name: str
+    in_use: bool
+    has_stages: bool
+
+
+class StaffFact(NamedTuple):
+    id: int
+    name: str
+    active_staff: bool
+
+
+class JobFact(NamedTuple):
+    id: int
+    reference: str
+    customer_id: int
+    customer_name: str
+
+
+@dataclass
+class JobFacts:
+    """What the job cells of a file refer to, read from the database by crm.services.imports before
+    the check (this module reads none): the pipelines, the people named as owners, the existing
+    customers of the rows with a job, and those customers' open jobs and the jobs of the file's
+    references."""
+
+    pipelines: list[PipelineFact] = field(default_factory=list)
+    staff_by_username: dict[str, list[StaffFact]] = field(default_factory=dict)  # lowercased
+    staff_by_email: dict[str, list[StaffFact]] = field(default_factory=dict)  # lowercased
+    # The owner of a job whose owner cell is empty: the person who uploaded the file, when they
+    # are still active staff.
+    default_owner: StaffFact | None = None
+    # Customer name -> the existing customer the rows of that name join (see _existing_customers).
+    customers: dict[str, int] = field(default_factory=dict)
+    jobs_by_reference: dict[str, JobFact] = field(default_factory=dict)
+    # (customer id, pipeline id, title) -> the references of that customer's open jobs.
+    open_jobs: dict[tuple[int, int, str], list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class ImportJob:
+    """A job the file names, with the contacts of its rows: new, or already there. Its details
+    come from the first row that gives them."""
+
+    customer_name: str
+    title: str
+    pipeline: PipelineFact
+    owner: StaffFact
+    start_date: date | None
+    # Given in the file, or the one of the open job the rows were matched to; "" for a new job
+    # without one (job_create gives it the next reference).
+    reference: str
+    row: int
+    existing: bool
+    contacts: list[Contact] = field(default_factory=list)
+    # Our field -> the row that gave it (the owner and start date may come from a later row).
+    given_at: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _JobCells:
+    """One row's job cells, read."""
+
+    title: str
+    pipeline: PipelineFact
+    owner: StaffFact
+    owner_given: bool
+    start_date: date | None
+    reference: str
+
+
+def job_reference(value: str) -> str:
+    """A reference as written in a cell, in the form jobs keep it ("j-2026-0042 " -> "J-2026-0042")."""
+    return value.strip().upper()
+
+
+def job_lookups(
+    rows: Iterable[tuple[int, list[str]] | list[Any]], mapping: dict[str, int]
+) -> tuple[set[str], set[str], set[str]]:
+    """What JobFacts must hold for these rows: the customer names, owners (lowercased) and
+    references of the rows that have a job."""
+    names: set[str] = set()
+    owners: set[str] = set()
+    references: set[str] = set()
+    for _number, cells in rows:
+        if not _cell(cells, mapping, "job_title"):
+            continue
+        names.add(_cell(cells, mapping, "customer_name"))
+        if owner := _cell(cells, mapping, "owner"):
+            owners.add(owner.lower())
+        if reference := _cell(cells, mapping, "job_reference"):
+            references.add(job_reference(reference))
+    return names, owners, references
+
+
+def job_rows(rows: Iterable[tuple[int, list[str]] | list[Any]], mapping: dict[str, int]) -> int:
+    """How many rows have a job (see MAX_JOB_ROWS)."""
+    if "job_title" not in mapping:
+        return 0
+    return sum(1 for _number, cells in rows if _cell(cells, mapping, "job_title"))
+
+
+def _pipeline(value: str, facts: JobFacts) -> PipelineFact:
+    usable = ", ".join(p.name for p in facts.pipelines if p.in_use and p.has_stages)
+    if not value:
+        if not usable:
+            raise ValidationError({"pipeline": gettext("No pipeline is in use yet: set one up before importing jobs.")})
+        raise ValidationError(
+            {"pipeline": gettext("Give the job's pipeline, one of: %(allowed)s.") % {"allowed": usable}}
+        )
+    # The exact name, else the one name that matches without case, accents or punctuation.
+    found = [p for p in facts.pipelines if p.name == value] or [
+        p for p in facts.pipelines if normalize_header(p.name) == normalize_header(value)
+    ]
+    if len(found) != 1:
+        raise ValidationError(
+            {"pipeline": gettext("“%(value)s” is not one of: %(allowed)s.") % {"value": value, "allowed": usable}}
+        )
+    pipeline = found[0]
+    # The wording of crm.services.jobs.job_create, which would refuse the job the same way.
+    if not pipeline.in_use:
+        raise ValidationError(
+            {"pipeline": gettext("The %(pipeline)s pipeline is no longer in use.") % {"pipeline": pipeline.name}}
+        )
+    if not pipeline.has_stages:
+        raise ValidationError(
+            {"pipeline": gettext("The %(pipeline)s pipeline has no stages yet.") % {"pipeline": pipeline.name}}
+        )
+    return pipeline
+
+
+def _owner(value: str, facts: JobFacts) -> StaffFact:
+    if not value:
+        if facts.default_owner is None:
+            raise ValidationError({"owner": gettext("Give the job's owner: the username or email of a staff member.")})
+        return facts.default_owner
+    key = value.lower()
+    # A username names one person; an email address may be shared.
+    found = facts.staff_by_username.get(key) or facts.staff_by_email.get(key) or []
+    if not found:
+        raise ValidationError(
+            {"owner": gettext("No staff member has the username or email “%(value)s”.") % {"value": value}}
+        )
+    if len(found) > 1:
+        raise ValidationError(
+            {"owner": gettext("Several people have the email “%(value)s”: give the username.") % {"value": value}}
+        )
+    person = found[0]
+    if not person.active_staff:
+        raise ValidationError(
+            {
+                "owner": gettext("%(user)s is not an active staff member and cannot be %(role)s.")
+                % {"user": person.name, "role": gettext("a job owner")}
+            }
+        )
+    return person
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
+
+
+def _start_date(value: str) -> date | None:
+    if not value:
+        return None
+    for date_format in _DATE_FORMATS:
+        try:
+            day = datetime.strptime(value, date_format).date()
+            break
+        except ValueError:
+            continue
+    else:
+        raise ValidationError(
+            {
+                "start_date": gettext("“%(value)s” is not a date: write it as 2026-03-31 or 31/03/2026.")
+                % {"value": value}
+            }
+        )
+    # job_create plans from any past date, and no further ahead than anyone may plan.
+    problem = out_of_reach(day, earliest=date.min)
+    if problem is not None:
+        raise ValidationError({"start_date": problem[1]})
+    return day
+
+
+def _reference(value: str) -> str:
+    if not value:
+        return ""
+    reference = job_reference(value)
+    match = REFERENCE_RE.match(reference)
+    # The form job_create accepts: four digits at least, no zero padding beyond.
+    if not match or reference != f"J-{match['year']}-{int(match['number']):04d}":
+        raise ValidationError(
+            {"job_reference": gettext("A job reference looks like J-2026-0042, not “%(ref)s”.") % {"ref": value}}
+        )
+    return reference
+
+
+def _job_from(cells: list[str], mapping: dict[str, int], facts: JobFacts) -> tuple[_JobCells | None, Problems]:
+    """The row's job cells read and checked, or None for a row without a job (its other job cells
+    are not read)."""
+    title = _cell(cells, mapping, "job_title")
+    if not title:
+        return None, []
+    problems: Problems = []
+    try:
+        Job._meta.get_field("title").run_validators(title)
+    except ValidationError as error:
+        problems += [("job_title", message) for message in error.messages]
+    values: dict[str, Any] = {}
+    readers: tuple[tuple[str, Callable[[str], Any]], ...] = (
+        ("pipeline", lambda value: _pipeline(value, facts)),
+        ("owner", lambda value: _owner(value, facts)),
+        ("start_date", _start_date),
+        ("job_reference", _reference),
+    )
+    for key, read in readers:
+        try:
+            values[key] = read(_cell(cells, mapping, key))
+        except ValidationError as error:
+            problems += _problems(error)
+    if problems:
+        return None, problems
+    job = _JobCells(
+        title=title,
+        pipeline=values["pipeline"],
+        owner=values["owner"],
+        owner_given=bool(_cell(cells, mapping, "owner")),
+        start_date=values["start_date"],
+        reference=values["job_reference"],
+    )
+    return job, []
+
+
+JobKey = tuple[str, ...]
+
+
+class _FileJobs:
+    """The jobs of a file as its rows are checked: which job a row belongs to (by its reference,
+    else by customer, pipeline and title — among the file's jobs and the customer's open jobs, as
+    an import of the same rows later will find them), and whether it agrees with the rows before."""
+
+    def __init__(self, rows: list[tuple[int, list[str]] | list[Any]], mapping: dict[str, int], facts: JobFacts):
+        self.facts = facts
+        self.jobs: dict[JobKey, ImportJob] = {}
+        # (customer name, pipeline id, title) -> the references the file gives such jobs: a row
+        # without a reference belongs to the job with one, wherever its rows are in the file.
+        self.file_references: dict[tuple[str, int, str], set[str]] = {}
+        for _number, cells in rows:
+            reference = _cell(cells, mapping, "job_reference")
+            title = _cell(cells, mapping, "job_title")
+            if not (reference and title):
+                continue
+            try:
+                pipeline, reference = _pipeline(_cell(cells, mapping, "pipeline"), facts), _reference(reference)
+            except ValidationError:
+                continue  # the row's own check says why
+            triple = (_cell(cells, mapping, "customer_name"), pipeline.id, title)
+            self.file_references.setdefault(triple, set()).add(reference)
+
+    def key_for(self, customer_name: str, job: _JobCells) -> tuple[JobKey | None, Problems]:
+        """The job the row belongs to, or the problem that keeps it from any (nothing is recorded)."""
+        facts = self.facts
+        customer_id = facts.customers.get(customer_name)
+        if job.reference:
+            reference = job.reference
+        else:
+            triple = (customer_name, job.pipeline.id, job.title)
+            candidates = set(self.file_references.get(triple, ()))
+            if customer_id is not None:
+                candidates |= set(facts.open_jobs.get((customer_id, job.pipeline.id, job.title), ()))
+            if len(candidates) > 1:
+                message = gettext(
+                    "Several jobs of this customer are called “%(title)s” in the %(pipeline)s pipeline "
+                    "(%(references)s): give the job reference."
+                ) % {"title": job.title, "pipeline": job.pipeline.name, "references": ", ".join(sorted(candidates))}
+                return None, [("job_title", message)]
+            reference = candidates.pop() if candidates else ""
+        key: JobKey = ("new", customer_name, str(job.pipeline.id), job.title)
+        if reference:
+            known = facts.jobs_by_reference.get(reference)
+            if known is not None and known.customer_id != customer_id:
+                message = gettext("%(ref)s is the reference of a job of %(customer)s.") % {
+                    "ref": reference,
+                    "customer": known.customer_name,
+                }
+                return None, [("job_reference", message)]
+            key = ("reference", reference)
+        earlier = self.jobs.get(key)
+        if earlier is None:
+            return key, []
+        if earlier.customer_name != customer_name:
+            message = gettext("Row %(row)s gives this reference to %(customer)s.") % {
+                "row": earlier.row,
+                "customer": earlier.customer_name,
+            }
+            return None, [("job_reference", message)]
+        problems: Problems = []
+        for field_key, mine, theirs, shown in (
+            ("job_title", job.title, earlier.title, earlier.title),
+            ("pipeline", job.pipeline.id, earlier.pipeline.id, earlier.pipeline.name),
+            ("owner", job.owner.id if job.owner_given else None, earlier.owner.id, earlier.owner.name),
+            ("start_date", job.start_date, earlier.start_date, earlier.start_date),
+        ):
+            source = earlier.given_at.get(field_key)
+            if mine is not None and source is not None and mine != theirs:
+                message = gettext("Differs from row %(row)s for the same job (“%(value)s”).") % {
+                    "row": source,
+                    "value": shown,
+                }
+                problems.append((field_key, message))
+        return key, problems
+
+    def add(self, key: JobKey, customer_name: str, job: _JobCells, *, row: int, contact: Contact) -> None:
+        target = self.jobs.get(key)
+        if target is None:
+            reference = key[1] if key[0] == "reference" else ""
+            target = self.jobs[key] = ImportJob(
+                customer_name=customer_name,
+                title=job.title,
+                pipeline=job.pipeline,
+                owner=job.owner,
+                start_date=job.start_date,
+                reference=reference,
+                row=row,
+                existing=reference in self.facts.jobs_by_reference,
+                given_at={"job_title": row, "pipeline": row},
+            )
+        # The owner and the start date come from the first row that gives them.
+        if job.owner_given and "owner" not in target.given_at:
+            target.owner, target.given_at["owner"] = job.owner, row
+        if job.start_date is not None and "start_date" not in target.given_at:
+            target.start_date, target.given_at["start_date"] = job.start_date, row
+        target.contacts.append(contact)
+
+
 # --- Checking the rows --------------------------------------------------------------------------
 
 
@@ -429,6 +857,8 @@ class CheckedRows:
 
     customers: dict[str, Customer] = field(default_factory=dict)
     contacts: list[tuple[str, Contact]] = field(default_factory=list)
+    # The jobs the valid rows name, in the order of their first row (none without a job column).
+    jobs: list[ImportJob] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     invalid_rows: int = 0
     total_rows: int = 0
@@ -436,6 +866,10 @@ class CheckedRows:
     @property
     def valid_rows(self) -> int:
         return len(self.contacts)
+
+    @property
+    def jobs_to_open(self) -> list[ImportJob]:
+        return [job for job in self.jobs if not job.existing]
 
 
 def _cell(cells: list[str], mapping: dict[str, int], key: str) -> str:
@@ -541,11 +975,19 @@ def check_rows(
     now: datetime,
     on_progress: Callable[[int], None] | None = None,
     progress_every: int = 500,
+    jobs: JobFacts | None = None,
 ) -> CheckedRows:
     """Every row against the models' rules and against the rows before it (one customer has one kind
-    and one address; a contact appears once). Calls ``on_progress(rows checked)`` every
-    ``progress_every`` rows."""
+    and one address; a contact appears once; one job has one title, pipeline, owner and start).
+    With a job column, ``jobs`` holds what the database knows of the pipelines, people and jobs the
+    rows name. Calls ``on_progress(rows checked)`` every ``progress_every`` rows."""
     result = CheckedRows()
+    file_jobs: _FileJobs | None = None
+    if "job_title" in mapping:
+        if jobs is None:
+            raise ValueError("A file with a job column is checked against JobFacts.")
+        rows = list(rows)
+        file_jobs = _FileJobs(rows, mapping, jobs)
     # (customer name, our field) -> the row that gave the customer's kind or address.
     given_at: dict[tuple[str, str], int] = {}
     seen_contacts: dict[tuple[str, str, str, str], int] = {}
@@ -560,6 +1002,10 @@ def check_rows(
         customer, problems = _customer_from(cells, mapping)
         contact, contact_problems = _contact_from(cells, mapping, now=now)
         problems += contact_problems
+        job: _JobCells | None = None
+        if file_jobs is not None:
+            job, job_problems = _job_from(cells, mapping, file_jobs.facts)
+            problems += job_problems
         name = customer.name
         known = result.customers.get(name)
         if not problems and known is not None:
@@ -575,6 +1021,10 @@ def check_rows(
                         "value": getattr(known, attr),
                     }
                     problems.append((key, message))
+        job_key: JobKey | None = None
+        if not problems and file_jobs is not None and job is not None:
+            job_key, job_problems = file_jobs.key_for(name, job)
+            problems += job_problems
         if not problems:
             identity = (name, contact.name, contact.email.lower(), contact.phone)
             if identity in seen_contacts:
@@ -595,9 +1045,13 @@ def check_rows(
                     setattr(target, attr, getattr(customer, attr))
                     given_at[(name, key)] = number
             result.contacts.append((name, contact))
+            if file_jobs is not None and job is not None and job_key is not None:
+                file_jobs.add(job_key, name, job, row=number, contact=contact)
         result.total_rows = count
         if on_progress is not None and count % progress_every == 0:
             on_progress(count)
+    if file_jobs is not None:
+        result.jobs = list(file_jobs.jobs.values())
     return result
 
 

@@ -382,8 +382,33 @@ def status_update_drafts(job: Job, *, note: str = "", author: Any = None) -> lis
 
 
 def acknowledgement_drafts(job: Job, *, request: Any, contact: Contact) -> list[Draft]:
-    """ "We have your question; you will have our answer by <date>" to the contact who asked."""
-    return [render_draft(contact=contact, job=job, kind=Message.Kind.ACKNOWLEDGEMENT, extra={"request": request})]
+    """ "We have your question; you will have our answer by <date>" to the contact who asked.
+
+    A request staff logged (a call, a visit, a colleague passing it on) is thanked for as it came
+    (the template variant ``phone``, ``in-person`` or ``staff``) and always acknowledged in
+    writing: a contact who prefers calls has just spoken with us, and a call task would leave
+    them with no date they can find again."""
+    variant = {"phone": "phone", "in_person": "in-person", "staff": "staff"}.get(request.source, "")
+    channel = reachable_channel(contact)
+    if variant and channel == Message.Channel.PHONE:
+        if contact.email:
+            channel = Message.Channel.EMAIL
+        elif contact.phone and contact.has_sms_consent:
+            channel = Message.Channel.SMS
+        else:
+            channel = Message.Channel.PORTAL
+    zone = customer_zone(contact.time_zone)
+    received_on = request.received_at.astimezone(zone).date()
+    extra = {
+        "request": request,
+        "received_on": received_on,
+        "received_today": received_on == timezone.now().astimezone(zone).date(),
+    }
+    return [
+        render_draft(
+            contact=contact, job=job, kind=Message.Kind.ACKNOWLEDGEMENT, extra=extra, variant=variant, channel=channel
+        )
+    ]
 
 
 def staff_alert(*, name: str, context: dict[str, Any], language: str) -> tuple[str, str]:

@@ -3,10 +3,16 @@ date slipped, how fast did we acknowledge and answer, did any customer go withou
 
 Every figure is computed here, at the time of asking, from the promises (Commitment and their
 Renegotiations), the requests and the messages that went out; nothing is stored or typed in. A
-report is a fixed number of queries however much data there is: the promise figures are counted
-by the database per owner and per day, the request and silence figures are a small Python pass
-over one query each. Weeks are 7-day steps from the period's first day, counted in
-BUSINESS_TIME_ZONE, so the default period (the last eight weeks) is eight whole weeks.
+report is a fixed number of queries however much data there is: the promises kept and the nudges
+are counted by the database per person and per day, the slips (``slips``), requests and silences
+are a small Python pass over one query each. Weeks are 7-day steps from the period's first day,
+counted in BUSINESS_TIME_ZONE, so the default period (the last eight weeks) is eight whole weeks.
+
+Each fact is credited to whoever held it: a promise kept (or not) to its owner (a promise no
+longer moves once it is decided, crm.services.promises.commitments_follow_owner), a slip to who
+held the promise when it first slipped (``Slip.holder_id``), a request to who held its answer
+promise (whoever answered it, or holds it now while it waits), a nudge to the person it was sent
+to. Only the silence figure counts for the job's current owner (a job keeps no holder per moment).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import CharField, Count, F, OuterRef, Q, Subquery, Value
+from django.db.models import CharField, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -124,7 +130,7 @@ class Durations:
 class Figures:
     # Promises first due in the period and decided: kept by their first date ÷ all.
     kept_on_time: Ratio = field(default_factory=Ratio)
-    # Date moves told before the old date ÷ (all date moves + promises broken), in the period.
+    # Promises that first slipped in the period (``slips``): told in time ÷ all, each counted once.
     proactive_notice: Ratio = field(default_factory=Ratio)
     # Requests received in the period: received → acknowledgement sent; missing = not acknowledged.
     acknowledge: Durations = field(default_factory=Durations)
@@ -132,6 +138,8 @@ class Figures:
     answer: Durations = field(default_factory=Durations)
     # Jobs active in the period: those left without news longer than their pipeline allows ÷ all.
     silent_jobs: Ratio = field(default_factory=Ratio)
+    # "Promises about to slip" digest emails the scan created in the period for the person.
+    nudges: int = 0
 
 
 @dataclass
@@ -190,6 +198,91 @@ class _Tally:
         """The owner's and the team's figures for one week, or for the whole period (None)."""
         for key in (owner_id, TEAM):
             yield self.total[key] if week is None else self.weekly[key][week]
+
+
+# --- Slips: each promise that slipped, counted once --------------------------------------------
+
+# The "promises about to slip" digest the scan sends an owner (at most one a business morning) is
+# the staff alert whose idempotency key is "nudges:<owner id>:<day>".
+NUDGES_KEY_PREFIX = "nudges:"
+
+
+@dataclass(frozen=True)
+class Slip:
+    """One promise that slipped (see ``slips``)."""
+
+    commitment_id: int
+    # Its first slip moment: the earlier of its first move to a later time and its break.
+    at: datetime
+    # Who held the promise at that moment.
+    holder_id: int
+    # Every move to a later time told before the time then promised, and never broken.
+    proactive: bool
+
+
+def later_moves() -> QuerySet[Renegotiation]:
+    """The moves of the outer query's promise (``OuterRef("pk")``) to a later time. A move to an
+    earlier time is good news, not a slip."""
+    return Renegotiation.objects.filter(commitment=OuterRef("pk"), new_due_at__gt=F("old_due_at"))
+
+
+def slips(*, period: Period, holder_id: int | None = None) -> list[Slip]:
+    """The promises that slipped in ``period``, each once: the one definition behind the
+    proactive-notice figure (team, owners, weeks and CSV alike). One query.
+
+    - A **slip** is a promise (withdrawn ones left out) whose time passed (``broken_at`` set) or
+      that was moved to a later time (a Renegotiation with ``new_due_at > old_due_at``). It counts
+      once however many times it moved afterwards.
+    - It is **proactive** when the customer was told of every move to a later time before the
+      time then promised (each such Renegotiation ``proactive``) and the promise never broke. So
+      broken then moved (told late) is reactive; moved twice, told in time both times, is
+      proactive; told in time once and then moved again silently is reactive.
+    - It belongs to its **first slip moment** (``Slip.at``), the earlier of its first move to a
+      later time and its break: that moment's period and week (in BUSINESS_TIME_ZONE), and the
+      person who **held** the promise then: ``Renegotiation.holder`` for a move,
+      ``Commitment.broken_holder`` for a break, the promise's owner if neither was recorded.
+
+    The whole history known now decides whether a slip was proactive, so a slip of a past period
+    turns reactive if the promise is later moved again without telling the customer.
+    ``holder_id``: only the slips credited to that person.
+    """
+    start, end = period.start, period.end
+    later = Renegotiation.objects.filter(new_due_at__gt=F("old_due_at"))
+    first_move = later_moves().order_by("created_at", "pk")
+    candidates = Commitment.objects.exclude(state=Commitment.State.WITHDRAWN).filter(
+        # The first slip moment can only be in the period if the break or a later move is (each
+        # found by its index); which one came first, and when, is decided below.
+        Q(broken_at__gte=start, broken_at__lt=end)
+        | Q(pk__in=later.filter(created_at__gte=start, created_at__lt=end).values("commitment_id"))
+    )
+    if holder_id is not None:
+        candidates = candidates.filter(
+            Q(owner_id=holder_id)
+            | Q(broken_holder_id=holder_id)
+            | Q(pk__in=later.filter(holder_id=holder_id).values("commitment_id"))
+        )
+    rows = (
+        candidates.annotate(
+            first_moved_at=Subquery(first_move.values("created_at")[:1]),
+            first_move_holder_id=Subquery(first_move.values("holder_id")[:1]),
+            told_late=Exists(later_moves().filter(proactive=False)),
+        )
+        .values_list(
+            "pk", "owner_id", "broken_at", "broken_holder_id", "first_moved_at", "first_move_holder_id", "told_late"
+        )
+        .order_by()
+    )
+    found = []
+    for pk, owner_id, broken_at, broken_holder_id, moved_at, move_holder_id, told_late in rows:
+        if broken_at is not None and (moved_at is None or broken_at <= moved_at):
+            at, holder = broken_at, broken_holder_id
+        else:
+            at, holder = moved_at, move_holder_id
+        holder = holder or owner_id
+        if not start <= at < end or (holder_id is not None and holder != holder_id):
+            continue
+        found.append(Slip(pk, at, holder, proactive=broken_at is None and not told_late))
+    return found
 
 
 # --- The report ---------------------------------------------------------------------------------
@@ -257,14 +350,18 @@ def health_report(
     week = period.week_of
 
     commitments = Commitment.objects.all()
-    renegotiations = Renegotiation.objects.all()
-    requests = Request.objects.all()
+    # A request counts for who holds its answer promise: it stops following the job's owner
+    # once answered (kept), so an answer stays with who gave it.
+    requests = Request.objects.annotate(holder_id=Coalesce("commitments__owner_id", "job__owner_id"))
     jobs = Job.objects.all()
+    nudges = Message.objects.filter(
+        kind=Message.Kind.STAFF_ALERT, staff__isnull=False, idempotency_key__startswith=NUDGES_KEY_PREFIX
+    )
     if owner is not None:
         commitments = commitments.filter(owner_id=owner.pk)
-        renegotiations = renegotiations.filter(commitment__owner_id=owner.pk)
-        requests = requests.filter(job__owner_id=owner.pk)
+        requests = requests.filter(holder_id=owner.pk)
         jobs = jobs.filter(owner_id=owner.pk)
+        nudges = nudges.filter(staff_id=owner.pk)
 
     # 1. Promises first due in the period: decided, and kept by their first date.
     decided = Q(state__in=DECIDED_STATES) | Q(state=Commitment.State.OPEN, first_due_at__lte=now)
@@ -283,35 +380,17 @@ def health_report(
             figures.kept_on_time.numerator += row["kept"]
             figures.kept_on_time.denominator += row["decided"]
 
-    # 2. Date moves in the period, and 3. promises broken in the period (the denominator of
-    # proactive notice: every time a customer's date changed or passed).
-    moved = (
-        renegotiations.filter(created_at__gte=start, created_at__lt=end)
-        .annotate(day=TruncDate("created_at", tzinfo=zone))
-        .values("commitment__owner_id", "day")
-        .annotate(total=Count("pk"), proactive=Count("pk", filter=Q(proactive=True)))
-        .order_by()
-    )
-    for row in moved:
-        for figures in tally.figures(row["commitment__owner_id"], week(row["day"])):
-            figures.proactive_notice.numerator += row["proactive"]
-            figures.proactive_notice.denominator += row["total"]
-    broken = (
-        commitments.filter(broken_at__gte=start, broken_at__lt=end)
-        .annotate(day=TruncDate("broken_at", tzinfo=zone))
-        .values("owner_id", "day")
-        .annotate(total=Count("pk"))
-        .order_by()
-    )
-    for row in broken:
-        for figures in tally.figures(row["owner_id"], week(row["day"])):
-            figures.proactive_notice.denominator += row["total"]
+    # 2. Promises that slipped in the period, each once, for who held it then.
+    for slip in slips(period=period, holder_id=owner.pk if owner is not None else None):
+        for figures in tally.figures(slip.holder_id, week(period.local_day(slip.at))):
+            figures.proactive_notice.denominator += 1
+            figures.proactive_notice.numerator += int(slip.proactive)
 
-    # 4. Requests received in the period: acknowledged when, answered when.
+    # 3. Requests received in the period: acknowledged when, answered when.
     received = (
         requests.filter(received_at__gte=start, received_at__lt=end)
         .annotate(acknowledged_at=acknowledgement_sent_at())
-        .values_list("job__owner_id", "received_at", "answered_at", "acknowledged_at")
+        .values_list("holder_id", "received_at", "answered_at", "acknowledged_at")
         .order_by()
     )
     for owner_id, received_at, answered_at, acknowledged_at in received:
@@ -324,6 +403,18 @@ def health_report(
                 figures.answer.missing += 1
             else:
                 figures.answer.seconds.append((answered_at - received_at).total_seconds())
+
+    # 4. The "about to slip" digests each person was sent.
+    nudged = (
+        nudges.filter(created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
+        .values("staff_id", "day")
+        .annotate(total=Count("pk"))
+        .order_by()
+    )
+    for row in nudged:
+        for figures in tally.figures(row["staff_id"], week(row["day"])):
+            figures.nudges += row["total"]
 
     # 5. Pipelines (how long a silence may last), 6. jobs open at some time in the period, and
     # 7. when messages went out to them.
@@ -411,8 +502,8 @@ def health_csv(report: HealthReport) -> str:
             _("Promises kept on time"),
             _("Promises decided"),
             _("Kept on time (%)"),
-            _("Dates moved with notice"),
-            _("Dates moved and promises broken"),
+            _("Slips told in time"),
+            _("Promises that slipped (moved later or broken)"),
             _("Proactive notice (%)"),
             _("Requests acknowledged"),
             _("Requests not acknowledged"),
@@ -422,6 +513,7 @@ def health_csv(report: HealthReport) -> str:
             _("Median time to first answer (hours)"),
             _("Jobs silent too long"),
             _("Jobs active"),
+            _("Nudges (digests of promises about to slip)"),
         ]
     )
     for row in report.rows:
@@ -445,6 +537,7 @@ def health_csv(report: HealthReport) -> str:
                 _hours(figures.answer.median),
                 figures.silent_jobs.numerator,
                 figures.silent_jobs.denominator,
+                figures.nudges,
             ]
         )
     return out.getvalue()

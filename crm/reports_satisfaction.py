@@ -9,6 +9,9 @@ BUSINESS_TIME_ZONE).
 
 - Each 1–5 question (product quality, workmanship, installer conduct): the average of the
   answers given to it and how many gave each score. A question left blank is not an answer.
+- CSAT: the share of satisfied answers, the answers scoring 4 or 5 over the three 1–5
+  questions together ÷ all the answers to those questions (a survey answering all three counts
+  three answers).
 - Recommendation (0–10): the Net Promoter Score, % promoters (9–10) − % detractors (0–6) of
   those who answered that question, from −100 to +100; 7–8 are passives.
 - Response rate: surveys answered (at least one score) ÷ surveys sent.
@@ -59,6 +62,8 @@ QUESTION_TITLES = {
 }
 PROMOTER_FROM = 9
 DETRACTOR_UP_TO = 6
+# A 1–5 answer at or above this is a satisfied customer (CSAT).
+SATISFIED_FROM = 4
 
 
 # --- Figures ------------------------------------------------------------------------------------
@@ -132,6 +137,13 @@ class Satisfaction:
 
     def question(self, name: str) -> Distribution:
         return getattr(self, name)
+
+    @property
+    def csat(self) -> Ratio:
+        """Answers scoring 4 or 5 ÷ all answers, over the three 1–5 questions together."""
+        questions = [self.question(name) for name in SCORE_QUESTIONS]
+        satisfied = sum(count for q in questions for score, count in q.scores if score >= SATISFIED_FROM)
+        return Ratio(satisfied, sum(q.answers for q in questions))
 
     @property
     def promoters(self) -> int:
@@ -357,12 +369,21 @@ def signed(value: float) -> str:
     return "\u2212" + text if rounded_value < 0 else text
 
 
+# What each of cells() is, in order (the same order as figure_titles()).
+CELLS = ("response", *SCORE_QUESTIONS, "csat", "nps", "low")
+
+
+def cell_index(key: str) -> int:
+    return CELLS.index(key)
+
+
 def figure_titles() -> list[str]:
     return [
         _("Response rate"),
         str(QUESTION_TITLES["product_quality"]),
         str(QUESTION_TITLES["workmanship"]),
         str(QUESTION_TITLES["installer_conduct"]),
+        _("CSAT"),
         _("Net Promoter Score"),
         _("Low-score surveys"),
     ]
@@ -387,7 +408,17 @@ def nps_week(figures: Satisfaction) -> str:
     return _("NPS %(nps)s: %(detail)s") % {"nps": signed(figures.nps), "detail": nps_detail(figures)}
 
 
+def csat_detail(figures: Satisfaction) -> str:
+    csat = figures.csat
+    return ngettext(
+        "%(satisfied)s of %(count)s answer scored 4 or 5",
+        "%(satisfied)s of %(count)s answers scored 4 or 5",
+        csat.denominator,
+    ) % {"satisfied": csat.numerator, "count": csat.denominator}
+
+
 def cells(figures: Satisfaction) -> list[Cell]:
+    """The table's cells, in the order of figure_titles()."""
     rate = figures.response.percent
     result = [
         Cell(
@@ -399,6 +430,8 @@ def cells(figures: Satisfaction) -> list[Cell]:
         question = figures.question(name)
         mean = question.average
         result.append(Cell(average(mean) if mean is not None else "", _answers(question.answers)))
+    csat = figures.csat.percent
+    result.append(Cell(percent(csat) if csat is not None else "", csat_detail(figures)))
     nps = figures.nps
     result.append(Cell(signed(nps) if nps is not None else "", nps_detail(figures)))
     result.append(
@@ -460,7 +493,8 @@ def figure_charts(report: SatisfactionReport, row: Group) -> list[FigureChart]:
             [(c[0].value, c[0].detail) for c in weekly_cells],
         )
     ]
-    for index, name in enumerate(SCORE_QUESTIONS, start=1):
+    for name in SCORE_QUESTIONS:
+        index = cell_index(name)
         specs.append(
             (
                 name.replace("_", "-"),
@@ -471,6 +505,17 @@ def figure_charts(report: SatisfactionReport, row: Group) -> list[FigureChart]:
                 [(c[index].value, c[index].detail) for c in weekly_cells],
             )
         )
+    csat = cell_index("csat")
+    specs.append(
+        (
+            "csat",
+            _("CSAT"),
+            "line",
+            [f.csat.percent for f in weekly],
+            share,
+            [(c[csat].value, c[csat].detail) for c in weekly_cells],
+        )
+    )
     promoters = [part(f, f.promoters) for f in weekly]
     detractors = [part(f, f.detractors) for f in weekly]
     specs += [
@@ -502,7 +547,7 @@ def figure_charts(report: SatisfactionReport, row: Group) -> list[FigureChart]:
             "bar",
             [f.low if f.answered else None for f in weekly],
             {"format_value": charts.format_number, "y_label": _("surveys"), "integer": True},
-            [(c[5].value, c[5].detail) for c in weekly_cells],
+            [(c[cell_index("low")].value, c[cell_index("low")].detail) for c in weekly_cells],
         ),
     ]
     description = _("Surveys sent in the weeks of %(start)s to %(end)s.") % {
@@ -544,6 +589,9 @@ def satisfaction_csv(report: SatisfactionReport) -> str:
             *(_("%(question)s: %(score)s") % {"question": title, "score": score} for score in range(1, 6)),
         ]
     header += [
+        _("CSAT: answers scoring 4 or 5"),
+        _("CSAT: answers"),
+        _("CSAT (%)"),
         _("Recommendation: answers"),
         _("Promoters"),
         _("Passives"),
@@ -566,7 +614,11 @@ def satisfaction_csv(report: SatisfactionReport) -> str:
         for name in SCORE_QUESTIONS:
             question = figures.question(name)
             line += [question.answers, number(question.average), *question.counts]
+        csat = figures.csat
         line += [
+            csat.numerator,
+            csat.denominator,
+            number(csat.percent),
             figures.recommend.answers,
             figures.promoters,
             figures.passives,

@@ -1,4 +1,4 @@
-from crm.views import campaigns, customers, dashboard, imports, jobs, jobs_bulk, promises, reports
+from crm.views import campaigns, customers, dashboard, imports, jobs, jobs_bulk, promises, reports, requests
 
 app_name = "crm"
 
@@ -11,4 +11,5 @@ urlpatterns = [
     *imports.urlpatterns,
     *campaigns.urlpatterns,
     *reports.urlpatterns,
+    *requests.urlpatterns,
 ]

@@ -16,6 +16,7 @@ from crm.models import Contact, Job, Milestone, StageTemplate
 from crm.selectors import staff_users
 from crm.services.jobs import ensure_can_advance, ensure_contacts_of
 from crm.services.messages import MAX_MESSAGE_LENGTH, CallOutcome
+from crm.services.requests import MAX_QUESTION_LENGTH
 from crm.text import person_name
 from crm.workdays import business_today
 
@@ -126,6 +127,16 @@ class CallForm(JobForm):
     callback_on = forms.DateField(
         label=_("Promised to call back by"), required=False, widget=DateInput, help_text=_("Optional.")
     )
+    asked = forms.CharField(
+        label=_("They asked for something"),
+        required=False,
+        max_length=MAX_QUESTION_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_(
+            "Optional. E.g. “a quote for a second charger”: it becomes a request, acknowledged in writing "
+            "with an answer-by date."
+        ),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -138,6 +149,13 @@ class CallForm(JobForm):
         if day is not None and day < business_today():
             raise forms.ValidationError(_("A callback date cannot be in the past."))
         return check_day(day) if day is not None else None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        data["asked"] = data.get("asked", "").strip()
+        if data["asked"] and data.get("outcome") not in (None, CallOutcome.REACHED):
+            self.add_error("asked", _("Only someone you spoke with can have asked for something."))
+        return data
 
 
 class MessageForm(JobForm):

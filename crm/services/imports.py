@@ -9,7 +9,7 @@ An import goes uploaded → validated → running → done (or failed):
 - ``import_start`` moves validated → running with a conditional UPDATE (a double click, or two
   people at once, start it once) and enqueues the task after commit.
 - ``import_run`` is the task's body (crm.tasks): it checks the rows again, counting them
-  on the progress bar as it goes, then writes every customer and contact in ONE transaction.
+  on the progress bar as it goes, then writes every customer, contact and job in ONE transaction.
 - ``import_restart`` enqueues the task again for an import whose progress has stood still (its
   worker was stopped or restarted: the transaction was rolled back and nothing was saved).
 
@@ -22,24 +22,38 @@ work; the final write is a few bulk INSERTs (about a second for 10,000 rows), sh
 
 Customers and contacts are reference data: like crm.services.customers, no JobEvent is written;
 the ImportRun row records who imported what, when, and what it created.
+
+Jobs (a file with a job column, docs/import-format.md): the check is handed what the database
+knows of the pipelines, owners and jobs the rows name (``_job_facts``), so an unknown pipeline or
+owner, or another customer's reference, is an error of its row like any other. The write opens
+each new job with crm.services.jobs.job_create inside the one transaction, so every contact of a
+new job gets its welcome, queued with the job and sent after commit by the outbox; a job already
+there (by its reference, else by customer, pipeline and title among the customer's open jobs) is
+left as it is and nobody is welcomed twice.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Count, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from crm import imports
 from crm.errors import DomainError
-from crm.imports import CheckedRows, ImportFileError
-from crm.models import Contact, Customer, ImportRun
+from crm.imports import CheckedRows, ImportFileError, ImportJob
+from crm.models import Contact, Customer, ImportRun, Job, Pipeline
+from crm.services.jobs import job_create
+from crm.text import person_name
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +77,15 @@ PROGRESS_FIELDS = (
     "contacts_existing",
     "failure",
     "valid_only",
+    "mapping",
     "started_at",
     "updated_at",
     "finished_at",
 )
+
+
+# A job is found by customer, pipeline and title among the customer's open jobs only.
+_OPEN = (Job.Status.ACTIVE, Job.Status.ON_HOLD)
 
 
 def _chunks(items: list[Any], size: int = BATCH_SIZE) -> list[list[Any]]:
@@ -86,34 +105,151 @@ def _contact_identity(customer_id: int, name: str, email: str, phone: str) -> tu
     return (customer_id, name, email.lower(), phone)
 
 
-def _existing_contacts(customer_ids: list[int]) -> set[tuple[int, str, str, str]]:
-    """Who is already on file at these customers, to import a file twice without doubling anyone."""
-    found = set()
+def _existing_contacts(customer_ids: list[int]) -> dict[tuple[int, str, str, str], int]:
+    """Who is already on file at these customers (identity -> contact id), to import a file twice
+    without doubling anyone."""
+    found: dict[tuple[int, str, str, str], int] = {}
     for chunk in _chunks(customer_ids):
-        for row in Contact.objects.filter(customer_id__in=chunk).values_list("customer_id", "name", "email", "phone"):
-            found.add(_contact_identity(*row))
+        rows = Contact.objects.filter(customer_id__in=chunk).values_list("customer_id", "name", "email", "phone", "pk")
+        for customer_id, name, email, phone, pk in rows:
+            found.setdefault(_contact_identity(customer_id, name, email, phone), pk)
     return found
 
 
-def _plan(checked: CheckedRows) -> tuple[dict[str, int], list[tuple[str, Contact]], int]:
+def _file_identity(customer_name: str, contact: Contact) -> tuple[str, str, str, str]:
+    return (customer_name, contact.name, contact.email.lower(), contact.phone)
+
+
+@dataclass
+class _Plan:
     """Against the database as it is now: existing customers by name, the contacts to create, and
-    how many contacts are already on file."""
+    the contacts already on file (by customer name and contact identity -> the id on file)."""
+
+    existing: dict[str, int]
+    to_create: list[tuple[str, Contact]]
+    on_file: dict[tuple[str, str, str, str], int]
+
+    @property
+    def contacts_existing(self) -> int:
+        return len(self.on_file)
+
+
+def _plan(checked: CheckedRows) -> _Plan:
     existing = _existing_customers(list(checked.customers))
     already = _existing_contacts(list(set(existing.values())))
     to_create = []
+    on_file = {}
     for name, contact in checked.contacts:
         customer_id = existing.get(name)
-        if (
-            customer_id is not None
-            and _contact_identity(customer_id, contact.name, contact.email, contact.phone) in already
-        ):
-            continue
+        if customer_id is not None:
+            pk = already.get(_contact_identity(customer_id, contact.name, contact.email, contact.phone))
+            if pk is not None:
+                on_file[_file_identity(name, contact)] = pk
+                continue
         to_create.append((name, contact))
-    return existing, to_create, len(checked.contacts) - len(to_create)
+    return _Plan(existing=existing, to_create=to_create, on_file=on_file)
+
+
+def _staff_facts(keys: Iterable[str]) -> tuple[dict[str, list[imports.StaffFact]], dict[str, list[imports.StaffFact]]]:
+    """The people whose username or email (without case) is one of ``keys``."""
+    by_username: dict[str, list[imports.StaffFact]] = {}
+    by_email: dict[str, list[imports.StaffFact]] = {}
+    seen: set[int] = set()
+    for chunk in _chunks(sorted(keys)):
+        users = (
+            User.objects.annotate(username_lower=Lower("username"), email_lower=Lower("email"))
+            .filter(Q(username_lower__in=chunk) | Q(email_lower__in=chunk))
+            .order_by("pk")
+        )
+        for user in users:
+            if user.pk in seen:
+                continue
+            seen.add(user.pk)
+            fact = imports.StaffFact(user.pk, person_name(user), user.is_active and user.is_staff)
+            by_username.setdefault(user.username.lower(), []).append(fact)
+            if user.email:
+                by_email.setdefault(user.email.lower(), []).append(fact)
+    return by_username, by_email
+
+
+def _job_facts(run: ImportRun) -> imports.JobFacts | None:
+    """What the rows' job cells name, read from the database (a few queries, whatever the number
+    of rows); None for a file without a job column."""
+    if "job_title" not in run.mapping:
+        return None
+    names, owners, references = imports.job_lookups(run.rows, run.mapping)
+    facts = imports.JobFacts()
+    facts.pipelines = [
+        imports.PipelineFact(pk, name, in_use, stages > 0)
+        for pk, name, in_use, stages in Pipeline.objects.annotate(stages_count=Count("stages"))
+        .order_by("name")
+        .values_list("pk", "name", "is_active", "stages_count")
+    ]
+    facts.staff_by_username, facts.staff_by_email = _staff_facts(owners)
+    uploader = User.objects.filter(pk=run.created_by_id).first() if run.created_by_id else None
+    if uploader is not None and uploader.is_active and uploader.is_staff:
+        facts.default_owner = imports.StaffFact(uploader.pk, person_name(uploader), True)
+    facts.customers = _existing_customers(sorted(names))
+    fields = ("pk", "reference", "customer_id", "customer__name")
+    for chunk in _chunks(sorted(references)):
+        for row in Job.objects.filter(reference__in=chunk).values_list(*fields):
+            facts.jobs_by_reference[row[1]] = imports.JobFact(*row)
+    for chunk in _chunks(sorted(set(facts.customers.values()))):
+        open_jobs = Job.objects.filter(customer_id__in=chunk, status__in=_OPEN).order_by("pk")
+        for *row, pipeline_id, title in open_jobs.values_list(*fields, "pipeline_id", "title"):
+            job = imports.JobFact(*row)
+            facts.jobs_by_reference[job.reference] = job
+            facts.open_jobs.setdefault((job.customer_id, pipeline_id, title), []).append(job.reference)
+    return facts
 
 
 def _check(run: ImportRun, **kwargs: Any) -> CheckedRows:
-    return imports.check_rows(run.rows, mapping=run.mapping, headers=run.headers, now=timezone.now(), **kwargs)
+    return imports.check_rows(
+        run.rows, mapping=run.mapping, headers=run.headers, now=timezone.now(), jobs=_job_facts(run), **kwargs
+    )
+
+
+@dataclass(frozen=True)
+class JobsPlan:
+    """What an import does about jobs: how many it opens, the welcome messages they send (one per
+    contact of each new job), and how many of the file's jobs are already there."""
+
+    to_open: int
+    welcomes: int
+    already_there: int
+
+
+def _jobs_plan(checked: CheckedRows) -> JobsPlan:
+    new = checked.jobs_to_open
+    return JobsPlan(
+        to_open=len(new),
+        welcomes=sum(len(job.contacts) for job in new),
+        already_there=len(checked.jobs) - len(new),
+    )
+
+
+def import_jobs_plan(*, run: ImportRun) -> JobsPlan | None:
+    """What a checked import would do about jobs, against the database as it is now (read only);
+    None for a file without a job column.
+
+    The review page asks for it: ImportRun has no field for these counts yet, so they are computed
+    again from the stored rows (one check of the rows) instead of read from the run.
+    """
+    if "job_title" not in run.mapping:
+        return None
+    return _jobs_plan(_check(run))
+
+
+def _ensure_few_enough_jobs(rows: list[Any], mapping: dict[str, int]) -> None:
+    count = imports.job_rows(rows, mapping)
+    if count > imports.MAX_JOB_ROWS:
+        raise DomainError(
+            _(
+                "The file has %(count)s rows with a job; one import opens jobs from %(max)s rows at most. "
+                "Split it into smaller files."
+            )
+            % {"count": f"{count:,}", "max": imports.MAX_JOB_ROWS}
+        )
 
 
 def import_create(*, file_name: str, data: bytes, actor: User) -> ImportRun:
@@ -128,6 +264,7 @@ def import_create(*, file_name: str, data: bytes, actor: User) -> ImportRun:
         parsed = imports.parse_csv(data)
     except ImportFileError as error:
         raise DomainError(error.message) from error
+    _ensure_few_enough_jobs(parsed.rows, imports.guess_mapping(parsed.headers))
     run = ImportRun.objects.create(
         file_name=file_name[:255],
         encoding=parsed.encoding,
@@ -161,18 +298,19 @@ def import_validate(*, run: ImportRun, mapping: dict[str, int]) -> ImportRun:
         raise DomainError(
             _("Choose the columns holding: %(fields)s.") % {"fields": ", ".join(str(f.label) for f in missing)}
         )
+    _ensure_few_enough_jobs(run.rows, mapping)
     run.mapping = mapping
     checked = _check(run)
-    existing, to_create, _already = _plan(checked)
+    plan = _plan(checked)
     saved = ImportRun.objects.filter(pk=run.pk, status__in=checkable).update(
         mapping=mapping,
         valid_rows=checked.valid_rows,
         invalid_rows=checked.invalid_rows,
         error_count=len(checked.errors),
         errors=[error.as_dict() for error in checked.errors[: imports.MAX_STORED_ERRORS]],
-        customers_to_create=len(checked.customers) - len(existing),
-        customers_to_join=len(existing),
-        contacts_to_create=len(to_create),
+        customers_to_create=len(checked.customers) - len(plan.existing),
+        customers_to_join=len(plan.existing),
+        contacts_to_create=len(plan.to_create),
         status=ImportRun.Status.VALIDATED,
         validated_at=timezone.now(),
     )
@@ -273,25 +411,115 @@ def _import(run: ImportRun) -> None:
         locked = ImportRun.objects.select_for_update().only("id", "status").get(pk=run.pk)
         if locked.status != ImportRun.Status.RUNNING:
             return  # another worker finished it while this one was checking
-        existing, to_create, already = _plan(checked)
-        new_customers = [customer for name, customer in checked.customers.items() if name not in existing]
+        if checked.jobs:
+            # Two imports opening jobs in the same pipelines (the same file started twice) take
+            # turns: the second waits here until the first has committed, then finds its customers,
+            # contacts and jobs, so nothing is opened or welcomed twice. NO KEY UPDATE does not hold
+            # up a job opened meanwhile from its page (a new job only takes KEY SHARE on its
+            # pipeline). SQLite needs none of this: its writers take turns anyway.
+            pipeline_ids = sorted({job.pipeline.id for job in checked.jobs})
+            list(Pipeline.objects.select_for_update(no_key=True).filter(pk__in=pipeline_ids).values_list("pk"))
+        plan = _plan(checked)
+        new_customers = [customer for name, customer in checked.customers.items() if name not in plan.existing]
         Customer.objects.bulk_create(new_customers, batch_size=BATCH_SIZE)
-        customer_ids = {**existing, **{customer.name: customer.pk for customer in new_customers}}
+        customer_ids = {**plan.existing, **{customer.name: customer.pk for customer in new_customers}}
         contacts = []
-        for name, contact in to_create:
+        for name, contact in plan.to_create:
             contact.customer_id = customer_ids[name]
             contacts.append(contact)
         Contact.objects.bulk_create(contacts, batch_size=BATCH_SIZE)
+        opened = _jobs_open(checked.jobs, customer_ids=customer_ids, on_file=plan.on_file, run=run)
         now = timezone.now()
+        # ImportRun has no job counters yet (the lead adds them): the log keeps them meanwhile.
+        logger.info(
+            "CSV import %s: %s jobs opened (%s welcome messages), %s already there",
+            run.pk,
+            opened.to_open,
+            opened.welcomes,
+            opened.already_there,
+        )
         ImportRun.objects.filter(pk=run.pk).update(
             status=ImportRun.Status.DONE,
             processed_rows=checked.total_rows,
             customers_created=len(new_customers),
-            customers_joined=len(existing),
+            customers_joined=len(plan.existing),
             contacts_created=len(contacts),
-            contacts_existing=already,
+            contacts_existing=plan.contacts_existing,
             # The data now lives in customers and contacts; the report and the counts stay.
             rows=[],
             updated_at=now,
             finished_at=now,
         )
+
+
+def _jobs_open(
+    jobs: list[ImportJob],
+    *,
+    customer_ids: dict[str, int],
+    on_file: dict[tuple[str, str, str, str], int],
+    run: ImportRun,
+) -> JobsPlan:
+    """Open the file's new jobs, in the import's transaction, and count the ones already there.
+
+    Which jobs are there is decided again here, on the database as it is inside the transaction
+    (the check ran before it, outside): a job another import opened in between is found, not
+    opened twice (see the pipelines' lock in _import). Each new job is job_create's, so its
+    contacts are welcomed in this transaction.
+    """
+    if not jobs:
+        return JobsPlan(to_open=0, welcomes=0, already_there=0)
+    ids = sorted({customer_ids[job.customer_name] for job in jobs})
+    customers: dict[int, Customer] = {}
+    for chunk in _chunks(ids):
+        customers.update(Customer.objects.in_bulk(chunk))
+    by_reference: dict[str, int] = {}
+    for chunk in _chunks(sorted({job.reference for job in jobs if job.reference})):
+        by_reference.update(Job.objects.filter(reference__in=chunk).values_list("reference", "customer_id"))
+    open_jobs: set[tuple[int, int, str]] = set()
+    for chunk in _chunks(ids):
+        rows = Job.objects.filter(customer_id__in=chunk, status__in=_OPEN).values_list(
+            "customer_id", "pipeline_id", "title"
+        )
+        open_jobs.update(rows)
+    pipelines = Pipeline.objects.in_bulk({job.pipeline.id for job in jobs})
+    owners = User.objects.select_related("staff_profile").in_bulk({job.owner.id for job in jobs})
+    # A contact already on file joins the job as it is on file.
+    wanted = {
+        on_file[key] for job in jobs for c in job.contacts if (key := _file_identity(job.customer_name, c)) in on_file
+    }
+    contacts_on_file = Contact.objects.in_bulk(wanted)
+    actor = User.objects.filter(pk=run.created_by_id).first() if run.created_by_id else None
+    opened = welcomes = 0
+    for job in jobs:
+        customer_id = customer_ids[job.customer_name]
+        if job.reference in by_reference:
+            if by_reference[job.reference] != customer_id:
+                # Given to another customer's job since the check.
+                problem = _("The reference %(ref)s is already used by another job.") % {"ref": job.reference}
+                raise DomainError(_("Row %(row)s: %(problem)s") % {"row": job.row, "problem": problem})
+            continue
+        if not job.reference and (customer_id, job.pipeline.id, job.title) in open_jobs:
+            continue
+        contacts = [
+            contacts_on_file[on_file[key]] if (key := _file_identity(job.customer_name, c)) in on_file else c
+            for c in job.contacts
+        ]
+        try:
+            job_create(
+                customer=customers[customer_id],
+                pipeline=pipelines[job.pipeline.id],
+                owner=owners[job.owner.id],
+                title=job.title,
+                actor=actor,
+                contacts=contacts,
+                start_date=job.start_date,
+                reference=job.reference or None,
+                notify_customer=True,
+            )
+        except DomainError as error:
+            # Whatever changed since the check (a pipeline retired, an owner gone): the import
+            # stops, nothing is saved, and the person is told which row.
+            raise DomainError(_("Row %(row)s: %(problem)s") % {"row": job.row, "problem": error.message}) from error
+        opened += 1
+        welcomes += len(contacts)
+    return JobsPlan(to_open=opened, welcomes=welcomes, already_there=len(jobs) - opened)

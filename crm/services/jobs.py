@@ -394,7 +394,7 @@ def job_create(
     return job
 
 
-def _last_mover(job: Job, actor: Actor) -> str:
+def last_mover(job: Job, actor: Actor) -> str:
     """Who last changed the job's stage, as a colleague names them ("you", in another tab)."""
     last = (
         job.events.filter(kind__in=[JobEvent.Kind.STAGE_ADVANCED, JobEvent.Kind.STAGE_REVERTED])
@@ -559,7 +559,7 @@ def job_advance(
     if expected_stage is not None and job.current_stage_id != expected_stage.pk:
         raise ConflictError(
             _("%(who)s moved job %(ref)s to “%(stage)s” in the meantime; look again before changing it.")
-            % {"who": _last_mover(job, actor), "ref": job.reference, "stage": job.current_stage.name}
+            % {"who": last_mover(job, actor), "ref": job.reference, "stage": job.current_stage.name}
         )
     ensure_can_advance(job, to_stage, backwards=bool(backwards_reason.strip()))
     if to_stage.position < job.current_stage.position:

@@ -15,12 +15,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.errors import DomainError
-from crm.models import Commitment, Contact, Job, JobEvent, Message
+from crm.models import Commitment, Contact, Job, JobEvent, Message, Request
 from crm.notify import free_message_drafts, reachable_channel
 from crm.services import promises
 from crm.services.events import record_event
 from crm.services.jobs import ensure_contacts_of, lock_job
 from crm.services.outbox import message_send_again, messages_queue
+from crm.services.requests import request_create
 from crm.workdays import business_today
 
 MAX_MESSAGE_LENGTH = 5000
@@ -83,13 +84,19 @@ def call_log(
     outcome: str,
     notes: str = "",
     callback_on: date | None = None,
+    asked: str = "",
 ) -> Message:
     """Record a phone call with a contact. Calls waiting to be made to this contact on this job are
-    done once they are reached; a promised callback date goes on the dashboard."""
+    done once they are reached; a promised callback date goes on the dashboard. What they
+    ``asked`` for on the call becomes a request (source phone, received now), acknowledged in
+    writing with its answer-by date, in the same transaction."""
     job = lock_job(job)
     ensure_contacts_of(job.customer, [contact])
     if outcome not in dict(CallOutcome.CHOICES):
         raise DomainError(_("Say how the call went."))
+    asked = asked.strip()
+    if asked and outcome != CallOutcome.REACHED:
+        raise DomainError(_("Only someone you spoke with can have asked for something."))
     if callback_on is not None and callback_on < business_today():
         raise DomainError(_("A callback date cannot be in the past."))
     now = timezone.now()
@@ -143,6 +150,9 @@ def call_log(
         notes=notes.strip(),
         callback_on=callback_on,
     )
+    if asked:
+        # Last: its acknowledgement is never one of the calls waiting that this call just made.
+        request_create(job=job, contact=contact, body=asked, source=Request.Source.PHONE, actor=actor)
     return call
 
 

@@ -41,9 +41,13 @@ def request_create(
     source: str,
     actor: User | None = None,
     message: Message | None = None,
+    received_at: datetime | None = None,
 ) -> Request:
     """Record the question and, in the same transaction, queue the acknowledgement that tells the
-    contact by when they will have an answer."""
+    contact by when they will have an answer.
+
+    ``received_at``: when the customer asked, for a request staff log after the fact (a call, a
+    visit); default now. The promise counts from then, and so do the health report's figures."""
     body = body.strip()
     if not body:
         raise DomainError(_("Write your question first."))
@@ -52,13 +56,22 @@ def request_create(
     if contact is not None and contact.customer_id != job.customer_id:
         raise DomainError(_("%(name)s is not a contact of this job's customer.") % {"name": contact.name})
     now = timezone.now()
-    target, due = answer_promise(source, now)
+    if received_at is None:
+        received_at = now
+    elif received_at > now:
+        raise DomainError(_("A request cannot have been received in the future."))
+    target, due = answer_promise(source, received_at)
+    if target < now:
+        # Logged after its internal target had passed: the customer is promised the time a
+        # request asked now gets, never a date already gone or hours away (the target stays as
+        # counted from when they asked, so the lateness shows).
+        due = answer_promise(source, now)[1]
     request = Request.objects.create(
         job=job,
         contact=contact,
         source=source,
         body=body,
-        received_at=now,
+        received_at=received_at,
         target_at=target,
         answer_due_on=due,
         message=message,
@@ -87,12 +100,14 @@ def request_create(
             job=job,
             key=lambda d: f"ack:{request.pk}:{d.contact.pk}:{d.channel}",
         )
-    alert_owner(
-        job,
-        name="request-received",
-        context={"request": request, "contact": contact},
-        key=f"request:{request.pk}",
-    )
+    if actor is None or actor.pk != job.owner_id:
+        # The owner who logged it themselves needs no email about it (the dashboard lists it).
+        alert_owner(
+            job,
+            name="request-received",
+            context={"request": request, "contact": contact},
+            key=f"request:{request.pk}",
+        )
     return request
 
 

@@ -25,6 +25,7 @@ from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.customers import ContactForm, CustomerForm, JobCreateForm
 from crm.forms.fields import id_from_input, search_text
+from crm.forms.requests import CustomerRequestForm
 from crm.models import Contact, Customer, Job
 from crm.services import outbox
 from crm.services.customers import contact_create, contact_update, customer_create, customer_update
@@ -152,13 +153,23 @@ def customer_new(request: StaffRequest) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET"])
 def customer_detail(request: StaffRequest, pk: int) -> HttpResponse:
-    customer = _get_customer(pk)
-    contacts = customer.contacts.order_by("name")
-    jobs = customer.jobs.select_related("current_stage", "pipeline", "owner").order_by("-created_at", "-pk")
+    return customer_page(request, _get_customer(pk))
+
+
+def customer_page(
+    request: StaffRequest, customer: Customer, *, request_form: CustomerRequestForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The customer's page, with its "Log a request" form (bound, with its errors, after a refusal:
+    crm.views.requests)."""
+    contacts = list(customer.contacts.order_by("name", "pk"))
+    jobs = list(customer.jobs.select_related("current_stage", "pipeline", "owner").order_by("-created_at", "-pk"))
+    if request_form is None:
+        request_form = CustomerRequestForm(customer=customer, contacts=contacts, jobs=[j for j in jobs if j.is_open])
     return render(
         request,
         "crm/customers/detail.html",
-        {"nav": "customers", "customer": customer, "contacts": contacts, "jobs": jobs},
+        {"nav": "customers", "customer": customer, "contacts": contacts, "jobs": jobs, "request_form": request_form},
+        status=status,
     )
 
 

@@ -1,4 +1,4 @@
-"""CSV import of customers and contacts: upload, match the columns, review, start, follow.
+"""CSV import of customers, contacts and jobs: upload, match the columns, review, start, follow.
 
 Every view requires staff; any staff member may follow any import (customers are the team's). The
 import's own page changes with its status: the review while it waits to start, the progress bar
@@ -24,6 +24,7 @@ from crm.models import ImportRun
 from crm.services.imports import (
     PROGRESS_FIELDS,
     import_create,
+    import_jobs_plan,
     import_restart,
     import_start,
     import_validate,
@@ -46,7 +47,7 @@ def _get_run(public_id: str, *, full: bool = False) -> ImportRun:
 
 def _progress_context(run: ImportRun) -> dict[str, object]:
     saving = run.status == ImportRun.Status.RUNNING and run.percent == 100
-    return {"run": run, "stalled": is_stalled(run), "saving": saving}
+    return {"run": run, "stalled": is_stalled(run), "saving": saving, "with_jobs": "job_title" in run.mapping}
 
 
 @staff_required
@@ -133,6 +134,8 @@ def _review(request: HttpRequest, run: ImportRun, form: ImportStartForm) -> Http
         "errors": run.errors[:ERRORS_SHOWN],
         "errors_shown": min(ERRORS_SHOWN, run.error_count),
         "contacts_already": run.valid_rows - run.contacts_to_create,
+        # None for a file without a job column.
+        "jobs": import_jobs_plan(run=run),
     }
     return render(request, "crm/imports/review.html", context)
 

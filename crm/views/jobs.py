@@ -39,6 +39,7 @@ from crm.forms.jobs import (
     StatusForm,
     StatusUpdateForm,
 )
+from crm.forms.requests import JobRequestForm
 from crm.models import Job, Message, Pipeline, Request, StageTemplate
 from crm.selectors import JobFilters
 from crm.services import jobs as job_services
@@ -60,6 +61,8 @@ ACTION_FORMS: dict[str, type[JobForm]] = {
     "update": StatusUpdateForm,
     "details": DetailsForm,
     "roles": RolesForm,
+    # "Log a request": its view is in crm.views.requests.
+    "request": JobRequestForm,
 }
 
 
@@ -253,7 +256,12 @@ def job_log_call(request: StaffRequest, public_id: Any) -> HttpResponse:
             outcome=data["outcome"],
             notes=data["notes"],
             callback_on=data["callback_on"],
+            asked=data["asked"],
         )
+        if data["asked"]:
+            return _(
+                "Call with %(name)s logged; what they asked is acknowledged in writing with an answer-by date."
+            ) % {"name": data["contact"].name}
         return _("Call with %(name)s logged.") % {"name": data["contact"].name}
 
     return act_on_job(request, public_id, "call", perform)

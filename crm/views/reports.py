@@ -141,12 +141,13 @@ def silence_title(report: HealthReport) -> str:
 
 
 def cells(figures: Figures) -> list[Cell]:
-    kept, notice, ack, answer, silent = (
+    kept, notice, ack, answer, silent, nudges = (
         figures.kept_on_time,
         figures.proactive_notice,
         figures.acknowledge,
         figures.answer,
         figures.silent_jobs,
+        figures.nudges,
     )
     return [
         Cell(
@@ -155,7 +156,12 @@ def cells(figures: Figures) -> list[Cell]:
         ),
         Cell(
             percent(notice.percent) if notice.percent is not None else "",
-            _("%(told)s of %(total)s moves and breaches") % {"told": notice.numerator, "total": notice.denominator},
+            ngettext(
+                "%(told)s of %(total)s slip told in time",
+                "%(told)s of %(total)s slips told in time",
+                notice.denominator,
+            )
+            % {"told": notice.numerator, "total": notice.denominator},
         ),
         Cell(
             duration(ack.median) if ack.median is not None else "",
@@ -170,6 +176,10 @@ def cells(figures: Figures) -> list[Cell]:
             ngettext("of %(total)s active job", "of %(total)s active jobs", silent.denominator)
             % {"total": silent.denominator},
         ),
+        Cell(
+            formats.number_format(nudges),
+            ngettext("digest of promises about to slip", "digests of promises about to slip", nudges),
+        ),
     ]
 
 
@@ -180,6 +190,7 @@ def figure_titles(report: HealthReport) -> list[str]:
         _("Median time to acknowledge"),
         _("Median time to first answer"),
         silence_title(report),
+        _("Nudges"),
     ]
 
 
@@ -226,6 +237,12 @@ def figure_charts(report: HealthReport, row: OwnerHealth) -> list[FigureChart]:
             "bar",
             [f.silent_jobs.numerator if f.silent_jobs.denominator else None for f in row.weeks],
             {"format_value": charts.format_number, "y_label": _("jobs"), "integer": True},
+        ),
+        (
+            "nudges",
+            "bar",
+            [float(f.nudges) for f in row.weeks],
+            {"format_value": charts.format_number, "y_label": _("digests"), "integer": True},
         ),
     ]
     result = []
@@ -320,6 +337,7 @@ def health(request: StaffRequest) -> HttpResponse:
             "staff": staff,
             "selected": selected,
             "titles": figure_titles(report),
+            "silence_title": silence_title(report),
             "table": [(row, cells(row.total), _query(period, owner=row.owner_id)) for row in report.owners],
             "team_cells": cells(report.team.total) if report.team else None,
             "charts": figure_charts(report, selected),
@@ -419,6 +437,7 @@ def satisfaction_page(request: StaffRequest) -> HttpResponse:
             for row in rows
         ]
 
+    selected_cells = satisfaction.cells(selected.total)
     sections = [
         ("owners", _("Per owner") if manager else _("Your jobs"), _("Owner"), linked(report.owners, "owner")),
         ("installers", _("Per installer"), _("Installer"), linked(report.installers, "installer")),
@@ -436,7 +455,8 @@ def satisfaction_page(request: StaffRequest) -> HttpResponse:
             "team_url": _query(period),
             "sections": sections,
             "distribution": satisfaction.distribution_rows(selected.total),
-            "selected_cells": satisfaction.cells(selected.total),
+            "selected_csat": selected_cells[satisfaction.cell_index("csat")],
+            "selected_nps": selected_cells[satisfaction.cell_index("nps")],
             "charts": satisfaction.figure_charts(report, selected),
             "csv_url": _query(period, format="csv"),
             "time_zone": settings.BUSINESS_TIME_ZONE,

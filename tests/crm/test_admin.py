@@ -20,15 +20,17 @@ from crm.models import (
     Customer,
     Job,
     JobEvent,
+    JobRole,
     Message,
     Milestone,
     Pipeline,
+    PipelineRole,
     Request,
     StaffProfile,
     StageTemplate,
 )
 from crm.services.imports import import_create
-from crm.services.jobs import job_advance, job_cancel, job_create, job_hold, milestone_move
+from crm.services.jobs import job_advance, job_cancel, job_create, job_hold, job_roles_set, milestone_move
 from crm.services.requests import request_create
 from crm.workdays import business_today
 
@@ -99,6 +101,10 @@ def world(job: Job, contact: Contact, bob: User) -> None:
     """At least one row of every crm model (the job brings its customer, pipeline, milestones,
     events and reference counter)."""
     StaffProfile.objects.create(user=bob, phone="+33 1 23 45 67 89", job_title="Production manager")
+    # A role of the pipeline, named by a stage and held on the job.
+    production = PipelineRole.objects.create(pipeline=job.pipeline, name="Production manager", default_holder=bob)
+    job.pipeline.stages.filter(name="Order confirmed").update(role=production)
+    job_roles_set(job=job, holders={production: bob}, actor=bob)
     Message.objects.create(
         job=job,
         contact=contact,
@@ -182,6 +188,7 @@ def test_it_adds_a_job_through_job_create(
             "title": "New heat pump",
             "contacts": [contact.pk],
             "start_date": "2026-12-01",
+            "notify_customer": "on",
         },
     )
 
@@ -200,7 +207,7 @@ def test_it_gives_every_contact_of_the_customer_when_none_is_chosen(
     staff: Client, customer: Customer, contact: Contact, installation: Pipeline, bob: User
 ) -> None:
     data = {"customer": customer.pk, "pipeline": installation.pk, "owner": bob.pk, "title": "Boiler"}
-    staff.post(url(Job, "add"), data)
+    staff.post(url(Job, "add"), {**data, "notify_customer": "on"})
 
     assert list(Job.objects.get(title="Boiler").contacts.all()) == [contact]
 
@@ -225,6 +232,58 @@ def test_it_refuses_a_pipeline_without_stages(staff: Client, customer: Customer,
     assert response.status_code == 200
     assert "This pipeline has no stages yet." in response.content.decode()
     assert not Job.objects.exists()
+
+
+@pytest.fixture
+def john(customer: Customer) -> Contact:
+    return Contact.objects.create(customer=customer, name="John Smith", email="john@example.com", language="en")
+
+
+def add_job(staff: Client, customer: Customer, pipeline: Pipeline, owner: User, **fields: Any) -> Any:
+    data = {"customer": customer.pk, "pipeline": pipeline.pk, "owner": owner.pk, "title": "New heat pump"}
+    return staff.post(url(Job, "add"), {**data, **fields})
+
+
+def test_it_welcomes_each_contact_of_a_job_added_in_the_admin(
+    staff: Client, customer: Customer, contact: Contact, john: Contact, installation: Pipeline, bob: User
+) -> None:
+    form = staff.get(url(Job, "add")).context["adminform"].form
+    assert form["notify_customer"].value() is True  # ticked unless someone unticks it
+    assert form.fields["notify_customer"].label == "Tell the customer (welcome message)"
+
+    response = add_job(staff, customer, installation, bob, notify_customer="on")
+
+    assert response.status_code == 302
+    job = Job.objects.get(title="New heat pump")
+    welcomes = Message.objects.filter(job=job, kind=Message.Kind.WELCOME)
+    assert sorted(welcomes.values_list("contact__name", flat=True)) == ["John Smith", "Marie Dupont"]
+    created = job.events.get(kind=JobEvent.Kind.CREATED)
+    assert (created.data["welcomed"], created.data["not_told_reason"]) == (2, "")
+
+
+def test_it_needs_a_reason_not_to_welcome_the_customer(
+    staff: Client, customer: Customer, contact: Contact, installation: Pipeline, bob: User
+) -> None:
+    response = add_job(staff, customer, installation, bob, not_told_reason="   ")
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["not_told_reason"] == [
+        "Say why the customer is not welcomed: they will hear nothing until the next stage."
+    ]
+    assert not Job.objects.exists()
+    assert not Message.objects.exists()
+
+
+def test_it_records_why_the_customer_was_not_welcomed(
+    staff: Client, customer: Customer, contact: Contact, john: Contact, installation: Pipeline, bob: User
+) -> None:
+    response = add_job(staff, customer, installation, bob, not_told_reason=" Signed in the showroom today ")
+
+    assert response.status_code == 302
+    job = Job.objects.get(title="New heat pump")
+    assert not Message.objects.filter(job=job).exists()
+    created = job.events.get(kind=JobEvent.Kind.CREATED)
+    assert (created.data["welcomed"], created.data["not_told_reason"]) == (0, "Signed in the showroom today")
 
 
 # --- Changing a job -----------------------------------------------------------------------------
@@ -330,6 +389,20 @@ def test_it_refuses_a_stage_change_over_a_colleagues(
     assert job.current_stage.name == "Proposal sent"
 
 
+def test_it_says_it_was_you_who_moved_the_job_in_another_window(
+    staff: Client, superuser: User, job: Job, installation: Pipeline
+) -> None:
+    data = form_data(staff.get(url(Job, "change", job.pk)))
+    job_advance(job=job, to_stage=stage(installation, "Proposal sent"), actor=superuser)  # in another tab
+    response = staff.post(url(Job, "change", job.pk), {**data, "advance_to": stage(installation, "Installed").pk})
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["advance_to"] == [
+        f"You (in another window) moved job {job.reference} to “Proposal sent” in the meantime; "
+        "look again before changing it."
+    ]
+
+
 def test_it_rolls_back_the_whole_save_when_a_service_refuses(
     staff: Client, job: Job, installation: Pipeline, bob: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -370,6 +443,109 @@ def test_it_shows_a_job_to_who_may_only_view_it(client: Client, bob: User, job: 
     assert "Heat pump installation" in response.content.decode()
     assert "Move to stage" not in response.content.decode()
     assert client.post(url(Job, "change", job.pk), {"title": "Renamed"}).status_code == 403
+
+
+# --- Who answers for the customer during each stage ----------------------------------------------
+
+
+@pytest.fixture
+def roles_job(installation: Pipeline, customer: Customer, contact: Contact, bob: User, charlie: User) -> Job:
+    """ "Sales" for the first two stages (bob, the owner, holds it), the "Installation coordinator"
+    for the fitting (charlie usually does)."""
+    sales = PipelineRole.objects.create(pipeline=installation, name="Sales")
+    fitting = PipelineRole.objects.create(
+        pipeline=installation, name="Installation coordinator", default_holder=charlie
+    )
+    installation.stages.filter(position__in=[1, 2]).update(role=sales)
+    installation.stages.filter(position__in=[4, 5]).update(role=fitting)
+    return job_create(
+        customer=customer,
+        pipeline=installation,
+        owner=bob,
+        title="Heat pump with roles",
+        actor=bob,
+        notify_customer=False,
+        not_told_reason="Under way already.",
+    )
+
+
+def holder_field(response: Any, role_name: str) -> Any:
+    """The holder field of the job page's line for that role."""
+    [inline] = [i for i in response.context["inline_admin_formsets"] if i.formset.model is JobRole]
+    [form] = [f for f in inline.formset.forms if f.instance.role.name == role_name]
+    return form["holder"]
+
+
+def test_the_job_page_shows_who_holds_each_role(
+    staff: Client, roles_job: Job, bob: User, charlie: User, dana: User
+) -> None:
+    User.objects.create_user("gone", is_staff=True, is_active=False)
+    response = staff.get(url(Job, "change", roles_job.pk))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Who answers for the customer" in page
+    assert "Installation scheduled, Installed" in page
+    assert holder_field(response, "Sales").value() == bob.pk
+    coordinator = holder_field(response, "Installation coordinator")
+    assert coordinator.value() == charlie.pk
+    offered = set(coordinator.field.queryset.values_list("username", flat=True))
+    assert {"bob", "charlie"} <= offered
+    assert not {"dana", "gone"} & offered  # active staff only
+
+
+def test_a_new_role_holder_is_saved_through_the_service(
+    staff: Client, superuser: User, roles_job: Job, alice: User, bob: User
+) -> None:
+    response = staff.get(url(Job, "change", roles_job.pk))
+    data = form_data(response)
+    data[holder_field(response, "Installation coordinator").html_name] = alice.pk
+
+    assert staff.post(url(Job, "change", roles_job.pk), data).status_code == 302
+
+    assert JobRole.objects.get(job=roles_job, role__name="Installation coordinator").holder == alice
+    changed = roles_job.events.get(kind=JobEvent.Kind.ROLE_CHANGED)
+    assert changed.actor == superuser
+    assert changed.data["changed"] == [{"role": "Installation coordinator", "old": "charlie", "new": "Alice Martin"}]
+    roles_job.refresh_from_db()
+    assert roles_job.owner == bob  # the coordinator answers from "Installation scheduled" on
+
+
+def test_a_new_holder_of_the_current_stages_role_becomes_the_contact(
+    staff: Client, roles_job: Job, alice: User, contact: Contact
+) -> None:
+    response = staff.get(url(Job, "change", roles_job.pk))
+    data = form_data(response)
+    data[holder_field(response, "Sales").html_name] = alice.pk
+
+    assert staff.post(url(Job, "change", roles_job.pk), data).status_code == 302
+
+    roles_job.refresh_from_db()
+    assert roles_job.owner == alice
+    assert event_kinds(roles_job)[-2:] == [JobEvent.Kind.ROLE_CHANGED, JobEvent.Kind.OWNER_CHANGED]
+    told = Message.objects.get(job=roles_job, kind=Message.Kind.CONTACT_CHANGED)
+    assert told.contact == contact
+
+
+def test_entering_the_coordinators_stage_in_the_admin_hands_the_job_over(
+    staff: Client, roles_job: Job, installation: Pipeline, charlie: User
+) -> None:
+    response = post_job_change(staff, roles_job, advance_to=stage(installation, "Installation scheduled").pk)
+
+    assert response.status_code == 302
+    roles_job.refresh_from_db()
+    assert roles_job.owner == charlie
+    handed = roles_job.events.get(kind=JobEvent.Kind.OWNER_CHANGED)
+    assert (handed.data["role"], handed.data["stage"]) == ("Installation coordinator", "Installation scheduled")
+
+
+def test_a_closed_job_keeps_who_held_each_role(staff: Client, roles_job: Job, bob: User) -> None:
+    job_cancel(job=roles_job, actor=bob, reason="Customer moved away")
+    response = staff.get(url(Job, "change", roles_job.pk))
+
+    [inline] = [i for i in response.context["inline_admin_formsets"] if i.formset.model is JobRole]
+    assert not (inline.has_add_permission or inline.has_change_permission or inline.has_delete_permission)
+    assert "Installation coordinator" in response.content.decode()
 
 
 # --- Job actions --------------------------------------------------------------------------------
@@ -557,6 +733,75 @@ def test_it_keeps_a_stage_that_jobs_use(staff: Client, job: Job, installation: P
     assert response.status_code == 200
     assert "would require deleting the following protected related objects" in response.content.decode()
     assert installation.stages.count() == 6
+
+
+def stage_form(response: Any, name: str) -> Any:
+    [inline] = [i for i in response.context["inline_admin_formsets"] if i.formset.model is StageTemplate]
+    [form] = [f for f in inline.formset.forms if f.instance.name == name]
+    return form
+
+
+def test_the_pipeline_admin_saves_a_role_and_a_stage_with_that_role(
+    staff: Client, installation: Pipeline, repair: Pipeline, charlie: User, dana: User
+) -> None:
+    PipelineRole.objects.create(pipeline=repair, name="Workshop")
+    response = staff.get(url(Pipeline, "change", installation.pk))
+    [roles] = [i for i in response.context["inline_admin_formsets"] if i.formset.model is PipelineRole]
+    offered = set(roles.formset.empty_form.fields["default_holder"].queryset.values_list("username", flat=True))
+    assert "charlie" in offered and "dana" not in offered  # active staff only
+    data = form_data(response)
+    data.update({"roles-TOTAL_FORMS": "1", "roles-0-name": "Installation coordinator"})
+    data["roles-0-default_holder"] = charlie.pk
+
+    assert staff.post(url(Pipeline, "change", installation.pk), data).status_code == 302
+
+    role = installation.roles.get()
+    assert (role.name, role.default_holder) == ("Installation coordinator", charlie)
+
+    response = staff.get(url(Pipeline, "change", installation.pk))
+    installed = stage_form(response, "Installed")
+    assert list(installed.fields["role"].queryset) == [role]  # this pipeline's own roles
+    data = form_data(response)
+    data[installed["role"].html_name] = role.pk
+
+    assert staff.post(url(Pipeline, "change", installation.pk), data).status_code == 302
+
+    assert stage(installation, "Installed").role == role
+    assert stage(installation, "Installation scheduled").role is None
+
+
+def test_a_stage_refuses_a_role_of_another_pipeline(staff: Client, installation: Pipeline, repair: Pipeline) -> None:
+    workshop = PipelineRole.objects.create(pipeline=repair, name="Workshop")
+    refusal = "“Workshop” is not a role of the Installation pipeline."
+
+    # On the pipeline's page (the role is not offered there, but a form may still send it).
+    response = staff.get(url(Pipeline, "change", installation.pk))
+    data = form_data(response)
+    data[stage_form(response, "Installed")["role"].html_name] = workshop.pk
+    response = staff.post(url(Pipeline, "change", installation.pk), data)
+
+    assert response.status_code == 200
+    assert stage_form(response, "Installed").errors["role"] == [refusal]
+
+    # On the stage's own page.
+    installed = stage(installation, "Installed")
+    data = form_data(staff.get(url(StageTemplate, "change", installed.pk)))
+    response = staff.post(url(StageTemplate, "change", installed.pk), {**data, "role": workshop.pk})
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["role"] == [refusal]
+
+    # A new stage, offered every pipeline's roles (named with their pipeline) until it is saved.
+    response = staff.get(url(StageTemplate, "add"))
+    role_field = response.context["adminform"].form.fields["role"]
+    assert "Repair: Workshop" in [label for _, label in role_field.choices]
+    data = {"pipeline": installation.pk, "position": 7, "name": "Warranty", "default_duration_days": 0}
+    response = staff.post(url(StageTemplate, "add"), {**data, "role": workshop.pk})
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["role"] == [refusal]
+    assert not installation.stages.filter(name="Warranty").exists()
+    assert installation.stages.filter(role__isnull=False).count() == 0
 
 
 def test_it_refuses_an_unknown_time_zone(staff: Client, contact: Contact) -> None:

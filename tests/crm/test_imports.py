@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from django.utils import timezone
 
 from crm import imports
 from crm.errors import DomainError
-from crm.imports import ImportFileError, check_rows, guess_mapping, parse_csv
-from crm.models import Contact, Customer, ImportRun
+from crm.imports import (
+    ImportFileError,
+    JobFact,
+    JobFacts,
+    PipelineFact,
+    StaffFact,
+    check_rows,
+    guess_mapping,
+    parse_csv,
+)
+from crm.models import Contact, Customer, ImportRun, Job, Message, Pipeline
+from crm.services import imports as import_services
 from crm.services.imports import (
     STALLED_AFTER,
     import_create,
+    import_jobs_plan,
     import_restart,
     import_run,
     import_start,
     import_validate,
 )
+from crm.services.jobs import job_create
 from crm.tasks import run_import
 
 HEADER = (
@@ -47,6 +59,18 @@ GOOD = (
     "Dupont household,,,Jean Dupont,,+33 6 98 76 54 32,fr,sms,yes,signed order form,",
     "Acme Telecom,company,,Sam Carter,sam@acme.example,,en,,,,America/Toronto",
 )
+
+JOB_HEADER = "Customer name,Contact name,Email,Job,Pipeline,Owner,Start date,Job reference"
+# Two customers, three contacts, two jobs: the Duponts' with both of them, Acme's with its reference.
+JOB_ROWS = (
+    "Dupont household,Marie Dupont,marie@example.com,Heat pump installation,Installation,,2026-03-02,",
+    "Dupont household,Jean Dupont,jean@example.com,Heat pump installation,Installation,,,",
+    "Acme Telecom,Sam Carter,sam@acme.example,Fibre repair,Repair,charlie,02/03/2026,J-2026-0042",
+)
+
+
+def job_csv(*lines: str) -> bytes:
+    return csv_bytes(*lines, header=JOB_HEADER)
 
 
 # --- Reading the file ---------------------------------------------------------------------------
@@ -277,6 +301,196 @@ class TestCheckRows:
         assert report.splitlines() == ["Row;Column;Problem", '2;Email;"Enter; a valid one."']
 
 
+# --- Job rows (no database: what the database knows is handed in) --------------------------------
+
+INSTALLATION = PipelineFact(1, "Installation", True, True)
+REPAIR = PipelineFact(2, "Repair", True, True)
+BOB = StaffFact(10, "Bob Durand", True)
+CHARLIE = StaffFact(11, "charlie", True)
+
+
+def facts(**kwargs) -> JobFacts:
+    values = {
+        "pipelines": [
+            INSTALLATION,
+            REPAIR,
+            PipelineFact(3, "Old boilers", False, True),
+            PipelineFact(4, "Draft", True, False),
+        ],
+        "staff_by_username": {"bob": [BOB], "charlie": [CHARLIE], "gone": [StaffFact(12, "Gone Person", False)]},
+        "staff_by_email": {"bob@example.com": [BOB], "team@example.com": [BOB, CHARLIE]},
+        "default_owner": BOB,
+        **kwargs,
+    }
+    return JobFacts(**values)
+
+
+def check_jobs(*lines: str, job_facts: JobFacts | None = None) -> imports.CheckedRows:
+    parsed = parse_csv(job_csv(*lines))
+    return check_rows(
+        parsed.rows,
+        mapping=guess_mapping(parsed.headers),
+        headers=parsed.headers,
+        now=NOW,
+        jobs=job_facts or facts(),
+    )
+
+
+def jobs_of(checked: imports.CheckedRows) -> list[tuple[str, str, str, str, list[str], bool]]:
+    return [
+        (job.customer_name, job.title, job.pipeline.name, job.reference, [c.name for c in job.contacts], job.existing)
+        for job in checked.jobs
+    ]
+
+
+class TestJobRows:
+    def test_it_recognises_the_job_columns_in_english_and_french(self):
+        english = guess_mapping(JOB_HEADER.split(","))
+        assert [english[key] for key in imports.JOB_FIELDS] == [3, 4, 5, 6, 7]
+        french = ["Client", "Nom du contact", "Courriel", "Dossier", "Processus", "Responsable"]
+        french += ["Date de début", "Référence du dossier"]
+        assert [guess_mapping(french)[key] for key in imports.JOB_FIELDS] == [3, 4, 5, 6, 7]
+
+    def test_a_contact_exports_job_title_is_not_read_as_a_job(self):
+        # Outlook's and HubSpot's "Job Title" is the person's position: read as a job, every contact
+        # of such a file would be welcomed to a job called "Sales manager".
+        mapping = guess_mapping(["Customer", "Contact", "Email", "Job Title", "Title", "Titre"])
+        assert not set(imports.JOB_FIELDS) & set(mapping)
+
+    def test_rows_of_one_customer_and_one_job_make_one_job_with_their_contacts(self):
+        checked = check_jobs(*JOB_ROWS)
+        assert checked.errors == []
+        assert jobs_of(checked) == [
+            ("Dupont household", "Heat pump installation", "Installation", "", ["Marie Dupont", "Jean Dupont"], False),
+            ("Acme Telecom", "Fibre repair", "Repair", "J-2026-0042", ["Sam Carter"], False),
+        ]
+        dupont, acme = checked.jobs
+        assert (dupont.owner, dupont.start_date) == (BOB, date(2026, 3, 2))  # empty owner: the importer
+        assert (acme.owner, acme.start_date) == (CHARLIE, date(2026, 3, 2))  # dd/mm/yyyy
+
+    def test_a_row_without_a_job_title_has_no_job_and_its_job_cells_are_not_read(self):
+        checked = check_jobs("Dupont,Marie,marie@example.com,,Nowhere,nobody,someday,J-1")
+        assert (checked.errors, checked.jobs, checked.valid_rows) == ([], [], 1)
+
+    def test_each_job_problem_is_reported_by_row_and_column(self):
+        checked = check_jobs(
+            "Dupont,Marie,marie@example.com,Heat pump,Plumbing,,,",  # row 2
+            "Dupont,Jean,jean@example.com,Heat pump,Old boilers,,,",  # row 3
+            "Dupont,Paul,paul@example.com,Heat pump,Draft,,,",  # row 4
+            "Dupont,Luc,luc@example.com,Heat pump,,,,",  # row 5
+            "Dupont,Zoé,zoe@example.com,Heat pump,Installation,nobody,,",  # row 6
+            "Dupont,Ali,ali@example.com,Heat pump,Installation,gone,,",  # row 7
+            "Dupont,Eve,eve@example.com,Heat pump,Installation,team@example.com,,",  # row 8
+            "Dupont,Ann,ann@example.com,Heat pump,Installation,,03/31/2026,J-2026-42",  # row 9
+            "Dupont,Bea,bea@example.com,Heat pump,Installation,,3026-01-01,",  # row 10
+            f"Dupont,Cy,cy@example.com,{'x' * 201},Installation,,,",  # row 11
+        )
+        assert messages_by_row(checked) == [
+            (2, "Pipeline", "“Plumbing” is not one of: Installation, Repair."),
+            (3, "Pipeline", "The Old boilers pipeline is no longer in use."),
+            (4, "Pipeline", "The Draft pipeline has no stages yet."),
+            (5, "Pipeline", "Give the job's pipeline, one of: Installation, Repair."),
+            (6, "Owner", "No staff member has the username or email “nobody”."),
+            (7, "Owner", "Gone Person is not an active staff member and cannot be a job owner."),
+            (8, "Owner", "Several people have the email “team@example.com”: give the username."),
+            (9, "Start date", "“03/31/2026” is not a date: write it as 2026-03-31 or 31/03/2026."),
+            (9, "Job reference", "A job reference looks like J-2026-0042, not “J-2026-42”."),
+            (10, "Start date", checked.errors[9].message),
+            (11, "Job", "Ensure this value has at most 200 characters (it has 201)."),
+        ]
+        assert checked.errors[9].message.startswith("Choose a date no later than")
+        assert (checked.invalid_rows, checked.valid_rows, checked.jobs) == (10, 0, [])
+
+    def test_a_pipeline_is_found_without_case_or_accents_and_an_owner_by_email(self):
+        checked = check_jobs("Dupont,Marie,marie@example.com,Heat pump,INSTALLATION,Bob@Example.com,,j-2026-0007")
+        assert checked.errors == []
+        (job,) = checked.jobs
+        assert (job.pipeline, job.owner, job.reference) == (INSTALLATION, BOB, "J-2026-0007")
+
+    def test_without_the_importer_as_owner_an_empty_owner_is_an_error(self):
+        checked = check_jobs(
+            "Dupont,Marie,marie@example.com,Heat pump,Installation,,,", job_facts=facts(default_owner=None)
+        )
+        assert messages_by_row(checked) == [
+            (2, "Owner", "Give the job's owner: the username or email of a staff member.")
+        ]
+
+    def test_one_job_has_one_pipeline_owner_and_start_date(self):
+        checked = check_jobs(
+            "Dupont,Marie,marie@example.com,Heat pump,Installation,,,J-2026-0001",
+            "Dupont,Jean,jean@example.com,Boiler,Installation,,,J-2026-0001",  # same job, another title
+            "Dupont,Paul,paul@example.com,Heat pump,Installation,charlie,2026-03-02,",
+            "Dupont,Luc,luc@example.com,Heat pump,Installation,bob,2026-03-09,",  # the first to give them: kept
+            "Acme,Sam,sam@acme.example,Fibre,Repair,,,J-2026-0001",  # the Duponts' reference
+        )
+        assert messages_by_row(checked) == [
+            (3, "Job", "Differs from row 2 for the same job (“Heat pump”)."),
+            (5, "Owner", "Differs from row 4 for the same job (“charlie”)."),
+            (5, "Start date", "Differs from row 4 for the same job (“2026-03-02”)."),
+            (6, "Job reference", "Row 2 gives this reference to Dupont."),
+        ]
+        (job,) = checked.jobs
+        assert (job.reference, job.owner, job.start_date) == ("J-2026-0001", CHARLIE, date(2026, 3, 2))
+        assert [c.name for c in job.contacts] == ["Marie", "Paul"]
+
+    def test_a_row_without_a_reference_joins_the_files_job_with_one_wherever_it_is(self):
+        checked = check_jobs(
+            "Dupont,Marie,marie@example.com,Heat pump,Installation,,,",
+            "Dupont,Jean,jean@example.com,Heat pump,Installation,,,J-2026-0005",
+        )
+        assert jobs_of(checked) == [("Dupont", "Heat pump", "Installation", "J-2026-0005", ["Marie", "Jean"], False)]
+
+    def test_an_existing_job_is_found_by_reference_else_by_pipeline_and_title_among_open_jobs(self):
+        dupont_job = JobFact(7, "J-2025-0100", 70, "Dupont")
+        acme_job = JobFact(8, "J-2025-0200", 80, "Acme")
+        known = facts(
+            customers={"Dupont": 70, "Acme": 80},
+            jobs_by_reference={"J-2025-0100": dupont_job, "J-2025-0200": acme_job},
+            open_jobs={(70, INSTALLATION.id, "Heat pump"): ["J-2025-0100"]},
+        )
+        checked = check_jobs(
+            "Dupont,Marie,marie@example.com,Heat pump,Installation,,,",  # the open job, by its title
+            "Dupont,Jean,jean@example.com,Heat pump,Repair,,,",  # another pipeline: a new job
+            "Acme,Sam,sam@acme.example,Fibre,Repair,,,J-2025-0200",  # by its reference
+            "Dupont,Paul,paul@example.com,Boiler,Repair,,,J-2025-0200",  # Acme's reference
+            job_facts=known,
+        )
+        assert messages_by_row(checked) == [(5, "Job reference", "J-2025-0200 is the reference of a job of Acme.")]
+        assert jobs_of(checked) == [
+            ("Dupont", "Heat pump", "Installation", "J-2025-0100", ["Marie"], True),
+            ("Dupont", "Heat pump", "Repair", "", ["Jean"], False),
+            ("Acme", "Fibre", "Repair", "J-2025-0200", ["Sam"], True),
+        ]
+        assert [job.title for job in checked.jobs_to_open] == ["Heat pump"]
+
+    def test_a_title_that_names_several_jobs_needs_the_reference(self):
+        known = facts(
+            customers={"Dupont": 70},
+            jobs_by_reference={"J-2025-0100": JobFact(7, "J-2025-0100", 70, "Dupont")},
+            open_jobs={(70, INSTALLATION.id, "Heat pump"): ["J-2025-0100"]},
+        )
+        checked = check_jobs(
+            "Dupont,Marie,marie@example.com,Heat pump,Installation,,,J-2026-0001",
+            "Dupont,Jean,jean@example.com,Heat pump,Installation,,,",
+            job_facts=known,
+        )
+        assert messages_by_row(checked) == [
+            (
+                3,
+                "Job",
+                "Several jobs of this customer are called “Heat pump” in the Installation pipeline "
+                "(J-2025-0100, J-2026-0001): give the job reference.",
+            )
+        ]
+
+    def test_the_same_contact_for_two_jobs_is_still_the_same_contact_twice(self):
+        checked = check_jobs(
+            "Dupont,Marie,marie@example.com,Heat pump,Installation,,,",
+            "Dupont,Marie,marie@example.com,Boiler,Repair,,,",
+        )
+        assert messages_by_row(checked) == [(3, "Contact name", "The same contact as row 2.")]
+
+
 # --- Services -----------------------------------------------------------------------------------
 
 
@@ -470,3 +684,244 @@ class TestServices:
             f"total {elapsed:.2f} s ({10_000 / elapsed:,.0f} rows/s)"
         )
         assert elapsed < 15
+
+
+def welcomes() -> list[tuple[str, str, str]]:
+    return sorted(
+        Message.objects.filter(kind=Message.Kind.WELCOME).values_list(
+            "job__reference", "contact__name", "idempotency_key"
+        )
+    )
+
+
+@pytest.mark.django_db
+class TestJobImports:
+    @pytest.fixture
+    def world(self, installation, repair, charlie):
+        return installation, repair
+
+    def test_it_opens_the_files_jobs_and_welcomes_each_contact_once(
+        self, bob, world, django_capture_on_commit_callbacks
+    ):
+        run = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)
+        assert (run.status, run.invalid_rows, run.valid_rows) == (ImportRun.Status.VALIDATED, 0, 3)
+        assert import_jobs_plan(run=run) == import_services.JobsPlan(to_open=2, welcomes=3, already_there=0)
+        assert not Job.objects.exists()  # checking writes nothing but the run
+
+        run = run_started(run, django_capture_on_commit_callbacks)
+        assert run.status == ImportRun.Status.DONE, run.failure
+        assert (run.customers_created, run.contacts_created) == (2, 3)
+        dupont = Job.objects.get(customer__name="Dupont household")
+        acme = Job.objects.get(customer__name="Acme Telecom")
+        assert (dupont.title, dupont.pipeline.name, dupont.owner.username) == (
+            "Heat pump installation",
+            "Installation",
+            "bob",
+        )
+        assert sorted(dupont.contacts.values_list("name", flat=True)) == ["Jean Dupont", "Marie Dupont"]
+        assert dupont.milestones.get(stage__position=1).planned_date == date(2026, 3, 2)
+        assert (acme.reference, acme.title, acme.pipeline.name, acme.owner.username) == (
+            "J-2026-0042",
+            "Fibre repair",
+            "Repair",
+            "charlie",
+        )
+        assert list(acme.contacts.values_list("name", flat=True)) == ["Sam Carter"]
+        # One welcome per contact of each new job, under job_create's idempotency key.
+        assert welcomes() == sorted(
+            (job.reference, contact.name, f"welcome:{job.pk}:{contact.pk}:email")
+            for job in (dupont, acme)
+            for contact in job.contacts.all()
+        )
+        assert len(welcomes()) == 3
+
+    def test_importing_the_same_file_again_opens_nothing_and_sends_nothing(
+        self, bob, world, django_capture_on_commit_callbacks
+    ):
+        run_started(
+            import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob), django_capture_on_commit_callbacks
+        )
+        jobs, sent = list(Job.objects.order_by("pk").values_list("pk", flat=True)), welcomes()
+
+        again = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)
+        assert (again.invalid_rows, again.contacts_to_create) == (0, 0)
+        assert import_jobs_plan(run=again) == import_services.JobsPlan(to_open=0, welcomes=0, already_there=2)
+        again = run_started(again, django_capture_on_commit_callbacks)
+        assert again.status == ImportRun.Status.DONE, again.failure
+        assert list(Job.objects.order_by("pk").values_list("pk", flat=True)) == jobs
+        assert welcomes() == sent
+        assert Message.objects.count() == len(sent)
+
+    def test_the_welcomes_are_queued_with_the_jobs_and_sent_after_commit(
+        self, bob, world, django_capture_on_commit_callbacks
+    ):
+        run = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)
+        with django_capture_on_commit_callbacks(execute=False) as started:
+            import_start(run=run)
+        with django_capture_on_commit_callbacks(execute=False) as after_commit:
+            started[0]()  # the import task: one transaction
+        queued = Message.objects.filter(kind=Message.Kind.WELCOME)
+        assert queued.count() == 3
+        assert set(queued.values_list("status", flat=True)) == {Message.Status.QUEUED}  # nothing sent inside it
+        assert after_commit  # the outbox's hand-over to the workers, once committed
+        for callback in after_commit:
+            callback()
+        assert not Message.objects.filter(kind=Message.Kind.WELCOME, status=Message.Status.QUEUED).exists()
+
+    def test_a_row_with_an_unknown_pipeline_is_that_rows_error(self, bob, world, django_capture_on_commit_callbacks):
+        rows = (*JOB_ROWS[:2], JOB_ROWS[2].replace(",Repair,", ",Plumbing,"))
+        run = import_create(file_name="jobs.csv", data=job_csv(*rows), actor=bob)
+        assert (run.valid_rows, run.invalid_rows) == (2, 1)
+        assert [(e["row"], e["column"], e["message"]) for e in run.errors] == [
+            (4, "Pipeline", "“Plumbing” is not one of: Installation, Repair.")
+        ]
+        run = run_started(run, django_capture_on_commit_callbacks, valid_only=True)
+        assert list(Job.objects.values_list("title", flat=True)) == ["Heat pump installation"]
+        assert len(welcomes()) == 2
+
+    def test_an_unknown_or_inactive_owner_is_that_rows_error(self, bob, world, dana):
+        run = import_create(
+            file_name="jobs.csv",
+            data=job_csv(
+                JOB_ROWS[0].replace("Installation,,", "Installation,nobody@example.com,"),
+                JOB_ROWS[2].replace("charlie", "dana"),
+            ),
+            actor=bob,
+        )
+        assert [(e["row"], e["column"], e["message"]) for e in run.errors] == [
+            (2, "Owner", "No staff member has the username or email “nobody@example.com”."),
+            (3, "Owner", "dana is not an active staff member and cannot be a job owner."),
+        ]
+
+    def test_a_pipeline_without_stages_is_that_rows_error(self, bob, world):
+        Pipeline.objects.create(name="Maintenance")
+        rows = (JOB_ROWS[2].replace(",Repair,", ",Maintenance,"),)
+        run = import_create(file_name="jobs.csv", data=job_csv(*rows), actor=bob)
+        assert [e["message"] for e in run.errors] == ["The Maintenance pipeline has no stages yet."]
+
+    def test_the_reference_of_another_customers_job_is_an_error(self, bob, world, other_customer, installation):
+        dupont = Customer.objects.create(name="Dupont household")
+        theirs = job_create(
+            customer=dupont,
+            pipeline=installation,
+            owner=bob,
+            title="Boiler",
+            actor=bob,
+            reference="J-2026-0042",
+            notify_customer=False,
+            not_told_reason="Test set-up.",
+        )
+        run = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)
+        assert [(e["row"], e["column"], e["message"]) for e in run.errors] == [
+            (4, "Job reference", "J-2026-0042 is the reference of a job of Dupont household.")
+        ]
+        assert theirs.reference == "J-2026-0042"
+
+    def test_an_existing_job_is_already_there_by_reference_or_by_title(
+        self, bob, world, installation, repair, django_capture_on_commit_callbacks
+    ):
+        dupont = Customer.objects.create(name="Dupont household")
+        acme = Customer.objects.create(name="Acme Telecom", kind=Customer.Kind.COMPANY)
+        made = [
+            job_create(
+                customer=dupont,
+                pipeline=installation,
+                owner=bob,
+                title="Heat pump installation",
+                actor=bob,
+                notify_customer=False,
+                not_told_reason="Test set-up.",
+            ),
+            job_create(
+                customer=acme,
+                pipeline=repair,
+                owner=bob,
+                title="Another title",
+                actor=bob,
+                reference="J-2026-0042",
+                notify_customer=False,
+                not_told_reason="Test set-up.",
+            ),
+        ]
+        run = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)
+        assert run.invalid_rows == 0
+        assert import_jobs_plan(run=run) == import_services.JobsPlan(to_open=0, welcomes=0, already_there=2)
+        run = run_started(run, django_capture_on_commit_callbacks)
+        assert (run.status, run.customers_joined, run.contacts_created) == (ImportRun.Status.DONE, 2, 3)
+        assert list(Job.objects.order_by("pk")) == made
+        assert made[0].contacts.count() == 0  # an existing job is left as it is
+        assert welcomes() == []
+
+    def test_a_closed_job_with_the_same_title_does_not_count(
+        self, bob, world, installation, django_capture_on_commit_callbacks
+    ):
+        dupont = Customer.objects.create(name="Dupont household")
+        old = job_create(
+            customer=dupont,
+            pipeline=installation,
+            owner=bob,
+            title="Heat pump installation",
+            actor=bob,
+            notify_customer=False,
+            not_told_reason="Test set-up.",
+        )
+        Job.objects.filter(pk=old.pk).update(status=Job.Status.DONE, closed_at=timezone.now())
+        run = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS[:2]), actor=bob)
+        assert import_jobs_plan(run=run) == import_services.JobsPlan(to_open=1, welcomes=2, already_there=0)
+
+    def test_a_failure_while_opening_the_jobs_leaves_nothing(
+        self, bob, world, django_capture_on_commit_callbacks, monkeypatch
+    ):
+        run = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)
+        opened = []
+
+        def second_one_breaks(**kwargs):
+            if opened:
+                raise RuntimeError("disk full")
+            opened.append(job_create(**kwargs))
+            return opened[-1]
+
+        monkeypatch.setattr(import_services, "job_create", second_one_breaks)
+        run = run_started(run, django_capture_on_commit_callbacks)
+        assert (run.status, run.failure) == (ImportRun.Status.FAILED, "An unexpected error stopped the import.")
+        assert len(opened) == 1  # the first job and its welcomes were written, then rolled back
+        assert not Job.objects.exists()
+        assert not Message.objects.exists()
+        assert not Customer.objects.exists()
+        assert not Contact.objects.exists()
+
+    def test_a_job_refused_at_the_write_names_its_row(
+        self, bob, world, django_capture_on_commit_callbacks, monkeypatch
+    ):
+        run = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)
+
+        def refused(**kwargs):
+            raise DomainError("The Repair pipeline is no longer in use.")
+
+        monkeypatch.setattr(import_services, "job_create", refused)
+        run = run_started(run, django_capture_on_commit_callbacks)
+        assert (run.status, run.failure) == (ImportRun.Status.FAILED, "Row 2: The Repair pipeline is no longer in use.")
+        assert not Customer.objects.exists()
+
+    def test_a_file_without_job_columns_opens_no_job(self, bob, world, django_capture_on_commit_callbacks):
+        run = import_create(file_name="x.csv", data=csv_bytes(*GOOD), actor=bob)
+        assert import_jobs_plan(run=run) is None
+        run_started(run, django_capture_on_commit_callbacks)
+        assert not Job.objects.exists()
+        assert not Message.objects.exists()
+
+    def test_a_file_opening_too_many_jobs_for_one_transaction_is_refused(self, bob, world, monkeypatch):
+        monkeypatch.setattr(imports, "MAX_JOB_ROWS", 2)
+        message = "The file has 3 rows with a job; one import opens jobs from 2 rows at most."
+        with pytest.raises(DomainError, match=message):
+            import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)
+        assert not ImportRun.objects.exists()  # refused having written nothing
+        run = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS[:2]), actor=bob)
+        assert run.status == ImportRun.Status.VALIDATED
+        other = import_create(
+            file_name="x.csv",
+            data=b"Who,Person,Mail,Work\r\nA,B,b@example.com,W1\r\nA,C,c@example.com,W1\r\nA,D,d@example.com,W1\r\n",
+            actor=bob,
+        )
+        with pytest.raises(DomainError, match=message):
+            import_validate(run=other, mapping={"customer_name": 0, "contact_name": 1, "email": 2, "job_title": 3})

@@ -32,6 +32,12 @@ The truth, worked out by hand:
   paul            5   4  80%    11/4 2.75    9/3 3       10/3 3.333   0 / 2 of 3            -66.7  2
   zoe             4   3  75%    11/3 3.667   6/2 3        7/2 3.5     1 / 1 of 2            0      1
   no installer    1   1 100%     4/1 4       5/1 5        5/1 5        0 / 0 of 1            0      0
+
+CSAT, the answers scoring 4 or 5 over the three 1–5 questions together (S1 3 of 3, S2 3/3, S3 2/3,
+S4 1/3, S5 3/3, S7 0/3, S8 3/3, S9 1/1):
+
+  team 16/22 72.7%   bob 9/12 75%   alice 7/10 70%   Installation 11/12 91.7%   Repair 5/10 50%
+  marc 8/9 88.9%     paul 4/10 40%  zoe 4/7 57.1%    no installer 3/3 100%
 """
 
 from __future__ import annotations
@@ -52,9 +58,12 @@ from crm.reports_satisfaction import (
     OWNER,
     PIPELINE,
     TEAM,
+    Cell,
     Distribution,
     Group,
     Satisfaction,
+    cell_index,
+    cells,
     satisfaction_csv,
     satisfaction_report,
 )
@@ -314,6 +323,90 @@ def test_answers_stay_with_the_installers_who_did_the_work(world: World, bob: Us
     assert (marc.total.invited, zoe.total.invited) == (2, 5)
 
 
+def test_csat_per_dimension(world: World) -> None:
+    report = satisfaction_report(period=PERIOD)
+    csat = {(row.dimension, row.name): (row.total.csat.numerator, row.total.csat.denominator) for row in report.rows}
+    assert csat == {
+        (TEAM, "Team"): (16, 22),
+        (OWNER, "Alice Martin"): (7, 10),
+        (OWNER, "Bob Durand"): (9, 12),
+        (INSTALLER, "Marc"): (8, 9),
+        (INSTALLER, "Paul"): (4, 10),
+        (INSTALLER, "Zoé"): (4, 7),
+        (INSTALLER, "No installer recorded"): (3, 3),
+        (PIPELINE, "Installation"): (11, 12),
+        (PIPELINE, "Repair"): (5, 10),
+    }
+    assert report.team is not None and report.team.total.csat.percent == 100 * 16 / 22
+    # Week by week: S1 and S2 (6 of 6), S3 (2 of 3), S4 (1 of 3), nothing, S5 (S6 unanswered),
+    # S7 (0 of 3), S10 unanswered, S8 and S9 (4 of 4).
+    assert [(w.csat.numerator, w.csat.denominator) for w in report.team.weeks] == [
+        (6, 6),
+        (2, 3),
+        (1, 3),
+        (0, 0),
+        (3, 3),
+        (0, 3),
+        (0, 0),
+        (4, 4),
+    ]
+    assert [w.csat.percent for w in report.team.weeks][3] is None
+
+
+def test_csat_of_three_surveys(time_machine, bob: User, alice: User, customer: Customer) -> None:
+    """Three surveys whose CSAT is worked out by hand, in every dimension:
+
+    A  bob    Installation  marc  5 4 3   2 of 3 satisfied
+    B  bob    Repair        paul  4 - 2   1 of 2 (a question left blank is not an answer)
+    C  alice  Repair        marc  1 5 5   2 of 3
+    """
+    time_machine.move_to(at("2026-03-02", "09:00"), tick=False)
+    marc, paul = staff("marc", "Marc"), staff("paul", "Paul")
+    installation = make_pipeline("Installation", INSTALLATION_STAGES)
+    repair = make_pipeline("Repair", [("Reported", True, 0), ("Fixed", True, 3)])
+    script = [
+        ("A", bob, installation, marc, (5, 4, 3)),
+        ("B", bob, repair, paul, (4, None, 2)),
+        ("C", alice, repair, marc, (1, 5, 5)),
+    ]
+    for name, owner, pipeline, installer, (quality, workmanship, conduct) in script:
+        contact = Contact.objects.create(customer=customer, name=name, email=f"{name.lower()}@example.com")
+        job = job_create(customer=customer, pipeline=pipeline, owner=owner, title=name, actor=owner, contacts=[contact])
+        job = job_update_details(job=job, actor=owner, installers=[installer])
+        survey = survey_invite(job=job, contact=contact, now=at("2026-03-10"))
+        assert survey is not None
+        survey_answer(
+            survey=survey, product_quality=quality, workmanship=workmanship, installer_conduct=conduct, recommend=None
+        )
+    report = satisfaction_report(period=PERIOD)
+    csat = {(row.dimension, row.key): row.total.csat for row in report.rows}
+    assert (csat[(TEAM, None)].numerator, csat[(TEAM, None)].denominator) == (5, 8)
+    assert csat[(TEAM, None)].percent == 62.5
+    assert (csat[(OWNER, bob.pk)].numerator, csat[(OWNER, bob.pk)].denominator, csat[(OWNER, bob.pk)].percent) == (
+        3,
+        5,
+        60,
+    )
+    assert csat[(OWNER, alice.pk)].percent == 100 * 2 / 3
+    assert csat[(PIPELINE, installation.pk)].percent == 100 * 2 / 3
+    assert (csat[(PIPELINE, repair.pk)].numerator, csat[(PIPELINE, repair.pk)].denominator) == (3, 5)
+    assert (csat[(INSTALLER, marc.pk)].numerator, csat[(INSTALLER, marc.pk)].denominator) == (4, 6)
+    assert csat[(INSTALLER, paul.pk)].percent == 50
+    # On the page and in the CSV: 62.5 % rounded half up.
+    assert cells(report.team.total)[cell_index("csat")] == Cell("63%", "5 of 8 answers scored 4 or 5")
+    team_row = next(csv.reader(io.StringIO(satisfaction_csv(report).splitlines()[1])))
+    assert team_row[28:31] == ["5", "8", "62.5"]
+
+
+def test_csat_boundaries() -> None:
+    figures = Satisfaction()
+    for score in (1, 2, 3, 4, 5):
+        figures.product_quality.add(score)
+    figures.workmanship.add(None)
+    assert (figures.csat.numerator, figures.csat.denominator) == (2, 5)
+    assert Satisfaction().csat.percent is None
+
+
 def test_the_report_is_four_queries(world: World, django_assert_num_queries, bob: User) -> None:
     with django_assert_num_queries(4):
         satisfaction_report(period=PERIOD)
@@ -354,19 +447,28 @@ HEADER = (
     "Workmanship: 4,Workmanship: 5,"
     "Installer conduct: answers,Installer conduct: average,Installer conduct: 1,Installer conduct: 2,"
     "Installer conduct: 3,Installer conduct: 4,Installer conduct: 5,"
+    "CSAT: answers scoring 4 or 5,CSAT: answers,CSAT (%),"
     "Recommendation: answers,Promoters,Passives,Detractors,Net Promoter Score,Low-score surveys\r\n"
 )
 CSV_ROWS = (
-    "Team,Team,2026-03-02,2026-04-26,10,8,80,8,3.6,1,1,1,2,3,7,3.9,0,1,1,3,2,7,4.3,0,1,0,2,4,7,3,2,2,14.3,2\r\n"
-    "Owner,Alice Martin,2026-03-02,2026-04-26,6,4,66.7,4,3.8,1,0,0,1,2,3,3.7,0,1,0,1,1,3,4,0,1,0,0,2,3,1,1,1,0,1\r\n"
-    "Owner,Bob Durand,2026-03-02,2026-04-26,4,4,100,4,3.5,0,1,1,1,1,4,4,0,0,1,2,1,4,4.5,0,0,0,2,2,4,2,1,1,25,1\r\n"
-    "Installer,Marc,2026-03-02,2026-04-26,3,3,100,3,4,0,0,1,1,1,3,4.3,0,0,0,2,1,3,4.7,0,0,0,1,2,3,2,1,0,66.7,0\r\n"
-    "Installer,Paul,2026-03-02,2026-04-26,5,4,80,4,2.8,1,1,1,0,1,3,3,0,1,1,1,0,3,3.3,0,1,0,2,0,3,0,1,2,-66.7,2\r\n"
-    "Installer,Zoé,2026-03-02,2026-04-26,4,3,75,3,3.7,1,0,0,0,2,2,3,0,1,0,1,0,2,3.5,0,1,0,0,1,2,1,0,1,0,1\r\n"
+    "Team,Team,2026-03-02,2026-04-26,10,8,80,8,3.6,1,1,1,2,3,7,3.9,"
+    "0,1,1,3,2,7,4.3,0,1,0,2,4,16,22,72.7,7,3,2,2,14.3,2\r\n"
+    "Owner,Alice Martin,2026-03-02,2026-04-26,6,4,66.7,4,3.8,1,0,0,"
+    "1,2,3,3.7,0,1,0,1,1,3,4,0,1,0,0,2,7,10,70,3,1,1,1,0,1\r\n"
+    "Owner,Bob Durand,2026-03-02,2026-04-26,4,4,100,4,3.5,0,1,1,1,"
+    "1,4,4,0,0,1,2,1,4,4.5,0,0,0,2,2,9,12,75,4,2,1,1,25,1\r\n"
+    "Installer,Marc,2026-03-02,2026-04-26,3,3,100,3,4,0,0,1,1,1,3,"
+    "4.3,0,0,0,2,1,3,4.7,0,0,0,1,2,8,9,88.9,3,2,1,0,66.7,0\r\n"
+    "Installer,Paul,2026-03-02,2026-04-26,5,4,80,4,2.8,1,1,1,0,1,3,"
+    "3,0,1,1,1,0,3,3.3,0,1,0,2,0,4,10,40,3,0,1,2,-66.7,2\r\n"
+    "Installer,Zoé,2026-03-02,2026-04-26,4,3,75,3,3.7,1,0,0,0,2,2,"
+    "3,0,1,0,1,0,2,3.5,0,1,0,0,1,4,7,57.1,2,1,0,1,0,1\r\n"
     "Installer,No installer recorded,2026-03-02,2026-04-26,1,1,100,"
-    "1,4,0,0,0,1,0,1,5,0,0,0,0,1,1,5,0,0,0,0,1,1,0,1,0,0,0\r\n"
-    "Pipeline,Installation,2026-03-02,2026-04-26,5,4,80,4,4.3,0,0,1,1,2,4,4.3,0,0,0,3,1,4,4.8,0,0,0,1,3,4,3,1,0,75,0\r\n"
-    "Pipeline,Repair,2026-03-02,2026-04-26,5,4,80,4,3,1,1,0,1,1,3,3.3,0,1,1,0,1,3,3.7,0,1,0,1,1,3,0,1,2,-66.7,2\r\n"
+    "1,4,0,0,0,1,0,1,5,0,0,0,0,1,1,5,0,0,0,0,1,3,3,100,1,0,1,0,0,0\r\n"
+    "Pipeline,Installation,2026-03-02,2026-04-26,5,4,80,4,4.3,0,0,"
+    "1,1,2,4,4.3,0,0,0,3,1,4,4.8,0,0,0,1,3,11,12,91.7,4,3,1,0,75,0\r\n"
+    "Pipeline,Repair,2026-03-02,2026-04-26,5,4,80,4,3,1,1,0,1,1,3,"
+    "3.3,0,1,1,0,1,3,3.7,0,1,0,1,1,5,10,50,3,0,1,2,-66.7,2\r\n"
 )
 
 

@@ -15,7 +15,9 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from django.test import override_settings
 
-from crm.models import Contact, Customer, Job, JobEvent, Message, Milestone, Pipeline
+from crm.demo import BACK_DATED_REASON
+from crm.models import Contact, Customer, Job, JobEvent, JobRole, Message, Milestone, Pipeline
+from crm.services.jobs import job_advance
 from crm.workdays import business_today
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -112,6 +114,54 @@ class TestTheWorld:
         assert "boiler room" in stages[4].customer_instructions
         assert Pipeline.objects.get(name="Repair").stages.count() >= 4
 
+    def test_the_installation_pipeline_says_who_answers_for_the_customer_at_each_stage(self) -> None:
+        installation = Pipeline.objects.get(name="Installation")
+        holders = {
+            role.name: role.default_holder.username for role in installation.roles.select_related("default_holder")
+        }
+        assert holders == {"Sales": "bob", "Production manager": "alice", "Installation coordinator": "chloe"}
+        stages = installation.stages.select_related("role").order_by("position")
+        assert [(s.name, s.role.name if s.role else "") for s in stages] == [
+            ("Request received", "Sales"),
+            ("Proposal sent", "Sales"),
+            ("Order confirmed", "Production manager"),
+            ("Installation scheduled", "Installation coordinator"),
+            ("Installed", "Installation coordinator"),
+            ("Follow-up", ""),
+        ]
+        # What the customer reads on the card of the person they are handed to.
+        assert User.objects.get(username="chloe").staff_profile.job_title == "Installation coordinator"
+        assert not Pipeline.objects.get(name="Repair").roles.exists()
+        # Every installation job knows who holds each role; the sales person is whoever took the request.
+        for job in Job.objects.filter(pipeline=installation):
+            roles = {row.role.name: row.holder for row in JobRole.objects.filter(job=job).select_related("role")}
+            assert set(roles) == set(holders)
+            assert roles["Installation coordinator"].username == "chloe"
+
+    def test_a_job_past_a_roles_stage_was_handed_to_its_holder(self) -> None:
+        fitted = Job.objects.get(title="Smart thermostat and radiator valves")  # bob took the request
+        assert fitted.owner.username == "chloe"
+        handed = fitted.events.get(kind=JobEvent.Kind.OWNER_CHANGED)
+        assert (handed.data["old_owner"], handed.data["new_owner"]) == ("Bob Durand", "Chloé Bernard")
+        assert (handed.data["role"], handed.data["stage"]) == ("Installation coordinator", "Installed")
+        ordered = Job.objects.get(title="Solar panels and home battery")
+        assert ordered.owner.username == "alice"  # the production manager, from "Order confirmed" on
+        # A stage without a role (the follow-up) leaves the job with whoever had it.
+        assert Job.objects.get(title="Air-to-water heat pump").owner.username == "bob"
+
+    def test_only_the_job_opened_today_welcomes_its_contacts(self) -> None:
+        fresh = Job.objects.get(title="Heat pump error code E12")
+        welcomes = Message.objects.filter(kind=Message.Kind.WELCOME).select_related("contact")
+        assert {m.job_id for m in welcomes} == {fresh.pk}
+        assert sorted((m.contact.name, m.channel) for m in welcomes) == [
+            ("Marie Lefèvre", Contact.Channel.SMS),
+            ("Paul Lefèvre", Contact.Channel.EMAIL),
+        ]
+        assert fresh.events.get(kind=JobEvent.Kind.CREATED).data["welcomed"] == 2
+        # The others were opened weeks ago: the seed does not welcome them late, and says why.
+        for created in JobEvent.objects.filter(kind=JobEvent.Kind.CREATED).exclude(job=fresh):
+            assert (created.data["welcomed"], created.data["not_told_reason"]) == (0, BACK_DATED_REASON)
+
     def test_it_creates_customers_in_both_languages(self) -> None:
         assert Customer.objects.count() >= 5
         assert set(Customer.objects.values_list("kind", flat=True)) == {"household", "company"}
@@ -184,6 +234,22 @@ class TestSeeding:
         assert counts() == before
         assert "nothing to create" in output
         assert "alice" in output and "password unchanged" in output
+
+    def test_a_demo_job_entering_the_coordinators_stage_is_handed_to_her(self, frozen) -> None:
+        seed("--quiet")
+        job = Job.objects.get(title="Solar panels and home battery")
+        alice, chloe = job.owner, User.objects.get(username="chloe")
+        assert (alice.username, job.current_stage.name) == ("alice", "Order confirmed")
+
+        job_advance(job=job, to_stage=job.pipeline.stages.get(name="Installation scheduled"), actor=alice)
+
+        job.refresh_from_db()
+        assert job.owner == chloe
+        handed = job.events.filter(kind=JobEvent.Kind.OWNER_CHANGED).latest("id")
+        assert (handed.data["new_owner"], handed.data["role"]) == ("Chloé Bernard", "Installation coordinator")
+        assert Message.objects.filter(kind=Message.Kind.STAFF_ALERT, staff=chloe, job=None).exists()
+        told = Message.objects.filter(job=job, kind=Message.Kind.STAGE_CHANGE).latest("id")
+        assert "Chloé Bernard" in told.body_text
 
     def test_the_password_is_only_set_on_users_it_creates(self, frozen, monkeypatch) -> None:
         User.objects.create_user("bob", "bob@corp.example.com", "his-own", is_staff=True)

@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm import imports
-from crm.models import Contact, Customer, ImportRun
+from crm.models import Contact, Customer, ImportRun, Job, Message
 from crm.services.imports import STALLED_AFTER, import_create
-from tests.crm.test_imports import GOOD, csv_bytes
+from tests.crm.test_imports import GOOD, JOB_ROWS, csv_bytes, job_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -268,3 +268,59 @@ class TestProgress:
         url = reverse("crm:import_progress", args=[checked_run.public_id])
         with django_assert_max_num_queries(4):
             staff.get(url)
+
+
+class TestJobs:
+    @pytest.fixture
+    def job_run(self, bob, installation, repair, charlie) -> ImportRun:
+        return import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)
+
+    def test_the_upload_page_names_the_job_columns(self, staff):
+        page = staff.get(reverse("crm:import")).content.decode()
+        assert "Job reference" in page and "Référence du dossier" in page
+        assert "opens nothing twice and welcomes nobody twice" in page
+
+    def test_the_review_says_how_many_jobs_it_opens_and_welcomes_it_sends(self, staff, job_run):
+        response = staff.get(reverse("crm:import_detail", args=[job_run.public_id]))
+        jobs = response.context["jobs"]
+        assert (jobs.to_open, jobs.welcomes, jobs.already_there) == (2, 3, 0)
+        page = response.content.decode()
+        assert "Jobs to open" in page
+        assert "Starting the import sends 3 welcome messages as soon as it is done." in page
+        assert not Job.objects.exists()
+
+    def test_the_review_of_the_same_file_again_finds_the_jobs_there(
+        self, staff, bob, job_run, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            staff.post(reverse("crm:import_start", args=[job_run.public_id]))
+        assert (Job.objects.count(), Message.objects.filter(kind=Message.Kind.WELCOME).count()) == (2, 3)
+        response = upload(staff, job_csv(*JOB_ROWS), name="jobs.csv")
+        again = ImportRun.objects.exclude(pk=job_run.pk).get()
+        response = staff.get(response["Location"])
+        jobs = response.context["jobs"]
+        assert (jobs.to_open, jobs.welcomes, jobs.already_there) == (0, 0, 2)
+        page = response.content.decode()
+        assert "Jobs already there (left as they are, nobody welcomed again)" in page
+        assert "welcome messages as soon as" not in page
+        with django_capture_on_commit_callbacks(execute=True):
+            staff.post(reverse("crm:import_start", args=[again.public_id]))
+        assert (Job.objects.count(), Message.objects.filter(kind=Message.Kind.WELCOME).count()) == (2, 3)
+
+    def test_a_file_without_job_columns_says_nothing_of_jobs(self, staff, checked_run):
+        response = staff.get(reverse("crm:import_detail", args=[checked_run.public_id]))
+        assert response.context["jobs"] is None
+        assert "Jobs to open" not in response.content.decode()
+
+    def test_a_job_rows_error_is_in_the_report(self, staff, bob, installation, repair, charlie):
+        rows = (*JOB_ROWS[:2], JOB_ROWS[2].replace(",Repair,", ",Plumbing,"))
+        run = import_create(file_name="jobs.csv", data=job_csv(*rows), actor=bob)
+        page = staff.get(reverse("crm:import_detail", args=[run.public_id])).content.decode()
+        assert "“Plumbing” is not one of: Installation, Repair." in page
+        report = staff.get(reverse("crm:import_errors", args=[run.public_id])).content.decode("utf-8-sig")
+        assert report.splitlines()[1] == '4,Pipeline,"“Plumbing” is not one of: Installation, Repair."'
+
+    def test_saving_an_import_with_jobs_says_so(self, staff, job_run):
+        ImportRun.objects.filter(pk=job_run.pk).update(status=ImportRun.Status.RUNNING, processed_rows=3)
+        page = staff.get(reverse("crm:import_progress", args=[job_run.public_id])).content.decode()
+        assert "Saving the customers, contacts and jobs…" in page

@@ -36,7 +36,17 @@ def make_jobs(pipeline: Pipeline, owner: User, n: int, *, start: int = 0) -> lis
     for i in range(start, start + n):
         customer = Customer.objects.create(name=f"Customer {i}")
         Contact.objects.create(customer=customer, name=f"Contact {i}", email=f"c{i}@example.com", language="en")
-        jobs.append(job_create(customer=customer, pipeline=pipeline, owner=owner, title=f"Job {i}", actor=owner))
+        jobs.append(
+            job_create(
+                customer=customer,
+                pipeline=pipeline,
+                owner=owner,
+                title=f"Job {i}",
+                actor=owner,
+                notify_customer=False,
+                not_told_reason="Opened before the test.",
+            )
+        )
     return jobs
 
 

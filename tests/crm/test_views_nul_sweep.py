@@ -301,6 +301,15 @@ def _message(w: World) -> dict[str, Any]:
     return {"message-contacts": [w.contact.pk], "message-body": "Parts arrived"}
 
 
+def _logged_request(w: World) -> dict[str, Any]:
+    return {
+        "request-body": "A quote for a second charger",
+        "request-source": "phone",
+        "request-contact": w.contact.pk,
+        "request-received_at": "2026-03-02T09:30",
+    }
+
+
 def _bulk(w: World) -> dict[str, Any]:
     return {"to_stage": w.stage(2), "note": "On our way", "notify_customer": "on", "back": "q=Heat&status=open"}
 
@@ -339,6 +348,19 @@ def _campaign(w: World) -> dict[str, Any]:
     }
 
 
+def _new_job(w: World) -> dict[str, Any]:
+    return {
+        "customer": w.customer.pk,
+        "pipeline": w.installation.pk,
+        "owner": w.owner.pk,
+        "title": "Boiler",
+        "contacts": [w.contact.pk],
+        "start_date": "",
+        "notify_customer": "on",
+        "not_told_reason": "Told at the showroom",
+    }
+
+
 CAMPAIGN_TEXT = (
     "title",
     "link_url",
@@ -358,8 +380,14 @@ FORMS: dict[str, Callable[[World], list[Submission]]] = {
     "job_log_call": lambda w: [
         Submission(
             "post",
-            {"call-contact": w.contact.pk, "call-outcome": "reached", "call-notes": "Talked", "call-callback_on": ""},
-            ("call-notes",),
+            {
+                "call-contact": w.contact.pk,
+                "call-outcome": "reached",
+                "call-notes": "Talked",
+                "call-callback_on": "",
+                "call-asked": "A quote for a second charger",
+            },
+            ("call-notes", "call-asked"),
         )
     ],
     "job_send_message": lambda w: [Submission("post", _message(w), ("message-body",))],
@@ -378,6 +406,10 @@ FORMS: dict[str, Callable[[World], list[Submission]]] = {
         )
     ],
     "request_answer": lambda w: [Submission("post", {"body": "On Tuesday"}, ("body",))],
+    "job_request_new": lambda w: [Submission("post", _logged_request(w), ("request-body",))],
+    "customer_request_new": lambda w: [
+        Submission("post", {**_logged_request(w), "request-job": w.job.pk}, ("request-body",))
+    ],
     "inbox_assign": lambda w: [Submission("post", {"job": w.job.pk}, ())],
     "jobs_bulk_review": lambda w: [
         Submission("post", {**_bulk(w), "jobs": [str(w.job.public_id)]}, ("note", "back")),
@@ -402,20 +434,8 @@ FORMS: dict[str, Callable[[World], list[Submission]]] = {
     "customer_edit": lambda w: [Submission("post", _customer(w), ("name", "address", "notes"))],
     "contact_new": lambda w: [Submission("post", _contact(w), ("name", "email", "phone", "sms_consent_source"))],
     "contact_edit": lambda w: [Submission("post", _contact(w), ("name", "email", "phone", "sms_consent_source"))],
-    "job_new": lambda w: [
-        Submission(
-            "post",
-            {
-                "customer": w.customer.pk,
-                "pipeline": w.installation.pk,
-                "owner": w.owner.pk,
-                "title": "Boiler",
-                "contacts": [w.contact.pk],
-                "start_date": "",
-            },
-            ("title",),
-        )
-    ],
+    "job_new": lambda w: [Submission("post", _new_job(w), ("title", "not_told_reason"))],
+    "job_new_preview": lambda w: [Submission("get", _new_job(w), ("title", "not_told_reason"))],
     "import_mapping": lambda w: [Submission("post", {k: str(v) for k, v in w.run.mapping.items()}, ())],
     "import_start": lambda w: [Submission("post", {"valid_only": "on"}, ())],
     "campaign_new": lambda w: [Submission("post", _campaign(w), CAMPAIGN_TEXT)],
@@ -433,6 +453,9 @@ BUTTONS = {
     "import_restart",
     "campaign_send",
     "campaign_resume",
+    "dates_tell",
+    # The world's pipeline has no roles: the form has no field (tried with a stray one).
+    "job_roles",
 }
 # The upload's file is not a form value: test_it_imports_a_file_with_nul_in_its_name_and_cells.
 UPLOADS = {"import"}

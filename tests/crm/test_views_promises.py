@@ -46,6 +46,8 @@ def job(customer: Customer, contact: Contact, john: Contact, installation: Pipel
         actor=bob,
         contacts=[contact, john],
         start_date=date(2026, 3, 2),
+        notify_customer=False,
+        not_told_reason="Opened before the test.",
     )
 
 

@@ -64,31 +64,34 @@ def test_a_manager_sees_every_owner_and_the_team(client: Client, scenario: Scena
     assert table(response) == {
         "Alice Martin": [
             "80% (4 of 5 promises)",
-            "0% (0 of 1 moves and breaches)",
+            "0% (0 of 1 slip told in time)",
             "15 min (3 of 4 acknowledged)",
             "4 h (3 of 4 answered)",
             "1 (of 2 active jobs)",
+            "0 (digests of promises about to slip)",
         ],
         "Bob Durand": [
             "60% (6 of 10 promises)",
-            "50% (2 of 4 moves and breaches)",
+            "50% (2 of 4 slips told in time)",
             " (0 of 0 acknowledged)",
             " (0 of 0 answered)",
             "3 (of 5 active jobs)",
+            "0 (digests of promises about to slip)",
         ],
         "Team": [
             "67% (10 of 15 promises)",
-            "40% (2 of 5 moves and breaches)",
+            "40% (2 of 5 slips told in time)",
             "15 min (3 of 4 acknowledged)",
             "4 h (3 of 4 answered)",
             "4 (of 7 active jobs)",
+            "0 (digests of promises about to slip)",
         ],
     }
     assert response.context["selected"].is_team
     body = response.content.decode()
     assert "Jobs silent more than 14 days" in body
     assert "How these are counted" in body
-    assert body.count('role="img"') == 5
+    assert body.count('role="img"') == 6
     assert 'aria-current="page" href="/reports/health/"' in body
 
 
@@ -139,10 +142,11 @@ def test_an_owner_with_nothing_yet(client: Client, charlie: User, time_machine) 
     assert table(response) == {
         "charlie": [
             " (0 of 0 promises)",
-            " (0 of 0 moves and breaches)",
+            " (0 of 0 slips told in time)",
             " (0 of 0 acknowledged)",
             " (0 of 0 answered)",
             " (of 0 active jobs)",
+            "0 (digests of promises about to slip)",
         ]
     }
     assert "no data" in response.content.decode()
@@ -186,13 +190,14 @@ def test_the_csv_is_the_table(client: Client, scenario: Scenario, alice: User) -
     body = response.content.decode("utf-8")
     assert body.startswith("\ufeff")
     assert body[1:] == (
-        "Owner,From,To,Promises kept on time,Promises decided,Kept on time (%),Dates moved with notice,"
-        "Dates moved and promises broken,Proactive notice (%),Requests acknowledged,Requests not acknowledged,"
-        "Median time to acknowledge (minutes),Requests answered,Requests not answered,"
-        "Median time to first answer (hours),Jobs silent too long,Jobs active\r\n"
-        "Alice Martin,2026-03-02,2026-04-26,4,5,80,0,1,0,3,1,15,3,1,4,1,2\r\n"
-        "Bob Durand,2026-03-02,2026-04-26,6,10,60,2,4,50,0,0,,0,0,,3,5\r\n"
-        "Team,2026-03-02,2026-04-26,10,15,66.7,2,5,40,3,1,15,3,1,4,4,7\r\n"
+        "Owner,From,To,Promises kept on time,Promises decided,Kept on time (%),Slips told in time,"
+        "Promises that slipped (moved later or broken),Proactive notice (%),Requests acknowledged,"
+        "Requests not acknowledged,Median time to acknowledge (minutes),Requests answered,Requests not answered,"
+        "Median time to first answer (hours),Jobs silent too long,Jobs active,"
+        "Nudges (digests of promises about to slip)\r\n"
+        "Alice Martin,2026-03-02,2026-04-26,4,5,80,0,1,0,3,1,15,3,1,4,1,2,0\r\n"
+        "Bob Durand,2026-03-02,2026-04-26,6,10,60,2,4,50,0,0,,0,0,,3,5,0\r\n"
+        "Team,2026-03-02,2026-04-26,10,15,66.7,2,5,40,3,1,15,3,1,4,4,7,0\r\n"
     )
     assert 'href="?from=2026-03-02&amp;to=2026-04-26&amp;format=csv"' in client.get(URL).content.decode()
 
@@ -278,3 +283,45 @@ def test_an_instant_acknowledgement_is_zero_not_missing(
     acknowledge = response.context["charts"][2]
     assert acknowledge.rows[-1][1] == "0 min"
     assert "16 Apr: 0 min." in acknowledge.svg
+
+
+# --- Slips and nudges ---------------------------------------------------------------------------
+
+
+def test_the_page_says_how_a_slip_is_counted(client: Client, alice: User, time_machine) -> None:
+    time_machine.move_to("2026-04-26 12:00:00+02:00", tick=False)
+    body = signed_in(client, alice).get(URL).content.decode()
+    assert "A promise slips when its date passes without it being kept, or when its date is moved later." in body
+    assert "A date moved earlier is good news, not a slip." in body
+    assert "counts once, however many times it moves afterwards" in body
+    assert "Told in time once, then moved again without telling: not in time." in body
+    assert "for the person who held the promise at that moment" in body
+    assert "<dt>Nudges</dt>" in body
+
+
+def test_nudges_in_the_table_and_the_charts(client: Client, alice: User, bob: User, time_machine) -> None:
+    time_machine.move_to("2026-04-26 12:00:00+02:00", tick=False)
+    for day in ("2026-04-20", "2026-04-21", "2026-03-03"):
+        Message.objects.create(
+            channel=Message.Channel.EMAIL,
+            kind=Message.Kind.STAFF_ALERT,
+            staff=bob,
+            idempotency_key=f"nudges:{bob.pk}:{day}",
+            created_at=f"{day} 08:00:00+01:00",
+        )
+    signed_in(client, alice)
+    response = client.get(URL)
+    assert response.context["titles"][-1] == "Nudges"
+    assert table(response)["Bob Durand"][-1] == "3 (digests of promises about to slip)"
+    assert table(response)["Team"][-1] == "3 (digests of promises about to slip)"
+    response = client.get(URL, {"owner": bob.pk})
+    nudges = response.context["charts"][-1]
+    assert nudges.key == "nudges"
+    assert [value for _label, value, _detail in nudges.rows] == ["1", "0", "0", "0", "0", "0", "0", "2"]
+    assert "Nudges, week by week: Bob Durand" in nudges.svg
+    rows = list(csv.reader(io.StringIO(client.get(URL, {"format": "csv"}).content.decode("utf-8-sig"))))
+    assert [(row[0], row[-1]) for row in rows] == [
+        ("Owner", "Nudges (digests of promises about to slip)"),
+        ("Bob Durand", "3"),
+        ("Team", "3"),
+    ]

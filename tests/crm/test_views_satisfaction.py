@@ -63,6 +63,7 @@ def test_a_manager_sees_every_owner_installer_pipeline_and_the_team(client: Clie
         "3.6 (8 answers)",
         "3.9 (7 answers)",
         "4.3 (7 answers)",
+        "73% (16 of 22 answers scored 4 or 5)",
         "+14 (Promoters: 3, detractors: 2 (of 7))",
         "2 (of 8 answered surveys)",
     ]
@@ -72,6 +73,7 @@ def test_a_manager_sees_every_owner_installer_pipeline_and_the_team(client: Clie
             "3.8 (4 answers)",
             "3.7 (3 answers)",
             "4.0 (3 answers)",
+            "70% (7 of 10 answers scored 4 or 5)",
             "0 (Promoters: 1, detractors: 1 (of 3))",
             "1 (of 4 answered surveys)",
         ],
@@ -80,6 +82,7 @@ def test_a_manager_sees_every_owner_installer_pipeline_and_the_team(client: Clie
             "3.5 (4 answers)",
             "4.0 (4 answers)",
             "4.5 (4 answers)",
+            "75% (9 of 12 answers scored 4 or 5)",
             "+25 (Promoters: 2, detractors: 1 (of 4))",
             "1 (of 4 answered surveys)",
         ],
@@ -91,22 +94,25 @@ def test_a_manager_sees_every_owner_installer_pipeline_and_the_team(client: Clie
         "2.8 (4 answers)",
         "3.0 (3 answers)",
         "3.3 (3 answers)",
+        "40% (4 of 10 answers scored 4 or 5)",
         "\u221267 (Promoters: 0, detractors: 2 (of 3))",
         "2 (of 4 answered surveys)",
     ]
-    assert installers["Marc"][4] == "+67 (Promoters: 2, detractors: 0 (of 3))"
+    assert installers["Marc"][4] == "89% (8 of 9 answers scored 4 or 5)"
+    assert installers["Marc"][5] == "+67 (Promoters: 2, detractors: 0 (of 3))"
     pipelines = section(response, "pipelines")
     assert [cells[0] for cells in pipelines.values()] == ["80% (4 of 5 answered)"] * 2
-    assert pipelines["Installation"][1:5] == [
+    assert pipelines["Installation"][1:6] == [
         "4.3 (4 answers)",
         "4.3 (4 answers)",
         "4.8 (4 answers)",
+        "92% (11 of 12 answers scored 4 or 5)",
         "+75 (Promoters: 3, detractors: 0 (of 4))",
     ]
     assert response.context["selected"].is_team
     body = response.content.decode()
     assert "How these are counted" in body
-    assert body.count('role="img"') == 7
+    assert body.count('role="img"') == 8
     assert 'aria-current="page" href="/reports/satisfaction/"' in body
 
 
@@ -123,6 +129,7 @@ def test_the_team_scores_and_charts(client: Client, world: World, alice: User) -
         "product-quality",
         "workmanship",
         "installer-conduct",
+        "csat",
         "promoters",
         "detractors",
         "low",
@@ -154,6 +161,20 @@ def test_the_team_scores_and_charts(client: Client, world: World, alice: User) -
         "NPS \u2212100: Promoters: 0, detractors: 1 (of 1)",
     ]
     assert [value for _label, value, _detail in charts["low"].rows] == ["0", "0", "1", "", "0", "1", "", "0"]
+    assert [value for _label, value, _detail in charts["csat"].rows] == [
+        "100%",
+        "67%",
+        "33%",
+        "",
+        "100%",
+        "0%",
+        "",
+        "100%",
+    ]
+    assert charts["csat"].rows[1][2] == "2 of 3 answers scored 4 or 5"
+    assert "CSAT, week by week: Team" in charts["csat"].svg
+    body = response.content.decode()
+    assert "CSAT: <strong>73%</strong> (16 of 22 answers scored 4 or 5)." in body
     assert "Response rate, week by week: Team" in charts["response"].svg
     assert "2 Mar: 100%" in charts["response"].svg
 
@@ -208,6 +229,7 @@ def test_an_owner_sees_their_own_jobs_only(client: Client, world: World, bob: Us
             "4.0 (3 answers)",
             "4.3 (3 answers)",
             "4.7 (3 answers)",
+            "89% (8 of 9 answers scored 4 or 5)",
             "+67 (Promoters: 2, detractors: 0 (of 3))",
             "0 (of 3 answered surveys)",
         ],
@@ -216,6 +238,7 @@ def test_an_owner_sees_their_own_jobs_only(client: Client, world: World, bob: Us
             "2.5 (2 answers)",
             "3.5 (2 answers)",
             "4.0 (2 answers)",
+            "50% (3 of 6 answers scored 4 or 5)",
             "\u221250 (Promoters: 0, detractors: 1 (of 2))",
             "1 (of 2 answered surveys)",
         ],
@@ -241,6 +264,7 @@ def test_an_owner_with_no_survey_yet(client: Client, charlie: User, time_machine
             " (0 answers)",
             " (0 answers)",
             " (0 answers)",
+            " (0 of 0 answers scored 4 or 5)",
             " (Promoters: 0, detractors: 0 (of 0))",
             " (of 0 answered surveys)",
         ]
@@ -310,7 +334,15 @@ def test_the_page_is_in_french(client: Client, world: World, alice: User) -> Non
     response = signed_in(client, alice).get(URL, HTTP_ACCEPT_LANGUAGE="fr")
     assert response.status_code == 200
     # Numbers in the French notation; the figures are the same.
-    assert [cell.value for cell in response.context["team_cells"]] == ["80\xa0%", "3,6", "3,9", "4,3", "+14", "2"]
+    assert [cell.value for cell in response.context["team_cells"]] == [
+        "80\xa0%",
+        "3,6",
+        "3,9",
+        "4,3",
+        "73\xa0%",
+        "+14",
+        "2",
+    ]
 
 
 # --- Queries ------------------------------------------------------------------------------------

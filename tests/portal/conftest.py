@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -83,8 +84,8 @@ def stage(job: Job, name: str) -> StageTemplate:
     return job.pipeline.stages.get(name=name)
 
 
-def advance(job: Job, to: str) -> Job:
-    return job_advance(job=job, to_stage=stage(job, to), actor=job.owner)
+def advance(job: Job, to: str, **kwargs: Any) -> Job:
+    return job_advance(job=job, to_stage=stage(job, to), actor=job.owner, **kwargs)
 
 
 def sign_in(client: Client, contact: Contact, job: Job | None = None) -> Client:

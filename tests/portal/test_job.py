@@ -128,9 +128,18 @@ def test_it_does_not_claim_it_told_the_customer_when_it_did_not(john_client: Cli
 def test_it_explains_dates_pushed_out_by_a_late_stage(client: Client, john: Contact, job: Job, time_machine) -> None:
     # Proposal sent was due Thursday 5 March; reached Thursday 19 March, the rest of the plan slides.
     time_machine.move_to(datetime(2026, 3, 19, 9, 0, tzinfo=PARIS), tick=False)
-    advance(job, "Proposal sent")
+    advance(job, "Proposal sent", notify_customer=False)
     page = sign_in(client, john).get(job_url(job)).text
     assert "Was 12 March, now 26 March." in page
+
+
+def test_dates_pushed_out_by_a_late_stage_are_told_in_its_message(
+    client: Client, john: Contact, job: Job, time_machine
+) -> None:
+    time_machine.move_to(datetime(2026, 3, 19, 9, 0, tzinfo=PARIS), tick=False)
+    advance(job, "Proposal sent")
+    page = sign_in(client, john).get(job_url(job)).text
+    assert "Was 12 March, now 26 March — we told you on 19 March." in page
 
 
 def test_it_shows_the_stage_names_in_the_contacts_language(marie_client: Client, job: Job) -> None:

@@ -137,15 +137,29 @@ def test_it_shows_a_moved_date_and_when_we_told_them(client: Client, john: Conta
 def test_it_shows_a_date_that_moved_without_a_word_and_keeps_the_reason_internal(
     client: Client, john: Contact, job: Job, time_machine
 ) -> None:
-    # Proposal sent is reached two weeks late: the later stages slide without a message.
+    # Proposal sent is reached two weeks late, without telling the customer: the later stages
+    # slide without a message.
     time_machine.move_to(at(3, 19, 9), tick=False)
-    advance(job, "Proposal sent")
+    advance(job, "Proposal sent", notify_customer=False)
 
     text = promises_of(sign_in(client, john), job)
 
     assert "Order confirmed Promised by Thursday 26 March. Moved from 12 March to 26 March on 19 March." in text
     assert "we told you" not in text
-    assert "An earlier stage was reached late." not in text
+    assert "was reached later than planned." not in text
+
+
+def test_a_late_stage_whose_message_lists_the_later_dates_says_we_told_you(
+    client: Client, john: Contact, job: Job, time_machine
+) -> None:
+    time_machine.move_to(at(3, 19, 9), tick=False)
+    advance(job, "Proposal sent")
+
+    text = promises_of(sign_in(client, john), job)
+
+    # Installed (30 March) was still ahead: told in time. Order confirmed (12 March) had passed.
+    assert "Moved from 30 March to 13 April — we told you on 19 March." in text
+    assert "Moved from 12 March to 26 March — we told you on 19 March, after the earlier date had passed." in text
 
 
 def test_it_says_so_when_we_told_them_after_the_date_had_passed(

@@ -1,0 +1,168 @@
+"""Requests staff log for a customer: what they asked on the phone, face to face, or through a
+colleague. The job page's form is about its job; the customer page's also chooses which of the
+customer's open jobs it is about. crm.services.requests.request_create writes, and checks again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.forms.fields import ModelChoiceField, check_day
+from crm.forms.jobs import JobForm
+from crm.models import Contact, Customer, Job, Request
+from crm.services.requests import MAX_QUESTION_LENGTH
+from crm.workdays import business_today
+
+# The ways a request reaches staff rather than the customer's own portal or email.
+LOGGED_SOURCES = [
+    (Request.Source.PHONE.value, Request.Source.PHONE.label),
+    (Request.Source.IN_PERSON.value, Request.Source.IN_PERSON.label),
+    (Request.Source.STAFF.value, _("Through the team, on the customer's behalf")),
+]
+# How far back a request may be logged: a forgotten call from last week, not a slip of the keyboard.
+LOGGED_WITHIN_DAYS = 30
+# A time typed as "now" on a clock a little ahead of the server's is now, not the future.
+CLOCK_SLACK = timedelta(minutes=2)
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class ContactField(ModelChoiceField):
+    def label_from_instance(self, obj: Contact) -> str:  # type: ignore[override]
+        return f"{obj.name} ({obj.get_preferred_channel_display()})"
+
+
+class OpenJobField(ModelChoiceField):
+    def label_from_instance(self, obj: Job) -> str:  # type: ignore[override]
+        return f"{obj.reference} · {obj.title} ({obj.current_stage.name})"
+
+
+def open_jobs(customer: Customer) -> QuerySet[Job]:
+    """The customer's open jobs, most recent first: what a request can be about."""
+    return (
+        customer.jobs.select_related("current_stage")
+        .filter(status__in=[Job.Status.ACTIVE, Job.Status.ON_HOLD])
+        .order_by("-created_at", "-pk")
+    )
+
+
+class RequestFields(forms.Form):
+    """What was asked, how, by whom, and when. ``customer`` is whose contacts are offered."""
+
+    customer: Customer
+
+    body = forms.CharField(
+        label=_("What they asked"),
+        max_length=MAX_QUESTION_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("In their words if you can: the acknowledgement quotes it back to them."),
+        error_messages={"required": _("Write what they asked first.")},
+    )
+    source = forms.ChoiceField(label=_("How they asked"), choices=LOGGED_SOURCES, initial=Request.Source.PHONE)
+    contact = ContactField(
+        # Any contact validates here so that one of another customer gets a clear message (clean);
+        # only this customer's are offered.
+        queryset=Contact.objects.all(),
+        label=_("Who asked"),
+        empty_label=_("Choose who asked"),
+        error_messages={"required": _("Choose who asked.")},
+    )
+    received_at = forms.DateTimeField(
+        label=_("When they asked"),
+        widget=DateTimeInput,
+        help_text=_("Now, unless you are logging it later: the answer-by date counts from then."),
+    )
+
+    def offer_contacts(self, contacts: list[Contact], *, default: Contact | None) -> None:
+        contact = self.fields["contact"]
+        assert isinstance(contact, ContactField)
+        contact.widget.choices = [
+            ("", contact.empty_label),
+            *((c.pk, contact.label_from_instance(c)) for c in contacts),
+        ]
+        if default is not None:
+            self.initial.setdefault("contact", default.pk)
+        self.initial.setdefault("received_at", timezone.localtime().replace(second=0, microsecond=0))
+
+    def clean_contact(self) -> Contact:
+        contact: Contact = self.cleaned_data["contact"]
+        if contact.customer_id != self.customer.pk:
+            raise forms.ValidationError(
+                _("%(name)s is a contact of another customer: choose one of %(customer)s's contacts.")
+                % {"name": contact.name, "customer": self.customer.name}
+            )
+        return contact
+
+    def clean_received_at(self) -> datetime:
+        received_at: datetime = self.cleaned_data["received_at"]
+        today = business_today()
+        # The day as typed first: computing with a time in the year 1 or 9999 overflows.
+        check_day(received_at.date(), earliest=today - timedelta(days=LOGGED_WITHIN_DAYS), latest=today)
+        now = timezone.now()
+        if received_at > now + CLOCK_SLACK:
+            raise forms.ValidationError(_("This time is still to come: when did they ask?"))
+        return min(received_at, now)
+
+
+class JobRequestForm(RequestFields, JobForm):
+    """The job page's "Log a request": about this job, from one of its customer's contacts."""
+
+    prefix = "request"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.customer = self.job.customer
+        on_job = list(self.job.contacts.all())
+        contacts = list(self.customer.contacts.order_by("name", "pk"))
+        only = on_job if len(on_job) == 1 else contacts if len(contacts) == 1 else []
+        self.offer_contacts(contacts, default=only[0] if only else None)
+
+
+class CustomerRequestForm(RequestFields):
+    """The customer page's "Log a request": which of the customer's open jobs it is about, too
+    (a request is always about a job)."""
+
+    prefix = "request"
+    job = OpenJobField(
+        queryset=Job.objects.none(),
+        label=_("About the job"),
+        empty_label=None,
+        error_messages={"invalid_choice": _("Choose one of this customer's open jobs.")},
+    )
+    field_order = ["job", "body", "source", "contact", "received_at"]
+
+    def __init__(
+        self,
+        *args: Any,
+        customer: Customer,
+        contacts: list[Contact] | None = None,
+        jobs: list[Job] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``contacts`` and ``jobs``: the customer's contacts (by name) and open jobs (most recent
+        first) when the page has read them already."""
+        self.customer = customer
+        super().__init__(*args, **kwargs)
+        jobs = list(open_jobs(customer)) if jobs is None else jobs
+        contacts = list(customer.contacts.order_by("name", "pk")) if contacts is None else contacts
+        self.has_open_jobs = bool(jobs)
+        self.has_contacts = bool(contacts)
+        job = self.fields["job"]
+        assert isinstance(job, OpenJobField)
+        # Validation reads the chosen job again, among the open ones only.
+        job.queryset = open_jobs(customer)
+        job.widget.choices = [(j.pk, job.label_from_instance(j)) for j in jobs]
+        if jobs:
+            self.initial.setdefault("job", jobs[0].pk)
+        self.offer_contacts(contacts, default=contacts[0] if len(contacts) == 1 else None)
