@@ -54,6 +54,13 @@ class ImportRun(models.Model):
     customers_joined = models.PositiveIntegerField(_("existing customers added to"), default=0)
     contacts_created = models.PositiveIntegerField(_("contacts created"), default=0)
     contacts_existing = models.PositiveIntegerField(_("contacts already on file"), default=0)
+    # Jobs (optional job columns): what the check says it would do, then what it did.
+    jobs_to_create = models.PositiveIntegerField(_("jobs to open"), default=0)
+    welcomes_to_send = models.PositiveIntegerField(_("welcome messages to send"), default=0)
+    jobs_to_find = models.PositiveIntegerField(_("jobs already there"), default=0)
+    jobs_created = models.PositiveIntegerField(_("jobs opened"), default=0)
+    welcomes_queued = models.PositiveIntegerField(_("welcome messages queued"), default=0)
+    jobs_existing = models.PositiveIntegerField(_("jobs found already there"), default=0)
     failure = models.TextField(_("why it failed"), blank=True)
 
     created_by = models.ForeignKey(
