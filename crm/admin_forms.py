@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.errors import DomainError
 from crm.forms.fields import id_from_input
+from crm.forms.welcome import WelcomeFields
 from crm.models import Contact, Job, JobRole, Milestone, Pipeline, PipelineRole, StageTemplate
 from crm.phones import validate_phone
 from crm.services.jobs import ensure_can_advance, last_mover
@@ -202,7 +203,7 @@ class ContactForm(forms.ModelForm):
         return data
 
 
-class JobAddForm(forms.ModelForm):
+class JobAddForm(WelcomeFields, forms.ModelForm):
     """The fields of crm.services.jobs.job_create."""
 
     start_date = forms.DateField(
@@ -210,21 +211,6 @@ class JobAddForm(forms.ModelForm):
         required=False,
         widget=widgets.AdminDateWidget,
         help_text=_("When the first stage is reached; empty for today. Later stages are planned from it."),
-    )
-    notify_customer = forms.BooleanField(
-        label=_("Tell the customer (welcome message)"),
-        required=False,
-        initial=True,
-        help_text=_(
-            "Each contact is thanked and told the stages ahead with their dates, who their contact is and "
-            "how to follow the job online."
-        ),
-    )
-    not_told_reason = forms.CharField(
-        label=_("Why not"),
-        required=False,
-        max_length=300,
-        help_text=_("Only when the customer is not welcomed: recorded on the job."),
     )
 
     class Meta:
@@ -251,12 +237,7 @@ class JobAddForm(forms.ModelForm):
                 gettext("%(names)s is not a contact of %(customer)s.")
                 % {"names": ", ".join(strangers), "customer": customer},
             )
-        data["not_told_reason"] = data.get("not_told_reason", "").strip()
-        if not data.get("notify_customer") and not data["not_told_reason"]:
-            self.add_error(
-                "not_told_reason",
-                gettext("Say why the customer is not welcomed: they will hear nothing until the next stage."),
-            )
+        self.clean_welcome()
         return data
 
 

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.admin_forms import time_zone_choices
 from crm.errors import DomainError
 from crm.forms.fields import ModelChoiceField, ModelMultipleChoiceField, check_day, id_from_input
+from crm.forms.welcome import WelcomeFields
 from crm.models import Contact, Customer, Pipeline
 from crm.phones import validate_phone
 from crm.services.jobs import ensure_contacts_of
@@ -146,7 +147,7 @@ class OwnerChoiceField(ModelChoiceField):
         return person_name(obj)
 
 
-class JobCreateForm(forms.Form):
+class JobCreateForm(WelcomeFields):
     """The fields of crm.services.jobs.job_create."""
 
     customer = ModelChoiceField(label=_("Customer"), queryset=Customer.objects.all())
@@ -177,21 +178,6 @@ class JobCreateForm(forms.Form):
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         help_text=_("When the first stage is reached; empty for today. Later stages are planned from it."),
-    )
-    notify_customer = forms.BooleanField(
-        label=_("Welcome the customer now"),
-        required=False,
-        initial=True,
-        help_text=_(
-            "Each contact is thanked and told the stages ahead with their dates, who their contact is and "
-            "how to follow the job online."
-        ),
-    )
-    not_told_reason = forms.CharField(
-        label=_("Why not"),
-        required=False,
-        max_length=300,
-        help_text=_("Only when the customer is not welcomed: recorded on the job."),
     )
 
     def __init__(self, *args: Any, refresh_url: str = "", customer_by_search: bool = False, **kwargs: Any) -> None:
@@ -247,9 +233,5 @@ class JobCreateForm(forms.Form):
                 ensure_contacts_of(customer, data.get("contacts", []))
             except DomainError as error:
                 self.add_error("contacts", str(error))
-        if not data.get("notify_customer") and not data.get("not_told_reason", "").strip():
-            self.add_error(
-                "not_told_reason",
-                _("Say why the customer is not welcomed: they will hear nothing until the next stage."),
-            )
+        self.clean_welcome()
         return data

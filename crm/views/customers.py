@@ -27,9 +27,9 @@ from crm.forms.customers import ContactForm, CustomerForm, JobCreateForm
 from crm.forms.fields import id_from_input, search_text
 from crm.forms.requests import CustomerRequestForm
 from crm.models import Contact, Customer, Job
-from crm.services import outbox
 from crm.services.customers import contact_create, contact_update, customer_create, customer_update
 from crm.services.jobs import job_create
+from crm.views.jobs import preview_of
 
 CUSTOMERS_PER_PAGE = 50
 # Above this many customers the new-job page finds the customer by search instead of a select.
@@ -321,14 +321,7 @@ def job_new_preview(request: StaffRequest) -> HttpResponse:
     is rolled back (nothing is kept, no reference is used up)."""
     by_search = Customer.objects.count() > CUSTOMER_SELECT_MAX
     form = JobCreateForm(request.GET, refresh_url=reverse("crm:job_new"), customer_by_search=by_search)
-    result: dict[str, Any] = {"name": "welcome"}
-    if form.is_valid():
-        try:
-            result["drafts"] = outbox.preview(lambda: _create_job(request, form.cleaned_data))
-        except DomainError as error:
-            result["problem"] = error.message
-    else:
-        result["errors"] = form.errors
+    result = preview_of(form, lambda data: _create_job(request, data), name="welcome")
     if request.htmx:
         return render(request, "crm/job/_preview.html", {"preview": result})
     return _job_form_page(request, form, by_search=by_search, preview=result)

@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
+from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path
@@ -285,13 +286,17 @@ def job_send_message(request: StaffRequest, public_id: Any) -> HttpResponse:
     return act_on_job(request, public_id, "message", _send_message(request))
 
 
+def _managers_only(request: StaffRequest, public_id: Any, refusal: str) -> HttpResponse:
+    """The job page as it is, saying why this person may not do that."""
+    messages.error(request, refusal)
+    return job_response(request, get_job(public_id), status=200 if request.htmx else 403)
+
+
 @staff_required
 @require_POST
 def job_reassign(request: StaffRequest, public_id: Any) -> HttpResponse:
     if not is_manager(request.user):
-        job = get_job(public_id)
-        messages.error(request, _("Only a manager can hand a job to someone else."))
-        return job_response(request, job, status=200 if request.htmx else 403)
+        return _managers_only(request, public_id, _("Only a manager can hand a job to someone else."))
 
     def perform(job: Job, data: dict[str, Any]) -> str:
         job_services.job_reassign(
@@ -311,9 +316,7 @@ def job_reassign(request: StaffRequest, public_id: Any) -> HttpResponse:
 @require_POST
 def job_roles(request: StaffRequest, public_id: Any) -> HttpResponse:
     if not is_manager(request.user):
-        job = get_job(public_id)
-        messages.error(request, _("Only a manager can say who answers for each stage."))
-        return job_response(request, job, status=200 if request.htmx else 403)
+        return _managers_only(request, public_id, _("Only a manager can say who answers for each stage."))
 
     def perform(job: Job, data: dict[str, Any]) -> str:
         job_services.job_roles_set(job=job, holders=RolesForm.holders(job, data), actor=request.user)
@@ -357,6 +360,20 @@ def job_edit_details(request: StaffRequest, public_id: Any) -> HttpResponse:
 # --- Previews: exactly what each contact would receive (nothing is kept) -----------------------
 
 
+def preview_of(form: BaseForm, perform: Callable[[dict[str, Any]], Any], *, name: str) -> dict[str, Any]:
+    """What the previews show (crm/job/_preview.html): the drafts the action would queue when
+    the form is valid, the service's refusal, or the form's errors."""
+    result: dict[str, Any] = {"name": name}
+    if form.is_valid():
+        try:
+            result["drafts"] = outbox.preview(lambda: perform(form.cleaned_data))
+        except DomainError as error:
+            result["problem"] = error.message
+    else:
+        result["errors"] = form.errors
+    return result
+
+
 def _preview(
     request: StaffRequest, public_id: Any, name: str, perform: Callable[[Job, dict[str, Any]], str]
 ) -> HttpResponse:
@@ -364,14 +381,7 @@ def _preview(
     queued: the preview is what will be sent, by construction."""
     job = get_job(public_id)
     form = ACTION_FORMS[name](request.GET, job=job)
-    result: dict[str, Any] = {"name": name}
-    if form.is_valid():
-        try:
-            result["drafts"] = outbox.preview(lambda: perform(job, form.cleaned_data))
-        except DomainError as error:
-            result["problem"] = error.message
-    else:
-        result["errors"] = form.errors
+    result = preview_of(form, lambda data: perform(job, data), name=name)
     if request.htmx:
         return render(request, "crm/job/_preview.html", {"preview": result, "job": job})
     return job_response(request, job, bound={name: form}, preview=result)

@@ -249,7 +249,7 @@ def test_it_welcomes_each_contact_of_a_job_added_in_the_admin(
 ) -> None:
     form = staff.get(url(Job, "add")).context["adminform"].form
     assert form["notify_customer"].value() is True  # ticked unless someone unticks it
-    assert form.fields["notify_customer"].label == "Tell the customer (welcome message)"
+    assert form.fields["notify_customer"].label == "Welcome the customer now"
 
     response = add_job(staff, customer, installation, bob, notify_customer="on")
 
