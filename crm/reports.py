@@ -33,6 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.models import Commitment, Job, Message, Pipeline, Renegotiation, Request
+from crm.services.nudges import STORED_KEY_PREFIX
 from crm.text import person_name, spreadsheet_safe
 from crm.workdays import business_today, business_zone
 
@@ -203,8 +204,8 @@ class _Tally:
 # --- Slips: each promise that slipped, counted once --------------------------------------------
 
 # The "promises about to slip" digest the scan sends an owner (at most one a business morning) is
-# the staff alert whose idempotency key is "nudges:<owner id>:<day>".
-NUDGES_KEY_PREFIX = "nudges:"
+# the staff alert keyed by this prefix (crm.services.nudges).
+NUDGES_KEY_PREFIX = STORED_KEY_PREFIX
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ a search box or a filter has no error to show, and a NUL in a query is a 500 the
 
 Days: within reach of today (see crm.workdays.EARLIEST_DAY and latest_day): a date in the year 1
 or 9999 is a slip of the keyboard, and computing with it overflows the calendar.
+A date given to a customer that falls on a weekend or a holiday is asked about ("keep it?",
+NonWorkingDayForm) rather than refused: staff may mean it.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.utils.text import capfirst
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
+from crm.dates import said_date
 from crm.text import clean_text
-from crm.workdays import EARLIEST_DAY, out_of_reach
+from crm.workdays import EARLIEST_DAY, business_today, is_business_day, out_of_reach
 
 # --- Ids ----------------------------------------------------------------------------------------
 
@@ -114,3 +120,48 @@ def check_day(day: date, *, earliest: date = EARLIEST_DAY, latest: date | None =
         code, message = problem
         raise ValidationError(message, code=code)
     return day
+
+
+KEEP_NON_WORKING_DAY = "keep_non_working_day"
+
+
+def non_working_day_question(day: date) -> str:
+    """ "Saturday 5 December is not a working day — keep it?" (the year said when it is not this
+    year's)."""
+    fmt = "l j F" if day.year == business_today().year else "l j F Y"
+    return gettext("%(date)s is not a working day — keep it?") % {"date": capfirst(said_date(day, fmt))}
+
+
+class NonWorkingDayForm(forms.Form):
+    """A form whose date (``non_working_day_field``) may fall on a weekend or a holiday only when
+    the person says so: the box "keep this date" is asked for then, and only then.
+
+    The services take such a date (staff may keep a Saturday on purpose); the form asks, so that
+    a slip of the date picker is not promised to a customer. The box is always on the form, next
+    to the date, so that a preview asking the question can be answered where it is shown."""
+
+    non_working_day_field = "new_date"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[KEEP_NON_WORKING_DAY] = forms.BooleanField(
+            label=_("Keep this date even though it is not a working day"),
+            required=False,
+            help_text=_("Only needed for a weekend or a holiday."),
+        )
+        names = [name for name in self.fields if name != KEEP_NON_WORKING_DAY]
+        after = names.index(self.non_working_day_field) + 1
+        self.order_fields([*names[:after], KEEP_NON_WORKING_DAY, *names[after:]])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        day = data.get(self.non_working_day_field)
+        if isinstance(day, date) and not is_business_day(day) and not data.get(KEEP_NON_WORKING_DAY):
+            self.add_error(
+                self.non_working_day_field, ValidationError(non_working_day_question(day), code="non_working_day")
+            )
+            self.add_error(
+                KEEP_NON_WORKING_DAY,
+                ValidationError(_("Tick the box to keep it, or choose a working day."), code="non_working_day"),
+            )
+        return data

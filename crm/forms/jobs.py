@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from crm.errors import DomainError
-from crm.forms.fields import IdField, ModelChoiceField, ModelMultipleChoiceField, check_day
+from crm.forms.fields import IdField, ModelChoiceField, ModelMultipleChoiceField, NonWorkingDayForm, check_day
 from crm.models import Contact, Job, Milestone, StageTemplate
 from crm.selectors import staff_users
 from crm.services.jobs import ensure_can_advance, ensure_contacts_of
@@ -90,7 +90,7 @@ class AdvanceForm(JobForm):
         return data
 
 
-class MoveDateForm(JobForm):
+class MoveDateForm(NonWorkingDayForm, JobForm):
     prefix = "move"
     milestone = MilestoneField(queryset=Milestone.objects.none(), label=_("Which date"))
     new_date = forms.DateField(label=_("New date"), widget=DateInput)
@@ -299,8 +299,9 @@ class AssignForm(forms.Form):
         job.queryset = jobs
 
 
-class PromiseForm(JobForm):
+class PromiseForm(NonWorkingDayForm, JobForm):
     prefix = "promise"
+    non_working_day_field = "due_on"
     title = forms.CharField(label=_("What you promised"), max_length=200, help_text=_("E.g. “the quote”."))
     due_on = forms.DateField(label=_("By"), widget=DateInput)
     contact = ModelChoiceField(queryset=Contact.objects.none(), label=_("To"), required=False)
@@ -329,7 +330,7 @@ class StatusUpdateForm(JobForm):
     )
 
 
-class CommitmentMoveForm(forms.Form):
+class CommitmentMoveForm(NonWorkingDayForm):
     new_date = forms.DateField(label=_("New date"), widget=DateInput)
     reason = forms.CharField(label=_("Reason"), max_length=300, help_text=_("Said to the customer."))
     note = forms.CharField(

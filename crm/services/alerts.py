@@ -59,6 +59,11 @@ def _alert_row(
     )
 
 
+def alert_key(name: str, key: str) -> str:
+    """The start of the idempotency key of an alert ``name`` about ``key`` (the person's id ends it)."""
+    return f"alert:{name}:{key}"
+
+
 def alert_staff(people: Iterable[User], *, name: str, context: dict[str, Any], key: str) -> list[Message]:
     """Queue ``emails/staff/<name>-…`` to each person with an address, in their own language.
 
@@ -74,7 +79,12 @@ def alert_staff(people: Iterable[User], *, name: str, context: dict[str, Any], k
         subject, body = staff_alert(name=name, context={**extra, **context}, language=language)
         rows.append(
             _alert_row(
-                person, key=f"alert:{name}:{key}:{person.pk}", subject=subject, body=body, language=language, now=now
+                person,
+                key=f"{alert_key(name, key)}:{person.pk}",
+                subject=subject,
+                body=body,
+                language=language,
+                now=now,
             )
         )
     # Not what the customer is sent: previews leave them out.

@@ -422,13 +422,20 @@ def _managers() -> list[Any]:
     )
 
 
-def about_to_slip(*, now: datetime, batch: int) -> QuerySet[Commitment]:
+def about_to_slip(*, now: datetime, batch: int, entered_before: datetime | None = None) -> QuerySet[Commitment]:
     """Open promises inside the warning window whose owner was not nudged yet, soonest first (with
-    what the nudge needs: the job, the owner and their language)."""
+    what the nudge needs: the job, the owner and their language).
+
+    ``entered_before``: only the promises already due at their current time before that moment
+    (made before it, and not moved since): the ones that were in the window then."""
     at_risk = open_commitments().filter(due_at__gt=now, due_at__lte=warning_threshold(), nudged_at__isnull=True)
-    return at_risk.select_related("job", "owner__staff_profile", "contact", "milestone__stage").order_by("due_at")[
-        :batch
-    ]
+    if entered_before is not None:
+        at_risk = at_risk.filter(created_at__lt=entered_before).exclude(
+            Exists(Renegotiation.objects.filter(commitment=OuterRef("pk"), created_at__gte=entered_before))
+        )
+    return at_risk.select_related("job", "owner__staff_profile", "contact", "milestone__stage").order_by(
+        "due_at", "pk"
+    )[:batch]
 
 
 def past_due(*, now: datetime, batch: int) -> QuerySet[Commitment]:
@@ -442,24 +449,18 @@ def past_due(*, now: datetime, batch: int) -> QuerySet[Commitment]:
 
 
 def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
-    """Nudge owners of promises about to slip (once each), mark promises whose time passed as
-    broken and tell the managers (once each), and tell owners of silent jobs (once per silence).
-    Safe to run any number of times, from any number of processes: every step is a conditional
-    UPDATE that only one run can win."""
-    now = now or timezone.now()
-    counts = {"nudged": 0, "broken": 0, "silent": 0}
+    """Send each owner their morning digest of promises about to slip (the first run of a business
+    day from opening time; each promise in one digest), mark promises whose time passed as broken
+    and tell the managers (once each), and tell owners of silent jobs (once per silence). Safe to
+    run any number of times, from any number of processes: every step is a conditional UPDATE that
+    only one run can win. Counts: promises ``nudged``, ``digests`` sent, promises ``broken``,
+    ``silent`` jobs."""
+    from crm.services.nudges import digests_send  # nudges reads about_to_slip from here
 
-    for commitment in about_to_slip(now=now, batch=batch):
-        with transaction.atomic():
-            if not Commitment.objects.filter(pk=commitment.pk, nudged_at__isnull=True).update(nudged_at=now):
-                continue
-            counts["nudged"] += 1
-            alert_staff(
-                [commitment.owner],
-                name="promise-at-risk",
-                context={"commitment": commitment, "job": commitment.job},
-                key=f"commitment:{commitment.pk}:{commitment.due_at.isoformat()}",
-            )
+    now = now or timezone.now()
+    counts = {"nudged": 0, "digests": 0, "broken": 0, "silent": 0}
+
+    counts["nudged"], counts["digests"] = digests_send(now=now, batch=batch)
 
     due = past_due(now=now, batch=batch)
     managers = _managers() if due else []

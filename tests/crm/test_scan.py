@@ -1,6 +1,7 @@
-"""The promise scan (a django-q2 schedule every five minutes): owners are nudged once before a
-promise slips, managers are told once when one breaks, owners of silent jobs are told once per
-silence — however often, and from however many workers, it runs.
+"""The promise scan (a django-q2 schedule every five minutes): each owner gets at most one digest
+a business morning of their promises about to slip, each promise in one digest; managers are told
+at once, and once, when one breaks; owners of silent jobs are told once per silence — however
+often, and from however many workers, it runs.
 
 Time starts frozen on Monday 2 March 2026, 10:00 in Paris, the day the heat pump job starts (its
 first promise, "Proposal sent", is due Thursday 5 March at 18:00). A promise is about to slip
@@ -64,27 +65,102 @@ def promise(job: Job, stage: str) -> Commitment:
     return job.commitments.get(milestone__stage__name=stage)
 
 
-# --- Nudges before a promise slips --------------------------------------------------------------
+# --- The morning digest of promises about to slip -----------------------------------------------
 
 
-def test_an_owner_is_nudged_once_however_often_the_scan_runs(
+def digests() -> list[Any]:
+    """The digests sent (one email each), in the order they went."""
+    return [m for m in mail.outbox if "about to slip" in m.subject.lower()]
+
+
+def test_an_owner_gets_one_digest_a_morning_whatever_the_number_of_promises(
+    job: Job,
+    customer: Customer,
+    installation: Pipeline,
+    alice: User,
+    bob: User,
+    time_machine,
+    django_capture_on_commit_callbacks,
+) -> None:
+    # Made on Monday, all due by Thursday's closing: inside the window on Wednesday morning.
+    theirs = job_create(customer=customer, pipeline=installation, owner=alice, title="Solar panels", actor=alice)
+    document_promise(job=job, title="Site photos", due_on=date(2026, 3, 5), actor=bob)
+    document_promise(job=job, title="The quote", due_on=date(2026, 3, 4), actor=bob)
+    document_promise(job=job, title="Grant forms", due_on=date(2026, 3, 5), actor=bob)
+    document_promise(job=job, title="The plans", due_on=date(2026, 3, 4), actor=bob)
+    document_promise(job=theirs, title="Roof survey", due_on=date(2026, 3, 4), actor=alice)
+    time_machine.move_to(paris(3, 4, 9), tick=False)  # Wednesday, opening time
+
+    counts = run_scan(django_capture_on_commit_callbacks)
+
+    assert (counts["nudged"], counts["digests"]) == (7, 2)
+    by_owner = {m.to[0]: m for m in digests()}
+    assert sorted(by_owner) == ["alice@example.com", "bob@example.com"]
+    assert len(mail.outbox) == 2
+    theirs_digest, ours = by_owner["alice@example.com"], by_owner["bob@example.com"]
+    assert theirs_digest.subject == "2 promises about to slip"
+    assert ours.subject == "5 promises about to slip"
+    assert ours.body.startswith("5 of your promises are about to slip, the soonest first.")
+    # Soonest first: Wednesday's two (in the order they were made), then Thursday's three.
+    listed = ["The quote", "The plans", "Proposal sent", "Site photos", "Grant forms"]
+    positions = [ours.body.index(f"“{title}” on J-2026-0001 Heat pump installation is due") for title in listed]
+    assert positions == sorted(positions)
+    assert "is due Wednesday 4 March 18:00 and is not done yet." in ours.body
+    assert "Roof survey" not in ours.body and "Proposal sent” on J-2026-0002 Solar panels" in theirs_digest.body
+    assert not job.commitments.filter(state=Commitment.State.OPEN, due_at__lte=paris(3, 5, 18), nudged_at=None)
+
+
+def test_a_second_scan_the_same_day_sends_nothing(
     job: Job, team, time_machine, django_capture_on_commit_callbacks
 ) -> None:
     time_machine.move_to(paris(3, 4, 10), tick=False)  # Wednesday: Thursday's promise is about to slip
 
     counts = [run_scan(django_capture_on_commit_callbacks)]
-    for minutes in (5, 10):
-        time_machine.move_to(paris(3, 4, 10, minutes), tick=False)
+    for hour, minute in ((10, 5), (10, 10), (15, 0)):
+        time_machine.move_to(paris(3, 4, hour, minute), tick=False)
         counts.append(run_scan(django_capture_on_commit_callbacks))
 
-    assert [c["nudged"] for c in counts] == [1, 0, 0]
-    assert emails("About to slip") == [("bob@example.com",)]
+    assert [(c["nudged"], c["digests"]) for c in counts] == [(1, 1), (0, 0), (0, 0), (0, 0)]
     [nudge] = mail.outbox
+    assert nudge.to == ["bob@example.com"]
     assert nudge.subject == "About to slip: Proposal sent — J-2026-0001"
+    assert nudge.body.startswith("A promise of yours is about to slip.")
     assert "“Proposal sent” on J-2026-0001 Heat pump installation is due Thursday 5 March" in nudge.body
-    assert f"/jobs/{job.public_id}/#promises" in nudge.body
     assert promise(job, "Proposal sent").nudged_at == paris(3, 4, 10)
     assert promise(job, "Order confirmed").nudged_at is None
+
+
+def test_the_digest_is_stored_once_an_owner_a_day_under_its_nudges_key(
+    job: Job, bob: User, time_machine, django_capture_on_commit_callbacks
+) -> None:
+    time_machine.move_to(paris(3, 4, 9), tick=False)
+
+    run_scan(django_capture_on_commit_callbacks)
+
+    [row] = Message.objects.filter(kind=Message.Kind.STAFF_ALERT)
+    assert (row.staff, row.status) == (bob, Message.Status.SENT)
+    # alert_staff stores "alert:<name>:<key>:<person>", the key being nudges:<owner>:<day>.
+    assert row.idempotency_key == f"alert:promises-at-risk:nudges:{bob.pk}:2026-03-04:{bob.pk}"
+
+
+def test_the_digest_links_each_promise_to_its_new_date_page(
+    job: Job, bob: User, client, time_machine, django_capture_on_commit_callbacks
+) -> None:
+    quote = document_promise(job=job, title="The quote", due_on=date(2026, 3, 5), actor=bob)
+    time_machine.move_to(paris(3, 4, 10), tick=False)
+
+    run_scan(django_capture_on_commit_callbacks)
+
+    [digest] = mail.outbox
+    for commitment in (promise(job, "Proposal sent"), quote):
+        link = f"http://testserver/jobs/{job.public_id}/promises/{commitment.pk}/move/"
+        assert f"New date, tell them now: {link}" in digest.body
+    assert "Every promise about to slip is on your dashboard: http://testserver/" in digest.body
+    # The link opens the "new date, tell them now" page of that promise.
+    client.force_login(bob)
+    page = client.get(f"/jobs/{job.public_id}/promises/{quote.pk}/move/")
+    assert page.status_code == 200
+    assert "The quote" in page.content.decode()
 
 
 def test_an_owner_who_reads_french_is_nudged_in_french(
@@ -100,22 +176,6 @@ def test_an_owner_who_reads_french_is_nudged_in_french(
     assert "jeudi 5 mars 18:00" in nudge.body
 
 
-def test_a_broken_promise_reaches_each_manager_in_their_own_language(
-    job: Job, team, alice: User, time_machine, django_capture_on_commit_callbacks
-) -> None:
-    StaffProfile.objects.create(user=alice, language="fr")
-    time_machine.move_to(paris(3, 5, 19), tick=False)
-
-    run_scan(django_capture_on_commit_callbacks)
-
-    subjects = {m.to[0]: m.subject for m in mail.outbox}
-    assert subjects == {
-        "alice@example.com": "Promesse non tenue : Proposal sent — J-2026-0001",
-        "bob@example.com": "Promise broken: Proposal sent — J-2026-0001",
-        "root@example.com": "Promise broken: Proposal sent — J-2026-0001",
-    }
-
-
 def test_the_nudge_gives_the_due_time_where_the_team_works(
     job: Job, time_machine, django_capture_on_commit_callbacks
 ) -> None:
@@ -127,21 +187,127 @@ def test_the_nudge_gives_the_due_time_where_the_team_works(
     assert "is due Thursday 5 March 18:00 and is not done yet." in nudge.body
 
 
-def test_nothing_is_nudged_before_its_warning_window(job: Job, team, django_capture_on_commit_callbacks) -> None:
-    assert run_scan(django_capture_on_commit_callbacks) == {"nudged": 0, "broken": 0, "silent": 0}
+def test_no_digest_before_opening_time(job: Job, time_machine, django_capture_on_commit_callbacks) -> None:
+    time_machine.move_to(paris(3, 4, 8, 59), tick=False)
+
+    assert run_scan(django_capture_on_commit_callbacks) == {"nudged": 0, "digests": 0, "broken": 0, "silent": 0}
+    assert promise(job, "Proposal sent").nudged_at is None
+
+    time_machine.move_to(paris(3, 4, 9, 0), tick=False)
+    assert run_scan(django_capture_on_commit_callbacks)["digests"] == 1
+
+
+def test_no_digest_on_a_weekend_the_next_business_morning_has_it(
+    job: Job, bob: User, time_machine, django_capture_on_commit_callbacks
+) -> None:
+    monday = document_promise(job=job, title="The quote", due_on=date(2026, 3, 9), actor=bob)
+    mail.outbox = []
+
+    # Saturday and Sunday: Monday's promise is inside the window, nobody is nudged.
+    for day in (7, 8):
+        time_machine.move_to(paris(3, day, 10), tick=False)
+        assert run_scan(django_capture_on_commit_callbacks)["digests"] == 0
+    assert digests() == []
+
+    time_machine.move_to(paris(3, 9, 9, 5), tick=False)
+    assert run_scan(django_capture_on_commit_callbacks)["digests"] == 1
+    [digest] = digests()
+    assert digest.subject == "About to slip: The quote — J-2026-0001"
+    monday.refresh_from_db()
+    assert monday.nudged_at == paris(3, 9, 9, 5)
+
+
+def test_no_digest_on_a_holiday(job: Job, settings, time_machine, django_capture_on_commit_callbacks) -> None:
+    settings.HOLIDAYS = [date(2026, 3, 4)]
+    time_machine.move_to(paris(3, 4, 10), tick=False)  # a Wednesday, but a holiday
+
+    assert run_scan(django_capture_on_commit_callbacks)["digests"] == 0
     assert mail.outbox == []
 
 
-def test_the_warning_window_follows_the_settings(job: Job, settings, django_capture_on_commit_callbacks) -> None:
-    settings.COMMITMENT_WARNING_BUSINESS_DAYS = 3  # Monday + 3 business days = Thursday
+def test_a_promise_entering_the_window_in_the_afternoon_waits_for_the_next_morning(
+    job: Job,
+    customer: Customer,
+    installation: Pipeline,
+    alice: User,
+    bob: User,
+    time_machine,
+    django_capture_on_commit_callbacks,
+) -> None:
+    time_machine.move_to(paris(3, 4, 9), tick=False)
+    run_scan(django_capture_on_commit_callbacks)  # bob's digest: Proposal sent
+    assert len(digests()) == 1
+
+    # Wednesday afternoon: a promise made for tomorrow, one moved into the window, and one made by
+    # someone who had no digest this morning.
+    time_machine.move_to(paris(3, 4, 14), tick=False)
+    quote = document_promise(job=job, title="The quote", due_on=date(2026, 3, 5), actor=bob)
+    order = promise(job, "Order confirmed")
+    commitment_move_and_tell(commitment=order, new_date=date(2026, 3, 5), reason="Parts arrived", actor=bob)
+    theirs = job_create(customer=customer, pipeline=installation, owner=alice, title="Solar panels", actor=alice)
+    survey = document_promise(job=theirs, title="Roof survey", due_on=date(2026, 3, 5), actor=alice)
+    mail.outbox = []
+    for minute in (5, 10):
+        time_machine.move_to(paris(3, 4, 14, minute), tick=False)
+        assert run_scan(django_capture_on_commit_callbacks)["digests"] == 0
+    assert digests() == []
+    for waiting in (quote, order, survey):
+        waiting.refresh_from_db()
+        assert waiting.nudged_at is None
+
+    # Thursday morning: each owner's digest lists them, not what an earlier digest listed.
+    time_machine.move_to(paris(3, 5, 9), tick=False)
+    counts = run_scan(django_capture_on_commit_callbacks)
+
+    assert (counts["nudged"], counts["digests"]) == (3, 2)
+    by_owner = {m.to[0]: m for m in digests()}
+    assert by_owner["bob@example.com"].subject == "2 promises about to slip"
+    assert "Proposal sent" not in by_owner["bob@example.com"].body
+    assert "“Order confirmed” on J-2026-0001" in by_owner["bob@example.com"].body
+    assert "“The quote” on J-2026-0001" in by_owner["bob@example.com"].body
+    assert by_owner["alice@example.com"].subject == "About to slip: Roof survey — J-2026-0002"
+
+
+def test_a_promise_that_breaks_is_told_at_once_though_no_digest_listed_it(
+    job: Job, team, bob: User, time_machine, django_capture_on_commit_callbacks
+) -> None:
+    time_machine.move_to(paris(3, 4, 9), tick=False)
+    run_scan(django_capture_on_commit_callbacks)  # bob's digest: Proposal sent
+    time_machine.move_to(paris(3, 4, 14), tick=False)
+    today = document_promise(job=job, title="The quote", due_on=date(2026, 3, 4), actor=bob)
+    mail.outbox = []
+
+    time_machine.move_to(paris(3, 4, 18, 5), tick=False)
+    counts = run_scan(django_capture_on_commit_callbacks)
+
+    assert (counts["digests"], counts["broken"]) == (0, 1)
+    assert digests() == []
+    assert emails("Promise broken: The quote") == [("alice@example.com",), ("bob@example.com",), ("root@example.com",)]
+    today.refresh_from_db()
+    assert (today.state, today.nudged_at) == (Commitment.State.BROKEN, None)
+
+
+def test_nothing_is_nudged_before_its_warning_window(job: Job, team, django_capture_on_commit_callbacks) -> None:
+    assert run_scan(django_capture_on_commit_callbacks) == {"nudged": 0, "digests": 0, "broken": 0, "silent": 0}
+    assert mail.outbox == []
+
+
+def test_the_warning_window_follows_the_settings(
+    job: Job, settings, time_machine, django_capture_on_commit_callbacks
+) -> None:
+    time_machine.move_to(paris(3, 3, 9), tick=False)
+    settings.COMMITMENT_WARNING_BUSINESS_DAYS = 2  # Tuesday + 2 business days = Thursday
 
     assert run_scan(django_capture_on_commit_callbacks)["nudged"] == 1
-    assert promise(job, "Proposal sent").nudged_at == MONDAY_MORNING
+    assert promise(job, "Proposal sent").nudged_at == paris(3, 3, 9)
 
 
-def test_a_promise_already_kept_is_not_nudged(job: Job, bob: User, django_capture_on_commit_callbacks) -> None:
+def test_a_promise_already_kept_is_not_nudged(
+    job: Job, bob: User, time_machine, django_capture_on_commit_callbacks
+) -> None:
     promised = document_promise(job=job, title="The quote", due_on=date(2026, 3, 3), actor=bob)
     commitment_mark_kept(commitment=promised, actor=bob)
+    time_machine.move_to(paris(3, 3, 9), tick=False)
 
     assert run_scan(django_capture_on_commit_callbacks)["nudged"] == 0
 
@@ -157,7 +323,7 @@ def test_a_moved_promise_can_be_nudged_again_for_its_new_date(
     assert proposal.nudged_at is None
 
     # Not yet: Monday 9 March is more than a business day away.
-    time_machine.move_to(paris(3, 4, 10, 5), tick=False)
+    time_machine.move_to(paris(3, 5, 10), tick=False)
     assert run_scan(django_capture_on_commit_callbacks)["nudged"] == 0
     # Friday: Monday is the next business day.
     time_machine.move_to(paris(3, 6, 10), tick=False)
@@ -355,7 +521,7 @@ def run_together(*calls: Callable[[], Any], timeout: float = 30) -> list[Any]:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent scans need PostgreSQL")
-def test_two_scans_at_once_nudge_and_escalate_each_promise_exactly_once(
+def test_scans_at_once_send_one_digest_and_escalate_each_promise_exactly_once(
     customer: Customer, contact: Contact, installation: Pipeline, alice: User, bob: User, time_machine
 ) -> None:
     jobs = [
@@ -364,23 +530,26 @@ def test_two_scans_at_once_nudge_and_escalate_each_promise_exactly_once(
     today, tomorrow = [], []
     for job in jobs:
         for i in range(8):
-            today.append(document_promise(job=job, title=f"Doc {i}", due_on=date(2026, 3, 2), actor=bob))
-            tomorrow.append(document_promise(job=job, title=f"Plan {i}", due_on=date(2026, 3, 3), actor=bob))
-    # Monday 19:00: today's promises have just broken, tomorrow's are about to slip.
-    time_machine.move_to(paris(3, 2, 19), tick=False)
+            today.append(document_promise(job=job, title=f"Doc {i}", due_on=date(2026, 3, 3), actor=bob))
+            tomorrow.append(document_promise(job=job, title=f"Plan {i}", due_on=date(2026, 3, 4), actor=bob))
+    # Tuesday 19:00, no scan yet today: today's promises have just broken, tomorrow's are about to
+    # slip (made on Monday, so in this morning's digest).
+    time_machine.move_to(paris(3, 3, 19), tick=False)
     mail.outbox = []
 
     outcomes = run_together(scan, scan, scan)
 
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
     assert sum(o["nudged"] for o in outcomes) == len(tomorrow) == 24
+    assert sum(o["digests"] for o in outcomes) == 1
     assert sum(o["broken"] for o in outcomes) == len(today) == 24
     assert Commitment.objects.filter(pk__in=[c.pk for c in tomorrow], nudged_at__isnull=False).count() == 24
     assert Commitment.objects.filter(pk__in=[c.pk for c in today], state=Commitment.State.BROKEN).count() == 24
     broken_events = JobEvent.objects.filter(kind=JobEvent.Kind.PROMISE_BROKEN)
     assert broken_events.count() == 24
     assert len({e.data["commitment_id"] for e in broken_events}) == 24
-    assert len(emails("About to slip")) == 24
+    # bob's one digest lists all 24.
+    assert emails("24 promises about to slip") == [("bob@example.com",)]
     # Each broken promise: one email to alice (the manager) and one to bob (the owner).
     assert len(emails("Promise broken")) == 48
     assert emails("Promise broken").count(("alice@example.com",)) == 24
@@ -392,5 +561,20 @@ def test_the_scan_reports_what_it_did(job: Job, team, time_machine, django_captu
     counts = run_scan(django_capture_on_commit_callbacks)
 
     # Proposal sent (5 March) broke; Order confirmed (12 March) is about to slip; silent 9 days.
-    assert counts == {"nudged": 1, "broken": 1, "silent": 1}
-    assert run_scan(django_capture_on_commit_callbacks) == {"nudged": 0, "broken": 0, "silent": 0}
+    assert counts == {"nudged": 1, "digests": 1, "broken": 1, "silent": 1}
+    assert run_scan(django_capture_on_commit_callbacks) == {"nudged": 0, "digests": 0, "broken": 0, "silent": 0}
+
+
+def test_the_health_report_counts_the_digests_the_scan_sends(
+    job: Job, bob: User, time_machine, django_capture_on_commit_callbacks
+) -> None:
+    """The digest row the scan stores is the one the report counts (one key, two modules)."""
+    from crm.reports import Period, health_report
+
+    time_machine.move_to(paris(3, 4, 9), tick=False)
+    run_scan(django_capture_on_commit_callbacks)
+    run_scan(django_capture_on_commit_callbacks)  # the same morning: no second digest
+
+    report = health_report(period=Period(date(2026, 3, 2), date(2026, 3, 8)))
+    assert report.for_owner(bob.pk).total.nudges == 1
+    assert report.for_owner(None).total.nudges == 1

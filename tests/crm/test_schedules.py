@@ -61,4 +61,4 @@ def test_it_schedules_the_promise_scan_every_five_minutes() -> None:
     setup_schedules()
     scan = Schedule.objects.get(name="promise-scan")
     assert (scan.func, scan.minutes) == ("crm.tasks.scan_commitments", 5)
-    assert import_string(scan.func)() == {"nudged": 0, "broken": 0, "silent": 0}
+    assert import_string(scan.func)() == {"nudged": 0, "digests": 0, "broken": 0, "silent": 0}

@@ -309,7 +309,13 @@ def test_moving_a_date_to_9999_is_a_form_error(staff: Client, mine: Job) -> None
 
 def test_moving_a_date_up_to_five_years_ahead_is_accepted(staff: Client, mine: Job) -> None:
     milestone = mine.milestones.get(stage__position=6)
-    data = {"move-milestone": milestone.pk, "move-new_date": "2031-03-02", "move-reason": "Far"}
+    # The furthest day is a Sunday: kept on purpose.
+    data = {
+        "move-milestone": milestone.pk,
+        "move-new_date": "2031-03-02",
+        "move-reason": "Far",
+        "move-keep_non_working_day": "on",
+    }
 
     assert staff.post(url("job_move_date", mine), data).status_code == 302
     milestone.refresh_from_db()
@@ -318,7 +324,9 @@ def test_moving_a_date_up_to_five_years_ahead_is_accepted(staff: Client, mine: J
 
 @pytest.mark.parametrize(("due_on", "accepted"), [("2031-03-02", True), ("2031-03-03", False), ("9999-12-31", False)])
 def test_a_staff_promise_is_due_within_five_years(staff: Client, mine: Job, due_on: str, accepted: bool) -> None:
-    response = staff.post(url("promise_new", mine), {"promise-title": "The quote", "promise-due_on": due_on})
+    # 2 March 2031 is a Sunday: kept on purpose.
+    data = {"promise-title": "The quote", "promise-due_on": due_on, "promise-keep_non_working_day": "on"}
+    response = staff.post(url("promise_new", mine), data)
 
     made = Commitment.objects.filter(job=mine, kind=Commitment.Kind.DOCUMENT).exists()
     assert made is accepted
