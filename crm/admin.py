@@ -810,6 +810,9 @@ class ImportRunAdmin(ReadOnlyMixin, OddInputAdmin):
         "processed_rows",
         "customers_created",
         "contacts_created",
+        "jobs_created",
+        "welcomes_queued",
+        "jobs_existing",
         "failure",
         "finished_at",
     ]
@@ -818,7 +821,16 @@ class ImportRunAdmin(ReadOnlyMixin, OddInputAdmin):
 class RenegotiationInline(ReadOnlyMixin, admin.TabularInline):
     model = Renegotiation
     extra = 0
-    readonly_fields = ("created_at", "old_due_at", "new_due_at", "reason", "told_customer_at", "proactive", "actor")
+    readonly_fields = (
+        "created_at",
+        "old_due_at",
+        "new_due_at",
+        "reason",
+        "told_customer_at",
+        "proactive",
+        "actor",
+        "holder",
+    )
     fields = readonly_fields
 
 

@@ -5,11 +5,14 @@ An import goes uploaded → validated → running → done (or failed):
 - ``import_create`` reads the file (crm.imports.parse_csv), stores its rows, guesses which column
   is which and, when every column it needs was recognised, checks the rows at once.
 - ``import_validate`` checks every row by the models' rules with the chosen mapping and stores the
-  error report and what the import would do. It can be repeated until the import starts.
+  error report and what the import would do (customers, contacts, jobs and their welcomes: the
+  review page reads these counts, it does not check the rows again). It can be repeated until the
+  import starts.
 - ``import_start`` moves validated → running with a conditional UPDATE (a double click, or two
   people at once, start it once) and enqueues the task after commit.
 - ``import_run`` is the task's body (crm.tasks): it checks the rows again, counting them
-  on the progress bar as it goes, then writes every customer, contact and job in ONE transaction.
+  on the progress bar as it goes, then writes every customer, contact and job in ONE transaction,
+  and stores what it did (the jobs opened, their welcomes, the jobs already there) as it ends.
 - ``import_restart`` enqueues the task again for an import whose progress has stood still (its
   worker was stopped or restarted: the transaction was rolled back and nothing was saved).
 
@@ -75,6 +78,9 @@ PROGRESS_FIELDS = (
     "customers_joined",
     "contacts_created",
     "contacts_existing",
+    "jobs_created",
+    "welcomes_queued",
+    "jobs_existing",
     "failure",
     "valid_only",
     "mapping",
@@ -228,18 +234,6 @@ def _jobs_plan(checked: CheckedRows) -> JobsPlan:
     )
 
 
-def import_jobs_plan(*, run: ImportRun) -> JobsPlan | None:
-    """What a checked import would do about jobs, against the database as it is now (read only);
-    None for a file without a job column.
-
-    The review page asks for it: ImportRun has no field for these counts yet, so they are computed
-    again from the stored rows (one check of the rows) instead of read from the run.
-    """
-    if "job_title" not in run.mapping:
-        return None
-    return _jobs_plan(_check(run))
-
-
 def _ensure_few_enough_jobs(rows: list[Any], mapping: dict[str, int]) -> None:
     count = imports.job_rows(rows, mapping)
     if count > imports.MAX_JOB_ROWS:
@@ -302,6 +296,7 @@ def import_validate(*, run: ImportRun, mapping: dict[str, int]) -> ImportRun:
     run.mapping = mapping
     checked = _check(run)
     plan = _plan(checked)
+    jobs = _jobs_plan(checked)  # all zero for a file without a job column
     saved = ImportRun.objects.filter(pk=run.pk, status__in=checkable).update(
         mapping=mapping,
         valid_rows=checked.valid_rows,
@@ -311,6 +306,9 @@ def import_validate(*, run: ImportRun, mapping: dict[str, int]) -> ImportRun:
         customers_to_create=len(checked.customers) - len(plan.existing),
         customers_to_join=len(plan.existing),
         contacts_to_create=len(plan.to_create),
+        jobs_to_create=jobs.to_open,
+        welcomes_to_send=jobs.welcomes,
+        jobs_to_find=jobs.already_there,
         status=ImportRun.Status.VALIDATED,
         validated_at=timezone.now(),
     )
@@ -430,14 +428,6 @@ def _import(run: ImportRun) -> None:
         Contact.objects.bulk_create(contacts, batch_size=BATCH_SIZE)
         opened = _jobs_open(checked.jobs, customer_ids=customer_ids, on_file=plan.on_file, run=run)
         now = timezone.now()
-        # ImportRun has no job counters yet (the lead adds them): the log keeps them meanwhile.
-        logger.info(
-            "CSV import %s: %s jobs opened (%s welcome messages), %s already there",
-            run.pk,
-            opened.to_open,
-            opened.welcomes,
-            opened.already_there,
-        )
         ImportRun.objects.filter(pk=run.pk).update(
             status=ImportRun.Status.DONE,
             processed_rows=checked.total_rows,
@@ -445,6 +435,10 @@ def _import(run: ImportRun) -> None:
             customers_joined=len(plan.existing),
             contacts_created=len(contacts),
             contacts_existing=plan.contacts_existing,
+            # Decided again inside the transaction: what was done, not what the check expected.
+            jobs_created=opened.to_open,
+            welcomes_queued=opened.welcomes,
+            jobs_existing=opened.already_there,
             # The data now lives in customers and contacts; the report and the counts stay.
             rows=[],
             updated_at=now,

@@ -24,7 +24,6 @@ from crm.models import ImportRun
 from crm.services.imports import (
     PROGRESS_FIELDS,
     import_create,
-    import_jobs_plan,
     import_restart,
     import_start,
     import_validate,
@@ -134,8 +133,9 @@ def _review(request: HttpRequest, run: ImportRun, form: ImportStartForm) -> Http
         "errors": run.errors[:ERRORS_SHOWN],
         "errors_shown": min(ERRORS_SHOWN, run.error_count),
         "contacts_already": run.valid_rows - run.contacts_to_create,
-        # None for a file without a job column.
-        "jobs": import_jobs_plan(run=run),
+        # The job counts are the check's, stored on the run (jobs_to_create, …): nothing is
+        # checked again on this page.
+        "with_jobs": "job_title" in run.mapping,
     }
     return render(request, "crm/imports/review.html", context)
 

@@ -25,7 +25,6 @@ from crm.services import imports as import_services
 from crm.services.imports import (
     STALLED_AFTER,
     import_create,
-    import_jobs_plan,
     import_restart,
     import_run,
     import_start,
@@ -686,6 +685,16 @@ class TestServices:
         assert elapsed < 15
 
 
+def planned(run: ImportRun) -> tuple[int, int, int]:
+    """What the check stored: jobs to open, welcomes to send, jobs already there."""
+    return (run.jobs_to_create, run.welcomes_to_send, run.jobs_to_find)
+
+
+def done(run: ImportRun) -> tuple[int, int, int]:
+    """What the import stored as it ended: jobs opened, welcomes queued, jobs already there."""
+    return (run.jobs_created, run.welcomes_queued, run.jobs_existing)
+
+
 def welcomes() -> list[tuple[str, str, str]]:
     return sorted(
         Message.objects.filter(kind=Message.Kind.WELCOME).values_list(
@@ -705,12 +714,15 @@ class TestJobImports:
     ):
         run = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)
         assert (run.status, run.invalid_rows, run.valid_rows) == (ImportRun.Status.VALIDATED, 0, 3)
-        assert import_jobs_plan(run=run) == import_services.JobsPlan(to_open=2, welcomes=3, already_there=0)
+        assert planned(run) == (2, 3, 0)
+        assert done(run) == (0, 0, 0)
         assert not Job.objects.exists()  # checking writes nothing but the run
 
         run = run_started(run, django_capture_on_commit_callbacks)
         assert run.status == ImportRun.Status.DONE, run.failure
         assert (run.customers_created, run.contacts_created) == (2, 3)
+        assert done(run) == (2, 3, 0)
+        assert planned(run) == (2, 3, 0)  # the check's counts stay beside what was done
         dupont = Job.objects.get(customer__name="Dupont household")
         acme = Job.objects.get(customer__name="Acme Telecom")
         assert (dupont.title, dupont.pipeline.name, dupont.owner.username) == (
@@ -745,9 +757,10 @@ class TestJobImports:
 
         again = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)
         assert (again.invalid_rows, again.contacts_to_create) == (0, 0)
-        assert import_jobs_plan(run=again) == import_services.JobsPlan(to_open=0, welcomes=0, already_there=2)
+        assert planned(again) == (0, 0, 2)
         again = run_started(again, django_capture_on_commit_callbacks)
         assert again.status == ImportRun.Status.DONE, again.failure
+        assert done(again) == (0, 0, 2)
         assert list(Job.objects.order_by("pk").values_list("pk", flat=True)) == jobs
         assert welcomes() == sent
         assert Message.objects.count() == len(sent)
@@ -845,9 +858,10 @@ class TestJobImports:
         ]
         run = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)
         assert run.invalid_rows == 0
-        assert import_jobs_plan(run=run) == import_services.JobsPlan(to_open=0, welcomes=0, already_there=2)
+        assert planned(run) == (0, 0, 2)
         run = run_started(run, django_capture_on_commit_callbacks)
         assert (run.status, run.customers_joined, run.contacts_created) == (ImportRun.Status.DONE, 2, 3)
+        assert done(run) == (0, 0, 2)
         assert list(Job.objects.order_by("pk")) == made
         assert made[0].contacts.count() == 0  # an existing job is left as it is
         assert welcomes() == []
@@ -867,7 +881,29 @@ class TestJobImports:
         )
         Job.objects.filter(pk=old.pk).update(status=Job.Status.DONE, closed_at=timezone.now())
         run = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS[:2]), actor=bob)
-        assert import_jobs_plan(run=run) == import_services.JobsPlan(to_open=1, welcomes=2, already_there=0)
+        assert planned(run) == (1, 2, 0)
+
+    def test_the_done_counts_are_what_the_import_did_not_what_the_check_expected(
+        self, bob, world, installation, django_capture_on_commit_callbacks
+    ):
+        run = import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)
+        assert planned(run) == (2, 3, 0)
+        # Between the check and the start, Dupont's job is opened from its page.
+        dupont = Customer.objects.create(name="Dupont household")
+        job_create(
+            customer=dupont,
+            pipeline=installation,
+            owner=bob,
+            title="Heat pump installation",
+            actor=bob,
+            notify_customer=False,
+            not_told_reason="Test set-up.",
+        )
+        run = run_started(run, django_capture_on_commit_callbacks)
+        assert run.status == ImportRun.Status.DONE, run.failure
+        assert done(run) == (1, 1, 1)  # found, not opened twice: only Acme's job and Sam's welcome
+        assert len(welcomes()) == 1
+        assert planned(run) == (2, 3, 0)
 
     def test_a_failure_while_opening_the_jobs_leaves_nothing(
         self, bob, world, django_capture_on_commit_callbacks, monkeypatch
@@ -885,6 +921,7 @@ class TestJobImports:
         run = run_started(run, django_capture_on_commit_callbacks)
         assert (run.status, run.failure) == (ImportRun.Status.FAILED, "An unexpected error stopped the import.")
         assert len(opened) == 1  # the first job and its welcomes were written, then rolled back
+        assert done(run) == (0, 0, 0)
         assert not Job.objects.exists()
         assert not Message.objects.exists()
         assert not Customer.objects.exists()
@@ -905,8 +942,9 @@ class TestJobImports:
 
     def test_a_file_without_job_columns_opens_no_job(self, bob, world, django_capture_on_commit_callbacks):
         run = import_create(file_name="x.csv", data=csv_bytes(*GOOD), actor=bob)
-        assert import_jobs_plan(run=run) is None
-        run_started(run, django_capture_on_commit_callbacks)
+        assert planned(run) == (0, 0, 0)
+        run = run_started(run, django_capture_on_commit_callbacks)
+        assert done(run) == (0, 0, 0)
         assert not Job.objects.exists()
         assert not Message.objects.exists()
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from crm import imports
-from crm.models import Contact, Customer, ImportRun, Job, Message
+from crm.models import Contact, Customer, ImportRun, Job, Message, Pipeline
 from crm.services.imports import STALLED_AFTER, import_create
 from tests.crm.test_imports import GOOD, JOB_ROWS, csv_bytes, job_csv
 
@@ -35,6 +38,16 @@ def checked_run(bob) -> ImportRun:
 @pytest.fixture
 def run_with_errors(bob) -> ImportRun:
     return import_create(file_name="bad.csv", data=csv_bytes(*GOOD, "Dupont household,,,Bad,nope,,,,,,"), actor=bob)
+
+
+def review_counts(page: str) -> tuple[int, ...]:
+    """The review's job counts as the page shows them: to open, welcomes, already there."""
+    found = dict(re.findall(r'id="(import-jobs-to-open|import-welcomes|import-jobs-already)">(\d+)<', page))
+    return tuple(int(found[name]) for name in ("import-jobs-to-open", "import-welcomes", "import-jobs-already"))
+
+
+def text_of(page: str) -> str:
+    return " ".join(page.split())
 
 
 def all_urls(run: ImportRun) -> list[tuple[str, str]]:
@@ -282,9 +295,9 @@ class TestJobs:
 
     def test_the_review_says_how_many_jobs_it_opens_and_welcomes_it_sends(self, staff, job_run):
         response = staff.get(reverse("crm:import_detail", args=[job_run.public_id]))
-        jobs = response.context["jobs"]
-        assert (jobs.to_open, jobs.welcomes, jobs.already_there) == (2, 3, 0)
+        assert response.context["with_jobs"]
         page = response.content.decode()
+        assert review_counts(page) == (2, 3, 0)
         assert "Jobs to open" in page
         assert "Starting the import sends 3 welcome messages as soon as it is done." in page
         assert not Job.objects.exists()
@@ -298,9 +311,8 @@ class TestJobs:
         response = upload(staff, job_csv(*JOB_ROWS), name="jobs.csv")
         again = ImportRun.objects.exclude(pk=job_run.pk).get()
         response = staff.get(response["Location"])
-        jobs = response.context["jobs"]
-        assert (jobs.to_open, jobs.welcomes, jobs.already_there) == (0, 0, 2)
         page = response.content.decode()
+        assert review_counts(page) == (0, 0, 2)
         assert "Jobs already there (left as they are, nobody welcomed again)" in page
         assert "welcome messages as soon as" not in page
         with django_capture_on_commit_callbacks(execute=True):
@@ -309,8 +321,30 @@ class TestJobs:
 
     def test_a_file_without_job_columns_says_nothing_of_jobs(self, staff, checked_run):
         response = staff.get(reverse("crm:import_detail", args=[checked_run.public_id]))
-        assert response.context["jobs"] is None
+        assert not response.context["with_jobs"]
         assert "Jobs to open" not in response.content.decode()
+        assert 'id="import-welcomes"' not in response.content.decode()
+
+    def test_the_review_shows_the_checks_counts_until_the_rows_are_checked_again(self, staff, job_run, repair):
+        url = reverse("crm:import_detail", args=[job_run.public_id])
+        assert review_counts(staff.get(url).content.decode()) == (2, 3, 0)
+        # Row 4's pipeline goes away after the check: the review reads what the check stored, and
+        # does not check the rows again on each visit (no pipeline, customer or job looked up).
+        Pipeline.objects.filter(pk=repair.pk).update(name="Fibre")
+        with CaptureQueriesContext(connection) as queries:
+            page = staff.get(url).content.decode()
+        assert review_counts(page) == (2, 3, 0)
+        looked_up = [q["sql"] for q in queries if re.search(r'FROM "crm_(pipeline|customer|contact)"', q["sql"])]
+        assert looked_up == []
+        assert len(queries) <= 10  # the user, the run twice, the navigation's counts
+        # Checked again (the same columns chosen), the counts are the new check's.
+        job_run.refresh_from_db()
+        mapping = {key: str(index) for key, index in job_run.mapping.items()}
+        response = staff.post(reverse("crm:import_mapping", args=[job_run.public_id]), mapping)
+        assert response["Location"] == url
+        page = staff.get(url).content.decode()
+        assert review_counts(page) == (1, 2, 0)
+        assert "“Repair” is not one of: Fibre, Installation." in page
 
     def test_a_job_rows_error_is_in_the_report(self, staff, bob, installation, repair, charlie):
         rows = (*JOB_ROWS[:2], JOB_ROWS[2].replace(",Repair,", ",Plumbing,"))
@@ -319,6 +353,45 @@ class TestJobs:
         assert "“Plumbing” is not one of: Installation, Repair." in page
         report = staff.get(reverse("crm:import_errors", args=[run.public_id])).content.decode("utf-8-sig")
         assert report.splitlines()[1] == '4,Pipeline,"“Plumbing” is not one of: Installation, Repair."'
+
+    def test_the_done_page_says_what_the_import_did_about_jobs(
+        self, staff, job_run, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            staff.post(reverse("crm:import_start", args=[job_run.public_id]))
+        job_run.refresh_from_db()
+        assert job_run.status == ImportRun.Status.DONE, job_run.failure
+        assert (job_run.jobs_created, job_run.welcomes_queued, job_run.jobs_existing) == (2, 3, 0)
+        response = staff.get(reverse("crm:import_progress", args=[job_run.public_id]))
+        assert response.status_code == 286
+        assert "2 jobs opened, 3 welcome messages queued, 0 already there." in text_of(response.content.decode())
+        page = staff.get(reverse("crm:import_detail", args=[job_run.public_id])).content.decode()
+        assert "2 jobs opened, 3 welcome messages queued, 0 already there." in text_of(page)
+
+    def test_the_done_page_of_the_same_file_again_finds_every_job_there(
+        self, staff, job_run, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            staff.post(reverse("crm:import_start", args=[job_run.public_id]))
+        upload(staff, job_csv(*JOB_ROWS), name="jobs.csv")
+        again = ImportRun.objects.exclude(pk=job_run.pk).get()
+        with django_capture_on_commit_callbacks(execute=True):
+            staff.post(reverse("crm:import_start", args=[again.public_id]))
+        again.refresh_from_db()
+        assert again.status == ImportRun.Status.DONE, again.failure
+        assert (again.jobs_created, again.welcomes_queued, again.jobs_existing) == (0, 0, 2)
+        page = staff.get(reverse("crm:import_progress", args=[again.public_id])).content.decode()
+        assert "0 jobs opened, 0 welcome messages queued, 2 already there." in text_of(page)
+        assert Message.objects.filter(kind=Message.Kind.WELCOME).count() == 3
+
+    def test_the_done_page_of_a_file_without_jobs_says_nothing_of_jobs(
+        self, staff, checked_run, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            staff.post(reverse("crm:import_start", args=[checked_run.public_id]))
+        page = staff.get(reverse("crm:import_progress", args=[checked_run.public_id])).content.decode()
+        assert "Import finished." in page
+        assert "jobs opened" not in page and 'id="import-jobs-done"' not in page
 
     def test_saving_an_import_with_jobs_says_so(self, staff, job_run):
         ImportRun.objects.filter(pk=job_run.pk).update(status=ImportRun.Status.RUNNING, processed_rows=3)
