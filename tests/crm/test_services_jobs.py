@@ -640,6 +640,7 @@ def test_it_records_the_date_move(job: Job, alice: User) -> None:
         "tell_customer": True,
         "before_old_date": True,
         "rolled": [],
+        "rolled_told": True,
     }
 
 

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.models import Contact, Customer, Message, Request
+from crm.reports import NUDGES_KEY_PREFIX
 from crm.services import delivery
 from crm.services.jobs import job_create
 from crm.services.requests import request_answer, request_create
@@ -306,7 +307,7 @@ def test_nudges_in_the_table_and_the_charts(client: Client, alice: User, bob: Us
             channel=Message.Channel.EMAIL,
             kind=Message.Kind.STAFF_ALERT,
             staff=bob,
-            idempotency_key=f"nudges:{bob.pk}:{day}",
+            idempotency_key=f"{NUDGES_KEY_PREFIX}{bob.pk}:{day}:{bob.pk}",
             created_at=f"{day} 08:00:00+01:00",
         )
     signed_in(client, alice)
