@@ -20,7 +20,9 @@ def test_it_serves_accessible_customer_pages(page, live_server, bob, customer, c
 
     page.get_by_role("link", name="Dupont household").click()
     page.wait_for_url(f"{base}/customers/{customer.pk}/")
-    assert page.get_by_text(job.reference).is_visible()
+    assert page.get_by_role("link", name=job.reference, exact=True).is_visible()
+    # The same job is offered to file a request a customer made by phone or in person.
+    assert page.get_by_label("About the job").locator("option", has_text=job.reference).count() == 1
     assert_accessible(page)
 
     page.get_by_role("link", name="Edit Marie Dupont").click()

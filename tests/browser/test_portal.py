@@ -66,7 +66,7 @@ def test_it_opens_a_magic_link_on_the_job_status(signed_in: Any, portal_job: Job
     assert page.url.endswith(reverse("portal:job", args=[portal_job.public_id]))
     expect(page.locator(".status-headline")).to_have_text("Request received")
     expect(page.locator(".status-next")).to_contain_text("Next: Proposal sent")
-    expect(page.get_by_text("Send us photos of your panel.")).to_be_visible()
+    expect(page.locator(".prepare").get_by_text("Send us photos of your panel.")).to_be_visible()
     expect(page.get_by_role("link", name="Call +33 1 99 00 12 02")).to_be_visible()
     assert_accessible(page)
 
