@@ -428,6 +428,18 @@ class JobEvent(models.Model):
                         names = ", ".join(changed[key].get("names", [])) or _("none")
                         parts.append(f"{label}: {names}")
                 return "; ".join(parts)
+            case self.Kind.ROLE_CHANGED:
+                return "; ".join(
+                    _("%(role)s: %(old)s → %(new)s")
+                    % {"role": c.get("role", "?"), "old": c.get("old") or "—", "new": c.get("new", "?")}
+                    for c in d.get("changed", [])
+                )
+            case self.Kind.DATES_TOLD:
+                return "; ".join(
+                    _("%(stage)s: %(old)s → %(new)s")
+                    % {"stage": c.get("stage", "?"), "old": c.get("old_date", "?"), "new": c.get("new_date", "?")}
+                    for c in d.get("changes", [])
+                )
             case self.Kind.CHECK_IN_ANSWERED:
                 answer = _("all good") if d.get("answer") == "all_good" else _("there is a problem")
                 return f"{d.get('contact', '')}: {answer}"

@@ -760,8 +760,7 @@ def job_roles_set(*, job: Job, holders: dict[PipelineRole, User], actor: Actor) 
         row = current.get(role.pk)
         if row is not None and row.holder_id == holder.pk:
             continue
-        if row is None or holder.pk != row.holder_id:
-            _ensure_staff(holder, role=role.name)
+        _ensure_staff(holder, role=role.name)
         JobRole.objects.update_or_create(job=job, role=role, defaults={"holder": holder})
         changed.append({"role": role.name, "old": person_name(row.holder) if row else "", "new": person_name(holder)})
     if not changed:

@@ -324,6 +324,21 @@ def test_it_counts_a_milestone_late_from_the_business_day_whatever_zone_is_activ
             {"changed": {"title": {"old": "Boiler", "new": "Heat pump"}, "installers": {"names": []}}},
             "title “Boiler” → “Heat pump”; installers: none",
         ),
+        (
+            JobEvent.Kind.ROLE_CHANGED,
+            {"changed": [{"role": "Installation coordinator", "old": "Bob Durand", "new": "Chloé Bernard"}]},
+            "Installation coordinator: Bob Durand → Chloé Bernard",
+        ),
+        (
+            JobEvent.Kind.DATES_TOLD,
+            {
+                "changes": [
+                    {"stage": "Installation scheduled", "old_date": "2026-03-16", "new_date": "2026-03-23"},
+                    {"stage": "Installed", "old_date": "2026-03-30", "new_date": "2026-04-06"},
+                ]
+            },
+            "Installation scheduled: 2026-03-16 → 2026-03-23; Installed: 2026-03-30 → 2026-04-06",
+        ),
     ],
 )
 def test_it_summarises_an_event_in_one_line(kind: str, data: dict, summary: str) -> None:
