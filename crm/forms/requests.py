@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.forms.fields import ModelChoiceField, check_day
 from crm.forms.jobs import JobForm
-from crm.models import Contact, Customer, Job, Request
+from crm.models import Contact, Customer, Job, Pipeline, Request
 from crm.services.requests import MAX_QUESTION_LENGTH
 from crm.workdays import business_today
 
@@ -130,17 +130,31 @@ class JobRequestForm(RequestFields, JobForm):
 
 
 class CustomerRequestForm(RequestFields):
-    """The customer page's "Log a request": which of the customer's open jobs it is about, too
-    (a request is always about a job)."""
+    """The customer page's "Log a request": which of the customer's open jobs it is about, or a
+    new job for it (a new enquiry: crm.services.requests.enquiry_create), with its pipeline and
+    title."""
 
     prefix = "request"
     job = OpenJobField(
         queryset=Job.objects.none(),
         label=_("About the job"),
-        empty_label=None,
+        required=False,
+        empty_label=_("No job yet: open one for this request"),
         error_messages={"invalid_choice": _("Choose one of this customer's open jobs.")},
     )
-    field_order = ["job", "body", "source", "contact", "received_at"]
+    pipeline = ModelChoiceField(
+        queryset=Pipeline.objects.filter(is_active=True),
+        label=_("Pipeline of the new job"),
+        required=False,
+        help_text=_("Only for a request about no job yet: the job opens at its first stage."),
+    )
+    title = forms.CharField(
+        label=_("Title of the new job"),
+        required=False,
+        max_length=200,
+        help_text=_("Only for a request about no job yet, e.g. “Heat pump quote”."),
+    )
+    field_order = ["job", "pipeline", "title", "body", "source", "contact", "received_at"]
 
     def __init__(
         self,
@@ -165,4 +179,20 @@ class CustomerRequestForm(RequestFields):
         job.widget.choices = [(j.pk, job.label_from_instance(j)) for j in jobs]
         if jobs:
             self.initial.setdefault("job", jobs[0].pk)
+        else:
+            # Only a new job to choose: no question to ask about it.
+            job.widget = forms.HiddenInput()
+        pipelines = list(Pipeline.objects.filter(is_active=True).order_by("name"))
+        if len(pipelines) == 1:
+            self.initial.setdefault("pipeline", pipelines[0].pk)
         self.offer_contacts(contacts, default=contacts[0] if len(contacts) == 1 else None)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if "job" in data and data["job"] is None:
+            data["title"] = data.get("title", "").strip()
+            if data.get("pipeline") is None and "pipeline" not in self.errors:
+                self.add_error("pipeline", _("Choose the pipeline of the new job."))
+            if not data["title"]:
+                self.add_error("title", _("Give the new job a title the customer will recognise."))
+        return data

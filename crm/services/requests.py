@@ -11,11 +11,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.errors import DomainError
-from crm.models import Commitment, Contact, Job, JobEvent, Message, Request
+from crm.models import Commitment, Contact, Customer, Job, JobEvent, Message, Pipeline, Request
 from crm.notify import acknowledgement_drafts, free_message_drafts
 from crm.services import promises
 from crm.services.alerts import alert_owner
 from crm.services.events import record_event
+from crm.services.jobs import job_create
 from crm.services.outbox import messages_queue
 from crm.workdays import add_business_days, add_business_hours, business_zone, end_of_business_day
 
@@ -109,6 +110,35 @@ def request_create(
             key=f"request:{request.pk}",
         )
     return request
+
+
+@transaction.atomic
+def enquiry_create(
+    *,
+    customer: Customer,
+    pipeline: Pipeline,
+    title: str,
+    contact: Contact,
+    body: str,
+    source: str,
+    actor: User,
+    received_at: datetime | None = None,
+) -> Request:
+    """A request about no job yet (a new enquiry by phone or in person): it opens the job it is
+    about, at the first stage of ``pipeline``, owned by the person who took it, and is logged on
+    it. The customer gets the acknowledgement with its answer-by date; the job's welcome would say
+    the same thing again, so it is not sent (the reason is on the job's first event). One
+    transaction: a refused request opens no job."""
+    job = job_create(
+        customer=customer,
+        pipeline=pipeline,
+        owner=actor,
+        title=title,
+        actor=actor,
+        notify_customer=False,
+        not_told_reason=_("Opened for a request of the customer's: they are acknowledged with its answer-by date."),
+    )
+    return request_create(job=job, contact=contact, body=body, source=source, actor=actor, received_at=received_at)
 
 
 @transaction.atomic

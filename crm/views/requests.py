@@ -23,7 +23,7 @@ from crm.dates import said_date
 from crm.errors import DomainError
 from crm.forms.requests import CustomerRequestForm
 from crm.models import Customer, Job, Request
-from crm.services.requests import request_create
+from crm.services.requests import enquiry_create, request_create
 from crm.views.customers import customer_page
 from crm.views.jobs import act_on_job
 
@@ -63,8 +63,21 @@ def customer_request_new(request: StaffRequest, pk: int) -> HttpResponse:
     customer = get_object_or_404(Customer, pk=pk)
     form = CustomerRequestForm(request.POST, customer=customer)
     if form.is_valid():
+        data = form.cleaned_data
         try:
-            logged = _logged(request, form.cleaned_data["job"], form.cleaned_data)
+            if data["job"] is None:
+                logged = enquiry_create(
+                    customer=customer,
+                    pipeline=data["pipeline"],
+                    title=data["title"],
+                    contact=data["contact"],
+                    body=data["body"],
+                    source=data["source"],
+                    actor=request.user,
+                    received_at=data["received_at"],
+                )
+            else:
+                logged = _logged(request, data["job"], data)
         except DomainError as error:
             form.add_error(None, error.message)
         else:

@@ -445,19 +445,53 @@ def test_the_customer_page_files_it_on_the_chosen_job(
     assert not second_job.requests.exists()
 
 
-def test_the_customer_page_explains_a_customer_without_an_open_job(
-    staff: Client, customer: Customer, live_job: Job, bob: User, john: Contact
+def test_a_request_about_no_job_yet_opens_its_job(
+    staff: Client, customer: Customer, live_job: Job, installation: Pipeline, bob: User, john: Contact
 ) -> None:
     job_complete(job=live_job, actor=bob, reason="")
 
     page = staff.get(customer_url("customer", customer)).content.decode()
-    refused = staff.post(customer_url("customer_request_new", customer), {**logged(john), "request-job": live_job.pk})
+    assert "has no open job: the request opens one" in page
+    closed = staff.post(customer_url("customer_request_new", customer), {**logged(john), "request-job": live_job.pk})
+    untitled = staff.post(
+        customer_url("customer_request_new", customer),
+        {**logged(john), "request-job": "", "request-pipeline": installation.pk, "request-title": " "},
+    )
+    assert (closed.status_code, untitled.status_code) == (400, 400)
+    assert "Give the new job a title" in untitled.content.decode()
+    assert not Request.objects.exists() and Job.objects.count() == 1
 
-    assert "has no open job" in page
-    assert f"{reverse('crm:job_new')}?customer={customer.pk}" in page
-    assert customer_url("customer_request_new", customer) not in page
-    assert refused.status_code == 400
-    assert not Request.objects.exists()
+    response = staff.post(
+        customer_url("customer_request_new", customer),
+        {
+            **logged(john, body="A quote for a heat pump in the barn"),
+            "request-job": "",
+            "request-pipeline": installation.pk,
+            "request-title": "Barn heat pump",
+        },
+    )
+
+    assert response.status_code == 302
+    [request] = Request.objects.all()
+    job = request.job
+    assert (job.title, job.customer, job.owner, job.current_stage.position) == ("Barn heat pump", customer, bob, 1)
+    assert (request.contact, request.source) == (john, Request.Source.PHONE)
+    assert job.commitments.filter(kind=Commitment.Kind.ANSWER, request=request).exists()
+    # The acknowledgement is the first word; no welcome on top of it, and the job says why.
+    assert list(Message.objects.filter(job=job).values_list("kind", flat=True)) == [Message.Kind.ACKNOWLEDGEMENT]
+    assert "acknowledged" in job.events.get(kind=JobEvent.Kind.CREATED).data["not_told_reason"]
+
+
+def test_a_new_job_for_a_request_needs_its_pipeline(
+    staff: Client, customer: Customer, installation: Pipeline, repair: Pipeline, john: Contact
+) -> None:
+    response = staff.post(
+        customer_url("customer_request_new", customer),
+        {**logged(john), "request-job": "", "request-title": "Barn heat pump"},
+    )
+    assert response.status_code == 400
+    assert "Choose the pipeline of the new job." in response.content.decode()
+    assert not Job.objects.exists() and not Request.objects.exists()
 
 
 @pytest.mark.parametrize(
