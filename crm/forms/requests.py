@@ -176,13 +176,16 @@ class CustomerRequestForm(RequestFields):
         assert isinstance(job, OpenJobField)
         # Validation reads the chosen job again, among the open ones only.
         job.queryset = open_jobs(customer)
-        job.widget.choices = [(j.pk, job.label_from_instance(j)) for j in jobs]
+        # The open jobs, most recent first, then "no job yet" (a new enquiry opens its own).
+        job.widget.choices = [*((j.pk, job.label_from_instance(j)) for j in jobs), ("", job.empty_label)]
         if jobs:
             self.initial.setdefault("job", jobs[0].pk)
         else:
             # Only a new job to choose: no question to ask about it.
             job.widget = forms.HiddenInput()
+        # The pipelines read once, for the choices and the default (validation reads the chosen one).
         pipelines = list(Pipeline.objects.filter(is_active=True).order_by("name"))
+        self.fields["pipeline"].widget.choices = [("", "---------"), *((p.pk, p.name) for p in pipelines)]
         if len(pipelines) == 1:
             self.initial.setdefault("pipeline", pipelines[0].pk)
         self.offer_contacts(contacts, default=contacts[0] if len(contacts) == 1 else None)

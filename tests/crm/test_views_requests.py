@@ -421,7 +421,11 @@ def test_the_customer_page_offers_the_open_jobs_newest_first(
     assert response.status_code == 200
     form = response.context["request_form"]
     assert form.initial["job"] == second_job.pk
-    assert [value for value, _label in form.fields["job"].widget.choices] == [second_job.pk, live_job.pk]
+    assert [value for value, _label in form.fields["job"].widget.choices] == [
+        second_job.pk,
+        live_job.pk,
+        "",
+    ]  # then "no job yet"
     assert form.initial["contact"] == contact.pk  # the customer's only contact
     html = response.content.decode()
     assert customer_url("customer_request_new", customer) in html
@@ -540,3 +544,18 @@ def test_the_customer_page_refuses_another_customers_job_and_contact(
         "Wile Coyote is a contact of another customer: choose one of Dupont household's contacts."
     ]
     assert not Request.objects.exists()
+
+
+def test_a_customer_with_an_open_job_may_still_ask_about_something_new(
+    staff: Client, customer: Customer, live_job: Job, installation: Pipeline, john: Contact
+) -> None:
+    page = staff.get(customer_url("customer", customer)).content.decode()
+    assert "No job yet: open one for this request" in page
+
+    staff.post(
+        customer_url("customer_request_new", customer),
+        {**logged(john), "request-job": "", "request-pipeline": installation.pk, "request-title": "Second charger"},
+    )
+
+    [request] = Request.objects.all()
+    assert request.job != live_job and request.job.title == "Second charger"
