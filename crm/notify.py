@@ -50,22 +50,24 @@ class Draft:
         return Message.Status.QUEUED
 
 
-def reachable_channel(contact: Contact) -> str:
+def reachable_channel(contact: Contact, *, written: bool = False) -> str:
     """The contact's preferred channel when we may use it, else the next best.
 
     SMS only with recorded consent; "phone" means the owner calls (a call task, nothing is sent);
-    with no address at all the message still exists, as a note on the portal.
+    with no address at all the message still exists, as a note on the portal. ``written``: never
+    a call task (what the contact must be able to find again, in writing).
     """
     preferred = contact.preferred_channel
+    calls = contact.phone and not written
     if preferred == Contact.Channel.SMS and contact.has_sms_consent and contact.phone:
         return Message.Channel.SMS
-    if preferred == Contact.Channel.PHONE and contact.phone:
+    if preferred == Contact.Channel.PHONE and calls:
         return Message.Channel.PHONE
     if contact.email:
         return Message.Channel.EMAIL
     if contact.phone and contact.has_sms_consent:
         return Message.Channel.SMS
-    if contact.phone:
+    if calls:
         return Message.Channel.PHONE
     return Message.Channel.PORTAL
 
@@ -389,14 +391,7 @@ def acknowledgement_drafts(job: Job, *, request: Any, contact: Contact) -> list[
     writing: a contact who prefers calls has just spoken with us, and a call task would leave
     them with no date they can find again."""
     variant = {"phone": "phone", "in_person": "in-person", "staff": "staff"}.get(request.source, "")
-    channel = reachable_channel(contact)
-    if variant and channel == Message.Channel.PHONE:
-        if contact.email:
-            channel = Message.Channel.EMAIL
-        elif contact.phone and contact.has_sms_consent:
-            channel = Message.Channel.SMS
-        else:
-            channel = Message.Channel.PORTAL
+    channel = reachable_channel(contact, written=bool(variant))
     zone = customer_zone(contact.time_zone)
     received_on = request.received_at.astimezone(zone).date()
     extra = {

@@ -173,17 +173,6 @@ def failed_alerts(user: User, *, scope: str) -> QuerySet[Message]:
     return (alerts.filter(staff=user) if scope == "mine" else alerts).order_by("-failed_at", "-pk")
 
 
-def untold_moves(job: Any) -> QuerySet[Renegotiation]:
-    """Moves of a job's open stage promises that the customer was not told of (``job``: a job or
-    an OuterRef to one)."""
-    return Renegotiation.objects.filter(
-        commitment__job=job,
-        commitment__kind=Commitment.Kind.MILESTONE,
-        commitment__state__in=Commitment.OPEN_STATES,
-        told_customer_at__isnull=True,
-    )
-
-
 def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Section]:
     """What needs doing now, most urgent first: an unhappy customer to call; the customer did not
     get a message; the customer is waiting for us; a call to make; a promise slipping; a promise
@@ -263,17 +252,17 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
     ).order_by("due_at")
     # Dates that moved (a late stage, a move not told) without the customer hearing: one click tells them all.
     untold = (
-        open_jobs.filter(Exists(untold_moves(OuterRef("pk"))))
+        open_jobs.filter(Exists(Renegotiation.objects.untold(OuterRef("pk"))))
         .annotate(
             untold_count=Subquery(
-                untold_moves(OuterRef("pk"))
+                Renegotiation.objects.untold(OuterRef("pk"))
                 .order_by()
                 .values("commitment__job")
                 .annotate(n=Count("commitment", distinct=True))
                 .values("n")[:1]
             ),
             untold_stage=Subquery(
-                untold_moves(OuterRef("pk"))
+                Renegotiation.objects.untold(OuterRef("pk"))
                 .order_by("commitment__milestone__stage__position")
                 .values("commitment__milestone__stage__name")[:1]
             ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -194,6 +196,19 @@ class Commitment(models.Model):
         return self.state == self.State.KEPT and self.kept_at is not None and self.kept_at <= self.first_due_at
 
 
+class RenegotiationQuerySet(models.QuerySet["Renegotiation"]):
+    def untold(self, job: Any) -> RenegotiationQuerySet:
+        """Moves of ``job``'s open stage promises the customer has not been told of (``job``: a
+        job, or an OuterRef to one): the dashboard's "new dates the customer was not told", and
+        what crm.services.jobs.dates_tell tells."""
+        return self.filter(
+            commitment__job=job,
+            commitment__kind=Commitment.Kind.MILESTONE,
+            commitment__state__in=Commitment.OPEN_STATES,
+            told_customer_at__isnull=True,
+        )
+
+
 class Renegotiation(models.Model):
     """One move of a promise's date. Proactive when the customer was told before the old time."""
 
@@ -223,6 +238,8 @@ class Renegotiation(models.Model):
         verbose_name=_("held by"),
     )
     created_at = models.DateTimeField(_("at"), default=timezone.now)
+
+    objects = RenegotiationQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]

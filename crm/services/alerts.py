@@ -34,8 +34,13 @@ DIGEST_KEY = "alert:messages-failed:"
 DIGEST_TEMPLATE = "messages-failed"
 
 
+def staff_url(path: str) -> str:
+    """A staff page's address for an email: the site's address, then ``path``."""
+    return f"{settings.SITE_URL}{path}"
+
+
 def job_staff_url(job: Job) -> str:
-    return f"{settings.SITE_URL}{job.get_absolute_url()}"
+    return staff_url(job.get_absolute_url())
 
 
 def _alert_row(
@@ -64,6 +69,11 @@ def alert_key(name: str, key: str) -> str:
     return f"alert:{name}:{key}"
 
 
+def alert_row_key(name: str, key: str, person_id: int) -> str:
+    """The idempotency key of the row alert_staff stores for one person."""
+    return f"{alert_key(name, key)}:{person_id}"
+
+
 def alert_staff(people: Iterable[User], *, name: str, context: dict[str, Any], key: str) -> list[Message]:
     """Queue ``emails/staff/<name>-…`` to each person with an address, in their own language.
 
@@ -80,7 +90,7 @@ def alert_staff(people: Iterable[User], *, name: str, context: dict[str, Any], k
         rows.append(
             _alert_row(
                 person,
-                key=f"{alert_key(name, key)}:{person.pk}",
+                key=alert_row_key(name, key, person.pk),
                 subject=subject,
                 body=body,
                 language=language,
@@ -180,7 +190,7 @@ def _write_digest(digest: Message, person: User) -> None:
             "count": count,
             "more": count - len(listed),
             "first": listed[0],
-            "dashboard_url": f"{settings.SITE_URL}{reverse('crm:home')}",
+            "dashboard_url": staff_url(reverse("crm:home")),
         },
         language=language,
     )

@@ -33,6 +33,7 @@ from crm.models import (
     Milestone,
     Pipeline,
     PipelineRole,
+    Renegotiation,
     StageTemplate,
 )
 from crm.notify import (
@@ -233,28 +234,27 @@ def _changes_data(changes: Iterable[DateChange]) -> list[dict[str, Any]]:
 # --- Roles: who answers for the customer during each stage ---------------------------------------
 
 
-def _roles_plan(pipeline: Pipeline, *, owner: User, first_stage: StageTemplate) -> list[JobRole]:
+def _roles_plan(job: Job, *, first_stage: StageTemplate) -> list[JobRole]:
     """A new job's role holders: the owner for the first stage's role, else each role's usual
     holder (when still active staff), else the owner."""
     rows = []
-    for role in pipeline.roles.select_related("default_holder"):
+    for role in job.pipeline.roles.select_related("default_holder"):
         holder = role.default_holder
         if role.pk == first_stage.role_id or holder is None or not (holder.is_active and holder.is_staff):
-            holder = owner
-        rows.append(JobRole(role=role, holder=holder))
+            holder = job.owner
+        rows.append(JobRole(job=job, role=role, holder=holder))
     return rows
 
 
-def _holder_for(job: Job, stage: StageTemplate) -> User | None:
-    """Who should be the customer's contact once ``job`` is at ``stage``: the holder of the
-    stage's role (active staff only), or None when the stage names no role."""
+def _stage_holders(jobs: list[Job], stage: StageTemplate) -> dict[int, User]:
+    """Who should be each job's contact once at ``stage``: the holder of the stage's role (active
+    staff only), by job id, in one query; none when the stage names no role."""
     if stage.role_id is None:
-        return None
-    row = JobRole.objects.select_related("holder__staff_profile").filter(job=job, role_id=stage.role_id).first()
-    if row is None:
-        return None
-    holder = row.holder
-    return holder if holder.is_active and holder.is_staff else None
+        return {}
+    rows = JobRole.objects.select_related("holder__staff_profile").filter(
+        job_id__in=[job.pk for job in jobs], role_id=stage.role_id
+    )
+    return {row.job_id: row.holder for row in rows if row.holder.is_active and row.holder.is_staff}
 
 
 def _hand_over(
@@ -263,6 +263,8 @@ def _hand_over(
     """Make ``to`` the person responsible for ``job`` (a locked job): open promises follow, a
     JobEvent records it, and the new person is told (in their language, with the job's link)."""
     previous = job.owner
+    stage_name = stage.name if stage is not None else ""
+    role_name = stage.role.name if stage is not None and stage.role is not None else ""
     job.owner = to
     job.updated_at = timezone.now()
     job.save(update_fields=["owner", "updated_at"])
@@ -276,8 +278,8 @@ def _hand_over(
         new_owner=person_name(to),
         new_owner_id=to.pk,
         reason=reason.strip(),
-        stage=stage.name if stage is not None else "",
-        role=stage.role.name if stage is not None and stage.role is not None else "",
+        stage=stage_name,
+        role=role_name,
         told_customer=tell_customer,
     )
     if actor is not None and actor.pk == to.pk:
@@ -289,8 +291,8 @@ def _hand_over(
             "job": job,
             "previous": person_name(previous),
             "by": person_name(actor) if actor is not None else "",
-            "role": stage.role.name if stage is not None and stage.role is not None else "",
-            "stage": stage.name if stage is not None else "",
+            "role": role_name,
+            "stage": stage_name,
             "reason": reason.strip(),
             "told_customer": tell_customer,
             "open_promises": moved,
@@ -370,10 +372,7 @@ def job_create(
     Milestone.objects.bulk_create(milestones)
     # The first stage is where the job is: it has no promise of its own, even when it starts later.
     promises.milestone_commitments_create(job, milestones[1:])
-    roles = _roles_plan(pipeline, owner=owner, first_stage=stages[0])
-    for row in roles:
-        row.job = job
-    JobRole.objects.bulk_create(roles)
+    JobRole.objects.bulk_create(_roles_plan(job, first_stage=stages[0]))
     drafts = welcome_drafts(job, milestones=milestones) if notify_customer else []
     record_event(
         job=job,
@@ -458,20 +457,20 @@ def _advance(
 
     Job.objects.filter(pk__in=ids).update(current_stage=to_stage, updated_at=now)
     handed_over: set[int] = set()
-    if to_stage.role_id is not None:
-        for job in jobs:
-            holder = _holder_for(job, to_stage)
-            if holder is not None and holder.pk != job.owner_id:
-                _hand_over(
-                    job,
-                    to=holder,
-                    actor=actor,
-                    reason=_("“%(stage)s” is in the hands of the %(role)s.")
-                    % {"stage": to_stage.name, "role": to_stage.role.name if to_stage.role else ""},
-                    stage=to_stage,
-                    tell_customer=told[job.pk],
-                )
-                handed_over.add(job.pk)
+    holders = _stage_holders(jobs, to_stage)
+    for job in jobs:
+        holder = holders.get(job.pk)
+        if holder is not None and holder.pk != job.owner_id:
+            _hand_over(
+                job,
+                to=holder,
+                actor=actor,
+                reason=_("“%(stage)s” is in the hands of the %(role)s.")
+                % {"stage": to_stage.name, "role": to_stage.role.name if to_stage.role else ""},
+                stage=to_stage,
+                tell_customer=told[job.pk],
+            )
+            handed_over.add(job.pk)
     events = []
     for job in jobs:
         from_stage, job.current_stage, job.updated_at = job.current_stage, to_stage, now
@@ -694,7 +693,9 @@ def dates_tell(*, job: Job, actor: Actor, note: str = "") -> list[DateChange]:
     if not recipients(job, kind=Message.Kind.DATE_MOVED):
         raise DomainError(_("No contact on this job: nobody would receive it."))
     changes = [DateChange(milestone=move.milestone, old_date=move.old_date, new_date=move.new_date) for move in untold]
-    told = promises.moves_told([pk for move in untold for pk in move.renegotiation_ids])
+    told = promises.moves_told(
+        Renegotiation.objects.filter(pk__in=[pk for move in untold for pk in move.renegotiation_ids])
+    )
     job.updated_at = timezone.now()
     job.save(update_fields=["updated_at"])
     told_event = record_event(
@@ -716,9 +717,7 @@ def dates_tell(*, job: Job, actor: Actor, note: str = "") -> list[DateChange]:
 
 
 @transaction.atomic
-def job_reassign(
-    *, job: Job, owner: User, actor: Actor, reason: str = "", tell_customer: bool = True, note: str = ""
-) -> Job:
+def job_reassign(*, job: Job, owner: User, actor: Actor, reason: str = "", tell_customer: bool = True) -> Job:
     """Hand the job, and the responsibility for talking to its customer, to another person: open
     promises follow, the new person is told (in their language), and each contact is introduced
     to them with their card. The holder of the current stage's role becomes them too."""

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.urls import reverse
 
 from crm.models import Commitment, Message
-from crm.services.alerts import alert_key, alert_staff
+from crm.services.alerts import alert_key, alert_row_key, alert_staff, staff_url
 from crm.services.promises import about_to_slip, open_commitments, warning_threshold
 from crm.sql import update_returning_pks
 from crm.workdays import business_zone, is_business_day, opening_hours
@@ -47,13 +46,11 @@ def digest_morning(now: datetime) -> tuple[date, datetime] | None:
 
 def commitment_move_url(commitment: Commitment) -> str:
     """The one-click "new date, tell them now" page of a promise, for an email."""
-    path = reverse("crm:commitment_move", args=[commitment.job.public_id, commitment.pk])
-    return f"{settings.SITE_URL}{path}"
+    return staff_url(reverse("crm:commitment_move", args=[commitment.job.public_id, commitment.pk]))
 
 
 def _digest_sent(owner: User, day: date) -> bool:
-    # The row alert_staff stores under digest_key (its keys are "alert:<name>:<key>:<person>").
-    key = f"alert:{DIGEST_NAME}:{digest_key(owner.pk, day)}:{owner.pk}"
+    key = alert_row_key(DIGEST_NAME, digest_key(owner.pk, day), owner.pk)
     return Message.objects.filter(idempotency_key=key).exists()
 
 
@@ -98,7 +95,7 @@ def digests_send(*, now: datetime, batch: int) -> tuple[int, int]:
                         "commitments": [(c, commitment_move_url(c)) for c in listed],
                         "count": len(listed),
                         "first": listed[0],
-                        "dashboard_url": f"{settings.SITE_URL}{reverse('crm:home')}",
+                        "dashboard_url": staff_url(reverse("crm:home")),
                     },
                     key=digest_key(owner.pk, day),
                 )

@@ -243,10 +243,9 @@ def untold_moves(job: Job) -> list[UntoldMove]:
     out, or someone moved a date without telling), in stage order."""
     zone = business_zone()
     moves = []
+    pending = Renegotiation.objects.untold(job).values("commitment_id")
     commitments = (
-        open_commitments()
-        .filter(job=job, kind=Commitment.Kind.MILESTONE, milestone__isnull=False)
-        .filter(Exists(Renegotiation.objects.filter(commitment=OuterRef("pk"), told_customer_at__isnull=True)))
+        Commitment.objects.filter(milestone__isnull=False, pk__in=pending)
         .select_related("milestone__stage")
         .prefetch_related("renegotiations")
         .order_by("milestone__stage__position")
@@ -273,12 +272,10 @@ def untold_moves(job: Job) -> list[UntoldMove]:
     return moves
 
 
-def moves_told(moves: QuerySet[Renegotiation] | Iterable[int], *, at: datetime | None = None) -> dict[str, int]:
-    """These moves (a queryset, or their ids) are told to the customer now: in time (proactive)
-    where the date they replaced has not passed yet, late otherwise. Already told ones stay."""
+def moves_told(moves: QuerySet[Renegotiation], *, at: datetime | None = None) -> dict[str, int]:
+    """These moves are told to the customer now: in time (proactive) where the date they replaced
+    has not passed yet, late otherwise. Already told ones stay."""
     at = at or timezone.now()
-    if not isinstance(moves, QuerySet):
-        moves = Renegotiation.objects.filter(pk__in=list(moves))
     untold = moves.filter(told_customer_at__isnull=True)
     proactive = untold.filter(old_due_at__gte=at).update(told_customer_at=at, proactive=True)
     late = untold.update(told_customer_at=at, proactive=False)
