@@ -745,7 +745,7 @@ def measure_queries(world: World) -> Queries:
 STAGE_CHANGE_COSTS = [
     ("all SQL round trips (CursorWrapper._execute)", "django.db.backends.utils:CursorWrapper._execute"),
     ("transaction commits", "django.db.backends.base.base:BaseDatabaseWrapper.commit"),
-    ("job row locks + read (lock_jobs)", "crm.services.jobs:lock_jobs"),
+    ("job row locks + read (lock_jobs)", "crm.services.guards:lock_jobs"),
     ("forecast roll (_roll_forecasts)", "crm.services.jobs:_roll_forecasts"),
     ("rendering drafts (stage_change_drafts)", "crm.notify:stage_change_drafts"),
     ("  template rendering (Template.render)", "django.template.base:Template.render"),

@@ -141,11 +141,11 @@ def build_world() -> World:
     from django.urls import reverse
     from django.utils import timezone
 
+    from crm.links import make_link_token
     from crm.models import Contact, Customer, Message, Pipeline, StaffProfile, StageTemplate
     from crm.services.jobs import job_advance, job_create, milestone_move
     from crm.services.requests import request_create
     from crm.workdays import add_business_days, business_today
-    from portal.access import make_link_token
 
     owner = User.objects.create_user(
         "bench-owner", "camille@bench.example", first_name="Camille", last_name="Bench", is_staff=True

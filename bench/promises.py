@@ -407,7 +407,7 @@ def analyze(world: World) -> None:
 
 
 def at_risk_query(now: datetime, batch: int) -> QuerySet[Commitment]:
-    """The at-risk SELECT, built by the function crm.services.promises.scan() uses for the morning
+    """The at-risk SELECT, built by the function crm.services.scan.scan() uses for the morning
     digests (crm.services.nudges): the promises already in the window at opening time. Outside a
     business morning's hours the scan sends no digest and runs no such SELECT; the same query as of
     the last opening is measured then."""
@@ -435,7 +435,7 @@ def broken_query(now: datetime, batch: int) -> QuerySet[Commitment]:
 def scan_batch() -> int:
     import inspect
 
-    from crm.services.promises import scan
+    from crm.services.scan import scan
 
     default = inspect.signature(scan).parameters["batch"].default
     return int(default)
@@ -474,7 +474,7 @@ def check_queries(batch: int) -> QueryCheck:
     their SQL must be among the statements scan() sent."""
     from django.utils import timezone
 
-    from crm.services.promises import scan
+    from crm.services.scan import scan
 
     now = timezone.now()
     scan_sql = captured(lambda: scan(now=now))
@@ -583,7 +583,7 @@ class ScanRuns:
 def run_scans() -> ScanRuns:
     from django.utils import timezone
 
-    from crm.services.promises import scan
+    from crm.services.scan import scan
 
     due = digests_due(timezone.now())
     began = time.perf_counter()

@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import widgets
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, Prefetch, QuerySet, URLField
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
@@ -59,7 +60,14 @@ from crm.models import (
     Survey,
 )
 from crm.selectors import running_late
-from crm.services.customers import contact_create, contact_update, customer_create, customer_update
+from crm.services.customers import (
+    contact_create,
+    contact_deletion_refusals,
+    contact_update,
+    contacts_delete,
+    customer_create,
+    customer_update,
+)
 from crm.services.jobs import (
     job_advance,
     job_cancel,
@@ -260,7 +268,6 @@ class CustomerAdmin(ServiceAdmin):
                 if contact_form in formset.deleted_forms:
                     if contact_form.instance.pk is not None:
                         formset.deleted_objects.append(contact_form.instance)
-                        contact_form.instance.delete()
                 elif contact_form.has_changed():
                     is_new = contact_form.instance.pk is None
                     contact = save_contact(contact_form, customer=form.instance)
@@ -268,6 +275,8 @@ class CustomerAdmin(ServiceAdmin):
                         formset.new_objects.append(contact)
                     else:
                         formset.changed_objects.append((contact, contact_form.changed_data))
+            if formset.deleted_objects:
+                contacts_delete(contacts=formset.deleted_objects, actor=_actor(request))
 
     @admin.display(description=_("contacts"), ordering="contact_count")
     def contact_count(self, obj: Customer) -> int:
@@ -288,10 +297,44 @@ class ContactAdmin(ServiceAdmin):
         # The autocomplete of job contacts lists str(contact), which names the customer.
         return super().get_queryset(request).select_related("customer")
 
+    delete_confirmation_template = "admin/crm/contact/delete_confirmation.html"
+    delete_selected_confirmation_template = "admin/crm/contact/delete_selected_confirmation.html"
+
     def save_model(self, request: HttpRequest, obj: Contact, form: ModelForm, change: bool) -> None:
         saved = save_contact(form)
         obj.pk = saved.pk
         obj.refresh_from_db()
+
+    # Deleting, one or several: through the service (each job records it), refused while they are
+    # an open job's only contacts: the confirmation page lists those jobs instead of a button.
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, perms_needed, [*protected, *contact_deletion_refusals(objs)]
+
+    def delete_model(self, request: HttpRequest, obj: Contact) -> None:
+        contacts_delete(contacts=[obj], actor=_actor(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        contacts_delete(contacts=list(queryset), actor=_actor(request))
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
+        try:
+            # A POST runs in a transaction (ModelAdmin.delete_view) that this exception undoes.
+            return super().delete_view(request, object_id, extra_context)
+        except DomainError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        # The "delete selected" action: its admin log and the deletion in one transaction, undone
+        # when a colleague made one of them an open job's only contact after the confirmation page.
+        try:
+            with transaction.atomic():
+                return super().changelist_view(request, extra_context)
+        except DomainError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     @admin.display(description=_("SMS consent"), boolean=True, ordering="sms_consent_at")
     def sms_consent(self, obj: Contact) -> bool:
@@ -792,7 +835,7 @@ class RequestAdmin(ReadOnlyMixin, OddInputAdmin):
 
 @admin.register(ImportRun)
 class ImportRunAdmin(ReadOnlyMixin, OddInputAdmin):
-    """Imports run from the staff pages (crm.services.imports); shown here for support."""
+    """Imports run from the staff pages (crm.services.csv_import); shown here for support."""
 
     list_display = ["created_at", "file_name", "status", "total_rows", "processed_rows", "created_by"]
     list_filter = ["status", "created_at"]

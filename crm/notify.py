@@ -19,11 +19,11 @@ from django.conf import settings
 from django.template.loader import render_to_string, select_template
 from django.utils import timezone, translation
 
+from crm.links import checkin_url, portal_url, short_portal_url, survey_url, unsubscribe_url
 from crm.models import Contact, Job, Message, Milestone, StageTemplate
 from crm.people import person_card
 from crm.sms import SMS_MAX_LENGTH
 from crm.workdays import business_zone, customer_zone
-from portal.access import checkin_url, portal_url, short_portal_url, survey_url, unsubscribe_url
 
 
 @dataclass(frozen=True)
@@ -158,13 +158,14 @@ def _names(folder: str, kind: str, suffix: str, variant: str) -> list[str]:
     return [*names, f"{folder}/{slug}{suffix}"]
 
 
-def _tidy(text: str) -> str:
+def tidy_text(text: str) -> str:
     """Plain text as a person would type it: no trailing spaces, at most one blank line."""
     text = "\n".join(line.rstrip() for line in text.strip().splitlines())
     return re.sub(r"\n{3,}", "\n\n", text) + "\n"
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
+    """``text`` on one line, its runs of whitespace one space: a subject, a part of a text message."""
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -188,14 +189,14 @@ def _shorten(text: str, room: int) -> str:
     return cut.rstrip(" ,;:.—-") + "…"
 
 
-def _sms_text(body: str, link: str) -> str:
+def sms_text(body: str, link: str) -> str:
     """Fit the message and its link in SMS_MAX_LENGTH: the link whole, the first sentence, the
     whole parts that fit (in their order), then a person's words in the room left (see SMS_PART);
     written in the template's order."""
     room = SMS_MAX_LENGTH - len(link) - 1
     first, *rest = re.split(f"([{SMS_PART}{SMS_PART_CUT}])", body)
-    text = _shorten(_one_line(first), room)
-    parts = [(marker, _one_line(part)) for marker, part in zip(rest[::2], rest[1::2], strict=True)]
+    text = _shorten(one_line(first), room)
+    parts = [(marker, one_line(part)) for marker, part in zip(rest[::2], rest[1::2], strict=True)]
     parts = [(marker, part) for marker, part in parts if part]
     left = room - len(text)
     kept: dict[int, str] = {}
@@ -229,19 +230,19 @@ def render_draft(
     channel = channel or reachable_channel(contact)
     with translation.override(contact.language):
         context = _context(job, contact, kind, extra or {}, channel=channel, author=author)
-        subject = _one_line(select_template(_names("emails", kind, "-subject.txt", variant)).render(context))
+        subject = one_line(select_template(_names("emails", kind, "-subject.txt", variant)).render(context))
         html = ""
         if channel == Message.Channel.SMS:
-            text = _sms_text(
+            text = sms_text(
                 select_template(_names("sms", kind, ".txt", variant)).render({**context, **SMS_MARKERS}),
                 sms_link or context["portal_url"],
             )
             to_address = contact.phone
         elif channel == Message.Channel.PHONE:
-            text = _tidy(select_template(_names("calls", kind, ".txt", variant)).render(context))
+            text = tidy_text(select_template(_names("calls", kind, ".txt", variant)).render(context))
             to_address = contact.phone
         else:
-            text = _tidy(select_template(_names("emails", kind, "-body.txt", variant)).render(context))
+            text = tidy_text(select_template(_names("emails", kind, "-body.txt", variant)).render(context))
             html = select_template(_names("emails", kind, "-body.html", variant)).render(context)
             to_address = contact.email if channel == Message.Channel.EMAIL else ""
     return Draft(
@@ -411,7 +412,7 @@ def staff_alert(*, name: str, context: dict[str, Any], language: str) -> tuple[s
     from ``templates/emails/staff/<name>-subject.txt`` and ``-body.txt``."""
     context = {"company": settings.COMPANY_NAME, "site_url": settings.SITE_URL, **context}
     with translation.override(language), timezone.override(business_zone()):
-        subject = _one_line(render_to_string(f"emails/staff/{name}-subject.txt", context))
+        subject = one_line(render_to_string(f"emails/staff/{name}-subject.txt", context))
         return subject, render_to_string(f"emails/staff/{name}-body.txt", context).strip() + "\n"
 
 
@@ -439,13 +440,13 @@ def portal_link_drafts(contact: Contact, *, job: Job | None = None) -> list[Draf
             "next_step": next_step(job) if job is not None else None,
             "unsubscribe_url": "",
         }
-        subject = _one_line(render_to_string("emails/portal-link-subject.txt", context))
+        subject = one_line(render_to_string("emails/portal-link-subject.txt", context))
         html = ""
         if channel == Message.Channel.SMS:
-            text = _sms_text(render_to_string("sms/portal-link.txt", context), link)
+            text = sms_text(render_to_string("sms/portal-link.txt", context), link)
             to_address = contact.phone
         else:
-            text = _tidy(render_to_string("emails/portal-link-body.txt", context))
+            text = tidy_text(render_to_string("emails/portal-link-body.txt", context))
             html = render_to_string("emails/portal-link-body.html", context)
             to_address = contact.email
     return [

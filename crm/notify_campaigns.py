@@ -13,17 +13,15 @@ Templates: ``emails/tip-subject.txt``, ``emails/tip-body.txt``, ``emails/tip-bod
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from crm.links import campaign_url, portal_url, unsubscribe_url
 from crm.models import Campaign, Contact, Message
-from crm.notify import Draft, _one_line, _sms_text, _tidy
-from portal.access import absolute, portal_url, unsubscribe_url
+from crm.notify import Draft, one_line, sms_text, tidy_text
 
 
 def campaign_channel(contact: Contact) -> str | None:
@@ -37,17 +35,6 @@ def campaign_channel(contact: Contact) -> str | None:
     if sms_ok:
         return Message.Channel.SMS
     return None
-
-
-def campaign_path(campaign: Campaign, *, language: str = "") -> str:
-    """The campaign's durable page: it opens without signing in, and still says something useful
-    once the campaign has ended. The language makes it open in the reader's."""
-    path = reverse("portal:campaign", args=[campaign.public_id])
-    return f"{path}?{urlencode({'lang': language})}" if language else path
-
-
-def campaign_url(campaign: Campaign, *, language: str = "") -> str:
-    return absolute(campaign_path(campaign, language=language))
 
 
 def link_label(campaign: Campaign, language: str) -> str:
@@ -98,15 +85,15 @@ def campaign_draft(contact: Contact, campaign: Campaign, *, channel: str | None 
             "campaign_url": campaign_url(campaign, language=language),
             "unsubscribe_url": unsubscribe_url(contact),
         }
-        subject = _one_line(render_to_string("emails/tip-subject.txt", context))
+        subject = one_line(render_to_string("emails/tip-subject.txt", context))
         html = ""
         if channel == Message.Channel.SMS:
             # The link and the way to stop are never cut; the text is, if it must be.
             links = " ".join([context["campaign_url"], _("Stop: %(url)s") % {"url": context["unsubscribe_url"]}])
-            text = _sms_text(render_to_string("sms/tip.txt", context), links)
+            text = sms_text(render_to_string("sms/tip.txt", context), links)
             to_address = contact.phone
         else:
-            text = _tidy(render_to_string("emails/tip-body.txt", context))
+            text = tidy_text(render_to_string("emails/tip-body.txt", context))
             html = render_to_string("emails/tip-body.html", context)
             to_address = contact.email
     return Draft(

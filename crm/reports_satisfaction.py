@@ -33,18 +33,17 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import formats
-from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from crm import charts
 from crm.models import Pipeline, Survey
+from crm.report_tables import Cell, FigureChart, day_label, percent, rounded, week_label, weekly_chart
 from crm.reports import Period, Ratio
 from crm.text import person_name, spreadsheet_safe
 
@@ -312,23 +311,6 @@ def satisfaction_report(*, period: Period, owner: AbstractBaseUser | None = None
 # --- What the page shows ------------------------------------------------------------------------
 
 
-@dataclass
-class Cell:
-    """One figure in a table: the value (empty: nothing to count) and what it is counted from."""
-
-    value: str
-    detail: str
-
-
-@dataclass
-class FigureChart:
-    key: str
-    title: str
-    svg: SafeString
-    # (week label, value, what it is counted from) for the table under the chart.
-    rows: list[tuple[str, str, str]]
-
-
 def dimension_title(dimension: str) -> str:
     return {
         TEAM: _("Team"),
@@ -336,11 +318,6 @@ def dimension_title(dimension: str) -> str:
         INSTALLER: _("Installer"),
         PIPELINE: _("Pipeline"),
     }[dimension]
-
-
-def rounded(value: float, places: int = 0) -> Decimal:
-    """Rounded the way people do it by hand: 4.25 → 4.3, 62.5 → 63, −66.67 → −66.7."""
-    return Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 def number(value: float | None) -> str:
@@ -351,8 +328,9 @@ def number(value: float | None) -> str:
     return str(exact).removesuffix(".0") if exact else "0"
 
 
-def percent(value: float) -> str:
-    return _("%(percent)s%%") % {"percent": formats.number_format(rounded(value))}
+def _percent(value: float) -> str:
+    """A share on this page: half rounded up (62.5 → 63 %), as in the CSV."""
+    return percent(value, half_up=True)
 
 
 def average(value: float) -> str:
@@ -422,7 +400,7 @@ def cells(figures: Satisfaction) -> list[Cell]:
     rate = figures.response.percent
     result = [
         Cell(
-            percent(rate) if rate is not None else "",
+            _percent(rate) if rate is not None else "",
             _("%(answered)s of %(invited)s answered") % {"answered": figures.answered, "invited": figures.invited},
         )
     ]
@@ -431,7 +409,7 @@ def cells(figures: Satisfaction) -> list[Cell]:
         mean = question.average
         result.append(Cell(average(mean) if mean is not None else "", _answers(question.answers)))
     csat = figures.csat.percent
-    result.append(Cell(percent(csat) if csat is not None else "", csat_detail(figures)))
+    result.append(Cell(_percent(csat) if csat is not None else "", csat_detail(figures)))
     nps = figures.nps
     result.append(Cell(signed(nps) if nps is not None else "", nps_detail(figures)))
     result.append(
@@ -452,7 +430,7 @@ def distribution_rows(figures: Satisfaction) -> list[tuple[str, list[str], int, 
         question = figures.question(name)
         answers = question.answers
         counts = [
-            _("%(count)s (%(share)s)") % {"count": count, "share": percent(100 * count / answers)}
+            _("%(count)s (%(share)s)") % {"count": count, "share": _percent(100 * count / answers)}
             if answers
             else formats.number_format(count)
             for _score, count in question.scores
@@ -462,35 +440,27 @@ def distribution_rows(figures: Satisfaction) -> list[tuple[str, list[str], int, 
     return rows
 
 
-def week_label(week: Period) -> str:
-    return formats.date_format(week.first_day, "j M")
-
-
-def _day(day: Any) -> str:
-    return formats.date_format(day, "j M Y")
-
-
 def figure_charts(report: SatisfactionReport, row: Group) -> list[FigureChart]:
     """A chart per figure, week by week, for one group. The NPS runs from −100 to +100, which
     a chart from zero cannot show, so its two parts are charted: promoters and detractors."""
     labels = [week_label(week) for week in report.weeks]
     weekly = row.weeks
     weekly_cells = [cells(figures) for figures in weekly]
-    share = {"y_max": 100, "format_value": percent, "y_label": "%"}
+    share = {"y_max": 100, "format_value": _percent, "y_label": "%"}
     score = {"y_max": 5, "format_value": average, "y_label": _("out of 5")}
 
     def part(figures: Satisfaction, count: int) -> float | None:
         answers = figures.recommend.answers
         return 100 * count / answers if answers else None
 
-    specs: list[tuple[str, str, str, list[float | None], dict[str, Any], list[tuple[str, str]]]] = [
+    specs: list[tuple[str, str, str, list[float | None], dict[str, Any], list[Cell]]] = [
         (
             "response",
             _("Response rate"),
             "line",
             [f.response.percent for f in weekly],
             share,
-            [(c[0].value, c[0].detail) for c in weekly_cells],
+            [c[0] for c in weekly_cells],
         )
     ]
     for name in SCORE_QUESTIONS:
@@ -502,7 +472,7 @@ def figure_charts(report: SatisfactionReport, row: Group) -> list[FigureChart]:
                 "line",
                 [f.question(name).average for f in weekly],
                 score,
-                [(c[index].value, c[index].detail) for c in weekly_cells],
+                [c[index] for c in weekly_cells],
             )
         )
     csat = cell_index("csat")
@@ -513,7 +483,7 @@ def figure_charts(report: SatisfactionReport, row: Group) -> list[FigureChart]:
             "line",
             [f.csat.percent for f in weekly],
             share,
-            [(c[csat].value, c[csat].detail) for c in weekly_cells],
+            [c[csat] for c in weekly_cells],
         )
     )
     promoters = [part(f, f.promoters) for f in weekly]
@@ -526,7 +496,7 @@ def figure_charts(report: SatisfactionReport, row: Group) -> list[FigureChart]:
             promoters,
             share,
             [
-                (percent(value) if value is not None else "", nps_week(f))
+                Cell(_percent(value) if value is not None else "", nps_week(f))
                 for value, f in zip(promoters, weekly, strict=True)
             ],
         ),
@@ -537,7 +507,7 @@ def figure_charts(report: SatisfactionReport, row: Group) -> list[FigureChart]:
             detractors,
             share,
             [
-                (percent(value) if value is not None else "", nps_detail(f))
+                Cell(_percent(value) if value is not None else "", nps_detail(f))
                 for value, f in zip(detractors, weekly, strict=True)
             ],
         ),
@@ -547,28 +517,27 @@ def figure_charts(report: SatisfactionReport, row: Group) -> list[FigureChart]:
             "bar",
             [f.low if f.answered else None for f in weekly],
             {"format_value": charts.format_number, "y_label": _("surveys"), "integer": True},
-            [(c[cell_index("low")].value, c[cell_index("low")].detail) for c in weekly_cells],
+            [c[cell_index("low")] for c in weekly_cells],
         ),
     ]
     description = _("Surveys sent in the weeks of %(start)s to %(end)s.") % {
-        "start": _day(report.period.first_day),
-        "end": _day(report.period.last_day),
+        "start": day_label(report.period.first_day),
+        "end": day_label(report.period.last_day),
     }
-    result = []
-    for key, figure, kind, values, options, rows in specs:
-        title = _("%(figure)s, week by week: %(who)s") % {"figure": figure, "who": row.name}
-        svg = charts.chart(
-            list(zip(labels, values, strict=True)),
+    return [
+        weekly_chart(
+            key=key,
+            figure=figure,
+            who=row.name,
             kind=kind,
-            chart_id=f"chart-{key}",
-            title=title,
+            labels=labels,
+            values=values,
+            cells=week_cells,
             description=description,
-            x_label=_("Week starting"),
             **options,
         )
-        table = [(label, value, detail) for label, (value, detail) in zip(labels, rows, strict=True)]
-        result.append(FigureChart(key, figure, svg, table))
-    return result
+        for key, figure, kind, values, options, week_cells in specs
+    ]
 
 
 # --- CSV ----------------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """Reads for the staff pages: each returns what one page needs, scoped and prefetched, in a fixed
-number of queries however many rows there are."""
+number of queries however many rows there are.
+
+A read of one row returns it or None (an empty result for a list): the view decides that nothing
+found is a 404. Nothing here knows HTTP or forms; ids from a page are read by crm.ids."""
 
 from __future__ import annotations
 
@@ -24,11 +27,10 @@ from django.db.models import (
     Value,
     When,
 )
-from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms.fields import id_from_input
+from crm.ids import id_from_input
 from crm.models import (
     Commitment,
     Contact,
@@ -448,12 +450,13 @@ def staff_users() -> QuerySet[Any]:
 # --- Job page -----------------------------------------------------------------------------------
 
 
-def job_detail(public_id: Any) -> Job:
+def job_detail(public_id: Any) -> Job | None:
     """The job page: the job with its customer, contacts, installers, milestones, latest events
-    and messages, and open questions, in a fixed number of queries. Staff see every job."""
+    and messages, and open questions, in a fixed number of queries (None: no such job). Staff see
+    every job."""
     events = JobEvent.objects.select_related("actor").order_by("-created_at", "-id")
     messages = Message.objects.select_related("contact", "author").order_by("-created_at", "-id")
-    job = (
+    return (
         Job.objects.select_related("customer", "pipeline", "current_stage", "owner__staff_profile")
         .prefetch_related(
             Prefetch("contacts", queryset=Contact.objects.order_by("name")),
@@ -482,9 +485,6 @@ def job_detail(public_id: Any) -> Job:
         .filter(public_id=public_id)
         .first()
     )
-    if job is None:
-        raise Http404("No such job")
-    return job
 
 
 def unassigned_inbound() -> QuerySet[Message]:

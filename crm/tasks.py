@@ -1,6 +1,6 @@
 """django-q2 entry points: load by id, call a service. Nothing else lives here."""
 
-from crm.services import alerts, campaigns, checkins, delivery, imports, promises, surveys
+from crm.services import alerts, campaigns, checkins, csv_import, delivery, scan, surveys
 
 
 def send_messages(message_ids: list[int]) -> dict[int, str]:
@@ -23,12 +23,12 @@ def send_staff_email(to: str, subject: str, body: str) -> None:
 
 
 def run_import(run_id: int) -> str:
-    run = imports.import_run(run_id=run_id)
+    run = csv_import.import_run(run_id=run_id)
     return run.status if run is not None else "not running"
 
 
 def scan_commitments() -> dict[str, int]:
-    return promises.scan()
+    return scan.scan()
 
 
 def send_campaign(campaign_id: int) -> str:

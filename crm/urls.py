@@ -1,4 +1,4 @@
-from crm.views import campaigns, customers, dashboard, imports, jobs, jobs_bulk, promises, reports, requests
+from crm.views import campaigns, csv_import, customers, dashboard, jobs, jobs_bulk, promises, reports, requests
 
 app_name = "crm"
 
@@ -8,7 +8,7 @@ urlpatterns = [
     *jobs_bulk.urlpatterns,
     *promises.urlpatterns,
     *customers.urlpatterns,
-    *imports.urlpatterns,
+    *csv_import.urlpatterns,
     *campaigns.urlpatterns,
     *reports.urlpatterns,
     *requests.urlpatterns,

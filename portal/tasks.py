@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from crm.ids import parse_public_id
 from crm.services.contacts import contact_send_portal_links
-from portal.access import parse_public_id
 
 
 def send_portal_links(address: str, job_public_id: str | None = None) -> int:

@@ -28,7 +28,21 @@ from django.views.decorators.http import require_http_methods, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 from django_q.tasks import async_task
 
+from crm.access import HtmxHttpRequest
 from crm.errors import DomainError
+from crm.ids import parse_public_id
+from crm.links import (
+    absolute,
+    calendar_url,
+    linked_contact,
+    payload_contact_id,
+    read_calendar_token,
+    read_link_token,
+    read_short_token,
+    read_unsubscribe_token,
+    signed_out_url,
+    webcal_url,
+)
 from crm.models import Contact, Job, Milestone, Request
 from crm.people import person_card
 from crm.redirects import next_page
@@ -37,28 +51,17 @@ from crm.services.requests import answer_promise, request_create
 from portal import ics, ratelimit, selectors
 from portal.access import (
     SESSION_LANGUAGE_KEY,
-    absolute,
-    calendar_url,
+    PortalRequest,
     choose_language,
     contact_required,
-    email_fingerprint,
     in_portal_language,
-    parse_public_id,
-    payload_contact_id,
     portal_language,
     portal_time_zone,
-    read_calendar_token,
-    read_link_token,
-    read_short_token,
-    read_unsubscribe_token,
     remember_preferences,
     session_contact_id,
     session_customer_id,
-    short_fingerprint_matches,
     sign_in,
     sign_out,
-    signed_out_url,
-    webcal_url,
 )
 from portal.forms import LinkRequestForm, PreferencesForm, QuestionForm
 
@@ -74,9 +77,9 @@ LINK_REQUESTS_PER_IP = (20, 3600)
 QUESTIONS_PER_CONTACT = (10, 3600)
 
 
-def _get_job_for_contact(request: HttpRequest, public_id: uuid.UUID) -> Job:
+def _get_job_for_contact(request: PortalRequest, public_id: uuid.UUID) -> Job:
     """The one way a portal view finds a job: among the signed-in contact's customer's jobs."""
-    job = selectors.job_for_customer(request.contact.customer_id, public_id)  # type: ignore[attr-defined]
+    job = selectors.job_for_customer(request.contact.customer_id, public_id)
     if job is None:
         raise Http404("No such job")
     return job
@@ -93,26 +96,19 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
     never dead-ends: someone already signed in on this browser simply goes on to the page; anyone
     else gets the page that sends a fresh link, which will open the same job.
     """
-    job = parse_public_id(request.GET.get("job"))
-    contact = None
     try:
         payload = read_link_token(token)
     except signing.BadSignature:  # expired links too (SignatureExpired is a BadSignature)
         payload = None
-    contact_id = payload_contact_id(payload)
-    if contact_id is not None:
-        contact = Contact.objects.filter(pk=contact_id).first()
-        if contact is not None and email_fingerprint(contact.email) != (payload or {}).get("e"):
-            contact = None
-    return _enter_as(request, contact, job)
+    return _enter_as(request, linked_contact(payload), parse_public_id(request.GET.get("job")))
 
 
 @require_safe
 def short_enter(request: HttpRequest, token: str) -> HttpResponse:
     """The short link of a text message: the same as ``enter``, its facts packed in the token."""
     link = read_short_token(token)
-    contact = Contact.objects.filter(pk=link.contact_id).first() if link else None
-    if link is None or contact is None or not short_fingerprint_matches(link, contact):
+    contact = linked_contact(link)
+    if link is None or contact is None:
         return _enter_as(request, None, None)
     # The job only among the contact's customer's: a token names ids, never more than that.
     job = (
@@ -220,8 +216,8 @@ def language(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @contact_required
-def home(request: HttpRequest) -> HttpResponse:
-    contact: Contact = request.contact  # type: ignore[attr-defined]
+def home(request: PortalRequest) -> HttpResponse:
+    contact = request.contact
     cards = selectors.contact_jobs(contact)
     return render(
         request,
@@ -243,13 +239,13 @@ def _status_etag(request: HttpRequest, updated_at: datetime) -> str:
 
 
 def _job_page(
-    request: HttpRequest,
+    request: PortalRequest,
     job: Job,
     *,
     form: QuestionForm | None = None,
     acknowledged: Request | None = None,
 ) -> HttpResponse:
-    contact: Contact = request.contact  # type: ignore[attr-defined]
+    contact = request.contact
     return render(
         request,
         "portal/job.html",
@@ -276,12 +272,12 @@ def _answer_by() -> date:
 
 @require_safe
 @contact_required
-def job_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def job_detail(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
     return _job_page(request, _get_job_for_contact(request, public_id))
 
 
 @require_safe
-def job_status(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def job_status(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """The live fragment (status and timeline), polled by the open job page.
 
     Unchanged: 304 after one query, read with the customer id the session holds (sessions come
@@ -290,7 +286,7 @@ def job_status(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     customer_id = session_customer_id(request)
     if customer_id is None:
         url = signed_out_url(job=public_id)
-        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)  # type: ignore[attr-defined]
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     updated_at = selectors.job_updated_at(customer_id, public_id)
     if updated_at is None:
         raise Http404("No such job")
@@ -306,7 +302,7 @@ def job_status(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 
 @contact_required
-def _job_status_fragment(request: HttpRequest, public_id: uuid.UUID, etag: str) -> HttpResponse:
+def _job_status_fragment(request: PortalRequest, public_id: uuid.UUID, etag: str) -> HttpResponse:
     job = _get_job_for_contact(request, public_id)
     response = render(
         request,
@@ -320,11 +316,11 @@ def _job_status_fragment(request: HttpRequest, public_id: uuid.UUID, etag: str) 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @contact_required
-def ask(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def ask(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
     """ "Ask a question": recorded on the job, acknowledged at once with the date of the answer.
 
     A GET (this address reloaded after a refused question) goes on to the job's question form."""
-    contact: Contact = request.contact  # type: ignore[attr-defined]
+    contact = request.contact
     job = _get_job_for_contact(request, public_id)
     if request.method != "POST":
         return redirect(reverse("portal:job", args=[job.public_id]) + "#question")
@@ -345,7 +341,7 @@ def ask(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
                 )
             except DomainError as error:
                 form.add_error("body", error.message)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(
             request,
             "portal/_question.html",
@@ -372,8 +368,8 @@ def ask(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @contact_required
-def preferences(request: HttpRequest) -> HttpResponse:
-    contact: Contact = request.contact  # type: ignore[attr-defined]
+def preferences(request: PortalRequest) -> HttpResponse:
+    contact = request.contact
     form = PreferencesForm(request.POST if request.method == "POST" else None, contact=contact)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -1,6 +1,6 @@
 """After the job: the satisfaction survey and the check-in, opened from a link without signing in.
 
-Each link carries its own signed token (portal.access: salts "portal.survey", "portal.checkin",
+Each link carries its own signed token (crm.links: salts "portal.survey", "portal.checkin",
 no expiry) naming one job and one contact. ``_get_survey`` and ``_get_check_in`` are the only way
 these views find a row: the one of that job and that contact, whose customer the job belongs to —
 a token for another job, or a tampered one, is a 404 page that says what to do instead. The links
@@ -27,12 +27,13 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
 from crm.errors import DomainError
+from crm.links import read_checkin_token, read_survey_token
 from crm.models import CheckIn, Contact, Survey
 from crm.people import person_card
 from crm.services.checkins import check_in_answer
 from crm.services.surveys import survey_answer
 from crm.workdays import customer_zone
-from portal.access import SESSION_LANGUAGE_KEY, portal_language, read_checkin_token, read_survey_token
+from portal.access import SESSION_LANGUAGE_KEY, portal_language
 from portal.forms import CheckInForm, SurveyForm
 
 SCORE_FIELDS = ("product_quality", "workmanship", "installer_conduct", "recommend")

@@ -19,8 +19,9 @@ from django.utils import translation
 from django.views.decorators.http import require_safe
 
 from crm.access import is_staff
+from crm.links import campaign_path
 from crm.models import Campaign
-from crm.notify_campaigns import campaign_context, campaign_path
+from crm.notify_campaigns import campaign_context
 from crm.services.campaigns import current_campaigns, public_campaign
 from crm.workdays import business_today
 from portal.access import SESSION_LANGUAGE_KEY, portal_language

@@ -19,11 +19,12 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.admin_forms import time_zone_choices
 from crm.errors import DomainError
-from crm.forms.fields import ModelChoiceField, ModelMultipleChoiceField, check_day, id_from_input
+from crm.forms.fields import ModelChoiceField, ModelMultipleChoiceField, check_day
 from crm.forms.welcome import WelcomeFields
+from crm.ids import id_from_input
 from crm.models import Contact, Customer, Pipeline
 from crm.phones import validate_phone
-from crm.services.jobs import ensure_contacts_of
+from crm.services.guards import ensure_contacts_of
 from crm.text import person_name
 from crm.workdays import business_today, years_after
 

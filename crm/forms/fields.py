@@ -1,10 +1,8 @@
 """What people type or a page carries that names a row or a day, or is searched for: read
 strictly, so that junk or an absurd value is an ordinary "no such …" or a form error, never a crash.
 
-Ids: ASCII digits only ("²".isdigit() is true, but int("²") fails), and within the range of the
-model's primary key column as PostgreSQL declares it (``integer`` for Django's own tables,
-``bigint`` for ours) — the same answer on SQLite, where the database itself would overflow at a
-different limit or not at all, so a value is refused before any query is made.
+Ids: read by crm.ids (max_id, id_from_input; below forms and selectors alike), which the id
+fields here use to refuse a value before any query is made.
 
 Search text: what PostgreSQL refuses in text (a NUL) taken out, as if it had not been typed —
 a search box or a filter has no error to show, and a NUL in a query is a 500 there (SQLite takes it).
@@ -23,39 +21,18 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.backends.base.operations import BaseDatabaseOperations
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.dates import said_date
+
+# id_from_input and max_id are still importable from here (the admin modules do).
+from crm.ids import id_from_input, max_id
 from crm.text import clean_text
 from crm.workdays import EARLIEST_DAY, business_today, is_business_day, out_of_reach
 
 # --- Ids ----------------------------------------------------------------------------------------
-
-
-def max_id(model: type[models.Model]) -> int:
-    """The largest primary key ``model``'s table can hold on PostgreSQL."""
-    pk = model._meta.pk
-    assert pk is not None
-    return BaseDatabaseOperations.integer_field_ranges[pk.get_internal_type()][1]
-
-
-def id_from_input(value: Any, model: type[models.Model]) -> int | None:
-    """The primary key of ``model`` that ``value`` (a query-string or form value) names, or None
-    when it cannot name one: empty, not ASCII digits, zero, or beyond what the column holds."""
-    if isinstance(value, model):
-        return value.pk
-    if isinstance(value, bool):
-        return None
-    text = str(value).strip() if value is not None else ""
-    limit = max_id(model)
-    # The length first: int() of thousands of digits is slow, then refused by Python itself.
-    if not (text.isascii() and text.isdigit()) or len(text) > len(str(limit)):
-        return None
-    number = int(text)
-    return number if 1 <= number <= limit else None
 
 
 class IdField(forms.IntegerField):

@@ -14,7 +14,8 @@ from crm.errors import DomainError
 from crm.forms.fields import IdField, ModelChoiceField, ModelMultipleChoiceField, NonWorkingDayForm, check_day
 from crm.models import Contact, Job, Milestone, StageTemplate
 from crm.selectors import staff_users
-from crm.services.jobs import ensure_can_advance, ensure_contacts_of
+from crm.services.guards import ensure_contacts_of
+from crm.services.jobs import ensure_can_advance
 from crm.services.messages import MAX_MESSAGE_LENGTH, CallOutcome
 from crm.services.requests import MAX_QUESTION_LENGTH
 from crm.text import person_name

@@ -7,13 +7,16 @@ Models hold data and its invariants (constraints, ``clean``); every change of st
 - jobs: Pipeline, PipelineRole, StageTemplate, Job, JobRole, Milestone, JobEvent, JobReferenceCounter
 - messages: Message (the outbox and inbox)
 - promises: Request, Commitment, Renegotiation
-- imports: ImportRun
-- after: Survey, CheckIn, Campaign
+- csv_import: ImportRun
+- after: Survey, CheckIn
+- campaigns: Campaign
 
 Migrations refer to the field defaults and validators by their path here (``crm.models.new_reply_token``).
 """
 
-from crm.models.after import Campaign, CheckIn, Survey
+from crm.models.after import CheckIn, Survey
+from crm.models.campaigns import Campaign
+from crm.models.csv_import import ImportRun
 from crm.models.customers import (
     Contact,
     Customer,
@@ -22,7 +25,6 @@ from crm.models.customers import (
     known_time_zones,
     validate_time_zone,
 )
-from crm.models.imports import ImportRun
 from crm.models.jobs import (
     Job,
     JobEvent,

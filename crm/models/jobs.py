@@ -420,6 +420,8 @@ class JobEvent(models.Model):
             case self.Kind.DETAILS_CHANGED:
                 changed = d.get("changed", {})
                 parts = []
+                if deleted := d.get("deleted_contacts"):
+                    parts.append(_("%(names)s deleted from the customer's contacts") % {"names": ", ".join(deleted)})
                 if "title" in changed:
                     title = changed["title"]
                     parts.append(_("title “%(old)s” → “%(new)s”") % {k: title.get(k, "?") for k in ("old", "new")})

@@ -1,7 +1,9 @@
 """Writes to customers and their contacts, as staff enter them in the CRM.
 
-Customers and contacts are reference data, not job history: no JobEvent is written here. What is
-kept as evidence is kept on the contact itself: when SMS consent was given and how.
+Customers and contacts are reference data, not job history: creating or changing one writes no
+JobEvent. What is kept as evidence is kept on the contact itself: when SMS consent was given and
+how. Deleting a contact is job history: each of their jobs records who it has left
+(``contacts_delete``), and a contact who is the only one on an open job is not deleted at all.
 
 The rules a contact's preferences follow:
 
@@ -22,15 +24,21 @@ saves, so a rule broken here is a ValidationError a form can show next to the fi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Contact, Customer
+from crm.errors import DomainError
+from crm.models import Contact, Customer, Job, JobEvent
 from crm.phones import is_dialable, phone_error
 from crm.services.contacts import fallback_channel
+from crm.services.events import event, record_events
 
 
 @transaction.atomic
@@ -161,3 +169,65 @@ def contact_update(
     contact.full_clean()
     contact.save()
     return contact
+
+
+def _open_jobs_left_alone(contact_ids: set[int]) -> list[Job]:
+    """The open jobs whose every contact is among ``contact_ids``: deleting them all would leave
+    nobody to tell."""
+    others = Job.contacts.through.objects.filter(job=OuterRef("pk")).exclude(contact_id__in=contact_ids)
+    return list(
+        Job.objects.filter(status__in=(Job.Status.ACTIVE, Job.Status.ON_HOLD), contacts__in=contact_ids)
+        .exclude(Exists(others))
+        .distinct()
+        .order_by("reference")
+    )
+
+
+def contact_deletion_refusals(contacts: Iterable[Contact]) -> list[str]:
+    """Why these contacts cannot be deleted (together) now: one line per open job they are the
+    only contacts of. Empty when they can be."""
+    return [
+        _("%(job)s: its only contact. Add another contact to the job, or close it, first.") % {"job": job}
+        for job in _open_jobs_left_alone({contact.pk for contact in contacts})
+    ]
+
+
+@transaction.atomic
+def contacts_delete(*, contacts: Iterable[Contact], actor: User | None) -> int:
+    """Delete contacts; each job they were on records it (its contacts before and after, and who
+    was deleted). Refused, with nothing deleted, while they are the only contacts of an open job.
+
+    What they were sent and asked stays on the jobs (the messages, questions and promises lose
+    their contact, not their history)."""
+    ids = {contact.pk for contact in contacts}
+    rows = list(Contact.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    if refusals := contact_deletion_refusals(rows):
+        raise DomainError(" ".join(refusals))
+    jobs = (
+        Job.objects.filter(contacts__in=ids)
+        .distinct()
+        .prefetch_related(Prefetch("contacts", queryset=Contact.objects.order_by("pk")))
+    )
+    events = []
+    for job in jobs:
+        before = list(job.contacts.all())
+        after = [contact for contact in before if contact.pk not in ids]
+        events.append(
+            event(
+                kind=JobEvent.Kind.DETAILS_CHANGED,
+                actor=actor,
+                job=job,
+                changed={
+                    "contacts": {
+                        "old": [c.pk for c in before],
+                        "new": [c.pk for c in after],
+                        "names": sorted(c.name for c in after),
+                    }
+                },
+                deleted_contacts=sorted(c.name for c in before if c.pk in ids),
+            )
+        )
+    record_events(events)
+    Job.objects.filter(pk__in=[job.pk for job in jobs]).update(updated_at=timezone.now())
+    Contact.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    return len(rows)

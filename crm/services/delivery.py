@@ -31,6 +31,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.email_backends import IDEMPOTENCY_ATTRIBUTE
+from crm.links import unsubscribe_url
 from crm.models import JobEvent, Message
 from crm.services.alerts import alert_message_failed, digest_absorb
 from crm.services.events import record_event
@@ -38,7 +39,6 @@ from crm.services.outbox import enqueue_now, record_message_sent, send_later
 from crm.sms import get_sms_backend
 from crm.sql import update_returning_pks
 from crm.text import clean_text
-from portal.access import unsubscribe_url
 
 logger = logging.getLogger(__name__)
 

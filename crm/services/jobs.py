@@ -1,4 +1,5 @@
-"""Writes to jobs and their milestones.
+"""Writes to jobs and their milestones, and a promise's new date told in one click
+(commitment_move_and_tell, next to milestone_move which it uses for a stage's promise).
 
 Every function here is keyword-only and atomic, locks the job row before it reads the state it
 decides on (so two people acting on one job at once are serialised, and the second sees the first
@@ -23,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from crm.errors import ConflictError, DomainError, ForbiddenTransition
 from crm.models import (
+    Commitment,
     Contact,
     Customer,
     Job,
@@ -34,12 +36,14 @@ from crm.models import (
     Pipeline,
     PipelineRole,
     Renegotiation,
+    Request,
     StageTemplate,
 )
 from crm.notify import (
     DateChange,
     contact_changed_drafts,
     date_moved_drafts,
+    promise_moved_drafts,
     recipients,
     stage_change_drafts,
     welcome_drafts,
@@ -47,6 +51,7 @@ from crm.notify import (
 from crm.services import promises
 from crm.services.alerts import alert_staff
 from crm.services.events import event, record_event, record_events
+from crm.services.guards import ensure_contacts_of, lock_job, lock_jobs
 from crm.services.outbox import messages_queue, messages_store
 from crm.text import person_name
 from crm.workdays import add_business_days, business_today, end_of_business_day, out_of_reach
@@ -54,31 +59,6 @@ from crm.workdays import add_business_days, business_today, end_of_business_day,
 Actor = User | None
 
 REFERENCE_RE = re.compile(r"^J-(?P<year>\d{4})-(?P<number>\d{4,6})$")
-
-
-def lock_job(job: Job) -> Job:
-    """Re-read the job under a row lock; decisions are made on this copy, never on the caller's.
-
-    The job row alone: with joins, PostgreSQL would also lock the stage, pipeline and owner rows
-    (blocking every other job that shares them) and, re-checking the join after a concurrent
-    stage change, drop the row instead of returning the new state.
-    """
-    return Job.objects.select_for_update().get(pk=job.pk)
-
-
-def lock_jobs(jobs: Iterable[Job]) -> list[Job]:
-    """Lock the job rows (in id order, so two moves of overlapping sets cannot deadlock), then
-    read them afresh with what decisions and messages need: stage, pipeline, customer, owner and
-    the owner's profile (a second query: see lock_job for why the lock takes no joins)."""
-    ids = sorted({job.pk for job in jobs})
-    locked = set(Job.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
-    if len(locked) != len(ids):
-        raise DomainError(_("A job you chose no longer exists; look again."))
-    return list(
-        Job.objects.select_related("current_stage", "pipeline", "customer", "owner__staff_profile")
-        .filter(pk__in=ids)
-        .order_by("pk")
-    )
 
 
 # --- References ---------------------------------------------------------------------------------
@@ -122,20 +102,6 @@ def _ensure_staff(user: User, *, role: str) -> None:
                 "role": role,
             }
         )
-
-
-def ensure_contacts_of(customer: Customer, contacts: Iterable[Contact]) -> list[Contact]:
-    contacts = list(contacts)
-    strangers = [c.name for c in contacts if c.customer_id != customer.pk]
-    if strangers:
-        raise DomainError(
-            _("%(names)s is not a contact of %(customer)s.")
-            % {
-                "names": ", ".join(strangers),
-                "customer": customer.name,
-            }
-        )
-    return contacts
 
 
 def _ensure_open(job: Job, *, doing: str) -> None:
@@ -714,6 +680,58 @@ def dates_tell(*, job: Job, actor: Actor, note: str = "") -> list[DateChange]:
         author=actor,
     )
     return changes
+
+
+@transaction.atomic
+def commitment_move_and_tell(
+    *, commitment: Commitment, new_date: date, reason: str, actor: Actor, note: str = ""
+) -> Commitment:
+    """Get in front of it: give the customer the new date now, before the old one passes. A stage's
+    promise moves with its stage (milestone_move, knock-on dates included); any other promise is
+    renegotiated and told on its own."""
+    job = lock_job(commitment.job)
+    commitment = Commitment.objects.select_for_update().get(pk=commitment.pk)
+    if not job.is_open:
+        raise DomainError(_("This job is closed."))
+    if commitment.state not in (*Commitment.OPEN_STATES, Commitment.State.BROKEN):
+        raise DomainError(_("This promise is no longer open."))
+    if not reason.strip():
+        raise DomainError(_("Say why the date moves: the customer will ask."))
+    if new_date < business_today():
+        raise DomainError(_("The new date cannot be in the past."))
+    if commitment.milestone is not None:
+        milestone_move(
+            milestone=commitment.milestone, new_date=new_date, reason=reason, actor=actor, tell_customer=True, note=note
+        )
+        commitment.refresh_from_db()
+        return commitment
+    old_due_at = commitment.due_at
+    new_due_at = promises.due_at_for(new_date)
+    if new_due_at == old_due_at:
+        raise DomainError(_("%(date)s is already the promised date.") % {"date": new_date})
+    promises.commitment_renegotiate(
+        commitment=commitment, new_due_at=new_due_at, reason=reason, actor=actor, told_customer=True
+    )
+    if commitment.request_id:
+        # The question shows the date now promised.
+        Request.objects.filter(pk=commitment.request_id).update(answer_due_on=new_date)
+    contacts = [commitment.contact] if commitment.contact else list(job.contacts.all())
+    messages_queue(
+        drafts=promise_moved_drafts(
+            job,
+            commitment=commitment,
+            old_due_at=old_due_at,
+            reason=reason,
+            note=note,
+            contacts=contacts,
+            author=actor,
+        ),
+        job=job,
+        key=lambda d: f"promise:{commitment.pk}:{new_due_at.isoformat()}:{d.contact.pk}:{d.channel}",
+        author=actor,
+    )
+    commitment.refresh_from_db()
+    return commitment
 
 
 @transaction.atomic

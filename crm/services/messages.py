@@ -1,5 +1,5 @@
-"""Conversations on a job: messages staff write, calls they log, replies they deal with, failed
-messages they send again, unassigned emails they file."""
+"""Conversations on a job: messages staff write, the ready status update they send, calls they log,
+replies they deal with, failed messages they send again, unassigned emails they file."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from django.utils.translation import gettext_lazy
 
 from crm.errors import DomainError
 from crm.models import Commitment, Contact, Job, JobEvent, Message, Request
-from crm.notify import free_message_drafts, reachable_channel
+from crm.notify import free_message_drafts, reachable_channel, status_update_drafts
 from crm.services import promises
 from crm.services.events import record_event
-from crm.services.jobs import ensure_contacts_of, lock_job
+from crm.services.guards import ensure_contacts_of, lock_job
 from crm.services.outbox import message_send_again, messages_queue
 from crm.services.requests import request_create
 from crm.workdays import business_today
@@ -71,6 +71,24 @@ def free_message_send(*, job: Job, actor: User, body: str, contacts: Iterable[Co
         job=job, contact__in=chosen, direction=Message.Direction.IN, handled_at__isnull=True, request__isnull=True
     ).update(handled_at=now)
     job.updated_at = now
+    job.save(update_fields=["updated_at"])
+    return rows
+
+
+@transaction.atomic
+def status_update_send(*, job: Job, actor: User | None, note: str = "") -> list[Message]:
+    """Send the ready "here is where we are" update to every contact, each in their language."""
+    job = lock_job(job)
+    if not job.is_open:
+        raise DomainError(_("This job is closed."))
+    drafts = status_update_drafts(job, note=note, author=actor)
+    if not drafts:
+        raise DomainError(_("No contact on this job: nobody would receive it."))
+    stamp = uuid.uuid4().hex
+    rows = messages_queue(
+        drafts=drafts, job=job, key=lambda d: f"update:{job.pk}:{d.contact.pk}:{d.channel}:{stamp}", author=actor
+    )
+    job.updated_at = timezone.now()
     job.save(update_fields=["updated_at"])
     return rows
 

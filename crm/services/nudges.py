@@ -5,7 +5,7 @@ about promises then kept). Now the first scan of a business day from opening tim
 one digest: their open promises in the window that no earlier digest listed, the soonest first,
 each with its "new date, tell them now" link. A promise that enters the window later that day
 (made or moved after opening) waits for the next business morning's digest; a promise that breaks
-is still told at once (``promises.scan``).
+is still told at once (``crm.services.scan``).
 """
 
 from __future__ import annotations

@@ -1,35 +1,31 @@
-"""Promises (commitments): every date given to a customer, kept, moved or broken — and the scan
-that nudges an owner before a promise slips and tells a manager when one broke.
+"""Promises (commitments): every date given to a customer, kept, moved or broken.
 
 The other services call the hooks here inside their own transaction: a stage reached keeps its
 promise, a date moved renegotiates it (proactive when the customer is told before the old time),
-an answer sent keeps the "answer by" promise, a call logged keeps a promised callback.
+an answer sent keeps the "answer by" promise, a call logged keeps a promised callback. The scan
+that nudges owners and breaks promises whose time passed is crm.services.scan; a new date told in
+one click (commitment_move_and_tell) is in crm.services.jobs, next to milestone_move.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.access import MANAGERS_GROUP
 from crm.errors import DomainError
 from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Renegotiation, Request
-from crm.notify import promise_moved_drafts, status_update_drafts
-from crm.services.alerts import alert_staff
 from crm.services.events import record_event
-from crm.services.outbox import messages_queue
+from crm.services.guards import ensure_contacts_of
 from crm.workdays import add_business_days, business_today, business_zone, end_of_business_day
 
 logger = logging.getLogger(__name__)
@@ -125,8 +121,6 @@ def document_promise(*, job: Job, title: str, due_on: date, actor: Actor, contac
     if not job.is_open:
         raise DomainError(_("This job is closed."))
     if contact is not None:
-        from crm.services.jobs import ensure_contacts_of  # jobs imports this module
-
         ensure_contacts_of(job.customer, [contact])
     return commitment_make(
         job=job,
@@ -319,57 +313,7 @@ def milestone_date_moved(milestone: Milestone, *, reason: str, actor: Actor, tol
         )
 
 
-# --- The one-click flow: a new date, told to the customer now -----------------------------------
-
-
-@transaction.atomic
-def commitment_move_and_tell(
-    *, commitment: Commitment, new_date: date, reason: str, actor: Actor, note: str = ""
-) -> Commitment:
-    """Get in front of it: give the customer the new date now, before the old one passes."""
-    from crm.services.jobs import lock_job, milestone_move  # jobs imports this module
-
-    job = lock_job(commitment.job)
-    commitment = Commitment.objects.select_for_update().get(pk=commitment.pk)
-    if not job.is_open:
-        raise DomainError(_("This job is closed."))
-    if commitment.state not in (*Commitment.OPEN_STATES, Commitment.State.BROKEN):
-        raise DomainError(_("This promise is no longer open."))
-    if not reason.strip():
-        raise DomainError(_("Say why the date moves: the customer will ask."))
-    if new_date < business_today():
-        raise DomainError(_("The new date cannot be in the past."))
-    if commitment.milestone is not None:
-        milestone_move(
-            milestone=commitment.milestone, new_date=new_date, reason=reason, actor=actor, tell_customer=True, note=note
-        )
-        commitment.refresh_from_db()
-        return commitment
-    old_due_at = commitment.due_at
-    new_due_at = due_at_for(new_date)
-    if new_due_at == old_due_at:
-        raise DomainError(_("%(date)s is already the promised date.") % {"date": new_date})
-    commitment_renegotiate(commitment=commitment, new_due_at=new_due_at, reason=reason, actor=actor, told_customer=True)
-    if commitment.request_id:
-        # The question shows the date now promised.
-        Request.objects.filter(pk=commitment.request_id).update(answer_due_on=new_date)
-    contacts = [commitment.contact] if commitment.contact else list(job.contacts.all())
-    messages_queue(
-        drafts=promise_moved_drafts(
-            job,
-            commitment=commitment,
-            old_due_at=old_due_at,
-            reason=reason,
-            note=note,
-            contacts=contacts,
-            author=actor,
-        ),
-        job=job,
-        key=lambda d: f"promise:{commitment.pk}:{new_due_at.isoformat()}:{d.contact.pk}:{d.channel}",
-        author=actor,
-    )
-    commitment.refresh_from_db()
-    return commitment
+# --- A promised document delivered --------------------------------------------------------------
 
 
 @transaction.atomic
@@ -383,40 +327,7 @@ def commitment_mark_kept(*, commitment: Commitment, actor: Actor) -> Commitment:
     return commitment
 
 
-@transaction.atomic
-def status_update_send(*, job: Job, actor: Actor, note: str = "") -> list[Message]:
-    """Send the ready "here is where we are" update to every contact, each in their language."""
-    from crm.services.jobs import lock_job
-
-    job = lock_job(job)
-    if not job.is_open:
-        raise DomainError(_("This job is closed."))
-    drafts = status_update_drafts(job, note=note, author=actor)
-    if not drafts:
-        raise DomainError(_("No contact on this job: nobody would receive it."))
-    stamp = uuid.uuid4().hex
-    rows = messages_queue(
-        drafts=drafts, job=job, key=lambda d: f"update:{job.pk}:{d.contact.pk}:{d.channel}:{stamp}", author=actor
-    )
-    job.updated_at = timezone.now()
-    job.save(update_fields=["updated_at"])
-    return rows
-
-
-# --- The scan (a django-q2 schedule every few minutes) ------------------------------------------
-
-
-def _managers() -> list[Any]:
-    """The managers to tell of a broken promise (with their profiles, for their language)."""
-    return list(
-        get_user_model()
-        .objects.filter(is_active=True, is_staff=True)
-        .filter(Q(is_superuser=True) | Q(groups__name=MANAGERS_GROUP))
-        .exclude(email="")
-        .select_related("staff_profile")
-        .distinct()
-        .order_by("pk")
-    )
+# --- What the scan reads and breaks (crm.services.scan) -----------------------------------------
 
 
 def about_to_slip(*, now: datetime, batch: int, entered_before: datetime | None = None) -> QuerySet[Commitment]:
@@ -445,63 +356,13 @@ def past_due(*, now: datetime, batch: int) -> QuerySet[Commitment]:
     )
 
 
-def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
-    """Send each owner their morning digest of promises about to slip (the first run of a business
-    day from opening time; each promise in one digest), mark promises whose time passed as broken
-    and tell the managers (once each), and tell owners of silent jobs (once per silence). Safe to
-    run any number of times, from any number of processes: every step is a conditional UPDATE that
-    only one run can win. Counts: promises ``nudged``, ``digests`` sent, promises ``broken``,
-    ``silent`` jobs."""
-    from crm.services.nudges import digests_send  # nudges reads about_to_slip from here
-
-    now = now or timezone.now()
-    counts = {"nudged": 0, "digests": 0, "broken": 0, "silent": 0}
-
-    counts["nudged"], counts["digests"] = digests_send(now=now, batch=batch)
-
-    due = past_due(now=now, batch=batch)
-    managers = _managers() if due else []
-    for commitment in due:
-        with transaction.atomic():
-            moved = Commitment.objects.filter(pk=commitment.pk, state__in=Commitment.OPEN_STATES).update(
-                state=Commitment.State.BROKEN, broken_at=now, escalated_at=now, broken_holder_id=F("owner_id")
-            )
-            if not moved:
-                continue
-            counts["broken"] += 1
-            _event(commitment, JobEvent.Kind.PROMISE_BROKEN, None, due_at=commitment.due_at)
-            alert_staff(
-                [*managers, commitment.owner],
-                name="promise-broken",
-                context={"commitment": commitment, "job": commitment.job},
-                key=f"commitment:{commitment.pk}:{commitment.due_at.isoformat()}",
-            )
-
-    counts["silent"] = _silence_alarm(now)
-    return counts
-
-
-def _silence_alarm(now: datetime) -> int:
-    """Jobs the customer has heard nothing about for their pipeline's silence_days: tell the owner
-    once, with a ready status update one click away."""
-    from crm.selectors import silent_jobs
-
-    sent = 0
-    for job in silent_jobs(now=now).select_related("owner__staff_profile"):
-        last = job.last_out or job.created_at
-        with transaction.atomic():
-            claimed = (
-                Job.objects.filter(pk=job.pk)
-                .filter(Q(silence_nudged_at__isnull=True) | Q(silence_nudged_at__lt=last))
-                .update(silence_nudged_at=now)
-            )
-            if not claimed:
-                continue
-            sent += 1
-            alert_staff(
-                [job.owner],
-                name="silence",
-                context={"job": job, "last": last, "days": (now - last).days},
-                key=f"job:{job.pk}:{last.isoformat()}",
-            )
-    return sent
+def commitment_break(commitment: Commitment, *, at: datetime) -> bool:
+    """Its time passed: the promise is broken (and escalated) at ``at``, credited to who holds it.
+    False if it is no longer open: kept, moved or broken meanwhile, by another run perhaps."""
+    moved = Commitment.objects.filter(pk=commitment.pk, state__in=Commitment.OPEN_STATES).update(
+        state=Commitment.State.BROKEN, broken_at=at, escalated_at=at, broken_holder_id=F("owner_id")
+    )
+    if not moved:
+        return False
+    _event(commitment, JobEvent.Kind.PROMISE_BROKEN, None, due_at=commitment.due_at)
+    return True

@@ -24,8 +24,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.customers import ContactForm, CustomerForm, JobCreateForm
-from crm.forms.fields import id_from_input, search_text
+from crm.forms.fields import search_text
 from crm.forms.requests import CustomerRequestForm
+from crm.ids import id_from_input
 from crm.models import Contact, Customer, Job
 from crm.services.customers import contact_create, contact_update, customer_create, customer_update
 from crm.services.jobs import job_create

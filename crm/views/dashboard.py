@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import selectors
 from crm.access import StaffRequest, is_manager, staff_required
 from crm.errors import DomainError
-from crm.forms.fields import id_from_input
+from crm.ids import id_from_input
 from crm.models import Message
 from crm.services import alerts
 from crm.services import messages as message_services

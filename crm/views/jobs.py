@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.forms import BaseForm
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import selectors
 from crm.access import StaffRequest, is_manager, staff_required
 from crm.errors import DomainError
-from crm.forms.fields import id_from_input, search_text
+from crm.forms.fields import search_text
 from crm.forms.jobs import (
     AdvanceForm,
     AnswerForm,
@@ -41,6 +41,7 @@ from crm.forms.jobs import (
     StatusUpdateForm,
 )
 from crm.forms.requests import JobRequestForm
+from crm.ids import id_from_input
 from crm.models import Job, Message, Pipeline, Request, StageTemplate
 from crm.selectors import JobFilters
 from crm.services import jobs as job_services
@@ -153,7 +154,10 @@ def job_response(
     status: int = 200,
 ) -> HttpResponse:
     """The job page (or, for htmx, its detail block) as it is now, with any bound forms kept."""
-    job = selectors.job_detail(job.public_id)
+    detail = selectors.job_detail(job.public_id)
+    if detail is None:
+        raise Http404("No such job")
+    job = detail
     forms = {name: form_class(job=job) for name, form_class in ACTION_FORMS.items()}
     forms.update(bound or {})
     context = {

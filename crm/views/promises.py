@@ -20,6 +20,7 @@ from crm.forms.jobs import CommitmentMoveForm
 from crm.models import Commitment, Job
 from crm.redirects import next_page
 from crm.services import jobs as job_services
+from crm.services import messages as message_services
 from crm.services import outbox
 from crm.services import promises as promise_services
 from crm.views.jobs import act_on_job, back_to_job, get_job
@@ -45,7 +46,7 @@ def commitment_move(request: StaffRequest, public_id: Any, commitment_id: int) -
     if data is not None and form.is_valid():
 
         def act() -> Commitment:
-            return promise_services.commitment_move_and_tell(
+            return job_services.commitment_move_and_tell(
                 commitment=commitment,
                 new_date=form.cleaned_data["new_date"],
                 reason=form.cleaned_data["reason"],
@@ -101,7 +102,7 @@ def promise_new(request: StaffRequest, public_id: Any) -> HttpResponse:
 
 def _status_update(request: StaffRequest) -> Callable[[Job, dict[str, Any]], str]:
     def perform(job: Job, data: dict[str, Any]) -> str:
-        rows = promise_services.status_update_send(job=job, actor=request.user, note=data["note"])
+        rows = message_services.status_update_send(job=job, actor=request.user, note=data["note"])
         return ngettext("Update queued for %(n)s contact.", "Update queued for %(n)s contacts.", len(rows)) % {
             "n": len(rows)
         }

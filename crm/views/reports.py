@@ -7,112 +7,34 @@ someone else's (``?owner=<id>``) is refused. The figures are computed by crm.rep
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.forms import Form
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import URLPattern, path
 from django.utils import formats
 from django.utils.http import content_disposition_header
-from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
 from crm import charts
 from crm import reports_satisfaction as satisfaction
 from crm.access import StaffRequest, is_manager, staff_required
-from crm.forms.fields import IdField, check_day
+from crm.forms.reports import HealthForm, SatisfactionForm
 from crm.models import Pipeline, Survey
-from crm.reports import MAX_PERIOD_DAYS, Figures, HealthReport, OwnerHealth, Period, health_csv, health_report
+from crm.report_tables import Cell, FigureChart, day_label, percent, week_label, weekly_chart
+from crm.reports import Figures, HealthReport, OwnerHealth, Period, health_csv, health_report
 from crm.selectors import staff_users
 from crm.text import person_name
 
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self) -> None:
-        super().__init__(format="%Y-%m-%d")
-
-
-class HealthForm(forms.Form):
-    """The period and, for managers, whose charts to show. Empty fields mean the default.
-
-    Either end of the period lies between crm.workdays.EARLIEST_DAY and latest_day() (a date
-    typed in the year 1 or 9999 would run the period off the calendar)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # "from" is a Python keyword, so the fields are added by name.
-        self.fields["from"] = forms.DateField(label=gettext_lazy("From"), required=False, widget=DateInput())
-        self.fields["to"] = forms.DateField(label=gettext_lazy("To"), required=False, widget=DateInput())
-        self.fields["owner"] = IdField(model=get_user_model(), label=gettext_lazy("Owner"), required=False)
-
-    def clean_from(self) -> Any:
-        day = self.cleaned_data.get("from")
-        return check_day(day) if day is not None else None
-
-    def clean_to(self) -> Any:
-        day = self.cleaned_data.get("to")
-        return check_day(day) if day is not None else None
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        first, last = data.get("from"), data.get("to")
-        if first and last and first > last:
-            raise forms.ValidationError(_("The period must start before it ends."))
-        period = self.period_from(data)
-        if period.days > MAX_PERIOD_DAYS:
-            raise forms.ValidationError(_("Choose a period of at most a year."))
-        return data
-
-    @staticmethod
-    def period_from(data: dict[str, Any]) -> Period:
-        default = Period.last_weeks()
-        first, last = data.get("from"), data.get("to")
-        if first and last:
-            return Period(first, last)
-        if first:
-            return Period(first, max(first, default.last_day))
-        if last:
-            return Period(last - timedelta(days=default.days - 1), last)
-        return default
-
-    @property
-    def period(self) -> Period:
-        return self.period_from(self.cleaned_data)
-
-
 # --- What the page shows ------------------------------------------------------------------------
-
-
-@dataclass
-class Cell:
-    """One figure in the table: the value (empty: nothing to count) and what it is counted from."""
-
-    value: str
-    detail: str
-
-
-@dataclass
-class FigureChart:
-    key: str
-    title: str
-    svg: SafeString
-    # (week label, value, what it is counted from) for the table under the chart.
-    rows: list[tuple[str, str, str]]
-
-
-def percent(value: float) -> str:
-    return _("%(percent)s%%") % {"percent": formats.number_format(round(value))}
 
 
 def duration(value: timedelta) -> str:
@@ -194,16 +116,11 @@ def figure_titles(report: HealthReport) -> list[str]:
     ]
 
 
-def week_label(week: Period) -> str:
-    return formats.date_format(week.first_day, "j M")
-
-
 def figure_charts(report: HealthReport, row: OwnerHealth) -> list[FigureChart]:
     """A chart per figure, week by week, for one owner or the team."""
     labels = [week_label(week) for week in report.weeks]
     titles = figure_titles(report)
     weekly_cells = [cells(figures) for figures in row.weeks]
-    x_label = _("Week starting")
     specs: list[tuple[str, str, list[float | None], dict[str, Any]]] = [
         (
             "kept",
@@ -245,40 +162,46 @@ def figure_charts(report: HealthReport, row: OwnerHealth) -> list[FigureChart]:
             {"format_value": charts.format_number, "y_label": _("digests"), "integer": True},
         ),
     ]
-    result = []
-    for index, (key, kind, values, options) in enumerate(specs):
-        title = _("%(figure)s, week by week: %(who)s") % {"figure": titles[index], "who": row.name}
-        svg = charts.chart(
-            list(zip(labels, values, strict=True)),
+    description = _("Weeks of %(start)s to %(end)s.") % {
+        "start": day_label(report.period.first_day),
+        "end": day_label(report.period.last_day),
+    }
+    return [
+        weekly_chart(
+            key=key,
+            figure=titles[index],
+            who=row.name,
             kind=kind,
-            chart_id=f"chart-{key}",
-            title=title,
-            description=_("Weeks of %(start)s to %(end)s.")
-            % {"start": _period_text(report.period.first_day), "end": _period_text(report.period.last_day)},
-            x_label=x_label,
+            labels=labels,
+            values=values,
+            cells=[week_cells[index] for week_cells in weekly_cells],
+            description=description,
             **options,
         )
-        rows = [
-            (label, week_cells[index].value, week_cells[index].detail)
-            for label, week_cells in zip(labels, weekly_cells, strict=True)
-        ]
-        result.append(FigureChart(key, titles[index], svg, rows))
-    return result
-
-
-def _period_text(day: Any) -> str:
-    return formats.date_format(day, "j M Y")
+        for index, (key, kind, values, options) in enumerate(specs)
+    ]
 
 
 # --- The page -----------------------------------------------------------------------------------
 
 
-def _csv_response(report: HealthReport) -> HttpResponse:
+def _csv_response(text: str, name: str) -> HttpResponse:
     # The byte-order mark makes spreadsheet programs read the file as UTF-8.
-    response = HttpResponse("\ufeff" + health_csv(report), content_type="text/csv; charset=utf-8")
-    name = f"communication-health-{report.period.first_day}-{report.period.last_day}.csv"
+    response = HttpResponse("\ufeff" + text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, name) or "attachment"
     return response
+
+
+def _invalid_response(
+    request: StaffRequest, form: Form, *, template: str, context: dict[str, Any], wants_csv: bool
+) -> HttpResponse:
+    """A period or filter that makes no sense: the errors as text for a CSV download, else the
+    page again with its form and what was typed (400)."""
+    if wants_csv:
+        problems = [str(error) for errors in form.errors.values() for error in errors]
+        return HttpResponse(" ".join(problems), status=400, content_type="text/plain; charset=utf-8")
+    context["values"] = {"from": request.GET.get("from", ""), "to": request.GET.get("to", "")}
+    return render(request, template, context, status=400)
 
 
 def _query(period: Period, **extra: Any) -> str:
@@ -318,17 +241,16 @@ def health(request: StaffRequest) -> HttpResponse:
     wants_csv = request.GET.get("format") == "csv"
     context: dict[str, Any] = {"nav": "health", "form": form, "manager": manager}
     if not form.is_valid():
-        if wants_csv:
-            problems = [str(error) for errors in form.errors.values() for error in errors]
-            return HttpResponse(" ".join(problems), status=400, content_type="text/plain; charset=utf-8")
-        context["values"] = {"from": request.GET.get("from", ""), "to": request.GET.get("to", "")}
-        return render(request, "crm/reports/health.html", context, status=400)
+        return _invalid_response(
+            request, form, template="crm/reports/health.html", context=context, wants_csv=wants_csv
+        )
 
     period = form.period
     staff = list(staff_users()) if manager else []
     report, selected = _health_for(request.user, period=period, owner_id=form.cleaned_data["owner"], staff=staff)
     if wants_csv:
-        return _csv_response(report)
+        name = f"communication-health-{report.period.first_day}-{report.period.last_day}.csv"
+        return _csv_response(health_csv(report), name)
     context.update(
         {
             "values": {"from": period.first_day.isoformat(), "to": period.last_day.isoformat()},
@@ -350,31 +272,6 @@ def health(request: StaffRequest) -> HttpResponse:
 
 
 # --- The satisfaction page ----------------------------------------------------------------------
-
-
-class SatisfactionForm(HealthForm):
-    """The period and whose charts to show: an owner, an installer or a pipeline (none: the
-    team's, or for an owner their own)."""
-
-    CHOICES = ("owner", "installer", "pipeline")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["installer"] = IdField(model=get_user_model(), label=gettext_lazy("Installer"), required=False)
-        self.fields["pipeline"] = IdField(model=Pipeline, label=gettext_lazy("Pipeline"), required=False)
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if len([name for name in self.CHOICES if data.get(name) is not None]) > 1:
-            raise forms.ValidationError(_("Choose the charts of one owner, installer or pipeline."))
-        return data
-
-    @property
-    def chosen(self) -> tuple[str, int] | None:
-        return next(
-            ((name, self.cleaned_data[name]) for name in self.CHOICES if self.cleaned_data.get(name) is not None),
-            None,
-        )
 
 
 def _satisfaction_for(
@@ -415,21 +312,16 @@ def satisfaction_page(request: StaffRequest) -> HttpResponse:
     wants_csv = request.GET.get("format") == "csv"
     context: dict[str, Any] = {"nav": "satisfaction", "form": form, "manager": manager}
     if not form.is_valid():
-        if wants_csv:
-            problems = [str(error) for errors in form.errors.values() for error in errors]
-            return HttpResponse(" ".join(problems), status=400, content_type="text/plain; charset=utf-8")
-        context["values"] = {"from": request.GET.get("from", ""), "to": request.GET.get("to", "")}
-        return render(request, "crm/reports/satisfaction.html", context, status=400)
+        return _invalid_response(
+            request, form, template="crm/reports/satisfaction.html", context=context, wants_csv=wants_csv
+        )
 
     period = form.period
     chosen = form.chosen
     report, selected = _satisfaction_for(request.user, period=period, chosen=chosen)
     if wants_csv:
-        body = "\ufeff" + satisfaction.satisfaction_csv(report)
-        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
         name = f"satisfaction-{period.first_day}-{period.last_day}.csv"
-        response["Content-Disposition"] = content_disposition_header(True, name) or "attachment"
-        return response
+        return _csv_response(satisfaction.satisfaction_csv(report), name)
 
     def linked(rows: list[Any], dimension: str) -> list[tuple[Any, list[Any], str]]:
         return [

@@ -9,7 +9,7 @@ import pytest
 from crm.models import Contact, ImportRun
 from crm.tasks import run_import
 from tests.browser.conftest import assert_accessible, sign_in
-from tests.crm.test_imports import GOOD, csv_bytes
+from tests.crm.test_csv_import import GOOD, csv_bytes
 
 
 @pytest.mark.django_db(transaction=True)
@@ -18,7 +18,7 @@ def test_it_imports_a_small_csv_and_the_progress_bar_finishes(page, live_server,
     # Holding the task back lets the page show a running import, and the test then runs the task
     # itself, as the worker would, while the page polls.
     queued: list[tuple[str, int]] = []
-    monkeypatch.setattr("crm.services.imports.async_task", lambda name, *args: queued.append((name, *args)))
+    monkeypatch.setattr("crm.services.csv_import.async_task", lambda name, *args: queued.append((name, *args)))
     base = live_server.url
 
     sign_in(page, f"{base}/import/")

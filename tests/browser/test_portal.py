@@ -19,10 +19,10 @@ from django.urls import reverse
 from django.utils import translation
 from playwright.sync_api import expect
 
+from crm.links import make_link_token, make_unsubscribe_token
 from crm.models import Contact, Customer, Job, Pipeline, Request, StaffProfile
 from crm.services.jobs import job_advance, job_create
 from portal import views
-from portal.access import make_link_token, make_unsubscribe_token
 from portal.templatetags.portal import long_day
 from tests.browser.conftest import assert_accessible
 

@@ -11,11 +11,11 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
+from crm.links import checkin_url, survey_url
 from crm.models import CheckIn, Contact, Customer, Job, Pipeline, Request, StaffProfile, Survey
 from crm.services.checkins import check_in_send
 from crm.services.jobs import job_complete, job_create, job_update_details
 from crm.services.surveys import survey_invite
-from portal.access import checkin_url, survey_url
 from tests.browser.conftest import assert_accessible
 
 pytestmark = pytest.mark.django_db(transaction=True)

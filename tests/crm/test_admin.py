@@ -29,7 +29,7 @@ from crm.models import (
     StaffProfile,
     StageTemplate,
 )
-from crm.services.imports import import_create
+from crm.services.csv_import import import_create
 from crm.services.jobs import job_advance, job_cancel, job_create, job_hold, job_roles_set, milestone_move
 from crm.services.requests import request_create
 from crm.workdays import business_today
@@ -861,3 +861,87 @@ def test_it_refuses_a_phone_that_cannot_be_dialled(staff: Client, contact: Conta
 
     assert response.status_code == 200
     assert "Enter a phone number that can be dialled" in str(response.context["adminform"].form.errors["phone"])
+
+
+# --- Deleting a contact: through the service, recorded on each job ------------------------------
+
+
+def test_it_refuses_to_delete_the_only_contact_of_an_open_job(staff: Client, job: Job, contact: Contact) -> None:
+    page = staff.get(url(Contact, "delete", contact.pk)).content.decode()
+
+    assert "cannot be deleted: they are the only contact on these open jobs" in page
+    assert f"{job.reference} {job.title}: its only contact" in page
+    assert "Yes, I’m sure" not in page
+
+    response = staff.post(url(Contact, "delete", contact.pk), {"post": "yes"})
+
+    assert Contact.objects.filter(pk=contact.pk).exists()
+    assert not job.events.filter(kind=JobEvent.Kind.DETAILS_CHANGED).exists()
+    assert response.status_code == 200
+
+
+def test_it_deletes_a_contact_and_each_of_their_jobs_records_it(
+    staff: Client, job: Job, customer: Customer, contact: Contact, superuser: User
+) -> None:
+    paul = Contact.objects.create(customer=customer, name="Paul Dupont", email="paul@example.com")
+    job.contacts.add(paul)
+    Message.objects.create(
+        job=job, contact=contact, channel=Message.Channel.EMAIL, subject="Hello", idempotency_key="sent:1"
+    )
+
+    response = staff.post(url(Contact, "delete", contact.pk), {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Contact.objects.filter(pk=contact.pk).exists()
+    assert list(job.contacts.all()) == [paul]
+    [recorded] = job.events.filter(kind=JobEvent.Kind.DETAILS_CHANGED)
+    assert recorded.actor == superuser
+    assert recorded.summary == "Marie Dupont deleted from the customer's contacts; contacts: Paul Dupont"
+    assert job.messages.get(subject="Hello").contact is None  # what was sent stays on the job
+
+
+def test_it_deletes_the_only_contact_of_a_closed_job(staff: Client, job: Job, contact: Contact, bob: User) -> None:
+    job_cancel(job=job, actor=bob, reason="Customer moved away")
+
+    assert staff.post(url(Contact, "delete", contact.pk), {"post": "yes"}).status_code == 302
+
+    assert not Contact.objects.filter(pk=contact.pk).exists()
+    assert job.events.filter(kind=JobEvent.Kind.DETAILS_CHANGED).get().data["deleted_contacts"] == ["Marie Dupont"]
+
+
+def test_deleting_selected_contacts_refuses_them_all_when_together_they_are_a_jobs_only_contacts(
+    staff: Client, job: Job, customer: Customer, contact: Contact
+) -> None:
+    paul = Contact.objects.create(customer=customer, name="Paul Dupont", email="paul@example.com")
+    job.contacts.add(paul)
+    chosen = {"action": "delete_selected", "_selected_action": [contact.pk, paul.pk]}
+
+    page = staff.post(url(Contact, "changelist"), chosen).content.decode()
+
+    assert "The selected contacts cannot be deleted: they are the only contacts on these open jobs." in page
+    assert "Yes, I’m sure" not in page
+
+    staff.post(url(Contact, "changelist"), {**chosen, "post": "yes"})
+
+    assert Contact.objects.filter(pk__in=[contact.pk, paul.pk]).count() == 2
+
+
+def test_removing_a_contact_on_the_customer_page_goes_through_the_service(
+    staff: Client, job: Job, customer: Customer, contact: Contact
+) -> None:
+    data = form_data(staff.get(url(Customer, "change", customer.pk)))
+
+    response = staff.post(url(Customer, "change", customer.pk), {**data, "contacts-0-DELETE": "on"})
+
+    assert response.status_code == 302
+    assert "its only contact" in " ".join(messages_of(response))
+    assert Contact.objects.filter(pk=contact.pk).exists()
+    job.contacts.add(Contact.objects.create(customer=customer, name="Paul Dupont", email="paul@example.com"))
+    data = form_data(staff.get(url(Customer, "change", customer.pk)))
+    [marie] = [key[: -len("-id")] for key, value in data.items() if key.endswith("-id") and value == contact.pk]
+
+    response = staff.post(url(Customer, "change", customer.pk), {**data, f"{marie}-DELETE": "on"})
+
+    assert response.status_code == 302
+    assert not Contact.objects.filter(pk=contact.pk).exists()
+    assert job.events.filter(kind=JobEvent.Kind.DETAILS_CHANGED).get().data["deleted_contacts"] == ["Marie Dupont"]

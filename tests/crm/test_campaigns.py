@@ -23,8 +23,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.errors import DomainError
+from crm.links import campaign_url
 from crm.models import Campaign, Contact, Customer, Message, Pipeline
-from crm.notify_campaigns import campaign_draft, campaign_url
+from crm.notify_campaigns import campaign_draft
 from crm.services import campaigns as service
 from crm.services.campaigns import (
     CampaignDetails,

@@ -13,10 +13,9 @@ from crm.forms.fields import (
     ModelChoiceField,
     ModelMultipleChoiceField,
     check_day,
-    id_from_input,
-    max_id,
     search_text,
 )
+from crm.ids import id_from_input, max_id
 from crm.models import Contact, Customer, Pipeline
 
 INT_MAX = 2**31 - 1  # PostgreSQL integer: Django's own tables (auth_user)

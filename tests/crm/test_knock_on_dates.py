@@ -24,6 +24,7 @@ from django.utils import timezone, translation
 
 from crm.dates import said_date
 from crm.errors import ConflictError, DomainError
+from crm.links import portal_url
 from crm.models import (
     Commitment,
     Contact,
@@ -37,10 +38,9 @@ from crm.models import (
     StaffProfile,
     StageTemplate,
 )
-from crm.services.jobs import dates_tell, job_advance, job_create, milestone_move
-from crm.services.messages import free_message_send
-from crm.services.promises import commitment_move_and_tell, document_promise, status_update_send
-from portal.access import portal_url
+from crm.services.jobs import commitment_move_and_tell, dates_tell, job_advance, job_create, milestone_move
+from crm.services.messages import free_message_send, status_update_send
+from crm.services.promises import document_promise
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY_MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=PARIS)

@@ -21,22 +21,24 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.utils import timezone, translation
 
+from crm.links import make_unsubscribe_token, portal_url, read_unsubscribe_token, short_portal_url
 from crm.models import Contact, Customer, Job, JobEvent, Message, Milestone, StaffProfile, StageTemplate
 from crm.notify import (
     SMS_MIN_CUT,
     SMS_PART,
     SMS_PART_CUT,
-    _sms_text,
     reachable_channel,
     recipients,
     render_draft,
     stage_change_drafts,
 )
+from crm.notify import (
+    sms_text as _sms_text,
+)
 from crm.services.delivery import build_email
 from crm.services.jobs import job_advance, milestone_move
 from crm.sms import SMS_MAX_LENGTH, MemorySmsBackend, SentSms
 from crm.tasks import send_message
-from portal.access import make_unsubscribe_token, portal_url, read_unsubscribe_token, short_portal_url
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY_MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=PARIS)

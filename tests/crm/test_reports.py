@@ -39,6 +39,7 @@ from crm.reports import Period, health_csv, health_report, silent_in
 from crm.services import delivery, promises
 from crm.services.jobs import job_advance, job_cancel, job_complete, job_create, milestone_move
 from crm.services.requests import request_answer, request_create
+from crm.services.scan import scan
 from tests.conftest import make_pipeline
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +146,7 @@ def build_scenario(time_machine, *, bob: User, alice: User, customer: Customer, 
     request_answer(request=r4, body="In the yard.", actor=alice)
 
     go(at("2026-03-16", "09:00"))
-    assert promises.scan()["broken"] == 1  # R3's answer-by date passed on Friday
+    assert scan()["broken"] == 1  # R3's answer-by date passed on Friday
     go(at("2026-03-17"))
     reach(jobs[2], bob)
     go(at("2026-03-19", "09:00"))
@@ -178,7 +179,7 @@ def build_scenario(time_machine, *, bob: User, alice: User, customer: Customer, 
         tell_customer=True,
     )
     go(at("2026-04-03", "09:00"))
-    assert promises.scan()["broken"] == 1  # quote 5
+    assert scan()["broken"] == 1  # quote 5
 
     go(at("2026-04-07"))
     reach(jobs[3], bob)
@@ -197,7 +198,7 @@ def build_scenario(time_machine, *, bob: User, alice: User, customer: Customer, 
         start_date=date(2026, 5, 4),
     )
     go(END)
-    assert promises.scan()["broken"] == 0
+    assert scan()["broken"] == 0
     return Scenario(jobs, quotes, [a1, a2], [r1, r2, r3, r4], visit)
 
 
@@ -473,7 +474,7 @@ def test_proactive_notice_counts_each_slip_once(job_of_bob: Job, now: datetime, 
     )
     second = promise(job_of_bob, now + timedelta(hours=1))
     time_machine.move_to(now + timedelta(hours=2), tick=False)
-    promises.scan()
+    scan()
     assert Commitment.objects.get(pk=second.pk).state == Commitment.State.BROKEN
     ratio = health_report(period=Period(date(2026, 3, 16), date(2026, 3, 22))).team.total.proactive_notice
     assert (ratio.numerator, ratio.denominator) == (0, 2)

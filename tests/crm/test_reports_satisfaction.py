@@ -52,13 +52,13 @@ import pytest
 from django.contrib.auth.models import User
 
 from crm.models import Contact, Customer, Job, Pipeline, Survey
+from crm.report_tables import Cell
 from crm.reports import Period
 from crm.reports_satisfaction import (
     INSTALLER,
     OWNER,
     PIPELINE,
     TEAM,
-    Cell,
     Distribution,
     Group,
     Satisfaction,

@@ -22,6 +22,7 @@ from crm.reports import NUDGES_KEY_PREFIX, Period, Slip, health_csv, health_repo
 from crm.services import promises
 from crm.services.jobs import job_create, job_reassign
 from crm.services.requests import request_answer, request_create
+from crm.services.scan import scan
 
 pytestmark = pytest.mark.django_db
 
@@ -121,7 +122,7 @@ def test_broken_then_told_late_through_the_services(job_of_bob: Job, now: dateti
         job=job_of_bob, kind=Commitment.Kind.DOCUMENT, title="Quote", due_at=now + HOUR, actor=bob
     )
     time_machine.move_to(now + 2 * HOUR, tick=False)
-    assert promises.scan()["broken"] == 1
+    assert scan()["broken"] == 1
     time_machine.move_to(now + 3 * HOUR, tick=False)
     promises.commitment_renegotiate(
         commitment=Commitment.objects.get(pk=quote.pk),

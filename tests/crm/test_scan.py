@@ -23,14 +23,10 @@ from django.core import mail
 from django.db import connection
 
 from crm.models import Commitment, Contact, Customer, Job, JobEvent, Message, Pipeline, StaffProfile
-from crm.services.jobs import job_create, job_hold, job_reassign
-from crm.services.promises import (
-    commitment_mark_kept,
-    commitment_move_and_tell,
-    document_promise,
-    scan,
-    status_update_send,
-)
+from crm.services.jobs import commitment_move_and_tell, job_create, job_hold, job_reassign
+from crm.services.messages import status_update_send
+from crm.services.promises import commitment_mark_kept, document_promise
+from crm.services.scan import scan
 from crm.tasks import scan_commitments
 
 PARIS = ZoneInfo("Europe/Paris")

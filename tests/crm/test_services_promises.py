@@ -33,6 +33,7 @@ from crm.models import (
 )
 from crm.services.inbound import inbound_receive
 from crm.services.jobs import (
+    commitment_move_and_tell,
     job_advance,
     job_cancel,
     job_complete,
@@ -41,15 +42,10 @@ from crm.services.jobs import (
     job_reassign,
     milestone_move,
 )
-from crm.services.messages import CallOutcome, call_log
-from crm.services.promises import (
-    commitment_mark_kept,
-    commitment_move_and_tell,
-    document_promise,
-    scan,
-    status_update_send,
-)
+from crm.services.messages import CallOutcome, call_log, status_update_send
+from crm.services.promises import commitment_mark_kept, document_promise
 from crm.services.requests import answer_promise, request_answer, request_create
+from crm.services.scan import scan
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -20,6 +20,7 @@ from django.test import Client
 from django.urls import reverse
 
 from crm.errors import DomainError
+from crm.links import portal_url
 from crm.models import (
     Commitment,
     Contact,
@@ -34,7 +35,6 @@ from crm.models import (
     StageTemplate,
 )
 from crm.services.jobs import job_advance, job_create, job_reassign, job_roles_set, jobs_advance
-from portal.access import portal_url
 from tests.conftest import INSTALLATION_STAGES, make_pipeline
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -13,11 +13,8 @@ from django.urls import reverse
 from crm.models import Contact, Customer, Job, JobEvent, Message, Pipeline, Request
 from crm.services.jobs import job_cancel, job_create
 from crm.services.requests import request_create
-from crm.workdays import business_today
 
 pytestmark = pytest.mark.django_db
-
-TODAY = date(2026, 3, 2)  # a Monday
 
 
 @pytest.fixture(autouse=True)
@@ -492,7 +489,3 @@ def test_it_files_an_unassigned_email(staff: Client, live_job: Job, contact: Con
     email.refresh_from_db()
     assert email.job == live_job
     assert live_job.events.filter(kind=JobEvent.Kind.MESSAGE_ASSIGNED).exists()
-
-
-def test_it_today_is_the_business_day() -> None:
-    assert business_today() == TODAY

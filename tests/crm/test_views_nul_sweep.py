@@ -46,13 +46,13 @@ from crm.models import (
     Request,
 )
 from crm.services.campaigns import CampaignDetails, campaign_create
-from crm.services.imports import import_create
+from crm.services.csv_import import import_create
 from crm.services.jobs import job_create
 from crm.services.requests import request_create
 from crm.urls import urlpatterns
 from crm.views import customers as customer_views
 from tests.crm.test_admin import form_data
-from tests.crm.test_imports import GOOD, csv_bytes
+from tests.crm.test_csv_import import GOOD, csv_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -556,7 +556,7 @@ def test_it_ignores_odd_fields_sent_with_a_button(manager: Client, world: World,
 
 def test_it_imports_a_file_with_nul_in_its_name_and_cells(manager: Client) -> None:
     # With a byte-order mark the file is read as UTF-8 whatever it holds (without one, a NUL
-    # makes it unreadable as text: test_imports.py).
+    # makes it unreadable as text: test_csv_import.py).
     data = b"\xef\xbb\xbf" + csv_bytes(*GOOD).replace(b"Marie Dupont", b"Marie\x00 Dupont")
 
     response = manager.post(

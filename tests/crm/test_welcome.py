@@ -21,6 +21,7 @@ from django.utils import translation
 from crm import notify
 from crm.dates import said_date
 from crm.errors import DomainError
+from crm.links import portal_url, short_portal_url
 from crm.models import (
     Commitment,
     Contact,
@@ -36,7 +37,6 @@ from crm.notify import welcome_drafts
 from crm.services.jobs import job_advance, job_create
 from crm.services.outbox import messages_queue
 from crm.sms import SMS_MAX_LENGTH
-from portal.access import portal_url, short_portal_url
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY_MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=PARIS)

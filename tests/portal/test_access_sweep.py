@@ -19,10 +19,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, reverse
 
-from crm.models import Contact, Job, Message, Request
-from portal.access import (
-    SESSION_KEY,
-    SESSION_LANGUAGE_KEY,
+from crm.links import (
     make_calendar_token,
     make_checkin_token,
     make_link_token,
@@ -30,6 +27,8 @@ from portal.access import (
     make_survey_token,
     make_unsubscribe_token,
 )
+from crm.models import Contact, Job, Message, Request
+from portal.access import SESSION_KEY, SESSION_LANGUAGE_KEY
 from portal.urls import urlpatterns
 
 # Pages without a parameter: what an anonymous visitor gets.

@@ -9,9 +9,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from crm.links import make_calendar_token
 from crm.models import Contact, Customer, Job, Pipeline, StageTemplate
 from crm.services.jobs import job_cancel, job_complete, job_create, job_hold, milestone_move
-from portal.access import make_calendar_token
 
 from .conftest import advance
 

@@ -15,8 +15,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.links import campaign_url
 from crm.models import Campaign, Contact, Message
-from crm.notify_campaigns import campaign_url
 from crm.services.campaigns import CampaignDetails, campaign_create, campaign_send_start
 from portal.access import SESSION_KEY
 

@@ -8,8 +8,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from crm.links import make_link_token, portal_url
 from crm.models import Contact, Job
-from portal.access import SESSION_CUSTOMER_KEY, SESSION_KEY, make_link_token, portal_url
+from portal.access import SESSION_CUSTOMER_KEY, SESSION_KEY
 
 from .conftest import sign_in
 

@@ -21,11 +21,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, reverse
 
-from crm.models import Contact, Job, Pipeline
-from crm.services.checkins import check_in_send
-from crm.services.jobs import job_complete, job_create
-from crm.services.surveys import survey_invite
-from portal.access import (
+from crm.links import (
     make_calendar_token,
     make_checkin_token,
     make_link_token,
@@ -33,6 +29,10 @@ from portal.access import (
     make_survey_token,
     make_unsubscribe_token,
 )
+from crm.models import Contact, Job, Pipeline
+from crm.services.checkins import check_in_send
+from crm.services.jobs import job_complete, job_create
+from crm.services.surveys import survey_invite
 from portal.urls import urlpatterns
 from tests.crm.test_views_nul_sweep import NUL, NUL_REFUSED, SURROGATE_BYTES, encoded, shown, stored_with_nul, with_nul
 

@@ -17,10 +17,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.models import Commitment, Contact, Customer, Job, Pipeline, Renegotiation, StageTemplate
-from crm.services.jobs import job_cancel, job_create, milestone_move
+from crm.services.jobs import commitment_move_and_tell, job_cancel, job_create, milestone_move
 from crm.services.messages import CallOutcome, call_log
-from crm.services.promises import commitment_move_and_tell, document_promise, scan
+from crm.services.promises import document_promise
 from crm.services.requests import request_answer, request_create
+from crm.services.scan import scan
 
 from .conftest import PARIS, advance, sign_in
 

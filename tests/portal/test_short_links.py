@@ -10,8 +10,9 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from crm.links import make_short_token, read_short_token, short_portal_url
 from crm.models import Contact, Job
-from portal.access import SESSION_KEY, make_short_token, read_short_token, short_portal_url
+from portal.access import SESSION_KEY
 
 
 def test_it_signs_in_and_opens_the_job_in_a_short_address(client: Client, john: Contact, job: Job) -> None:

@@ -11,11 +11,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.links import checkin_url, make_checkin_token, make_survey_token, survey_url
 from crm.models import CheckIn, Commitment, Contact, Job, JobEvent, Message, Request, Survey
 from crm.services.checkins import check_in_send
 from crm.services.jobs import job_complete
 from crm.services.surveys import survey_answer, survey_invite
-from portal.access import checkin_url, make_checkin_token, make_survey_token, survey_url
 
 pytestmark = pytest.mark.django_db
 

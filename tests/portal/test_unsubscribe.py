@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.test import Client
 from django.urls import reverse
 
+from crm.links import make_unsubscribe_token
 from crm.models import Contact
-from portal.access import make_unsubscribe_token
 
 from .conftest import MONDAY_MORNING
 

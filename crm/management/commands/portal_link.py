@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from crm import links
 from crm.models import Contact, Job
-from portal.access import portal_url
 
 
 class Command(BaseCommand):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
                 target = Job.objects.filter(customer_id=contact.customer_id, reference=job.strip()).first()
                 if target is None:
                     self.stderr.write(f"{contact.name}: {job} is not a job of {contact.customer}; linking to all jobs.")
-            url = portal_url(contact, target)
+            url = links.portal_url(contact, target)
             if verbosity >= 1:
                 self.stdout.write(f"{contact.name} ({contact.customer}), {contact.get_language_display()}:")
             self.stdout.write(url)

@@ -1,6 +1,6 @@
 """Forms of the CSV import: the file, which column is which, and the go-ahead.
 
-They validate what a person can fix on the page; crm.services.imports reads, checks and writes.
+They validate what a person can fix on the page; crm.services.csv_import reads, checks and writes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from crm import imports
+from crm import csv_import
 from crm.models import ImportRun
 
 
@@ -43,10 +43,10 @@ class ImportUploadForm(forms.Form):
 
     def clean_file(self) -> UploadedFile:
         file: UploadedFile = self.cleaned_data["file"]
-        if file.size is not None and file.size > imports.MAX_FILE_BYTES:
+        if file.size is not None and file.size > csv_import.MAX_FILE_BYTES:
             raise forms.ValidationError(
                 gettext("The file is %(size)s MB; the limit is %(max)s MB. Split it into smaller files.")
-                % {"size": f"{file.size / 1024 / 1024:.1f}", "max": imports.MAX_FILE_BYTES // 1024 // 1024}
+                % {"size": f"{file.size / 1024 / 1024:.1f}", "max": csv_import.MAX_FILE_BYTES // 1024 // 1024}
             )
         return file
 
@@ -57,9 +57,9 @@ class ImportMappingForm(forms.Form):
     def __init__(self, *args: Any, run: ImportRun, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         columns = [("", gettext("— not in the file —"))] + [
-            (str(index), imports.column_label(run.headers, index)) for index in range(len(run.headers))
+            (str(index), csv_import.column_label(run.headers, index)) for index in range(len(run.headers))
         ]
-        for field in imports.FIELDS:
+        for field in csv_import.FIELDS:
             self.fields[field.key] = forms.ChoiceField(
                 label=str(field.label),
                 choices=columns,
@@ -71,7 +71,7 @@ class ImportMappingForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         mapping = self.mapping
-        for field in imports.missing_fields(mapping):
+        for field in csv_import.missing_fields(mapping):
             if field.required:
                 self.add_error(field.key, gettext("Choose the column that holds this."))
         if "email" not in mapping and "phone" not in mapping:
@@ -82,7 +82,7 @@ class ImportMappingForm(forms.Form):
                 self.add_error(
                     key,
                     gettext("This column is already chosen for “%(field)s”.")
-                    % {"field": imports.FIELDS_BY_KEY[seen[index]].label},
+                    % {"field": csv_import.FIELDS_BY_KEY[seen[index]].label},
                 )
             else:
                 seen[index] = key
@@ -91,7 +91,7 @@ class ImportMappingForm(forms.Form):
     @property
     def mapping(self) -> dict[str, int]:
         data = getattr(self, "cleaned_data", {})
-        return {field.key: int(data[field.key]) for field in imports.FIELDS if data.get(field.key)}
+        return {field.key: int(data[field.key]) for field in csv_import.FIELDS if data.get(field.key)}
 
 
 class ImportStartForm(forms.Form):

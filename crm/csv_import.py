@@ -3,7 +3,7 @@
 No database access here: these functions turn bytes into rows and rows into unsaved Customer and
 Contact instances, the jobs the rows name (ImportJob), plus a list of problems, by the models' own
 rules (and crm.phones' for a phone). What the job cells refer to (pipelines, owners, existing jobs)
-is looked up by crm.services.imports beforehand and handed in as JobFacts. crm.services.imports
+is looked up by crm.services.csv_import beforehand and handed in as JobFacts. crm.services.csv_import
 stores and writes; docs/import-format.md is the documented format.
 """
 
@@ -522,7 +522,7 @@ class JobFact(NamedTuple):
 
 @dataclass
 class JobFacts:
-    """What the job cells of a file refer to, read from the database by crm.services.imports before
+    """What the job cells of a file refer to, read from the database by crm.services.csv_import before
     the check (this module reads none): the pipelines, the people named as owners, the existing
     customers of the rows with a job, and those customers' open jobs and the jobs of the file's
     references."""

@@ -2,7 +2,7 @@
 
 An import goes uploaded → validated → running → done (or failed):
 
-- ``import_create`` reads the file (crm.imports.parse_csv), stores its rows, guesses which column
+- ``import_create`` reads the file (crm.csv_import.parse_csv), stores its rows, guesses which column
   is which and, when every column it needs was recognised, checks the rows at once.
 - ``import_validate`` checks every row by the models' rules with the chosen mapping and stores the
   error report and what the import would do (customers, contacts, jobs and their welcomes: the
@@ -51,9 +51,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
-from crm import imports
+from crm import csv_import
+from crm.csv_import import CheckedRows, ImportFileError, ImportJob
 from crm.errors import DomainError
-from crm.imports import CheckedRows, ImportFileError, ImportJob
 from crm.models import Contact, Customer, ImportRun, Job, Pipeline
 from crm.services.jobs import job_create
 from crm.text import person_name
@@ -156,10 +156,13 @@ def _plan(checked: CheckedRows) -> _Plan:
     return _Plan(existing=existing, to_create=to_create, on_file=on_file)
 
 
-def _staff_facts(keys: Iterable[str]) -> tuple[dict[str, list[imports.StaffFact]], dict[str, list[imports.StaffFact]]]:
+StaffByKey = dict[str, list[csv_import.StaffFact]]
+
+
+def _staff_facts(keys: Iterable[str]) -> tuple[StaffByKey, StaffByKey]:
     """The people whose username or email (without case) is one of ``keys``."""
-    by_username: dict[str, list[imports.StaffFact]] = {}
-    by_email: dict[str, list[imports.StaffFact]] = {}
+    by_username: StaffByKey = {}
+    by_email: StaffByKey = {}
     seen: set[int] = set()
     for chunk in _chunks(sorted(keys)):
         users = (
@@ -171,22 +174,22 @@ def _staff_facts(keys: Iterable[str]) -> tuple[dict[str, list[imports.StaffFact]
             if user.pk in seen:
                 continue
             seen.add(user.pk)
-            fact = imports.StaffFact(user.pk, person_name(user), user.is_active and user.is_staff)
+            fact = csv_import.StaffFact(user.pk, person_name(user), user.is_active and user.is_staff)
             by_username.setdefault(user.username.lower(), []).append(fact)
             if user.email:
                 by_email.setdefault(user.email.lower(), []).append(fact)
     return by_username, by_email
 
 
-def _job_facts(run: ImportRun) -> imports.JobFacts | None:
+def _job_facts(run: ImportRun) -> csv_import.JobFacts | None:
     """What the rows' job cells name, read from the database (a few queries, whatever the number
     of rows); None for a file without a job column."""
     if "job_title" not in run.mapping:
         return None
-    names, owners, references = imports.job_lookups(run.rows, run.mapping)
-    facts = imports.JobFacts()
+    names, owners, references = csv_import.job_lookups(run.rows, run.mapping)
+    facts = csv_import.JobFacts()
     facts.pipelines = [
-        imports.PipelineFact(pk, name, in_use, stages > 0)
+        csv_import.PipelineFact(pk, name, in_use, stages > 0)
         for pk, name, in_use, stages in Pipeline.objects.annotate(stages_count=Count("stages"))
         .order_by("name")
         .values_list("pk", "name", "is_active", "stages_count")
@@ -194,23 +197,23 @@ def _job_facts(run: ImportRun) -> imports.JobFacts | None:
     facts.staff_by_username, facts.staff_by_email = _staff_facts(owners)
     uploader = User.objects.filter(pk=run.created_by_id).first() if run.created_by_id else None
     if uploader is not None and uploader.is_active and uploader.is_staff:
-        facts.default_owner = imports.StaffFact(uploader.pk, person_name(uploader), True)
+        facts.default_owner = csv_import.StaffFact(uploader.pk, person_name(uploader), True)
     facts.customers = _existing_customers(sorted(names))
     fields = ("pk", "reference", "customer_id", "customer__name")
     for chunk in _chunks(sorted(references)):
         for row in Job.objects.filter(reference__in=chunk).values_list(*fields):
-            facts.jobs_by_reference[row[1]] = imports.JobFact(*row)
+            facts.jobs_by_reference[row[1]] = csv_import.JobFact(*row)
     for chunk in _chunks(sorted(set(facts.customers.values()))):
         open_jobs = Job.objects.filter(customer_id__in=chunk, status__in=_OPEN).order_by("pk")
         for *row, pipeline_id, title in open_jobs.values_list(*fields, "pipeline_id", "title"):
-            job = imports.JobFact(*row)
+            job = csv_import.JobFact(*row)
             facts.jobs_by_reference[job.reference] = job
             facts.open_jobs.setdefault((job.customer_id, pipeline_id, title), []).append(job.reference)
     return facts
 
 
 def _check(run: ImportRun, **kwargs: Any) -> CheckedRows:
-    return imports.check_rows(
+    return csv_import.check_rows(
         run.rows, mapping=run.mapping, headers=run.headers, now=timezone.now(), jobs=_job_facts(run), **kwargs
     )
 
@@ -235,41 +238,41 @@ def _jobs_plan(checked: CheckedRows) -> JobsPlan:
 
 
 def _ensure_few_enough_jobs(rows: list[Any], mapping: dict[str, int]) -> None:
-    count = imports.job_rows(rows, mapping)
-    if count > imports.MAX_JOB_ROWS:
+    count = csv_import.job_rows(rows, mapping)
+    if count > csv_import.MAX_JOB_ROWS:
         raise DomainError(
             _(
                 "The file has %(count)s rows with a job; one import opens jobs from %(max)s rows at most. "
                 "Split it into smaller files."
             )
-            % {"count": f"{count:,}", "max": imports.MAX_JOB_ROWS}
+            % {"count": f"{count:,}", "max": csv_import.MAX_JOB_ROWS}
         )
 
 
 def import_create(*, file_name: str, data: bytes, actor: User) -> ImportRun:
     """Store an uploaded file's rows (one INSERT), and check them when every column it needs was
     recognised. Raises DomainError, having written nothing, when the file cannot be read at all."""
-    if len(data) > imports.MAX_FILE_BYTES:
+    if len(data) > csv_import.MAX_FILE_BYTES:
         raise DomainError(
             _("The file is %(size)s MB; the limit is %(max)s MB. Split it into smaller files.")
-            % {"size": f"{len(data) / 1024 / 1024:.1f}", "max": imports.MAX_FILE_BYTES // 1024 // 1024}
+            % {"size": f"{len(data) / 1024 / 1024:.1f}", "max": csv_import.MAX_FILE_BYTES // 1024 // 1024}
         )
     try:
-        parsed = imports.parse_csv(data)
+        parsed = csv_import.parse_csv(data)
     except ImportFileError as error:
         raise DomainError(error.message) from error
-    _ensure_few_enough_jobs(parsed.rows, imports.guess_mapping(parsed.headers))
+    _ensure_few_enough_jobs(parsed.rows, csv_import.guess_mapping(parsed.headers))
     run = ImportRun.objects.create(
         file_name=file_name[:255],
         encoding=parsed.encoding,
         delimiter=parsed.delimiter,
         headers=parsed.headers,
         rows=parsed.rows,
-        mapping=imports.guess_mapping(parsed.headers),
+        mapping=csv_import.guess_mapping(parsed.headers),
         total_rows=len(parsed.rows),
         created_by_id=actor.pk,
     )
-    if not imports.missing_fields(run.mapping):
+    if not csv_import.missing_fields(run.mapping):
         run = import_validate(run=run, mapping=run.mapping)
     return run
 
@@ -287,7 +290,7 @@ def import_validate(*, run: ImportRun, mapping: dict[str, int]) -> ImportRun:
         raise already_started
     if any(not 0 <= index < len(run.headers) for index in mapping.values()):
         raise DomainError(_("Choose columns of the file."))
-    missing = imports.missing_fields(mapping)
+    missing = csv_import.missing_fields(mapping)
     if missing:
         raise DomainError(
             _("Choose the columns holding: %(fields)s.") % {"fields": ", ".join(str(f.label) for f in missing)}
@@ -302,7 +305,7 @@ def import_validate(*, run: ImportRun, mapping: dict[str, int]) -> ImportRun:
         valid_rows=checked.valid_rows,
         invalid_rows=checked.invalid_rows,
         error_count=len(checked.errors),
-        errors=[error.as_dict() for error in checked.errors[: imports.MAX_STORED_ERRORS]],
+        errors=[error.as_dict() for error in checked.errors[: csv_import.MAX_STORED_ERRORS]],
         customers_to_create=len(checked.customers) - len(plan.existing),
         customers_to_join=len(plan.existing),
         contacts_to_create=len(plan.to_create),

@@ -12,10 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from crm import imports
+from crm import csv_import
 from crm.models import Contact, Customer, ImportRun, Job, Message, Pipeline
-from crm.services.imports import STALLED_AFTER, import_create
-from tests.crm.test_imports import GOOD, JOB_ROWS, csv_bytes, job_csv
+from crm.services.csv_import import STALLED_AFTER, import_create
+from tests.crm.test_csv_import import GOOD, JOB_ROWS, csv_bytes, job_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -125,7 +125,7 @@ class TestUpload:
         assert not ImportRun.objects.exists()
 
     def test_a_file_over_the_limit_is_refused_with_its_size(self, staff):
-        response = upload(staff, b"a" * (imports.MAX_FILE_BYTES + 1))
+        response = upload(staff, b"a" * (csv_import.MAX_FILE_BYTES + 1))
         assert "the limit is 5 MB" in response.content.decode()
         assert not ImportRun.objects.exists()
 

@@ -1,4 +1,4 @@
-"""CSV import: reading the file (crm.imports) and the services that check, start and run it."""
+"""CSV import: reading the file (crm.csv_import) and the services that check, start and run it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from datetime import UTC, date, datetime
 import pytest
 from django.utils import timezone
 
-from crm import imports
-from crm.errors import DomainError
-from crm.imports import (
+from crm import csv_import
+from crm.csv_import import (
     ImportFileError,
     JobFact,
     JobFacts,
@@ -20,9 +19,10 @@ from crm.imports import (
     guess_mapping,
     parse_csv,
 )
+from crm.errors import DomainError
 from crm.models import Contact, Customer, ImportRun, Job, Message, Pipeline
-from crm.services import imports as import_services
-from crm.services.imports import (
+from crm.services import csv_import as import_services
+from crm.services.csv_import import (
     STALLED_AFTER,
     import_create,
     import_restart,
@@ -44,12 +44,12 @@ def csv_bytes(*lines: str, header: str = HEADER, encoding: str = "utf-8") -> byt
     return ("\r\n".join([header, *lines]) + "\r\n").encode(encoding)
 
 
-def check(data: bytes) -> imports.CheckedRows:
+def check(data: bytes) -> csv_import.CheckedRows:
     parsed = parse_csv(data)
     return check_rows(parsed.rows, mapping=guess_mapping(parsed.headers), headers=parsed.headers, now=NOW)
 
 
-def messages_by_row(checked: imports.CheckedRows) -> list[tuple[int, str, str]]:
+def messages_by_row(checked: csv_import.CheckedRows) -> list[tuple[int, str, str]]:
     return [(e.row, e.column, e.message) for e in checked.errors]
 
 
@@ -117,7 +117,7 @@ class TestParse:
 
     def test_it_drops_a_nul_from_a_cell_as_no_spreadsheet_shows_one(self):
         # A NUL is never typed and never seen, so the person could not find it to fix it: the cell
-        # is read without it, in the header row too (crm.imports.parse_csv).
+        # is read without it, in the header row too (crm.csv_import.parse_csv).
         line = "Dupont\x00 household,,,Marie\x00\x00 Dupont,marie@example.com\x00,,,,,,"
         for data in (
             b"\xef\xbb\xbf" + csv_bytes(line, header=HEADER.replace("Email", "E\x00mail")),
@@ -173,9 +173,9 @@ class TestMapping:
         assert guess_mapping(["Email", "Courriel", "Customer", "Contact"])["email"] == 0
 
     def test_missing_required_columns_are_named(self):
-        missing = imports.missing_fields(guess_mapping(["Name", "Notes"]))
+        missing = csv_import.missing_fields(guess_mapping(["Name", "Notes"]))
         assert [str(f.label) for f in missing] == ["Customer name", "Email or phone"]
-        assert imports.missing_fields(guess_mapping(["Client", "Contact", "Phone"])) == []
+        assert csv_import.missing_fields(guess_mapping(["Client", "Contact", "Phone"])) == []
 
 
 # --- Checking rows ------------------------------------------------------------------------------
@@ -292,11 +292,11 @@ class TestCheckRows:
         assert seen == [3, 6]
 
     def test_errors_csv_cannot_smuggle_a_formula(self):
-        report = imports.errors_csv([{"row": 2, "column": "=HYPERLINK(1)", "message": "@SUM(A1)"}])
+        report = csv_import.errors_csv([{"row": 2, "column": "=HYPERLINK(1)", "message": "@SUM(A1)"}])
         assert report.splitlines()[1] == "2,'=HYPERLINK(1),'@SUM(A1)"
 
     def test_errors_csv_uses_the_files_delimiter(self):
-        report = imports.errors_csv([{"row": 2, "column": "Email", "message": "Enter; a valid one."}], delimiter=";")
+        report = csv_import.errors_csv([{"row": 2, "column": "Email", "message": "Enter; a valid one."}], delimiter=";")
         assert report.splitlines() == ["Row;Column;Problem", '2;Email;"Enter; a valid one."']
 
 
@@ -324,7 +324,7 @@ def facts(**kwargs) -> JobFacts:
     return JobFacts(**values)
 
 
-def check_jobs(*lines: str, job_facts: JobFacts | None = None) -> imports.CheckedRows:
+def check_jobs(*lines: str, job_facts: JobFacts | None = None) -> csv_import.CheckedRows:
     parsed = parse_csv(job_csv(*lines))
     return check_rows(
         parsed.rows,
@@ -335,7 +335,7 @@ def check_jobs(*lines: str, job_facts: JobFacts | None = None) -> imports.Checke
     )
 
 
-def jobs_of(checked: imports.CheckedRows) -> list[tuple[str, str, str, str, list[str], bool]]:
+def jobs_of(checked: csv_import.CheckedRows) -> list[tuple[str, str, str, str, list[str], bool]]:
     return [
         (job.customer_name, job.title, job.pipeline.name, job.reference, [c.name for c in job.contacts], job.existing)
         for job in checked.jobs
@@ -345,16 +345,16 @@ def jobs_of(checked: imports.CheckedRows) -> list[tuple[str, str, str, str, list
 class TestJobRows:
     def test_it_recognises_the_job_columns_in_english_and_french(self):
         english = guess_mapping(JOB_HEADER.split(","))
-        assert [english[key] for key in imports.JOB_FIELDS] == [3, 4, 5, 6, 7]
+        assert [english[key] for key in csv_import.JOB_FIELDS] == [3, 4, 5, 6, 7]
         french = ["Client", "Nom du contact", "Courriel", "Dossier", "Processus", "Responsable"]
         french += ["Date de début", "Référence du dossier"]
-        assert [guess_mapping(french)[key] for key in imports.JOB_FIELDS] == [3, 4, 5, 6, 7]
+        assert [guess_mapping(french)[key] for key in csv_import.JOB_FIELDS] == [3, 4, 5, 6, 7]
 
     def test_a_contact_exports_job_title_is_not_read_as_a_job(self):
         # Outlook's and HubSpot's "Job Title" is the person's position: read as a job, every contact
         # of such a file would be welcomed to a job called "Sales manager".
         mapping = guess_mapping(["Customer", "Contact", "Email", "Job Title", "Title", "Titre"])
-        assert not set(imports.JOB_FIELDS) & set(mapping)
+        assert not set(csv_import.JOB_FIELDS) & set(mapping)
 
     def test_rows_of_one_customer_and_one_job_make_one_job_with_their_contacts(self):
         checked = check_jobs(*JOB_ROWS)
@@ -535,7 +535,7 @@ class TestServices:
         with pytest.raises(DomainError, match="empty"):
             import_create(file_name="x.csv", data=b"", actor=bob)
         with pytest.raises(DomainError, match="limit is 5 MB"):
-            import_create(file_name="x.csv", data=b"a" * (imports.MAX_FILE_BYTES + 1), actor=bob)
+            import_create(file_name="x.csv", data=b"a" * (csv_import.MAX_FILE_BYTES + 1), actor=bob)
         assert not ImportRun.objects.exists()
 
     def test_it_imports_every_row_of_a_good_file(self, bob, django_capture_on_commit_callbacks):
@@ -949,7 +949,7 @@ class TestJobImports:
         assert not Message.objects.exists()
 
     def test_a_file_opening_too_many_jobs_for_one_transaction_is_refused(self, bob, world, monkeypatch):
-        monkeypatch.setattr(imports, "MAX_JOB_ROWS", 2)
+        monkeypatch.setattr(csv_import, "MAX_JOB_ROWS", 2)
         message = "The file has 3 rows with a job; one import opens jobs from 2 rows at most."
         with pytest.raises(DomainError, match=message):
             import_create(file_name="jobs.csv", data=job_csv(*JOB_ROWS), actor=bob)

@@ -2,7 +2,7 @@
 
 Every view requires staff; any staff member may follow any import (customers are the team's). The
 import's own page changes with its status: the review while it waits to start, the progress bar
-once it runs. Writes go through crm.services.imports; the import runs as a django-q2 task.
+once it runs. Writes go through crm.services.csv_import; the import runs as a django-q2 task.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crm import imports
+from crm import csv_import
 from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
-from crm.forms.imports import ImportMappingForm, ImportStartForm, ImportUploadForm
+from crm.forms.csv_import import ImportMappingForm, ImportStartForm, ImportUploadForm
 from crm.models import ImportRun
-from crm.services.imports import (
+from crm.services.csv_import import (
     PROGRESS_FIELDS,
     import_create,
     import_restart,
@@ -68,7 +68,7 @@ def import_upload(request: StaffRequest) -> HttpResponse:
     )[:RECENT_IMPORTS]
     return render(
         request,
-        "crm/imports/upload.html",
+        "crm/csv_import/upload.html",
         {
             "nav": "import",
             "form": form,
@@ -103,10 +103,10 @@ def import_mapping(request: StaffRequest, public_id: str) -> HttpResponse:
             form.add_error(None, error.message)
         else:
             return redirect("crm:import_detail", run.public_id)
-    missing = imports.missing_fields(run.mapping) if not form.is_bound else []
+    missing = csv_import.missing_fields(run.mapping) if not form.is_bound else []
     return render(
         request,
-        "crm/imports/mapping.html",
+        "crm/csv_import/mapping.html",
         {"nav": "import", "run": run, "form": form, "missing": missing, "sample": run.rows[:5]},
     )
 
@@ -119,12 +119,12 @@ def import_detail(request: StaffRequest, public_id: str) -> HttpResponse:
         return redirect("crm:import_mapping", run.public_id)
     if run.status == ImportRun.Status.VALIDATED:
         return _review(request, _get_run(public_id, full=True), ImportStartForm(run=run))
-    return render(request, "crm/imports/progress.html", {"nav": "import", **_progress_context(run)})
+    return render(request, "crm/csv_import/progress.html", {"nav": "import", **_progress_context(run)})
 
 
 def _review(request: HttpRequest, run: ImportRun, form: ImportStartForm) -> HttpResponse:
-    labels = {f.key: f.label for f in imports.FIELDS}
-    columns = [(labels[key], imports.column_label(run.headers, index)) for key, index in run.mapping.items()]
+    labels = {f.key: f.label for f in csv_import.FIELDS}
+    columns = [(labels[key], csv_import.column_label(run.headers, index)) for key, index in run.mapping.items()]
     context = {
         "nav": "import",
         "run": run,
@@ -137,7 +137,7 @@ def _review(request: HttpRequest, run: ImportRun, form: ImportStartForm) -> Http
         # checked again on this page.
         "with_jobs": "job_title" in run.mapping,
     }
-    return render(request, "crm/imports/review.html", context)
+    return render(request, "crm/csv_import/review.html", context)
 
 
 @staff_required
@@ -166,7 +166,7 @@ def import_restart_view(request: StaffRequest, public_id: str) -> HttpResponse:
 def import_progress(request: StaffRequest, public_id: str) -> HttpResponse:
     """The progress fragment, polled every second by the page; 286 once finished stops the polling."""
     run = _get_run(public_id)
-    response = render(request, "crm/imports/_progress.html", _progress_context(run))
+    response = render(request, "crm/csv_import/_progress.html", _progress_context(run))
     if run.is_finished:
         response.status_code = STOP_POLLING
     return response
@@ -177,7 +177,7 @@ def import_progress(request: StaffRequest, public_id: str) -> HttpResponse:
 def import_errors(request: StaffRequest, public_id: str) -> HttpResponse:
     run = get_object_or_404(ImportRun.objects.only("id", "file_name", "delimiter", "errors"), public_id=public_id)
     # With a BOM, Excel opens the accents right.
-    body = "\ufeff" + imports.errors_csv(run.errors, delimiter=run.delimiter or ",")
+    body = "\ufeff" + csv_import.errors_csv(run.errors, delimiter=run.delimiter or ",")
     stem = run.file_name.rsplit(".", 1)[0] or "import"
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, f"{_('errors')}-{stem}.csv") or "attachment"

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class ImportRun(models.Model):
-    """One CSV import of customers and contacts (crm.services.imports): the file's rows, how its
+    """One CSV import of customers and contacts (crm.services.csv_import): the file's rows, how its
     columns map onto ours, what the check found, and how far the import has got."""
 
     class Status(models.TextChoices):
@@ -30,17 +30,17 @@ class ImportRun(models.Model):
     # [[row number as a spreadsheet shows it, [cell, ...]], ...], blank rows left out. Emptied once
     # the import is done: the team's data then lives in customers and contacts, not in a second copy.
     rows = models.JSONField(_("rows"), default=list, blank=True)
-    # Our field name -> index of the file's column that holds it (crm.imports.FIELDS).
+    # Our field name -> index of the file's column that holds it (crm.csv_import.FIELDS).
     mapping = models.JSONField(_("column mapping"), default=dict, blank=True)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.UPLOADED)
 
-    # What the check found (crm.services.imports.import_validate).
+    # What the check found (crm.services.csv_import.import_validate).
     total_rows = models.PositiveIntegerField(_("rows in the file"), default=0)
     valid_rows = models.PositiveIntegerField(_("rows ready to import"), default=0)
     invalid_rows = models.PositiveIntegerField(_("rows with errors"), default=0)
     error_count = models.PositiveIntegerField(_("errors"), default=0)
     # [{"row": 12, "field": "email", "column": "E-mail", "message": "..."}, ...]: the first
-    # crm.imports.MAX_STORED_ERRORS of them; error_count says how many there were in all.
+    # crm.csv_import.MAX_STORED_ERRORS of them; error_count says how many there were in all.
     errors = models.JSONField(_("errors by row"), default=list, blank=True)
     customers_to_create = models.PositiveIntegerField(_("customers to create"), default=0)
     customers_to_join = models.PositiveIntegerField(_("existing customers to add contacts to"), default=0)

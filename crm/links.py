@@ -1,0 +1,264 @@
+"""The links messages carry: signed tokens and the absolute URLs built from them. No request, no
+session — the domain builds links here, and the portal reads them back here.
+
+A contact never has a password. A sign-in link carries a token bound to that contact and to the
+address it was sent to (Django's signing, so nothing is stored and nothing can be forged without
+SECRET_KEY); it expires after PORTAL_LINK_MAX_AGE_DAYS. Text messages carry the same facts in a
+short link of 36 characters. Calendar and unsubscribe links never expire. Survey and check-in
+links name one job and one contact, never expire, and open that one page only.
+
+The salts are part of every link already sent: changing one breaks the links in customers'
+mailboxes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import struct
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from crm.ids import parse_public_id
+from crm.models import Campaign, Contact, Job
+
+LINK_SALT = "portal.link"
+CALENDAR_SALT = "portal.calendar"
+UNSUBSCRIBE_SALT = "portal.unsubscribe"
+SURVEY_SALT = "portal.survey"
+CHECKIN_SALT = "portal.checkin"
+EMAIL_FINGERPRINT_SALT = "portal.link.email"
+
+
+# --- Signed tokens ------------------------------------------------------------------------------
+
+
+def link_max_age() -> timedelta:
+    return timedelta(days=settings.PORTAL_LINK_MAX_AGE_DAYS)
+
+
+def email_fingerprint(email: str) -> str:
+    """Binds a link to the address it was sent to without putting the address in the URL."""
+    return salted_hmac(EMAIL_FINGERPRINT_SALT, email.strip().lower()).hexdigest()[:16]
+
+
+def _contact_payload(contact: Contact) -> dict[str, Any]:
+    # A link sent to an old address stops working when the address changes.
+    return {"c": contact.pk, "e": email_fingerprint(contact.email)}
+
+
+def make_link_token(contact: Contact) -> str:
+    return signing.dumps(_contact_payload(contact), salt=LINK_SALT, compress=True)
+
+
+def read_link_token(token: str) -> dict[str, Any]:
+    """The signed payload; raises signing.SignatureExpired or signing.BadSignature."""
+    return signing.loads(token, salt=LINK_SALT, max_age=link_max_age())
+
+
+def payload_contact_id(payload: dict[str, Any] | None) -> int | None:
+    """The contact a verified token names (None if it names none)."""
+    contact_id = (payload or {}).get("c")
+    return contact_id if isinstance(contact_id, int) else None
+
+
+def make_calendar_token(contact: Contact) -> str:
+    # Never expires: a calendar app subscribes once and keeps fetching the same address.
+    return signing.dumps({"c": contact.pk}, salt=CALENDAR_SALT, compress=True)
+
+
+def read_calendar_token(token: str) -> dict[str, Any]:
+    """The signed payload; raises signing.BadSignature."""
+    return signing.loads(token, salt=CALENDAR_SALT)
+
+
+def make_unsubscribe_token(contact: Contact) -> str:
+    # Never expires: an opt-out link in an old email must keep working.
+    return signing.dumps({"c": contact.pk}, salt=UNSUBSCRIBE_SALT, compress=True)
+
+
+def read_unsubscribe_token(token: str) -> dict[str, Any]:
+    return signing.loads(token, salt=UNSUBSCRIBE_SALT)
+
+
+def _job_contact_token(job_id: uuid.UUID, contact_id: int, *, salt: str) -> str:
+    return signing.dumps({"j": str(job_id), "c": contact_id}, salt=salt, compress=True)
+
+
+def _read_job_contact_token(token: str, *, salt: str) -> tuple[uuid.UUID, int] | None:
+    """The job's public id and the contact a verified token names; None when it does not verify."""
+    try:
+        payload = signing.loads(token, salt=salt)
+    except signing.BadSignature:
+        return None
+    job_id = parse_public_id(payload.get("j")) if isinstance(payload, dict) else None
+    contact_id = payload_contact_id(payload) if isinstance(payload, dict) else None
+    if job_id is None or contact_id is None:
+        return None
+    return job_id, contact_id
+
+
+def make_survey_token(*, job_id: uuid.UUID, contact_id: int) -> str:
+    # Never expires: a survey link in an old email still opens (answered: the thanks page).
+    # It opens that survey only; it never signs anyone in to the portal.
+    return _job_contact_token(job_id, contact_id, salt=SURVEY_SALT)
+
+
+def read_survey_token(token: str) -> tuple[uuid.UUID, int] | None:
+    return _read_job_contact_token(token, salt=SURVEY_SALT)
+
+
+def make_checkin_token(*, job_id: uuid.UUID, contact_id: int) -> str:
+    # Never expires, and opens that check-in only, like a survey link.
+    return _job_contact_token(job_id, contact_id, salt=CHECKIN_SALT)
+
+
+def read_checkin_token(token: str) -> tuple[uuid.UUID, int] | None:
+    return _read_job_contact_token(token, salt=CHECKIN_SALT)
+
+
+# --- Short sign-in links, for text messages ------------------------------------------------------
+#
+# An SMS has 320 characters; a signed link (JSON, timestamp, full signature, the job's UUID) takes
+# about 175 of them. The short link carries the same facts packed in 15 bytes — the contact, the
+# job, the day it was made and the email fingerprint — with a 96-bit HMAC (truncated SHA-256,
+# keyed by SECRET_KEY): 36 characters. It expires like the long link, and a changed address ends
+# it the same way.
+
+SHORT_SALT = "portal.short"
+SHORT_EPOCH = date(2020, 1, 1)
+SHORT_MAC_BYTES = 12
+_SHORT_LAYOUT = struct.Struct(">BIIH4s")  # version, contact, job (0: none), day, fingerprint
+_SHORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ShortLink:
+    contact_id: int
+    job_id: int | None
+    fingerprint: bytes
+
+
+def _short_mac(payload: bytes) -> bytes:
+    return salted_hmac(SHORT_SALT, payload, algorithm="sha256").digest()[:SHORT_MAC_BYTES]
+
+
+def make_short_token(contact: Contact, job: Job | None = None, *, today: date | None = None) -> str:
+    day = ((today or timezone.now().date()) - SHORT_EPOCH).days
+    payload = _SHORT_LAYOUT.pack(
+        _SHORT_VERSION, contact.pk, job.pk if job else 0, day, bytes.fromhex(email_fingerprint(contact.email)[:8])
+    )
+    return base64.urlsafe_b64encode(payload + _short_mac(payload)).decode().rstrip("=")
+
+
+def read_short_token(token: str, *, today: date | None = None) -> ShortLink | None:
+    """What a short link names, if it is ours and not older than the link lifetime."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (ValueError, TypeError):
+        return None
+    payload, mac = raw[: _SHORT_LAYOUT.size], raw[_SHORT_LAYOUT.size :]
+    if len(payload) != _SHORT_LAYOUT.size or not hmac.compare_digest(mac, _short_mac(payload)):
+        return None
+    version, contact_id, job_id, day, fingerprint = _SHORT_LAYOUT.unpack(payload)
+    age = (today or timezone.now().date()) - (SHORT_EPOCH + timedelta(days=day))
+    if version != _SHORT_VERSION or not timedelta(0) <= age <= link_max_age():
+        return None
+    return ShortLink(contact_id=contact_id, job_id=job_id or None, fingerprint=fingerprint)
+
+
+def short_fingerprint_matches(link: ShortLink, contact: Contact) -> bool:
+    return hmac.compare_digest(link.fingerprint, bytes.fromhex(email_fingerprint(contact.email)[:8]))
+
+
+# --- Whom a sign-in link signs in ---------------------------------------------------------------
+
+
+def linked_contact(link: dict[str, Any] | ShortLink | None) -> Contact | None:
+    """The contact a verified sign-in link (what ``read_link_token`` or ``read_short_token``
+    returned) may still sign in: one that exists and still has the address the link was sent to.
+    None for no link, a link that names nobody, or a contact who is gone or changed address."""
+    contact_id = link.contact_id if isinstance(link, ShortLink) else payload_contact_id(link)
+    if link is None or contact_id is None:
+        return None
+    contact = Contact.objects.filter(pk=contact_id).first()
+    if contact is None:
+        return None
+    if isinstance(link, ShortLink):
+        still_theirs = short_fingerprint_matches(link, contact)
+    else:
+        still_theirs = email_fingerprint(contact.email) == link.get("e")
+    return contact if still_theirs else None
+
+
+# --- Addresses ----------------------------------------------------------------------------------
+
+
+def absolute(path: str) -> str:
+    return f"{settings.SITE_URL}{path}"
+
+
+def portal_url(contact: Contact, job: Job | None = None) -> str:
+    """The link every message to ``contact`` carries: it signs them in and opens ``job``."""
+    url = reverse("portal:enter", args=[make_link_token(contact)])
+    if job is not None:
+        url += "?" + urlencode({"job": str(job.public_id)})
+    return absolute(url)
+
+
+def short_portal_url(contact: Contact, job: Job | None = None) -> str:
+    """The link a text message carries: signs ``contact`` in and opens ``job``, in 36 characters
+    (the long link for ids past what it packs)."""
+    if contact.pk >= 2**32 or (job is not None and job.pk >= 2**32):
+        return portal_url(contact, job)
+    return absolute(reverse("portal:short_enter", args=[make_short_token(contact, job)]))
+
+
+def signed_out_url(*, job: uuid.UUID | None = None, reason: str = "") -> str:
+    """Where a visitor without a usable session goes; the job they wanted travels along, so the
+    fresh link they ask for opens it."""
+    query = {key: value for key, value in (("job", str(job) if job else ""), ("reason", reason)) if value}
+    url = reverse("portal:signed_out")
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def unsubscribe_url(contact: Contact) -> str:
+    return absolute(reverse("portal:unsubscribe", args=[make_unsubscribe_token(contact)]))
+
+
+def survey_url(job: Job, contact: Contact) -> str:
+    return absolute(reverse("portal:survey", args=[make_survey_token(job_id=job.public_id, contact_id=contact.pk)]))
+
+
+def checkin_url(job: Job, contact: Contact) -> str:
+    return absolute(reverse("portal:checkin", args=[make_checkin_token(job_id=job.public_id, contact_id=contact.pk)]))
+
+
+def calendar_url(contact: Contact) -> str:
+    return absolute(reverse("portal:calendar", args=[make_calendar_token(contact)]))
+
+
+def webcal_url(contact: Contact) -> str:
+    """The same feed for "subscribe" buttons: calendar apps open webcal:// addresses themselves."""
+    url = calendar_url(contact)
+    return "webcal://" + url.split("://", 1)[1]
+
+
+def campaign_path(campaign: Campaign, *, language: str = "") -> str:
+    """The campaign's durable page: it opens without signing in, and still says something useful
+    once the campaign has ended. The language makes it open in the reader's."""
+    path = reverse("portal:campaign", args=[campaign.public_id])
+    return f"{path}?{urlencode({'lang': language})}" if language else path
+
+
+def campaign_url(campaign: Campaign, *, language: str = "") -> str:
+    return absolute(campaign_path(campaign, language=language))
