@@ -144,7 +144,7 @@ def build_world() -> World:
     from crm.links import make_link_token
     from crm.models import Contact, Customer, Message, Pipeline, StaffProfile, StageTemplate
     from crm.services.jobs import job_advance, job_create, milestone_move
-    from crm.services.requests import request_create
+    from crm.services.questions import question_create
     from crm.workdays import add_business_days, business_today
 
     owner = User.objects.create_user(
@@ -202,7 +202,7 @@ def build_world() -> World:
         for i in range(20)
     )
     for i in range(3):
-        request_create(job=job, contact=contact, body=f"Question {i}: can you come earlier?", source="phone")
+        question_create(job=job, contact=contact, body=f"Question {i}: can you come earlier?", source="phone")
     return World(
         enter_path=reverse("portal:enter", args=[make_link_token(contact)]) + f"?job={job.public_id}",
         job_path=reverse("portal:job", args=[job.public_id]),

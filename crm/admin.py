@@ -53,8 +53,8 @@ from crm.models import (
     Milestone,
     Pipeline,
     PipelineRole,
+    Question,
     Renegotiation,
-    Request,
     StaffProfile,
     StageTemplate,
     Survey,
@@ -822,9 +822,9 @@ class MessageAdmin(ReadOnlyMixin, OddInputAdmin):
     date_hierarchy = "created_at"
 
 
-@admin.register(Request)
+@admin.register(Question)
 class RequestAdmin(ReadOnlyMixin, OddInputAdmin):
-    """Questions are created and answered through crm.services.requests (portal, inbound, staff)."""
+    """Questions are created and answered through crm.services.questions (portal, inbound, staff)."""
 
     list_display = ["received_at", "job", "contact", "source", "answer_due_on", "answered_at"]
     list_filter = ["source", ("answered_at", admin.EmptyFieldListFilter), "received_at"]
@@ -930,9 +930,9 @@ class SurveyAdmin(ReadOnlyMixin, OddInputAdmin):
 class CheckInAdmin(ReadOnlyMixin, OddInputAdmin):
     """Sent by the schedule and answered by the customer (crm.services.checkins)."""
 
-    list_display = ["job", "contact", "sent_at", "answer", "answered_at", "request"]
+    list_display = ["job", "contact", "sent_at", "answer", "answered_at", "question"]
     list_filter = ["answer", "sent_at"]
-    list_select_related = ["job", "contact", "request"]
+    list_select_related = ["job", "contact", "question"]
     search_fields = ["job__reference", "job__customer__name", "contact__name"]
     date_hierarchy = "sent_at"
 

@@ -384,19 +384,19 @@ def status_update_drafts(job: Job, *, note: str = "", author: Any = None) -> lis
     ]
 
 
-def acknowledgement_drafts(job: Job, *, request: Any, contact: Contact) -> list[Draft]:
+def acknowledgement_drafts(job: Job, *, question: Any, contact: Contact) -> list[Draft]:
     """ "We have your question; you will have our answer by <date>" to the contact who asked.
 
     A request staff logged (a call, a visit, a colleague passing it on) is thanked for as it came
     (the template variant ``phone``, ``in-person`` or ``staff``) and always acknowledged in
     writing: a contact who prefers calls has just spoken with us, and a call task would leave
     them with no date they can find again."""
-    variant = {"phone": "phone", "in_person": "in-person", "staff": "staff"}.get(request.source, "")
+    variant = {"phone": "phone", "in_person": "in-person", "staff": "staff"}.get(question.source, "")
     channel = reachable_channel(contact, written=bool(variant))
     zone = customer_zone(contact.time_zone)
-    received_on = request.received_at.astimezone(zone).date()
+    received_on = question.received_at.astimezone(zone).date()
     extra = {
-        "request": request,
+        "question": question,
         "received_on": received_on,
         "received_today": received_on == timezone.now().astimezone(zone).date(),
     }

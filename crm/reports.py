@@ -32,7 +32,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Commitment, Job, Message, Pipeline, Renegotiation, Request
+from crm.models import Commitment, Job, Message, Pipeline, Question, Renegotiation
 from crm.services.nudges import STORED_KEY_PREFIX
 from crm.text import person_name, spreadsheet_safe
 from crm.workdays import business_today, business_zone
@@ -290,9 +290,9 @@ def slips(*, period: Period, holder_id: int | None = None) -> list[Slip]:
 
 
 def acknowledgement_sent_at() -> Subquery:
-    """Annotation on Request: when its acknowledgement went out (the first one, on any channel).
+    """Annotation on Question: when its acknowledgement went out (the first one, on any channel).
 
-    The acknowledgement is the message request_create queued for the request's contact, whose
+    The acknowledgement is the message question_create queued for the request's contact, whose
     idempotency key starts "ack:<request id>:"."""
     return Subquery(
         Message.objects.filter(
@@ -353,14 +353,14 @@ def health_report(
     commitments = Commitment.objects.all()
     # A request counts for who holds its answer promise: it stops following the job's owner
     # once answered (kept), so an answer stays with who gave it.
-    requests = Request.objects.annotate(holder_id=Coalesce("commitments__owner_id", "job__owner_id"))
+    questions = Question.objects.annotate(holder_id=Coalesce("commitments__owner_id", "job__owner_id"))
     jobs = Job.objects.all()
     nudges = Message.objects.filter(
         kind=Message.Kind.STAFF_ALERT, staff__isnull=False, idempotency_key__startswith=NUDGES_KEY_PREFIX
     )
     if owner is not None:
         commitments = commitments.filter(owner_id=owner.pk)
-        requests = requests.filter(holder_id=owner.pk)
+        questions = questions.filter(holder_id=owner.pk)
         jobs = jobs.filter(owner_id=owner.pk)
         nudges = nudges.filter(staff_id=owner.pk)
 
@@ -389,7 +389,7 @@ def health_report(
 
     # 3. Requests received in the period: acknowledged when, answered when.
     received = (
-        requests.filter(received_at__gte=start, received_at__lt=end)
+        questions.filter(received_at__gte=start, received_at__lt=end)
         .annotate(acknowledged_at=acknowledgement_sent_at())
         .values_list("holder_id", "received_at", "answered_at", "acknowledged_at")
         .order_by()

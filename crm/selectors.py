@@ -40,8 +40,8 @@ from crm.models import (
     Message,
     Milestone,
     Pipeline,
+    Question,
     Renegotiation,
-    Request,
     StageTemplate,
     Survey,
 )
@@ -192,12 +192,12 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         status__in=[Message.Status.FAILED, Message.Status.BOUNCED],
         handled_at__isnull=True,
     ).order_by("-failed_at", "-pk")
-    waiting_requests = (
-        Request.objects.select_related("job", "contact")
+    waiting_questions = (
+        Question.objects.select_related("job", "contact")
         .filter(job__in=job_ids, answered_at__isnull=True)
         .order_by("answer_due_on", "received_at")
     )
-    replies = msg.filter(direction=Message.Direction.IN, handled_at__isnull=True, request__isnull=True).order_by(
+    replies = msg.filter(direction=Message.Direction.IN, handled_at__isnull=True, question__isnull=True).order_by(
         "created_at"
     )
     calls = msg.filter(status=Message.Status.CALL_PENDING).order_by("created_at")
@@ -282,7 +282,7 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         Section("untold", _("New dates the customer was not told"), [], _("The customer knows every date.")),
         Section("failed", _("Messages that did not reach the customer"), [], _("Every message got through.")),
         Section("alerts", _("Alerts that did not reach the team"), [], _("Every alert got through.")),
-        Section("requests", _("Questions waiting for an answer"), [], _("No question is waiting.")),
+        Section("questions", _("Questions waiting for an answer"), [], _("No question is waiting.")),
         Section("replies", _("Replies not yet answered"), [], _("No reply is waiting.")),
         Section("calls", _("Calls to make"), [], _("No call to make.")),
         Section("late", _("Running late"), [], _("Nothing is running late.")),
@@ -296,7 +296,7 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         "untold": untold,
         "failed": failed,
         "alerts": failed_alerts(user, scope=scope),
-        "requests": waiting_requests,
+        "questions": waiting_questions,
         "replies": replies,
         "calls": calls,
         "late": late,
@@ -338,7 +338,7 @@ def attention_counts(user: User) -> dict[str, int]:
         ),
         replies=Count(
             "pk",
-            filter=Q(job__owner=user, direction=Message.Direction.IN, handled_at__isnull=True, request__isnull=True),
+            filter=Q(job__owner=user, direction=Message.Direction.IN, handled_at__isnull=True, question__isnull=True),
         ),
         calls=Count("pk", filter=Q(job__owner=user, status=Message.Status.CALL_PENDING)),
     )
@@ -346,7 +346,7 @@ def attention_counts(user: User) -> dict[str, int]:
     counts = {
         **{k: v or 0 for k, v in messages.items()},
         "late": late.count(),
-        "requests": Request.objects.filter(job__owner=user, answered_at__isnull=True).count(),
+        "questions": Question.objects.filter(job__owner=user, answered_at__isnull=True).count(),
         "unassigned": Message.objects.filter(
             job__isnull=True, direction=Message.Direction.IN, handled_at__isnull=True
         ).count(),
@@ -366,7 +366,7 @@ def attention_counts(user: User) -> dict[str, int]:
     counts["unhappy"] = recovery_calls_owed().filter(job__owner=user).count()
     counts["total"] = sum(
         counts[key]
-        for key in ("unhappy", "broken", "at_risk", "failed", "alerts", "replies", "calls", "late", "requests")
+        for key in ("unhappy", "broken", "at_risk", "failed", "alerts", "replies", "calls", "late", "questions")
     )
     return counts
 
@@ -477,9 +477,9 @@ def job_detail(public_id: Any) -> Job | None:
                 to_attr="all_commitments",
             ),
             Prefetch(
-                "requests",
-                queryset=Request.objects.select_related("contact").filter(answered_at__isnull=True),
-                to_attr="open_requests",
+                "questions",
+                queryset=Question.objects.select_related("contact").filter(answered_at__isnull=True),
+                to_attr="open_questions",
             ),
         )
         .filter(public_id=public_id)

@@ -1,4 +1,4 @@
-from crm.views import campaigns, csv_import, customers, dashboard, jobs, jobs_bulk, promises, reports, requests
+from crm.views import campaigns, csv_import, customers, dashboard, jobs, jobs_bulk, promises, questions, reports
 
 app_name = "crm"
 
@@ -11,5 +11,5 @@ urlpatterns = [
     *csv_import.urlpatterns,
     *campaigns.urlpatterns,
     *reports.urlpatterns,
-    *requests.urlpatterns,
+    *questions.urlpatterns,
 ]

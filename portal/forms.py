@@ -15,7 +15,7 @@ from crm import phones
 from crm.ids import parse_public_id
 from crm.models import Contact, known_time_zones
 from crm.services.contacts import normalise_phone
-from crm.services.requests import MAX_QUESTION_LENGTH
+from crm.services.questions import MAX_QUESTION_LENGTH
 
 # Time zones offered in the list: the "Area/City" ones people recognise (the legacy aliases such
 # as "US/Eastern" or "Etc/GMT+5" still validate, they are just not listed).

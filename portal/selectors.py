@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone, translation
 
-from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Request
+from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Question
 from crm.workdays import business_today, business_zone
 
 if TYPE_CHECKING:
@@ -324,7 +324,7 @@ def job_history(job: Job, contact: Contact) -> list[HistoryItem]:
     # Questions asked on the portal, by phone or noted by staff; an emailed question is already
     # in the list as the message it came in. The answer date is the one last told to the contact
     # (its promise's, when a new date was given), read in the same query.
-    questions = Request.objects.filter(job=job, contact=contact, message__isnull=True).values_list(
+    questions = Question.objects.filter(job=job, contact=contact, message__isnull=True).values_list(
         "received_at", "body", "answer_due_on", "answered_at", "commitments__due_at"
     )
     items += [
@@ -452,7 +452,7 @@ def job_promises(job: Job, contact: Contact) -> list[PromiseItem]:
             "title",
             "milestone__stage__name",
             "milestone__stage__name_fr",
-            "request__received_at",
+            "question__received_at",
             "first_due_at",
             "due_at",
             "kept_at",

@@ -43,11 +43,11 @@ from crm.links import (
     signed_out_url,
     webcal_url,
 )
-from crm.models import Contact, Job, Milestone, Request
+from crm.models import Contact, Job, Milestone, Question
 from crm.people import person_card
 from crm.redirects import next_page
 from crm.services.contacts import contact_opt_out, contact_update_preferences
-from crm.services.requests import answer_promise, request_create
+from crm.services.questions import answer_promise, question_create
 from portal import ics, ratelimit, selectors
 from portal.access import (
     SESSION_LANGUAGE_KEY,
@@ -243,7 +243,7 @@ def _job_page(
     job: Job,
     *,
     form: QuestionForm | None = None,
-    acknowledged: Request | None = None,
+    acknowledged: Question | None = None,
 ) -> HttpResponse:
     contact = request.contact
     return render(
@@ -266,8 +266,8 @@ def _job_page(
 
 
 def _answer_by() -> date:
-    """The date a question asked now will be answered by (as crm.services.requests promises it)."""
-    return answer_promise(Request.Source.PORTAL, timezone.now())[1]
+    """The date a question asked now will be answered by (as crm.services.questions promises it)."""
+    return answer_promise(Question.Source.PORTAL, timezone.now())[1]
 
 
 @require_safe
@@ -336,8 +336,8 @@ def ask(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
             )
         else:
             try:
-                question = request_create(
-                    job=job, contact=contact, body=form.cleaned_data["body"], source=Request.Source.PORTAL
+                question = question_create(
+                    job=job, contact=contact, body=form.cleaned_data["body"], source=Question.Source.PORTAL
                 )
             except DomainError as error:
                 form.add_error("body", error.message)

@@ -61,7 +61,7 @@ def _get_check_in(token: str) -> CheckIn | None:
         return None
     job_id, contact_id = ids
     return (
-        CheckIn.objects.select_related("job__owner__staff_profile", "job__customer", "contact", "request")
+        CheckIn.objects.select_related("job__owner__staff_profile", "job__customer", "contact", "question")
         .filter(job__public_id=job_id, contact_id=contact_id, contact__customer_id=F("job__customer_id"))
         .first()
     )

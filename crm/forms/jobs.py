@@ -17,7 +17,7 @@ from crm.selectors import staff_users
 from crm.services.guards import ensure_contacts_of
 from crm.services.jobs import ensure_can_advance
 from crm.services.messages import MAX_MESSAGE_LENGTH, CallOutcome
-from crm.services.requests import MAX_QUESTION_LENGTH
+from crm.services.questions import MAX_QUESTION_LENGTH
 from crm.text import person_name
 from crm.workdays import business_today
 

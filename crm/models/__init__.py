@@ -6,7 +6,7 @@ Models hold data and its invariants (constraints, ``clean``); every change of st
 - customers: Customer, Contact, StaffProfile
 - jobs: Pipeline, PipelineRole, StageTemplate, Job, JobRole, Milestone, JobEvent, JobReferenceCounter
 - messages: Message (the outbox and inbox)
-- promises: Request, Commitment, Renegotiation
+- promises: Question, Commitment, Renegotiation
 - csv_import: ImportRun
 - after: Survey, CheckIn
 - campaigns: Campaign
@@ -37,7 +37,7 @@ from crm.models.jobs import (
     new_reply_token,
 )
 from crm.models.messages import Message
-from crm.models.promises import Commitment, Renegotiation, Request
+from crm.models.promises import Commitment, Question, Renegotiation
 
 __all__ = [
     "Campaign",
@@ -54,8 +54,8 @@ __all__ = [
     "Milestone",
     "Pipeline",
     "PipelineRole",
+    "Question",
     "Renegotiation",
-    "Request",
     "StaffProfile",
     "StageTemplate",
     "Survey",

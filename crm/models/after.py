@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models.customers import Contact
 from crm.models.jobs import Job
-from crm.models.promises import Request
+from crm.models.promises import Question
 
 
 class Survey(models.Model):
@@ -125,8 +125,8 @@ class CheckIn(models.Model):
     answer = models.CharField(_("answer"), max_length=20, choices=Answer.choices, blank=True)
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
     # "There is a problem" opens a question on the job, acknowledged like any other.
-    request = models.ForeignKey(
-        Request, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("question opened")
+    question = models.ForeignKey(
+        Question, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("question opened")
     )
 
     class Meta:

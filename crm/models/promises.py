@@ -1,4 +1,4 @@
-"""What customers ask (requests) and every date given to them (commitments), with each move."""
+"""What customers ask (questions) and every date given to them (commitments), with each move."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from crm.models.jobs import Job, Milestone
 from crm.models.messages import Message
 
 
-class Request(models.Model):
+class Question(models.Model):
     """Something a customer asked. Acknowledged at once with the date they will have an answer by
     (a date we can beat); answered when staff reply."""
 
@@ -26,9 +26,9 @@ class Request(models.Model):
         IN_PERSON = "in_person", _("In person")
         STAFF = "staff", _("Entered by staff")
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="requests", verbose_name=_("job"))
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="questions", verbose_name=_("job"))
     contact = models.ForeignKey(
-        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests", verbose_name=_("contact")
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="questions", verbose_name=_("contact")
     )
     source = models.CharField(_("source"), max_length=10, choices=Source.choices)
     body = models.TextField(_("question"))
@@ -38,20 +38,20 @@ class Request(models.Model):
     # The date promised to the customer in the acknowledgement.
     answer_due_on = models.DateField(_("answer promised by"))
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
-    # The inbound email this request came from, if any.
+    # The inbound email this question came from, if any.
     message = models.OneToOneField(
-        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="request", verbose_name=_("message")
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="question", verbose_name=_("message")
     )
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        verbose_name = _("request")
-        verbose_name_plural = _("requests")
+        verbose_name = _("question")
+        verbose_name_plural = _("questions")
         indexes = [
             # Dashboard "questions waiting for an answer", oldest promise first.
-            models.Index(fields=["answer_due_on"], condition=Q(answered_at__isnull=True), name="request_open_due_idx"),
-            # The health report: requests received in a period.
-            models.Index(fields=["received_at"], name="request_received_idx"),
+            models.Index(fields=["answer_due_on"], condition=Q(answered_at__isnull=True), name="question_open_due_idx"),
+            # The health report: questions received in a period.
+            models.Index(fields=["received_at"], name="question_received_idx"),
         ]
 
     def __str__(self) -> str:
@@ -118,8 +118,13 @@ class Commitment(models.Model):
     milestone = models.ForeignKey(
         Milestone, on_delete=models.CASCADE, null=True, blank=True, related_name="commitments", verbose_name=_("stage")
     )
-    request = models.ForeignKey(
-        Request, on_delete=models.CASCADE, null=True, blank=True, related_name="commitments", verbose_name=_("question")
+    question = models.ForeignKey(
+        Question,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="commitments",
+        verbose_name=_("question"),
     )
     call = models.ForeignKey(
         Message, on_delete=models.CASCADE, null=True, blank=True, related_name="commitments", verbose_name=_("call")
@@ -135,7 +140,7 @@ class Commitment(models.Model):
                 condition=Q(state__in=["open", "renegotiated"]),
                 name="commitment_one_open_per_milestone",
             ),
-            models.UniqueConstraint(fields=["request"], name="commitment_one_per_request"),
+            models.UniqueConstraint(fields=["question"], name="commitment_one_per_question"),
             models.CheckConstraint(
                 condition=Q(state="kept", kept_at__isnull=False)
                 | Q(state="broken", broken_at__isnull=False)

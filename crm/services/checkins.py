@@ -11,7 +11,7 @@ that is more than GIVE_UP_AFTER late.
 
 The answer is one click from the message plus a confirmation (a link scanner must not answer for
 the customer): "all good" is recorded on the job's log; "there is a problem" opens a question on
-the job, acknowledged with its answer-by date like any other (crm.services.requests).
+the job, acknowledged with its answer-by date like any other (crm.services.questions).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm.errors import DomainError
-from crm.models import CheckIn, Contact, Job, JobEvent, Pipeline, Request
+from crm.models import CheckIn, Contact, Job, JobEvent, Pipeline, Question
 from crm.notify import check_in_drafts
 from crm.services import cadence
 from crm.services.events import record_event
 from crm.services.outbox import messages_queue
-from crm.services.requests import request_create
+from crm.services.questions import question_create
 from crm.workdays import customer_morning, customer_zone, is_customer_daytime
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def _opens_a_question(check_in: CheckIn, answer: str, details: str) -> bool:
     twice (a double click, the back button) is not."""
     if answer != CheckIn.Answer.PROBLEM:
         return False
-    earlier = check_in.request
+    earlier = check_in.question
     if earlier is None:
         return True
     if details:
@@ -151,7 +151,7 @@ def check_in_answer(*, check_in: CheckIn, answer: str, details: str = "") -> Che
     first one, and every later answer that tells us something new. Answering the same again
     changes nothing; changing one's mind is recorded."""
     check_in = (
-        CheckIn.objects.select_for_update(of=("self",)).select_related("job", "contact", "request").get(pk=check_in.pk)
+        CheckIn.objects.select_for_update(of=("self",)).select_related("job", "contact", "question").get(pk=check_in.pk)
     )
     if answer not in CheckIn.Answer.values:
         raise DomainError(_("Choose “all good” or “there is a problem”."))
@@ -160,17 +160,17 @@ def check_in_answer(*, check_in: CheckIn, answer: str, details: str = "") -> Che
     opens = _opens_a_question(check_in, answer, details)
     if answer == check_in.answer and not opens:
         return check_in
-    request: Request | None = None
+    question: Question | None = None
     if opens:
         body = details
         if not body:
             with translation.override(contact.language if contact else None):
                 body = _("Something has stopped working since the job was finished (answer to our check-in).")
-        request = request_create(job=job, contact=contact, body=body, source=Request.Source.PORTAL)
-        check_in.request = request
+        question = question_create(job=job, contact=contact, body=body, source=Question.Source.PORTAL)
+        check_in.question = question
     check_in.answer = answer
     check_in.answered_at = timezone.now()
-    check_in.save(update_fields=["answer", "answered_at", "request"])
+    check_in.save(update_fields=["answer", "answered_at", "question"])
     record_event(
         job=job,
         kind=JobEvent.Kind.CHECK_IN_ANSWERED,
@@ -179,6 +179,6 @@ def check_in_answer(*, check_in: CheckIn, answer: str, details: str = "") -> Che
         contact=contact.name if contact else "",
         answer=answer,
         details=details,
-        request_id=request.pk if request else check_in.request_id,
+        request_id=question.pk if question else check_in.question_id,  # the key events already hold
     )
     return check_in

@@ -18,11 +18,11 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from crm.models import Contact, Job, JobEvent, Message, Request
+from crm.models import Contact, Job, JobEvent, Message, Question
 from crm.replies import html_to_text, strip_quoted
 from crm.services.alerts import alert_owner
 from crm.services.events import record_event
-from crm.services.requests import request_create
+from crm.services.questions import question_create
 from crm.text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -207,16 +207,16 @@ def inbound_receive(*, email: AnymailInboundMessage) -> Message:
         contact=contact.name if contact else "",
         subject=message.subject,
     )
-    if contact is not None and not job.requests.filter(contact=contact, answered_at__isnull=True).exists():
+    if contact is not None and not job.questions.filter(contact=contact, answered_at__isnull=True).exists():
         # A new request by email (not a follow-up to an open question): acknowledged at once with
         # the date of our answer, like a question asked on the portal (which alerts the owner).
         with translation.override(settings.LANGUAGE_CODE):
             no_text = _("(no text)")
-        request_create(
+        question_create(
             job=job,
             contact=contact,
             body=message.body_text or message.subject or no_text,
-            source=Request.Source.EMAIL,
+            source=Question.Source.EMAIL,
             message=message,
         )
         return message

@@ -35,8 +35,8 @@ from crm.models import (
     Milestone,
     Pipeline,
     PipelineRole,
+    Question,
     Renegotiation,
-    Request,
     StageTemplate,
 )
 from crm.notify import (
@@ -712,9 +712,9 @@ def commitment_move_and_tell(
     promises.commitment_renegotiate(
         commitment=commitment, new_due_at=new_due_at, reason=reason, actor=actor, told_customer=True
     )
-    if commitment.request_id:
+    if commitment.question_id:
         # The question shows the date now promised.
-        Request.objects.filter(pk=commitment.request_id).update(answer_due_on=new_date)
+        Question.objects.filter(pk=commitment.question_id).update(answer_due_on=new_date)
     contacts = [commitment.contact] if commitment.contact else list(job.contacts.all())
     messages_queue(
         drafts=promise_moved_drafts(

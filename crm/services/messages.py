@@ -15,13 +15,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.errors import DomainError
-from crm.models import Commitment, Contact, Job, JobEvent, Message, Request
+from crm.models import Commitment, Contact, Job, JobEvent, Message, Question
 from crm.notify import free_message_drafts, reachable_channel, status_update_drafts
 from crm.services import promises
 from crm.services.events import record_event
 from crm.services.guards import ensure_contacts_of, lock_job
 from crm.services.outbox import message_send_again, messages_queue
-from crm.services.requests import request_create
+from crm.services.questions import question_create
 from crm.workdays import business_today
 
 MAX_MESSAGE_LENGTH = 5000
@@ -68,7 +68,7 @@ def free_message_send(*, job: Job, actor: User, body: str, contacts: Iterable[Co
     now = timezone.now()
     # Writing to someone answers what they sent us.
     Message.objects.filter(
-        job=job, contact__in=chosen, direction=Message.Direction.IN, handled_at__isnull=True, request__isnull=True
+        job=job, contact__in=chosen, direction=Message.Direction.IN, handled_at__isnull=True, question__isnull=True
     ).update(handled_at=now)
     job.updated_at = now
     job.save(update_fields=["updated_at"])
@@ -170,7 +170,7 @@ def call_log(
     )
     if asked:
         # Last: its acknowledgement is never one of the calls waiting that this call just made.
-        request_create(job=job, contact=contact, body=asked, source=Request.Source.PHONE, actor=actor)
+        question_create(job=job, contact=contact, body=asked, source=Question.Source.PHONE, actor=actor)
     return call
 
 

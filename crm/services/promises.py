@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.errors import DomainError
-from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Renegotiation, Request
+from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Question, Renegotiation
 from crm.services.events import record_event
 from crm.services.guards import ensure_contacts_of
 from crm.workdays import add_business_days, business_today, business_zone, end_of_business_day
@@ -74,7 +74,7 @@ def commitment_make(
     due_at: datetime,
     actor: Actor,
     contact: Contact | None = None,
-    request: Request | None = None,
+    question: Question | None = None,
     call: Message | None = None,
 ) -> Commitment:
     """A promise of ``kind`` (a stage's own promises are made by milestone_commitments_create)."""
@@ -86,7 +86,7 @@ def commitment_make(
         contact=contact,
         first_due_at=due_at,
         due_at=due_at,
-        request=request,
+        question=question,
         call=call,
     )
     _event(commitment, JobEvent.Kind.PROMISE_MADE, actor, due_at=due_at)

@@ -25,7 +25,7 @@ from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.customers import ContactForm, CustomerForm, JobCreateForm
 from crm.forms.fields import search_text
-from crm.forms.requests import CustomerRequestForm
+from crm.forms.questions import CustomerQuestionForm
 from crm.ids import id_from_input
 from crm.models import Contact, Customer, Job
 from crm.services.customers import contact_create, contact_update, customer_create, customer_update
@@ -158,14 +158,14 @@ def customer_detail(request: StaffRequest, pk: int) -> HttpResponse:
 
 
 def customer_page(
-    request: StaffRequest, customer: Customer, *, request_form: CustomerRequestForm | None = None, status: int = 200
+    request: StaffRequest, customer: Customer, *, request_form: CustomerQuestionForm | None = None, status: int = 200
 ) -> HttpResponse:
     """The customer's page, with its "Log a request" form (bound, with its errors, after a refusal:
-    crm.views.requests)."""
+    crm.views.questions)."""
     contacts = list(customer.contacts.order_by("name", "pk"))
     jobs = list(customer.jobs.select_related("current_stage", "pipeline", "owner").order_by("-created_at", "-pk"))
     if request_form is None:
-        request_form = CustomerRequestForm(customer=customer, contacts=contacts, jobs=[j for j in jobs if j.is_open])
+        request_form = CustomerQuestionForm(customer=customer, contacts=contacts, jobs=[j for j in jobs if j.is_open])
     return render(
         request,
         "crm/customers/detail.html",

@@ -40,14 +40,14 @@ from crm.forms.jobs import (
     StatusForm,
     StatusUpdateForm,
 )
-from crm.forms.requests import JobRequestForm
+from crm.forms.questions import JobQuestionForm
 from crm.ids import id_from_input
-from crm.models import Job, Message, Pipeline, Request, StageTemplate
+from crm.models import Job, Message, Pipeline, Question, StageTemplate
 from crm.selectors import JobFilters
 from crm.services import jobs as job_services
 from crm.services import messages as message_services
 from crm.services import outbox
-from crm.services.requests import request_answer
+from crm.services.questions import question_answer
 from crm.text import person_name
 from crm.views.jobs_bulk import bulk_move_form
 from crm.workdays import business_today
@@ -63,8 +63,8 @@ ACTION_FORMS: dict[str, type[JobForm]] = {
     "update": StatusUpdateForm,
     "details": DetailsForm,
     "roles": RolesForm,
-    # "Log a request": its view is in crm.views.requests.
-    "request": JobRequestForm,
+    # "Log a request": its view is in crm.views.questions.
+    "request": JobQuestionForm,
 }
 
 
@@ -424,15 +424,15 @@ def back_to_job(request: StaffRequest, job: Job, *, done: str | None = None, err
 
 @staff_required
 @require_POST
-def request_answer_view(request: StaffRequest, public_id: Any, request_id: int) -> HttpResponse:
+def question_answer_view(request: StaffRequest, public_id: Any, request_id: int) -> HttpResponse:
     job = get_job(public_id)
-    question = get_object_or_404(Request, pk=request_id, job=job)
+    question = get_object_or_404(Question, pk=request_id, job=job)
     form = AnswerForm(request.POST)
     if not form.is_valid():
         # The field's own message: nothing written, too long, or a character that cannot be kept.
         return back_to_job(request, job, error=str(form.errors["body"][0]))
     try:
-        request_answer(request=question, body=form.cleaned_data["body"], actor=request.user)
+        question_answer(question=question, body=form.cleaned_data["body"], actor=request.user)
     except DomainError as error:
         return back_to_job(request, job, error=error.message)
     return back_to_job(request, job, done=_("Answer queued."))
@@ -519,7 +519,7 @@ urlpatterns: list[URLPattern] = [
     path("jobs/<uuid:public_id>/owner/", job_reassign, name="job_reassign"),
     path("jobs/<uuid:public_id>/status/", job_change_status, name="job_change_status"),
     path("jobs/<uuid:public_id>/details/", job_edit_details, name="job_edit_details"),
-    path("jobs/<uuid:public_id>/requests/<int:request_id>/answer/", request_answer_view, name="request_answer"),
+    path("jobs/<uuid:public_id>/requests/<int:request_id>/answer/", question_answer_view, name="question_answer"),
     path("jobs/<uuid:public_id>/messages/<int:message_id>/handled/", message_handled, name="message_handled"),
     path("jobs/<uuid:public_id>/messages/<int:message_id>/retry/", message_retry, name="message_retry"),
     path("inbox/", inbox, name="inbox"),

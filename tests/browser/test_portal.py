@@ -20,7 +20,7 @@ from django.utils import translation
 from playwright.sync_api import expect
 
 from crm.links import make_link_token, make_unsubscribe_token
-from crm.models import Contact, Customer, Job, Pipeline, Request, StaffProfile
+from crm.models import Contact, Customer, Job, Pipeline, Question, StaffProfile
 from crm.services.jobs import job_advance, job_create
 from portal import views
 from portal.templatetags.portal import long_day
@@ -89,13 +89,13 @@ def test_it_acknowledges_a_question_in_place_with_its_date(signed_in: Any, porta
     ack = page.locator("#question-ack")
     expect(ack).to_contain_text("You will have our answer by")
     # The date the service promised (business hours from when it arrived, plus the buffer).
-    request = Request.objects.get()
+    request = Question.objects.get()
     with translation.override("en"):
         due = long_day(request.answer_due_on)
     expect(ack).to_contain_text(f"You will have our answer by {due} at the latest.")
     expect(ack).to_be_focused()
     assert page.evaluate("window.notReloaded") is True
-    assert Request.objects.get().contact == john
+    assert Question.objects.get().contact == john
     assert page.get_by_label("Your question").input_value() == ""
     assert_accessible(page)
 

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from crm.links import checkin_url, survey_url
-from crm.models import CheckIn, Contact, Customer, Job, Pipeline, Request, StaffProfile, Survey
+from crm.models import CheckIn, Contact, Customer, Job, Pipeline, Question, StaffProfile, Survey
 from crm.services.checkins import check_in_send
 from crm.services.jobs import job_complete, job_create, job_update_details
 from crm.services.surveys import survey_invite
@@ -123,7 +123,7 @@ def test_the_check_in_pages_work_on_a_phone(
     expect(page.get_by_text("at the latest")).to_be_visible()
     assert_accessible(page)
     assert_fits(page)
-    assert Request.objects.get(job=done_job).body == "The outdoor unit rattles."
+    assert Question.objects.get(job=done_job).body == "The outdoor unit rattles."
     assert CheckIn.objects.get(pk=check_in.pk).answer == CheckIn.Answer.PROBLEM
 
 

@@ -25,13 +25,13 @@ from crm.models import (
     Milestone,
     Pipeline,
     PipelineRole,
-    Request,
+    Question,
     StaffProfile,
     StageTemplate,
 )
 from crm.services.csv_import import import_create
 from crm.services.jobs import job_advance, job_cancel, job_create, job_hold, job_roles_set, milestone_move
-from crm.services.requests import request_create
+from crm.services.questions import question_create
 from crm.workdays import business_today
 
 CRM_ADMINS = [model_admin for model, model_admin in admin.site._registry.items() if model._meta.app_label == "crm"]
@@ -114,7 +114,7 @@ def world(job: Job, contact: Contact, bob: User) -> None:
         subject="Your heat pump",
         idempotency_key="test:1",
     )
-    request_create(job=job, contact=contact, body="Can you come in the morning?", source=Request.Source.PORTAL)
+    question_create(job=job, contact=contact, body="Can you come in the morning?", source=Question.Source.PORTAL)
     milestone_move(
         milestone=job.milestones.get(stage__position=5),
         new_date=business_today() + timedelta(days=10),

@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from crm.errors import DomainError
-from crm.models import CheckIn, Commitment, Contact, Customer, Job, JobEvent, Message, Pipeline, Request
+from crm.models import CheckIn, Commitment, Contact, Customer, Job, JobEvent, Message, Pipeline, Question
 from crm.services.checkins import check_in_answer, check_in_send, check_ins_due, check_ins_send
 from crm.services.jobs import job_complete, job_create
 from crm.tasks import send_check_ins
@@ -185,7 +185,7 @@ def test_all_good_goes_on_the_jobs_log(check_in: CheckIn) -> None:
     event = JobEvent.objects.get(job=check_in.job, kind=JobEvent.Kind.CHECK_IN_ANSWERED)
     assert event.data["answer"] == "all_good"
     assert event.summary == "Marie Dupont: all good"
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
     # Said twice: nothing new.
     check_in_answer(check_in=check_in, answer=CheckIn.Answer.ALL_GOOD)
     assert JobEvent.objects.filter(kind=JobEvent.Kind.CHECK_IN_ANSWERED).count() == 1
@@ -194,30 +194,30 @@ def test_all_good_goes_on_the_jobs_log(check_in: CheckIn) -> None:
 def test_a_problem_opens_an_acknowledged_question(check_in: CheckIn, contact: Contact) -> None:
     check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM, details="It trips the breaker at night.")
 
-    request = Request.objects.get(job=check_in.job)
-    assert request.source == Request.Source.PORTAL
-    assert request.contact == contact
-    assert request.body == "It trips the breaker at night."
-    assert request.answer_due_on is not None
-    assert Commitment.objects.filter(request=request, kind=Commitment.Kind.ANSWER).exists()
+    question = Question.objects.get(job=check_in.job)
+    assert question.source == Question.Source.PORTAL
+    assert question.contact == contact
+    assert question.body == "It trips the breaker at night."
+    assert question.answer_due_on is not None
+    assert Commitment.objects.filter(question=question, kind=Commitment.Kind.ANSWER).exists()
     ack = Message.objects.get(job=check_in.job, kind=Message.Kind.ACKNOWLEDGEMENT)
     assert ack.contact == contact
     check_in.refresh_from_db()
-    assert check_in.request == request
+    assert check_in.question == question
     assert JobEvent.objects.filter(job=check_in.job, kind=JobEvent.Kind.REQUEST_RECEIVED).exists()
 
 
 def test_a_problem_without_details_still_says_what_it_is(check_in: CheckIn) -> None:
     check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM)
     # Written in the contact's language (Marie reads French): it names our check-in.
-    assert "prise de nouvelles" in Request.objects.get(job=check_in.job).body.lower()
+    assert "prise de nouvelles" in Question.objects.get(job=check_in.job).body.lower()
 
 
 def test_the_same_problem_sent_twice_opens_one_question(check_in: CheckIn) -> None:
     for _ in range(2):  # a double click, or the back button and Send again
         check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM, details="Noise")
     check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM)  # nothing new to say
-    assert Request.objects.filter(job=check_in.job).count() == 1
+    assert Question.objects.filter(job=check_in.job).count() == 1
     assert JobEvent.objects.filter(kind=JobEvent.Kind.CHECK_IN_ANSWERED).count() == 1
 
 
@@ -225,10 +225,10 @@ def test_every_new_problem_reaches_the_team(check_in: CheckIn) -> None:
     check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM, details="It trips the breaker.")
     check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM, details="Now it leaks as well.")
 
-    bodies = list(Request.objects.filter(job=check_in.job).order_by("pk").values_list("body", flat=True))
+    bodies = list(Question.objects.filter(job=check_in.job).order_by("pk").values_list("body", flat=True))
     assert bodies == ["It trips the breaker.", "Now it leaks as well."]
     check_in.refresh_from_db()
-    assert check_in.request.body == "Now it leaks as well."  # the thanks page shows the latest
+    assert check_in.question.body == "Now it leaks as well."  # the thanks page shows the latest
     # Each one acknowledged to the customer.
     assert Message.objects.filter(job=check_in.job, kind=Message.Kind.ACKNOWLEDGEMENT).count() == 2
     answered = JobEvent.objects.filter(kind=JobEvent.Kind.CHECK_IN_ANSWERED).order_by("pk")
@@ -239,16 +239,16 @@ def test_a_problem_again_after_all_good_opens_a_new_question_once_the_first_was_
     check_in: CheckIn, bob: User
 ) -> None:
     check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM, details="Noise")
-    first = Request.objects.get(job=check_in.job)
+    first = Question.objects.get(job=check_in.job)
     check_in_answer(check_in=check_in, answer=CheckIn.Answer.ALL_GOOD)
     # Still waiting for our answer to the first: no second question without anything new.
     check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM)
-    assert Request.objects.filter(job=check_in.job).count() == 1
+    assert Question.objects.filter(job=check_in.job).count() == 1
 
-    Request.objects.filter(pk=first.pk).update(answered_at=timezone.now())
+    Question.objects.filter(pk=first.pk).update(answered_at=timezone.now())
     check_in_answer(check_in=check_in, answer=CheckIn.Answer.ALL_GOOD)
     check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM)
-    assert Request.objects.filter(job=check_in.job).count() == 2
+    assert Question.objects.filter(job=check_in.job).count() == 2
 
 
 def test_all_good_then_a_problem_opens_the_question(check_in: CheckIn) -> None:
@@ -256,7 +256,7 @@ def test_all_good_then_a_problem_opens_the_question(check_in: CheckIn) -> None:
     check_in_answer(check_in=check_in, answer=CheckIn.Answer.PROBLEM, details="It stopped after all.")
     check_in.refresh_from_db()
     assert check_in.answer == CheckIn.Answer.PROBLEM
-    assert check_in.request is not None
+    assert check_in.question is not None
 
 
 def test_an_unknown_answer_is_refused(check_in: CheckIn) -> None:

@@ -34,11 +34,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import User
 
-from crm.models import Commitment, Contact, Customer, Job, Message, Pipeline, Request
+from crm.models import Commitment, Contact, Customer, Job, Message, Pipeline, Question
 from crm.reports import Period, health_csv, health_report, silent_in
 from crm.services import delivery, promises
 from crm.services.jobs import job_advance, job_cancel, job_complete, job_create, milestone_move
-from crm.services.requests import request_answer, request_create
+from crm.services.questions import question_answer, question_create
 from crm.services.scan import scan
 from tests.conftest import make_pipeline
 
@@ -58,7 +58,7 @@ class Scenario:
     bob_jobs: list[Job]
     quotes: list[Commitment]
     alice_jobs: list[Job]
-    requests: list[Request]
+    requests: list[Question]
     visit: Pipeline
 
 
@@ -119,31 +119,31 @@ def build_scenario(time_machine, *, bob: User, alice: User, customer: Customer, 
     job_complete(job=jobs[0], actor=bob)
 
     go(at("2026-03-09"))
-    r1 = request_create(job=a1, contact=contact, body="When do you come?", source=Request.Source.PORTAL)
+    r1 = question_create(job=a1, contact=contact, body="When do you come?", source=Question.Source.PORTAL)
     go(at("2026-03-09", "10:05"))
     deliver(idempotency_key__startswith=f"ack:{r1.pk}:")
     go(at("2026-03-09", "14:00"))
-    request_answer(request=r1, body="On Wednesday.", actor=alice)
+    question_answer(question=r1, body="On Wednesday.", actor=alice)
 
     go(at("2026-03-10"))
     reach(jobs[1], bob)
     deliver(job=jobs[1], kind=Message.Kind.STAGE_CHANGE)
-    r2 = request_create(job=a1, contact=contact, body="Which door?", source=Request.Source.PORTAL)
+    r2 = question_create(job=a1, contact=contact, body="Which door?", source=Question.Source.PORTAL)
     go(at("2026-03-10", "10:15"))
     deliver(idempotency_key__startswith=f"ack:{r2.pk}:")
 
     go(at("2026-03-11"))
-    request_answer(request=r2, body="The front door.", actor=alice)
+    question_answer(question=r2, body="The front door.", actor=alice)
     keep(quotes[1], bob)
     go(at("2026-03-11", "11:00"))
-    r3 = request_create(job=a1, contact=contact, body="And the price?", source=Request.Source.PORTAL)
+    r3 = question_create(job=a1, contact=contact, body="And the price?", source=Question.Source.PORTAL)
     go(at("2026-03-11", "11:30"))
     deliver(idempotency_key__startswith=f"ack:{r3.pk}:")
 
     go(at("2026-03-12"))
-    r4 = request_create(job=a1, contact=None, body="Phoned: parking?", source=Request.Source.STAFF, actor=alice)
+    r4 = question_create(job=a1, contact=None, body="Phoned: parking?", source=Question.Source.STAFF, actor=alice)
     go(at("2026-03-12", "11:00"))
-    request_answer(request=r4, body="In the yard.", actor=alice)
+    question_answer(question=r4, body="In the yard.", actor=alice)
 
     go(at("2026-03-16", "09:00"))
     assert scan()["broken"] == 1  # R3's answer-by date passed on Friday
@@ -484,12 +484,12 @@ def test_only_an_acknowledgement_that_went_out_counts(
     job_of_bob: Job, now: datetime, contact: Contact, bob: User, time_machine
 ) -> None:
     period = Period(date(2026, 3, 16), date(2026, 3, 22))
-    queued = request_create(job=job_of_bob, contact=contact, body="Still queued?", source=Request.Source.PORTAL)
-    failed = request_create(job=job_of_bob, contact=contact, body="Failed?", source=Request.Source.PORTAL)
+    queued = question_create(job=job_of_bob, contact=contact, body="Still queued?", source=Question.Source.PORTAL)
+    failed = question_create(job=job_of_bob, contact=contact, body="Failed?", source=Question.Source.PORTAL)
     Message.objects.filter(idempotency_key__startswith=f"ack:{failed.pk}:").update(
         status=Message.Status.FAILED, sent_at=now
     )
-    twice = request_create(job=job_of_bob, contact=contact, body="Twice?", source=Request.Source.PORTAL)
+    twice = question_create(job=job_of_bob, contact=contact, body="Twice?", source=Question.Source.PORTAL)
     first_ack = Message.objects.get(idempotency_key__startswith=f"ack:{twice.pk}:")
     time_machine.move_to(now + timedelta(minutes=2), tick=False)
     delivery.deliver(message_id=first_ack.pk)
@@ -520,10 +520,10 @@ def test_only_an_acknowledgement_that_went_out_counts(
 
 def test_answers_are_timed_from_the_request(job_of_bob: Job, now: datetime, contact: Contact, bob: User, time_machine):
     period = Period(date(2026, 3, 16), date(2026, 3, 22))
-    question = request_create(job=job_of_bob, contact=contact, body="?", source=Request.Source.PORTAL)
-    request_create(job=job_of_bob, contact=contact, body="??", source=Request.Source.PORTAL)
+    question = question_create(job=job_of_bob, contact=contact, body="?", source=Question.Source.PORTAL)
+    question_create(job=job_of_bob, contact=contact, body="??", source=Question.Source.PORTAL)
     time_machine.move_to(now + timedelta(hours=26), tick=False)
-    request_answer(request=question, body="!", actor=bob)
+    question_answer(question=question, body="!", actor=bob)
     answer = health_report(period=period).team.total.answer
     assert answer.median == timedelta(hours=26)
     assert (answer.count, answer.missing) == (1, 1)

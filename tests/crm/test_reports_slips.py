@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import User
 
-from crm.models import Commitment, Customer, Job, Message, Pipeline, Renegotiation, Request
+from crm.models import Commitment, Customer, Job, Message, Pipeline, Question, Renegotiation
 from crm.reports import NUDGES_KEY_PREFIX, Period, Slip, health_csv, health_report, slips
 from crm.services import promises
 from crm.services.jobs import job_create, job_reassign
-from crm.services.requests import request_answer, request_create
+from crm.services.questions import question_answer, question_create
 from crm.services.scan import scan
 
 pytestmark = pytest.mark.django_db
@@ -263,10 +263,10 @@ def test_a_slip_whose_holder_was_not_recorded_counts_for_the_owner(job_of_bob: J
 def test_an_answer_stays_with_who_gave_it(
     job_of_bob: Job, now: datetime, contact, bob: User, alice: User, chloe: User, time_machine
 ) -> None:
-    answered = request_create(job=job_of_bob, contact=contact, body="When?", source=Request.Source.PORTAL)
-    waiting = request_create(job=job_of_bob, contact=contact, body="How much?", source=Request.Source.PORTAL)
+    answered = question_create(job=job_of_bob, contact=contact, body="When?", source=Question.Source.PORTAL)
+    waiting = question_create(job=job_of_bob, contact=contact, body="How much?", source=Question.Source.PORTAL)
     time_machine.move_to(now + 2 * HOUR, tick=False)
-    request_answer(request=answered, body="Friday.", actor=bob)
+    question_answer(question=answered, body="Friday.", actor=bob)
     job_reassign(job=job_of_bob, owner=chloe, actor=alice, reason="Holidays", tell_customer=False)
     assert Job.objects.get(pk=job_of_bob.pk).owner == chloe
 
@@ -276,7 +276,7 @@ def test_an_answer_stays_with_who_gave_it(
     assert answers == {"Bob Durand": (1, 0), "Chloé Petit": (0, 1)}
     bob_only = health_report(period=PERIOD, owner=bob).owners[0].total
     assert (bob_only.answer.count, bob_only.answer.missing, bob_only.acknowledge.total) == (1, 0, 1)
-    assert Commitment.objects.get(request=waiting).owner == chloe
+    assert Commitment.objects.get(question=waiting).owner == chloe
 
 
 # --- The hand count -----------------------------------------------------------------------------

@@ -27,8 +27,8 @@ from crm.models import (
     Message,
     Milestone,
     Pipeline,
+    Question,
     Renegotiation,
-    Request,
     StageTemplate,
 )
 from crm.services.inbound import inbound_receive
@@ -44,7 +44,7 @@ from crm.services.jobs import (
 )
 from crm.services.messages import CallOutcome, call_log, status_update_send
 from crm.services.promises import commitment_mark_kept, document_promise
-from crm.services.requests import answer_promise, request_answer, request_create
+from crm.services.questions import answer_promise, question_answer, question_create
 from crm.services.scan import scan
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -121,8 +121,8 @@ def snapshot(job: Job) -> tuple:
     )
 
 
-def ask(job: Job, contact: Contact | None, *, source: str = Request.Source.PORTAL, body: str = "When?") -> Request:
-    return request_create(job=job, contact=contact, body=body, source=source)
+def ask(job: Job, contact: Contact | None, *, source: str = Question.Source.PORTAL, body: str = "When?") -> Question:
+    return question_create(job=job, contact=contact, body=body, source=source)
 
 
 def document(job: Job, *, due_on: date = date(2026, 3, 6), contact: Contact | None = None) -> Commitment:
@@ -404,12 +404,12 @@ def test_going_back_a_stage_promises_the_reopened_stages_again(job: Job, time_ma
 def test_a_question_is_promised_an_answer_by_closing_time_on_the_acknowledged_date(
     job: Job, john: Contact, bob: User
 ) -> None:
-    request = ask(job, john)
+    question = ask(job, john)
 
-    promise = request.commitments.get()
-    assert request.answer_due_on == date(2026, 3, 4)
+    promise = question.commitments.get()
+    assert question.answer_due_on == date(2026, 3, 4)
     assert promise.kind == Commitment.Kind.ANSWER
-    assert promise.due_at == promise.first_due_at == closing(request.answer_due_on)
+    assert promise.due_at == promise.first_due_at == closing(question.answer_due_on)
     assert (promise.contact, promise.owner, promise.state) == (john, bob, Commitment.State.OPEN)
     event = job.events.get(kind=JobEvent.Kind.PROMISE_MADE)
     assert event.data["commitment_id"] == promise.pk
@@ -424,19 +424,19 @@ def test_a_question_is_promised_an_answer_by_closing_time_on_the_acknowledged_da
     ("received", "source", "target", "promised"),
     [
         # Monday 10:00: the portal's 9 hours end Tuesday 10:00; promised Wednesday.
-        (paris(3, 2, 10), Request.Source.PORTAL, paris(3, 3, 10), date(2026, 3, 4)),
-        (paris(3, 2, 10), Request.Source.EMAIL, paris(3, 3, 10), date(2026, 3, 4)),
-        (paris(3, 2, 10), Request.Source.PHONE, paris(3, 2, 14), date(2026, 3, 3)),
+        (paris(3, 2, 10), Question.Source.PORTAL, paris(3, 3, 10), date(2026, 3, 4)),
+        (paris(3, 2, 10), Question.Source.EMAIL, paris(3, 3, 10), date(2026, 3, 4)),
+        (paris(3, 2, 10), Question.Source.PHONE, paris(3, 2, 14), date(2026, 3, 3)),
         # Friday 17:00: one hour on Friday, the rest on Monday; promised Tuesday.
-        (paris(3, 6, 17), Request.Source.PORTAL, paris(3, 9, 17), date(2026, 3, 10)),
-        (paris(3, 6, 17), Request.Source.EMAIL, paris(3, 9, 17), date(2026, 3, 10)),
-        (paris(3, 6, 17), Request.Source.PHONE, paris(3, 9, 12), date(2026, 3, 10)),
+        (paris(3, 6, 17), Question.Source.PORTAL, paris(3, 9, 17), date(2026, 3, 10)),
+        (paris(3, 6, 17), Question.Source.EMAIL, paris(3, 9, 17), date(2026, 3, 10)),
+        (paris(3, 6, 17), Question.Source.PHONE, paris(3, 9, 12), date(2026, 3, 10)),
         # Monday 20:00, after closing: the count starts Tuesday 09:00.
-        (paris(3, 2, 20), Request.Source.PORTAL, paris(3, 3, 18), date(2026, 3, 4)),
-        (paris(3, 2, 20), Request.Source.EMAIL, paris(3, 3, 18), date(2026, 3, 4)),
-        (paris(3, 2, 20), Request.Source.PHONE, paris(3, 3, 13), date(2026, 3, 4)),
+        (paris(3, 2, 20), Question.Source.PORTAL, paris(3, 3, 18), date(2026, 3, 4)),
+        (paris(3, 2, 20), Question.Source.EMAIL, paris(3, 3, 18), date(2026, 3, 4)),
+        (paris(3, 2, 20), Question.Source.PHONE, paris(3, 3, 13), date(2026, 3, 4)),
         # Saturday: nine hours from Monday's opening end at Monday's closing.
-        (paris(3, 7, 11), Request.Source.PORTAL, paris(3, 9, 18), date(2026, 3, 10)),
+        (paris(3, 7, 11), Question.Source.PORTAL, paris(3, 9, 18), date(2026, 3, 10)),
     ],
 )
 def test_the_acknowledged_date_is_the_target_plus_the_buffer(
@@ -444,11 +444,11 @@ def test_the_acknowledged_date_is_the_target_plus_the_buffer(
 ) -> None:
     time_machine.move_to(received, tick=False)
 
-    request = ask(job, john, source=source)
+    question = ask(job, john, source=source)
 
-    assert request.target_at == target
-    assert request.answer_due_on == promised
-    assert request.commitments.get().due_at == closing(promised)
+    assert question.target_at == target
+    assert question.answer_due_on == promised
+    assert question.commitments.get().due_at == closing(promised)
 
 
 @pytest.mark.parametrize(
@@ -456,10 +456,10 @@ def test_the_acknowledged_date_is_the_target_plus_the_buffer(
     [
         # Tuesday 10:00, Wednesday 4 March is a holiday: 8 hours Tuesday, 1 hour Thursday;
         # promised Friday.
-        (Request.Source.PORTAL, paris(3, 5, 10), date(2026, 3, 6)),
-        (Request.Source.EMAIL, paris(3, 5, 10), date(2026, 3, 6)),
+        (Question.Source.PORTAL, paris(3, 5, 10), date(2026, 3, 6)),
+        (Question.Source.EMAIL, paris(3, 5, 10), date(2026, 3, 6)),
         # Target Tuesday 14:00; one business day later skips the holiday: Thursday.
-        (Request.Source.PHONE, paris(3, 3, 14), date(2026, 3, 5)),
+        (Question.Source.PHONE, paris(3, 3, 14), date(2026, 3, 5)),
     ],
 )
 def test_the_acknowledged_date_skips_a_holiday(
@@ -468,9 +468,9 @@ def test_the_acknowledged_date_skips_a_holiday(
     settings.HOLIDAYS = frozenset({date(2026, 3, 4)})
     time_machine.move_to(paris(3, 3, 10), tick=False)
 
-    request = ask(job, john, source=source)
+    question = ask(job, john, source=source)
 
-    assert (request.target_at, request.answer_due_on) == (target, promised)
+    assert (question.target_at, question.answer_due_on) == (target, promised)
 
 
 @pytest.mark.parametrize(("buffer", "promised"), [(0, date(2026, 3, 3)), (1, date(2026, 3, 4)), (3, date(2026, 3, 6))])
@@ -479,21 +479,21 @@ def test_the_acknowledged_date_includes_the_buffer(
 ) -> None:
     settings.REQUEST_BUFFER_BUSINESS_DAYS = buffer
 
-    request = ask(job, john)
+    question = ask(job, john)
 
     # The internal target does not move with the buffer: only what the customer is promised does.
-    assert request.target_at == paris(3, 3, 10)
-    assert request.answer_due_on == promised
-    assert request.commitments.get().due_at == closing(promised)
-    assert answer_promise(Request.Source.PORTAL, MONDAY_MORNING) == (paris(3, 3, 10), promised)
+    assert question.target_at == paris(3, 3, 10)
+    assert question.answer_due_on == promised
+    assert question.commitments.get().due_at == closing(promised)
+    assert answer_promise(Question.Source.PORTAL, MONDAY_MORNING) == (paris(3, 3, 10), promised)
 
 
 def test_the_target_hours_follow_the_settings(settings, job: Job, john: Contact) -> None:
     settings.REQUEST_TARGET_HOURS = {**settings.REQUEST_TARGET_HOURS, "phone": 18}
 
-    request = ask(job, john, source=Request.Source.PHONE)
+    question = ask(job, john, source=Question.Source.PHONE)
 
-    assert (request.target_at, request.answer_due_on) == (paris(3, 4, 10), date(2026, 3, 5))
+    assert (question.target_at, question.answer_due_on) == (paris(3, 4, 10), date(2026, 3, 5))
 
 
 def test_an_emailed_question_is_acknowledged_with_an_answer_by_promise(job: Job, contact: Contact) -> None:
@@ -507,9 +507,9 @@ def test_an_emailed_question_is_acknowledged_with_an_answer_by_promise(job: Job,
 
     message = inbound_receive(email=email)
 
-    request = Request.objects.get(message=message)
-    assert (request.source, request.contact, request.answer_due_on) == ("email", contact, date(2026, 3, 4))
-    promise = request.commitments.get()
+    question = Question.objects.get(message=message)
+    assert (question.source, question.contact, question.answer_due_on) == ("email", contact, date(2026, 3, 4))
+    promise = question.commitments.get()
     assert (promise.kind, promise.contact, promise.due_at) == (
         Commitment.Kind.ANSWER,
         contact,
@@ -530,12 +530,12 @@ def test_an_emailed_question_is_acknowledged_with_an_answer_by_promise(job: Job,
 
 
 def test_answering_before_the_date_keeps_the_promise_early(job: Job, john: Contact, bob: User, time_machine) -> None:
-    request = ask(job, john)
+    question = ask(job, john)
     time_machine.move_to(paris(3, 3, 11), tick=False)
 
-    request_answer(request=request, body="Yes, Thursday.", actor=bob)
+    question_answer(question=question, body="Yes, Thursday.", actor=bob)
 
-    promise = request.commitments.get()
+    promise = question.commitments.get()
     assert (promise.state, promise.kept_at) == (Commitment.State.KEPT, paris(3, 3, 11))
     assert promise.kept_on_time
     assert job.events.get(kind=JobEvent.Kind.PROMISE_KEPT).data["on_time"] is True
@@ -543,12 +543,12 @@ def test_answering_before_the_date_keeps_the_promise_early(job: Job, john: Conta
 
 
 def test_answering_after_the_date_keeps_the_promise_late(job: Job, john: Contact, bob: User, time_machine) -> None:
-    request = ask(job, john)
+    question = ask(job, john)
     time_machine.move_to(paris(3, 5, 9), tick=False)
 
-    request_answer(request=request, body="Sorry, Thursday.", actor=bob)
+    question_answer(question=question, body="Sorry, Thursday.", actor=bob)
 
-    promise = request.commitments.get()
+    promise = question.commitments.get()
     assert promise.state == Commitment.State.KEPT
     assert not promise.kept_on_time
     assert job.events.get(kind=JobEvent.Kind.PROMISE_KEPT).data["on_time"] is False
@@ -557,26 +557,26 @@ def test_answering_after_the_date_keeps_the_promise_late(job: Job, john: Contact
 def test_an_answer_after_closing_time_on_the_promised_day_is_late_in_every_record(
     job: Job, john: Contact, bob: User, time_machine
 ) -> None:
-    request = ask(job, john)
+    question = ask(job, john)
     time_machine.move_to(paris(3, 4, 19), tick=False)
 
-    request_answer(request=request, body="Here it is.", actor=bob)
+    question_answer(question=question, body="Here it is.", actor=bob)
 
-    assert not request.commitments.get().kept_on_time
+    assert not question.commitments.get().kept_on_time
     assert job.events.get(kind=JobEvent.Kind.REQUEST_ANSWERED).data["early"] is False
 
 
 def test_an_answer_after_the_promise_broke_still_keeps_it_late(
     job: Job, john: Contact, bob: User, time_machine
 ) -> None:
-    request = ask(job, john)
+    question = ask(job, john)
     time_machine.move_to(paris(3, 5, 9), tick=False)
     scan()
-    assert request.commitments.get().state == Commitment.State.BROKEN
+    assert question.commitments.get().state == Commitment.State.BROKEN
 
-    request_answer(request=request, body="Sorry.", actor=bob)
+    question_answer(question=question, body="Sorry.", actor=bob)
 
-    promise = request.commitments.get()
+    promise = question.commitments.get()
     assert (promise.state, promise.kept_at, promise.broken_at) == (
         Commitment.State.KEPT,
         paris(3, 5, 9),
@@ -855,12 +855,12 @@ def test_a_closed_jobs_broken_promise_gets_no_new_date(job: Job, john: Contact, 
 
 
 def test_a_new_answer_date_is_the_questions_promised_date(job: Job, john: Contact, bob: User) -> None:
-    request = ask(job, john)
+    question = ask(job, john)
 
-    commitment_move_and_tell(commitment=request.commitments.get(), new_date=date(2026, 3, 6), reason="r", actor=bob)
+    commitment_move_and_tell(commitment=question.commitments.get(), new_date=date(2026, 3, 6), reason="r", actor=bob)
 
-    request.refresh_from_db()
-    assert request.answer_due_on == date(2026, 3, 6)
+    question.refresh_from_db()
+    assert question.answer_due_on == date(2026, 3, 6)
 
 
 def _closed(job: Job, bob: User) -> Commitment:

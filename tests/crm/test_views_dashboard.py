@@ -10,9 +10,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Contact, Customer, Job, Message, Pipeline, Request, StageTemplate
+from crm.models import Contact, Customer, Job, Message, Pipeline, Question, StageTemplate
 from crm.services.jobs import job_advance, job_create
-from crm.services.requests import request_create
+from crm.services.questions import question_create
 
 pytestmark = pytest.mark.django_db
 
@@ -65,14 +65,14 @@ def test_it_lists_what_needs_attention_most_urgent_first(
     message(fine, contact, status=Message.Status.BOUNCED, last_error="mailbox unknown")
     message(fine, contact, direction=Message.Direction.IN, status=Message.Status.RECEIVED, subject="A question")
     message(fine, contact, status=Message.Status.CALL_PENDING, channel=Message.Channel.PHONE, to_address="+33 1")
-    request_create(job=fine, contact=contact, body="When?", source=Request.Source.PORTAL)
+    question_create(job=fine, contact=contact, body="When?", source=Question.Source.PORTAL)
 
     response = staff.get(reverse("crm:home"))
     keys = [s.key for s in response.context["sections"]]
-    assert keys[:9] == ["unhappy", "broken", "at_risk", "untold", "failed", "requests", "replies", "calls", "late"]
+    assert keys[:9] == ["unhappy", "broken", "at_risk", "untold", "failed", "questions", "replies", "calls", "late"]
     assert [j.pk for j in section(response, "late").rows] == [late.pk]
     assert section(response, "failed").count == 1
-    assert section(response, "requests").count == 1
+    assert section(response, "questions").count == 1
     assert section(response, "replies").count == 1
     assert section(response, "calls").count == 1
     body = response.content.decode()

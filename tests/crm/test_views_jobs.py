@@ -10,9 +10,9 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
-from crm.models import Contact, Customer, Job, JobEvent, Message, Pipeline, Request
+from crm.models import Contact, Customer, Job, JobEvent, Message, Pipeline, Question
 from crm.services.jobs import job_cancel, job_create
-from crm.services.requests import request_create
+from crm.services.questions import question_create
 
 pytestmark = pytest.mark.django_db
 
@@ -333,9 +333,9 @@ def test_it_refuses_an_empty_message(staff: Client, live_job: Job, contact: Cont
 def test_it_answers_a_question(
     staff: Client, live_job: Job, contact: Contact, django_capture_on_commit_callbacks
 ) -> None:
-    question = request_create(job=live_job, contact=contact, body="Morning?", source=Request.Source.PORTAL)
+    question = question_create(job=live_job, contact=contact, body="Morning?", source=Question.Source.PORTAL)
     with django_capture_on_commit_callbacks(execute=True):
-        response = staff.post(url("request_answer", live_job, question.pk), {"body": "Yes, 8 am."})
+        response = staff.post(url("question_answer", live_job, question.pk), {"body": "Yes, 8 am."})
     assert response.status_code == 302
     question.refresh_from_db()
     assert question.answered_at is not None

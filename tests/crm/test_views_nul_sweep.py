@@ -43,12 +43,12 @@ from crm.models import (
     Job,
     Message,
     Pipeline,
-    Request,
+    Question,
 )
 from crm.services.campaigns import CampaignDetails, campaign_create
 from crm.services.csv_import import import_create
 from crm.services.jobs import job_create
-from crm.services.requests import request_create
+from crm.services.questions import question_create
 from crm.urls import urlpatterns
 from crm.views import customers as customer_views
 from tests.crm.test_admin import form_data
@@ -139,7 +139,7 @@ class World:
     contact: Contact
     installation: Pipeline
     commitment: Commitment
-    question: Request
+    question: Question
     job_message: Message
     inbound: Message
     campaign: Campaign
@@ -159,7 +159,7 @@ def frozen(time_machine) -> None:
 @pytest.fixture
 def world(customer: Customer, contact: Contact, installation: Pipeline, bob: User, charlie: User) -> World:
     job = job_create(customer=customer, pipeline=installation, owner=bob, title="Heat pump", actor=bob)
-    question = request_create(job=job, contact=contact, body="When do you come?", source=Request.Source.PORTAL)
+    question = question_create(job=job, contact=contact, body="When do you come?", source=Question.Source.PORTAL)
     inbound = Message.objects.create(
         channel=Message.Channel.EMAIL,
         direction=Message.Direction.IN,
@@ -405,9 +405,9 @@ FORMS: dict[str, Callable[[World], list[Submission]]] = {
             ("details-title",),
         )
     ],
-    "request_answer": lambda w: [Submission("post", {"body": "On Tuesday"}, ("body",))],
-    "job_request_new": lambda w: [Submission("post", _logged_request(w), ("request-body",))],
-    "customer_request_new": lambda w: [
+    "question_answer": lambda w: [Submission("post", {"body": "On Tuesday"}, ("body",))],
+    "job_question_new": lambda w: [Submission("post", _logged_request(w), ("request-body",))],
+    "customer_question_new": lambda w: [
         Submission("post", {**_logged_request(w), "request-job": w.job.pk}, ("request-body",))
     ],
     "inbox_assign": lambda w: [Submission("post", {"job": w.job.pk}, ())],

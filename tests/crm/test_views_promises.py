@@ -19,7 +19,7 @@ from django.utils.html import escape
 from crm.models import Commitment, Contact, Customer, Job, JobEvent, Message, Pipeline, Renegotiation
 from crm.services.jobs import job_cancel, job_create
 from crm.services.promises import document_promise
-from crm.services.requests import request_create
+from crm.services.questions import question_create
 
 pytestmark = pytest.mark.django_db
 
@@ -214,7 +214,7 @@ def test_sending_moves_the_date_tells_the_customer_and_records_a_proactive_move(
 def test_sending_a_new_answer_date_tells_the_contact_who_asked(
     staff: Client, job: Job, john: Contact, contact: Contact
 ) -> None:
-    answer = request_create(job=job, contact=john, body="When?", source="portal").commitments.get()
+    answer = question_create(job=job, contact=john, body="When?", source="portal").commitments.get()
 
     response = staff.post(move_url(job, answer), {"new_date": "2026-03-06", "reason": "Checking stock"})
 

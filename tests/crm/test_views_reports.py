@@ -14,11 +14,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from crm.models import Contact, Customer, Message, Request
+from crm.models import Contact, Customer, Message, Question
 from crm.reports import NUDGES_KEY_PREFIX
 from crm.services import delivery
 from crm.services.jobs import job_create
-from crm.services.requests import request_answer, request_create
+from crm.services.questions import question_answer, question_create
 from tests.crm.test_reports import END, Scenario, build_scenario
 
 pytestmark = pytest.mark.django_db
@@ -226,9 +226,9 @@ def grow(time_machine, customer: Customer, contact: Contact, owners: list[User],
                 actor=owner,
                 start_date=date(2026, 4, 13),
             )
-            request = request_create(job=job, contact=contact, body="Hello?", source=Request.Source.PORTAL)
-            delivery.deliver(message_id=Message.objects.get(idempotency_key__startswith=f"ack:{request.pk}:").pk)
-            request_answer(request=request, body="Hello!", actor=owner)
+            question = question_create(job=job, contact=contact, body="Hello?", source=Question.Source.PORTAL)
+            delivery.deliver(message_id=Message.objects.get(idempotency_key__startswith=f"ack:{question.pk}:").pk)
+            question_answer(question=question, body="Hello!", actor=owner)
     time_machine.move_to(END + timedelta(minutes=1), tick=False)
 
 
@@ -277,8 +277,8 @@ def test_an_instant_acknowledgement_is_zero_not_missing(
 ) -> None:
     time_machine.move_to("2026-04-22 10:00:00+02:00", tick=False)
     job = job_create(customer=customer, pipeline=installation, owner=alice, title="Quick", actor=alice)
-    request = request_create(job=job, contact=contact, body="Fast?", source=Request.Source.PORTAL)
-    delivery.deliver(message_id=Message.objects.get(idempotency_key__startswith=f"ack:{request.pk}:").pk)
+    question = question_create(job=job, contact=contact, body="Fast?", source=Question.Source.PORTAL)
+    delivery.deliver(message_id=Message.objects.get(idempotency_key__startswith=f"ack:{question.pk}:").pk)
     response = signed_in(client, alice).get(URL)
     assert table(response)["Team"][2] == "0 min (1 of 1 acknowledged)"
     acknowledge = response.context["charts"][2]

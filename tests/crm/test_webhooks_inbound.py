@@ -19,7 +19,7 @@ from anymail.inbound import AnymailInboundMessage
 from django.core import mail
 from django.urls import reverse
 
-from crm.models import Contact, Job, JobEvent, Message, Request
+from crm.models import Contact, Job, JobEvent, Message, Question
 from crm.services.inbound import inbound_receive
 from crm.services.jobs import job_advance
 
@@ -169,8 +169,8 @@ def test_it_puts_a_reply_to_the_job_address_on_the_job(live_server, job: Job, co
     [event] = JobEvent.objects.filter(job=job, kind=JobEvent.Kind.MESSAGE_RECEIVED)
     assert (event.data["message_id"], event.data["sender"], event.actor) == (reply.pk, "marie@example.com", None)
     # A new request by email: acknowledged at once, in French, and its owner alerted.
-    [question] = Request.objects.filter(job=job)
-    assert (question.source, question.message, question.contact) == (Request.Source.EMAIL, reply, contact)
+    [question] = Question.objects.filter(job=job)
+    assert (question.source, question.message, question.contact) == (Question.Source.EMAIL, reply, contact)
     [ack] = [m for m in mail.outbox if m.to == [contact.email]]
     assert "Bonjour Marie Dupont" in ack.body
     [alert] = [m for m in mail.outbox if m.to == ["bob@example.com"]]
@@ -270,7 +270,7 @@ def test_it_stores_an_inbound_posted_twice_once(live_server, job: Job) -> None:
     assert [r.status_code for r in responses] == [200, 200]
     assert len(inbound()) == 1
     assert JobEvent.objects.filter(job=job, kind=JobEvent.Kind.MESSAGE_RECEIVED).count() == 1
-    assert Request.objects.filter(job=job).count() == 1
+    assert Question.objects.filter(job=job).count() == 1
     assert len(mail.outbox) == 2  # one acknowledgement, one alert to the owner
 
 
@@ -345,8 +345,8 @@ def test_it_keeps_a_100_kb_reply_whole_and_makes_a_question_of_it(
     [reply] = inbound()
     assert (reply.job, reply.contact, reply.last_error) == (job, contact, "")
     assert reply.body_text == text
-    [question] = Request.objects.filter(job=job)
-    assert (question.body, question.message, question.source) == (text, reply, Request.Source.EMAIL)
+    [question] = Question.objects.filter(job=job)
+    assert (question.body, question.message, question.source) == (text, reply, Question.Source.EMAIL)
     # Lists and emails show a preview; the job page shows it all.
     [alert] = [m for m in mail.outbox if m.to == ["bob@example.com"]]
     assert len(alert.body) < 3000
@@ -367,7 +367,7 @@ def test_it_makes_a_question_of_a_6000_character_reply(live_server, job: Job, co
     assert response.status_code == 200
     [reply] = inbound()
     assert reply.body_text == text
-    [question] = Request.objects.filter(job=job)
+    [question] = Question.objects.filter(job=job)
     assert (question.body, question.message) == (text, reply)
 
 
@@ -389,7 +389,7 @@ def test_it_stores_a_reply_with_nul_and_lone_surrogates_cleaned(live_server, job
     # NUL dropped, each lone half of a pair replaced, a real pair kept.
     assert reply.body_text == "Jeudi nous \ufffdconvient 😀."
     assert reply.subject == "Re: Proposal sent \ufffd"
-    assert Request.objects.get(job=job).body == "Jeudi nous \ufffdconvient 😀."
+    assert Question.objects.get(job=job).body == "Jeudi nous \ufffdconvient 😀."
     [event] = JobEvent.objects.filter(job=job, kind=JobEvent.Kind.MESSAGE_RECEIVED)
     assert event.data["subject"] == "Re: Proposal sent \ufffd"
 
@@ -455,7 +455,7 @@ def test_it_names_the_files_of_an_attachment_only_reply(live_server, job: Job, c
     assert reply.body_text == (
         "Files attached to this email (named here, not kept):\n- compteur.jpg (image/jpeg, 2.0\xa0KB)"
     )
-    [question] = Request.objects.filter(job=job)
+    [question] = Question.objects.filter(job=job)
     assert question.body == reply.body_text
 
 
@@ -490,7 +490,7 @@ def test_it_keeps_an_email_it_cannot_file_unassigned_with_the_error(
     """Filing fails after the message and its event were written (forced from inside the product:
     the only way to stand for "any reason"); that attempt is rolled back and the email is kept once,
     unassigned, as it arrived, for staff to file by hand."""
-    monkeypatch.setattr("crm.services.inbound.request_create", refuse)
+    monkeypatch.setattr("crm.services.inbound.question_create", refuse)
     payload = postmark_inbound(to=reply_address(job), text="Jeudi nous convient." + QUOTED_FR)
 
     responses = [post_postmark(live_server, payload) for _ in range(2)]
@@ -507,7 +507,7 @@ def test_it_keeps_an_email_it_cannot_file_unassigned_with_the_error(
     assert "From: Marie Dupont <marie@example.com>" in kept.body_text
     assert "Jeudi nous convient.\n\nLe lun. 2 mars 2026" in kept.body_text
     assert not JobEvent.objects.filter(kind=JobEvent.Kind.MESSAGE_RECEIVED).exists()
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
     assert mail.outbox == []
 
     client.force_login(bob)
@@ -525,7 +525,7 @@ def test_it_answers_an_error_and_stores_nothing_when_even_keeping_it_fails(
 ) -> None:
     """Filing and keeping both fail (forced from inside the product, as above): nothing is half
     stored, and the error makes the provider deliver it again — which then files it."""
-    monkeypatch.setattr("crm.services.inbound.request_create", refuse)
+    monkeypatch.setattr("crm.services.inbound.question_create", refuse)
     monkeypatch.setattr("crm.services.inbound._raw_text", refuse)
     payload = postmark_inbound(to=reply_address(job), text="Jeudi nous convient." + QUOTED_FR)
 
@@ -534,11 +534,11 @@ def test_it_answers_an_error_and_stores_nothing_when_even_keeping_it_fails(
     assert response.status_code >= 500
     assert inbound() == []
     assert not JobEvent.objects.filter(kind=JobEvent.Kind.MESSAGE_RECEIVED).exists()
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
     assert mail.outbox == []
 
     monkeypatch.undo()
     assert post_postmark(live_server, payload).status_code == 200
     [reply] = inbound()
     assert (reply.job, reply.last_error) == (job, "")
-    assert Request.objects.get(job=job).message == reply
+    assert Question.objects.get(job=job).message == reply

@@ -27,7 +27,7 @@ from crm.links import (
     make_survey_token,
     make_unsubscribe_token,
 )
-from crm.models import Contact, Job, Message, Request
+from crm.models import Contact, Job, Message, Question
 from portal.access import SESSION_KEY, SESSION_LANGUAGE_KEY
 from portal.urls import urlpatterns
 
@@ -111,7 +111,7 @@ def test_another_customers_job_is_404(pattern: URLPattern, john_client: Client, 
     # The same URL for the contact's own job works (so the 404 is about scope, not the request).
     own = call(john_client, pattern, reverse(f"portal:{pattern.name}", args=[job.public_id]), body="Hello")
     assert own.status_code in (200, 302), pattern.name
-    assert not Request.objects.filter(job=stranger_job).exists()
+    assert not Question.objects.filter(job=stranger_job).exists()
 
 
 @pytest.mark.parametrize("pattern", patterns_with("public_id"), ids=ids(patterns_with("public_id")))
@@ -190,7 +190,7 @@ def test_a_mutation_changes_nothing_on_get(pattern: URLPattern, john_client: Cli
     assert response.status_code == 302
     assert SESSION_KEY in john_client.session
     assert SESSION_LANGUAGE_KEY not in john_client.session
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
     page = john_client.get(response["Location"])
     assert page.status_code == 200
     assert '<html lang="en">' in page.text
@@ -222,5 +222,5 @@ def test_every_form_needs_the_csrf_token(pattern: URLPattern, john: Contact, job
         assert response.status_code == 200
     else:
         assert response.status_code in (403, 405), pattern.name
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
     assert not Message.objects.filter(kind=Message.Kind.PORTAL_LINK).exists()

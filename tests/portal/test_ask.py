@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from crm.errors import DomainError
-from crm.models import Contact, Job, Message, Request
+from crm.models import Contact, Job, Message, Question
 from portal import views
 
 from .conftest import advance
@@ -24,8 +24,8 @@ def test_it_records_the_question_and_queues_the_acknowledgement(john_client: Cli
     response = john_client.post(ask_url(job), {"body": "Can the installer park in the yard?"})
     assert response.status_code == 302
     assert response["Location"] == reverse("portal:job", args=[job.public_id]) + "#question"
-    question = Request.objects.get()
-    assert (question.job, question.contact, question.source) == (job, john, Request.Source.PORTAL)
+    question = Question.objects.get()
+    assert (question.job, question.contact, question.source) == (job, john, Question.Source.PORTAL)
     assert question.body == "Can the installer park in the yard?"
     assert question.answer_due_on == date(2026, 3, 4)
     ack = Message.objects.get(kind=Message.Kind.ACKNOWLEDGEMENT)
@@ -54,23 +54,23 @@ def test_it_refuses_an_empty_question(john_client: Client, job: Job) -> None:
     assert response.status_code == 200
     assert "Write your question first." in response.text
     assert 'aria-invalid="true"' in response.text
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_it_refuses_an_empty_question_in_place(john_client: Client, job: Job) -> None:
     response = john_client.post(ask_url(job), {"body": ""}, headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert "Write your question first." in response.text
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_it_shows_a_refusal_of_the_service_as_a_form_error(
     john_client: Client, job: Job, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(**kwargs: object) -> Request:
+    def refuse(**kwargs: object) -> Question:
         raise DomainError("We cannot take questions on this job right now.")
 
-    monkeypatch.setattr(views, "request_create", refuse)
+    monkeypatch.setattr(views, "question_create", refuse)
     response = john_client.post(ask_url(job), {"body": "Hello?"})
     assert response.status_code == 200
     assert "We cannot take questions on this job right now." in response.text
@@ -79,7 +79,7 @@ def test_it_shows_a_refusal_of_the_service_as_a_form_error(
 def test_it_refuses_a_very_long_question(john_client: Client, job: Job) -> None:
     response = john_client.post(ask_url(job), {"body": "x" * 5001})
     assert "Please keep your question under 5000 characters." in response.text
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_it_keeps_the_question_typed_when_it_is_refused(john_client: Client, job: Job, monkeypatch) -> None:
@@ -87,7 +87,7 @@ def test_it_keeps_the_question_typed_when_it_is_refused(john_client: Client, job
     response = john_client.post(ask_url(job), {"body": "My carefully typed question"})
     assert "You have sent us many questions in a short time" in response.text
     assert "My carefully typed question" in response.text
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_it_takes_questions_on_a_finished_job(john_client: Client, job: Job) -> None:
@@ -96,19 +96,19 @@ def test_it_takes_questions_on_a_finished_job(john_client: Client, job: Job) -> 
     advance(job, "Follow-up")
     job_complete(job=job, actor=job.owner)
     assert john_client.post(ask_url(job), {"body": "The unit is noisy"}).status_code == 302
-    assert Request.objects.filter(job=job).exists()
+    assert Question.objects.filter(job=job).exists()
 
 
 def test_it_is_404_for_another_customers_job(john_client: Client, stranger_job: Job) -> None:
     assert john_client.post(ask_url(stranger_job), {"body": "Hello"}).status_code == 404
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_it_changes_nothing_on_get_and_goes_on_to_the_question_form(john_client: Client, job: Job) -> None:
     response = john_client.get(ask_url(job), {"body": "Hello"})
     assert response.status_code == 302
     assert response["Location"] == reverse("portal:job", args=[job.public_id]) + "#question"
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_switching_language_after_a_refused_question_is_no_dead_end(john_client: Client, job: Job) -> None:
@@ -122,7 +122,7 @@ def test_switching_language_after_a_refused_question_is_no_dead_end(john_client:
     assert switched.redirect_chain[-1][0] == reverse("portal:job", args=[job.public_id]) + "#question"
     assert '<html lang="fr">' in switched.text
     assert 'id="question"' in switched.text
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_another_customers_job_is_404_on_get_too(john_client: Client, stranger_job: Job) -> None:
@@ -134,4 +134,4 @@ def test_it_needs_the_csrf_token(john: Contact, job: Job) -> None:
 
     client = sign_in(Client(enforce_csrf_checks=True), john)
     assert client.post(ask_url(job), {"body": "Hello"}).status_code == 403
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()

@@ -13,11 +13,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Contact, Customer, Job, JobEvent, Message, Milestone, Pipeline, Request, StageTemplate
+from crm.models import Contact, Customer, Job, JobEvent, Message, Milestone, Pipeline, Question, StageTemplate
 from crm.notify import free_message_drafts
 from crm.services.jobs import job_complete, job_create, job_hold, milestone_move
 from crm.services.outbox import messages_queue
-from crm.services.requests import request_create
+from crm.services.questions import question_create
 
 from .conftest import PARIS, advance, sign_in
 
@@ -172,7 +172,7 @@ def test_it_shows_an_owner_without_a_profile(client: Client, customer: Customer,
 
 
 def test_it_lists_messages_both_ways_newest_first(john_client: Client, job: Job, john: Contact, time_machine) -> None:
-    request_create(job=job, contact=john, body="Is Monday fine?", source="portal")
+    question_create(job=job, contact=john, body="Is Monday fine?", source="portal")
     time_machine.shift(3600)
     tell(job, john, "Monday is perfect.")
     page = john_client.get(job_url(job)).text
@@ -221,7 +221,7 @@ def test_it_says_when_a_message_did_not_arrive(john_client: Client, job: Job, jo
 
 
 def test_it_shows_open_questions_with_their_promised_date(john_client: Client, job: Job, john: Contact) -> None:
-    request_create(job=job, contact=john, body="Can you come earlier?", source="phone")
+    question_create(job=job, contact=john, body="Can you come earlier?", source="phone")
     page = john_client.get(job_url(job)).text
     assert "Can you come earlier?" in page
     # A phone request: 4 business hours (Monday 14:00) plus one business day of buffer.
@@ -292,7 +292,7 @@ def big_job(customer: Customer, contact: Contact, owner: User, size: int) -> Job
             },
         )
     for i in range(size):
-        request_create(job=job, contact=contact, body=f"Question {i}", source="phone")
+        question_create(job=job, contact=contact, body=f"Question {i}", source="phone")
     return job
 
 
@@ -344,8 +344,8 @@ def test_it_says_when_every_visible_step_is_done(john_client: Client, job: Job) 
 
 
 def test_it_shows_when_a_question_was_answered(john_client: Client, job: Job, john: Contact) -> None:
-    question = request_create(job=job, contact=john, body="Which brand?", source="phone")
-    Request.objects.filter(pk=question.pk).update(answered_at=timezone.now())
+    question = question_create(job=job, contact=john, body="Which brand?", source="phone")
+    Question.objects.filter(pk=question.pk).update(answered_at=timezone.now())
     assert "Answered on 2 March." in john_client.get(job_url(job)).text
 
 

@@ -20,7 +20,7 @@ from crm.models import Commitment, Contact, Customer, Job, Pipeline, Renegotiati
 from crm.services.jobs import commitment_move_and_tell, job_cancel, job_create, milestone_move
 from crm.services.messages import CallOutcome, call_log
 from crm.services.promises import document_promise
-from crm.services.requests import request_answer, request_create
+from crm.services.questions import question_answer, question_create
 from crm.services.scan import scan
 
 from .conftest import PARIS, advance, sign_in
@@ -249,7 +249,7 @@ def test_it_shows_each_contact_only_their_own_promises_and_the_jobs(
     call_log(job=job, contact=john, actor=bob, outcome=CallOutcome.REACHED, callback_on=date(2026, 3, 4))
     document_promise(job=job, title="Wiring diagram for John", due_on=date(2026, 3, 6), actor=bob, contact=john)
     document_promise(job=job, title="The quote", due_on=date(2026, 3, 9), actor=bob)
-    request_create(job=job, contact=john, body="Can you also look at the boiler?", source="portal")
+    question_create(job=job, contact=john, body="Can you also look at the boiler?", source="portal")
 
     johns = promises_of(sign_in(client, john), job)
     client.cookies.clear()
@@ -291,9 +291,9 @@ def test_another_customers_promises_stay_theirs(
 def test_it_shows_the_answer_we_promised_and_when_it_came(
     client: Client, john: Contact, job: Job, bob: User, time_machine
 ) -> None:
-    question = request_create(job=job, contact=john, body="Is Thursday fine?", source="portal")
+    question = question_create(job=job, contact=john, body="Is Thursday fine?", source="portal")
     time_machine.move_to(at(3, 3, 15), tick=False)
-    request_answer(request=question, body="Yes.", actor=bob)
+    question_answer(question=question, body="Yes.", actor=bob)
 
     text = promises_of(sign_in(client, john), job)
 
@@ -303,7 +303,7 @@ def test_it_shows_the_answer_we_promised_and_when_it_came(
 def test_a_new_answer_date_shows_in_the_conversation_too(
     client: Client, john: Contact, job: Job, bob: User, time_machine
 ) -> None:
-    question = request_create(job=job, contact=john, body="Is Thursday fine?", source="portal")
+    question = question_create(job=job, contact=john, body="Is Thursday fine?", source="portal")
     time_machine.move_to(at(3, 3, 9), tick=False)
     commitment_move_and_tell(
         commitment=question.commitments.get(), new_date=date(2026, 3, 6), reason="Checking with the maker", actor=bob

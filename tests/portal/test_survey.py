@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.links import checkin_url, make_checkin_token, make_survey_token, survey_url
-from crm.models import CheckIn, Commitment, Contact, Job, JobEvent, Message, Request, Survey
+from crm.models import CheckIn, Commitment, Contact, Job, JobEvent, Message, Question, Survey
 from crm.services.checkins import check_in_send
 from crm.services.jobs import job_complete
 from crm.services.surveys import survey_answer, survey_invite
@@ -42,7 +42,7 @@ def fingerprint() -> tuple:
         list(Survey.objects.values_list("product_quality", "recommend", "comment", "answered_at", "updated_at")),
         JobEvent.objects.count(),
         Commitment.objects.count(),
-        Request.objects.count(),
+        Question.objects.count(),
         list(CheckIn.objects.values_list("answer", "answered_at")),
         Message.objects.count(),
     )
@@ -278,8 +278,8 @@ def test_a_problem_opens_an_acknowledged_question(
     assert 'name="details"' in page.text
 
     client.post(checkin_path, {"answer": "problem", "details": "Water under the unit."})
-    request = Request.objects.get(job=check_in.job)
-    assert (request.contact, request.source, request.body) == (john, Request.Source.PORTAL, "Water under the unit.")
+    question = Question.objects.get(job=check_in.job)
+    assert (question.contact, question.source, question.body) == (john, Question.Source.PORTAL, "Water under the unit.")
     assert Message.objects.filter(kind=Message.Kind.ACKNOWLEDGEMENT, contact=john).exists()
     done = client.get(checkin_path)
     assert "we have your report" in done.text
@@ -297,7 +297,7 @@ def test_a_check_in_token_for_another_job_is_404(client: Client, check_in: Check
     url = reverse("portal:checkin", args=[make_checkin_token(job_id=stranger_job.public_id, contact_id=john.pk)])
     assert client.get(url).status_code == 404
     assert client.post(url, {"answer": "problem"}).status_code == 404
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_a_bad_answer_is_refused(client: Client, checkin_path: str, check_in: CheckIn) -> None:

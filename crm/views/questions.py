@@ -1,5 +1,5 @@
 """Requests staff log for a customer ("Log a request"): from the job page, or from the customer's
-page choosing which open job it is about. Either way crm.services.requests.request_create records
+page choosing which open job it is about. Either way crm.services.questions.question_create records
 it, makes the answer-by promise and queues the written acknowledgement in one transaction.
 
 The job page's form is one of its actions (crm.views.jobs.ACTION_FORMS, act_on_job: htmx swaps the
@@ -21,15 +21,15 @@ from django.views.decorators.http import require_POST
 from crm.access import StaffRequest, staff_required
 from crm.dates import said_date
 from crm.errors import DomainError
-from crm.forms.requests import CustomerRequestForm
-from crm.models import Customer, Job, Request
-from crm.services.requests import enquiry_create, request_create
+from crm.forms.questions import CustomerQuestionForm
+from crm.models import Customer, Job, Question
+from crm.services.questions import enquiry_create, question_create
 from crm.views.customers import customer_page
 from crm.views.jobs import act_on_job
 
 
-def _logged(request: StaffRequest, job: Job, data: dict[str, Any]) -> Request:
-    return request_create(
+def _logged(request: StaffRequest, job: Job, data: dict[str, Any]) -> Question:
+    return question_create(
         job=job,
         contact=data["contact"],
         body=data["body"],
@@ -39,7 +39,7 @@ def _logged(request: StaffRequest, job: Job, data: dict[str, Any]) -> Request:
     )
 
 
-def _done(logged: Request) -> str:
+def _done(logged: Question) -> str:
     assert logged.contact is not None
     return _("Request logged on %(ref)s: %(name)s is told in writing they will have an answer by %(date)s.") % {
         "ref": logged.job.reference,
@@ -50,7 +50,7 @@ def _done(logged: Request) -> str:
 
 @staff_required
 @require_POST
-def job_request_new(request: StaffRequest, public_id: Any) -> HttpResponse:
+def job_question_new(request: StaffRequest, public_id: Any) -> HttpResponse:
     def perform(job: Job, data: dict[str, Any]) -> str:
         return _done(_logged(request, job, data))
 
@@ -59,9 +59,9 @@ def job_request_new(request: StaffRequest, public_id: Any) -> HttpResponse:
 
 @staff_required
 @require_POST
-def customer_request_new(request: StaffRequest, pk: int) -> HttpResponse:
+def customer_question_new(request: StaffRequest, pk: int) -> HttpResponse:
     customer = get_object_or_404(Customer, pk=pk)
-    form = CustomerRequestForm(request.POST, customer=customer)
+    form = CustomerQuestionForm(request.POST, customer=customer)
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -87,6 +87,6 @@ def customer_request_new(request: StaffRequest, pk: int) -> HttpResponse:
 
 
 urlpatterns: list[URLPattern] = [
-    path("jobs/<uuid:public_id>/requests/new/", job_request_new, name="job_request_new"),
-    path("customers/<int:pk>/requests/new/", customer_request_new, name="customer_request_new"),
+    path("jobs/<uuid:public_id>/requests/new/", job_question_new, name="job_question_new"),
+    path("customers/<int:pk>/requests/new/", customer_question_new, name="customer_question_new"),
 ]

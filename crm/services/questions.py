@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.errors import DomainError
-from crm.models import Commitment, Contact, Customer, Job, JobEvent, Message, Pipeline, Request
+from crm.models import Commitment, Contact, Customer, Job, JobEvent, Message, Pipeline, Question
 from crm.notify import acknowledgement_drafts, free_message_drafts
 from crm.services import promises
 from crm.services.alerts import alert_owner
@@ -34,7 +34,7 @@ def answer_promise(source: str, received_at: datetime) -> tuple[datetime, date]:
 
 
 @transaction.atomic
-def request_create(
+def question_create(
     *,
     job: Job,
     contact: Contact | None,
@@ -43,7 +43,7 @@ def request_create(
     actor: User | None = None,
     message: Message | None = None,
     received_at: datetime | None = None,
-) -> Request:
+) -> Question:
     """Record the question and, in the same transaction, queue the acknowledgement that tells the
     contact by when they will have an answer.
 
@@ -52,7 +52,7 @@ def request_create(
     body = body.strip()
     if not body:
         raise DomainError(_("Write your question first."))
-    if source != Request.Source.EMAIL and len(body) > MAX_QUESTION_LENGTH:
+    if source != Question.Source.EMAIL and len(body) > MAX_QUESTION_LENGTH:
         raise DomainError(_("Please keep your question under %(n)s characters.") % {"n": MAX_QUESTION_LENGTH})
     if contact is not None and contact.customer_id != job.customer_id:
         raise DomainError(_("%(name)s is not a contact of this job's customer.") % {"name": contact.name})
@@ -67,7 +67,7 @@ def request_create(
         # request asked now gets, never a date already gone or hours away (the target stays as
         # counted from when they asked, so the lateness shows).
         due = answer_promise(source, now)[1]
-    request = Request.objects.create(
+    question = Question.objects.create(
         job=job,
         contact=contact,
         source=source,
@@ -84,32 +84,32 @@ def request_create(
         due_at=promises.due_at_for(due),
         actor=actor,
         contact=contact,
-        request=request,
+        question=question,
     )
     record_event(
         job=job,
         kind=JobEvent.Kind.REQUEST_RECEIVED,
         actor=actor,
-        request_id=request.pk,
+        request_id=question.pk,
         source=source,
         contact=contact.name if contact else "",
         answer_due_on=due,
     )
     if contact is not None:
         messages_queue(
-            drafts=acknowledgement_drafts(job, request=request, contact=contact),
+            drafts=acknowledgement_drafts(job, question=question, contact=contact),
             job=job,
-            key=lambda d: f"ack:{request.pk}:{d.contact.pk}:{d.channel}",
+            key=lambda d: f"ack:{question.pk}:{d.contact.pk}:{d.channel}",
         )
     if actor is None or actor.pk != job.owner_id:
         # The owner who logged it themselves needs no email about it (the dashboard lists it).
         alert_owner(
             job,
             name="request-received",
-            context={"request": request, "contact": contact},
-            key=f"request:{request.pk}",
+            context={"question": question, "contact": contact},
+            key=f"request:{question.pk}",
         )
-    return request
+    return question
 
 
 @transaction.atomic
@@ -123,7 +123,7 @@ def enquiry_create(
     source: str,
     actor: User,
     received_at: datetime | None = None,
-) -> Request:
+) -> Question:
     """A request about no job yet (a new enquiry by phone or in person): it opens the job it is
     about, at the first stage of ``pipeline``, owned by the person who took it, and is logged on
     it. The customer gets the acknowledgement with its answer-by date; the job's welcome would say
@@ -138,36 +138,36 @@ def enquiry_create(
         notify_customer=False,
         not_told_reason=_("Opened for a request of the customer's: they are acknowledged with its answer-by date."),
     )
-    return request_create(job=job, contact=contact, body=body, source=source, actor=actor, received_at=received_at)
+    return question_create(job=job, contact=contact, body=body, source=source, actor=actor, received_at=received_at)
 
 
 @transaction.atomic
-def request_answer(*, request: Request, body: str, actor: User) -> Request:
+def question_answer(*, question: Question, body: str, actor: User) -> Question:
     """Send the answer to the contact who asked and close the request."""
-    request = Request.objects.select_for_update(of=("self",)).select_related("job", "contact").get(pk=request.pk)
-    if not request.is_open:
+    question = Question.objects.select_for_update(of=("self",)).select_related("job", "contact").get(pk=question.pk)
+    if not question.is_open:
         raise DomainError(_("This question was already answered."))
     if not body.strip():
         raise DomainError(_("Write the answer first."))
-    contacts = [request.contact] if request.contact else None
+    contacts = [question.contact] if question.contact else None
     messages_queue(
-        drafts=free_message_drafts(request.job, body=body, contacts=contacts, author=actor),
-        job=request.job,
-        key=lambda d: f"answer:{request.pk}:{d.contact.pk}:{d.channel}",
+        drafts=free_message_drafts(question.job, body=body, contacts=contacts, author=actor),
+        job=question.job,
+        key=lambda d: f"answer:{question.pk}:{d.contact.pk}:{d.channel}",
         author=actor,
     )
     now = timezone.now()
-    request.answered_at = now
-    request.save(update_fields=["answered_at"])
-    promises.commitments_keep(Commitment.objects.filter(request=request), actor=actor, at=now)
-    if request.message_id:
-        Message.objects.filter(pk=request.message_id, handled_at__isnull=True).update(handled_at=now)
+    question.answered_at = now
+    question.save(update_fields=["answered_at"])
+    promises.commitments_keep(Commitment.objects.filter(question=question), actor=actor, at=now)
+    if question.message_id:
+        Message.objects.filter(pk=question.message_id, handled_at__isnull=True).update(handled_at=now)
     record_event(
-        job=request.job,
+        job=question.job,
         kind=JobEvent.Kind.REQUEST_ANSWERED,
         actor=actor,
-        request_id=request.pk,
-        answer_due_on=request.answer_due_on,
-        early=now <= end_of_business_day(request.answer_due_on),
+        request_id=question.pk,
+        answer_due_on=question.answer_due_on,
+        early=now <= end_of_business_day(question.answer_due_on),
     )
-    return request
+    return question

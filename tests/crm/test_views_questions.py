@@ -13,11 +13,11 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from crm.models import Commitment, Contact, Customer, Job, JobEvent, Message, Pipeline, Request
+from crm.models import Commitment, Contact, Customer, Job, JobEvent, Message, Pipeline, Question
 from crm.reports import Period, health_report
 from crm.services import delivery
 from crm.services.jobs import job_complete, job_create
-from crm.services.requests import request_answer
+from crm.services.questions import question_answer
 from crm.workdays import end_of_business_day
 
 pytestmark = pytest.mark.django_db
@@ -68,9 +68,9 @@ def logged(contact: Contact, *, source: str = "phone", when: str = "2026-03-02T1
     }
 
 
-def acknowledgement(request: Request) -> Message:
+def acknowledgement(question: Question) -> Message:
     return Message.objects.get(
-        kind=Message.Kind.ACKNOWLEDGEMENT, job=request.job, idempotency_key__startswith=f"ack:{request.pk}:"
+        kind=Message.Kind.ACKNOWLEDGEMENT, job=question.job, idempotency_key__startswith=f"ack:{question.pk}:"
     )
 
 
@@ -78,30 +78,30 @@ def acknowledgement(request: Request) -> Message:
 
 
 def test_it_sends_anonymous_visitors_to_sign_in(client: Client, live_job: Job, customer: Customer, john) -> None:
-    for target in [job_url("job_request_new", live_job), customer_url("customer_request_new", customer)]:
+    for target in [job_url("job_question_new", live_job), customer_url("customer_question_new", customer)]:
         response = client.post(target, logged(john))
         assert response.status_code == 302
         assert response["Location"].startswith("/accounts/login/?next=")
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_it_refuses_a_signed_in_user_who_is_not_staff(
     client: Client, dana: User, live_job: Job, customer: Customer, john
 ) -> None:
     client.force_login(dana)
-    assert client.post(job_url("job_request_new", live_job), logged(john)).status_code == 403
-    assert client.post(customer_url("customer_request_new", customer), logged(john)).status_code == 403
-    assert not Request.objects.exists()
+    assert client.post(job_url("job_question_new", live_job), logged(john)).status_code == 403
+    assert client.post(customer_url("customer_question_new", customer), logged(john)).status_code == 403
+    assert not Question.objects.exists()
 
 
 def test_it_refuses_get(staff: Client, live_job: Job, customer: Customer) -> None:
-    assert staff.get(job_url("job_request_new", live_job)).status_code == 405
-    assert staff.get(customer_url("customer_request_new", customer)).status_code == 405
+    assert staff.get(job_url("job_question_new", live_job)).status_code == 405
+    assert staff.get(customer_url("customer_question_new", customer)).status_code == 405
 
 
 def test_it_answers_404_for_an_unknown_job_or_customer(staff: Client, john: Contact) -> None:
     assert staff.post("/jobs/00000000-0000-0000-0000-000000000000/requests/new/", logged(john)).status_code == 404
-    assert staff.post(reverse("crm:customer_request_new", args=[999999]), logged(john)).status_code == 404
+    assert staff.post(reverse("crm:customer_question_new", args=[999999]), logged(john)).status_code == 404
 
 
 # --- The job page -------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def test_the_job_page_offers_the_form_with_now_and_the_jobs_only_contact(
     assert form.initial["received_at"] == MONDAY
     html = response.content.decode()
     assert "Log a request" in html
-    assert job_url("job_request_new", live_job) in html
+    assert job_url("job_question_new", live_job) in html
     assert 'value="2026-03-02T10:00"' in html
     assert [value for value, _label in form.fields["source"].choices] == ["phone", "in_person", "staff"]
 
@@ -128,18 +128,18 @@ def test_a_phone_request_on_friday_afternoon_is_promised_across_the_weekend_and_
     settings.HOLIDAYS = frozenset({date(2026, 3, 9)})
     time_machine.move_to(FRIDAY, tick=False)
 
-    response = staff.post(job_url("job_request_new", live_job), logged(john, when="2026-03-06T16:00"))
+    response = staff.post(job_url("job_question_new", live_job), logged(john, when="2026-03-06T16:00"))
 
     assert response.status_code == 302
-    request = Request.objects.get()
-    assert (request.source, request.contact, request.received_at) == ("phone", john, paris(3, 6, 16))
+    question = Question.objects.get()
+    assert (question.source, question.contact, question.received_at) == ("phone", john, paris(3, 6, 16))
     # Four business hours: Friday 16:00-18:00, Monday off, Tuesday 09:00-11:00; then one business day.
-    assert request.target_at == paris(3, 10, 11)
-    assert request.answer_due_on == date(2026, 3, 11)
-    promise = request.commitments.get()
+    assert question.target_at == paris(3, 10, 11)
+    assert question.answer_due_on == date(2026, 3, 11)
+    promise = question.commitments.get()
     assert (promise.kind, promise.state, promise.contact) == (Commitment.Kind.ANSWER, Commitment.State.OPEN, john)
     assert promise.due_at == end_of_business_day(date(2026, 3, 11))
-    ack = acknowledgement(request)
+    ack = acknowledgement(question)
     assert (ack.contact, ack.channel, ack.status) == (john, Message.Channel.EMAIL, Message.Status.QUEUED)
     assert "Thank you for your call today about job" in ack.body_text
     assert "Can you quote a second charger?" in ack.body_text
@@ -164,11 +164,11 @@ def test_a_phone_request_on_friday_afternoon_is_promised_across_the_weekend_and_
 def test_each_source_has_its_target_and_its_words(
     staff: Client, live_job: Job, john: Contact, source: str, target: datetime, promised: date, thanks: str
 ) -> None:
-    staff.post(job_url("job_request_new", live_job), logged(john, source=source))
+    staff.post(job_url("job_question_new", live_job), logged(john, source=source))
 
-    request = Request.objects.get()
-    assert (request.source, request.target_at, request.answer_due_on) == (source, target, promised)
-    ack = acknowledgement(request)
+    question = Question.objects.get()
+    assert (question.source, question.target_at, question.answer_due_on) == (source, target, promised)
+    ack = acknowledgement(question)
     assert thanks in ack.body_text
     assert f"We will answer by {promised:%A} {promised.day} March 2026 at the latest." in ack.body_text
 
@@ -178,13 +178,13 @@ def test_a_request_logged_the_next_day_is_promised_from_when_it_was_asked(
 ) -> None:
     time_machine.move_to(paris(3, 3, 10), tick=False)
 
-    staff.post(job_url("job_request_new", live_job), logged(john, when="2026-03-02T16:00"))
+    staff.post(job_url("job_question_new", live_job), logged(john, when="2026-03-02T16:00"))
 
-    request = Request.objects.get()
-    assert request.received_at == paris(3, 2, 16)
+    question = Question.objects.get()
+    assert question.received_at == paris(3, 2, 16)
     # Monday 16:00 + 4 business hours = Tuesday 11:00, still ahead: promised Wednesday.
-    assert (request.target_at, request.answer_due_on) == (paris(3, 3, 11), date(2026, 3, 4))
-    assert "Thank you for your call on Monday 2 March about job" in acknowledgement(request).body_text
+    assert (question.target_at, question.answer_due_on) == (paris(3, 3, 11), date(2026, 3, 4))
+    assert "Thank you for your call on Monday 2 March about job" in acknowledgement(question).body_text
 
 
 def test_a_request_logged_after_its_target_passed_is_given_a_date_still_ahead(
@@ -192,14 +192,14 @@ def test_a_request_logged_after_its_target_passed_is_given_a_date_still_ahead(
 ) -> None:
     time_machine.move_to(paris(3, 5, 10), tick=False)
 
-    staff.post(job_url("job_request_new", live_job), logged(john, when="2026-03-02T10:00"))
+    staff.post(job_url("job_question_new", live_job), logged(john, when="2026-03-02T10:00"))
 
-    request = Request.objects.get()
+    question = Question.objects.get()
     # Counted from Monday, the promise (Tuesday) has gone: the customer is given what a request
     # asked now gets (target Thursday 14:00, promised Friday); the target keeps the lateness.
-    assert request.target_at == paris(3, 2, 14)
-    assert request.answer_due_on == date(2026, 3, 6)
-    assert request.commitments.get().due_at > paris(3, 5, 10)
+    assert question.target_at == paris(3, 2, 14)
+    assert question.answer_due_on == date(2026, 3, 6)
+    assert question.commitments.get().due_at > paris(3, 5, 10)
 
 
 def test_a_contact_who_prefers_calls_is_acknowledged_in_writing(
@@ -211,8 +211,8 @@ def test_a_contact_who_prefers_calls_is_acknowledged_in_writing(
     no_email = Contact.objects.create(customer=customer, name="Jeanne Dupont", phone="+33612345679")
     Contact.objects.filter(pk=no_email.pk).update(preferred_channel="phone")
 
-    staff.post(job_url("job_request_new", live_job), logged(caller))
-    staff.post(job_url("job_request_new", live_job), logged(no_email))
+    staff.post(job_url("job_question_new", live_job), logged(caller))
+    staff.post(job_url("job_question_new", live_job), logged(no_email))
 
     channels = {m.contact.name: m.channel for m in Message.objects.filter(kind=Message.Kind.ACKNOWLEDGEMENT)}
     # No call task to say "we have your question": an email, else a note on the portal.
@@ -231,9 +231,9 @@ def test_a_text_message_acknowledgement_fits_and_says_the_date(staff: Client, li
         language="en",
     )
 
-    staff.post(job_url("job_request_new", live_job), logged(texter, body="A quote " * 100))
+    staff.post(job_url("job_question_new", live_job), logged(texter, body="A quote " * 100))
 
-    ack = acknowledgement(Request.objects.get())
+    ack = acknowledgement(Question.objects.get())
     assert ack.channel == Message.Channel.SMS
     assert len(ack.body_text) <= 320
     assert "thank you for your call today about" in ack.body_text
@@ -244,22 +244,22 @@ def test_the_owner_who_logs_it_gets_no_email_about_it_a_colleague_does(
     client: Client, live_job: Job, john: Contact, bob: User, charlie: User
 ) -> None:
     client.force_login(bob)
-    client.post(job_url("job_request_new", live_job), logged(john))
+    client.post(job_url("job_question_new", live_job), logged(john))
     assert not Message.objects.filter(kind=Message.Kind.STAFF_ALERT).exists()
 
     client.force_login(charlie)
-    client.post(job_url("job_request_new", live_job), logged(john, body="And the garage?"))
+    client.post(job_url("job_question_new", live_job), logged(john, body="And the garage?"))
     [alert] = Message.objects.filter(kind=Message.Kind.STAFF_ALERT)
     assert alert.staff == bob
-    assert Request.objects.count() == 2
+    assert Question.objects.count() == 2
 
 
 def test_the_request_waits_on_the_dashboard(staff: Client, live_job: Job, john: Contact) -> None:
-    staff.post(job_url("job_request_new", live_job), logged(john))
+    staff.post(job_url("job_question_new", live_job), logged(john))
 
     response = staff.get(reverse("crm:home"))
 
-    waiting = next(s for s in response.context["sections"] if s.key == "requests")
+    waiting = next(s for s in response.context["sections"] if s.key == "questions")
     assert [r.body for r in waiting.rows] == ["Can you quote a second charger?"]
     assert "Can you quote a second charger?" in response.content.decode()
 
@@ -268,11 +268,11 @@ def test_the_health_report_times_it_from_when_the_customer_asked(
     staff: Client, live_job: Job, john: Contact, bob: User, time_machine
 ) -> None:
     time_machine.move_to(paris(3, 2, 12), tick=False)
-    staff.post(job_url("job_request_new", live_job), logged(john, when="2026-03-02T10:00"))
-    request = Request.objects.get()
-    delivery.deliver(message_id=acknowledgement(request).pk)
+    staff.post(job_url("job_question_new", live_job), logged(john, when="2026-03-02T10:00"))
+    question = Question.objects.get()
+    delivery.deliver(message_id=acknowledgement(question).pk)
     time_machine.move_to(paris(3, 2, 15), tick=False)
-    request_answer(request=request, body="Yes: 900 €.", actor=bob)
+    question_answer(question=question, body="Yes: 900 €.", actor=bob)
 
     figures = health_report(period=Period(date(2026, 3, 2), date(2026, 3, 8))).team.total
 
@@ -302,36 +302,36 @@ def test_the_health_report_times_it_from_when_the_customer_asked(
 def test_it_explains_bad_input_on_the_job_page(
     staff: Client, live_job: Job, john: Contact, changes: dict, field: str, error: str
 ) -> None:
-    response = staff.post(job_url("job_request_new", live_job), {**logged(john), **changes})
+    response = staff.post(job_url("job_question_new", live_job), {**logged(john), **changes})
 
     assert response.status_code == 400
     form = response.context["forms"]["request"]
     assert any(error in message for message in form.errors[field])
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
     assert not Message.objects.filter(kind=Message.Kind.ACKNOWLEDGEMENT).exists()
 
 
 def test_it_refuses_a_contact_of_another_customer_by_name(staff: Client, live_job: Job, stranger: Contact) -> None:
-    response = staff.post(job_url("job_request_new", live_job), logged(stranger))
+    response = staff.post(job_url("job_question_new", live_job), logged(stranger))
 
     assert response.status_code == 400
     assert response.context["forms"]["request"].errors["contact"] == [
         "Wile Coyote is a contact of another customer: choose one of Dupont household's contacts."
     ]
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_a_time_a_minute_ahead_of_the_server_is_now(staff: Client, live_job: Job, john: Contact, time_machine):
     time_machine.move_to(MONDAY + timedelta(seconds=30), tick=False)
 
-    response = staff.post(job_url("job_request_new", live_job), logged(john, when="2026-03-02T10:01"))
+    response = staff.post(job_url("job_question_new", live_job), logged(john, when="2026-03-02T10:01"))
 
     assert response.status_code == 302
-    assert Request.objects.get().received_at == MONDAY + timedelta(seconds=30)
+    assert Question.objects.get().received_at == MONDAY + timedelta(seconds=30)
 
 
 def test_htmx_gets_the_detail_block_with_the_error(staff: Client, live_job: Job, stranger: Contact) -> None:
-    response = staff.post(job_url("job_request_new", live_job), logged(stranger), HTTP_HX_REQUEST="true")
+    response = staff.post(job_url("job_question_new", live_job), logged(stranger), HTTP_HX_REQUEST="true")
 
     assert response.status_code == 200
     assert "is a contact of another customer" in response.content.decode()
@@ -352,23 +352,23 @@ def test_a_call_that_asked_for_something_logs_one_request(staff: Client, live_jo
 
     assert response.status_code == 302
     the_call = Message.objects.get(kind=Message.Kind.CALL)
-    [request] = Request.objects.all()
-    assert (request.body, request.source, request.contact, request.job) == (
+    [question] = Question.objects.all()
+    assert (question.body, question.source, question.contact, question.job) == (
         "A quote for a second charger",
         "phone",
         john,
         live_job,
     )
-    assert request.received_at == the_call.sent_at == MONDAY
-    assert request.commitments.get().kind == Commitment.Kind.ANSWER
-    assert "We will answer by Tuesday 3 March 2026 at the latest." in acknowledgement(request).body_text
+    assert question.received_at == the_call.sent_at == MONDAY
+    assert question.commitments.get().kind == Commitment.Kind.ANSWER
+    assert "We will answer by Tuesday 3 March 2026 at the latest." in acknowledgement(question).body_text
 
 
 def test_a_call_that_asked_nothing_logs_no_request(staff: Client, live_job: Job, john: Contact) -> None:
     staff.post(job_url("job_log_call", live_job), call(john, **{"call-asked": "   "}))
 
     assert Message.objects.filter(kind=Message.Kind.CALL).count() == 1
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_nobody_asks_for_anything_on_a_voicemail(staff: Client, live_job: Job, john: Contact) -> None:
@@ -381,7 +381,7 @@ def test_nobody_asks_for_anything_on_a_voicemail(staff: Client, live_job: Job, j
         "Only someone you spoke with can have asked for something."
     ]
     assert not Message.objects.filter(kind=Message.Kind.CALL).exists()
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_a_call_whose_request_is_refused_is_not_logged_either(staff: Client, live_job: Job, john: Contact) -> None:
@@ -390,7 +390,7 @@ def test_a_call_whose_request_is_refused_is_not_logged_either(staff: Client, liv
     assert response.status_code == 400
     assert "Null characters are not allowed." in response.content.decode()
     assert not Message.objects.filter(kind=Message.Kind.CALL).exists()
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 # --- The customer's page ------------------------------------------------------------------------
@@ -428,7 +428,7 @@ def test_the_customer_page_offers_the_open_jobs_newest_first(
     ]  # then "no job yet"
     assert form.initial["contact"] == contact.pk  # the customer's only contact
     html = response.content.decode()
-    assert customer_url("customer_request_new", customer) in html
+    assert customer_url("customer_question_new", customer) in html
     assert "Boiler repair" in html
 
 
@@ -436,17 +436,17 @@ def test_the_customer_page_files_it_on_the_chosen_job(
     staff: Client, customer: Customer, live_job: Job, second_job: Job, john: Contact
 ) -> None:
     response = staff.post(
-        customer_url("customer_request_new", customer),
+        customer_url("customer_question_new", customer),
         {**logged(john, source="in_person", when="2026-03-02T11:30"), "request-job": live_job.pk},
     )
 
     assert response.status_code == 302
     assert response["Location"] == customer_url("customer", customer)
-    request = Request.objects.get()
-    assert (request.job, request.source, request.received_at) == (live_job, "in_person", paris(3, 2, 11, 30))
-    assert request.commitments.get().job == live_job
-    assert acknowledgement(request).job == live_job
-    assert not second_job.requests.exists()
+    question = Question.objects.get()
+    assert (question.job, question.source, question.received_at) == (live_job, "in_person", paris(3, 2, 11, 30))
+    assert question.commitments.get().job == live_job
+    assert acknowledgement(question).job == live_job
+    assert not second_job.questions.exists()
 
 
 def test_a_request_about_no_job_yet_opens_its_job(
@@ -456,17 +456,17 @@ def test_a_request_about_no_job_yet_opens_its_job(
 
     page = staff.get(customer_url("customer", customer)).content.decode()
     assert "has no open job: the request opens one" in page
-    closed = staff.post(customer_url("customer_request_new", customer), {**logged(john), "request-job": live_job.pk})
+    closed = staff.post(customer_url("customer_question_new", customer), {**logged(john), "request-job": live_job.pk})
     untitled = staff.post(
-        customer_url("customer_request_new", customer),
+        customer_url("customer_question_new", customer),
         {**logged(john), "request-job": "", "request-pipeline": installation.pk, "request-title": " "},
     )
     assert (closed.status_code, untitled.status_code) == (400, 400)
     assert "Give the new job a title" in untitled.content.decode()
-    assert not Request.objects.exists() and Job.objects.count() == 1
+    assert not Question.objects.exists() and Job.objects.count() == 1
 
     response = staff.post(
-        customer_url("customer_request_new", customer),
+        customer_url("customer_question_new", customer),
         {
             **logged(john, body="A quote for a heat pump in the barn"),
             "request-job": "",
@@ -476,11 +476,11 @@ def test_a_request_about_no_job_yet_opens_its_job(
     )
 
     assert response.status_code == 302
-    [request] = Request.objects.all()
-    job = request.job
+    [question] = Question.objects.all()
+    job = question.job
     assert (job.title, job.customer, job.owner, job.current_stage.position) == ("Barn heat pump", customer, bob, 1)
-    assert (request.contact, request.source) == (john, Request.Source.PHONE)
-    assert job.commitments.filter(kind=Commitment.Kind.ANSWER, request=request).exists()
+    assert (question.contact, question.source) == (john, Question.Source.PHONE)
+    assert job.commitments.filter(kind=Commitment.Kind.ANSWER, question=question).exists()
     # The acknowledgement is the first word; no welcome on top of it, and the job says why.
     assert list(Message.objects.filter(job=job).values_list("kind", flat=True)) == [Message.Kind.ACKNOWLEDGEMENT]
     assert "acknowledged" in job.events.get(kind=JobEvent.Kind.CREATED).data["not_told_reason"]
@@ -490,12 +490,12 @@ def test_a_new_job_for_a_request_needs_its_pipeline(
     staff: Client, customer: Customer, installation: Pipeline, repair: Pipeline, john: Contact
 ) -> None:
     response = staff.post(
-        customer_url("customer_request_new", customer),
+        customer_url("customer_question_new", customer),
         {**logged(john), "request-job": "", "request-title": "Barn heat pump"},
     )
     assert response.status_code == 400
     assert "Choose the pipeline of the new job." in response.content.decode()
-    assert not Job.objects.exists() and not Request.objects.exists()
+    assert not Job.objects.exists() and not Question.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -512,13 +512,13 @@ def test_the_customer_page_explains_bad_input(
     staff: Client, customer: Customer, live_job: Job, john: Contact, changes: dict
 ) -> None:
     response = staff.post(
-        customer_url("customer_request_new", customer), {**logged(john), "request-job": live_job.pk, **changes}
+        customer_url("customer_question_new", customer), {**logged(john), "request-job": live_job.pk, **changes}
     )
 
     assert response.status_code == 400
     assert response.context["request_form"].errors
     assert "Log the request" in response.content.decode()
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_the_customer_page_refuses_another_customers_job_and_contact(
@@ -534,16 +534,16 @@ def test_the_customer_page_refuses_another_customers_job_and_contact(
         not_told_reason="Opened before the test.",
     )
 
-    wrong_job = staff.post(customer_url("customer_request_new", customer), {**logged(john), "request-job": theirs.pk})
+    wrong_job = staff.post(customer_url("customer_question_new", customer), {**logged(john), "request-job": theirs.pk})
     wrong_contact = staff.post(
-        customer_url("customer_request_new", customer), {**logged(stranger), "request-job": live_job.pk}
+        customer_url("customer_question_new", customer), {**logged(stranger), "request-job": live_job.pk}
     )
 
     assert wrong_job.context["request_form"].errors["job"] == ["Choose one of this customer's open jobs."]
     assert wrong_contact.context["request_form"].errors["contact"] == [
         "Wile Coyote is a contact of another customer: choose one of Dupont household's contacts."
     ]
-    assert not Request.objects.exists()
+    assert not Question.objects.exists()
 
 
 def test_a_customer_with_an_open_job_may_still_ask_about_something_new(
@@ -553,9 +553,9 @@ def test_a_customer_with_an_open_job_may_still_ask_about_something_new(
     assert "No job yet: open one for this request" in page
 
     staff.post(
-        customer_url("customer_request_new", customer),
+        customer_url("customer_question_new", customer),
         {**logged(john), "request-job": "", "request-pipeline": installation.pk, "request-title": "Second charger"},
     )
 
-    [request] = Request.objects.all()
-    assert request.job != live_job and request.job.title == "Second charger"
+    [question] = Question.objects.all()
+    assert question.job != live_job and question.job.title == "Second charger"

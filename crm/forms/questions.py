@@ -1,6 +1,6 @@
 """Requests staff log for a customer: what they asked on the phone, face to face, or through a
 colleague. The job page's form is about its job; the customer page's also chooses which of the
-customer's open jobs it is about. crm.services.requests.request_create writes, and checks again.
+customer's open jobs it is about. crm.services.questions.question_create writes, and checks again.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.forms.fields import ModelChoiceField, check_day
 from crm.forms.jobs import JobForm
-from crm.models import Contact, Customer, Job, Pipeline, Request
-from crm.services.requests import MAX_QUESTION_LENGTH
+from crm.models import Contact, Customer, Job, Pipeline, Question
+from crm.services.questions import MAX_QUESTION_LENGTH
 from crm.workdays import business_today
 
 # The ways a request reaches staff rather than the customer's own portal or email.
 LOGGED_SOURCES = [
-    (Request.Source.PHONE.value, Request.Source.PHONE.label),
-    (Request.Source.IN_PERSON.value, Request.Source.IN_PERSON.label),
-    (Request.Source.STAFF.value, _("Through the team, on the customer's behalf")),
+    (Question.Source.PHONE.value, Question.Source.PHONE.label),
+    (Question.Source.IN_PERSON.value, Question.Source.IN_PERSON.label),
+    (Question.Source.STAFF.value, _("Through the team, on the customer's behalf")),
 ]
 # How far back a request may be logged: a forgotten call from last week, not a slip of the keyboard.
 LOGGED_WITHIN_DAYS = 30
@@ -57,7 +57,7 @@ def open_jobs(customer: Customer) -> QuerySet[Job]:
     )
 
 
-class RequestFields(forms.Form):
+class QuestionFields(forms.Form):
     """What was asked, how, by whom, and when. ``customer`` is whose contacts are offered."""
 
     customer: Customer
@@ -69,7 +69,7 @@ class RequestFields(forms.Form):
         help_text=_("In their words if you can: the acknowledgement quotes it back to them."),
         error_messages={"required": _("Write what they asked first.")},
     )
-    source = forms.ChoiceField(label=_("How they asked"), choices=LOGGED_SOURCES, initial=Request.Source.PHONE)
+    source = forms.ChoiceField(label=_("How they asked"), choices=LOGGED_SOURCES, initial=Question.Source.PHONE)
     contact = ContactField(
         # Any contact validates here so that one of another customer gets a clear message (clean);
         # only this customer's are offered.
@@ -115,7 +115,7 @@ class RequestFields(forms.Form):
         return min(received_at, now)
 
 
-class JobRequestForm(RequestFields, JobForm):
+class JobQuestionForm(QuestionFields, JobForm):
     """The job page's "Log a request": about this job, from one of its customer's contacts."""
 
     prefix = "request"
@@ -129,9 +129,9 @@ class JobRequestForm(RequestFields, JobForm):
         self.offer_contacts(contacts, default=only[0] if only else None)
 
 
-class CustomerRequestForm(RequestFields):
+class CustomerQuestionForm(QuestionFields):
     """The customer page's "Log a request": which of the customer's open jobs it is about, or a
-    new job for it (a new enquiry: crm.services.requests.enquiry_create), with its pipeline and
+    new job for it (a new enquiry: crm.services.questions.enquiry_create), with its pipeline and
     title."""
 
     prefix = "request"
