@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.admin_forms import (
     ContactForm,
+    ContactFormSet,
     JobActionForm,
     JobAddForm,
     JobChangeForm,
@@ -37,7 +38,7 @@ from crm.admin_forms import (
     StageTemplateFormSet,
 )
 from crm.errors import DomainError
-from crm.forms.fields import id_from_input
+from crm.ids import id_from_input
 from crm.models import (
     Campaign,
     CheckIn,
@@ -227,6 +228,7 @@ def save_contact(form: ModelForm, *, customer: Customer | None = None) -> Contac
 class ContactInline(admin.StackedInline):
     model = Contact
     form = ContactForm
+    formset = ContactFormSet
     fields = [
         ("name", "language", "time_zone"),
         ("email", "phone", "preferred_channel"),

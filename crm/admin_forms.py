@@ -23,10 +23,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.errors import DomainError
-from crm.forms.fields import id_from_input
 from crm.forms.welcome import WelcomeFields
+from crm.ids import id_from_input
 from crm.models import Contact, Job, JobRole, Milestone, Pipeline, PipelineRole, StageTemplate
 from crm.phones import validate_phone
+from crm.services.customers import contact_deletion_refusals
 from crm.services.jobs import ensure_can_advance, last_mover
 from crm.workdays import business_today
 
@@ -157,6 +158,18 @@ class StageTemplateFormSet(BaseInlineFormSet):
         field = form.fields.get("role")
         if isinstance(field, RoleChoiceField):
             field.limit_to(self.instance)
+
+
+class ContactFormSet(BaseInlineFormSet):
+    """The contacts of the customer page: removing one that an open job cannot do without is
+    refused here, next to the contacts, with everything else typed on the page kept (the service
+    checks again when saving)."""
+
+    def clean(self) -> None:
+        super().clean()
+        leaving = [form.instance for form in self.deleted_forms if form.instance.pk is not None]
+        if leaving and (refusals := contact_deletion_refusals(leaving)):
+            raise ValidationError(refusals)
 
 
 class JobRoleForm(forms.ModelForm):

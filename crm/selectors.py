@@ -50,7 +50,6 @@ from crm.workdays import add_business_days, business_today, end_of_business_day
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
-OPEN_STATUSES = [Job.Status.ACTIVE, Job.Status.ON_HOLD]
 # How much history the job page shows at once; older entries are one click away.
 JOB_PAGE_EVENTS = 50
 JOB_PAGE_MESSAGES = 50
@@ -71,7 +70,7 @@ def running_late(today: date) -> Case:
     """Annotation: the job is open and one of its milestones is late."""
     return Case(
         When(
-            Q(status__in=OPEN_STATUSES) & Exists(late_milestones(today).filter(job=OuterRef("pk"))),
+            Q(status__in=Job.OPEN_STATUSES) & Exists(late_milestones(today).filter(job=OuterRef("pk"))),
             then=Value(True),
         ),
         default=Value(False),
@@ -272,7 +271,7 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         .order_by("updated_at")
     )
     # Broken, or past due and not yet marked so by the scan: either way the customer was let down.
-    broken = promises.filter(broken_promise(now), job__status__in=OPEN_STATUSES).order_by("due_at")
+    broken = promises.filter(broken_promise(now), job__status__in=Job.OPEN_STATUSES).order_by("due_at")
     unhappy = unhappy_customers(job_ids)
 
     sections = [
@@ -354,7 +353,7 @@ def attention_counts(user: User) -> dict[str, int]:
     now = timezone.now()
     threshold = end_of_business_day(add_business_days(today, settings.COMMITMENT_WARNING_BUSINESS_DAYS))
     counts.update(
-        Commitment.objects.filter(owner=user, job__status__in=OPEN_STATUSES).aggregate(
+        Commitment.objects.filter(owner=user, job__status__in=Job.OPEN_STATUSES).aggregate(
             at_risk=Count(
                 "pk",
                 filter=Q(state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=threshold)
@@ -414,7 +413,7 @@ def job_list(user: User, filters: JobFilters) -> QuerySet[Job]:
     if filters.stage:
         jobs = jobs.filter(current_stage_id=filters.stage)
     if filters.status == "open":
-        jobs = jobs.filter(status__in=OPEN_STATUSES)
+        jobs = jobs.filter(status__in=Job.OPEN_STATUSES)
     elif filters.status in Job.Status.values:
         jobs = jobs.filter(status=filters.status)
     if filters.late:
@@ -501,7 +500,9 @@ def unassigned_inbound() -> QuerySet[Message]:
 def assignment_choices(messages: Any) -> list[tuple[Message, list[Job]]]:
     """Each unassigned email with the jobs it could be filed on: its sender's customer's open jobs
     when the sender is known, every open job otherwise (one query for the whole page)."""
-    open_jobs = list(Job.objects.select_related("customer").filter(status__in=OPEN_STATUSES).order_by("-created_at"))
+    open_jobs = list(
+        Job.objects.select_related("customer").filter(status__in=Job.OPEN_STATUSES).order_by("-created_at")
+    )
     rows = []
     for message in messages:
         customer_id = message.contact.customer_id if message.contact_id else None

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     import uuid
 
 
-OPEN_STATUSES = (Job.Status.ACTIVE, Job.Status.ON_HOLD)
 # Closed jobs stay in the calendar feed this long (then their events leave the calendar).
 CALENDAR_KEEPS_CLOSED_DAYS = 90
 
@@ -42,6 +41,12 @@ def job_for_customer(customer_id: int, public_id: uuid.UUID) -> Job | None:
         .filter(public_id=public_id)
         .first()
     )
+
+
+def job_public_id(customer_id: int, job_id: int) -> uuid.UUID | None:
+    """The public id of the customer's job with this row id (a short link names the row id);
+    None for anyone else's."""
+    return customer_jobs(customer_id).filter(pk=job_id).values_list("public_id", flat=True).first()
 
 
 def job_updated_at(customer_id: int, public_id: uuid.UUID) -> datetime | None:
@@ -75,7 +80,7 @@ def contact_jobs(contact: Contact) -> list[JobCard]:
         .prefetch_related(Prefetch("milestones", queryset=visible_milestones(), to_attr="visible_milestones"))
         .annotate(
             closed_rank=Case(
-                When(status__in=OPEN_STATUSES, then=Value(0)), default=Value(1), output_field=IntegerField()
+                When(status__in=Job.OPEN_STATUSES, then=Value(0)), default=Value(1), output_field=IntegerField()
             )
         )
         .order_by("closed_rank", F("closed_at").desc(nulls_first=True), "-created_at", "-pk")
@@ -523,8 +528,8 @@ def calendar_milestones(contact: Contact) -> list[Milestone]:
         visible_milestones()
         .filter(job__customer_id=contact.customer_id)
         .filter(
-            Q(job__status__in=OPEN_STATUSES, forecast_date__isnull=False)
-            | Q(job__status__in=OPEN_STATUSES, completed_at__isnull=False)
+            Q(job__status__in=Job.OPEN_STATUSES, forecast_date__isnull=False)
+            | Q(job__status__in=Job.OPEN_STATUSES, completed_at__isnull=False)
             | Q(job__closed_at__gte=cutoff, completed_at__isnull=False)
         )
         .select_related("job")

@@ -111,11 +111,7 @@ def short_enter(request: HttpRequest, token: str) -> HttpResponse:
     if link is None or contact is None:
         return _enter_as(request, None, None)
     # The job only among the contact's customer's: a token names ids, never more than that.
-    job = (
-        Job.objects.filter(pk=link.job_id, customer_id=contact.customer_id).values_list("public_id", flat=True).first()
-        if link.job_id
-        else None
-    )
+    job = selectors.job_public_id(contact.customer_id, link.job_id) if link.job_id else None
     return _enter_as(request, contact, job)
 
 

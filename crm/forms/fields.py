@@ -26,8 +26,6 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.dates import said_date
-
-# id_from_input and max_id are still importable from here (the admin modules do).
 from crm.ids import id_from_input, max_id
 from crm.text import clean_text
 from crm.workdays import EARLIEST_DAY, business_today, is_business_day, out_of_reach

@@ -52,7 +52,7 @@ def open_jobs(customer: Customer) -> QuerySet[Job]:
     """The customer's open jobs, most recent first: what a request can be about."""
     return (
         customer.jobs.select_related("current_stage")
-        .filter(status__in=[Job.Status.ACTIVE, Job.Status.ON_HOLD])
+        .filter(status__in=Job.OPEN_STATUSES)
         .order_by("-created_at", "-pk")
     )
 

@@ -188,6 +188,9 @@ class Job(models.Model):
         DONE = "done", _("Done")
         CANCELLED = "cancelled", _("Cancelled")
 
+    # Still under way: the customer may hear from us about it (is_open, and every "open jobs" query).
+    OPEN_STATUSES = (Status.ACTIVE, Status.ON_HOLD)
+
     reference = models.CharField(_("reference"), max_length=32, editable=False)
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, editable=False)
     # The customer's email replies come back to reply+<token>@INBOUND_DOMAIN and land on this job.
@@ -250,7 +253,7 @@ class Job(models.Model):
 
     @property
     def is_open(self) -> bool:
-        return self.status in (self.Status.ACTIVE, self.Status.ON_HOLD)
+        return self.status in self.OPEN_STATUSES
 
 
 class JobRole(models.Model):

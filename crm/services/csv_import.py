@@ -91,7 +91,6 @@ PROGRESS_FIELDS = (
 
 
 # A job is found by customer, pipeline and title among the customer's open jobs only.
-_OPEN = (Job.Status.ACTIVE, Job.Status.ON_HOLD)
 
 
 def _chunks(items: list[Any], size: int = BATCH_SIZE) -> list[list[Any]]:
@@ -204,7 +203,7 @@ def _job_facts(run: ImportRun) -> csv_import.JobFacts | None:
         for row in Job.objects.filter(reference__in=chunk).values_list(*fields):
             facts.jobs_by_reference[row[1]] = csv_import.JobFact(*row)
     for chunk in _chunks(sorted(set(facts.customers.values()))):
-        open_jobs = Job.objects.filter(customer_id__in=chunk, status__in=_OPEN).order_by("pk")
+        open_jobs = Job.objects.filter(customer_id__in=chunk, status__in=Job.OPEN_STATUSES).order_by("pk")
         for *row, pipeline_id, title in open_jobs.values_list(*fields, "pipeline_id", "title"):
             job = csv_import.JobFact(*row)
             facts.jobs_by_reference[job.reference] = job
@@ -474,7 +473,7 @@ def _jobs_open(
         by_reference.update(Job.objects.filter(reference__in=chunk).values_list("reference", "customer_id"))
     open_jobs: set[tuple[int, int, str]] = set()
     for chunk in _chunks(ids):
-        rows = Job.objects.filter(customer_id__in=chunk, status__in=_OPEN).values_list(
+        rows = Job.objects.filter(customer_id__in=chunk, status__in=Job.OPEN_STATUSES).values_list(
             "customer_id", "pipeline_id", "title"
         )
         open_jobs.update(rows)

@@ -34,7 +34,7 @@ from django.db.models import Exists, OuterRef, Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.errors import DomainError
+from crm.errors import ConflictError, DomainError
 from crm.models import Contact, Customer, Job, JobEvent
 from crm.phones import is_dialable, phone_error
 from crm.services.contacts import fallback_channel
@@ -176,7 +176,7 @@ def _open_jobs_left_alone(contact_ids: set[int]) -> list[Job]:
     nobody to tell."""
     others = Job.contacts.through.objects.filter(job=OuterRef("pk")).exclude(contact_id__in=contact_ids)
     return list(
-        Job.objects.filter(status__in=(Job.Status.ACTIVE, Job.Status.ON_HOLD), contacts__in=contact_ids)
+        Job.objects.filter(status__in=Job.OPEN_STATUSES, contacts__in=contact_ids)
         .exclude(Exists(others))
         .distinct()
         .order_by("reference")
@@ -184,12 +184,16 @@ def _open_jobs_left_alone(contact_ids: set[int]) -> list[Job]:
 
 
 def contact_deletion_refusals(contacts: Iterable[Contact]) -> list[str]:
-    """Why these contacts cannot be deleted (together) now: one line per open job they are the
-    only contacts of. Empty when they can be."""
+    """Why these contacts cannot be deleted (together) now: one line per open job that would have
+    nobody left to tell. Empty when they can be."""
     return [
-        _("%(job)s: its only contact. Add another contact to the job, or close it, first.") % {"job": job}
+        _("%(job)s: nobody else to tell. Add another contact to the job, or close it, first.") % {"job": job}
         for job in _open_jobs_left_alone({contact.pk for contact in contacts})
     ]
+
+
+def _job_ids_of(contact_ids: set[int]) -> set[int]:
+    return set(Job.contacts.through.objects.filter(contact_id__in=contact_ids).values_list("job_id", flat=True))
 
 
 @transaction.atomic
@@ -198,15 +202,22 @@ def contacts_delete(*, contacts: Iterable[Contact], actor: User | None) -> int:
     was deleted). Refused, with nothing deleted, while they are the only contacts of an open job.
 
     What they were sent and asked stays on the jobs (the messages, questions and promises lose
-    their contact, not their history)."""
+    their contact, not their history).
+
+    Their jobs are locked first, then the contacts: the order of every job service (changing a
+    job's contacts locks the job, then reads the contacts), so a deletion and a change of the same
+    job's contacts wait for each other instead of deadlocking, and two deletions of a job's last
+    two contacts cannot both pass the check."""
     ids = {contact.pk for contact in contacts}
+    job_ids = _job_ids_of(ids)
+    list(Job.objects.select_for_update().filter(pk__in=job_ids).order_by("pk").values_list("pk", flat=True))
     rows = list(Contact.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    if _job_ids_of(ids) != job_ids:
+        raise ConflictError(_("A colleague has just changed these contacts' jobs; look again."))
     if refusals := contact_deletion_refusals(rows):
         raise DomainError(" ".join(refusals))
-    jobs = (
-        Job.objects.filter(contacts__in=ids)
-        .distinct()
-        .prefetch_related(Prefetch("contacts", queryset=Contact.objects.order_by("pk")))
+    jobs = Job.objects.filter(pk__in=job_ids).prefetch_related(
+        Prefetch("contacts", queryset=Contact.objects.order_by("pk"))
     )
     events = []
     for job in jobs:
@@ -228,6 +239,6 @@ def contacts_delete(*, contacts: Iterable[Contact], actor: User | None) -> int:
             )
         )
     record_events(events)
-    Job.objects.filter(pk__in=[job.pk for job in jobs]).update(updated_at=timezone.now())
+    Job.objects.filter(pk__in=job_ids).update(updated_at=timezone.now())
     Contact.objects.filter(pk__in=[row.pk for row in rows]).delete()
     return len(rows)

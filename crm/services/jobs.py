@@ -902,7 +902,7 @@ def job_cancel(*, job: Job, actor: Actor, reason: str) -> Job:
     return _set_status(
         job,
         status=Job.Status.CANCELLED,
-        allowed_from={Job.Status.ACTIVE, Job.Status.ON_HOLD},
+        allowed_from=set(Job.OPEN_STATUSES),
         kind=JobEvent.Kind.CANCELLED,
         actor=actor,
         reason=reason,

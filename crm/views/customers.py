@@ -36,7 +36,6 @@ CUSTOMERS_PER_PAGE = 50
 # Above this many customers the new-job page finds the customer by search instead of a select.
 CUSTOMER_SELECT_MAX = 200
 PICKER_MATCHES = 20
-OPEN_STATUSES = (Job.Status.ACTIVE, Job.Status.ON_HOLD)
 
 
 # --- Lookups and reads --------------------------------------------------------------------------
@@ -76,7 +75,7 @@ def _with_contacts(customers: QuerySet[Customer]) -> QuerySet[Customer]:
 def _customers_for_list(search: str) -> QuerySet[Customer]:
     customers = Customer.objects.annotate(
         contact_count=_count(Contact.objects.filter(customer=OuterRef("pk"))),
-        open_job_count=_count(Job.objects.filter(customer=OuterRef("pk"), status__in=OPEN_STATUSES)),
+        open_job_count=_count(Job.objects.filter(customer=OuterRef("pk"), status__in=Job.OPEN_STATUSES)),
     )
     return _with_contacts(_matching(customers, search)).order_by("name", "pk")
 

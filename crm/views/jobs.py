@@ -481,7 +481,7 @@ def inbox(request: StaffRequest) -> HttpResponse:
 @require_POST
 def inbox_assign(request: StaffRequest, message_id: int) -> HttpResponse:
     message = get_object_or_404(selectors.unassigned_inbound(), pk=message_id)
-    jobs: QuerySet[Job] = Job.objects.select_related("customer").filter(status__in=selectors.OPEN_STATUSES)
+    jobs: QuerySet[Job] = Job.objects.select_related("customer").filter(status__in=Job.OPEN_STATUSES)
     form = AssignForm(request.POST, jobs=jobs)
     if not form.is_valid():
         messages.error(request, _("Choose the job this email is about."))

@@ -870,7 +870,7 @@ def test_it_refuses_to_delete_the_only_contact_of_an_open_job(staff: Client, job
     page = staff.get(url(Contact, "delete", contact.pk)).content.decode()
 
     assert "cannot be deleted: they are the only contact on these open jobs" in page
-    assert f"{job.reference} {job.title}: its only contact" in page
+    assert f"{job.reference} {job.title}: nobody else to tell" in page
     assert "Yes, I’m sure" not in page
 
     response = staff.post(url(Contact, "delete", contact.pk), {"post": "yes"})
@@ -931,11 +931,18 @@ def test_removing_a_contact_on_the_customer_page_goes_through_the_service(
 ) -> None:
     data = form_data(staff.get(url(Customer, "change", customer.pk)))
 
-    response = staff.post(url(Customer, "change", customer.pk), {**data, "contacts-0-DELETE": "on"})
+    response = staff.post(
+        url(Customer, "change", customer.pk), {**data, "name": "Dupont family", "contacts-0-DELETE": "on"}
+    )
 
-    assert response.status_code == 302
-    assert "its only contact" in " ".join(messages_of(response))
+    assert response.status_code == 200  # the page again, as typed, with the reason by the contacts
+    [inline] = response.context["inline_admin_formsets"]
+    assert [str(e) for e in inline.formset.non_form_errors()] == [
+        f"{job.reference} {job.title}: nobody else to tell. Add another contact to the job, or close it, first."
+    ]
+    assert response.context["adminform"].form["name"].value() == "Dupont family"
     assert Contact.objects.filter(pk=contact.pk).exists()
+    assert Customer.objects.get(pk=customer.pk).name == "Dupont household"
     job.contacts.add(Contact.objects.create(customer=customer, name="Paul Dupont", email="paul@example.com"))
     data = form_data(staff.get(url(Customer, "change", customer.pk)))
     [marie] = [key[: -len("-id")] for key, value in data.items() if key.endswith("-id") and value == contact.pk]
@@ -945,3 +952,37 @@ def test_removing_a_contact_on_the_customer_page_goes_through_the_service(
     assert response.status_code == 302
     assert not Contact.objects.filter(pk=contact.pk).exists()
     assert job.events.filter(kind=JobEvent.Kind.DETAILS_CHANGED).get().data["deleted_contacts"] == ["Marie Dupont"]
+
+
+def test_deleting_selected_contacts_records_it_on_each_of_their_jobs(
+    staff: Client, job: Job, customer: Customer, contact: Contact
+) -> None:
+    paul = Contact.objects.create(customer=customer, name="Paul Dupont", email="paul@example.com")
+    lea = Contact.objects.create(customer=customer, name="Léa Dupont", email="lea@example.com")
+    job.contacts.add(paul, lea)
+    chosen = {"action": "delete_selected", "_selected_action": [paul.pk, lea.pk], "post": "yes"}
+
+    response = staff.post(url(Contact, "changelist"), chosen)
+
+    assert response.status_code == 302
+    assert "Successfully deleted 2 contacts." in messages_of(response)
+    assert list(customer.contacts.all()) == [contact]
+    recorded = job.events.get(kind=JobEvent.Kind.DETAILS_CHANGED)
+    assert recorded.data["deleted_contacts"] == ["Léa Dupont", "Paul Dupont"]
+    assert recorded.summary == "Léa Dupont, Paul Dupont deleted from the customer's contacts; contacts: Marie Dupont"
+
+
+def test_a_job_on_hold_still_needs_its_contact(
+    staff: Client, customer: Customer, contact: Contact, installation: Pipeline, bob: User
+) -> None:
+    paul = Contact.objects.create(customer=customer, name="Paul Dupont", email="paul@example.com")
+    battery = job_create(
+        customer=customer, pipeline=installation, owner=bob, title="Battery", actor=bob, contacts=[paul]
+    )
+    job_hold(job=battery, actor=bob, reason="Waiting for the battery")
+
+    page = staff.get(url(Contact, "delete", paul.pk)).content.decode()
+
+    assert f"{battery.reference} Battery: nobody else to tell" in page
+    assert staff.post(url(Contact, "delete", paul.pk), {"post": "yes"}).status_code == 200
+    assert Contact.objects.filter(pk=paul.pk).exists()

@@ -17,8 +17,9 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 
 import crm.services.jobs as jobs_services
-from crm.errors import ConflictError
-from crm.models import Customer, Job, JobEvent, JobReferenceCounter, Pipeline, StageTemplate
+from crm.errors import ConflictError, DomainError
+from crm.models import Contact, Customer, Job, JobEvent, JobReferenceCounter, Pipeline, StageTemplate
+from crm.services.customers import contacts_delete
 from crm.services.jobs import job_advance, job_create, job_hold
 from crm.workdays import business_today
 
@@ -260,3 +261,32 @@ def test_it_does_not_block_creating_a_job_while_one_changes(
         kind, value = run_alone(_within_lock_timeout(lambda: new_job(customer, installation, bob, "New job")))
 
     assert kind == "ok", value
+
+
+# --- Deleting contacts --------------------------------------------------------------------------
+
+
+def test_two_people_deleting_a_jobs_last_two_contacts_leave_it_one(
+    customer: Customer, installation: Pipeline, alice: User, bob: User
+) -> None:
+    marie = Contact.objects.create(customer=customer, name="Marie", email="marie@example.com")
+    paul = Contact.objects.create(customer=customer, name="Paul", email="paul@example.com")
+    job = job_create(
+        customer=customer,
+        pipeline=installation,
+        owner=bob,
+        title="Heat pump installation",
+        actor=bob,
+        contacts=[marie, paul],
+        notify_customer=False,
+        not_told_reason="Concurrency test.",
+    )
+
+    kind, value = run_blocked_behind(
+        lambda: contacts_delete(contacts=[marie], actor=alice),
+        lambda: contacts_delete(contacts=[paul], actor=bob),
+    )
+
+    assert kind == "error" and isinstance(value, DomainError), (kind, value)
+    assert "nobody else to tell" in str(value)
+    assert list(job.contacts.all()) == [paul]

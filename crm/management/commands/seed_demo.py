@@ -68,7 +68,7 @@ class Command(BaseCommand):
         for status in Job.objects.values_list("status", flat=True):
             statuses[status] += 1
         late = (
-            Job.objects.filter(status__in=[Job.Status.ACTIVE, Job.Status.ON_HOLD])
+            Job.objects.filter(status__in=Job.OPEN_STATUSES)
             .filter(
                 Q(milestones__completed_at__isnull=True)
                 & (
