@@ -36,6 +36,7 @@ from crm.admin_forms import (
     PipelineStageForm,
     StageTemplateForm,
     StageTemplateFormSet,
+    VisitKindFormSet,
 )
 from crm.errors import DomainError
 from crm.ids import id_from_input
@@ -59,6 +60,8 @@ from crm.models import (
     StaffProfile,
     StageTemplate,
     Survey,
+    Visit,
+    VisitKind,
 )
 from crm.selectors import running_late
 from crm.services.customers import (
@@ -377,13 +380,24 @@ class StageTemplateInline(admin.TabularInline):
         return 3 if obj is None else 0
 
 
+class VisitKindInline(admin.TabularInline):
+    """The visits this pipeline books, each with the window the customer is given by default."""
+
+    model = VisitKind
+    formset = VisitKindFormSet
+    fields = ["name", "name_fr", "window_minutes", "duration_minutes", "stage", "completes_stage"]
+
+    def get_extra(self, request: HttpRequest, obj: Pipeline | None = None, **kwargs: Any) -> int:
+        return 1 if obj is None else 0
+
+
 @admin.register(Pipeline)
 class PipelineAdmin(OddInputAdmin):
     list_display = ["name", "is_active", "stage_count", "silence_days"]
     list_filter = ["is_active"]
     search_fields = ["name"]
     # The roles first: a stage names one of them (a role added here is offered once it is saved).
-    inlines = [PipelineRoleInline, StageTemplateInline]
+    inlines = [PipelineRoleInline, StageTemplateInline, VisitKindInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Pipeline]:
         return super().get_queryset(request).annotate(stage_count=Count("stages"))
@@ -937,6 +951,28 @@ class CheckInAdmin(ReadOnlyMixin, OddInputAdmin):
     list_select_related = ["job", "contact", "question"]
     search_fields = ["job__reference", "job__customer__name", "contact__name"]
     date_hierarchy = "sent_at"
+
+
+@admin.register(VisitKind)
+class VisitKindAdmin(OddInputAdmin):
+    """Also edited on the pipeline's page; a kind that visits use cannot be deleted (PROTECT)."""
+
+    list_display = ["name", "pipeline", "window_minutes", "duration_minutes", "stage", "completes_stage"]
+    list_filter = ["pipeline"]
+    list_select_related = ["pipeline", "stage"]
+    search_fields = ["name", "name_fr"]
+
+
+@admin.register(Visit)
+class VisitAdmin(ReadOnlyMixin, OddInputAdmin):
+    """Booked, moved and lived through from the job page and the installers' "today" page
+    (crm.services.visits); shown here for support."""
+
+    list_display = ["job", "kind", "window_start", "window_end", "status", "confirmed_at", "arrived_at"]
+    list_filter = ["status", "kind__pipeline", "window_start"]
+    list_select_related = ["job", "kind"]
+    search_fields = ["job__reference", "job__customer__name", "address"]
+    date_hierarchy = "window_start"
 
 
 @admin.register(Campaign)

@@ -172,6 +172,17 @@ class ContactFormSet(BaseInlineFormSet):
             raise ValidationError(refusals)
 
 
+class VisitKindFormSet(BaseInlineFormSet):
+    """The visit kinds of the pipeline page: each offers that pipeline's stages only."""
+
+    def add_fields(self, form: forms.Form, index: int | None) -> None:
+        super().add_fields(form, index)
+        field = form.fields.get("stage")
+        if isinstance(field, forms.ModelChoiceField):
+            pipeline = self.instance if self.instance.pk else None
+            field.queryset = StageTemplate.objects.filter(pipeline=pipeline).order_by("position")
+
+
 class JobRoleForm(forms.ModelForm):
     """Who holds one role on a job; crm.admin saves it through crm.services.jobs.job_roles_set."""
 

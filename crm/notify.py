@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.template.loader import render_to_string, select_template
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from crm.links import checkin_url, portal_url, short_portal_url, survey_url, unsubscribe_url
 from crm.models import Contact, Job, Message, Milestone, StageTemplate
@@ -405,6 +406,61 @@ def acknowledgement_drafts(job: Job, *, question: Any, contact: Contact) -> list
             contact=contact, job=job, kind=Message.Kind.ACKNOWLEDGEMENT, extra=extra, variant=variant, channel=channel
         )
     ]
+
+
+def visit_window(visit: Any, zone: Any) -> dict[str, Any]:
+    """The visit's window as the reader's clock says it: the day, the start and end times, and
+    whether it is the whole day (said honestly rather than as "08:00–18:00")."""
+    start, end = visit.window_start.astimezone(zone), visit.window_end.astimezone(zone)
+    expected = visit.expected_at.astimezone(zone) if visit.expected_at else None
+    return {"day": start.date(), "start": start, "end": end, "all_day": visit.all_day, "expected": expected}
+
+
+def crew_names(visit: Any, crew: list[Any]) -> str:
+    """Who is coming, as one phrase in the active language: "Luc, Sam and Acme Roofing"."""
+    names = [person.first_name or person.name for person in crew]
+    if visit.subcontractor:
+        names.append(visit.subcontractor)
+    if len(names) < 2:
+        return "".join(names)
+    return _("%(names)s and %(last)s") % {"names": ", ".join(names[:-1]), "last": names[-1]}
+
+
+def visit_drafts(visit: Any, *, kind: str, extra: dict[str, Any], author: Any = None) -> list[Draft]:
+    """A message about one visit to each of the job's contacts, in their language and time zone:
+    booked, moved, reminder, on the way, running late, cancelled. The context: ``visit``,
+    ``window`` (see visit_window), ``old_window`` for a move, ``crew`` (the person cards of who is
+    going), ``crew_names`` (them and the subcontractor, as one phrase), ``prepare`` (in the
+    contact's language), ``reason``. Rendered in the contact's time zone: times print as their
+    clock says."""
+    job = visit.job
+    crew = [person_card(person) for person in visit.installers.all()]
+    drafts = []
+    for contact in recipients(job, kind=kind):
+        zone = customer_zone(contact.time_zone)
+        with translation.override(contact.language):
+            context = {
+                "visit": visit,
+                "window": visit_window(visit, zone),
+                "crew": crew,
+                "crew_names": crew_names(visit, crew),
+                "subcontractor": visit.subcontractor,
+                "prepare": visit.what_to_prepare,
+                "reason": "",
+                # The visit is the news: no "what happens next" box beside it.
+                "next_step": None,
+                **extra,
+            }
+        if "old_start" in extra:
+            context["old_window"] = {
+                "day": extra["old_start"].astimezone(zone).date(),
+                "start": extra["old_start"].astimezone(zone),
+                "end": extra["old_end"].astimezone(zone),
+                "all_day": extra.get("old_all_day", False),
+            }
+        with timezone.override(zone):
+            drafts.append(render_draft(contact=contact, job=job, kind=kind, extra=context, author=author))
+    return drafts
 
 
 def staff_alert(*, name: str, context: dict[str, Any], language: str) -> tuple[str, str]:

@@ -141,6 +141,8 @@ class Figures:
     silent_jobs: Ratio = field(default_factory=Ratio)
     # "Promises about to slip" digest emails the scan created in the period for the person.
     nudges: int = 0
+    # Visits whose window first ended in the period, decided: the crew arrived by its first end ÷ all.
+    windows_kept: Ratio = field(default_factory=Ratio)
 
 
 @dataclass
@@ -373,6 +375,11 @@ def health_report(
         .annotate(
             decided=Count("pk", filter=decided),
             kept=Count("pk", filter=Q(state=Commitment.State.KEPT, kept_at__lte=F("first_due_at"))),
+            windows=Count("pk", filter=decided & Q(kind=Commitment.Kind.VISIT)),
+            windows_kept=Count(
+                "pk",
+                filter=Q(kind=Commitment.Kind.VISIT, state=Commitment.State.KEPT, kept_at__lte=F("first_due_at")),
+            ),
         )
         .order_by()
     )
@@ -380,6 +387,8 @@ def health_report(
         for figures in tally.figures(row["owner_id"], week(row["day"])):
             figures.kept_on_time.numerator += row["kept"]
             figures.kept_on_time.denominator += row["decided"]
+            figures.windows_kept.numerator += row["windows_kept"]
+            figures.windows_kept.denominator += row["windows"]
 
     # 2. Promises that slipped in the period, each once, for who held it then.
     for slip in slips(period=period, holder_id=owner.pk if owner is not None else None):
@@ -515,6 +524,9 @@ def health_csv(report: HealthReport) -> str:
             _("Jobs silent too long"),
             _("Jobs active"),
             _("Nudges (digests of promises about to slip)"),
+            _("Arrival windows kept"),
+            _("Arrival windows decided"),
+            _("Windows kept (%)"),
         ]
     )
     for row in report.rows:
@@ -539,6 +551,9 @@ def health_csv(report: HealthReport) -> str:
                 figures.silent_jobs.numerator,
                 figures.silent_jobs.denominator,
                 figures.nudges,
+                figures.windows_kept.numerator,
+                figures.windows_kept.denominator,
+                _number(figures.windows_kept.percent),
             ]
         )
     return out.getvalue()

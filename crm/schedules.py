@@ -17,6 +17,8 @@ PERIODIC = [
     Periodic(name="outbox-sweep", func="crm.tasks.sweep_outbox", minutes=1),
     # Nudge owners before a promise slips, mark broken promises and tell managers, silence alarm.
     Periodic(name="promise-scan", func="crm.tasks.scan_commitments", minutes=5),
+    # Visits: the reminder before each one, and today's at risk (a late crew) told once.
+    Periodic(name="visit-scan", func="crm.tasks.scan_visits", minutes=5),
     # After the job: survey invitations and check-ins whose morning has come in the contact's
     # time zone (each once per job and contact, however often this runs).
     Periodic(name="survey-invitations", func="crm.tasks.send_survey_invitations", minutes=15),

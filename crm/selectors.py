@@ -7,7 +7,7 @@ found is a 404. Nothing here knows HTTP or forms; ids from a page are read by cr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
@@ -44,8 +44,9 @@ from crm.models import (
     Renegotiation,
     StageTemplate,
     Survey,
+    Visit,
 )
-from crm.workdays import add_business_days, business_today, end_of_business_day
+from crm.workdays import add_business_days, business_today, business_zone, end_of_business_day
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -174,6 +175,22 @@ def failed_alerts(user: User, *, scope: str) -> QuerySet[Message]:
     return (alerts.filter(staff=user) if scope == "mine" else alerts).order_by("-failed_at", "-pk")
 
 
+def visits_at_risk(user: User, *, scope: str, now: datetime) -> list[Visit]:
+    """Today's visits whose crew will miss the window (Visit.at_risk), soonest first: the visits of
+    the person's jobs and the ones they go on ("mine"), or the team's; one query."""
+    zone = business_zone()
+    day_end = datetime.combine(now.astimezone(zone).date() + timedelta(days=1), time(0), tzinfo=zone)
+    visits = Visit.objects.filter(
+        status__in=Visit.UPCOMING_STATUSES, window_start__lt=day_end, window_end__gt=now
+    ).select_related("job__customer", "job__pipeline", "kind")
+    if scope == "mine":
+        visits = visits.filter(Q(job__owner=user) | Q(installers=user)).distinct()
+    at_risk = [visit for visit in visits.order_by("window_start", "pk") if visit.at_risk(now)]
+    for visit in at_risk:
+        visit.nobody_left = visit.nobody_on_the_way(now)  # type: ignore[attr-defined]
+    return at_risk
+
+
 def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Section]:
     """What needs doing now, most urgent first: an unhappy customer to call; the customer did not
     get a message; the customer is waiting for us; a call to make; a promise slipping; a promise
@@ -275,6 +292,7 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
     unhappy = unhappy_customers(job_ids)
 
     sections = [
+        Section("visits", _("Visits at risk today"), [], _("Every crew is on time.")),
         Section("unhappy", _("Unhappy customers to call"), [], _("No unhappy customer is waiting for a call.")),
         Section("broken", _("Promises broken"), [], _("No promise was broken.")),
         Section("at_risk", _("Get in front of it"), [], _("No promise is about to slip.")),
@@ -288,7 +306,8 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         Section("due_soon", _("Due within two business days"), [], _("Nothing is due in the next two business days.")),
         Section("silent", _("No news sent for too long"), [], _("Every customer heard from us recently.")),
     ]
-    querysets: dict[str, QuerySet[Any]] = {
+    querysets: dict[str, QuerySet[Any] | list[Any]] = {
+        "visits": visits_at_risk(user, scope=scope, now=now),
         "unhappy": unhappy,
         "broken": broken,
         "at_risk": at_risk,
@@ -307,8 +326,9 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         section.rows = rows[:limit]
         section.count = len(rows)
         section.extra["more"] = len(rows) > limit
-    # An alert that could not be sent is rare: its section shows only while there is one.
-    sections = [s for s in sections if s.count or s.key != "alerts"]
+    # An alert that could not be sent, a crew about to miss a window: sections that show only
+    # while there is one (the visits, then, at the very top).
+    sections = [s for s in sections if s.count or s.key not in ("alerts", "visits")]
     # Callbacks we promised are calls to make too.
     calls_section = next(s for s in sections if s.key == "calls")
     calls_section.extra["callbacks"] = list(callbacks[:limit])
@@ -480,9 +500,35 @@ def job_detail(public_id: Any) -> Job | None:
                 queryset=Question.objects.select_related("contact").filter(answered_at__isnull=True),
                 to_attr="open_questions",
             ),
+            Prefetch(
+                "visits",
+                queryset=Visit.objects.select_related("kind").prefetch_related("installers").order_by("window_start"),
+                to_attr="all_visits",
+            ),
         )
         .filter(public_id=public_id)
         .first()
+    )
+
+
+# --- Visits -------------------------------------------------------------------------------------
+
+
+def visits_today(user: User, day: date) -> QuerySet[Visit]:
+    """The "Today" page: the visits ``user`` goes on whose window starts on ``day`` (the team's
+    calendar day), in window order, with the job's customer and contacts (their phones) and who
+    else is going — three queries however many visits."""
+    zone = business_zone()
+    starts = datetime.combine(day, time.min, tzinfo=zone)
+    ends = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    return (
+        Visit.objects.filter(installers=user, window_start__gte=starts, window_start__lt=ends)
+        .select_related("job__customer", "kind")
+        .prefetch_related(
+            Prefetch("installers", queryset=get_user_model().objects.order_by("first_name", "last_name", "username")),
+            Prefetch("job__contacts", queryset=Contact.objects.order_by("name")),
+        )
+        .order_by("window_start", "id")
     )
 
 

@@ -1,6 +1,6 @@
 """django-q2 entry points: load by id, call a service. Nothing else lives here."""
 
-from crm.services import alerts, campaigns, checkins, csv_import, delivery, scan, surveys
+from crm.services import alerts, campaigns, checkins, csv_import, delivery, scan, surveys, visit_scan
 
 
 def send_messages(message_ids: list[int]) -> dict[int, str]:
@@ -29,6 +29,10 @@ def run_import(run_id: int) -> str:
 
 def scan_commitments() -> dict[str, int]:
     return scan.scan()
+
+
+def scan_visits() -> dict[str, int]:
+    return visit_scan.scan()
 
 
 def send_campaign(campaign_id: int) -> str:

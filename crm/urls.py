@@ -1,4 +1,4 @@
-from crm.views import campaigns, csv_import, customers, dashboard, jobs, jobs_bulk, promises, questions, reports
+from crm.views import campaigns, csv_import, customers, dashboard, jobs, jobs_bulk, promises, questions, reports, visits
 
 app_name = "crm"
 
@@ -12,4 +12,5 @@ urlpatterns = [
     *campaigns.urlpatterns,
     *reports.urlpatterns,
     *questions.urlpatterns,
+    *visits.urlpatterns,
 ]

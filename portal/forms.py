@@ -91,6 +91,38 @@ class QuestionForm(forms.Form):
     )
 
 
+# The note goes into the question the request opens, after the visit's day and window.
+MAX_VISIT_NOTE_LENGTH = 2000
+
+
+class VisitAnswerForm(forms.Form):
+    """ "That works" for a visit: the version of the visit the page showed, so an answer given to
+    a time that has changed since is not taken for the new one. Missing or garbled: not checked
+    (a hidden field's error is one nobody could see or fix)."""
+
+    version = forms.Field(required=False, widget=forms.HiddenInput)
+
+    def clean_version(self) -> int | None:
+        value = self.cleaned_data.get("version")
+        try:
+            return int(value) if value else None
+        except (TypeError, ValueError):
+            return None
+
+
+class AnotherTimeForm(VisitAnswerForm):
+    """ "I need another time", with what suits better, if they want to say."""
+
+    note = forms.CharField(
+        label=_("What would suit you better? (optional)"),
+        required=False,
+        max_length=MAX_VISIT_NOTE_LENGTH,
+        strip=True,
+        error_messages={"max_length": _("Please keep this under %(limit_value)s characters.")},
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
 class PreferencesForm(forms.Form):
     language = forms.ChoiceField(label=_("Language of our messages"), choices=settings.LANGUAGES)
     preferred_channel = forms.ChoiceField(label=_("How should we reach you?"), widget=forms.RadioSelect)

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from django.contrib.auth.models import User
 from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone, translation
 
-from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Question
+from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Question, Visit
+from crm.people import PersonCard, person_card
 from crm.workdays import business_today, business_zone
 
 if TYPE_CHECKING:
@@ -512,6 +514,164 @@ def job_promises(job: Job, contact: Contact) -> list[PromiseItem]:
                 )
             )
     return list(items.values())
+
+
+# --- Visits -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MoveRequest:
+    """The question a customer's "I need another time" opened (crm.services.visits)."""
+
+    asked_at: datetime
+    contact_id: int | None
+    contact_name: str
+    answer_by: date
+    answered_at: datetime | None
+
+
+VisitState = Literal[
+    "to_confirm", "move_asked", "confirmed", "on_the_way", "arrived", "done", "missed", "cancelled", "passed"
+]
+
+
+@dataclass(frozen=True)
+class VisitCard:
+    """One visit as the customer sees it: when, who, where, and where it stands."""
+
+    visit: Visit
+    crew: list[PersonCard]
+    now: datetime
+    move_request: MoveRequest | None = None
+
+    @property
+    def state(self) -> VisitState:
+        visit = self.visit
+        if visit.status in Visit.UPCOMING_STATUSES and not _is_current(visit, self.now):
+            # The window ended and nobody came (nor said so): never pretend it is still to come.
+            return "passed"
+        if visit.status == Visit.Status.PLANNED:
+            return "move_asked" if visit.move_asked_at else "to_confirm"
+        return visit.status  # type: ignore[return-value]
+
+    @property
+    def ends_another_day(self) -> bool:
+        """The window runs past midnight where the contact is (said with both days)."""
+        return timezone.localdate(self.visit.window_start) != timezone.localdate(self.visit.window_end)
+
+    @property
+    def minutes_away(self) -> int | None:
+        """ "About 25 min": the crew's expected arrival from now, to the nearest 5 minutes (0: any
+        minute now). None unless they are on their way."""
+        expected = self.visit.expected_at
+        if self.visit.status != Visit.Status.ON_THE_WAY or expected is None:
+            return None
+        seconds = max(0.0, (expected - self.now).total_seconds())
+        return int(seconds // 300 + (1 if seconds % 300 >= 150 else 0)) * 5
+
+    @property
+    def hours_away(self) -> tuple[int, int] | None:
+        """ "About 1 h 35": the same, in hours and minutes, from an hour away."""
+        minutes = self.minutes_away
+        return divmod(minutes, 60) if minutes is not None and minutes >= 60 else None
+
+    @property
+    def running_late(self) -> bool:
+        """The crew told us they will arrive after the window."""
+        expected = self.visit.expected_at
+        return expected is not None and expected > self.visit.window_end and self.visit.arrived_at is None
+
+    @property
+    def arrival(self) -> Literal["early", "in_window", "late", ""]:
+        arrived_at = self.visit.arrived_at
+        if arrived_at is None:
+            return ""
+        if arrived_at < self.visit.window_start:
+            return "early"
+        return "late" if arrived_at > self.visit.window_end else "in_window"
+
+
+@dataclass(frozen=True)
+class JobVisits:
+    """The visit that leads the job page (the next one, or the one under way), the ones booked
+    after it, and those that are over, most recent first."""
+
+    next: VisitCard | None
+    later: list[VisitCard]
+    past: list[VisitCard]
+
+
+def _is_current(visit: Visit, now: datetime) -> bool:
+    """Still ahead or under way: upcoming with its window not over (or the later time the crew
+    said they would come, running late); on the way or arrived while the crew could still be
+    coming or be there (a late arrival, a long stay)."""
+    if visit.status in (Visit.Status.PLANNED, Visit.Status.CONFIRMED):
+        return max(visit.window_end, visit.expected_at or visit.window_end) > now
+    if visit.status in (Visit.Status.ON_THE_WAY, Visit.Status.ARRIVED):
+        latest = max(visit.window_end, visit.expected_at or visit.window_end, visit.arrived_at or visit.window_end)
+        return latest + visit.duration > now
+    return False
+
+
+def job_visit(job: Job, public_id: uuid.UUID) -> Visit | None:
+    """One visit of ``job`` (a job found by ``job_for_customer``: the customer's); None for any
+    other visit, another customer's or another job's."""
+    return job.visits.select_related("job", "kind").filter(public_id=public_id).first()
+
+
+def _move_request(job: Job, visit: Visit) -> MoveRequest | None:
+    """The question visit_ask_to_move opened with the visit's ``move_asked_at``: asked on the
+    portal in the same transaction, a moment before. Its answer date is the one last told (its
+    promise's, when a new date was given)."""
+    asked_at = visit.move_asked_at
+    if asked_at is None:
+        return None
+    row = (
+        Question.objects.filter(
+            job=job,
+            source=Question.Source.PORTAL,
+            received_at__lte=asked_at,
+            received_at__gte=asked_at - timedelta(minutes=1),
+        )
+        .order_by("-received_at", "-pk")
+        .values_list(
+            "received_at", "contact_id", "contact__name", "answer_due_on", "answered_at", "commitments__due_at"
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    received_at, contact_id, contact_name, answer_due_on, answered_at, promised_at = row
+    return MoveRequest(
+        asked_at=received_at,
+        contact_id=contact_id,
+        contact_name=contact_name or "",
+        answer_by=business_day_of(promised_at) if promised_at else answer_due_on,
+        answered_at=answered_at,
+    )
+
+
+def job_visits(job: Job) -> JobVisits:
+    """The job's visits for its page and its live fragment: one query when there are none, two
+    (the crew with their profiles) otherwise, three when the customer asked to move the next."""
+    now = timezone.now()
+    crew = User.objects.select_related("staff_profile").order_by("first_name", "last_name", "pk")
+    visits = list(
+        job.visits.select_related("kind")
+        .prefetch_related(Prefetch("installers", queryset=crew))
+        .order_by("window_start", "pk")
+    )
+    current = [v for v in visits if job.is_open and _is_current(v, now)]
+    past = [v for v in reversed(visits) if not _is_current(v, now)]
+
+    def card(visit: Visit, move: MoveRequest | None = None) -> VisitCard:
+        return VisitCard(visit=visit, crew=[person_card(u) for u in visit.installers.all()], now=now, move_request=move)
+
+    return JobVisits(
+        next=card(current[0], _move_request(job, current[0])) if current else None,
+        later=[card(v) for v in current[1:]],
+        past=[card(v) for v in past],
+    )
 
 
 # --- Calendar -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views, views_after, views_campaigns
+from portal import views, views_after, views_campaigns, views_visits
 
 app_name = "portal"
 
@@ -11,6 +11,12 @@ urlpatterns = [
     path("jobs/<uuid:public_id>/", views.job_detail, name="job"),
     path("jobs/<uuid:public_id>/status/", views.job_status, name="job_status"),
     path("jobs/<uuid:public_id>/questions/", views.ask, name="ask"),
+    path("jobs/<uuid:public_id>/visits/<uuid:visit_id>/confirm/", views_visits.confirm, name="visit_confirm"),
+    path(
+        "jobs/<uuid:public_id>/visits/<uuid:visit_id>/another-time/",
+        views_visits.another_time,
+        name="visit_another_time",
+    ),
     path("preferences/", views.preferences, name="preferences"),
     path("language/", views.language, name="language"),
     path("sign-out/", views.sign_out_view, name="sign_out"),

@@ -63,7 +63,7 @@ from portal.access import (
     sign_in,
     sign_out,
 )
-from portal.forms import LinkRequestForm, PreferencesForm, QuestionForm
+from portal.forms import AnotherTimeForm, LinkRequestForm, PreferencesForm, QuestionForm
 
 logger = logging.getLogger(__name__)
 
@@ -234,14 +234,25 @@ def _status_etag(request: HttpRequest, updated_at: datetime) -> str:
     )
 
 
+def _with_countdown(etag: str, visits: selectors.JobVisits) -> str:
+    """The live fragment's version when a crew is on its way: "about 25 min" counts down while the
+    job stays as it is, so the version carries the minutes shown. The next poll then never matches
+    the one-query version and is rendered afresh (only while someone is on the way), and the page
+    swaps it in only when the minutes changed (portal.js compares the versions)."""
+    minutes = visits.next.minutes_away if visits.next else None
+    return etag if minutes is None else f'{etag[:-1]}-{minutes}m"'
+
+
 def _job_page(
     request: PortalRequest,
     job: Job,
     *,
     form: QuestionForm | None = None,
     acknowledged: Question | None = None,
+    visit_form: AnotherTimeForm | None = None,
 ) -> HttpResponse:
     contact = request.contact
+    visits = selectors.job_visits(job)
     return render(
         request,
         "portal/job.html",
@@ -249,7 +260,9 @@ def _job_page(
             "nav": "jobs",
             "job": job,
             "status": selectors.job_status(job),
-            "status_etag": _status_etag(request, job.updated_at),
+            "visits": visits,
+            "visit_form": visit_form or AnotherTimeForm(),
+            "status_etag": _with_countdown(_status_etag(request, job.updated_at), visits),
             "poll_seconds": LIVE_STATUS_SECONDS,
             "owner": person_card(job.owner),
             "history": selectors.job_history(job, contact),
@@ -274,7 +287,7 @@ def job_detail(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @require_safe
 def job_status(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    """The live fragment (status and timeline), polled by the open job page.
+    """The live fragment (the next visit, status and timeline), polled by the open job page.
 
     Unchanged: 304 after one query, read with the customer id the session holds (sessions come
     from the cache). Changed: rendered like the page renders it.
@@ -300,12 +313,19 @@ def job_status(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponse:
 @contact_required
 def _job_status_fragment(request: PortalRequest, public_id: uuid.UUID, etag: str) -> HttpResponse:
     job = _get_job_for_contact(request, public_id)
+    visits = selectors.job_visits(job)
     response = render(
         request,
         "portal/_job_status.html",
-        {"job": job, "status": selectors.job_status(job), "owner": person_card(job.owner)},
+        {
+            "job": job,
+            "status": selectors.job_status(job),
+            "visits": visits,
+            "visit_form": AnotherTimeForm(),
+            "owner": person_card(job.owner),
+        },
     )
-    response["ETag"] = etag
+    response["ETag"] = _with_countdown(etag, visits)
     patch_cache_control(response, private=True, no_cache=True)
     return response
 

@@ -10,6 +10,7 @@ Models hold data and its invariants (constraints, ``clean``); every change of st
 - csv_import: ImportRun
 - after: Survey, CheckIn
 - campaigns: Campaign
+- visits: VisitKind, Visit
 
 Migrations refer to the field defaults and validators by their path here (``crm.models.new_reply_token``).
 """
@@ -38,6 +39,7 @@ from crm.models.jobs import (
 )
 from crm.models.messages import Message
 from crm.models.promises import Commitment, Question, Renegotiation
+from crm.models.visits import Visit, VisitKind
 
 __all__ = [
     "Campaign",
@@ -59,6 +61,8 @@ __all__ = [
     "StaffProfile",
     "StageTemplate",
     "Survey",
+    "Visit",
+    "VisitKind",
     "default_contact_time_zone",
     "known_time_zones",
     "new_reply_token",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import time
 from typing import Any
 
 from django.conf import settings
@@ -56,6 +57,23 @@ class Pipeline(models.Model):
         null=True,
         blank=True,
         help_text=_("“Has everything kept working?” this many days after the job is completed. Empty: no check-in."),
+    )
+    # Visits (crm.services.visits): the reminder before each visit, and when a visit is at risk.
+    visit_reminder_business_days = models.PositiveSmallIntegerField(
+        _("business days before a visit for its reminder"),
+        default=1,
+        help_text=_("0: no reminder. Sent in the contact's time zone, never at night."),
+    )
+    visit_reminder_at = models.TimeField(
+        _("time of the visit reminder"), default=time(10, 0), help_text=_("In the contact's time zone.")
+    )
+    visit_at_risk_minutes = models.PositiveSmallIntegerField(
+        _("minutes before a window to warn of a late crew"),
+        default=30,
+        help_text=_(
+            "Nobody on the way, or the crew still at their previous visit, this close to the window: "
+            "the installer and the owner are told once."
+        ),
     )
 
     class Meta:
@@ -354,6 +372,16 @@ class JobEvent(models.Model):
         COMPLETED = "completed", _("Completed")
         SURVEY_ANSWERED = "survey_answered", _("Survey answered")
         CHECK_IN_ANSWERED = "check_in_answered", _("Check-in answered")
+        VISIT_BOOKED = "visit_booked", _("Visit booked")
+        VISIT_MOVED = "visit_moved", _("Visit moved")
+        VISIT_CONFIRMED = "visit_confirmed", _("Visit confirmed by the customer")
+        VISIT_MOVE_ASKED = "visit_move_asked", _("Customer asked to move a visit")
+        VISIT_ON_THE_WAY = "visit_on_the_way", _("On the way")
+        VISIT_RUNNING_LATE = "visit_running_late", _("Running late")
+        VISIT_ARRIVED = "visit_arrived", _("Arrived")
+        VISIT_DONE = "visit_done", _("Visit done")
+        VISIT_CANCELLED = "visit_cancelled", _("Visit cancelled")
+        VISIT_MISSED = "visit_missed", _("Couldn't get in")
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events", verbose_name=_("job"))
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)

@@ -42,6 +42,12 @@ class Message(models.Model):
         STAFF_ALERT = "staff_alert", _("Alert to staff")
         WELCOME = "welcome", _("Welcome")
         CONTACT_CHANGED = "contact_changed", _("New contact person")
+        VISIT_BOOKED = "visit_booked", _("Visit booked")
+        VISIT_MOVED = "visit_moved", _("Visit moved")
+        VISIT_ON_THE_WAY = "visit_on_the_way", _("On the way")
+        VISIT_RUNNING_LATE = "visit_running_late", _("Running late")
+        VISIT_CANCELLED = "visit_cancelled", _("Visit cancelled")
+        VISIT_REMINDER = "visit_reminder", _("Visit reminder")
 
     # Kinds a contact can opt out of; every other kind is part of doing the job (staff alerts go
     # to the team, not to a contact).

@@ -76,6 +76,8 @@ class Commitment(models.Model):
         DOCUMENT = "document", _("Quote or document")
         # A low survey score: the owner calls the customer within one business day.
         RECOVERY = "recovery", _("Call an unhappy customer")
+        # A visit's arrival window: kept when the crew arrives by its end.
+        VISIT = "visit", _("Arrival window")
 
     class State(models.TextChoices):
         OPEN = "open", _("Open")
@@ -181,6 +183,8 @@ class Commitment(models.Model):
         if self.kind == self.Kind.RECOVERY:
             name = self.contact.name if self.contact is not None else _("the customer")
             return str(_("Call %(name)s: low survey score") % {"name": name})
+        if self.kind == self.Kind.VISIT:
+            return str(_("Arrive within the visit's window"))
         return self.title
 
     @property
@@ -194,6 +198,8 @@ class Commitment(models.Model):
             return str(_("A call back"))
         if self.kind == self.Kind.RECOVERY:
             return str(_("A call from us"))
+        if self.kind == self.Kind.VISIT:
+            return str(_("Our arrival within the agreed window"))
         return self.title
 
     @property

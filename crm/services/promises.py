@@ -163,11 +163,14 @@ def commitment_renegotiate(
     reason: str,
     actor: Actor,
     told_customer: bool,
+    told_in_time_until: datetime | None = None,
 ) -> Renegotiation:
     """Move a promise's date, keeping the history: proactive only when the customer is told now,
-    before the old time has passed."""
+    before the old time has passed (or before ``told_in_time_until``: a visit's window counts as
+    told in time only before it starts)."""
     now = timezone.now()
     old_due_at = commitment.due_at
+    in_time_until = told_in_time_until or old_due_at
     if told_customer and commitment.state != Commitment.State.OPEN:
         # The customer now hears the current date: earlier moves they were not told of are told
         # with it (in time if their old date has not passed yet). A promise never moved has none.
@@ -178,7 +181,7 @@ def commitment_renegotiate(
         new_due_at=new_due_at,
         reason=reason.strip()[:300],
         told_customer_at=now if told_customer else None,
-        proactive=told_customer and now <= old_due_at,
+        proactive=told_customer and now <= in_time_until,
         actor=actor,
         # Who held it when it moved: the figures credit them, whoever owns it later.
         holder_id=commitment.owner_id,

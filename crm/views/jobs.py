@@ -41,6 +41,7 @@ from crm.forms.jobs import (
     StatusUpdateForm,
 )
 from crm.forms.questions import JobQuestionForm
+from crm.forms.visits import VisitBookForm, VisitRows
 from crm.ids import id_from_input
 from crm.models import Job, Message, Pipeline, Question, StageTemplate
 from crm.selectors import JobFilters
@@ -65,6 +66,10 @@ ACTION_FORMS: dict[str, type[JobForm]] = {
     "roles": RolesForm,
     # "Log a request": its view is in crm.views.questions.
     "request": JobQuestionForm,
+    # The visits section (its views are in crm.views.visits): the book form, and each visit's
+    # Move and Cancel forms (VisitRows is no action: it builds them from the page's prefetch).
+    "visit_book": VisitBookForm,
+    "visits": VisitRows,
 }
 
 

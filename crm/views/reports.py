@@ -63,13 +63,14 @@ def silence_title(report: HealthReport) -> str:
 
 
 def cells(figures: Figures) -> list[Cell]:
-    kept, notice, ack, answer, silent, nudges = (
+    kept, notice, ack, answer, silent, nudges, windows = (
         figures.kept_on_time,
         figures.proactive_notice,
         figures.acknowledge,
         figures.answer,
         figures.silent_jobs,
         figures.nudges,
+        figures.windows_kept,
     )
     return [
         Cell(
@@ -102,6 +103,13 @@ def cells(figures: Figures) -> list[Cell]:
             formats.number_format(nudges),
             ngettext("digest of promises about to slip", "digests of promises about to slip", nudges),
         ),
+        Cell(
+            percent(windows.percent) if windows.percent is not None else "",
+            ngettext(
+                "%(kept)s of %(total)s arrival window", "%(kept)s of %(total)s arrival windows", windows.denominator
+            )
+            % {"kept": windows.numerator, "total": windows.denominator},
+        ),
     ]
 
 
@@ -113,6 +121,7 @@ def figure_titles(report: HealthReport) -> list[str]:
         _("Median time to first answer"),
         silence_title(report),
         _("Nudges"),
+        _("Arrival windows kept"),
     ]
 
 
@@ -160,6 +169,12 @@ def figure_charts(report: HealthReport, row: OwnerHealth) -> list[FigureChart]:
             "bar",
             [float(f.nudges) for f in row.weeks],
             {"format_value": charts.format_number, "y_label": _("digests"), "integer": True},
+        ),
+        (
+            "windows",
+            "line",
+            [f.windows_kept.percent for f in row.weeks],
+            {"y_max": 100, "format_value": percent, "y_label": "%"},
         ),
     ]
     description = _("Weeks of %(start)s to %(end)s.") % {

@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.models import (
     Contact,
@@ -28,6 +29,7 @@ from crm.models import (
     Question,
     StaffProfile,
     StageTemplate,
+    VisitKind,
 )
 from crm.services.csv_import import import_create
 from crm.services.jobs import job_advance, job_cancel, job_create, job_hold, job_roles_set, milestone_move
@@ -145,6 +147,18 @@ def world(job: Job, contact: Contact, bob: User) -> None:
             body_en="Once a month.",
         ),
         actor=bob,
+    )
+    # A visit, booked from the job page (its kind configured on the pipeline).
+    from crm.services.visits import visit_book
+
+    survey_visit = VisitKind.objects.create(pipeline=job.pipeline, name="Site survey")
+    visit_book(
+        job=job,
+        kind=survey_visit,
+        window_start=timezone.now() + timedelta(days=3),
+        address="12 rue des Lilas, Lyon",
+        actor=bob,
+        tell_customer=False,
     )
 
 

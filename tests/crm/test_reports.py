@@ -351,6 +351,9 @@ def test_the_csv_has_every_figure_with_what_it_is_counted_from(scenario: Scenari
             "Jobs silent too long",
             "Jobs active",
             "Nudges (digests of promises about to slip)",
+            "Arrival windows kept",
+            "Arrival windows decided",
+            "Windows kept (%)",
         ],
         [
             "Alice Martin",
@@ -371,6 +374,9 @@ def test_the_csv_has_every_figure_with_what_it_is_counted_from(scenario: Scenari
             "1",
             "2",
             "0",
+            "0",
+            "0",
+            "",
         ],
         [
             "Bob Durand",
@@ -391,6 +397,9 @@ def test_the_csv_has_every_figure_with_what_it_is_counted_from(scenario: Scenari
             "3",
             "5",
             "0",
+            "0",
+            "0",
+            "",
         ],
         [
             "Team",
@@ -411,6 +420,9 @@ def test_the_csv_has_every_figure_with_what_it_is_counted_from(scenario: Scenari
             "4",
             "7",
             "0",
+            "0",
+            "0",
+            "",
         ],
     ]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,13 +44,17 @@ from crm.models import (
     Message,
     Pipeline,
     Question,
+    Visit,
+    VisitKind,
 )
 from crm.services.campaigns import CampaignDetails, campaign_create
 from crm.services.csv_import import import_create
 from crm.services.jobs import job_create
 from crm.services.questions import question_create
+from crm.services.visits import visit_book
 from crm.urls import urlpatterns
 from crm.views import customers as customer_views
+from crm.workdays import business_zone
 from tests.crm.test_admin import form_data
 from tests.crm.test_csv_import import GOOD, csv_bytes
 
@@ -144,6 +148,7 @@ class World:
     inbound: Message
     campaign: Campaign
     run: ImportRun
+    visit: Visit
     owner: User
     colleague: User
 
@@ -157,8 +162,18 @@ def frozen(time_machine) -> None:
 
 
 @pytest.fixture
-def world(customer: Customer, contact: Contact, installation: Pipeline, bob: User, charlie: User) -> World:
+def world(customer: Customer, contact: Contact, installation: Pipeline, alice: User, bob: User, charlie: User) -> World:
     job = job_create(customer=customer, pipeline=installation, owner=bob, title="Heat pump", actor=bob)
+    # This afternoon, with alice (the manager the pages are opened as) going: on her "Today" page.
+    visit = visit_book(
+        job=job,
+        kind=VisitKind.objects.create(pipeline=installation, name="Site survey"),
+        window_start=datetime(2026, 3, 2, 14, 0, tzinfo=business_zone()),
+        installers=[alice],
+        address="12 rue des Lilas, Lyon",
+        actor=bob,
+        tell_customer=False,
+    )
     question = question_create(job=job, contact=contact, body="When do you come?", source=Question.Source.PORTAL)
     inbound = Message.objects.create(
         channel=Message.Channel.EMAIL,
@@ -194,6 +209,7 @@ def world(customer: Customer, contact: Contact, installation: Pipeline, bob: Use
         inbound=inbound,
         campaign=campaign,
         run=import_create(file_name="clients.csv", data=csv_bytes(*GOOD), actor=bob),
+        visit=visit,
         owner=bob,
         colleague=charlie,
     )
@@ -217,6 +233,8 @@ def args_for(pattern: URLPattern, world: World) -> list[Any]:
             if name.startswith("campaign")
             else world.run.public_id
             if name.startswith("import")
+            else world.visit.public_id
+            if name in ("visit_move", "visit_cancel", "visit_action")
             else world.job.public_id
         ),
         "pk": world.contact.pk if name == "contact_edit" else world.customer.pk,
@@ -264,6 +282,7 @@ PAGES: dict[str, tuple[str, ...]] = {
     "campaign_progress": (),
     "health": ("from", "to", "owner", "format"),
     "satisfaction": ("from", "to", "owner", "installer", "pipeline", "format"),
+    "today": (),
 }
 
 
@@ -361,6 +380,40 @@ def _new_job(w: World) -> dict[str, Any]:
     }
 
 
+def _book_visit(w: World) -> dict[str, Any]:
+    return {
+        "visit_book-kind": w.visit.kind_id,
+        "visit_book-day": "2026-03-04",
+        "visit_book-start": "09:00",
+        "visit_book-end": "11:00",
+        "visit_book-all_day": "",
+        "visit_book-installers": [w.colleague.pk],
+        "visit_book-subcontractor": "Froid Services",
+        "visit_book-address": "12 rue des Lilas, Lyon",
+        "visit_book-prepare": "Clear the way to the boiler",
+        "visit_book-tell_customer": "on",
+        "visit_book-double_booking": "",
+    }
+
+
+def _move_visit(w: World) -> dict[str, Any]:
+    prefix = f"visit-{w.visit.pk}-move"
+    return {
+        f"{prefix}-reason": "The engineer is ill",
+        f"{prefix}-day": "2026-03-05",
+        f"{prefix}-start": "14:00",
+        f"{prefix}-end": "16:00",
+        f"{prefix}-all_day": "",
+        f"{prefix}-tell_customer": "on",
+        f"{prefix}-expected_version": w.visit.version,
+    }
+
+
+def _cancel_visit(w: World) -> dict[str, Any]:
+    prefix = f"visit-{w.visit.pk}-cancel"
+    return {f"{prefix}-reason": "The customer sold the house", f"{prefix}-tell_customer": "on"}
+
+
 CAMPAIGN_TEXT = (
     "title",
     "link_url",
@@ -440,6 +493,19 @@ FORMS: dict[str, Callable[[World], list[Submission]]] = {
     "import_start": lambda w: [Submission("post", {"valid_only": "on"}, ())],
     "campaign_new": lambda w: [Submission("post", _campaign(w), CAMPAIGN_TEXT)],
     "campaign_edit": lambda w: [Submission("post", _campaign(w), CAMPAIGN_TEXT)],
+    "visit_book": lambda w: [
+        Submission("post", _book_visit(w), ("visit_book-subcontractor", "visit_book-address", "visit_book-prepare"))
+    ],
+    "visit_move": lambda w: [Submission("post", _move_visit(w), (f"visit-{w.visit.pk}-move-reason",))],
+    "visit_cancel": lambda w: [Submission("post", _cancel_visit(w), (f"visit-{w.visit.pk}-cancel-reason",))],
+    # The "Today" page's buttons; the visit is this afternoon's (the world's clock is 10:00).
+    "visit_action": lambda w: [
+        Submission("post", {"action": "on_the_way", "minutes": "30", "at": "", "reason": ""}, ("reason",)),
+        Submission(
+            "post", {"action": "running_late", "minutes": "", "at": "14:30", "reason": "Traffic in Lyon"}, ("reason",)
+        ),
+        Submission("post", {"action": "missed", "minutes": "", "at": "", "reason": "Nobody home"}, ("reason",)),
+    ],
 }
 
 # Buttons: a POST with nothing typed (tried with a stray field all the same).

@@ -70,6 +70,7 @@ def test_a_manager_sees_every_owner_and_the_team(client: Client, scenario: Scena
             "4 h (3 of 4 answered)",
             "1 (of 2 active jobs)",
             "0 (digests of promises about to slip)",
+            " (0 of 0 arrival windows)",
         ],
         "Bob Durand": [
             "60% (6 of 10 promises)",
@@ -78,6 +79,7 @@ def test_a_manager_sees_every_owner_and_the_team(client: Client, scenario: Scena
             " (0 of 0 answered)",
             "3 (of 5 active jobs)",
             "0 (digests of promises about to slip)",
+            " (0 of 0 arrival windows)",
         ],
         "Team": [
             "67% (10 of 15 promises)",
@@ -86,13 +88,14 @@ def test_a_manager_sees_every_owner_and_the_team(client: Client, scenario: Scena
             "4 h (3 of 4 answered)",
             "4 (of 7 active jobs)",
             "0 (digests of promises about to slip)",
+            " (0 of 0 arrival windows)",
         ],
     }
     assert response.context["selected"].is_team
     body = response.content.decode()
     assert "Jobs silent more than 14 days" in body
     assert "How these are counted" in body
-    assert body.count('role="img"') == 6
+    assert body.count('role="img"') == 7
     assert 'aria-current="page" href="/reports/health/"' in body
 
 
@@ -148,6 +151,7 @@ def test_an_owner_with_nothing_yet(client: Client, charlie: User, time_machine) 
             " (0 of 0 answered)",
             " (of 0 active jobs)",
             "0 (digests of promises about to slip)",
+            " (0 of 0 arrival windows)",
         ]
     }
     assert "no data" in response.content.decode()
@@ -195,10 +199,10 @@ def test_the_csv_is_the_table(client: Client, scenario: Scenario, alice: User) -
         "Promises that slipped (moved later or broken),Proactive notice (%),Requests acknowledged,"
         "Requests not acknowledged,Median time to acknowledge (minutes),Requests answered,Requests not answered,"
         "Median time to first answer (hours),Jobs silent too long,Jobs active,"
-        "Nudges (digests of promises about to slip)\r\n"
-        "Alice Martin,2026-03-02,2026-04-26,4,5,80,0,1,0,3,1,15,3,1,4,1,2,0\r\n"
-        "Bob Durand,2026-03-02,2026-04-26,6,10,60,2,4,50,0,0,,0,0,,3,5,0\r\n"
-        "Team,2026-03-02,2026-04-26,10,15,66.7,2,5,40,3,1,15,3,1,4,4,7,0\r\n"
+        "Nudges (digests of promises about to slip),Arrival windows kept,Arrival windows decided,Windows kept (%)\r\n"
+        "Alice Martin,2026-03-02,2026-04-26,4,5,80,0,1,0,3,1,15,3,1,4,1,2,0,0,0,\r\n"
+        "Bob Durand,2026-03-02,2026-04-26,6,10,60,2,4,50,0,0,,0,0,,3,5,0,0,0,\r\n"
+        "Team,2026-03-02,2026-04-26,10,15,66.7,2,5,40,3,1,15,3,1,4,4,7,0,0,0,\r\n"
     )
     assert 'href="?from=2026-03-02&amp;to=2026-04-26&amp;format=csv"' in client.get(URL).content.decode()
 
@@ -312,16 +316,16 @@ def test_nudges_in_the_table_and_the_charts(client: Client, alice: User, bob: Us
         )
     signed_in(client, alice)
     response = client.get(URL)
-    assert response.context["titles"][-1] == "Nudges"
-    assert table(response)["Bob Durand"][-1] == "3 (digests of promises about to slip)"
-    assert table(response)["Team"][-1] == "3 (digests of promises about to slip)"
+    assert response.context["titles"][-2] == "Nudges"
+    assert table(response)["Bob Durand"][-2] == "3 (digests of promises about to slip)"
+    assert table(response)["Team"][-2] == "3 (digests of promises about to slip)"
     response = client.get(URL, {"owner": bob.pk})
-    nudges = response.context["charts"][-1]
+    nudges = response.context["charts"][-2]
     assert nudges.key == "nudges"
     assert [value for _label, value, _detail in nudges.rows] == ["1", "0", "0", "0", "0", "0", "0", "2"]
     assert "Nudges, week by week: Bob Durand" in nudges.svg
     rows = list(csv.reader(io.StringIO(client.get(URL, {"format": "csv"}).content.decode("utf-8-sig"))))
-    assert [(row[0], row[-1]) for row in rows] == [
+    assert [(row[0], row[-4]) for row in rows] == [
         ("Owner", "Nudges (digests of promises about to slip)"),
         ("Bob Durand", "3"),
         ("Team", "3"),

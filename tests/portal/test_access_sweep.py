@@ -1,6 +1,7 @@
 """Every portal URL, built from portal.urls.urlpatterns (a new URL is swept automatically):
 
-- with another customer's session, a URL naming a job (``<uuid:public_id>``) is a 404;
+- with another customer's session, a URL naming a job (``<uuid:public_id>``) is a 404, and so is
+  one naming a visit of that job (``<uuid:visit_id>``);
 - with a tampered token, a URL carrying a token is a 404 — except the sign-in link, which never
   dead-ends: it redirects to the page that sends a fresh link;
 - anonymous, a page that needs a contact redirects to that page (with the job it was about); the
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import pytest
 from django.test import Client
@@ -27,16 +29,19 @@ from crm.links import (
     make_survey_token,
     make_unsubscribe_token,
 )
-from crm.models import Contact, Job, Message, Question
+from crm.models import Contact, Job, Message, Question, Visit, VisitKind
+from crm.services.visits import visit_book
 from portal.access import SESSION_KEY, SESSION_LANGUAGE_KEY
 from portal.urls import urlpatterns
+
+from .conftest import PARIS
 
 # Pages without a parameter: what an anonymous visitor gets.
 NEEDS_CONTACT = {"home", "preferences"}
 PUBLIC = {"signed_out", "link_sent", "language", "sign_out"}
 # Views that change something on POST only; a GET goes on to a page (the unsubscribe link asks
 # on GET, acts on POST).
-MUTATIONS = {"ask", "language", "sign_out"}
+MUTATIONS = {"ask", "visit_confirm", "visit_another_time", "language", "sign_out"}
 # Token URLs where a bad token still leads somewhere useful instead of a 404.
 REDIRECTS_ON_BAD_TOKEN = {"enter", "short_enter"}
 # One-click unsubscribe (RFC 8058): mail providers POST without a cookie; the token is the proof.
@@ -55,6 +60,29 @@ TOKEN_MAKERS = {
     "survey": lambda contact: make_survey_token(job_id=uuid.uuid4(), contact_id=contact.pk),
     "checkin": lambda contact: make_checkin_token(job_id=uuid.uuid4(), contact_id=contact.pk),
 }
+
+
+@pytest.fixture
+def visit(job: Job) -> Visit:
+    """A visit of John's job (the sweep's URLs that name a visit name this one or a stranger's)."""
+    return _book(job)
+
+
+@pytest.fixture
+def stranger_visit(stranger_job: Job) -> Visit:
+    return _book(stranger_job)
+
+
+def _book(job: Job) -> Visit:
+    kind, _created = VisitKind.objects.get_or_create(pipeline=job.pipeline, name="Installation day")
+    return visit_book(
+        job=job,
+        kind=kind,
+        window_start=datetime(2026, 3, 3, 14, 0, tzinfo=PARIS),
+        address="1 rue de la Paix, Paris",
+        actor=job.owner,
+        tell_customer=False,
+    )
 
 
 def params(pattern: URLPattern) -> set[str]:
@@ -79,10 +107,15 @@ def call(client: Client, pattern: URLPattern, url: str, **data: str):  # type: i
     return response
 
 
-def args_for(pattern: URLPattern, contact: Contact, job: Job) -> list[object]:
+def job_args(pattern: URLPattern, job: Job, visit: Visit) -> list[object]:
+    """A job URL's arguments: the job, and the visit of that job when the URL names one."""
+    return [job.public_id, visit.public_id] if "visit_id" in params(pattern) else [job.public_id]
+
+
+def args_for(pattern: URLPattern, contact: Contact, job: Job, visit: Visit) -> list[object]:
     """Arguments that name the contact's own things: the URL's page as that contact sees it."""
     if "public_id" in params(pattern):
-        return [job.public_id]
+        return job_args(pattern, job, visit)
     if "token" in params(pattern):
         return [TOKEN_MAKERS[pattern.name](contact)]
     if "code" in params(pattern):
@@ -93,7 +126,11 @@ def args_for(pattern: URLPattern, contact: Contact, job: Job) -> list[object]:
 def test_every_url_is_classified() -> None:
     for pattern in urlpatterns:
         kinds = params(pattern)
-        assert kinds <= {"public_id", "token", "code"}, f"{pattern.name}: sweep a new kind of parameter {kinds}"
+        assert kinds <= {"public_id", "visit_id", "token", "code"}, (
+            f"{pattern.name}: sweep a new kind of parameter {kinds}"
+        )
+        if "visit_id" in kinds:
+            assert "public_id" in kinds, f"{pattern.name}: a visit is found through its job"
         if "code" in kinds:
             assert pattern.name in PUBLIC_CODES, f"classify {pattern.name} in {__name__}"
         if not kinds:
@@ -101,30 +138,36 @@ def test_every_url_is_classified() -> None:
         if "token" in kinds:
             assert pattern.name in TOKEN_MAKERS, f"add {pattern.name}'s token to TOKEN_MAKERS"
     assert patterns_with("public_id"), "the sweep must find the job URLs"
+    assert patterns_with("visit_id"), "the sweep must find the visit URLs"
 
 
 @pytest.mark.parametrize("pattern", patterns_with("public_id"), ids=ids(patterns_with("public_id")))
-def test_another_customers_job_is_404(pattern: URLPattern, john_client: Client, stranger_job: Job, job: Job) -> None:
-    url = reverse(f"portal:{pattern.name}", args=[stranger_job.public_id])
-    response = call(john_client, pattern, url, body="Hello")
+def test_another_customers_job_is_404(
+    pattern: URLPattern, john_client: Client, stranger_job: Job, job: Job, visit: Visit, stranger_visit: Visit
+) -> None:
+    url = reverse(f"portal:{pattern.name}", args=job_args(pattern, stranger_job, stranger_visit))
+    response = call(john_client, pattern, url, body="Hello", note="Hello")
     assert response.status_code == 404, url
     # The same URL for the contact's own job works (so the 404 is about scope, not the request).
-    own = call(john_client, pattern, reverse(f"portal:{pattern.name}", args=[job.public_id]), body="Hello")
+    own_url = reverse(f"portal:{pattern.name}", args=job_args(pattern, job, visit))
+    own = call(john_client, pattern, own_url, body="Hello", note="Hello")
     assert own.status_code in (200, 302), pattern.name
     assert not Question.objects.filter(job=stranger_job).exists()
+    stranger_visit.refresh_from_db()
+    assert (stranger_visit.status, stranger_visit.version) == (Visit.Status.PLANNED, 1)
 
 
 @pytest.mark.parametrize("pattern", patterns_with("public_id"), ids=ids(patterns_with("public_id")))
 def test_an_unknown_job_is_404(pattern: URLPattern, john_client: Client) -> None:
-    url = reverse(f"portal:{pattern.name}", args=[uuid.uuid4()])
+    url = reverse(f"portal:{pattern.name}", args=[uuid.uuid4() for _param in params(pattern)])
     assert call(john_client, pattern, url, body="Hello").status_code == 404
 
 
 @pytest.mark.parametrize("pattern", patterns_with("public_id"), ids=ids(patterns_with("public_id")))
 def test_a_job_url_sends_an_anonymous_visitor_to_the_new_link_page(
-    pattern: URLPattern, client: Client, job: Job
+    pattern: URLPattern, client: Client, job: Job, visit: Visit
 ) -> None:
-    response = call(client, pattern, reverse(f"portal:{pattern.name}", args=[job.public_id]), body="Hello")
+    response = call(client, pattern, reverse(f"portal:{pattern.name}", args=job_args(pattern, job, visit)), body="Hi")
     assert response.status_code == 302
     assert response["Location"] == f"{reverse('portal:signed_out')}?job={job.public_id}"
 
@@ -184,23 +227,32 @@ MUTATION_PATTERNS = [p for p in urlpatterns if p.name in MUTATIONS]
 
 
 @pytest.mark.parametrize("pattern", MUTATION_PATTERNS, ids=ids(MUTATION_PATTERNS))
-def test_a_mutation_changes_nothing_on_get(pattern: URLPattern, john_client: Client, job: Job, john: Contact) -> None:
-    args = [job.public_id] if "public_id" in params(pattern) else []
-    response = john_client.get(reverse(f"portal:{pattern.name}", args=args), {"language": "fr", "body": "Hi"})
+def test_a_mutation_changes_nothing_on_get(
+    pattern: URLPattern, john_client: Client, job: Job, john: Contact, visit: Visit
+) -> None:
+    args = job_args(pattern, job, visit) if "public_id" in params(pattern) else []
+    response = john_client.get(
+        reverse(f"portal:{pattern.name}", args=args), {"language": "fr", "body": "Hi", "note": "Hi"}
+    )
     assert response.status_code == 302
     assert SESSION_KEY in john_client.session
     assert SESSION_LANGUAGE_KEY not in john_client.session
     assert not Question.objects.exists()
+    visit.refresh_from_db()
+    assert (visit.status, visit.version, visit.move_asked_at) == (Visit.Status.PLANNED, 1, None)
     page = john_client.get(response["Location"])
     assert page.status_code == 200
     assert '<html lang="en">' in page.text
 
 
 @pytest.mark.parametrize("pattern", urlpatterns, ids=ids(urlpatterns))
-def test_no_url_dead_ends_on_get(pattern: URLPattern, john_client: Client, john: Contact, job: Job) -> None:
+def test_no_url_dead_ends_on_get(
+    pattern: URLPattern, john_client: Client, john: Contact, job: Job, visit: Visit
+) -> None:
     # Where a browser can land after a form was shown at that address and GET it again (the
     # language switcher goes back to the current address): a page of ours, never a bare 405.
-    response = john_client.get(reverse(f"portal:{pattern.name}", args=args_for(pattern, john, job)), follow=True)
+    url = reverse(f"portal:{pattern.name}", args=args_for(pattern, john, job, visit))
+    response = john_client.get(url, follow=True)
     if pattern.name in PUBLIC_CODES | {"survey", "checkin"}:
         # The sweep's code and tokens name nothing of John's: the friendly 404 page.
         assert response.status_code == 404, pattern.name
@@ -211,12 +263,13 @@ def test_no_url_dead_ends_on_get(pattern: URLPattern, john_client: Client, john:
 
 
 @pytest.mark.parametrize("pattern", urlpatterns, ids=ids(urlpatterns))
-def test_every_form_needs_the_csrf_token(pattern: URLPattern, john: Contact, job: Job) -> None:
+def test_every_form_needs_the_csrf_token(pattern: URLPattern, john: Contact, job: Job, visit: Visit) -> None:
     from .conftest import sign_in
 
     client = sign_in(Client(enforce_csrf_checks=True), john)
     response = client.post(
-        reverse(f"portal:{pattern.name}", args=args_for(pattern, john, job)), {"body": "Hi", "address": john.email}
+        reverse(f"portal:{pattern.name}", args=args_for(pattern, john, job, visit)),
+        {"body": "Hi", "note": "Hi", "address": john.email},
     )
     if pattern.name in CSRF_EXEMPT:
         assert response.status_code == 200
@@ -224,3 +277,5 @@ def test_every_form_needs_the_csrf_token(pattern: URLPattern, john: Contact, job
         assert response.status_code in (403, 405), pattern.name
     assert not Question.objects.exists()
     assert not Message.objects.filter(kind=Message.Kind.PORTAL_LINK).exists()
+    visit.refresh_from_db()
+    assert visit.status == Visit.Status.PLANNED

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -29,12 +29,15 @@ from crm.links import (
     make_survey_token,
     make_unsubscribe_token,
 )
-from crm.models import Contact, Job, Pipeline
+from crm.models import Contact, Job, Pipeline, Visit, VisitKind
 from crm.services.checkins import check_in_send
 from crm.services.jobs import job_complete, job_create
 from crm.services.surveys import survey_invite
+from crm.services.visits import visit_book
 from portal.urls import urlpatterns
 from tests.crm.test_views_nul_sweep import NUL, NUL_REFUSED, SURROGATE_BYTES, encoded, shown, stored_with_nul, with_nul
+
+from .conftest import PARIS
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +47,7 @@ class World:
     job: Job
     done_job: Job
     john: Contact
+    visit: Visit
 
     def token(self, name: str) -> str:
         makers: dict[str, Callable[[], str]] = {
@@ -71,7 +75,15 @@ def world(job: Job, john: Contact, installation: Pipeline, bob) -> World:
     )
     job_complete(job=done_job, actor=bob)
     assert check_in_send(job=done_job, contact=john) is not None
-    return World(job=job, done_job=done_job, john=john)
+    visit = visit_book(
+        job=job,
+        kind=VisitKind.objects.create(pipeline=installation, name="Installation day"),
+        window_start=datetime(2026, 3, 3, 14, 0, tzinfo=PARIS),
+        address="1 rue de la Paix, Paris",
+        actor=bob,
+        tell_customer=False,
+    )
+    return World(job=job, done_job=done_job, john=john, visit=visit)
 
 
 @pytest.fixture
@@ -83,6 +95,8 @@ def john_sweeps(john_client: Client) -> Client:
 
 def args_for(pattern: URLPattern, world: World, *, token: str | None = None) -> list[Any]:
     converters = pattern.pattern.converters
+    if "visit_id" in converters:
+        return [world.job.public_id, world.visit.public_id]
     if "public_id" in converters:
         return [world.job.public_id]
     if "token" in converters:
@@ -103,6 +117,8 @@ PAGES: dict[str, tuple[str, ...]] = {
     "job": (),
     "job_status": (),
     "ask": (),
+    "visit_confirm": (),
+    "visit_another_time": (),
     "preferences": (),
     "language": ("language", "next"),
     "sign_out": (),
@@ -128,6 +144,7 @@ class Submission:
 
 FORMS: dict[str, Callable[[World], Submission]] = {
     "ask": lambda w: Submission({"body": "When do you come?"}, ("body",)),
+    "visit_another_time": lambda w: Submission({"note": "Thursday?", "version": str(w.visit.version)}, ("note",)),
     "preferences": lambda w: Submission(
         {"language": "en", "preferred_channel": "email", "non_essential": "on", "time_zone": "Europe/London"}, ()
     ),
@@ -140,7 +157,7 @@ FORMS: dict[str, Callable[[World], Submission]] = {
     "checkin": lambda w: Submission({"answer": "problem", "details": "The pump is noisy."}, ("details",)),
 }
 # Buttons: a POST with nothing typed (tried with a stray field all the same).
-BUTTONS = {"sign_out", "unsubscribe"}
+BUTTONS = {"sign_out", "unsubscribe", "visit_confirm"}
 
 NAMES = [str(p.name) for p in urlpatterns]
 TOKEN_PATTERNS = [p for p in urlpatterns if "token" in p.pattern.converters]
