@@ -13,11 +13,11 @@ import zoneinfo
 from datetime import date, datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Max, Prefetch, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Contact, Message, Visit
+from crm.models import Contact, Message, Pipeline, Visit
 from crm.notify import visit_drafts
 from crm.services.alerts import alert_owner, alert_staff, staff_url
 from crm.services.outbox import messages_queue
@@ -53,6 +53,30 @@ def reminder_moment(visit: Visit) -> datetime:
     return datetime.combine(day, pipeline.visit_reminder_at, tzinfo=zone)
 
 
+def at_risk_candidates(now: datetime, *, until: datetime | None = None) -> QuerySet[Visit]:
+    """Visits nobody has set off for whose window is under way or starts by ``until`` (default:
+    the widest lookahead), not warned yet, soonest first (a window already over is the promise
+    scan's: broken)."""
+    return _candidates(
+        now - timedelta(hours=24),
+        until or now + AT_RISK_LOOKAHEAD,
+        status__in=[Visit.Status.PLANNED, Visit.Status.CONFIRMED],
+        at_risk_nudged_at__isnull=True,
+        window_end__gt=now,
+    )
+
+
+def reminder_candidates(now: datetime) -> QuerySet[Visit]:
+    """Visits not reminded yet whose reminder may have come, soonest first."""
+    return _candidates(
+        now,
+        now + REMINDER_LOOKAHEAD,
+        status__in=[Visit.Status.PLANNED, Visit.Status.CONFIRMED],
+        reminded_at__isnull=True,
+        job__pipeline__visit_reminder_business_days__gt=0,
+    )
+
+
 def _candidates(now: datetime, until: datetime, **filters: object) -> QuerySet[Visit]:
     """Visits whose window starts in (now, until], soonest first, with what the messages need."""
     return (
@@ -68,13 +92,7 @@ def reminders_send(*, now: datetime, batch: int = 500) -> int:
     what to prepare; an unconfirmed visit's reminder goes to the owner too. A visit booked,
     moved or answered after its reminder time is not reminded: that message was the reminder."""
     sent = 0
-    due = _candidates(
-        now,
-        now + REMINDER_LOOKAHEAD,
-        status__in=[Visit.Status.PLANNED, Visit.Status.CONFIRMED],
-        reminded_at__isnull=True,
-        job__pipeline__visit_reminder_business_days__gt=0,
-    )[:batch]
+    due = reminder_candidates(now)[:batch]
     for visit in due:
         moment = reminder_moment(visit)
         if now < moment or not is_customer_daytime(now, zone=_zone(visit)):
@@ -102,42 +120,62 @@ def reminders_send(*, now: datetime, batch: int = 500) -> int:
     return sent
 
 
-def _still_at(visit: Visit, arrived: list[Visit]) -> Visit | None:
-    """The earlier visit today that one of this visit's crew has arrived at and not finished."""
-    crew = {person.pk for person in visit.installers.all()}
-    for earlier in arrived:
-        if earlier.window_start < visit.window_start and crew & {person.pk for person in earlier.installers.all()}:
-            return earlier
-    return None
-
-
-def at_risk_warn(*, now: datetime, batch: int = 500) -> int:
-    """Warn the installers and the owner, once per window, of each visit at risk: its crew still
-    at an earlier visit they will not finish in time, or nobody on the way as the window nears."""
-    upcoming = list(
-        _candidates(
-            now - timedelta(hours=24),
-            now + AT_RISK_LOOKAHEAD,
-            status__in=[Visit.Status.PLANNED, Visit.Status.CONFIRMED],
-            at_risk_nudged_at__isnull=True,
-        )[:batch]
-    )
-    upcoming = [visit for visit in upcoming if visit.window_end > now]
-    if not upcoming:
-        return 0
+def _crews_still_at(now: datetime) -> dict[int, Visit]:
+    """Each installer at a visit today they have arrived at and not finished: their latest one."""
     zone = business_zone()
     day_start = datetime.combine(now.astimezone(zone).date(), datetime.min.time(), tzinfo=zone)
-    arrived = list(
+    still: dict[int, Visit] = {}
+    arrived = (
         Visit.objects.filter(
             status=Visit.Status.ARRIVED, window_start__gte=day_start, window_start__lt=day_start + timedelta(days=1)
         )
         .prefetch_related("installers")
         .select_related("job")
+        .order_by("window_start")
     )
+    for visit in arrived:
+        for person in visit.installers.all():
+            still[person.pk] = visit
+    return still
+
+
+def _next_visits_of(crews: dict[int, Visit], now: datetime, batch: int) -> set[int]:
+    """For each installer still at a visit, their next visit (the one an overrun reaches first):
+    ids only, from one narrow query."""
+    if not crews:
+        return set()
+    rows = (
+        at_risk_candidates(now)
+        .filter(installers__in=list(crews))
+        .values_list("pk", "window_start", "installers")
+        .order_by("window_start", "pk")
+    )
+    chosen: dict[int, int] = {}
+    for pk, window_start, person in rows:
+        if person not in chosen and window_start > crews[person].window_start:
+            chosen[person] = pk
+            if len(chosen) == len(crews):
+                break
+    return set(list(chosen.values())[:batch])
+
+
+def at_risk_warn(*, now: datetime, batch: int = 500) -> int:
+    """Warn the installers and the owner, once per window, of each visit at risk: its crew still
+    at an earlier visit they will not finish in time for it, or nobody on the way as the window
+    nears (each pipeline's threshold). Only the visits that can be at risk are read: those
+    within the widest threshold, and each busy installer's next one."""
+    widest = Pipeline.objects.aggregate(widest=Max("visit_at_risk_minutes"))["widest"] or 0
+    crews = _crews_still_at(now)
+    ids = set(at_risk_candidates(now, until=now + timedelta(minutes=widest)).values_list("pk", flat=True)[:batch])
+    ids |= _next_visits_of(crews, now, batch)
+    if not ids:
+        return 0
     warned = 0
-    for visit in upcoming:
+    for visit in at_risk_candidates(now).filter(pk__in=ids):
         threshold = timedelta(minutes=visit.job.pipeline.visit_at_risk_minutes)
-        earlier = _still_at(visit, arrived)
+        earlier = next((crews[p.pk] for p in visit.installers.all() if p.pk in crews), None)
+        if earlier is not None and earlier.window_start >= visit.window_start:
+            earlier = None
         overrunning = earlier is not None and (
             now >= visit.window_start - threshold
             or (earlier.arrived_at or now) + earlier.duration + threshold > visit.window_end
