@@ -32,7 +32,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Commitment, Job, Message, Pipeline, Question, Renegotiation
+from crm.models import Commitment, Job, Message, Pipeline, Question, Renegotiation, Visit
 from crm.services.nudges import STORED_KEY_PREFIX
 from crm.text import person_name, spreadsheet_safe
 from crm.workdays import business_today, business_zone
@@ -482,6 +482,68 @@ def health_report(
 
 
 # --- CSV ----------------------------------------------------------------------------------------
+
+
+# --- Arrival windows, per person who went --------------------------------------------------------
+
+
+@dataclass
+class InstallerWindows:
+    """One installer's arrival windows in the period."""
+
+    installer_id: int
+    name: str
+    # Windows first due (ending) in the period and decided: arrived by their first end ÷ all.
+    kept: Ratio = field(default_factory=Ratio)
+    # Windows that slipped in the period (``slips``): told in time ÷ all, each counted once.
+    notice: Ratio = field(default_factory=Ratio)
+
+
+def windows_by_installer(
+    *, period: Period, installer: AbstractBaseUser | None = None, now: datetime | None = None
+) -> list[InstallerWindows]:
+    """The health page's "Arrival windows, by who went": each person who went on visits whose
+    window first ended in the period (or slipped in it), by name; ``installer``: theirs only.
+    Counted by the same rules as the owners' figures; a visit with two installers counts for
+    both. Four queries."""
+    now = now or timezone.now()
+    through = Visit.installers.through.objects.filter(visit__commitment__kind=Commitment.Kind.VISIT)
+    if installer is not None:
+        through = through.filter(user_id=installer.pk)
+    state = "visit__commitment__state"
+    decided = Q(**{f"{state}__in": DECIDED_STATES}) | Q(
+        **{state: Commitment.State.OPEN, "visit__commitment__first_due_at__lte": now}
+    )
+    kept = Q(**{state: Commitment.State.KEPT, "visit__commitment__kept_at__lte": F("visit__commitment__first_due_at")})
+    rows: dict[int, InstallerWindows] = {}
+
+    def row(user_id: int) -> InstallerWindows:
+        return rows.setdefault(user_id, InstallerWindows(user_id, ""))
+
+    counted = (
+        through.filter(
+            visit__commitment__first_due_at__gte=period.start, visit__commitment__first_due_at__lt=period.end
+        )
+        .values("user_id")
+        .annotate(decided=Count("pk", filter=decided), kept=Count("pk", filter=kept))
+        .order_by()
+    )
+    for counts in counted:
+        figures = row(counts["user_id"])
+        figures.kept.numerator += counts["kept"]
+        figures.kept.denominator += counts["decided"]
+    slipped = {slip.commitment_id: slip for slip in slips(period=period)}
+    if slipped:
+        for commitment_id, user_id in through.filter(visit__commitment_id__in=list(slipped)).values_list(
+            "visit__commitment_id", "user_id"
+        ):
+            figures = row(user_id)
+            figures.notice.denominator += 1
+            figures.notice.numerator += int(slipped[commitment_id].proactive)
+    names = {user.pk: person_name(user) for user in get_user_model().objects.filter(pk__in=list(rows))}
+    for user_id, figures in rows.items():
+        figures.name = names.get(user_id, "?")
+    return sorted(rows.values(), key=lambda figures: figures.name.casefold())
 
 
 def _number(value: float | None) -> str:

@@ -30,7 +30,16 @@ from crm.access import StaffRequest, is_manager, staff_required
 from crm.forms.reports import HealthForm, SatisfactionForm
 from crm.models import Pipeline, Survey
 from crm.report_tables import Cell, FigureChart, day_label, percent, week_label, weekly_chart
-from crm.reports import Figures, HealthReport, OwnerHealth, Period, health_csv, health_report
+from crm.reports import (
+    Figures,
+    HealthReport,
+    InstallerWindows,
+    OwnerHealth,
+    Period,
+    health_csv,
+    health_report,
+    windows_by_installer,
+)
 from crm.selectors import staff_users
 from crm.text import person_name
 
@@ -109,6 +118,27 @@ def cells(figures: Figures) -> list[Cell]:
                 "%(kept)s of %(total)s arrival window", "%(kept)s of %(total)s arrival windows", windows.denominator
             )
             % {"kept": windows.numerator, "total": windows.denominator},
+        ),
+    ]
+
+
+def installer_cells(row: InstallerWindows) -> list[Cell]:
+    """An installer's arrival windows: kept by their first end, and the slips told in time."""
+    kept, notice = row.kept, row.notice
+    return [
+        Cell(
+            percent(kept.percent) if kept.percent is not None else "",
+            ngettext("%(kept)s of %(total)s arrival window", "%(kept)s of %(total)s arrival windows", kept.denominator)
+            % {"kept": kept.numerator, "total": kept.denominator},
+        ),
+        Cell(
+            percent(notice.percent) if notice.percent is not None else "",
+            ngettext(
+                "%(told)s of %(total)s slip told in time",
+                "%(told)s of %(total)s slips told in time",
+                notice.denominator,
+            )
+            % {"told": notice.numerator, "total": notice.denominator},
         ),
     ]
 
@@ -277,6 +307,10 @@ def health(request: StaffRequest) -> HttpResponse:
             "silence_title": silence_title(report),
             "table": [(row, cells(row.total), _query(period, owner=row.owner_id)) for row in report.owners],
             "team_cells": cells(report.team.total) if report.team else None,
+            "installers": [
+                (row, installer_cells(row))
+                for row in windows_by_installer(period=period, installer=None if manager else request.user)
+            ],
             "charts": figure_charts(report, selected),
             "csv_url": _query(period, format="csv"),
             "team_url": _query(period),

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 
 from crm.errors import ConflictError, DomainError
 from crm.models import Commitment, Contact, Job, JobEvent, Pipeline, Question, Renegotiation, Visit, VisitKind
-from crm.reports import Period, health_report
+from crm.reports import Period, health_report, windows_by_installer
 from crm.services.scan import scan
 from crm.services.visits import (
     visit_arrived,
@@ -289,3 +289,28 @@ def test_the_health_report_counts_the_windows_kept(
     windows = report.for_owner(bob.pk).total.windows_kept
     assert (windows.numerator, windows.denominator) == (1, 2)
     assert Commitment.objects.get(pk=missed.commitment_id).state == Commitment.State.BROKEN
+
+
+def test_arrival_windows_count_for_each_person_who_went(
+    time_machine, client, job: Job, installation_day: VisitKind, alice: User, bob: User, charlie: User
+) -> None:
+    both = book(job, installation_day, bob, installers=[bob, charlie])  # 3 March 14:00–16:00: kept
+    late = book(job, installation_day, bob, start=paris(4, 9), installers=[charlie])  # told late in time
+    time_machine.move_to(paris(3, 15), tick=False)
+    visit_arrived(visit=both, actor=bob)
+    time_machine.move_to(paris(4, 8), tick=False)
+    visit_running_late(visit=late, actor=charlie, at=paris(4, 11, 30), reason="Van")
+    time_machine.move_to(paris(4, 11, 30), tick=False)
+    visit_arrived(visit=late, actor=charlie)
+    time_machine.move_to(paris(9, 9), tick=False)
+
+    rows = {r.name: r for r in windows_by_installer(period=Period(date(2026, 3, 2), date(2026, 3, 8)))}
+
+    assert set(rows) == {"Bob Durand", "charlie"}
+    assert (rows["Bob Durand"].kept.numerator, rows["Bob Durand"].kept.denominator) == (1, 1)
+    assert (rows["charlie"].kept.numerator, rows["charlie"].kept.denominator) == (1, 2)
+    assert (rows["charlie"].notice.numerator, rows["charlie"].notice.denominator) == (1, 1)  # told before 09:00
+    client.force_login(alice)
+    page = client.get("/reports/health/", {"from": "2026-03-02", "to": "2026-03-08"}).content.decode()
+    assert "Arrival windows, by who went" in page
+    assert "50%" in page and "1 of 2 arrival windows" in page
