@@ -383,7 +383,7 @@ def preview_of(form: BaseForm, perform: Callable[[dict[str, Any]], Any], *, name
     return result
 
 
-def _preview(
+def action_preview(
     request: StaffRequest, public_id: Any, name: str, perform: Callable[[Job, dict[str, Any]], str]
 ) -> HttpResponse:
     """Run the action's service in a transaction that is rolled back, and show the messages it
@@ -399,19 +399,19 @@ def _preview(
 @staff_required
 @require_GET
 def job_advance_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
-    return _preview(request, public_id, "advance", _advance(request))
+    return action_preview(request, public_id, "advance", _advance(request))
 
 
 @staff_required
 @require_GET
 def job_move_date_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
-    return _preview(request, public_id, "move", _move_date(request))
+    return action_preview(request, public_id, "move", _move_date(request))
 
 
 @staff_required
 @require_GET
 def job_message_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
-    return _preview(request, public_id, "message", _send_message(request))
+    return action_preview(request, public_id, "message", _send_message(request))
 
 
 # --- Questions and messages on the job ----------------------------------------------------------

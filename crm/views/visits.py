@@ -27,7 +27,7 @@ from crm.errors import ConflictError, DomainError
 from crm.forms.visits import DayActionForm, VisitCancelForm, VisitForm, VisitMoveForm
 from crm.models import Job, Visit
 from crm.services import visits as visit_services
-from crm.views.jobs import act_on_job, job_response
+from crm.views.jobs import act_on_job, action_preview, job_response, preview_of
 from crm.workdays import business_today, business_zone
 
 
@@ -48,9 +48,7 @@ def _when(visit: Visit) -> str:
 # --- The job page -------------------------------------------------------------------------------
 
 
-@staff_required
-@require_POST
-def visit_book(request: StaffRequest, public_id: Any) -> HttpResponse:
+def _book(request: StaffRequest) -> Callable[[Job, dict[str, Any]], str]:
     def perform(job: Job, data: dict[str, Any]) -> str:
         visit = visit_services.visit_book(
             job=job,
@@ -71,7 +69,20 @@ def visit_book(request: StaffRequest, public_id: Any) -> HttpResponse:
             return _("%(kind)s booked for %(when)s; the customer is being told now.") % said
         return _("%(kind)s booked for %(when)s.") % said
 
-    return act_on_job(request, public_id, "visit_book", perform)
+    return perform
+
+
+@staff_required
+@require_POST
+def visit_book(request: StaffRequest, public_id: Any) -> HttpResponse:
+    return act_on_job(request, public_id, "visit_book", _book(request))
+
+
+@staff_required
+@require_GET
+def visit_book_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
+    """What booking would tell the customer (the service run and rolled back)."""
+    return action_preview(request, public_id, "visit_book", _book(request))
 
 
 def act_on_visit(
@@ -107,9 +118,7 @@ def act_on_visit(
     )
 
 
-@staff_required
-@require_POST
-def visit_move(request: StaffRequest, public_id: Any) -> HttpResponse:
+def _move(request: StaffRequest) -> Callable[[Visit, dict[str, Any]], str]:
     def perform(visit: Visit, data: dict[str, Any]) -> str:
         visit = visit_services.visit_move(
             visit=visit,
@@ -126,7 +135,26 @@ def visit_move(request: StaffRequest, public_id: Any) -> HttpResponse:
             return _("%(kind)s moved to %(when)s; the customer is being told now.") % said
         return _("%(kind)s moved to %(when)s.") % said
 
-    return act_on_visit(request, public_id, VisitMoveForm, perform)
+    return perform
+
+
+@staff_required
+@require_POST
+def visit_move(request: StaffRequest, public_id: Any) -> HttpResponse:
+    return act_on_visit(request, public_id, VisitMoveForm, _move(request))
+
+
+@staff_required
+@require_GET
+def visit_move_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
+    """What moving the visit would tell the customer: "tell the customer?" answered by seeing it."""
+    visit = get_visit(public_id)
+    form = VisitMoveForm(request.GET, visit=visit)
+    perform = _move(request)
+    result = preview_of(form, lambda data: perform(visit, data), name=form.prefix or "")
+    if request.htmx:
+        return render(request, "crm/job/_preview.html", {"preview": result, "job": visit.job})
+    return job_response(request, visit.job, bound={"visit_move": form}, preview=result)
 
 
 @staff_required
@@ -216,7 +244,9 @@ def visit_action(request: StaffRequest, public_id: Any) -> HttpResponse:
 urlpatterns: list[URLPattern] = [
     path("today/", today, name="today"),
     path("jobs/<uuid:public_id>/visits/new/", visit_book, name="visit_book"),
+    path("jobs/<uuid:public_id>/visits/new/preview/", visit_book_preview, name="visit_book_preview"),
     path("visits/<uuid:public_id>/move/", visit_move, name="visit_move"),
+    path("visits/<uuid:public_id>/move/preview/", visit_move_preview, name="visit_move_preview"),
     path("visits/<uuid:public_id>/cancel/", visit_cancel, name="visit_cancel"),
     path("visits/<uuid:public_id>/action/", visit_action, name="visit_action"),
 ]

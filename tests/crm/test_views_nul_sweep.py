@@ -234,7 +234,7 @@ def args_for(pattern: URLPattern, world: World) -> list[Any]:
             else world.run.public_id
             if name.startswith("import")
             else world.visit.public_id
-            if name in ("visit_move", "visit_cancel", "visit_action")
+            if name in ("visit_move", "visit_move_preview", "visit_cancel", "visit_action")
             else world.job.public_id
         ),
         "pk": world.contact.pk if name == "contact_edit" else world.customer.pk,
@@ -496,7 +496,11 @@ FORMS: dict[str, Callable[[World], list[Submission]]] = {
     "visit_book": lambda w: [
         Submission("post", _book_visit(w), ("visit_book-subcontractor", "visit_book-address", "visit_book-prepare"))
     ],
+    "visit_book_preview": lambda w: [
+        Submission("get", _book_visit(w), ("visit_book-subcontractor", "visit_book-address", "visit_book-prepare"))
+    ],
     "visit_move": lambda w: [Submission("post", _move_visit(w), (f"visit-{w.visit.pk}-move-reason",))],
+    "visit_move_preview": lambda w: [Submission("get", _move_visit(w), (f"visit-{w.visit.pk}-move-reason",))],
     "visit_cancel": lambda w: [Submission("post", _cancel_visit(w), (f"visit-{w.visit.pk}-cancel-reason",))],
     # The "Today" page's buttons; the visit is this afternoon's (the world's clock is 10:00).
     "visit_action": lambda w: [

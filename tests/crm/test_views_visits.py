@@ -548,3 +548,39 @@ def test_the_dashboard_leads_with_a_visit_nobody_has_left_for(
     [first, *_rest] = response.context["sections"]
     assert (first.key, [v.pk for v in first.rows]) == ("visits", [at_risk.pk])
     assert "Nobody is on the way yet." in response.content.decode()
+
+
+# --- Previews: exactly what the customer would be told, nothing kept ----------------------------
+
+
+def test_the_booking_preview_is_the_message_and_books_nothing(
+    staff: Client, live_job: Job, installation_day: VisitKind, housed: Customer
+) -> None:
+    data = booking(installation_day, **{"tell_customer": "on"})
+
+    response = staff.get(
+        reverse("crm:visit_book_preview", args=[live_job.public_id]), data, headers={"HX-Request": "true"}
+    )
+
+    assert response.status_code == 200
+    assert "mardi 3 mars" in response.text and "14:00" in response.text  # Marie reads French
+    assert not Visit.objects.exists()
+    assert not Message.objects.filter(kind=Message.Kind.VISIT_BOOKED).exists()
+
+
+def test_the_move_preview_tells_the_new_window_and_moves_nothing(
+    staff: Client, live_job: Job, installation_day: VisitKind, housed: Customer, bob: User
+) -> None:
+    visit = book(live_job, installation_day, bob)
+
+    response = staff.get(
+        reverse("crm:visit_move_preview", args=[visit.public_id]),
+        {**moving(visit), f"visit-{visit.pk}-move-tell_customer": "on"},
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 200
+    assert "mercredi 4 mars" in response.text and "Parts arrive Wednesday" in response.text
+    visit.refresh_from_db()
+    assert visit.window_start == paris(3, 14)
+    assert not Message.objects.filter(kind=Message.Kind.VISIT_MOVED).exists()
