@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import time
+from datetime import datetime, time
 from typing import Any
 
 from django.conf import settings
@@ -15,10 +15,11 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from crm.models.customers import Contact, Customer
-from crm.workdays import business_today
+from crm.workdays import business_today, business_zone
 
 
 def new_reply_token() -> str:
@@ -184,6 +185,25 @@ class StageTemplate(models.Model):
         if translation.get_language() == "fr" and self.customer_instructions_fr:
             return self.customer_instructions_fr
         return self.customer_instructions
+
+
+def _local(value: Any) -> datetime | None:
+    """A moment an event recorded (ISO text in its data) on the business clock; None if absent."""
+    if not value:
+        return None
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment.astimezone(business_zone())
+
+
+def _window_said(data: dict[str, Any]) -> str:
+    """A visit's window as an event recorded it: "Tue 3 Mar, 14:00–16:00"."""
+    start, end = _local(data.get("window_start")), _local(data.get("window_end"))
+    if start is None or end is None:
+        return "?"
+    return f"{date_format(start, 'D j M')}, {start:%H:%M}–{end:%H:%M}"
 
 
 class JobReferenceCounter(models.Model):
@@ -476,5 +496,14 @@ class JobEvent(models.Model):
             case self.Kind.CHECK_IN_ANSWERED:
                 answer = _("all good") if d.get("answer") == "all_good" else _("there is a problem")
                 return f"{d.get('contact', '')}: {answer}"
+            case self.Kind.VISIT_BOOKED | self.Kind.VISIT_MOVED:
+                return _("%(visit)s: %(window)s") % {"visit": d.get("title", "?"), "window": _window_said(d)}
+            case self.Kind.VISIT_ON_THE_WAY | self.Kind.VISIT_RUNNING_LATE:
+                expected = _local(d.get("expected_at"))
+                said = _("%(visit)s: expected %(at)s") % {
+                    "visit": d.get("title", "?"),
+                    "at": f"{expected:%H:%M}" if expected else "?",
+                }
+                return f"{said} ({d['reason']})" if d.get("reason") else said
             case _:
                 return str(d.get("reason") or d.get("title") or "")

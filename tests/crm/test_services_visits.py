@@ -314,3 +314,15 @@ def test_arrival_windows_count_for_each_person_who_went(
     page = client.get("/reports/health/", {"from": "2026-03-02", "to": "2026-03-08"}).content.decode()
     assert "Arrival windows, by who went" in page
     assert "50%" in page and "1 of 2 arrival windows" in page
+
+
+def test_the_history_says_each_window_on_the_business_clock(
+    time_machine, job: Job, installation_day: VisitKind, bob: User
+) -> None:
+    visit = book(job, installation_day, bob)
+    time_machine.move_to(paris(3, 13), tick=False)
+    visit_running_late(visit=visit, actor=bob, at=paris(3, 16, 20), reason="Traffic on the ring road")
+
+    assert job.events.get(kind=JobEvent.Kind.VISIT_BOOKED).summary == "Installation day: Tue 3 Mar, 14:00–16:00"
+    late = job.events.get(kind=JobEvent.Kind.VISIT_RUNNING_LATE).summary
+    assert late == "Installation day: expected 16:20 (Traffic on the ring road)"
