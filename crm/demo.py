@@ -19,20 +19,41 @@ created without one (the reason is on its first event) rather than welcomed week
 The Installation pipeline has roles: the sales person answers for the customer while the quote
 is prepared, the production manager once the order is confirmed, the installation coordinator
 for the fitting. A demo job reaching one of those stages is handed to that person, as a real one.
+
+Visits (see ``VISITS``) are booked through ``crm.services.visits`` on the real clock, so the
+staff's "Today" page and the portal show every state: a crew running late today, a visit on the
+next business day the customer has not confirmed yet, and two done ones — inside their window and
+late. A visit refuses a window in the past, so a done one is booked ahead, then its rows are
+back-dated (like a back-dated job, it was not told to the customer now: that happened back then).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.models import Contact, Customer, Pipeline, PipelineRole, StaffProfile, StageTemplate
+from crm.errors import DomainError
+from crm.models import (
+    Commitment,
+    Contact,
+    Customer,
+    Job,
+    JobEvent,
+    Pipeline,
+    PipelineRole,
+    StaffProfile,
+    StageTemplate,
+    Visit,
+    VisitKind,
+)
+from crm.services import promises
+from crm.services.events import record_event
 from crm.services.jobs import (
     job_advance,
     job_cancel,
@@ -43,7 +64,15 @@ from crm.services.jobs import (
     job_resume,
     milestone_move,
 )
-from crm.workdays import add_business_days, business_today, is_business_day
+from crm.services.visits import MAX_ETA, visit_book, visit_running_late
+from crm.workdays import (
+    add_business_days,
+    business_today,
+    business_zone,
+    is_business_day,
+    next_business_day,
+    opening_hours,
+)
 
 DEFAULT_PASSWORD = "demo"  # noqa: S105 - a demo login, refused by the command outside DEBUG
 
@@ -54,6 +83,8 @@ STAFF_GROUP = "Staff"
 READ_ONLY_MODELS = frozenset({"jobevent", "message", "jobreferencecounter", "jobrole"})
 # Why a back-dated demo job was not welcomed when the seed created it (on its "created" event).
 BACK_DATED_REASON = "Demo job created with its history."
+# Why a done demo visit was not told to the customer when the seed booked it (on its "booked" event).
+BACK_DATED_VISIT_REASON = "Demo visit booked with its history."
 
 
 # --- What the world contains --------------------------------------------------------------------
@@ -106,6 +137,18 @@ class RoleSpec:
 
 
 @dataclass(frozen=True)
+class VisitKindSpec:
+    name: str
+    window_minutes: int
+    duration_minutes: int
+    name_fr: str = ""
+    # The stage the visit belongs to (left empty when the pipeline has no such stage), and
+    # whether the visit done reaches it.
+    stage: str = ""
+    completes_stage: bool = False
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     name: str
     description: str
@@ -117,6 +160,7 @@ class PipelineSpec:
     survey_delay_days: int = 1
     checkin_days: int | None = None
     roles: tuple[RoleSpec, ...] = ()
+    visit_kinds: tuple[VisitKindSpec, ...] = ()
 
 
 PIPELINES = (
@@ -178,6 +222,17 @@ PIPELINES = (
             RoleSpec("Production manager", "alice"),
             RoleSpec("Installation coordinator", "chloe"),
         ),
+        visit_kinds=(
+            VisitKindSpec("Site survey", 120, 60, name_fr="Visite technique"),
+            VisitKindSpec(
+                "Installation day",
+                120,
+                480,
+                name_fr="Journée d’installation",
+                stage="Installed",
+                completes_stage=True,
+            ),
+        ),
     ),
     PipelineSpec(
         "Repair",
@@ -208,6 +263,9 @@ PIPELINES = (
         ),
         survey_stage="Checked",
         checkin_days=30,
+        visit_kinds=(
+            VisitKindSpec("Repair call", 120, 90, name_fr="Dépannage", stage="Repaired", completes_stage=True),
+        ),
     ),
 )
 
@@ -516,6 +574,66 @@ JOBS = (
 )
 
 
+# When a demo visit takes place, from the moment the seed runs.
+TODAY_RUNNING_LATE = "today, running late"
+NEXT_BUSINESS_DAY = "next business day"
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class VisitSpec:
+    customer: str
+    job: str  # the job's title
+    kind: str
+    installers: tuple[str, ...]  # usernames: who goes
+    when: str  # TODAY_RUNNING_LATE, NEXT_BUSINESS_DAY or DONE
+    # Running late: why, as the customer is told.
+    late_reason: str = ""
+    # The window starts this long after opening time (on the day a DONE visit took place, or on
+    # the next business day).
+    starts_after_opening: int = 300  # minutes
+    # Done: this many business days ago, the crew at the door this long after the window started
+    # (past the window's end: late).
+    days_ago: int = 0
+    arrived_after: int = 0  # minutes
+
+
+VISITS = (
+    # Today: the crew warns the customer, before the window, that it will come after it.
+    VisitSpec(
+        "Northwind Logistics Ltd",
+        "Loading bay door motor",
+        "Repair call",
+        ("chloe", "bob"),
+        TODAY_RUNNING_LATE,
+        late_reason="Our previous call ran over: a seized shutter took longer to free than planned.",
+    ),
+    # The next business day, not confirmed yet: Marie's portal asks "That works / I need another time".
+    VisitSpec("Lefèvre household", "Heat pump error code E12", "Repair call", ("chloe",), NEXT_BUSINESS_DAY),
+    # Done inside its window, before the proposal.
+    VisitSpec(
+        "Okafor household",
+        "Solar panels and home battery",
+        "Site survey",
+        ("chloe",),
+        DONE,
+        starts_after_opening=60,
+        days_ago=6,
+        arrived_after=40,
+    ),
+    # Done late: the window ended without the crew (its promise broken), who came 50 minutes after.
+    VisitSpec(
+        "Tremblay household",
+        "Ducted heat pump, main floor",
+        "Site survey",
+        ("bob",),
+        DONE,
+        days_ago=7,
+        arrived_after=170,
+    ),
+)
+
+
 # --- Building it --------------------------------------------------------------------------------
 
 
@@ -560,6 +678,8 @@ def seed_demo_world(*, password: str = DEFAULT_PASSWORD, log: Log = lambda line:
             result=result,
             log=log,
         )
+    for visit_spec in VISITS:
+        _seed_visit(visit_spec, customers=customers, users=users, result=result, log=log)
     return result
 
 
@@ -609,6 +729,7 @@ def _seed_pipeline(spec: PipelineSpec, *, users: dict[str, User], result: SeedRe
     if pipeline is not None:
         _seed_after_job(pipeline, spec, log=log)
         _seed_roles(pipeline, spec, users=users, result=result, log=log)
+        _seed_visit_kinds(pipeline, spec, result=result, log=log)
         return pipeline
     pipeline = Pipeline(name=spec.name, description=spec.description, silence_days=spec.silence_days)
     pipeline.full_clean()
@@ -631,6 +752,7 @@ def _seed_pipeline(spec: PipelineSpec, *, users: dict[str, User], result: SeedRe
     log(f"Pipeline {spec.name}: {' → '.join(s.name for s in spec.stages)}")
     _seed_after_job(pipeline, spec, log=log)
     _seed_roles(pipeline, spec, users=users, result=result, log=log)
+    _seed_visit_kinds(pipeline, spec, result=result, log=log)
     return pipeline
 
 
@@ -653,6 +775,30 @@ def _seed_roles(
         if stage_spec.role:
             pipeline.stages.filter(name=stage_spec.name, role__isnull=True).update(role=roles[stage_spec.role])
     log(f"Pipeline {spec.name}: " + ", ".join(f"{r.name} ({users[r.holder].get_full_name()})" for r in spec.roles))
+
+
+def _seed_visit_kinds(pipeline: Pipeline, spec: PipelineSpec, *, result: SeedResult, log: Log) -> None:
+    """The pipeline's kinds of visit, on a pipeline that has none yet (a database seeded before
+    visits existed gets them; one where someone set its own keeps them)."""
+    if not spec.visit_kinds or pipeline.visit_kinds.exists():
+        return
+    stages = {stage.name: stage for stage in pipeline.stages.all()}
+    for kind_spec in spec.visit_kinds:
+        # A stage renamed since the pipeline was seeded: the kind belongs to no stage.
+        stage = stages.get(kind_spec.stage)
+        kind = VisitKind(
+            pipeline=pipeline,
+            name=kind_spec.name,
+            name_fr=kind_spec.name_fr,
+            window_minutes=kind_spec.window_minutes,
+            duration_minutes=kind_spec.duration_minutes,
+            stage=stage,
+            completes_stage=kind_spec.completes_stage and stage is not None,
+        )
+        kind.full_clean()
+        kind.save()
+        result.add("visit kinds")
+    log(f"Pipeline {spec.name}: visits " + ", ".join(k.name for k in spec.visit_kinds))
 
 
 def _seed_after_job(pipeline: Pipeline, spec: PipelineSpec, *, log: Log) -> None:
@@ -769,3 +915,169 @@ def _seed_job(
         job = job_complete(job=job, actor=owner, reason=spec.complete)
     result.add("jobs")
     log(f"Job {job.reference} {spec.title} ({customer.name}, {job.current_stage.name}, {job.get_status_display()})")
+
+
+# --- Visits -------------------------------------------------------------------------------------
+# The crew running late says so this long before the window starts, and expects to come this
+# long after it ends (so the window's promise moves, told in time).
+LATE_NOTICE = timedelta(minutes=30)
+LATE_BY = timedelta(minutes=30)
+# A done visit is booked this far ahead (a window in the past is refused), then back-dated.
+BOOKED_AHEAD = timedelta(weeks=52)
+
+
+def _seed_visit(
+    spec: VisitSpec, *, customers: dict[str, Customer], users: dict[str, User], result: SeedResult, log: Log
+) -> None:
+    """One demo visit, unless its job already has a visit of that kind (seeding twice, or on
+    another day, books nothing again)."""
+    job = customers[spec.customer].jobs.filter(title=spec.job).select_related("pipeline").order_by("pk").first()
+    if job is None:
+        return  # the job was not seeded (reported with it)
+    kind = job.pipeline.visit_kinds.filter(name=spec.kind).select_related("pipeline").first()
+    if kind is None:
+        result.skipped.append(f"{spec.job}: the {job.pipeline.name} pipeline has no visit kind {spec.kind}")
+        return
+    if job.visits.filter(kind=kind).exists():
+        return
+    if not job.is_open:
+        result.skipped.append(f"the {spec.kind} of {spec.job}: the job is {job.get_status_display().lower()}")
+        return
+    _give_address(job.customer)
+    installers = [users[name] for name in spec.installers]
+    # Today's and the next business day's visits are booked now, so the customer is told now (as
+    # the job opened today is welcomed); a done one was told back then (_seed_done_visit).
+    try:
+        # A visit the services refuse (someone booked that crew since) is left out, not the world.
+        with transaction.atomic():
+            if spec.when == DONE:
+                visit = _seed_done_visit(spec, job=job, kind=kind, installers=installers)
+            elif spec.when == TODAY_RUNNING_LATE:
+                visit = _seed_late_visit(spec, job=job, kind=kind, installers=installers)
+            else:
+                day = next_business_day(business_today() + timedelta(days=1))
+                visit = visit_book(
+                    job=job,
+                    kind=kind,
+                    window_start=_at(day, spec.starts_after_opening, length=kind.window),
+                    installers=installers,
+                    actor=job.owner,
+                )
+    except DomainError as error:
+        result.skipped.append(f"the {spec.kind} of {spec.job}: {error}")
+        return
+    result.add("visits")
+    start = visit.window_start.astimezone(business_zone())
+    log(f"Visit {job.reference} {kind.name} {start:%Y-%m-%d %H:%M} ({visit.get_status_display()})")
+
+
+def _give_address(customer: Customer) -> None:
+    """A visit goes to the customer's address: a demo customer without one gets the demo's."""
+    if customer.address.strip():
+        return
+    spec = next((c for c in CUSTOMERS if c.name == customer.name), None)
+    if spec is not None:
+        customer.address = spec.address
+        customer.save(update_fields=["address"])
+
+
+def _at(day: date, minutes_after_opening: int, *, length: timedelta) -> datetime:
+    """That long after opening time on ``day`` (business time zone), early enough for ``length``
+    to end by closing time."""
+    opens, closes = opening_hours()
+    zone = business_zone()
+    opening = datetime.combine(day, opens, tzinfo=zone)
+    latest = datetime.combine(day, closes, tzinfo=zone) - length
+    return max(opening, min(opening + timedelta(minutes=minutes_after_opening), latest))
+
+
+def _next_half_hour(moment: datetime) -> datetime:
+    """The first hour or half past at or after ``moment``."""
+    rounded = moment.replace(minute=0, second=0, microsecond=0)
+    while rounded < moment:
+        rounded += timedelta(minutes=30)
+    return rounded
+
+
+def _seed_late_visit(spec: VisitSpec, *, job: Job, kind: VisitKind, installers: list[User]) -> Visit:
+    """Booked for later today; then the crew says, before the window, that it will come after it.
+
+    The crew can only say so on the day, within a few hours (``MAX_ETA``) and while the window is
+    still ahead. When the seed runs too late in the day for a window to fit before closing (or at
+    night, or on a day off), the visit is booked for the next business morning instead, without
+    the "running late": nothing to say yet; on that morning it shows on the Today page and the
+    at-risk scan warns of it if nobody sets off."""
+    zone = business_zone()
+    now = timezone.now().astimezone(zone)
+    today = now.date()
+    opens, closes = opening_hours()
+    if is_business_day(today):
+        start = max(datetime.combine(today, opens, tzinfo=zone), _next_half_hour(now + LATE_NOTICE))
+        expected = start + kind.window + LATE_BY
+        if expected <= datetime.combine(today, closes, tzinfo=zone) and expected <= now + MAX_ETA:
+            visit = visit_book(job=job, kind=kind, window_start=start, installers=installers, actor=job.owner)
+            return visit_running_late(visit=visit, actor=installers[0], reason=spec.late_reason, at=expected)
+    morning = today if is_business_day(today) and now.time() < opens else next_business_day(today + timedelta(days=1))
+    return visit_book(
+        job=job, kind=kind, window_start=_at(morning, 0, length=kind.window), installers=installers, actor=job.owner
+    )
+
+
+def _seed_done_visit(spec: VisitSpec, *, job: Job, kind: VisitKind, installers: list[User]) -> Visit:
+    """A visit done ``days_ago`` business days ago: booked ahead through the service (not told to
+    the customer: that happened back then, like a back-dated job's welcome), then moved back to its
+    day with what happened — the crew at the door (the window's promise kept, or first broken when
+    the window ended without them, then kept late) and the work done."""
+    day = business_days_ago(spec.days_ago, today=business_today())
+    start = _at(day, spec.starts_after_opening, length=kind.window)
+    end = start + kind.window
+    crew = installers[0]
+    visit = visit_book(
+        job=job,
+        kind=kind,
+        window_start=start + BOOKED_AHEAD,
+        installers=installers,
+        actor=job.owner,
+        tell_customer=False,
+    )
+    arrived = start + timedelta(minutes=spec.arrived_after)
+    done = arrived + visit.duration
+    booked = {"visit": str(visit.public_id)}
+    Visit.objects.filter(pk=visit.pk).update(window_start=start, window_end=end)
+    _event_data(
+        job,
+        JobEvent.Kind.VISIT_BOOKED,
+        booked,
+        window_start=start,
+        window_end=end,
+        not_told_reason=BACK_DATED_VISIT_REASON,
+    )
+    assert visit.commitment_id is not None
+    promise = Commitment.objects.filter(pk=visit.commitment_id)
+    promise.update(first_due_at=end, due_at=end)
+    _event_data(job, JobEvent.Kind.PROMISE_MADE, {"commitment_id": visit.commitment_id}, due_at=end)
+    if arrived > end:
+        # The promise scan (every 5 minutes) broke the window's promise once it ended.
+        promises.commitment_break(promise.get(), at=end + timedelta(minutes=5))
+    promises.commitments_keep(promise, actor=crew, at=arrived)
+    Visit.objects.filter(pk=visit.pk).update(
+        status=Visit.Status.DONE, arrived_at=arrived, done_at=done, last_changed_by=crew
+    )
+    record_event(
+        job=job,
+        kind=JobEvent.Kind.VISIT_ARRIVED,
+        actor=crew,
+        in_window=start <= arrived <= end,
+        **booked,
+        title=kind.name,
+    )
+    record_event(job=job, kind=JobEvent.Kind.VISIT_DONE, actor=crew, **booked, title=kind.name)
+    visit.refresh_from_db()
+    return visit
+
+
+def _event_data(job: Job, kind: str, match: Mapping[str, object], **changes: object) -> None:
+    """The log line a service wrote about the booking, saying the back-dated window instead."""
+    for event in JobEvent.objects.filter(job=job, kind=kind):
+        if all(event.data.get(key) == value for key, value in match.items()):
+            JobEvent.objects.filter(pk=event.pk).update(data={**event.data, **changes})

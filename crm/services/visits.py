@@ -50,6 +50,9 @@ MOVED_FIELDS = (
     "at_risk_nudged_at",
 )
 
+# The longest a visit may keep its crew (window and time on site), for the overlap check.
+MAX_VISIT_SPAN = timedelta(days=7)
+
 # The earliest "on my way" ETA and the latest: an honest guess, not a promise of the impossible.
 ETA_CHOICES_MINUTES = (15, 30, 45, 60)
 MAX_ETA = timedelta(hours=8)
@@ -81,7 +84,8 @@ def _installers_busy(
         return []
     overlapping = (
         Visit.objects.filter(installers__in=ids, status__in=[*Visit.UPCOMING_STATUSES, Visit.Status.ARRIVED])
-        .filter(window_start__lt=until)
+        # A visit lasts a week at most (its window and time on site): older ones cannot overlap.
+        .filter(window_start__lt=until, window_start__gt=start - MAX_VISIT_SPAN)
         .select_related("job", "kind")
         .prefetch_related("installers")
         .distinct()

@@ -13,15 +13,33 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
-from django.test import override_settings
+from django.test import Client, override_settings
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
-from crm.demo import BACK_DATED_REASON
-from crm.models import Contact, Customer, Job, JobEvent, JobRole, Message, Milestone, Pipeline
+from crm.demo import BACK_DATED_REASON, BACK_DATED_VISIT_REASON
+from crm.links import make_link_token
+from crm.models import (
+    Commitment,
+    Contact,
+    Customer,
+    Job,
+    JobEvent,
+    JobRole,
+    Message,
+    Milestone,
+    Pipeline,
+    Visit,
+    VisitKind,
+)
 from crm.services.jobs import job_advance
 from crm.workdays import business_today
 
 PARIS = ZoneInfo("Europe/Paris")
 WEDNESDAY = dt.datetime(2026, 3, 18, 9, 30, tzinfo=PARIS)
+THURSDAY = dt.date(2026, 3, 19)
+MONDAY = dt.date(2026, 3, 23)
 
 # The jobs the demo makes late on purpose: overdue without news, slipped silently, moved with notice.
 LATE_TITLES = {
@@ -55,6 +73,14 @@ def seed(*args: str) -> str:
 def counts() -> dict[str, int]:
     models = [*apps.get_app_config("crm").get_models(), User, Group, Group.permissions.through]
     return {model._meta.label: model._default_manager.count() for model in models}
+
+
+def visit_of(title: str) -> Visit:
+    return Visit.objects.select_related("commitment", "job").get(job__title=title)
+
+
+def visits_seen() -> list[tuple]:
+    return list(Visit.objects.order_by("pk").values_list("pk", "job_id", "kind_id", "window_start", "status"))
 
 
 def late_job_titles() -> set[str]:
@@ -201,6 +227,108 @@ class TestTheWorld:
         for job in Job.objects.filter(status=Job.Status.DONE):
             assert not job.milestones.filter(completed_at__isnull=True).exists()
 
+    def test_each_pipeline_has_its_kinds_of_visit(self) -> None:
+        kinds = {
+            (k.pipeline.name, k.name): (k.name_fr, k.window_minutes, k.duration_minutes, k.stage, k.completes_stage)
+            for k in VisitKind.objects.select_related("pipeline", "stage")
+        }
+        assert set(kinds) == {
+            ("Installation", "Site survey"),
+            ("Installation", "Installation day"),
+            ("Repair", "Repair call"),
+        }
+        assert kinds["Installation", "Site survey"] == ("Visite technique", 120, 60, None, False)
+        name_fr, window, duration, stage, completes = kinds["Installation", "Installation day"]
+        assert (name_fr, window, duration, stage.name, completes) == (
+            "Journée d’installation",
+            120,
+            480,
+            "Installed",
+            True,
+        )
+        assert kinds["Repair", "Repair call"][0] == "Dépannage"
+        for kind in VisitKind.objects.all():
+            kind.full_clean()
+
+    def test_a_crew_is_running_late_today(self) -> None:
+        now = timezone.now()
+        visit = visit_of("Loading bay door motor")
+        assert visit.window_start.astimezone(PARIS).date() == business_today()
+        assert now < visit.window_start
+        # Told before the window that they will come after it: the window's promise moved in time.
+        assert visit.status == Visit.Status.PLANNED
+        assert visit.expected_at is not None and visit.expected_at > visit.window_end
+        assert visit.expected_at.astimezone(PARIS).date() == business_today()
+        told = visit.job.events.get(kind=JobEvent.Kind.VISIT_RUNNING_LATE)
+        assert told.data["before_window"] and told.data["reason"]
+        assert visit.commitment.state == Commitment.State.RENEGOTIATED
+        assert visit.commitment.due_at == visit.expected_at
+        assert visit.commitment.renegotiations.get().proactive
+        sent = set(Message.objects.filter(job=visit.job).values_list("kind", flat=True))
+        assert {Message.Kind.VISIT_BOOKED, Message.Kind.VISIT_RUNNING_LATE} <= sent
+        assert visit.at_risk(now)
+        assert sorted(visit.installers.values_list("username", flat=True)) == ["bob", "chloe"]
+
+    def test_marie_has_a_visit_to_confirm_on_the_next_business_day(self) -> None:
+        marie = Contact.objects.get(name="Marie Lefèvre")
+        visit = visit_of("Heat pump error code E12")
+        assert visit.window_start.astimezone(PARIS).date() == THURSDAY
+        assert (visit.status, visit.confirmed_at, visit.move_asked_at) == (Visit.Status.PLANNED, None, None)
+        assert visit.job.contacts.filter(pk=marie.pk).exists()
+        assert visit.address == visit.job.customer.address != ""
+        # Booked now, so told now (her SMS carries the portal link), like the job opened today.
+        booked = Message.objects.get(job=visit.job, contact=marie, kind=Message.Kind.VISIT_BOOKED)
+        assert booked.channel == Contact.Channel.SMS
+
+    def test_two_visits_were_done_one_inside_its_window_one_late(self) -> None:
+        now = timezone.now()
+        kept, late = visit_of("Solar panels and home battery"), visit_of("Ducted heat pump, main floor")
+        for visit in (kept, late):
+            assert visit.status == Visit.Status.DONE
+            assert visit.window_end < now and visit.window_start.astimezone(PARIS).date() < business_today()
+            assert visit.arrived_at is not None and visit.done_at is not None
+            assert visit.arrived_at < visit.done_at < now
+            assert visit.commitment.state == Commitment.State.KEPT
+            assert visit.commitment.first_due_at == visit.commitment.due_at == visit.window_end
+            assert visit.commitment.kept_at == visit.arrived_at
+            # Booked back then: not told to the customer now, and the log says why.
+            booked = visit.job.events.get(kind=JobEvent.Kind.VISIT_BOOKED)
+            assert (booked.data["told_customer"], booked.data["not_told_reason"]) == (False, BACK_DATED_VISIT_REASON)
+            assert dt.datetime.fromisoformat(booked.data["window_start"]) == visit.window_start
+            assert not Message.objects.filter(job=visit.job, kind__startswith="visit").exists()
+        assert kept.window_start <= kept.arrived_at <= kept.window_end
+        assert kept.commitment.broken_at is None
+        assert kept.job.events.get(kind=JobEvent.Kind.VISIT_ARRIVED).data["in_window"]
+        # Late: the window ended without the crew (the scan broke its promise), kept when they came.
+        assert late.arrived_at > late.window_end
+        assert late.commitment.kept_at > late.commitment.first_due_at
+        assert late.commitment.broken_at is not None and late.commitment.broken_at < late.arrived_at
+        assert not late.job.events.get(kind=JobEvent.Kind.VISIT_ARRIVED).data["in_window"]
+        # A team: more than one person goes on visits.
+        crews = {v.installers.get().username for v in (kept, late)}
+        assert crews == {"bob", "chloe"}
+
+    def test_maries_portal_asks_her_to_confirm_the_visit(self, client: Client) -> None:
+        marie = Contact.objects.get(name="Marie Lefèvre")
+        visit = visit_of("Heat pump error code E12")
+        assert client.get(reverse("portal:enter", args=[make_link_token(marie)])).status_code == 302
+
+        page = client.get(reverse("portal:job", args=[visit.job.public_id])).text
+
+        assert reverse("portal:visit_confirm", args=[visit.job.public_id, visit.public_id]) in page
+        # In her language: "That works", and the visit's French name.
+        with translation.override(marie.language):
+            assert gettext("That works") in page
+        assert "Dépannage" in page
+
+    def test_the_installers_today_page_shows_the_visit_running_late(self, client: Client) -> None:
+        client.force_login(User.objects.get(username="bob"))
+
+        page = client.get(reverse("crm:today")).text
+
+        assert "Northwind Logistics Ltd" in page
+        assert "Okafor household" not in page
+
     def test_some_jobs_are_running_late(self) -> None:
         assert late_job_titles() == LATE_TITLES
         today = business_today()
@@ -226,6 +354,7 @@ class TestSeeding:
             assert username in output
         assert "'demo'" in output
         assert "20 jobs" in output
+        assert "3 visit kinds" in output and "4 visits" in output
 
         before = counts()
         frozen.shift(dt.timedelta(days=3))
@@ -234,6 +363,43 @@ class TestSeeding:
         assert counts() == before
         assert "nothing to create" in output
         assert "alice" in output and "password unchanged" in output
+
+    def test_seeding_again_books_no_visit_twice(self, frozen) -> None:
+        seed("--quiet")
+        visits, kinds = visits_seen(), VisitKind.objects.count()
+        promises, messages = Commitment.objects.count(), Message.objects.count()
+        assert len(visits) == 4
+
+        seed("--quiet")
+        frozen.shift(dt.timedelta(days=1))
+        seed("--quiet")
+
+        assert visits_seen() == visits
+        assert VisitKind.objects.count() == kinds
+        assert (Commitment.objects.count(), Message.objects.count()) == (promises, messages)
+
+    @pytest.mark.parametrize(
+        ("moment", "day"),
+        [
+            (dt.datetime(2026, 3, 18, 19, 0, tzinfo=PARIS), THURSDAY),  # Wednesday evening
+            (dt.datetime(2026, 3, 21, 15, 0, tzinfo=PARIS), MONDAY),  # Saturday
+            (dt.datetime(2026, 3, 23, 0, 30, tzinfo=PARIS), MONDAY),  # Monday night, before opening
+        ],
+        ids=["evening", "saturday", "monday-early"],
+    )
+    def test_too_late_for_today_the_crew_goes_the_next_business_morning(self, moment, day) -> None:
+        with time_machine.travel(moment, tick=False):
+            assert seed("--quiet") == ""
+
+            visit = visit_of("Loading bay door motor")
+            assert visit.window_start == dt.datetime.combine(day, dt.time(9, 0), tzinfo=PARIS)
+            # Nothing to say yet: a crew can only say it is late on the day.
+            assert visit.expected_at is None
+            assert not JobEvent.objects.filter(kind=JobEvent.Kind.VISIT_RUNNING_LATE).exists()
+            maries = visit_of("Heat pump error code E12")
+            assert maries.window_start.astimezone(PARIS).date() > business_today()
+            assert maries.status == Visit.Status.PLANNED
+            assert Visit.objects.filter(status=Visit.Status.DONE).count() == 2
 
     def test_a_demo_job_entering_the_coordinators_stage_is_handed_to_her(self, frozen) -> None:
         seed("--quiet")

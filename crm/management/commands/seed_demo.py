@@ -1,4 +1,5 @@
-"""Create the demo world (crm.demo): staff logins, two pipelines, customers and about twenty jobs."""
+"""Create the demo world (crm.demo): staff logins, two pipelines, customers, about twenty jobs and
+their visits."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from django.db.models import F, Q
 
 from crm.demo import DEFAULT_PASSWORD, USERS, seed_demo_world
 from crm.errors import DomainError
-from crm.models import Contact, Customer, Job, JobEvent, Message, Milestone, Pipeline, StageTemplate
+from crm.models import Contact, Customer, Job, JobEvent, Message, Milestone, Pipeline, StageTemplate, Visit
 from crm.workdays import business_today
 
 
 class Command(BaseCommand):
     help = (
-        "Create demo users, pipelines, customers and jobs. Safe to run again: whatever exists is "
+        "Create demo users, pipelines, customers, jobs and visits. Safe to run again: whatever exists is "
         "left alone. The password comes from DEMO_PASSWORD (default 'demo', only allowed with DEBUG on)."
     )
 
@@ -85,6 +86,6 @@ class Command(BaseCommand):
             f"{Group.objects.count()} groups, {Pipeline.objects.count()} pipelines "
             f"({StageTemplate.objects.count()} stages), {Customer.objects.count()} customers "
             f"({Contact.objects.count()} contacts), {Job.objects.count()} jobs ({status_line}; "
-            f"{late} open running late), {Milestone.objects.count()} milestones, "
+            f"{late} open running late), {Milestone.objects.count()} milestones, {Visit.objects.count()} visits, "
             f"{JobEvent.objects.count()} events, {Message.objects.count()} messages."
         )
