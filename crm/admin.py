@@ -246,6 +246,7 @@ class ContactInline(admin.StackedInline):
 
 @admin.register(Customer)
 class CustomerAdmin(ServiceAdmin):
+    ordering = ["name"]
     list_display = ["name", "kind", "contact_count", "created_at"]
     list_filter = ["kind"]
     search_fields = ["name", "contacts__name", "contacts__email"]

@@ -63,11 +63,21 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True}
+
+
+def new_phone_context(browser: Any) -> Any:
+    """A browser context on a 360 px wide touch screen, the narrowest phone the pages are built
+    for (a test that needs two people, each on their phone, opens two; the caller closes them)."""
+    context = browser.new_context(**PHONE)
+    context.set_default_timeout(10_000)
+    return context
+
+
 @pytest.fixture
 def phone_page(browser: Any) -> Iterator[Any]:
     """A 360 px wide touch screen, the narrowest phone the portal is built for."""
-    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
-    context.set_default_timeout(10_000)
+    context = new_phone_context(browser)
     page = context.new_page()
     yield page
     context.close()
@@ -83,6 +93,11 @@ def assert_accessible(page: Any) -> None:
         if v["impact"] in ("serious", "critical")
     ]
     assert not serious, f"{page.url}: " + json.dumps(serious, indent=2)
+
+
+def page_width(page: Any) -> int:
+    """How wide the page is laid out (CSS px): more than the viewport, and it scrolls sideways."""
+    return int(page.evaluate("document.documentElement.scrollWidth"))
 
 
 def sign_in(page: Any, url: str, *, username: str = "bob", password: str = "pw") -> None:
