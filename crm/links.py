@@ -23,13 +23,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core import signing
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from crm.ids import parse_public_id
-from crm.models import Campaign, Contact, Job
+from crm.models import Campaign, Contact, Job, Visit
 
 LINK_SALT = "portal.link"
 CALENDAR_SALT = "portal.calendar"
@@ -262,3 +264,83 @@ def campaign_path(campaign: Campaign, *, language: str = "") -> str:
 
 def campaign_url(campaign: Campaign, *, language: str = "") -> str:
     return absolute(campaign_path(campaign, language=language))
+
+
+# --- Calendar links: an installer's private feed, a visit's own .ics ------------------------------
+#
+# An installer's feed is a secret address that never expires; it names the person and the version
+# of their link kept on their StaffProfile, so "make a new link" (the version bumped) ends every
+# older one at once, with nothing stored per link. A visit's .ics names the contact it was sent to
+# and the visit; it opens only while the visit is one of that contact's customer's.
+
+STAFF_CALENDAR_SALT = "crm.staff-calendar"
+VISIT_CALENDAR_SALT = "portal.visit-calendar"
+
+
+def as_webcal(url: str) -> str:
+    """The same address for "subscribe" buttons: calendar apps open webcal:// addresses themselves."""
+    return "webcal://" + url.split("://", 1)[1]
+
+
+def staff_calendar_version(user: User) -> int:
+    """The version of ``user``'s calendar link that works now (select_related ``staff_profile``
+    to save a query); a person without a profile has the first."""
+    profile = getattr(user, "staff_profile", None)  # a missing one-to-one row is an AttributeError
+    return profile.calendar_version if profile is not None else 1
+
+
+def make_staff_calendar_token(user: User) -> str:
+    return signing.dumps({"u": user.pk, "v": staff_calendar_version(user)}, salt=STAFF_CALENDAR_SALT)
+
+
+def staff_calendar_user(token: str) -> User | None:
+    """Whose feed a calendar link opens: an active staff member whose link it still is (not made
+    before their latest "make a new link"); None for a bad, foreign or revoked token."""
+    try:
+        payload = signing.loads(token, salt=STAFF_CALENDAR_SALT)
+    except signing.BadSignature:
+        return None
+    user_id, version = (payload.get("u"), payload.get("v")) if isinstance(payload, dict) else (None, None)
+    if not isinstance(user_id, int) or not isinstance(version, int):
+        return None
+    user = (
+        get_user_model()
+        .objects.filter(pk=user_id, is_active=True, is_staff=True)
+        .select_related("staff_profile")
+        .first()
+    )
+    if user is None or staff_calendar_version(user) != version:
+        return None
+    return user
+
+
+def staff_calendar_url(user: User) -> str:
+    return absolute(reverse("crm:staff_calendar", args=[make_staff_calendar_token(user)]))
+
+
+def staff_webcal_url(user: User) -> str:
+    return as_webcal(staff_calendar_url(user))
+
+
+def make_visit_calendar_token(*, contact_id: int, visit_id: uuid.UUID) -> str:
+    # Never expires: the booking confirmation's link keeps giving the visit as it now is.
+    return signing.dumps({"v": str(visit_id), "c": contact_id}, salt=VISIT_CALENDAR_SALT, compress=True)
+
+
+def read_visit_calendar_token(token: str) -> tuple[uuid.UUID, int] | None:
+    """The visit's public id and the contact a verified token names; None when it does not verify."""
+    try:
+        payload = signing.loads(token, salt=VISIT_CALENDAR_SALT)
+    except signing.BadSignature:
+        return None
+    visit_id = parse_public_id(payload.get("v")) if isinstance(payload, dict) else None
+    contact_id = payload_contact_id(payload) if isinstance(payload, dict) else None
+    if visit_id is None or contact_id is None:
+        return None
+    return visit_id, contact_id
+
+
+def visit_calendar_url(contact: Contact, visit: Visit) -> str:
+    """The booking confirmation's "add to my calendar": ``visit`` in its window, as one .ics."""
+    token = make_visit_calendar_token(contact_id=contact.pk, visit_id=visit.public_id)
+    return absolute(reverse("portal:visit_calendar", args=[token]))

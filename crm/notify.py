@@ -20,7 +20,7 @@ from django.template.loader import render_to_string, select_template
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from crm.links import checkin_url, portal_url, short_portal_url, survey_url, unsubscribe_url
+from crm.links import checkin_url, portal_url, short_portal_url, survey_url, unsubscribe_url, visit_calendar_url
 from crm.models import Contact, Job, Message, Milestone, StageTemplate
 from crm.people import person_card
 from crm.sms import SMS_MAX_LENGTH
@@ -446,6 +446,8 @@ def visit_drafts(visit: Any, *, kind: str, extra: dict[str, Any], author: Any = 
                 "crew_names": crew_names(visit, crew),
                 "subcontractor": visit.subcontractor,
                 "prepare": visit.what_to_prepare,
+                # The window as one calendar event, to add to their own calendar.
+                "visit_calendar_url": visit_calendar_url(contact, visit),
                 "reason": "",
                 # The visit is the news: no "what happens next" box beside it.
                 "next_step": None,

@@ -555,3 +555,86 @@ def assignment_choices(messages: Any) -> list[tuple[Message, list[Job]]]:
         mine = [job for job in open_jobs if job.customer_id == customer_id]
         rows.append((message, mine or open_jobs))
     return rows
+
+
+# --- The schedule and the calendar feeds --------------------------------------------------------
+
+# The team's schedule has a row for everyone booked on a visit this close to the days it shows,
+# so a free day shows as a free row rather than as nobody.
+SCHEDULE_TEAM_REACH = timedelta(days=28)
+
+
+@dataclass
+class ScheduleRow:
+    """One person's visits on the schedule; ``person`` None: visits nobody of the team is booked
+    on (a subcontractor's, or nobody chosen yet)."""
+
+    person: User | None
+    visits: list[Visit]
+
+
+def _schedule_visits(day_start: datetime, day_end: datetime) -> QuerySet[Visit]:
+    return (
+        Visit.objects.filter(window_start__gte=day_start, window_start__lt=day_end)
+        .exclude(status=Visit.Status.CANCELLED)
+        # job__pipeline: Visit.at_risk reads its threshold.
+        .select_related("job__customer", "job__pipeline", "kind")
+        .prefetch_related(
+            Prefetch("installers", queryset=get_user_model().objects.order_by("first_name", "last_name", "username"))
+        )
+        .order_by("window_start", "id")
+    )
+
+
+def schedule(day_start: datetime, day_end: datetime, who: User | None) -> list[ScheduleRow]:
+    """The schedule page: the visits whose window starts in [day_start, day_end), cancelled ones
+    left out, one row per person going — ``who`` alone (two queries), or with None the team
+    (three): every active staff member booked on a visit within SCHEDULE_TEAM_REACH of those days
+    and anyone else booked on one of them, by name, then a row for the visits nobody of the team
+    is on. A visit with two people on it is in both rows."""
+    if who is not None:
+        return [ScheduleRow(person=who, visits=list(_schedule_visits(day_start, day_end).filter(installers=who)))]
+    visits = list(_schedule_visits(day_start, day_end))
+    team = {
+        person.pk: person
+        for person in get_user_model()
+        .objects.filter(
+            is_active=True,
+            is_staff=True,
+            visits__window_start__gte=day_start - SCHEDULE_TEAM_REACH,
+            visits__window_start__lt=day_end + SCHEDULE_TEAM_REACH,
+        )
+        .distinct()
+    }
+    by_person: dict[int, list[Visit]] = {pk: [] for pk in team}
+    nobody: list[Visit] = []
+    for visit in visits:
+        crew = visit.installers.all()
+        for person in crew:
+            team.setdefault(person.pk, person)
+            by_person.setdefault(person.pk, []).append(visit)
+        if not crew:
+            nobody.append(visit)
+    people = sorted(team.values(), key=lambda p: ((p.get_full_name() or p.get_username()).casefold(), p.pk))
+    rows = [ScheduleRow(person=person, visits=by_person[person.pk]) for person in people]
+    if nobody:
+        rows.append(ScheduleRow(person=None, visits=nobody))
+    return rows
+
+
+def calendar_visits() -> QuerySet[Visit]:
+    """Visits with what a calendar event of them needs (the staff feed, the customer's)."""
+    # kind__stage: Visit.what_to_prepare falls back on the stage's instructions; the crew's
+    # profiles make their person cards.
+    crew = get_user_model().objects.select_related("staff_profile").order_by("first_name", "last_name", "username")
+    return (
+        Visit.objects.select_related("job__customer", "kind__stage")
+        .prefetch_related(Prefetch("installers", queryset=crew))
+        .order_by("window_start", "id")
+    )
+
+
+def staff_calendar_visits(user: User, *, since: datetime, until: datetime) -> list[Visit]:
+    """An installer's private calendar feed: the visits ``user`` is booked on whose window starts
+    in [since, until), cancelled ones too (the feed cancels them in the person's calendar)."""
+    return list(calendar_visits().filter(installers=user, window_start__gte=since, window_start__lt=until))

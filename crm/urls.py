@@ -1,4 +1,17 @@
-from crm.views import campaigns, csv_import, customers, dashboard, jobs, jobs_bulk, promises, questions, reports, visits
+from crm.views import (
+    calendar,
+    campaigns,
+    csv_import,
+    customers,
+    dashboard,
+    jobs,
+    jobs_bulk,
+    promises,
+    questions,
+    reports,
+    schedule,
+    visits,
+)
 
 app_name = "crm"
 
@@ -13,4 +26,6 @@ urlpatterns = [
     *reports.urlpatterns,
     *questions.urlpatterns,
     *visits.urlpatterns,
+    *schedule.urlpatterns,
+    *calendar.urlpatterns,
 ]

@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone, translation
 
+from crm import selectors as crm_selectors
 from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Question, Visit
 from crm.people import PersonCard, person_card
 from crm.workdays import business_today, business_zone
@@ -695,3 +696,14 @@ def calendar_milestones(contact: Contact) -> list[Milestone]:
         .select_related("job")
         .order_by("job__created_at", "job_id", "stage__position")
     )
+
+
+def customer_calendar_visits(customer_id: int, *, since: datetime) -> list[Visit]:
+    """The customer's calendar feed: the visits of the customer's jobs whose window ends after
+    ``since``, cancelled ones too (the feed cancels them in the contact's calendar)."""
+    return list(crm_selectors.calendar_visits().filter(job__customer_id=customer_id, window_end__gte=since))
+
+
+def customer_calendar_visit(customer_id: int, public_id: Any) -> Visit | None:
+    """A visit's own .ics: the visit, if it is one of the customer's jobs' (None otherwise)."""
+    return crm_selectors.calendar_visits().filter(job__customer_id=customer_id, public_id=public_id).first()

@@ -25,6 +25,7 @@ urlpatterns = [
     path("signed-out/", views.signed_out, name="signed_out"),
     path("signed-out/link-sent/", views.link_sent, name="link_sent"),
     path("calendar/<str:token>.ics", views.calendar, name="calendar"),
+    path("visits/<str:token>.ics", views.visit_calendar, name="visit_calendar"),  # booking confirmations
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]
 urlpatterns += views_after.urlpatterns  # the survey and the check-in (after the job)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -40,10 +40,12 @@ from crm.links import (
     read_link_token,
     read_short_token,
     read_unsubscribe_token,
+    read_visit_calendar_token,
     signed_out_url,
     webcal_url,
 )
-from crm.models import Contact, Job, Milestone, Question
+from crm.models import Contact, Job, Milestone, Question, Visit
+from crm.notify import crew_names
 from crm.people import person_card
 from crm.redirects import next_page
 from crm.services.contacts import contact_opt_out, contact_update_preferences
@@ -453,9 +455,57 @@ def _calendar_event(milestone: Milestone, *, host: str) -> ics.AllDayEvent:
     )
 
 
+def _visit_event(visit: Visit, *, host: str) -> ics.TimedEvent:
+    """A visit in its window, in the active language and the contact's time zone (the times the
+    description gives)."""
+    job = visit.job
+    start, end = timezone.localtime(visit.window_start), timezone.localtime(visit.window_end)
+    if visit.all_day:
+        window = _("During the working day: we cannot give you a narrower window.")
+    else:
+        window = _("We arrive between %(start)s and %(end)s.") % {"start": f"{start:%H:%M}", "end": f"{end:%H:%M}"}
+    description = [f"{job.title} ({job.reference})", window]
+    if who := crew_names(visit, [person_card(person) for person in visit.installers.all()]):
+        description.append(_("Who is coming: %(names)s") % {"names": who})
+    # A visit still planned on a job that was closed will not happen (the job page no longer
+    # shows it as coming either): cancelled here, as a newer copy of the event.
+    dropped = visit.is_upcoming and not job.is_open
+    cancelled = dropped or visit.status == Visit.Status.CANCELLED
+    if cancelled:
+        description.append(_("This visit is cancelled."))
+    elif visit.is_upcoming and visit.what_to_prepare:
+        description.append(_("To prepare: %(instructions)s") % {"instructions": visit.what_to_prepare})
+    return ics.TimedEvent(
+        # The same visit is the same event wherever it is found (this feed, its own .ics), and
+        # SEQUENCE (its version) says which copy is the newer.
+        uid=f"{visit.public_id}@{host}",
+        start=visit.window_start,
+        end=visit.window_end,
+        sequence=visit.version + 1 if dropped else visit.version,
+        summary=f"{visit.kind.label} — {job.title} ({job.reference})",
+        location=visit.address,
+        description="\n".join(description),
+        url=absolute(reverse("portal:job", args=[job.public_id])),
+        status="CANCELLED" if cancelled else "CONFIRMED",
+        last_modified=max(visit.updated_at, job.updated_at) if dropped else visit.updated_at,
+    )
+
+
+def _calendar_host() -> str:
+    return urlparse(settings.SITE_URL).hostname or "portal"
+
+
+def _ics_response(body: str, *, filename: str, attachment: bool = False) -> HttpResponse:
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'{"attachment" if attachment else "inline"}; filename="{filename}"'
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
+
+
 @require_safe
 def calendar(request: HttpRequest, token: str) -> HttpResponse:
-    """The contact's calendar feed (.ics): their customer's dated milestones, in their language."""
+    """The contact's calendar feed (.ics): their customer's dated milestones and visits (in their
+    windows; cancelled ones cancelled), in their language."""
     try:
         payload = read_calendar_token(token)
     except signing.BadSignature:
@@ -464,19 +514,40 @@ def calendar(request: HttpRequest, token: str) -> HttpResponse:
     contact = Contact.objects.filter(pk=contact_id).first() if contact_id is not None else None
     if contact is None:
         raise Http404("No such calendar")
-    host = urlparse(settings.SITE_URL).hostname or "portal"
+    host = _calendar_host()
+    now = timezone.now()
+    visits_since = now - timedelta(days=selectors.CALENDAR_KEEPS_CLOSED_DAYS)
     with translation.override(contact.language), timezone.override(contact.time_zone):
-        events = [_calendar_event(m, host=host) for m in selectors.calendar_milestones(contact)]
+        events: list[ics.Event] = [_calendar_event(m, host=host) for m in selectors.calendar_milestones(contact)]
+        events += [
+            _visit_event(v, host=host)
+            for v in selectors.customer_calendar_visits(contact.customer_id, since=visits_since)
+        ]
         body = ics.calendar(
             product=settings.COMPANY_NAME,
             name=_("%(company)s — your jobs") % {"company": settings.COMPANY_NAME},
             events=events,
-            stamp=timezone.now(),
+            stamp=now,
         )
-    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
-    response["Content-Disposition"] = 'inline; filename="jobs.ics"'
-    patch_cache_control(response, private=True, no_cache=True)
-    return response
+    return _ics_response(body, filename="jobs.ics")
+
+
+@require_safe
+def visit_calendar(request: HttpRequest, token: str) -> HttpResponse:
+    """A visit's own .ics, the booking confirmation's "add to my calendar": the visit as it now is
+    (moved: the new window; cancelled: cancelled), while it is one of the contact's customer's."""
+    named = read_visit_calendar_token(token)
+    contact = Contact.objects.filter(pk=named[1]).first() if named is not None else None
+    visit = selectors.customer_calendar_visit(contact.customer_id, named[0]) if named and contact else None
+    if contact is None or visit is None:
+        raise Http404("No such visit")
+    with translation.override(contact.language), timezone.override(contact.time_zone):
+        event = _visit_event(visit, host=_calendar_host())
+        body = ics.calendar(
+            product=settings.COMPANY_NAME, name=visit.kind.label, events=[event], stamp=timezone.now(), feed=False
+        )
+        day = timezone.localdate(visit.window_start)
+    return _ics_response(body, filename=f"visit-{day:%Y-%m-%d}.ics", attachment=True)
 
 
 # --- Unsubscribe (one click, from non-essential emails) -----------------------------------------

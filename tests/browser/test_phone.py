@@ -89,6 +89,9 @@ def test_every_staff_page_fits_a_phone(phone_page: Any, live_server: Any, job: J
         "/campaigns/",
         "/campaigns/new/",
         "/today/",
+        "/schedule/",
+        "/schedule/?who=team",
+        "/schedule/?who=team&week=2026-03-02",
         "/inbox/",
     ]
     for path in paths:

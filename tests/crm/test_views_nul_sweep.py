@@ -34,6 +34,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, reverse
 
+from crm.links import make_staff_calendar_token
 from crm.models import (
     Campaign,
     Commitment,
@@ -238,6 +239,7 @@ def args_for(pattern: URLPattern, world: World) -> list[Any]:
             else world.job.public_id
         ),
         "pk": world.contact.pk if name == "contact_edit" else world.customer.pk,
+        "token": make_staff_calendar_token(world.owner),
         "commitment_id": world.commitment.pk,
         "request_id": world.question.pk,
         "message_id": world.inbound.pk if name.startswith("inbox") else world.job_message.pk,
@@ -256,6 +258,8 @@ def url_of(name: str, world: World) -> str:
 # Pages, with the query parameters they read (each page is also tried with a stray "q").
 PAGES: dict[str, tuple[str, ...]] = {
     "home": ("scope",),
+    "schedule": ("day", "week", "who"),
+    "staff_calendar": (),
     "jobs": ("q", "owner", "pipeline", "stage", "status", "late", "sort", "page"),
     "job_board": ("pipeline", "owner"),
     "job": (),
@@ -514,6 +518,7 @@ FORMS: dict[str, Callable[[World], list[Submission]]] = {
 
 # Buttons: a POST with nothing typed (tried with a stray field all the same).
 BUTTONS = {
+    "staff_calendar_reset",
     "alert_send_again",
     "alert_handled",
     "message_handled",

@@ -28,6 +28,7 @@ from crm.links import (
     make_short_token,
     make_survey_token,
     make_unsubscribe_token,
+    make_visit_calendar_token,
 )
 from crm.models import Contact, Job, Message, Question, Visit, VisitKind
 from crm.services.visits import visit_book
@@ -59,6 +60,7 @@ TOKEN_MAKERS = {
     # (tests/portal/test_survey.py covers the contact's own and another customer's job).
     "survey": lambda contact: make_survey_token(job_id=uuid.uuid4(), contact_id=contact.pk),
     "checkin": lambda contact: make_checkin_token(job_id=uuid.uuid4(), contact_id=contact.pk),
+    "visit_calendar": lambda contact: make_visit_calendar_token(contact_id=contact.pk, visit_id=uuid.uuid4()),
 }
 
 
@@ -253,7 +255,7 @@ def test_no_url_dead_ends_on_get(
     # language switcher goes back to the current address): a page of ours, never a bare 405.
     url = reverse(f"portal:{pattern.name}", args=args_for(pattern, john, job, visit))
     response = john_client.get(url, follow=True)
-    if pattern.name in PUBLIC_CODES | {"survey", "checkin"}:
+    if pattern.name in PUBLIC_CODES | {"survey", "checkin", "visit_calendar"}:
         # The sweep's code and tokens name nothing of John's: the friendly 404 page.
         assert response.status_code == 404, pattern.name
     else:

@@ -28,6 +28,7 @@ from crm.links import (
     make_short_token,
     make_survey_token,
     make_unsubscribe_token,
+    make_visit_calendar_token,
 )
 from crm.models import Contact, Job, Pipeline, Visit, VisitKind
 from crm.services.checkins import check_in_send
@@ -57,6 +58,7 @@ class World:
             "unsubscribe": lambda: make_unsubscribe_token(self.john),
             "survey": lambda: make_survey_token(job_id=self.job.public_id, contact_id=self.john.pk),
             "checkin": lambda: make_checkin_token(job_id=self.done_job.public_id, contact_id=self.john.pk),
+            "visit_calendar": lambda: make_visit_calendar_token(contact_id=self.john.pk, visit_id=self.visit.public_id),
         }
         return makers[name]()
 
@@ -127,6 +129,7 @@ PAGES: dict[str, tuple[str, ...]] = {
     "signed_out": ("job", "reason"),
     "link_sent": (),
     "calendar": (),
+    "visit_calendar": (),
     "unsubscribe": (),
     "survey": ("product", "workmanship", "conduct", "recommend", "edit"),
     "checkin": ("answer",),
