@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from crm.errors import ConflictError, DomainError
-from crm.models import Commitment, Contact, Job, JobEvent, Pipeline, Question, Renegotiation, Visit, VisitKind
+from crm.models import Commitment, Contact, Job, JobEvent, Message, Pipeline, Question, Renegotiation, Visit, VisitKind
 from crm.reports import Period, health_report, windows_by_installer
 from crm.services.scan import scan
 from crm.services.visits import (
@@ -326,3 +326,24 @@ def test_the_history_says_each_window_on_the_business_clock(
     assert job.events.get(kind=JobEvent.Kind.VISIT_BOOKED).summary == "Installation day: Tue 3 Mar, 14:00–16:00"
     late = job.events.get(kind=JobEvent.Kind.VISIT_RUNNING_LATE).summary
     assert late == "Installation day: expected 16:20 (Traffic on the ring road)"
+
+
+def test_on_my_way_and_running_late_tell_the_customer_the_time_on_their_clock(
+    time_machine, job: Job, contact: Contact, installation_day: VisitKind, bob: User
+) -> None:
+    Contact.objects.filter(pk=contact.pk).update(language="en", time_zone="Europe/London")
+    visit = book(job, installation_day, bob, installers=[bob], tell_customer=True)
+    [booked] = job.messages.filter(kind=Message.Kind.VISIT_BOOKED)
+    assert "13:00" in booked.subject and "15:00" in booked.subject  # 14:00–16:00 in Paris is 13:00–15:00 in London
+    assert "/portal/visits/" in booked.body_text  # the visit's own .ics
+
+    time_machine.move_to(paris(3, 13, 20), tick=False)
+    visit_on_the_way(visit=visit, actor=bob, minutes=30)
+    time_machine.move_to(paris(3, 13, 40), tick=False)
+    visit_running_late(visit=visit, actor=bob, at=paris(3, 16, 30), reason="A flat tyre")
+    visit_running_late(visit=visit, actor=bob, at=paris(3, 16, 30), reason="A flat tyre")  # pressed twice
+
+    [on_the_way] = job.messages.filter(kind=Message.Kind.VISIT_ON_THE_WAY)
+    assert "12:50" in on_the_way.body_text  # 13:50 Paris
+    [late] = job.messages.filter(kind=Message.Kind.VISIT_RUNNING_LATE)
+    assert "15:30" in late.body_text and "A flat tyre" in late.body_text
