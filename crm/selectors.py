@@ -502,7 +502,9 @@ def job_detail(public_id: Any) -> Job | None:
             ),
             Prefetch(
                 "visits",
-                queryset=Visit.objects.select_related("kind").prefetch_related("installers").order_by("window_start"),
+                queryset=Visit.objects.select_related("kind__stage")
+                .prefetch_related("installers")
+                .order_by("window_start"),
                 to_attr="all_visits",
             ),
         )
@@ -523,7 +525,7 @@ def visits_today(user: User, day: date) -> QuerySet[Visit]:
     ends = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
     return (
         Visit.objects.filter(installers=user, window_start__gte=starts, window_start__lt=ends)
-        .select_related("job__customer", "kind")
+        .select_related("job__customer", "kind__stage")
         .prefetch_related(
             Prefetch("installers", queryset=get_user_model().objects.order_by("first_name", "last_name", "username")),
             Prefetch("job__contacts", queryset=Contact.objects.order_by("name")),

@@ -658,7 +658,7 @@ def job_visits(job: Job) -> JobVisits:
     now = timezone.now()
     crew = User.objects.select_related("staff_profile").order_by("first_name", "last_name", "pk")
     visits = list(
-        job.visits.select_related("kind")
+        job.visits.select_related("kind__stage")
         .prefetch_related(Prefetch("installers", queryset=crew))
         .order_by("window_start", "pk")
     )

@@ -169,6 +169,12 @@ class VisitCancelForm(VisitForm):
     action = "cancel"
     reason = forms.CharField(label=_("Why"), max_length=300, help_text=_("Said to the customer when you tell them."))
     tell_customer = forms.BooleanField(label=_("Tell the customer"), required=False, initial=True)
+    # As for a move: a colleague's change since the page was shown is not overridden.
+    expected_version = forms.IntegerField(min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial.setdefault("expected_version", self.visit.version)
 
 
 class VisitRows(JobForm):

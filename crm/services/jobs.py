@@ -38,6 +38,7 @@ from crm.models import (
     Question,
     Renegotiation,
     StageTemplate,
+    Visit,
 )
 from crm.notify import (
     DateChange,
@@ -855,6 +856,14 @@ def _set_status(
     job.save(update_fields=["status", "updated_at", "closed_at"])
     if job.closed_at:
         promises.commitments_withdraw(job, actor=actor)
+        # Its visits still to happen will not: nobody is reminded, warned or expected at the door.
+        Visit.objects.filter(job=job, status__in=Visit.UPCOMING_STATUSES).update(
+            status=Visit.Status.CANCELLED,
+            closed_at=now,
+            close_reason=reason.strip()[:300],
+            updated_at=now,
+            version=F("version") + 1,
+        )
     record_event(
         job=job,
         kind=kind,

@@ -12,14 +12,16 @@ from __future__ import annotations
 import zoneinfo
 from datetime import date, datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Max, Prefetch, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Contact, Message, Pipeline, Visit
+from crm.models import Contact, Job, Message, Pipeline, Visit
 from crm.notify import visit_drafts
 from crm.services.alerts import alert_owner, alert_staff, staff_url
+from crm.services.guards import lock_job
 from crm.services.outbox import messages_queue
 from crm.workdays import business_zone, customer_zone, is_business_day, is_customer_daytime
 
@@ -80,11 +82,25 @@ def reminder_candidates(now: datetime) -> QuerySet[Visit]:
 def _candidates(now: datetime, until: datetime, **filters: object) -> QuerySet[Visit]:
     """Visits whose window starts in (now, until], soonest first, with what the messages need."""
     return (
-        Visit.objects.filter(window_start__gt=now, window_start__lte=until, **filters)
-        .select_related("job__pipeline", "job__owner__staff_profile", "job__customer", "kind")
-        .prefetch_related(Prefetch("job__contacts", queryset=Contact.objects.order_by("pk")), "installers")
+        Visit.objects.filter(
+            window_start__gt=now, window_start__lte=until, job__status__in=Job.OPEN_STATUSES, **filters
+        )
+        .select_related("job__pipeline", "job__owner__staff_profile", "job__customer", "kind__stage")
+        .prefetch_related(
+            Prefetch("job__contacts", queryset=Contact.objects.order_by("pk")),
+            Prefetch("installers", queryset=get_user_model().objects.select_related("staff_profile")),
+        )
         .order_by("window_start", "pk")
     )
+
+
+def _claim(visit: Visit, **flag: datetime) -> bool:
+    """Set the visit's flag (reminded, warned) if nobody has since — and only if the visit is still
+    as it was read (its version: not moved, answered or cancelled meanwhile). The job is locked
+    first, as every service does, so a scan and a service never wait for each other in turn."""
+    lock_job(visit.job)
+    (name,) = flag
+    return bool(Visit.objects.filter(pk=visit.pk, version=visit.version, **{f"{name}__isnull": True}).update(**flag))
 
 
 def reminders_send(*, now: datetime, batch: int = 500) -> int:
@@ -99,12 +115,12 @@ def reminders_send(*, now: datetime, batch: int = 500) -> int:
             continue
         with transaction.atomic():
             told_since = visit.updated_at >= moment
-            if not Visit.objects.filter(pk=visit.pk, reminded_at__isnull=True).update(reminded_at=now):
+            if not _claim(visit, reminded_at=now):
                 continue
             if told_since:
                 continue
             sent += 1
-            stamp = f"visit:{visit.pk}:reminder:{visit.window_start.isoformat()}"
+            stamp = f"visit:{visit.pk}:reminder:{visit.version}"
             messages_queue(
                 drafts=visit_drafts(visit, kind=Message.Kind.VISIT_REMINDER, extra={}),
                 job=visit.job,
@@ -115,7 +131,7 @@ def reminders_send(*, now: datetime, batch: int = 500) -> int:
                     visit.job,
                     name="visit-unconfirmed",
                     context={"visit": visit},
-                    key=f"visit:{visit.pk}:unconfirmed:{visit.window_start.isoformat()}",
+                    key=f"visit:{visit.pk}:unconfirmed:{visit.version}",
                 )
     return sent
 
@@ -183,7 +199,7 @@ def at_risk_warn(*, now: datetime, batch: int = 500) -> int:
         if not (overrunning or visit.nobody_on_the_way(now)):
             continue
         with transaction.atomic():
-            if not Visit.objects.filter(pk=visit.pk, at_risk_nudged_at__isnull=True).update(at_risk_nudged_at=now):
+            if not _claim(visit, at_risk_nudged_at=now):
                 continue
             warned += 1
             alert_staff(
@@ -195,7 +211,7 @@ def at_risk_warn(*, now: datetime, batch: int = 500) -> int:
                     "earlier": earlier if overrunning else None,
                     "today_url": staff_url(reverse("crm:today")),
                 },
-                key=f"visit:{visit.pk}:at-risk:{visit.window_start.isoformat()}",
+                key=f"visit:{visit.pk}:at-risk:{visit.version}",
             )
     return warned
 

@@ -28,7 +28,7 @@ from crm.services import promises
 from crm.services.alerts import alert_owner
 from crm.services.events import record_event
 from crm.services.guards import lock_job
-from crm.services.jobs import job_advance
+from crm.services.jobs import ensure_can_advance, job_advance
 from crm.services.outbox import messages_queue
 from crm.services.questions import question_create
 from crm.text import person_name
@@ -149,6 +149,8 @@ def _lock(visit: Visit, *, expected_version: int | None = None) -> Visit:
         .select_related("job__customer", "job__owner__staff_profile", "kind", "last_changed_by")
         .get(pk=visit.pk)
     )
+    if not locked.job.is_open:
+        raise DomainError(_("This job is closed."))
     if expected_version is not None and locked.version != expected_version:
         who = person_name(locked.last_changed_by) if locked.last_changed_by else _("Someone")
         raise ConflictError(
@@ -299,7 +301,7 @@ def visit_move(
         _tell(
             visit,
             kind=Message.Kind.VISIT_MOVED,
-            key=f"visit:{visit.pk}:moved:{start.isoformat()}",
+            key=f"visit:{visit.pk}:moved:{visit.version}",
             actor=actor,
             extra={"old_start": old_start, "old_end": old_end, "old_all_day": old_all_day, "reason": reason.strip()},
         )
@@ -384,16 +386,35 @@ def _eta(*, minutes: int | None, at: datetime | None) -> datetime:
     return at
 
 
+def _arriving_after_window(visit: Visit, expected: datetime, *, reason: str, actor: Actor) -> None:
+    """An arrival told for after the window's end moves the window's promise to it: proactive
+    when the customer hears it before the window starts."""
+    if visit.commitment_id and expected > visit.window_end:
+        promises.commitment_renegotiate(
+            commitment=Commitment.objects.select_for_update().get(pk=visit.commitment_id),
+            new_due_at=expected,
+            reason=reason,
+            actor=actor,
+            told_customer=True,
+            told_in_time_until=visit.window_start,
+        )
+
+
 @transaction.atomic
 def visit_on_the_way(*, visit: Visit, actor: Actor, minutes: int | None = None, at: datetime | None = None) -> Visit:
-    """ "On my way — about 25 minutes": told to the customer at once, shown live on the portal."""
+    """ "On my way — about 25 minutes": told to the customer at once (once per window: a second
+    tap only updates the time the portal shows), shown live on the portal."""
     visit = _lock(visit)
     _upcoming(visit)
     expected = _eta(minutes=minutes, at=at)
+    _arriving_after_window(visit, expected, reason=_("On the way, arriving after the window"), actor=actor)
+    already = visit.status == Visit.Status.ON_THE_WAY
     visit.status = Visit.Status.ON_THE_WAY
-    visit.on_the_way_at = timezone.now()
+    visit.on_the_way_at = visit.on_the_way_at if already else timezone.now()
     visit.expected_at = expected
     _touch(visit, actor, ["status", "on_the_way_at", "expected_at"])
+    if already:
+        return visit
     record_event(
         job=visit.job,
         kind=JobEvent.Kind.VISIT_ON_THE_WAY,
@@ -405,7 +426,7 @@ def visit_on_the_way(*, visit: Visit, actor: Actor, minutes: int | None = None, 
     _tell(
         visit,
         kind=Message.Kind.VISIT_ON_THE_WAY,
-        key=f"visit:{visit.pk}:on-the-way:{visit.version}",
+        key=f"visit:{visit.pk}:on-the-way:{visit.window_start.isoformat()}",
         actor=actor,
     )
     return visit
@@ -428,16 +449,10 @@ def visit_running_late(
     expected = _eta(minutes=minutes, at=at)
     if expected.astimezone(business_zone()).date() != day:
         raise DomainError(_("That is another day: move the visit instead."))
+    if visit.expected_at == expected:
+        return visit  # the same news again (a second tap): already told
     now = timezone.now()
-    if visit.commitment_id and expected > visit.window_end:
-        promises.commitment_renegotiate(
-            commitment=Commitment.objects.select_for_update().get(pk=visit.commitment_id),
-            new_due_at=expected,
-            reason=reason,
-            actor=actor,
-            told_customer=True,
-            told_in_time_until=visit.window_start,
-        )
+    _arriving_after_window(visit, expected, reason=reason, actor=actor)
     visit.expected_at = expected
     _touch(visit, actor, ["expected_at"])
     record_event(
@@ -453,7 +468,7 @@ def visit_running_late(
     _tell(
         visit,
         kind=Message.Kind.VISIT_RUNNING_LATE,
-        key=f"visit:{visit.pk}:late:{expected.isoformat()}",
+        key=f"visit:{visit.pk}:late:{visit.version}",
         actor=actor,
         extra={"reason": reason.strip()},
     )
@@ -465,6 +480,11 @@ def _advance_to_stage(visit: Visit, actor: Actor) -> None:
     from_stage = visit.job.current_stage
     stage = visit.kind.stage
     if not (visit.kind.completes_stage and stage is not None) or from_stage.position >= stage.position:
+        return
+    try:
+        ensure_can_advance(visit.job, stage, backwards=False)
+    except DomainError:
+        # On hold, say: the visit is done all the same; the stage waits for the office.
         return
     job_advance(job=visit.job, to_stage=stage, actor=actor, expected_stage=from_stage)
 
@@ -518,9 +538,12 @@ def visit_done(*, visit: Visit, actor: Actor) -> Visit:
 
 
 @transaction.atomic
-def visit_cancel(*, visit: Visit, actor: Actor, reason: str, tell_customer: bool = True) -> Visit:
-    """Not happening: the window's promise is withdrawn, the customer told why."""
-    visit = _lock(visit)
+def visit_cancel(
+    *, visit: Visit, actor: Actor, reason: str, tell_customer: bool = True, expected_version: int | None = None
+) -> Visit:
+    """Not happening, the customer told why: the window's promise is released when they hear it
+    before the window starts, else broken (a cancelled visit never hides a missed window)."""
+    visit = _lock(visit, expected_version=expected_version)
     _upcoming(visit)
     if not reason.strip():
         raise DomainError(_("Say why the visit is cancelled."))
@@ -529,9 +552,15 @@ def visit_cancel(*, visit: Visit, actor: Actor, reason: str, tell_customer: bool
     visit.close_reason = reason.strip()[:300]
     _touch(visit, actor, ["status", "closed_at", "close_reason"])
     if visit.commitment_id:
-        Commitment.objects.filter(pk=visit.commitment_id, state__in=Commitment.OPEN_STATES).update(
-            state=Commitment.State.WITHDRAWN, withdrawn_at=visit.closed_at
-        )
+        promise = Commitment.objects.select_for_update().get(pk=visit.commitment_id)
+        if tell_customer and visit.closed_at < visit.window_start:
+            # Told before the window: a promise released in time, neither kept nor broken.
+            Commitment.objects.filter(pk=promise.pk, state__in=Commitment.OPEN_STATES).update(
+                state=Commitment.State.WITHDRAWN, withdrawn_at=visit.closed_at
+            )
+        else:
+            # Called off once the window had begun, or without a word: the window was not kept.
+            promises.commitment_break(promise, at=visit.closed_at)
     record_event(
         job=visit.job,
         kind=JobEvent.Kind.VISIT_CANCELLED,

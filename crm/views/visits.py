@@ -162,7 +162,11 @@ def visit_move_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
 def visit_cancel(request: StaffRequest, public_id: Any) -> HttpResponse:
     def perform(visit: Visit, data: dict[str, Any]) -> str:
         visit = visit_services.visit_cancel(
-            visit=visit, reason=data["reason"], tell_customer=data["tell_customer"], actor=request.user
+            visit=visit,
+            reason=data["reason"],
+            tell_customer=data["tell_customer"],
+            expected_version=data["expected_version"],
+            actor=request.user,
         )
         if data["tell_customer"]:
             return _("%(kind)s cancelled; the customer is being told why.") % {"kind": visit.kind.label}

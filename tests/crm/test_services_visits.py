@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from crm.errors import ConflictError, DomainError
 from crm.models import Commitment, Contact, Job, JobEvent, Message, Pipeline, Question, Renegotiation, Visit, VisitKind
 from crm.reports import Period, health_report, windows_by_installer
+from crm.services.jobs import job_cancel
 from crm.services.scan import scan
 from crm.services.visits import (
     visit_arrived,
@@ -251,15 +252,39 @@ def test_the_customer_confirms_once_or_asks_for_another_time(
     assert question.commitments.get().kind == Commitment.Kind.ANSWER  # answered by a date, like any question
 
 
-def test_a_cancelled_visit_withdraws_its_promise(job: Job, installation_day: VisitKind, bob: User) -> None:
+def test_a_visit_called_off_in_time_releases_its_promise(job: Job, installation_day: VisitKind, bob: User) -> None:
     visit = book(job, installation_day, bob)
 
-    visit = visit_cancel(visit=visit, actor=bob, reason="The customer is moving house", tell_customer=False)
+    visit = visit_cancel(visit=visit, actor=bob, reason="The customer is moving house", tell_customer=True)
 
     assert visit.status == Visit.Status.CANCELLED
     assert Commitment.objects.get(pk=visit.commitment_id).state == Commitment.State.WITHDRAWN
+    assert job.messages.filter(kind=Message.Kind.VISIT_CANCELLED).count() == 1
     with pytest.raises(DomainError, match="can no longer change"):
         visit_move(visit=visit, window_start=paris(4, 9), reason="x", actor=bob)
+
+
+@pytest.mark.parametrize(("when", "told"), [(paris(2, 9), False), (paris(3, 14, 30), True)])
+def test_a_visit_called_off_without_a_word_or_once_the_window_began_breaks_its_promise(
+    time_machine, job: Job, installation_day: VisitKind, bob: User, when: datetime, told: bool
+) -> None:
+    visit = book(job, installation_day, bob)
+    time_machine.move_to(when, tick=False)
+
+    visit = visit_cancel(visit=visit, actor=bob, reason="Van broke down", tell_customer=told)
+
+    assert Commitment.objects.get(pk=visit.commitment_id).state == Commitment.State.BROKEN
+
+
+def test_closing_the_job_cancels_its_visits_to_come(job: Job, installation_day: VisitKind, bob: User) -> None:
+    visit = book(job, installation_day, bob)
+
+    job_cancel(job=job, actor=bob, reason="The customer went elsewhere")
+
+    visit.refresh_from_db()
+    assert (visit.status, visit.close_reason) == (Visit.Status.CANCELLED, "The customer went elsewhere")
+    with pytest.raises(DomainError, match="This job is closed"):
+        visit_on_the_way(visit=visit, actor=bob, minutes=30)
 
 
 def test_every_change_bumps_the_job_for_the_portal_poll(

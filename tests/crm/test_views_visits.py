@@ -280,7 +280,11 @@ def test_it_cancels_a_visit(staff: Client, live_job: Job, installation_day: Visi
     visit = book(live_job, installation_day, bob)
 
     response = staff.post(
-        visit_url("visit_cancel", visit), {f"visit-{visit.pk}-cancel-reason": "Customer cancelled the order"}
+        visit_url("visit_cancel", visit),
+        {
+            f"visit-{visit.pk}-cancel-reason": "Customer cancelled the order",
+            f"visit-{visit.pk}-cancel-expected_version": visit.version,
+        },
     )
 
     assert response.status_code == 302
