@@ -61,6 +61,16 @@ class Event(Protocol):
     def lines(self, *, stamp: datetime) -> list[str]: ...
 
 
+def _details(description: str, url: str, last_modified: datetime | None) -> list[str]:
+    """An event's optional lines: what it is about, its page, when it last changed."""
+    lines = [f"DESCRIPTION:{escape_text(description)}"] if description else []
+    if url:
+        lines.append(f"URL:{url}")
+    if last_modified is not None:
+        lines.append(f"LAST-MODIFIED:{utc_stamp(last_modified)}")
+    return lines
+
+
 @dataclass(frozen=True)
 class AllDayEvent:
     uid: str
@@ -81,12 +91,7 @@ class AllDayEvent:
             f"DTEND;VALUE=DATE:{day_stamp(self.day + timedelta(days=1))}",
             f"SUMMARY:{escape_text(self.summary)}",
         ]
-        if self.description:
-            lines.append(f"DESCRIPTION:{escape_text(self.description)}")
-        if self.url:
-            lines.append(f"URL:{self.url}")
-        if self.last_modified is not None:
-            lines.append(f"LAST-MODIFIED:{utc_stamp(self.last_modified)}")
+        lines += _details(self.description, self.url, self.last_modified)
         # All-day milestones do not make the person look busy for the whole day.
         lines += [f"STATUS:{self.status}", "TRANSP:TRANSPARENT", "END:VEVENT"]
         return lines
@@ -121,12 +126,7 @@ class TimedEvent:
         ]
         if self.location:
             lines.append(f"LOCATION:{escape_text(self.location)}")
-        if self.description:
-            lines.append(f"DESCRIPTION:{escape_text(self.description)}")
-        if self.url:
-            lines.append(f"URL:{self.url}")
-        if self.last_modified is not None:
-            lines.append(f"LAST-MODIFIED:{utc_stamp(self.last_modified)}")
+        lines += _details(self.description, self.url, self.last_modified)
         # A cancelled visit no longer makes anyone look busy.
         busy = "TRANSPARENT" if self.status == "CANCELLED" else "OPAQUE"
         lines += [f"STATUS:{self.status}", f"TRANSP:{busy}", "END:VEVENT"]
