@@ -59,6 +59,7 @@ from crm.models import (
     Renegotiation,
     StaffProfile,
     StageTemplate,
+    Subcontractor,
     Survey,
     Visit,
     VisitKind,
@@ -410,8 +411,8 @@ class PipelineAdmin(OddInputAdmin):
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(OddInputAdmin):
-    list_display = ["user", "job_title", "phone", "language"]
-    list_filter = ["language"]
+    list_display = ["user", "job_title", "phone", "language", "goes_on_visits"]
+    list_filter = ["language", "goes_on_visits"]
     list_select_related = ["user"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "job_title"]
     autocomplete_fields = ["user"]
@@ -952,6 +953,15 @@ class CheckInAdmin(ReadOnlyMixin, OddInputAdmin):
     list_select_related = ["job", "contact", "question"]
     search_fields = ["job__reference", "job__customer__name", "contact__name"]
     date_hierarchy = "sent_at"
+
+
+@admin.register(Subcontractor)
+class SubcontractorAdmin(OddInputAdmin):
+    """The firms the business sends on some visits: offered by name when a visit is booked."""
+
+    list_display = ["name", "contact_name", "phone", "email", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "contact_name", "email"]
 
 
 @admin.register(VisitKind)

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.forms.fields import ModelChoiceField, NonWorkingDayForm, check_day
 from crm.forms.jobs import DateInput, JobForm, PersonField
-from crm.models import Visit, VisitKind
+from crm.models import Subcontractor, Visit, VisitKind
 from crm.services.visits import ETA_CHOICES_MINUTES
 from crm.workdays import business_today, business_zone, opening_hours
 
@@ -77,6 +77,24 @@ class WindowForm(NonWorkingDayForm, JobForm):
         return data
 
 
+class SuggestionsInput(forms.TextInput):
+    """A text box that suggests values (an HTML datalist) and still takes any typed."""
+
+    template_name = "crm/widgets/suggestions.html"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs)
+        self.suggestions: Any = ()
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        list_id = f"{context['widget']['attrs'].get('id') or name}-suggestions"
+        context["widget"]["attrs"]["list"] = list_id
+        context["widget"]["list_id"] = list_id
+        context["widget"]["suggestions"] = list(self.suggestions)
+        return context
+
+
 class VisitBookForm(WindowForm):
     """ "Book a visit" on the job page."""
 
@@ -88,7 +106,13 @@ class VisitBookForm(WindowForm):
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    subcontractor = forms.CharField(label=_("Subcontractor"), required=False, max_length=200)
+    subcontractor = forms.CharField(
+        label=_("Subcontractor"),
+        required=False,
+        max_length=200,
+        widget=SuggestionsInput,
+        help_text=_("One of your subcontractors (kept in the admin), or a name typed."),
+    )
     address = forms.CharField(
         label=_("Address"),
         required=False,
@@ -122,8 +146,12 @@ class VisitBookForm(WindowForm):
         installers.queryset = (
             get_user_model()
             .objects.filter(is_active=True, is_staff=True)
+            .exclude(staff_profile__goes_on_visits=False)
             .order_by("first_name", "last_name", "username")
         )
+        widget = self.fields["subcontractor"].widget
+        assert isinstance(widget, SuggestionsInput)
+        widget.suggestions = Subcontractor.objects.filter(is_active=True).values_list("name", flat=True)
         self.initial.setdefault("address", self.job.customer.address)
 
     def clean(self) -> dict[str, Any]:

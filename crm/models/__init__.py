@@ -10,7 +10,7 @@ Models hold data and its invariants (constraints, ``clean``); every change of st
 - csv_import: ImportRun
 - after: Survey, CheckIn
 - campaigns: Campaign
-- visits: VisitKind, Visit
+- visits: VisitKind, Subcontractor, Visit
 
 Migrations refer to the field defaults and validators by their path here (``crm.models.new_reply_token``).
 """
@@ -39,7 +39,7 @@ from crm.models.jobs import (
 )
 from crm.models.messages import Message
 from crm.models.promises import Commitment, Question, Renegotiation
-from crm.models.visits import Visit, VisitKind
+from crm.models.visits import Subcontractor, Visit, VisitKind
 
 __all__ = [
     "Campaign",
@@ -60,6 +60,7 @@ __all__ = [
     "Renegotiation",
     "StaffProfile",
     "StageTemplate",
+    "Subcontractor",
     "Survey",
     "Visit",
     "VisitKind",

@@ -152,6 +152,11 @@ class StaffProfile(models.Model):
             "For the emails we send this person: a failed message, a reply, a promise at risk. Empty: the site's."
         ),
     )
+    goes_on_visits = models.BooleanField(
+        _("goes on visits"),
+        default=True,
+        help_text=_("Offered as an installer when a visit is booked (untick for office staff)."),
+    )
     # Part of every calendar link the person has been given (crm.links.staff_calendar_url): bumped
     # to make a new link, which stops every older one.
     calendar_version = models.PositiveIntegerField(_("calendar link version"), default=1)

@@ -79,6 +79,25 @@ class VisitKind(models.Model):
         return timedelta(minutes=self.window_minutes)
 
 
+class Subcontractor(models.Model):
+    """A firm the business sends on some visits (a roofer, an electrician): who they are and how
+    to reach them. A visit names the one going."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    contact_name = models.CharField(_("contact person"), max_length=200, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    is_active = models.BooleanField(_("works with us"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("subcontractor")
+        verbose_name_plural = _("subcontractors")
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Visit(models.Model):
     class Status(models.TextChoices):
         PLANNED = "planned", _("Planned")

@@ -29,6 +29,7 @@ from crm.models import (
     Question,
     StaffProfile,
     StageTemplate,
+    Subcontractor,
     VisitKind,
 )
 from crm.services.csv_import import import_create
@@ -152,6 +153,7 @@ def world(job: Job, contact: Contact, bob: User) -> None:
     from crm.services.visits import visit_book
 
     survey_visit = VisitKind.objects.create(pipeline=job.pipeline, name="Site survey")
+    Subcontractor.objects.create(name="Acme Roofing", phone="+33 4 78 00 00 00")
     visit_book(
         job=job,
         kind=survey_visit,

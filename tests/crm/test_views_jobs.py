@@ -117,11 +117,12 @@ def test_it_keeps_the_page_queries_constant(
     grow(5)
     # 22, 3 for the details form: the job's installers, the customer's contacts, the staff; 1
     # for the "Log a request" form: the customer's contacts; 1 for the visits (their installers are
-    # one more once there are any) and 2 for the "Book a visit" form: the kinds, the staff.
-    with django_assert_num_queries(31):
+    # one more once there are any) and 3 for the "Book a visit" form: the kinds, the staff who go on
+    # visits, the subcontractors it suggests.
+    with django_assert_num_queries(32):
         staff.get(url("job", live_job))
     grow(50)
-    with django_assert_num_queries(31):
+    with django_assert_num_queries(32):
         staff.get(url("job", live_job))
 
 

@@ -14,7 +14,18 @@ from django.test import Client
 from django.urls import reverse
 
 from crm import selectors
-from crm.models import Contact, Customer, Job, JobEvent, Message, Pipeline, Visit, VisitKind
+from crm.models import (
+    Contact,
+    Customer,
+    Job,
+    JobEvent,
+    Message,
+    Pipeline,
+    StaffProfile,
+    Subcontractor,
+    Visit,
+    VisitKind,
+)
 from crm.services.jobs import job_create
 from crm.services.visits import visit_book, visit_move, visit_on_the_way
 from tests.crm.test_views_nul_sweep import NUL_REFUSED, encoded, post_raw, shown, stored_with_nul, with_nul
@@ -588,3 +599,21 @@ def test_the_move_preview_tells_the_new_window_and_moves_nothing(
     visit.refresh_from_db()
     assert visit.window_start == paris(3, 14)
     assert not Message.objects.filter(kind=Message.Kind.VISIT_MOVED).exists()
+
+
+def test_the_booking_form_offers_who_goes_on_visits_and_suggests_the_subcontractors(
+    staff: Client, live_job: Job, installation_day: VisitKind, housed: Customer, alice: User, charlie: User
+) -> None:
+    StaffProfile.objects.create(user=alice, goes_on_visits=False)  # the office manager
+    Subcontractor.objects.create(name="Acme Roofing")
+    Subcontractor.objects.create(name="Gone Ltd", is_active=False)
+
+    form = staff.get(job_url(live_job)).context["forms"]["visit_book"]
+    body = staff.get(job_url(live_job)).content.decode()
+
+    offered = list(form.fields["installers"].queryset)
+    assert charlie in offered and alice not in offered
+    assert '<option value="Acme Roofing">' in body and "Gone Ltd" not in body
+    response = staff.post(book_url(live_job), booking(installation_day, subcontractor="Someone New"))
+    assert response.status_code == 302  # a name typed is taken too
+    assert Visit.objects.get().subcontractor == "Someone New"
