@@ -10,12 +10,14 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms.fields import ModelChoiceField, NonWorkingDayForm, check_day
 from crm.forms.jobs import DateInput, JobForm, PersonField
 from crm.models import Subcontractor, Visit, VisitKind
 from crm.services.visits import ETA_CHOICES_MINUTES
+from crm.text import person_name
 from crm.workdays import business_today, business_zone, opening_hours
 
 
@@ -143,12 +145,7 @@ class VisitBookForm(WindowForm):
         kind.queryset = VisitKind.objects.filter(pipeline=self.job.pipeline_id).order_by("name")
         installers = self.fields["installers"]
         assert isinstance(installers, forms.ModelMultipleChoiceField)
-        installers.queryset = (
-            get_user_model()
-            .objects.filter(is_active=True, is_staff=True)
-            .exclude(staff_profile__goes_on_visits=False)
-            .order_by("first_name", "last_name", "username")
-        )
+        installers.queryset = visit_staff()
         widget = self.fields["subcontractor"].widget
         assert isinstance(widget, SuggestionsInput)
         widget.suggestions = Subcontractor.objects.filter(is_active=True).values_list("name", flat=True)
@@ -205,6 +202,59 @@ class VisitCancelForm(VisitForm):
         self.initial.setdefault("expected_version", self.visit.version)
 
 
+def visit_staff() -> QuerySet[Any]:
+    """Who may go on visits: active staff whose profile does not say otherwise."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .exclude(staff_profile__goes_on_visits=False)
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+class VisitCrewForm(VisitForm):
+    """Who goes: the installers and a subcontractor. The choices come from the page (one query for
+    all the visits' forms), else from the database."""
+
+    action = "crew"
+    installers = forms.MultipleChoiceField(label=_("Who is going"), required=False, widget=forms.CheckboxSelectMultiple)
+    subcontractor = forms.CharField(label=_("Subcontractor"), required=False, max_length=200, widget=SuggestionsInput)
+    double_booking = forms.BooleanField(
+        label=_("Even though someone is already busy then"),
+        required=False,
+        help_text=_("Only when the change was refused because someone joining is elsewhere at that time."),
+    )
+    expected_version = forms.IntegerField(min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput)
+
+    def __init__(
+        self,
+        *args: Any,
+        staff: list[Any] | None = None,
+        subcontractors: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.staff = {person.pk: person for person in (staff if staff is not None else visit_staff())}
+        installers = self.fields["installers"]
+        assert isinstance(installers, forms.MultipleChoiceField)
+        installers.choices = [(str(pk), person_name(person)) for pk, person in self.staff.items()]
+        widget = self.fields["subcontractor"].widget
+        assert isinstance(widget, SuggestionsInput)
+        widget.suggestions = (
+            subcontractors
+            if subcontractors is not None
+            else Subcontractor.objects.filter(is_active=True).values_list("name", flat=True)
+        )
+        self.initial.update(
+            installers=[str(person.pk) for person in self.visit.installers.all()],
+            subcontractor=self.visit.subcontractor,
+            expected_version=self.visit.version,
+        )
+
+    def clean_installers(self) -> list[Any]:
+        return [self.staff[int(pk)] for pk in self.cleaned_data["installers"]]
+
+
 class VisitRows(JobForm):
     """Not an action: each of the job's visits with its Move and Cancel forms (upcoming ones),
     built from the job page's prefetch (job.all_visits), so that every visit's forms render alike."""
@@ -214,8 +264,20 @@ class VisitRows(JobForm):
         visits = getattr(self.job, "all_visits", None)
         if visits is None:
             visits = list(self.job.visits.select_related("kind").prefetch_related("installers"))
+        upcoming = [v for v in visits if v.is_upcoming]
+        # Who may go, and the subcontractors: read once for every visit's "Who goes" form.
+        staff = list(visit_staff()) if upcoming else []
+        names = list(Subcontractor.objects.filter(is_active=True).values_list("name", flat=True)) if upcoming else []
         self.rows = [
-            (v, VisitMoveForm(visit=v), VisitCancelForm(visit=v)) if v.is_upcoming else (v, None, None) for v in visits
+            (
+                v,
+                VisitMoveForm(visit=v),
+                VisitCancelForm(visit=v),
+                VisitCrewForm(visit=v, staff=staff, subcontractors=names),
+            )
+            if v.is_upcoming
+            else (v, None, None, None)
+            for v in visits
         ]
 
 

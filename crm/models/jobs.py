@@ -476,7 +476,11 @@ class JobEvent(models.Model):
                 if "title" in changed:
                     title = changed["title"]
                     parts.append(_("title “%(old)s” → “%(new)s”") % {k: title.get(k, "?") for k in ("old", "new")})
-                for key, label in (("contacts", _("contacts")), ("installers", _("installers"))):
+                for key, label in (
+                    ("contacts", _("contacts")),
+                    ("installers", _("installers")),
+                    ("crew", _("who goes on the visit")),
+                ):
                     if key in changed:
                         names = ", ".join(changed[key].get("names", [])) or _("none")
                         parts.append(f"{label}: {names}")

@@ -316,6 +316,45 @@ def _answerable(visit: Visit) -> None:
 
 
 @transaction.atomic
+def visit_crew_set(
+    *,
+    visit: Visit,
+    installers: Iterable[User],
+    subcontractor: str,
+    actor: Actor,
+    expected_version: int | None = None,
+    double_booking: bool = False,
+) -> Visit:
+    """Who goes on the visit: the installers (each one joining checked against their other visits,
+    as for a booking) and a subcontractor. Recorded on the job; the customer hears it with the
+    next message about the visit (the reminder, "on my way")."""
+    visit = _lock(visit, expected_version=expected_version)
+    _upcoming(visit)
+    installers = list(installers)
+    going = {person.pk for person in visit.installers.all()}
+    joining = [person for person in installers if person.pk not in going]
+    _check_installers(
+        joining, visit.window_start, visit.window_end, visit.duration, double_booking=double_booking, exclude=visit
+    )
+    subcontractor = subcontractor.strip()
+    if {person.pk for person in installers} == going and subcontractor == visit.subcontractor:
+        return visit
+    visit.installers.set(installers)
+    visit.subcontractor = subcontractor
+    _touch(visit, actor, ["subcontractor"])
+    names = sorted(person_name(person) for person in installers) + ([subcontractor] if subcontractor else [])
+    record_event(
+        job=visit.job,
+        kind=JobEvent.Kind.DETAILS_CHANGED,
+        actor=actor,
+        changed={"crew": {"names": names}},
+        visit=str(visit.public_id),
+        title=visit.kind.name,
+    )
+    return visit
+
+
+@transaction.atomic
 def visit_confirm(*, visit: Visit, contact: Contact, expected_version: int | None = None) -> Visit:
     """The customer's "that works" (to the window they saw: ``expected_version``). Confirming twice
     changes nothing."""

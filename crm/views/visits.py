@@ -24,7 +24,7 @@ from crm import selectors
 from crm.access import StaffRequest, staff_required
 from crm.dates import said_date
 from crm.errors import ConflictError, DomainError
-from crm.forms.visits import DayActionForm, VisitCancelForm, VisitForm, VisitMoveForm
+from crm.forms.visits import DayActionForm, VisitCancelForm, VisitCrewForm, VisitForm, VisitMoveForm
 from crm.models import Job, Visit
 from crm.services import visits as visit_services
 from crm.views.jobs import act_on_job, action_preview, job_response, preview_of
@@ -159,6 +159,23 @@ def visit_move_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
 
 @staff_required
 @require_POST
+def visit_crew(request: StaffRequest, public_id: Any) -> HttpResponse:
+    def perform(visit: Visit, data: dict[str, Any]) -> str:
+        visit = visit_services.visit_crew_set(
+            visit=visit,
+            installers=data["installers"],
+            subcontractor=data["subcontractor"],
+            expected_version=data["expected_version"],
+            double_booking=data["double_booking"],
+            actor=request.user,
+        )
+        return _("Who goes on %(kind)s (%(when)s) is saved.") % {"kind": visit.kind.label, "when": _when(visit)}
+
+    return act_on_visit(request, public_id, VisitCrewForm, perform)
+
+
+@staff_required
+@require_POST
 def visit_cancel(request: StaffRequest, public_id: Any) -> HttpResponse:
     def perform(visit: Visit, data: dict[str, Any]) -> str:
         visit = visit_services.visit_cancel(
@@ -251,6 +268,7 @@ urlpatterns: list[URLPattern] = [
     path("jobs/<uuid:public_id>/visits/new/preview/", visit_book_preview, name="visit_book_preview"),
     path("visits/<uuid:public_id>/move/", visit_move, name="visit_move"),
     path("visits/<uuid:public_id>/move/preview/", visit_move_preview, name="visit_move_preview"),
+    path("visits/<uuid:public_id>/crew/", visit_crew, name="visit_crew"),
     path("visits/<uuid:public_id>/cancel/", visit_cancel, name="visit_cancel"),
     path("visits/<uuid:public_id>/action/", visit_action, name="visit_action"),
 ]

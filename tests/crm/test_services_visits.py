@@ -20,6 +20,7 @@ from crm.services.visits import (
     visit_book,
     visit_cancel,
     visit_confirm,
+    visit_crew_set,
     visit_done,
     visit_move,
     visit_on_the_way,
@@ -372,3 +373,22 @@ def test_on_my_way_and_running_late_tell_the_customer_the_time_on_their_clock(
     assert "12:50" in on_the_way.body_text  # 13:50 Paris
     [late] = job.messages.filter(kind=Message.Kind.VISIT_RUNNING_LATE)
     assert "15:30" in late.body_text and "A flat tyre" in late.body_text
+
+
+def test_who_goes_changes_with_the_joiners_checked_and_the_job_records_it(
+    job: Job, installation_day: VisitKind, bob: User, charlie: User
+) -> None:
+    visit = book(job, installation_day, bob, installers=[bob])
+    book(job, installation_day, bob, start=paris(3, 15), installers=[charlie], double_booking=True)
+
+    with pytest.raises(DomainError, match="charlie is already at"):
+        visit_crew_set(visit=visit, installers=[bob, charlie], subcontractor="", actor=bob)
+
+    visit = visit_crew_set(
+        visit=visit, installers=[charlie], subcontractor="Acme Roofing", actor=bob, double_booking=True
+    )
+
+    assert (list(visit.installers.all()), visit.subcontractor) == ([charlie], "Acme Roofing")
+    assert job.events.filter(kind=JobEvent.Kind.DETAILS_CHANGED).get().summary == (
+        "who goes on the visit: charlie, Acme Roofing"
+    )

@@ -235,7 +235,7 @@ def args_for(pattern: URLPattern, world: World) -> list[Any]:
             else world.run.public_id
             if name.startswith("import")
             else world.visit.public_id
-            if name in ("visit_move", "visit_move_preview", "visit_cancel", "visit_action")
+            if name in ("visit_move", "visit_move_preview", "visit_cancel", "visit_crew", "visit_action")
             else world.job.public_id
         ),
         "pk": world.contact.pk if name == "contact_edit" else world.customer.pk,
@@ -415,7 +415,16 @@ def _move_visit(w: World) -> dict[str, Any]:
 
 def _cancel_visit(w: World) -> dict[str, Any]:
     prefix = f"visit-{w.visit.pk}-cancel"
-    return {f"{prefix}-reason": "The customer sold the house", f"{prefix}-tell_customer": "on"}
+    return {
+        f"{prefix}-reason": "The customer sold the house",
+        f"{prefix}-tell_customer": "on",
+        f"{prefix}-expected_version": w.visit.version,
+    }
+
+
+def _crew_visit(w: World) -> dict[str, Any]:
+    prefix = f"visit-{w.visit.pk}-crew"
+    return {f"{prefix}-subcontractor": "Acme Roofing", f"{prefix}-expected_version": w.visit.version}
 
 
 CAMPAIGN_TEXT = (
@@ -506,6 +515,7 @@ FORMS: dict[str, Callable[[World], list[Submission]]] = {
     "visit_move": lambda w: [Submission("post", _move_visit(w), (f"visit-{w.visit.pk}-move-reason",))],
     "visit_move_preview": lambda w: [Submission("get", _move_visit(w), (f"visit-{w.visit.pk}-move-reason",))],
     "visit_cancel": lambda w: [Submission("post", _cancel_visit(w), (f"visit-{w.visit.pk}-cancel-reason",))],
+    "visit_crew": lambda w: [Submission("post", _crew_visit(w), (f"visit-{w.visit.pk}-crew-subcontractor",))],
     # The "Today" page's buttons; the visit is this afternoon's (the world's clock is 10:00).
     "visit_action": lambda w: [
         Submission("post", {"action": "on_the_way", "minutes": "30", "at": "", "reason": ""}, ("reason",)),

@@ -617,3 +617,29 @@ def test_the_booking_form_offers_who_goes_on_visits_and_suggests_the_subcontract
     response = staff.post(book_url(live_job), booking(installation_day, subcontractor="Someone New"))
     assert response.status_code == 302  # a name typed is taken too
     assert Visit.objects.get().subcontractor == "Someone New"
+
+
+def test_who_goes_is_changed_on_the_job_page(
+    staff: Client, live_job: Job, installation_day: VisitKind, housed: Customer, bob: User, charlie: User
+) -> None:
+    visit = book(live_job, installation_day, bob, installers=[bob])
+    assert staff.get(job_url(live_job)).context["forms"]["visits"].rows[0][3] is not None
+
+    response = staff.post(
+        reverse("crm:visit_crew", args=[visit.public_id]),
+        {
+            f"visit-{visit.pk}-crew-installers": [charlie.pk],
+            f"visit-{visit.pk}-crew-subcontractor": "Acme Roofing",
+            f"visit-{visit.pk}-crew-expected_version": visit.version,
+        },
+    )
+
+    assert response.status_code == 302
+    visit.refresh_from_db()
+    assert (list(visit.installers.all()), visit.subcontractor) == ([charlie], "Acme Roofing")
+    stale = staff.post(
+        reverse("crm:visit_crew", args=[visit.public_id]),
+        {f"visit-{visit.pk}-crew-installers": [bob.pk], f"visit-{visit.pk}-crew-expected_version": 1},
+    )
+    assert stale.status_code == 400
+    assert "changed this visit in the meantime" in stale.content.decode()
