@@ -662,7 +662,8 @@ def job_visits(job: Job) -> JobVisits:
         .prefetch_related(Prefetch("installers", queryset=crew))
         .order_by("window_start", "pk")
     )
-    current = [v for v in visits if job.is_open and _is_current(v, now)]
+    # A closed job's visits to come were cancelled with it (crm.services.jobs).
+    current = [v for v in visits if _is_current(v, now)]
     past = [v for v in reversed(visits) if not _is_current(v, now)]
 
     def card(visit: Visit, move: MoveRequest | None = None) -> VisitCard:

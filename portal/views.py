@@ -467,10 +467,8 @@ def _visit_event(visit: Visit, *, host: str) -> ics.TimedEvent:
     description = [f"{job.title} ({job.reference})", window]
     if who := crew_names(visit, [person_card(person) for person in visit.installers.all()]):
         description.append(_("Who is coming: %(names)s") % {"names": who})
-    # A visit still planned on a job that was closed will not happen (the job page no longer
-    # shows it as coming either): cancelled here, as a newer copy of the event.
-    dropped = visit.is_upcoming and not job.is_open
-    cancelled = dropped or visit.status == Visit.Status.CANCELLED
+    # Closing a job cancels its visits to come (crm.services.jobs), bumping their version.
+    cancelled = visit.status == Visit.Status.CANCELLED
     if cancelled:
         description.append(_("This visit is cancelled."))
     elif visit.is_upcoming and visit.what_to_prepare:
@@ -481,13 +479,13 @@ def _visit_event(visit: Visit, *, host: str) -> ics.TimedEvent:
         uid=f"{visit.public_id}@{host}",
         start=visit.window_start,
         end=visit.window_end,
-        sequence=visit.version + 1 if dropped else visit.version,
+        sequence=visit.version,
         summary=f"{visit.kind.label} — {job.title} ({job.reference})",
         location=visit.address,
         description="\n".join(description),
         url=absolute(reverse("portal:job", args=[job.public_id])),
         status="CANCELLED" if cancelled else "CONFIRMED",
-        last_modified=max(visit.updated_at, job.updated_at) if dropped else visit.updated_at,
+        last_modified=visit.updated_at,
     )
 
 

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from crm.dates import said_date
-from crm.errors import DomainError
+from crm.errors import ConflictError, DomainError
 from crm.models import Job, Visit
 from crm.people import person_card
 from crm.services.visits import visit_ask_to_move, visit_confirm
@@ -42,16 +42,12 @@ def _back_to(job: Job) -> HttpResponse:
     return redirect(reverse("portal:job", args=[job.public_id]) + "#visit")
 
 
-def _changed_since_shown(request: PortalRequest, visit: Visit, form: VisitAnswerForm) -> bool:
+def _changed_since_shown(request: PortalRequest) -> None:
     """The page showed another version of the visit (moved, or on its way, since): the answer was
     to a time that is no longer the one planned, so it is not taken; the page shows it as it is."""
-    shown = form.cleaned_data.get("version")
-    if shown is None or shown == visit.version:
-        return False
     messages.warning(
         request, _("This visit has changed since the page was shown. Here it is as it stands now: please look again.")
     )
-    return True
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -63,10 +59,10 @@ def confirm(request: PortalRequest, public_id: uuid.UUID, visit_id: uuid.UUID) -
         return _back_to(job)
     form = VisitAnswerForm(request.POST)
     form.is_valid()  # Its one field never refuses: a garbled version is simply not checked.
-    if _changed_since_shown(request, visit, form):
-        return _back_to(job)
     try:
         visit_confirm(visit=visit, contact=request.contact, expected_version=form.cleaned_data.get("version"))
+    except ConflictError:
+        _changed_since_shown(request)
     except DomainError as error:
         messages.error(request, error.message)
     else:
@@ -85,8 +81,6 @@ def another_time(request: PortalRequest, public_id: uuid.UUID, visit_id: uuid.UU
     form = AnotherTimeForm(request.POST)
     if not form.is_valid():
         return _job_page(request, job, visit_form=form)
-    if _changed_since_shown(request, visit, form):
-        return _back_to(job)
     # It opens a question, so it counts with the questions: the same inbox fills up.
     limit, window = QUESTIONS_PER_CONTACT
     if not ratelimit.allow("question", str(request.contact.pk), limit=limit, window=window):
@@ -103,6 +97,9 @@ def another_time(request: PortalRequest, public_id: uuid.UUID, visit_id: uuid.UU
             note=form.cleaned_data["note"],
             expected_version=form.cleaned_data.get("version"),
         )
+    except ConflictError:
+        _changed_since_shown(request)
+        return _back_to(job)
     except DomainError as error:
         messages.error(request, error.message)
         return _back_to(job)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -132,6 +133,11 @@ def _tell(visit: Visit, *, kind: str, key: str, actor: Actor, extra: dict | None
     )
 
 
+def _record(visit: Visit, kind: str, actor: Actor, **data: Any) -> None:
+    """The job's log line about this visit (which one, of what kind, and what happened)."""
+    record_event(job=visit.job, kind=kind, actor=actor, visit=str(visit.public_id), title=visit.kind.name, **data)
+
+
 def _touch(visit: Visit, actor: Actor, fields: Iterable[str]) -> None:
     now = timezone.now()
     visit.version += 1
@@ -223,12 +229,10 @@ def visit_book(
         job=job, kind=Commitment.Kind.VISIT, title=_window_title(kind), due_at=end, actor=actor
     )
     visit.save(update_fields=["commitment"])
-    record_event(
-        job=job,
-        kind=JobEvent.Kind.VISIT_BOOKED,
-        actor=actor,
-        visit=str(visit.public_id),
-        title=kind.name,
+    _record(
+        visit,
+        JobEvent.Kind.VISIT_BOOKED,
+        actor,
         window_start=start,
         window_end=end,
         all_day=all_day,
@@ -283,12 +287,10 @@ def visit_move(
     # A new window is reminded of, and watched, afresh.
     visit.reminded_at = visit.at_risk_nudged_at = None
     _touch(visit, actor, [*MOVED_FIELDS])
-    record_event(
-        job=visit.job,
-        kind=JobEvent.Kind.VISIT_MOVED,
-        actor=actor,
-        visit=str(visit.public_id),
-        title=visit.kind.name,
+    _record(
+        visit,
+        JobEvent.Kind.VISIT_MOVED,
+        actor,
         old_start=old_start,
         old_end=old_end,
         window_start=start,
@@ -343,14 +345,7 @@ def visit_crew_set(
     visit.subcontractor = subcontractor
     _touch(visit, actor, ["subcontractor"])
     names = sorted(person_name(person) for person in installers) + ([subcontractor] if subcontractor else [])
-    record_event(
-        job=visit.job,
-        kind=JobEvent.Kind.DETAILS_CHANGED,
-        actor=actor,
-        changed={"crew": {"names": names}},
-        visit=str(visit.public_id),
-        title=visit.kind.name,
-    )
+    _record(visit, JobEvent.Kind.DETAILS_CHANGED, actor, changed={"crew": {"names": names}})
     return visit
 
 
@@ -366,14 +361,7 @@ def visit_confirm(*, visit: Visit, contact: Contact, expected_version: int | Non
     visit.confirmed_at = timezone.now()
     visit.move_asked_at = None
     _touch(visit, None, ["status", "confirmed_at", "move_asked_at"])
-    record_event(
-        job=visit.job,
-        kind=JobEvent.Kind.VISIT_CONFIRMED,
-        actor=None,
-        visit=str(visit.public_id),
-        title=visit.kind.name,
-        contact=contact.name,
-    )
+    _record(visit, JobEvent.Kind.VISIT_CONFIRMED, None, contact=contact.name)
     return visit
 
 
@@ -401,14 +389,7 @@ def visit_ask_to_move(
     if visit.status == Visit.Status.CONFIRMED:
         visit.status, visit.confirmed_at = Visit.Status.PLANNED, None
     _touch(visit, None, ["move_asked_at", "status", "confirmed_at"])
-    record_event(
-        job=visit.job,
-        kind=JobEvent.Kind.VISIT_MOVE_ASKED,
-        actor=None,
-        visit=str(visit.public_id),
-        title=visit.kind.name,
-        contact=contact.name,
-    )
+    _record(visit, JobEvent.Kind.VISIT_MOVE_ASKED, None, contact=contact.name)
     return question
 
 
@@ -454,14 +435,7 @@ def visit_on_the_way(*, visit: Visit, actor: Actor, minutes: int | None = None, 
     _touch(visit, actor, ["status", "on_the_way_at", "expected_at"])
     if already:
         return visit
-    record_event(
-        job=visit.job,
-        kind=JobEvent.Kind.VISIT_ON_THE_WAY,
-        actor=actor,
-        visit=str(visit.public_id),
-        title=visit.kind.name,
-        expected_at=expected,
-    )
+    _record(visit, JobEvent.Kind.VISIT_ON_THE_WAY, actor, expected_at=expected)
     _tell(
         visit,
         kind=Message.Kind.VISIT_ON_THE_WAY,
@@ -482,24 +456,21 @@ def visit_running_late(
     _upcoming(visit)
     if not reason.strip():
         raise DomainError(_("Say why: the customer will want to know."))
-    day = visit.window_start.astimezone(business_zone()).date()
-    if at is not None and at.astimezone(business_zone()).date() != day:
+    # Another day first: it is a move, however far away (the ETA's own limits come after).
+    asked = at if at is not None else timezone.now() + timedelta(minutes=minutes or 0)
+    if asked.astimezone(business_zone()).date() != visit.window_start.astimezone(business_zone()).date():
         raise DomainError(_("That is another day: move the visit instead."))
     expected = _eta(minutes=minutes, at=at)
-    if expected.astimezone(business_zone()).date() != day:
-        raise DomainError(_("That is another day: move the visit instead."))
     if visit.expected_at == expected:
         return visit  # the same news again (a second tap): already told
     now = timezone.now()
     _arriving_after_window(visit, expected, reason=reason, actor=actor)
     visit.expected_at = expected
     _touch(visit, actor, ["expected_at"])
-    record_event(
-        job=visit.job,
-        kind=JobEvent.Kind.VISIT_RUNNING_LATE,
-        actor=actor,
-        visit=str(visit.public_id),
-        title=visit.kind.name,
+    _record(
+        visit,
+        JobEvent.Kind.VISIT_RUNNING_LATE,
+        actor,
         expected_at=expected,
         reason=reason.strip(),
         before_window=now <= visit.window_start,
@@ -535,14 +506,7 @@ def _arrive(visit: Visit, actor: Actor, now: datetime) -> None:
     visit.arrived_at = now
     if visit.commitment_id:
         promises.commitments_keep(Commitment.objects.filter(pk=visit.commitment_id), actor=actor, at=now)
-    record_event(
-        job=visit.job,
-        kind=JobEvent.Kind.VISIT_ARRIVED,
-        actor=actor,
-        visit=str(visit.public_id),
-        title=visit.kind.name,
-        in_window=visit.window_start <= now <= visit.window_end,
-    )
+    _record(visit, JobEvent.Kind.VISIT_ARRIVED, actor, in_window=visit.window_start <= now <= visit.window_end)
 
 
 @transaction.atomic
@@ -569,9 +533,7 @@ def visit_done(*, visit: Visit, actor: Actor) -> Visit:
     visit.status = Visit.Status.DONE
     visit.done_at = now
     _touch(visit, actor, ["status", "arrived_at", "done_at"])
-    record_event(
-        job=visit.job, kind=JobEvent.Kind.VISIT_DONE, actor=actor, visit=str(visit.public_id), title=visit.kind.name
-    )
+    _record(visit, JobEvent.Kind.VISIT_DONE, actor)
     _advance_to_stage(visit, actor)
     return visit
 
@@ -600,15 +562,7 @@ def visit_cancel(
         else:
             # Called off once the window had begun, or without a word: the window was not kept.
             promises.commitment_break(promise, at=visit.closed_at)
-    record_event(
-        job=visit.job,
-        kind=JobEvent.Kind.VISIT_CANCELLED,
-        actor=actor,
-        visit=str(visit.public_id),
-        title=visit.kind.name,
-        reason=visit.close_reason,
-        told_customer=tell_customer,
-    )
+    _record(visit, JobEvent.Kind.VISIT_CANCELLED, actor, reason=visit.close_reason, told_customer=tell_customer)
     if tell_customer:
         _tell(
             visit,
@@ -638,13 +592,6 @@ def visit_missed(*, visit: Visit, actor: Actor, reason: str) -> Visit:
     visit.closed_at = now
     visit.close_reason = reason.strip()[:300]
     _touch(visit, actor, ["status", "arrived_at", "closed_at", "close_reason"])
-    record_event(
-        job=visit.job,
-        kind=JobEvent.Kind.VISIT_MISSED,
-        actor=actor,
-        visit=str(visit.public_id),
-        title=visit.kind.name,
-        reason=visit.close_reason,
-    )
+    _record(visit, JobEvent.Kind.VISIT_MISSED, actor, reason=visit.close_reason)
     alert_owner(visit.job, name="visit-missed", context={"visit": visit}, key=f"visit:{visit.pk}:missed")
     return visit

@@ -390,10 +390,24 @@ def action_preview(
     queued: the preview is what will be sent, by construction."""
     job = get_job(public_id)
     form = ACTION_FORMS[name](request.GET, job=job)
-    result = preview_of(form, lambda data: perform(job, data), name=name)
+    return preview_response(request, job, form, lambda data: perform(job, data), bound_as=name, name=name)
+
+
+def preview_response(
+    request: StaffRequest,
+    job: Job,
+    form: JobForm,
+    perform: Callable[[dict[str, Any]], Any],
+    *,
+    bound_as: str,
+    name: str,
+) -> HttpResponse:
+    """The preview of ``form``'s action: the fragment alone for htmx, else the job page with the
+    form kept (as ``bound_as``) and the preview under it (matched by ``name``, the form's prefix)."""
+    result = preview_of(form, perform, name=name)
     if request.htmx:
         return render(request, "crm/job/_preview.html", {"preview": result, "job": job})
-    return job_response(request, job, bound={name: form}, preview=result)
+    return job_response(request, job, bound={bound_as: form}, preview=result)
 
 
 @staff_required

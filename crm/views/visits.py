@@ -27,7 +27,7 @@ from crm.errors import ConflictError, DomainError
 from crm.forms.visits import DayActionForm, VisitCancelForm, VisitCrewForm, VisitForm, VisitMoveForm
 from crm.models import Job, Visit
 from crm.services import visits as visit_services
-from crm.views.jobs import act_on_job, action_preview, job_response, preview_of
+from crm.views.jobs import act_on_job, action_preview, job_response, preview_response
 from crm.workdays import business_today, business_zone
 
 
@@ -151,10 +151,9 @@ def visit_move_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
     visit = get_visit(public_id)
     form = VisitMoveForm(request.GET, visit=visit)
     perform = _move(request)
-    result = preview_of(form, lambda data: perform(visit, data), name=form.prefix or "")
-    if request.htmx:
-        return render(request, "crm/job/_preview.html", {"preview": result, "job": visit.job})
-    return job_response(request, visit.job, bound={"visit_move": form}, preview=result)
+    return preview_response(
+        request, visit.job, form, lambda data: perform(visit, data), bound_as="visit_move", name=form.prefix or ""
+    )
 
 
 @staff_required
