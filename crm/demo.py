@@ -161,6 +161,8 @@ class PipelineSpec:
     checkin_days: int | None = None
     roles: tuple[RoleSpec, ...] = ()
     visit_kinds: tuple[VisitKindSpec, ...] = ()
+    # Customers choose another time for a visit themselves, among the crew's free times.
+    visit_self_booking: bool = False
 
 
 PIPELINES = (
@@ -266,6 +268,8 @@ PIPELINES = (
         visit_kinds=(
             VisitKindSpec("Repair call", 120, 90, name_fr="Dépannage", stage="Repaired", completes_stage=True),
         ),
+        # A repair call is booked like a slot at a garage: the customer may pick another free one.
+        visit_self_booking=True,
     ),
 )
 
@@ -731,7 +735,12 @@ def _seed_pipeline(spec: PipelineSpec, *, users: dict[str, User], result: SeedRe
         _seed_roles(pipeline, spec, users=users, result=result, log=log)
         _seed_visit_kinds(pipeline, spec, result=result, log=log)
         return pipeline
-    pipeline = Pipeline(name=spec.name, description=spec.description, silence_days=spec.silence_days)
+    pipeline = Pipeline(
+        name=spec.name,
+        description=spec.description,
+        silence_days=spec.silence_days,
+        visit_self_booking=spec.visit_self_booking,
+    )
     pipeline.full_clean()
     pipeline.save()
     for position, stage_spec in enumerate(spec.stages, start=1):

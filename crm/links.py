@@ -217,6 +217,21 @@ def portal_url(contact: Contact, job: Job | None = None) -> str:
     return absolute(url)
 
 
+# A visit's two one-click answers, as the ``answer`` of visit_answer_url.
+VISIT_ANSWERS = ("confirm", "another-time")
+
+
+def visit_answer_url(contact: Contact, visit: Visit, answer: str) -> str:
+    """ "That works" / "I need another time" in a message about ``visit``: a sign-in link (the same
+    token, the same rules as ``portal_url``) that opens the page of that one answer, whose one
+    button gives it. Opening the link answers nothing: a mail scanner following it changes
+    nothing, and the customer sees the time they are answering, as it stands now."""
+    if answer not in VISIT_ANSWERS:
+        raise ValueError(f"Unknown visit answer {answer!r}")
+    query = {"job": str(visit.job.public_id), "visit": str(visit.public_id), "answer": answer}
+    return absolute(reverse("portal:enter", args=[make_link_token(contact)]) + "?" + urlencode(query))
+
+
 def short_portal_url(contact: Contact, job: Job | None = None) -> str:
     """The link a text message carries: signs ``contact`` in and opens ``job``, in 36 characters
     (the long link for ids past what it packs)."""

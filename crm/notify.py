@@ -20,7 +20,15 @@ from django.template.loader import render_to_string, select_template
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from crm.links import checkin_url, portal_url, short_portal_url, survey_url, unsubscribe_url, visit_calendar_url
+from crm.links import (
+    checkin_url,
+    portal_url,
+    short_portal_url,
+    survey_url,
+    unsubscribe_url,
+    visit_answer_url,
+    visit_calendar_url,
+)
 from crm.models import Contact, Job, Message, Milestone, StageTemplate
 from crm.people import person_card
 from crm.sms import SMS_MAX_LENGTH
@@ -426,15 +434,21 @@ def crew_names(visit: Any, crew: list[Any]) -> str:
     return _("%(names)s and %(last)s") % {"names": ", ".join(names[:-1]), "last": names[-1]}
 
 
+# The messages about a visit that ask the customer whether its time suits them.
+VISIT_KINDS_ASKING_AN_ANSWER = (Message.Kind.VISIT_BOOKED, Message.Kind.VISIT_MOVED, Message.Kind.VISIT_REMINDER)
+
+
 def visit_drafts(visit: Any, *, kind: str, extra: dict[str, Any], author: Any = None) -> list[Draft]:
     """A message about one visit to each of the job's contacts, in their language and time zone:
     booked, moved, reminder, on the way, running late, cancelled. The context: ``visit``,
     ``window`` (see visit_window), ``old_window`` for a move, ``crew`` (the person cards of who is
     going), ``crew_names`` (them and the subcontractor, as one phrase), ``prepare`` (in the
-    contact's language), ``reason``. Rendered in the contact's time zone: times print as their
-    clock says."""
+    contact's language), ``reason``; ``confirm_url`` and ``another_time_url`` where the message
+    asks whether the time suits, and ``self_booking`` (the customer may choose another time).
+    Rendered in the contact's time zone: times print as their clock says."""
     job = visit.job
     crew = [person_card(person) for person in visit.installers.all()]
+    asks_answer = kind in VISIT_KINDS_ASKING_AN_ANSWER
     drafts = []
     for contact in recipients(job, kind=kind):
         zone = customer_zone(contact.time_zone)
@@ -448,6 +462,10 @@ def visit_drafts(visit: Any, *, kind: str, extra: dict[str, Any], author: Any = 
                 "prepare": visit.what_to_prepare,
                 # The window as one calendar event, to add to their own calendar.
                 "visit_calendar_url": visit_calendar_url(contact, visit),
+                # Its two one-click answers (where the message asks for one), each its own page.
+                "confirm_url": visit_answer_url(contact, visit, "confirm") if asks_answer else "",
+                "another_time_url": visit_answer_url(contact, visit, "another-time") if asks_answer else "",
+                "self_booking": job.pipeline.visit_self_booking,
                 "reason": "",
                 # The visit is the news: no "what happens next" box beside it.
                 "next_step": None,

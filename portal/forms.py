@@ -123,6 +123,13 @@ class AnotherTimeForm(VisitAnswerForm):
     )
 
 
+class ChooseTimeForm(VisitAnswerForm):
+    """One of the free times offered (crm.visit_slots): its start, as the page gave it (the service
+    checks it is still free)."""
+
+    start = forms.DateTimeField(widget=forms.HiddenInput)
+
+
 class PreferencesForm(forms.Form):
     language = forms.ChoiceField(label=_("Language of our messages"), choices=settings.LANGUAGES)
     preferred_channel = forms.ChoiceField(label=_("How should we reach you?"), widget=forms.RadioSelect)

@@ -40,7 +40,7 @@ def job_for_customer(customer_id: int, public_id: uuid.UUID) -> Job | None:
     """One job of the customer, with what its page shows about it; None for anyone else's."""
     return (
         customer_jobs(customer_id)
-        .select_related("current_stage", "owner", "owner__staff_profile")
+        .select_related("current_stage", "pipeline", "owner", "owner__staff_profile")
         .filter(public_id=public_id)
         .first()
     )
@@ -652,16 +652,25 @@ def _move_request(job: Job, visit: Visit) -> MoveRequest | None:
     )
 
 
+def _visits_with_crew(job: Job) -> QuerySet[Visit]:
+    crew = User.objects.select_related("staff_profile").order_by("first_name", "last_name", "pk")
+    return job.visits.select_related("kind__stage").prefetch_related(Prefetch("installers", queryset=crew))
+
+
+def visit_card(job: Job, public_id: uuid.UUID) -> VisitCard | None:
+    """One visit of ``job`` (the customer's: see ``job_visit``) as its answer page shows it."""
+    visit = _visits_with_crew(job).filter(public_id=public_id).first()
+    if visit is None:
+        return None
+    crew = [person_card(u) for u in visit.installers.all()]
+    return VisitCard(visit=visit, crew=crew, now=timezone.now(), move_request=_move_request(job, visit))
+
+
 def job_visits(job: Job) -> JobVisits:
     """The job's visits for its page and its live fragment: one query when there are none, two
     (the crew with their profiles) otherwise, three when the customer asked to move the next."""
     now = timezone.now()
-    crew = User.objects.select_related("staff_profile").order_by("first_name", "last_name", "pk")
-    visits = list(
-        job.visits.select_related("kind__stage")
-        .prefetch_related(Prefetch("installers", queryset=crew))
-        .order_by("window_start", "pk")
-    )
+    visits = list(_visits_with_crew(job).order_by("window_start", "pk"))
     # A closed job's visits to come were cancelled with it (crm.services.jobs).
     current = [v for v in visits if _is_current(v, now)]
     past = [v for v in reversed(visits) if not _is_current(v, now)]

@@ -17,6 +17,7 @@ urlpatterns = [
         views_visits.another_time,
         name="visit_another_time",
     ),
+    path("jobs/<uuid:public_id>/visits/<uuid:visit_id>/choose/", views_visits.choose_time, name="visit_choose"),
     path("preferences/", views.preferences, name="preferences"),
     path("language/", views.language, name="language"),
     path("sign-out/", views.sign_out_view, name="sign_out"),

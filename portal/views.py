@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.contrib import messages
 from django.core import signing
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -32,6 +32,7 @@ from crm.access import HtmxHttpRequest
 from crm.errors import DomainError
 from crm.ids import parse_public_id
 from crm.links import (
+    VISIT_ANSWERS,
     absolute,
     calendar_url,
     linked_contact,
@@ -102,7 +103,18 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
         payload = read_link_token(token)
     except signing.BadSignature:  # expired links too (SignatureExpired is a BadSignature)
         payload = None
-    return _enter_as(request, linked_contact(payload), parse_public_id(request.GET.get("job")))
+    job = parse_public_id(request.GET.get("job"))
+    return _enter_as(request, linked_contact(payload), job, then=_answer_page(job, request.GET))
+
+
+def _answer_page(job: uuid.UUID | None, query: QueryDict) -> str | None:
+    """Where a visit's one-click answer (crm.links.visit_answer_url) goes once signed in: the page
+    of that answer for that visit (a visit of another job is a 404 there like any other)."""
+    visit, answer = parse_public_id(query.get("visit")), query.get("answer")
+    if job is None or visit is None or answer not in VISIT_ANSWERS:
+        return None
+    name = "portal:visit_confirm" if answer == "confirm" else "portal:visit_another_time"
+    return reverse(name, args=[job, visit])
 
 
 @require_safe
@@ -117,10 +129,13 @@ def short_enter(request: HttpRequest, token: str) -> HttpResponse:
     return _enter_as(request, contact, job)
 
 
-def _enter_as(request: HttpRequest, contact: Contact | None, job: uuid.UUID | None) -> HttpResponse:
-    """Sign ``contact`` in and open ``job`` (or their jobs); without a contact, go on if this
-    browser is signed in already, else to the page that sends a fresh link for the same job."""
-    target = reverse("portal:job", args=[job]) if job else reverse("portal:home")
+def _enter_as(
+    request: HttpRequest, contact: Contact | None, job: uuid.UUID | None, *, then: str | None = None
+) -> HttpResponse:
+    """Sign ``contact`` in and open ``job`` (or their jobs, or the page ``then`` of that job);
+    without a contact, go on if this browser is signed in already, else to the page that sends a
+    fresh link for the same job."""
+    target = then or (reverse("portal:job", args=[job]) if job else reverse("portal:home"))
     if contact is None:
         if session_customer_id(request) is not None:
             return redirect(target)

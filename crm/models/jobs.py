@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -67,6 +68,20 @@ class Pipeline(models.Model):
     )
     visit_reminder_at = models.TimeField(
         _("time of the visit reminder"), default=time(10, 0), help_text=_("In the contact's time zone.")
+    )
+    visit_self_booking = models.BooleanField(
+        _("customers choose another time themselves"),
+        default=False,
+        help_text=_(
+            "A customer who needs another time for a visit is offered its crew's next free times on their page "
+            "and books one (else they ask, and the office proposes one)."
+        ),
+    )
+    visit_self_booking_days = models.PositiveSmallIntegerField(
+        _("working days of free times offered"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text=_("From the next working day."),
     )
     visit_at_risk_minutes = models.PositiveSmallIntegerField(
         _("minutes before a window to warn of a late crew"),

@@ -48,6 +48,7 @@ class Message(models.Model):
         VISIT_RUNNING_LATE = "visit_running_late", _("Running late")
         VISIT_CANCELLED = "visit_cancelled", _("Visit cancelled")
         VISIT_REMINDER = "visit_reminder", _("Visit reminder")
+        VISIT_CHOSEN = "visit_chosen", _("Visit time chosen by the customer")
 
     # Kinds a contact can opt out of; every other kind is part of doing the job (staff alerts go
     # to the team, not to a contact).

@@ -33,6 +33,7 @@ from crm.services.jobs import ensure_can_advance, job_advance
 from crm.services.outbox import messages_queue
 from crm.services.questions import question_create
 from crm.text import person_name
+from crm.visit_slots import crew_visits, free_times
 from crm.workdays import business_zone, customer_zone, opening_hours
 
 Actor = User | None
@@ -50,9 +51,6 @@ MOVED_FIELDS = (
     "reminded_at",
     "at_risk_nudged_at",
 )
-
-# The longest a visit may keep its crew (window and time on site), for the overlap check.
-MAX_VISIT_SPAN = timedelta(days=7)
 
 # The earliest "on my way" ETA and the latest: an honest guess, not a promise of the impossible.
 ETA_CHOICES_MINUTES = (15, 30, 45, 60)
@@ -83,16 +81,7 @@ def _installers_busy(
     ids = [u.pk for u in installers]
     if not ids:
         return []
-    overlapping = (
-        Visit.objects.filter(installers__in=ids, status__in=[*Visit.UPCOMING_STATUSES, Visit.Status.ARRIVED])
-        # A visit lasts a week at most (its window and time on site): older ones cannot overlap.
-        .filter(window_start__lt=until, window_start__gt=start - MAX_VISIT_SPAN)
-        .select_related("job", "kind")
-        .prefetch_related("installers")
-        .distinct()
-    )
-    if exclude is not None:
-        overlapping = overlapping.exclude(pk=exclude.pk)
+    overlapping = crew_visits(ids, start, until, exclude=exclude).select_related("job").prefetch_related("installers")
     clashes = []
     zone = business_zone()
     for other in overlapping:
@@ -152,7 +141,7 @@ def _lock(visit: Visit, *, expected_version: int | None = None) -> Visit:
     lock_job(visit.job)
     locked = (
         Visit.objects.select_for_update(of=("self",))
-        .select_related("job__customer", "job__owner__staff_profile", "kind", "last_changed_by")
+        .select_related("job__customer", "job__pipeline", "job__owner__staff_profile", "kind", "last_changed_by")
         .get(pk=visit.pk)
     )
     if not locked.job.is_open:
@@ -391,6 +380,66 @@ def visit_ask_to_move(
     _touch(visit, None, ["move_asked_at", "status", "confirmed_at"])
     _record(visit, JobEvent.Kind.VISIT_MOVE_ASKED, None, contact=contact.name)
     return question
+
+
+@transaction.atomic
+def visit_choose_time(
+    *, visit: Visit, contact: Contact, window_start: datetime, expected_version: int | None = None
+) -> Visit:
+    """The customer books another time themselves, among the crew's free times (when the pipeline
+    lets them: crm.visit_slots). The window's promise moves, told at once (they chose it), and
+    the new time is confirmed; every contact of the job hears it, the owner too."""
+    visit = _lock(visit, expected_version=expected_version)
+    _answerable(visit)
+    if not visit.job.pipeline.visit_self_booking:
+        raise DomainError(
+            _("This visit's time cannot be chosen here: ask for another time and we will find one with you.")
+        )
+    chosen = next((free for free in free_times(visit) if free.start == window_start), None)
+    if chosen is None:
+        raise DomainError(_("That time is no longer free. Here are the times free now."))
+    old_start, old_end, old_all_day = visit.window_start, visit.window_end, visit.all_day
+    reason = _("Chosen by the customer")
+    if visit.commitment_id:
+        promises.commitment_renegotiate(
+            commitment=Commitment.objects.select_for_update().get(pk=visit.commitment_id),
+            new_due_at=chosen.end,
+            reason=reason,
+            actor=None,
+            told_customer=True,
+            told_in_time_until=old_start,
+        )
+    now = timezone.now()
+    visit.window_start, visit.window_end, visit.all_day = chosen.start, chosen.end, chosen.all_day
+    visit.status, visit.confirmed_at = Visit.Status.CONFIRMED, now
+    visit.move_asked_at = visit.on_the_way_at = visit.expected_at = None
+    visit.reminded_at = visit.at_risk_nudged_at = None
+    _touch(visit, None, [*MOVED_FIELDS])
+    _record(
+        visit,
+        JobEvent.Kind.VISIT_MOVED,
+        None,
+        old_start=old_start,
+        old_end=old_end,
+        window_start=chosen.start,
+        window_end=chosen.end,
+        reason=reason,
+        contact=contact.name,
+        chosen_by_customer=True,
+        told_customer=True,
+        proactive=True,
+    )
+    extra = {"old_start": old_start, "old_end": old_end, "old_all_day": old_all_day, "chosen_by": contact.name}
+    _tell(
+        visit, kind=Message.Kind.VISIT_CHOSEN, key=f"visit:{visit.pk}:chosen:{visit.version}", actor=None, extra=extra
+    )
+    alert_owner(
+        visit.job,
+        name="visit-chosen",
+        context={"visit": visit, "contact": contact, "old_start": old_start},
+        key=f"visit:{visit.pk}:chosen:{visit.version}",
+    )
+    return visit
 
 
 def _eta(*, minutes: int | None, at: datetime | None) -> datetime:

@@ -20,11 +20,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from crm.links import make_link_token
+from crm.links import make_link_token, visit_answer_url
 from crm.models import Contact, Customer, Job, Pipeline, StaffProfile, Visit, VisitKind
 from crm.services.jobs import job_create
 from crm.services.visits import visit_book
@@ -186,5 +187,30 @@ def test_the_job_pages_visits_section_on_a_phone(phone_page: Any, live_server: A
         visits.locator("summary", has_text=summary).first.tap()
     expect(visits.get_by_role("button", name="Move the visit")).to_be_visible()
     expect(visits.get_by_role("button", name="Book the visit")).to_be_visible()
+    assert_accessible(page)
+    assert_fits_the_phone(page)
+
+
+def test_the_answer_links_of_the_booking_message_on_a_phone(
+    customer_page: Any, live_server: Any, visit: Visit, john: Contact, installation: Pipeline
+) -> None:
+    # The booking email's "I need another time" link, with self-booking on: the crew's free times,
+    # one tap books one; then its "That works" link says it is confirmed already.
+    installation.visit_self_booking = True
+    installation.save()
+    page = customer_page
+    page.goto(live_server.url + visit_answer_url(john, visit, "another-time").removeprefix(settings.SITE_URL))
+    expect(page.get_by_role("heading", name="Choose one of our free times")).to_be_visible()
+    assert_accessible(page)
+    assert_fits_the_phone(page)
+    first = page.locator("button.free-time").first
+    chosen = first.inner_text()
+    first.tap()
+    expect(page.get_by_role("status").first).to_contain_text("Thank you: the visit is booked for")
+    expect(page.locator("#visit")).to_contain_text("Confirmed — thank you.")
+    assert chosen.split(",")[0] in page.locator("#visit").inner_text()
+
+    page.goto(live_server.url + visit_answer_url(john, visit, "confirm").removeprefix(settings.SITE_URL))
+    expect(page.get_by_text("You have confirmed this time — thank you.")).to_be_visible()
     assert_accessible(page)
     assert_fits_the_phone(page)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -121,10 +121,11 @@ PAGES: dict[str, tuple[str, ...]] = {
     "ask": (),
     "visit_confirm": (),
     "visit_another_time": (),
+    "visit_choose": (),
     "preferences": (),
     "language": ("language", "next"),
     "sign_out": (),
-    "enter": ("job",),
+    "enter": ("job", "visit", "answer"),
     "short_enter": (),
     "signed_out": ("job", "reason"),
     "link_sent": (),
@@ -148,6 +149,9 @@ class Submission:
 FORMS: dict[str, Callable[[World], Submission]] = {
     "ask": lambda w: Submission({"body": "When do you come?"}, ("body",)),
     "visit_another_time": lambda w: Submission({"note": "Thursday?", "version": str(w.visit.version)}, ("note",)),
+    "visit_choose": lambda w: Submission(
+        {"start": (w.visit.window_start + timedelta(days=1)).isoformat(), "version": str(w.visit.version)}, ()
+    ),
     "preferences": lambda w: Submission(
         {"language": "en", "preferred_channel": "email", "non_essential": "on", "time_zone": "Europe/London"}, ()
     ),

@@ -178,10 +178,11 @@ def test_it_confirms_the_visit(john_client: Client, job: Job, visit: Visit) -> N
 
 
 def test_it_changes_nothing_on_get(john_client: Client, job: Job, visit: Visit) -> None:
+    # A GET is the page of the answer (where a message's one-click link lands), with its button.
     for url in (confirm_url(visit), another_time_url(visit)):
         response = john_client.get(url, {"version": visit.version, "note": "Hi"})
-        assert response.status_code == 302
-        assert response["Location"] == job_url(job) + "#visit"
+        assert response.status_code == 200
+        assert f'action="{url}"' in response.text
     visit.refresh_from_db()
     assert (visit.status, visit.version, visit.move_asked_at) == (Visit.Status.PLANNED, 1, None)
     assert not Question.objects.exists()
@@ -259,7 +260,8 @@ def test_it_takes_that_works_after_all(john_client: Client, job: Job, visit: Vis
 def test_it_refuses_a_very_long_note_with_the_form(john_client: Client, job: Job, visit: Visit) -> None:
     response = john_client.post(another_time_url(visit), {"note": "x" * 2001})
     assert response.status_code == 200
-    assert "Please keep this under 2000 characters." in visit_block(response.text)
+    assert "Please keep this under 2000 characters." in response.text
+    assert "x" * 2001 in response.text  # what they typed is kept
     assert not Question.objects.exists()
 
 
