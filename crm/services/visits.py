@@ -233,6 +233,53 @@ def visit_book(
     return visit
 
 
+def _move_window(
+    visit: Visit,
+    start: datetime,
+    end: datetime,
+    all_day: bool,
+    *,
+    reason: str,
+    actor: Actor,
+    told_customer: bool,
+    confirmed_by: Contact | None = None,
+) -> None:
+    """The visit's new window, with its promise moved (proactive only when the customer is told
+    now, before the old window starts) and the move logged. It is confirmed afresh — at once when
+    the customer chose it (``confirmed_by``) — reminded of and watched afresh."""
+    old_start, old_end = visit.window_start, visit.window_end
+    now = timezone.now()
+    if visit.commitment_id:
+        promises.commitment_renegotiate(
+            commitment=Commitment.objects.select_for_update().get(pk=visit.commitment_id),
+            new_due_at=end,
+            reason=reason,
+            actor=actor,
+            told_customer=told_customer,
+            told_in_time_until=old_start,
+        )
+    visit.window_start, visit.window_end, visit.all_day = start, end, all_day
+    visit.status = Visit.Status.CONFIRMED if confirmed_by else Visit.Status.PLANNED
+    visit.confirmed_at = now if confirmed_by else None
+    visit.move_asked_at = visit.on_the_way_at = visit.expected_at = None
+    visit.reminded_at = visit.at_risk_nudged_at = None
+    _touch(visit, actor, [*MOVED_FIELDS])
+    chosen = {"contact": confirmed_by.name, "chosen_by_customer": True} if confirmed_by else {}
+    _record(
+        visit,
+        JobEvent.Kind.VISIT_MOVED,
+        actor,
+        old_start=old_start,
+        old_end=old_end,
+        window_start=start,
+        window_end=end,
+        reason=reason,
+        told_customer=told_customer,
+        proactive=told_customer and now <= old_start,
+        **chosen,
+    )
+
+
 @transaction.atomic
 def visit_move(
     *,
@@ -261,33 +308,7 @@ def visit_move(
         list(visit.installers.all()), start, end, visit.duration, double_booking=double_booking, exclude=visit
     )
     old_start, old_end, old_all_day = visit.window_start, visit.window_end, visit.all_day
-    if visit.commitment_id:
-        promises.commitment_renegotiate(
-            commitment=Commitment.objects.select_for_update().get(pk=visit.commitment_id),
-            new_due_at=end,
-            reason=reason,
-            actor=actor,
-            told_customer=tell_customer,
-            told_in_time_until=old_start,
-        )
-    visit.window_start, visit.window_end, visit.all_day = start, end, all_day
-    visit.status = Visit.Status.PLANNED
-    visit.confirmed_at = visit.move_asked_at = visit.on_the_way_at = visit.expected_at = None
-    # A new window is reminded of, and watched, afresh.
-    visit.reminded_at = visit.at_risk_nudged_at = None
-    _touch(visit, actor, [*MOVED_FIELDS])
-    _record(
-        visit,
-        JobEvent.Kind.VISIT_MOVED,
-        actor,
-        old_start=old_start,
-        old_end=old_end,
-        window_start=start,
-        window_end=end,
-        reason=reason.strip(),
-        told_customer=tell_customer,
-        proactive=tell_customer and timezone.now() <= old_start,
-    )
+    _move_window(visit, start, end, all_day, reason=reason.strip(), actor=actor, told_customer=tell_customer)
     if tell_customer:
         _tell(
             visit,
@@ -399,35 +420,15 @@ def visit_choose_time(
     if chosen is None:
         raise DomainError(_("That time is no longer free. Here are the times free now."))
     old_start, old_end, old_all_day = visit.window_start, visit.window_end, visit.all_day
-    reason = _("Chosen by the customer")
-    if visit.commitment_id:
-        promises.commitment_renegotiate(
-            commitment=Commitment.objects.select_for_update().get(pk=visit.commitment_id),
-            new_due_at=chosen.end,
-            reason=reason,
-            actor=None,
-            told_customer=True,
-            told_in_time_until=old_start,
-        )
-    now = timezone.now()
-    visit.window_start, visit.window_end, visit.all_day = chosen.start, chosen.end, chosen.all_day
-    visit.status, visit.confirmed_at = Visit.Status.CONFIRMED, now
-    visit.move_asked_at = visit.on_the_way_at = visit.expected_at = None
-    visit.reminded_at = visit.at_risk_nudged_at = None
-    _touch(visit, None, [*MOVED_FIELDS])
-    _record(
+    _move_window(
         visit,
-        JobEvent.Kind.VISIT_MOVED,
-        None,
-        old_start=old_start,
-        old_end=old_end,
-        window_start=chosen.start,
-        window_end=chosen.end,
-        reason=reason,
-        contact=contact.name,
-        chosen_by_customer=True,
+        chosen.start,
+        chosen.end,
+        chosen.all_day,
+        reason=_("Chosen by the customer"),
+        actor=None,
         told_customer=True,
-        proactive=True,
+        confirmed_by=contact,
     )
     extra = {"old_start": old_start, "old_end": old_end, "old_all_day": old_all_day, "chosen_by": contact.name}
     _tell(
