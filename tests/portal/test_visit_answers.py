@@ -330,3 +330,19 @@ def test_a_choice_to_a_visit_shown_in_another_version_is_not_taken(
     assert "This visit has changed since the page was shown." in response.text
     visit.refresh_from_db()
     assert visit.window_start == TUESDAY_2PM
+
+
+def test_free_times_take_two_queries_however_busy_the_crew(
+    self_booking: Pipeline, visit: Visit, customer: Customer, kind: VisitKind, paul: User, bob: User
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    other = job_create(customer=customer, pipeline=self_booking, owner=bob, title="Other", actor=bob)
+    for hour in (9, 13):
+        book(other, kind, paul, window_start=datetime(2026, 3, 4, hour, 0, tzinfo=PARIS), tell_customer=False)
+    visit = Visit.objects.select_related("job__pipeline").get(pk=visit.pk)
+    with CaptureQueriesContext(connection) as queries:
+        offered = free_times(visit)
+    assert len(queries) == 2  # the crew, their visits
+    assert starts(offered) == ["Tue 09:00", "Tue 11:00", "Tue 13:00", "Tue 15:00"]  # Wednesday is full
