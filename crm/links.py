@@ -209,12 +209,14 @@ def absolute(path: str) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
+def _sign_in_url(contact: Contact, query: dict[str, str]) -> str:
+    url = reverse("portal:enter", args=[make_link_token(contact)])
+    return absolute(f"{url}?{urlencode(query)}" if query else url)
+
+
 def portal_url(contact: Contact, job: Job | None = None) -> str:
     """The link every message to ``contact`` carries: it signs them in and opens ``job``."""
-    url = reverse("portal:enter", args=[make_link_token(contact)])
-    if job is not None:
-        url += "?" + urlencode({"job": str(job.public_id)})
-    return absolute(url)
+    return _sign_in_url(contact, {"job": str(job.public_id)} if job is not None else {})
 
 
 # A visit's two one-click answers, as the ``answer`` of visit_answer_url.
@@ -228,8 +230,7 @@ def visit_answer_url(contact: Contact, visit: Visit, answer: str) -> str:
     nothing, and the customer sees the time they are answering, as it stands now."""
     if answer not in VISIT_ANSWERS:
         raise ValueError(f"Unknown visit answer {answer!r}")
-    query = {"job": str(visit.job.public_id), "visit": str(visit.public_id), "answer": answer}
-    return absolute(reverse("portal:enter", args=[make_link_token(contact)]) + "?" + urlencode(query))
+    return _sign_in_url(contact, {"job": str(visit.job.public_id), "visit": str(visit.public_id), "answer": answer})
 
 
 def short_portal_url(contact: Contact, job: Job | None = None) -> str:

@@ -104,10 +104,10 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
     except signing.BadSignature:  # expired links too (SignatureExpired is a BadSignature)
         payload = None
     job = parse_public_id(request.GET.get("job"))
-    return _enter_as(request, linked_contact(payload), job, then=_answer_page(job, request.GET))
+    return _enter_as(request, linked_contact(payload), job, then=_answer_target(job, request.GET))
 
 
-def _answer_page(job: uuid.UUID | None, query: QueryDict) -> str | None:
+def _answer_target(job: uuid.UUID | None, query: QueryDict) -> str | None:
     """Where a visit's one-click answer (crm.links.visit_answer_url) goes once signed in: the page
     of that answer for that visit (a visit of another job is a 404 there like any other)."""
     visit, answer = parse_public_id(query.get("visit")), query.get("answer")

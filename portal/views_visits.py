@@ -50,16 +50,19 @@ def _get_visit_for_contact(request: PortalRequest, public_id: uuid.UUID, visit_i
 def _answer_page(
     request: PortalRequest,
     job: Job,
-    visit: Visit,
+    visit_id: uuid.UUID,
     *,
     answer: str,
     form: AnotherTimeForm | None = None,
     error: str = "",
 ) -> HttpResponse:
-    """The page of one answer to ``visit``: what it is, and the button that answers. A visit whose
-    time can no longer be answered goes on to the job page, which shows where it stands."""
-    card = selectors.visit_card(job, visit.public_id)
-    if card is None or card.state not in ANSWERABLE:
+    """The page of one answer to the visit: what it is (read afresh, with its crew), and the
+    button that answers; another job's visit is a 404. A visit whose time can no longer be
+    answered goes on to the job page, which shows where it stands."""
+    card = selectors.visit_card(job, visit_id)
+    if card is None:
+        raise Http404("No such visit")
+    if card.state not in ANSWERABLE:
         messages.info(request, _("This visit is no longer waiting for an answer: here is where it stands."))
         return _back_to(job)
     self_booking = job.pipeline.visit_self_booking
@@ -108,9 +111,9 @@ def _changed_since_shown(request: PortalRequest) -> None:
 @contact_required
 def confirm(request: PortalRequest, public_id: uuid.UUID, visit_id: uuid.UUID) -> HttpResponse:
     """ "That works": the customer confirms the visit's time (confirming twice changes nothing)."""
-    job, visit = _get_visit_for_contact(request, public_id, visit_id)
     if request.method != "POST":
-        return _answer_page(request, job, visit, answer="confirm")
+        return _answer_page(request, _get_job_for_contact(request, public_id), visit_id, answer="confirm")
+    job, visit = _get_visit_for_contact(request, public_id, visit_id)
     form = VisitAnswerForm(request.POST)
     form.is_valid()  # Its one field never refuses: a garbled version is simply not checked.
     try:
@@ -129,12 +132,12 @@ def confirm(request: PortalRequest, public_id: uuid.UUID, visit_id: uuid.UUID) -
 def another_time(request: PortalRequest, public_id: uuid.UUID, visit_id: uuid.UUID) -> HttpResponse:
     """ "I need another time": a question on the job (crm.services.visits.visit_ask_to_move),
     acknowledged at once with the date of the answer, like one asked with the question form."""
-    job, visit = _get_visit_for_contact(request, public_id, visit_id)
     if request.method != "POST":
-        return _answer_page(request, job, visit, answer="another-time")
+        return _answer_page(request, _get_job_for_contact(request, public_id), visit_id, answer="another-time")
+    job, visit = _get_visit_for_contact(request, public_id, visit_id)
     form = AnotherTimeForm(request.POST)
     if not form.is_valid():
-        return _answer_page(request, job, visit, answer="another-time", form=form)
+        return _answer_page(request, job, visit_id, answer="another-time", form=form)
     # It opens a question, so it counts with the questions: the same inbox fills up.
     limit, window = QUESTIONS_PER_CONTACT
     if not ratelimit.allow("question", str(request.contact.pk), limit=limit, window=window):
@@ -143,7 +146,7 @@ def another_time(request: PortalRequest, public_id: uuid.UUID, visit_id: uuid.UU
             _("You have sent us many requests in a short time. Please wait a little, or call %(name)s.")
             % {"name": person_card(job.owner).name},
         )
-        return _answer_page(request, job, visit, answer="another-time", form=form)
+        return _answer_page(request, job, visit_id, answer="another-time", form=form)
     try:
         question = visit_ask_to_move(
             visit=visit,
@@ -170,13 +173,13 @@ def another_time(request: PortalRequest, public_id: uuid.UUID, visit_id: uuid.UU
 def choose_time(request: PortalRequest, public_id: uuid.UUID, visit_id: uuid.UUID) -> HttpResponse:
     """One of the crew's free times, chosen by the customer (crm.services.visits.visit_choose_time);
     a time taken in the meantime is said so, with the times free now. A GET shows the free times."""
-    job, visit = _get_visit_for_contact(request, public_id, visit_id)
     if request.method != "POST":
-        return _answer_page(request, job, visit, answer="another-time")
+        return _answer_page(request, _get_job_for_contact(request, public_id), visit_id, answer="another-time")
+    job, visit = _get_visit_for_contact(request, public_id, visit_id)
     form = ChooseTimeForm(request.POST)
     if not form.is_valid():
         return _answer_page(
-            request, job, visit, answer="another-time", error=_("Please choose one of the times below.")
+            request, job, visit_id, answer="another-time", error=_("Please choose one of the times below.")
         )
     try:
         chosen = visit_choose_time(
@@ -187,9 +190,9 @@ def choose_time(request: PortalRequest, public_id: uuid.UUID, visit_id: uuid.UUI
         )
     except ConflictError:
         _changed_since_shown(request)
-        return _answer_page(request, job, visit, answer="another-time")
+        return _answer_page(request, job, visit_id, answer="another-time")
     except DomainError as error:
-        return _answer_page(request, job, visit, answer="another-time", error=error.message)
+        return _answer_page(request, job, visit_id, answer="another-time", error=error.message)
     messages.success(
         request,
         _("Thank you: the visit is booked for %(when)s. We have sent you the details.")

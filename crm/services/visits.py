@@ -233,6 +233,22 @@ def visit_book(
     return visit
 
 
+def _window_promise_moves(
+    visit: Visit, new_due_at: datetime, *, reason: str, actor: Actor, told_customer: bool
+) -> None:
+    """The window's promise moves to ``new_due_at``: told in time only before the window (as it
+    stands now) starts."""
+    if visit.commitment_id:
+        promises.commitment_renegotiate(
+            commitment=Commitment.objects.select_for_update().get(pk=visit.commitment_id),
+            new_due_at=new_due_at,
+            reason=reason,
+            actor=actor,
+            told_customer=told_customer,
+            told_in_time_until=visit.window_start,
+        )
+
+
 def _move_window(
     visit: Visit,
     start: datetime,
@@ -249,15 +265,7 @@ def _move_window(
     the customer chose it (``confirmed_by``) — reminded of and watched afresh."""
     old_start, old_end = visit.window_start, visit.window_end
     now = timezone.now()
-    if visit.commitment_id:
-        promises.commitment_renegotiate(
-            commitment=Commitment.objects.select_for_update().get(pk=visit.commitment_id),
-            new_due_at=end,
-            reason=reason,
-            actor=actor,
-            told_customer=told_customer,
-            told_in_time_until=old_start,
-        )
+    _window_promise_moves(visit, end, reason=reason, actor=actor, told_customer=told_customer)
     visit.window_start, visit.window_end, visit.all_day = start, end, all_day
     visit.status = Visit.Status.CONFIRMED if confirmed_by else Visit.Status.PLANNED
     visit.confirmed_at = now if confirmed_by else None
@@ -459,15 +467,8 @@ def _eta(*, minutes: int | None, at: datetime | None) -> datetime:
 def _arriving_after_window(visit: Visit, expected: datetime, *, reason: str, actor: Actor) -> None:
     """An arrival told for after the window's end moves the window's promise to it: proactive
     when the customer hears it before the window starts."""
-    if visit.commitment_id and expected > visit.window_end:
-        promises.commitment_renegotiate(
-            commitment=Commitment.objects.select_for_update().get(pk=visit.commitment_id),
-            new_due_at=expected,
-            reason=reason,
-            actor=actor,
-            told_customer=True,
-            told_in_time_until=visit.window_start,
-        )
+    if expected > visit.window_end:
+        _window_promise_moves(visit, expected, reason=reason, actor=actor, told_customer=True)
 
 
 @transaction.atomic
