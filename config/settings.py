@@ -328,8 +328,59 @@ DEFAULT_CONTACT_TIME_ZONE = env_str("DEFAULT_CONTACT_TIME_ZONE", BUSINESS_TIME_Z
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# --- Files (photos and documents on jobs) -----------------------------------------------------
+# Where the bytes go: the local filesystem (MEDIA_ROOT, outside the code packages, never served
+# by URL) or S3-compatible object storage through django-storages. Either way files reach people
+# only through the views that check who asks (crm.downloads).
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "var" / "media")
+MEDIA_URL = "/media-not-served/"
+FILE_STORAGE = env_str("FILE_STORAGE", "filesystem")
+if FILE_STORAGE == "filesystem":
+    DEFAULT_FILE_STORAGE_CONFIG: dict[str, Any] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT, "base_url": MEDIA_URL},
+    }
+elif FILE_STORAGE == "s3":
+    if not env_str("S3_BUCKET"):
+        raise ImproperlyConfigured("FILE_STORAGE=s3 needs S3_BUCKET (and S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY).")
+    DEFAULT_FILE_STORAGE_CONFIG = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("S3_BUCKET"),
+            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
+            "region_name": env_str("S3_REGION") or None,
+            "access_key": env_str("S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("S3_SECRET_ACCESS_KEY") or None,
+            "location": env_str("S3_PREFIX"),
+            # Private objects: a download is a signed URL valid this many seconds, made for one
+            # person by the view that checked them.
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": env_int("S3_SIGNED_URL_SECONDS", 60),
+            "file_overwrite": False,
+            "signature_version": "s3v4",
+            "addressing_style": env_str("S3_ADDRESSING_STYLE") or None,
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"FILE_STORAGE must be filesystem or s3, not {FILE_STORAGE!r}.")
+# What customers and staff may send: content types, checked against the content (crm.uploads).
+FILE_TYPES = env_list("FILE_TYPES", "image/jpeg,image/png,image/webp,application/pdf")
+FILE_MAX_MB = env_int("FILE_MAX_MB", 15)
+FILE_JOB_MAX_MB = env_int("FILE_JOB_MAX_MB", 200)
+FILES_PER_UPLOAD = env_int("FILES_PER_UPLOAD", 10)
+FILE_MAX_MEGAPIXELS = env_int("FILE_MAX_MEGAPIXELS", 50)
+# A shared PDF up to this size is also attached to its email (0: never; the portal link always).
+FILE_EMAIL_ATTACH_MAX_KB = env_int("FILE_EMAIL_ATTACH_MAX_KB", 0)
+# Files of jobs closed more than this many months ago are removed (empty: kept).
+FILE_RETENTION_MONTHS = env_int("FILE_RETENTION_MONTHS", 0) or None
+# Django's own guards on a request: one upload of FILES_PER_UPLOAD files passes, a flood does not.
+DATA_UPLOAD_MAX_NUMBER_FILES = FILES_PER_UPLOAD + 5
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_PERMISSIONS = 0o640
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": DEFAULT_FILE_STORAGE_CONFIG,
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"

@@ -1,6 +1,8 @@
 """Test settings: the real settings, with the few things a test run must not do."""
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
 
@@ -11,6 +13,12 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Plain storage: live_server serves files as they are, without a collectstatic manifest.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+# Files of a test run go to a folder of their own, removed when the run ends (tests/conftest.py).
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="portal-test-media-"))
+STORAGES["default"] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": MEDIA_ROOT, "base_url": "/media-not-served/"},
+}
 SECURE_SSL_REDIRECT = False
 # Tasks run in the calling thread; tests that need the queue call task functions themselves.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True, "log_level": "WARNING"}

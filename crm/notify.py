@@ -383,6 +383,32 @@ def promise_moved_drafts(
     ]
 
 
+def document_attached(document: Any, channel: str) -> bool:
+    """Whether a shared document's email carries the file too: a PDF no bigger than
+    FILE_EMAIL_ATTACH_MAX_KB (0, the default: never — the portal link always)."""
+    limit = settings.FILE_EMAIL_ATTACH_MAX_KB * 1024
+    return (
+        channel == Message.Channel.EMAIL
+        and limit > 0
+        and document.content_type == "application/pdf"
+        and document.size <= limit
+    )
+
+
+def document_drafts(job: Job, *, document: Any, contacts: Iterable[Contact], author: Any = None) -> list[Draft]:
+    """ "<The quote> for your job is on your page", to each contact on their channel."""
+    drafts = []
+    for contact in contacts:
+        channel = reachable_channel(contact, written=True)
+        extra = {"document": document, "attached": document_attached(document, channel)}
+        drafts.append(
+            render_draft(
+                contact=contact, job=job, kind=Message.Kind.DOCUMENT_SHARED, extra=extra, channel=channel, author=author
+            )
+        )
+    return drafts
+
+
 def status_update_drafts(job: Job, *, note: str = "", author: Any = None) -> list[Draft]:
     """ "No news yet — here is where we are": the stage, the next step and its date, written for
     each contact in their language (the silence alarm's ready update)."""

@@ -11,6 +11,7 @@ Models hold data and its invariants (constraints, ``clean``); every change of st
 - after: Survey, CheckIn
 - campaigns: Campaign
 - visits: VisitKind, Subcontractor, Visit
+- files: JobFile (photos and documents, both ways)
 
 Migrations refer to the field defaults and validators by their path here (``crm.models.new_reply_token``).
 """
@@ -26,6 +27,7 @@ from crm.models.customers import (
     known_time_zones,
     validate_time_zone,
 )
+from crm.models.files import JobFile
 from crm.models.jobs import (
     Job,
     JobEvent,
@@ -50,6 +52,7 @@ __all__ = [
     "ImportRun",
     "Job",
     "JobEvent",
+    "JobFile",
     "JobReferenceCounter",
     "JobRole",
     "Message",

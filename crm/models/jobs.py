@@ -164,6 +164,14 @@ class StageTemplate(models.Model):
         help_text=_("Shown to the customer while this is the next stage."),
     )
     customer_instructions_fr = models.TextField(_("what the customer should prepare, in French"), blank=True)
+    asks_for_files = models.BooleanField(
+        _("asks for photos or documents"),
+        default=False,
+        help_text=_(
+            "What to prepare includes sending photos or documents: the portal offers to send them right there, "
+            "and says “received, thank you” with what came."
+        ),
+    )
     role = models.ForeignKey(
         PipelineRole,
         on_delete=models.SET_NULL,
@@ -417,6 +425,10 @@ class JobEvent(models.Model):
         VISIT_DONE = "visit_done", _("Visit done")
         VISIT_CANCELLED = "visit_cancelled", _("Visit cancelled")
         VISIT_MISSED = "visit_missed", _("Couldn't get in")
+        FILES_RECEIVED = "files_received", _("Files received")
+        DOCUMENT_SHARED = "document_shared", _("Document shared")
+        DOCUMENT_WITHDRAWN = "document_withdrawn", _("Document withdrawn")
+        FILES_REMOVED = "files_removed", _("Files removed (retention)")
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events", verbose_name=_("job"))
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
@@ -515,6 +527,12 @@ class JobEvent(models.Model):
             case self.Kind.CHECK_IN_ANSWERED:
                 answer = _("all good") if d.get("answer") == "all_good" else _("there is a problem")
                 return f"{d.get('contact', '')}: {answer}"
+            case self.Kind.FILES_RECEIVED | self.Kind.FILES_REMOVED:
+                names = ", ".join(d.get("names", []))
+                return f"{d['contact']}: {names}" if d.get("contact") else names
+            case self.Kind.DOCUMENT_WITHDRAWN:
+                title = str(d.get("title", ""))
+                return f"{title} ({d['reason']})" if d.get("reason") else title
             case self.Kind.VISIT_BOOKED | self.Kind.VISIT_MOVED:
                 return _("%(visit)s: %(window)s") % {"visit": d.get("title", "?"), "window": _window_said(d)}
             case self.Kind.VISIT_ON_THE_WAY | self.Kind.VISIT_RUNNING_LATE:

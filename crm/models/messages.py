@@ -49,6 +49,7 @@ class Message(models.Model):
         VISIT_CANCELLED = "visit_cancelled", _("Visit cancelled")
         VISIT_REMINDER = "visit_reminder", _("Visit reminder")
         VISIT_CHOSEN = "visit_chosen", _("Visit time chosen by the customer")
+        DOCUMENT_SHARED = "document_shared", _("Document shared")
 
     # Kinds a contact can opt out of; every other kind is part of doing the job (staff alerts go
     # to the team, not to a contact).
@@ -115,6 +116,15 @@ class Message(models.Model):
         blank=True,
         related_name="alerted_failures",
         verbose_name=_("failure told in"),
+    )
+    # A document shared with the customer: the message that tells them (its email may attach it).
+    document = models.ForeignKey(
+        "crm.JobFile",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="shared_in",
+        verbose_name=_("document"),
     )
     in_reply_to = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies", verbose_name=_("in reply to")

@@ -33,6 +33,7 @@ from django.utils import timezone
 from crm.email_backends import IDEMPOTENCY_ATTRIBUTE
 from crm.links import unsubscribe_url
 from crm.models import JobEvent, Message
+from crm.notify import document_attached
 from crm.services.alerts import alert_message_failed, digest_absorb
 from crm.services.events import record_event
 from crm.services.outbox import enqueue_now, record_message_sent, send_later
@@ -115,6 +116,10 @@ def build_email(message: Message, *, connection: BaseEmailBackend | None = None)
     )
     if message.body_html:
         email.attach_alternative(message.body_html, "text/html")
+    document = message.document if message.document_id else None
+    if document is not None and document.on_portal and document_attached(document, message.channel):
+        with document.file.open("rb") as stored:
+            email.attach(document.download_name(), stored.read(), document.content_type)
     # Anymail passes these to the ESP; tracking webhooks bring the outbox id back.
     email.metadata = {"outbox_id": str(message.pk)}  # type: ignore[attr-defined]
     email.tags = [message.kind]  # type: ignore[attr-defined]
