@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, cast
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 from crm.workdays import business_zone
@@ -51,13 +52,13 @@ def is_manager(user: Any) -> bool:
 
 
 def staff_required(
-    view: Callable[Concatenate[StaffRequest, P], HttpResponse],
-) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
+    view: Callable[Concatenate[StaffRequest, P], HttpResponseBase],
+) -> Callable[Concatenate[HttpRequest, P], HttpResponseBase]:
     """Anonymous visitors (and a customer's portal session) go to the staff sign-in page; a signed-in
     user who is not staff is refused."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
         if not is_staff(request.user):
@@ -72,11 +73,11 @@ def staff_required(
 
 
 def manager_required(
-    view: Callable[Concatenate[StaffRequest, P], HttpResponse],
-) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
+    view: Callable[Concatenate[StaffRequest, P], HttpResponseBase],
+) -> Callable[Concatenate[HttpRequest, P], HttpResponseBase]:
     @wraps(view)
     @staff_required
-    def wrapper(request: StaffRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+    def wrapper(request: StaffRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
         if not is_manager(request.user):
             raise PermissionDenied
         return view(request, *args, **kwargs)

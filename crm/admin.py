@@ -2,7 +2,8 @@
 
 Customers, contacts, pipelines and stages are reference data and are saved as they are. Jobs and
 milestones change only through crm.services.jobs, so the event log stays whole: the forms here
-validate, the services write. Events are read-only, jobs are cancelled rather than deleted.
+validate, the services write. Events are read-only, jobs are cancelled rather than deleted. Files
+are read-only too: they come and go through crm.services.files and the retention schedule.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from django.contrib.admin import widgets
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Prefetch, QuerySet, URLField
+from django.db.models import Count, OuterRef, PositiveBigIntegerField, Prefetch, QuerySet, Subquery, Sum, URLField
+from django.db.models.functions import Coalesce
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
@@ -49,6 +52,7 @@ from crm.models import (
     ImportRun,
     Job,
     JobEvent,
+    JobFile,
     JobReferenceCounter,
     JobRole,
     Message,
@@ -245,16 +249,34 @@ class ContactInline(admin.StackedInline):
         return 1 if obj is None else 0
 
 
+def stored_bytes_of_customer() -> Coalesce:
+    """What the files of a customer's jobs take in storage now (removed ones no longer count, as
+    in crm.services.files.job_bytes_stored): a subquery, so it neither multiplies with the other
+    annotations' joins nor costs a query per row."""
+    stored = (
+        JobFile.objects.filter(job__customer=OuterRef("pk"), removed_at__isnull=True)
+        .order_by()
+        .values("job__customer")
+        .annotate(total=Sum("size"))
+        .values("total")
+    )
+    return Coalesce(Subquery(stored, output_field=PositiveBigIntegerField()), 0)
+
+
 @admin.register(Customer)
 class CustomerAdmin(ServiceAdmin):
     ordering = ["name"]
-    list_display = ["name", "kind", "contact_count", "created_at"]
+    list_display = ["name", "kind", "contact_count", "storage_used", "created_at"]
     list_filter = ["kind"]
     search_fields = ["name", "contacts__name", "contacts__email"]
     inlines = [ContactInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
-        return super().get_queryset(request).annotate(contact_count=Count("contacts", distinct=True))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(contact_count=Count("contacts", distinct=True), stored_bytes=stored_bytes_of_customer())
+        )
 
     def save_model(self, request: HttpRequest, obj: Customer, form: ModelForm, change: bool) -> None:
         data = form.cleaned_data
@@ -288,6 +310,10 @@ class CustomerAdmin(ServiceAdmin):
     @admin.display(description=_("contacts"), ordering="contact_count")
     def contact_count(self, obj: Customer) -> int:
         return obj.contact_count  # type: ignore[attr-defined]
+
+    @admin.display(description=_("Storage used"), ordering="stored_bytes")
+    def storage_used(self, obj: Customer) -> str:
+        return filesizeformat(obj.stored_bytes)  # type: ignore[attr-defined]
 
 
 @admin.register(Contact)
@@ -376,6 +402,7 @@ class StageTemplateInline(admin.TabularInline):
         "role",
         "message_key",
         "customer_instructions",
+        "asks_for_files",
     ]
 
     def get_extra(self, request: HttpRequest, obj: Pipeline | None = None, **kwargs: Any) -> int:
@@ -523,6 +550,19 @@ class JobRoleInline(admin.TabularInline):
         return ", ".join(stage.name for stage in obj.role.stages.all())
 
 
+class JobFileInline(ReadOnlyMixin, admin.TabularInline):
+    """The job's files, newest first (one query; each opens on its own page)."""
+
+    model = JobFile
+    readonly_fields = ("title", "direction", "content_type", "size_display", "created_at", "withdrawn_at", "removed_at")
+    fields = readonly_fields
+    show_change_link = True
+
+    @admin.display(description=_("size"))
+    def size_display(self, obj: JobFile) -> str:
+        return filesizeformat(obj.size)
+
+
 class JobEventInline(ReadOnlyMixin, admin.TabularInline):
     model = JobEvent
     readonly_fields = ("created_at", "kind", "actor", "summary")
@@ -542,7 +582,7 @@ class JobAdmin(ServiceAdmin):
     list_select_related = ["customer", "pipeline", "current_stage", "owner"]
     search_fields = ["reference", "title", "customer__name", "contacts__name", "contacts__email"]
     autocomplete_fields = ["customer", "contacts", "installers"]
-    inlines = [JobRoleInline, MilestoneInline, JobEventInline]
+    inlines = [JobRoleInline, MilestoneInline, JobFileInline, JobEventInline]
     add_fieldsets = [
         (
             None,
@@ -849,6 +889,69 @@ class RequestAdmin(ReadOnlyMixin, OddInputAdmin):
     list_select_related = ["job", "contact__customer"]
     search_fields = ["job__reference", "contact__name", "body"]
     date_hierarchy = "received_at"
+
+
+@admin.register(JobFile)
+class JobFileAdmin(ReadOnlyMixin, OddInputAdmin):
+    """Photos and documents on jobs, for support. Sent, shared and withdrawn through
+    crm.services.files, their bytes removed by the retention schedule
+    (crm.services.file_retention): never added, changed or deleted here."""
+
+    list_display = [
+        "title",
+        "job",
+        "direction",
+        "content_type",
+        "size_display",
+        "created_at",
+        "withdrawn_at",
+        "removed_at",
+    ]
+    list_filter = ["direction", "content_type", ("removed_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["job"]
+    search_fields = ["title", "job__reference", "job__customer__name"]
+    date_hierarchy = "created_at"
+    # Not the file fields themselves: their URL is no address (files reach people only through
+    # the views that check who asks, crm.downloads); the name they are stored under, and a link
+    # to the staff page that opens them.
+    readonly_fields = (
+        "title",
+        "job",
+        "direction",
+        "original_name",
+        "content_type",
+        "size_display",
+        "width",
+        "height",
+        "sha256",
+        "stored_as",
+        "open_link",
+        "contact",
+        "message",
+        "shared_by",
+        "commitment",
+        "created_at",
+        "withdrawn_at",
+        "withdrawn_by",
+        "withdrawn_reason",
+        "removed_at",
+    )
+    fields = readonly_fields
+
+    @admin.display(description=_("size"), ordering="size")
+    def size_display(self, obj: JobFile) -> str:
+        return filesizeformat(obj.size)
+
+    @admin.display(description=_("stored as"))
+    def stored_as(self, obj: JobFile) -> str:
+        return obj.file.name if obj.is_stored else gettext("Removed")
+
+    @admin.display(description="")
+    def open_link(self, obj: JobFile) -> str:
+        if not obj.is_stored:
+            return ""
+        url = reverse("crm:job_file", args=[obj.job.public_id, obj.public_id])
+        return format_html('<a href="{}">{}</a>', url, gettext("Open the file"))
 
 
 @admin.register(ImportRun)

@@ -128,6 +128,8 @@ class StageSpec:
     # The role that answers for the customer from this stage on (a RoleSpec's name); empty:
     # whoever was the contact stays.
     role: str = ""
+    # What to prepare includes sending photos: the portal offers to send them there.
+    asks_for_files: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,7 @@ PIPELINES = (
                 name_fr="Proposition envoyée",
                 instructions_fr="Envoyez-nous quelques photos de l’emplacement prévu et de votre tableau électrique.",
                 role="Sales",
+                asks_for_files=True,
             ),
             StageSpec(
                 "Order confirmed",
@@ -246,11 +249,16 @@ PIPELINES = (
                 "Diagnosed",
                 2,
                 "diagnosed",
-                instructions="Make sure someone can let the technician in and show where the fault appears.",
+                instructions=(
+                    "Send us a photo of the error on the display and of the unit's label; make sure someone can "
+                    "let the technician in and show where the fault appears."
+                ),
                 name_fr="Diagnostic établi",
                 instructions_fr=(
-                    "Assurez-vous que quelqu’un peut ouvrir au technicien et lui montrer où la panne apparaît."
+                    "Envoyez-nous une photo de l’erreur affichée et de la plaque de l’appareil ; assurez-vous que "
+                    "quelqu’un peut ouvrir au technicien et lui montrer où la panne apparaît."
                 ),
+                asks_for_files=True,
             ),
             StageSpec("Parts ordered", 1, "parts-ordered", name_fr="Pièces commandées"),
             StageSpec(
@@ -427,6 +435,9 @@ class JobSpec:
     cancel: str = ""
     complete: str | None = None
     contacts: tuple[str, ...] = field(default=())  # names; empty means every contact of the customer
+    # A document promised by the owner ("the quote"), due this many business days from today.
+    promised_document: str = ""
+    promised_in: int = 3
 
 
 # Cumulative business days from the start: Installation 0, 3, 8, 11, 21, 26; Repair 0, 2, 3, 8, 10.
@@ -471,6 +482,8 @@ JOBS = (
         "Repair",
         "bob",
         started=0,
+        # Shared from the job page (a PDF), it keeps the promise: Marie downloads it on her portal.
+        promised_document="Quote for the repair",
     ),
     JobSpec("Northwind Logistics Ltd", "Loading bay door motor", "Repair", "alice", started=3, reached="Parts ordered"),
     JobSpec(
@@ -754,6 +767,7 @@ def _seed_pipeline(spec: PipelineSpec, *, users: dict[str, User], result: SeedRe
             customer_instructions=stage_spec.instructions,
             name_fr=stage_spec.name_fr,
             customer_instructions_fr=stage_spec.instructions_fr,
+            asks_for_files=stage_spec.asks_for_files,
         )
         stage.full_clean()
         stage.save()
@@ -922,6 +936,14 @@ def _seed_job(
         job = job_cancel(job=job, actor=owner, reason=spec.cancel)
     if spec.complete is not None:
         job = job_complete(job=job, actor=owner, reason=spec.complete)
+    if spec.promised_document:
+        promises.document_promise(
+            job=job,
+            title=spec.promised_document,
+            due_on=add_business_days(today, spec.promised_in),
+            actor=owner,
+            contact=job.contacts.order_by("pk").first(),
+        )
     result.add("jobs")
     log(f"Job {job.reference} {spec.title} ({customer.name}, {job.current_stage.name}, {job.get_status_display()})")
 

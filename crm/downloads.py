@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Literal
 
 from django.core.files.storage import Storage
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
 
@@ -30,7 +31,7 @@ def _signs_urls(storage: Storage) -> bool:
     return bool(getattr(storage, "querystring_auth", False)) and hasattr(storage, "bucket_name")
 
 
-def file_response(document: JobFile, variant: Variant = "file") -> HttpResponse:
+def file_response(document: JobFile, variant: Variant = "file") -> HttpResponseBase:
     """The file (or its thumbnail) as a response; a removed file, or a missing thumbnail, is a 404."""
     field = document.thumbnail if variant == "thumbnail" else document.file
     if not document.is_stored or not field:
@@ -39,7 +40,7 @@ def file_response(document: JobFile, variant: Variant = "file") -> HttpResponse:
     inline = content_type.startswith("image/")
     disposition = content_disposition_header(not inline, document.download_name()) or "attachment"
     storage = field.storage
-    response: HttpResponse
+    response: HttpResponseBase
     if _signs_urls(storage):
         url = storage.url(
             field.name,

@@ -23,6 +23,9 @@ PERIODIC = [
     # time zone (each once per job and contact, however often this runs).
     Periodic(name="survey-invitations", func="crm.tasks.send_survey_invitations", minutes=15),
     Periodic(name="check-ins", func="crm.tasks.send_check_ins", minutes=15),
+    # Retention: the bytes of files of jobs closed more than FILE_RETENTION_MONTHS ago, once a day
+    # (nothing while the setting is empty).
+    Periodic(name="file-retention", func="crm.tasks.expire_files", minutes=24 * 60),
 ]
 
 

@@ -36,6 +36,7 @@ from crm.models import (
     Contact,
     Job,
     JobEvent,
+    JobFile,
     JobRole,
     Message,
     Milestone,
@@ -471,7 +472,7 @@ def staff_users() -> QuerySet[Any]:
 
 def job_detail(public_id: Any) -> Job | None:
     """The job page: the job with its customer, contacts, installers, milestones, latest events
-    and messages, and open questions, in a fixed number of queries (None: no such job). Staff see
+    messages, files, and open questions, in a fixed number of queries (None: no such job). Staff see
     every job."""
     events = JobEvent.objects.select_related("actor").order_by("-created_at", "-id")
     messages = Message.objects.select_related("contact", "author").order_by("-created_at", "-id")
@@ -506,6 +507,13 @@ def job_detail(public_id: Any) -> Job | None:
                 .prefetch_related("installers")
                 .order_by("window_start"),
                 to_attr="all_visits",
+            ),
+            Prefetch(
+                "files",
+                queryset=JobFile.objects.select_related("contact", "shared_by", "commitment").order_by(
+                    "-created_at", "-id"
+                ),
+                to_attr="all_files",
             ),
         )
         .filter(public_id=public_id)

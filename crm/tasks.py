@@ -1,6 +1,6 @@
 """django-q2 entry points: load by id, call a service. Nothing else lives here."""
 
-from crm.services import alerts, campaigns, checkins, csv_import, delivery, scan, surveys, visit_scan
+from crm.services import alerts, campaigns, checkins, csv_import, delivery, file_retention, scan, surveys, visit_scan
 
 
 def send_messages(message_ids: list[int]) -> dict[int, str]:
@@ -45,3 +45,7 @@ def send_survey_invitations() -> int:
 
 def send_check_ins() -> int:
     return checkins.check_ins_send()
+
+
+def expire_files() -> int:
+    return file_retention.files_expire()

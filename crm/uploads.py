@@ -167,7 +167,12 @@ def _image(name: str, data: bytes, image_types: list[str]) -> Inspected:
             # Pillow warns, then refuses, past its own pixel limit; ours (below) is lower and says why.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=list(formats))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
+    except Image.DecompressionBombError:
+        # Past Pillow's own limit (read from the header, like ours): far too many pixels.
+        raise UploadRefused(
+            shown, _("the picture has more than %(mp)s megapixels.") % {"mp": settings.FILE_MAX_MEGAPIXELS}
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise UploadRefused(shown, _("we can only take %(types)s.") % {"types": types_said()}) from None
     with image:
         content_type = formats[str(image.format)]

@@ -4,6 +4,7 @@ from crm.views import (
     csv_import,
     customers,
     dashboard,
+    files,
     jobs,
     jobs_bulk,
     promises,
@@ -26,6 +27,7 @@ urlpatterns = [
     *reports.urlpatterns,
     *questions.urlpatterns,
     *visits.urlpatterns,
+    *files.urlpatterns,
     *schedule.urlpatterns,
     *calendar.urlpatterns,
 ]

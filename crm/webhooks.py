@@ -34,13 +34,25 @@ def _cleaned(value: Any) -> Any:
     return value
 
 
+def _with_contents(payload: Any) -> Any:
+    """Postmark sends an empty attachment with ``"Content": ""``, which anymail reads as missing
+    (it then looks for a "Data" key and fails): given one."""
+    if isinstance(payload, dict) and isinstance(payload.get("Attachments"), list):
+        payload["Attachments"] = [
+            {**a, "Data": a.get("Content") or a.get("Data") or ""} if isinstance(a, dict) else a
+            for a in payload["Attachments"]
+        ]
+    return payload
+
+
 class PostmarkInboundView(PostmarkInboundWebhookView):
     """A JSON body may carry lone surrogates (``"\\ud800"``), on which Python's email library fails
     while anymail builds the message, before any receiver runs — so every retry of the provider
-    would fail the same way and the email would be lost. Cleaned first, it arrives."""
+    would fail the same way and the email would be lost. Cleaned first, it arrives; so does an
+    empty attachment."""
 
     def esp_to_anymail_event(self, esp_event: Any) -> AnymailInboundEvent:
-        return super().esp_to_anymail_event(_cleaned(esp_event))
+        return super().esp_to_anymail_event(_with_contents(_cleaned(esp_event)))
 
 
 def _provider_message_id(value: Any) -> str | None:

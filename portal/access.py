@@ -20,7 +20,8 @@ from functools import wraps
 from typing import Concatenate, ParamSpec, TypeVar, cast
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -133,14 +134,16 @@ def portal_time_zone(request: HttpRequest) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(settings.DEFAULT_CONTACT_TIME_ZONE)
 
 
-def in_portal_language(view: Callable[Concatenate[R, P], HttpResponse]) -> Callable[Concatenate[R, P], HttpResponse]:
+def in_portal_language(
+    view: Callable[Concatenate[R, P], HttpResponseBase],
+) -> Callable[Concatenate[R, P], HttpResponseBase]:
     """Render the view in the portal's language and the contact's time zone.
 
     ``override`` rather than ``activate``: nothing leaks into the next request on this thread.
     """
 
     @wraps(view)
-    def wrapper(request: R, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+    def wrapper(request: R, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
         language = portal_language(request)
         with translation.override(language), timezone.override(portal_time_zone(request)):
             response = view(request, *args, **kwargs)
@@ -151,8 +154,8 @@ def in_portal_language(view: Callable[Concatenate[R, P], HttpResponse]) -> Calla
 
 
 def contact_required(
-    view: Callable[Concatenate[PortalRequest, P], HttpResponse],
-) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
+    view: Callable[Concatenate[PortalRequest, P], HttpResponseBase],
+) -> Callable[Concatenate[HttpRequest, P], HttpResponseBase]:
     """Portal views need a signed-in contact; everything they read starts from ``request.contact``.
 
     Without one, the visitor is sent to the page that offers a fresh link (with the job they
@@ -162,7 +165,7 @@ def contact_required(
 
     @in_portal_language
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
         contact_id = request.session.get(SESSION_KEY)
         contact = Contact.objects.select_related("customer").filter(pk=contact_id).first() if contact_id else None
         if contact is not None and (

@@ -12,9 +12,11 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
 from crm import phones
+from crm.forms.files import FilesField, files_help
 from crm.ids import parse_public_id
 from crm.models import Contact, known_time_zones
 from crm.services.contacts import normalise_phone
+from crm.services.files import MAX_NOTE_LENGTH
 from crm.services.questions import MAX_QUESTION_LENGTH
 
 # Time zones offered in the list: the "Area/City" ones people recognise (the legacy aliases such
@@ -89,6 +91,33 @@ class QuestionForm(forms.Form):
         },
         widget=forms.Textarea(attrs={"rows": 4}),
     )
+
+
+class UploadForm(forms.Form):
+    """The portal's "Send us photos or a document": several files (a phone offers its camera), a
+    note."""
+
+    attachments = FilesField(
+        label=_("Photos or documents"),
+        max_files=settings.FILES_PER_UPLOAD,
+        error_messages={"required": _("Choose at least one photo or document.")},
+    )
+    note = forms.CharField(
+        label=_("A note (optional)"),
+        required=False,
+        max_length=MAX_NOTE_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"max_length": _("Please keep the note under %(limit_value)s characters.")},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["attachments"].help_text = files_help()
+
+    @property
+    def refused_files(self) -> bool:
+        """Some chosen files were refused (each named with why): nothing of this send is kept."""
+        return any(e.code == "refused" for e in self.errors.as_data().get("attachments", []))
 
 
 # The note goes into the question the request opens, after the visit's day and window.

@@ -16,7 +16,7 @@ from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value
 from django.utils import timezone, translation
 
 from crm import selectors as crm_selectors
-from crm.models import Commitment, Contact, Job, JobEvent, Message, Milestone, Question, Visit
+from crm.models import Commitment, Contact, Job, JobEvent, JobFile, Message, Milestone, Question, Visit
 from crm.people import PersonCard, person_card
 from crm.workdays import business_today, business_zone
 
@@ -162,6 +162,13 @@ class JobStatus:
         return next((e for e in self.entries if e.state == "next"), None)
 
     @property
+    def asks_for_files(self) -> bool:
+        """The next step's "what to prepare" asks for photos or documents (the box offers to send
+        them, and thanks for what came)."""
+        entry = self.next
+        return entry is not None and entry.stage.asks_for_files and self.job.is_open
+
+    @property
     def next_is_overdue(self) -> bool:
         """The next step's date has passed without it being reached: say so, do not pretend."""
         entry = self.next
@@ -280,6 +287,8 @@ class HistoryItem:
     status: str = ""
     answer_due_on: date | None = None
     answered_at: datetime | None = None
+    # What came with it: photos and documents they sent with the message.
+    files: tuple[JobFile, ...] = ()
 
     @property
     def from_us(self) -> bool:
@@ -309,10 +318,12 @@ def history_messages(job: Job, contact: Contact) -> QuerySet[Message]:
     )
 
 
-def job_history(job: Job, contact: Contact) -> list[HistoryItem]:
+def job_history(job: Job, contact: Contact, files: JobFiles | None = None) -> list[HistoryItem]:
     """The conversation, newest first: two queries however long it is (plain rows, no models:
-    a long history stays cheap)."""
+    a long history stays cheap), with the files each message brought (``files``: read once for
+    the page)."""
     channel_labels = dict(Message.Channel.choices)
+    attached = files.by_message() if files is not None else {}
     items = [
         HistoryItem(
             at=sent_at or created_at,
@@ -324,10 +335,11 @@ def job_history(job: Job, contact: Contact) -> list[HistoryItem]:
             subject=subject if channel != Message.Channel.SMS else "",
             body=body_text,
             status=status,
+            files=tuple(attached.get(pk, ())),
         )
-        for created_at, sent_at, direction, channel, status, subject, body_text in history_messages(
+        for pk, created_at, sent_at, direction, channel, status, subject, body_text in history_messages(
             job, contact
-        ).values_list("created_at", "sent_at", "direction", "channel", "status", "subject", "body_text")
+        ).values_list("pk", "created_at", "sent_at", "direction", "channel", "status", "subject", "body_text")
     ]
     # Questions asked on the portal, by phone or noted by staff; an emailed question is already
     # in the list as the message it came in. The answer date is the one last told to the contact
@@ -683,6 +695,65 @@ def job_visits(job: Job) -> JobVisits:
         later=[card(v) for v in current[1:]],
         past=[card(v) for v in past],
     )
+
+
+# --- Files --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """A job's files as its customer sees them: the documents we shared (a withdrawn one stays as
+    a note saying so, without its file) and what they sent us. One query however many."""
+
+    documents: list[JobFile]
+    sent: list[JobFile]
+
+    def by_message(self) -> dict[int, list[JobFile]]:
+        """What came with each message (a portal upload, an email's attachments)."""
+        found: dict[int, list[JobFile]] = {}
+        for f in self.sent:
+            if f.message_id is not None:
+                found.setdefault(f.message_id, []).append(f)
+        return found
+
+    @property
+    def received(self) -> list[JobFile]:
+        """What they sent that we still keep (the "to prepare" box thanks them for it)."""
+        return [f for f in self.sent if f.is_stored]
+
+
+def job_files(job: Job) -> JobFiles:
+    """``job`` is one found by ``job_for_customer`` (the customer's): its files, newest first."""
+    rows = list(
+        JobFile.objects.filter(job=job)
+        .only(
+            "public_id",
+            "job_id",
+            "direction",
+            "title",
+            "original_name",
+            "content_type",
+            "size",
+            "thumbnail",
+            "message_id",
+            "created_at",
+            "withdrawn_at",
+            "withdrawn_reason",
+            "removed_at",
+        )
+        .order_by("-created_at", "-pk")
+    )
+    return JobFiles(
+        documents=[f for f in rows if f.direction == JobFile.Direction.OUT],
+        sent=[f for f in rows if f.direction == JobFile.Direction.IN],
+    )
+
+
+def job_file(job: Job, public_id: uuid.UUID) -> JobFile | None:
+    """One file of ``job`` (the customer's) the customer may open: not withdrawn, not removed.
+    None for any other (another job's, another customer's): the view answers 404."""
+    files = JobFile.objects.select_related("job").filter(job=job, public_id=public_id, removed_at__isnull=True)
+    return files.filter(withdrawn_at__isnull=True).first()
 
 
 # --- Calendar -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views, views_after, views_campaigns, views_visits
+from portal import views, views_after, views_campaigns, views_files, views_visits
 
 app_name = "portal"
 
@@ -31,3 +31,4 @@ urlpatterns = [
 ]
 urlpatterns += views_after.urlpatterns  # the survey and the check-in (after the job)
 urlpatterns += views_campaigns.urlpatterns  # campaign links: durable, no sign-in needed
+urlpatterns += views_files.urlpatterns  # photos and documents on a job

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -66,7 +67,7 @@ from portal.access import (
     sign_in,
     sign_out,
 )
-from portal.forms import AnotherTimeForm, LinkRequestForm, PreferencesForm, QuestionForm
+from portal.forms import AnotherTimeForm, LinkRequestForm, PreferencesForm, QuestionForm, UploadForm
 
 logger = logging.getLogger(__name__)
 
@@ -267,9 +268,12 @@ def _job_page(
     form: QuestionForm | None = None,
     acknowledged: Question | None = None,
     visit_form: AnotherTimeForm | None = None,
+    upload_form: UploadForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     contact = request.contact
     visits = selectors.job_visits(job)
+    files = selectors.job_files(job)
     return render(
         request,
         "portal/job.html",
@@ -282,12 +286,15 @@ def _job_page(
             "status_etag": _with_countdown(_status_etag(request, job.updated_at), visits),
             "poll_seconds": LIVE_STATUS_SECONDS,
             "owner": person_card(job.owner),
-            "history": selectors.job_history(job, contact),
+            "history": selectors.job_history(job, contact, files),
             "promises": selectors.job_promises(job, contact),
             "form": form or QuestionForm(),
             "acknowledged": acknowledged,
             "answer_by": _answer_by(),
+            "files": files,
+            "upload_form": upload_form or UploadForm(),
         },
+        status=status,
     )
 
 
@@ -303,7 +310,7 @@ def job_detail(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
 
 
 @require_safe
-def job_status(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def job_status(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponseBase:
     """The live fragment (the next visit, status and timeline), polled by the open job page.
 
     Unchanged: 304 after one query, read with the customer id the session holds (sessions come
@@ -331,12 +338,15 @@ def job_status(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponse:
 def _job_status_fragment(request: PortalRequest, public_id: uuid.UUID, etag: str) -> HttpResponse:
     job = _get_job_for_contact(request, public_id)
     visits = selectors.job_visits(job)
+    status = selectors.job_status(job)
     response = render(
         request,
         "portal/_job_status.html",
         {
             "job": job,
-            "status": selectors.job_status(job),
+            "status": status,
+            # Read only when the "to prepare" box thanks for them.
+            "files": selectors.job_files(job) if status.asks_for_files else None,
             "visits": visits,
             "visit_form": AnotherTimeForm(),
             "owner": person_card(job.owner),

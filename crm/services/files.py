@@ -3,8 +3,9 @@ email) and the documents the team shares (a quote, a certificate: the promise of
 is shared).
 
 Every file is inspected first (crm.uploads: type from the content, size, pixels, EXIF stripped);
-the bytes are written to storage, then the rows in one transaction; if that transaction fails, the
-bytes just written are deleted again, so nothing is ever half-stored.
+the bytes are written to storage, then the rows, in one transaction; if anything in it fails, its
+commit included, the bytes it wrote are deleted again (stored_files_undone_on_failure), so nothing
+is ever half-stored.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
@@ -69,17 +71,22 @@ def ensure_room(job: Job, files: Iterable[Inspected]) -> None:
         )
 
 
+# The names written to storage by the transaction being run, so that they can be deleted if it
+# does not commit. Storage is not transactional: a row rolled back must not leave its bytes.
+_written_names: ContextVar[list[str] | None] = ContextVar("files_written", default=None)
+
+
 @contextmanager
-def _written(rows: list[tuple[JobFile, Inspected]]) -> Iterator[None]:
-    """Write each file's bytes (and thumbnail) to storage; if what follows fails, delete them."""
+def stored_files_undone_on_failure() -> Iterator[None]:
+    """Wrap a service's whole transaction (put it outside ``transaction.atomic``, so a failed
+    commit counts too): the bytes every ``_stored`` inside wrote are deleted again if anything
+    fails. Nested, the outermost one decides."""
+    if _written_names.get() is not None:
+        yield
+        return
     names: list[str] = []
+    token = _written_names.set(names)
     try:
-        for row, inspected in rows:
-            row.file.save(inspected.extension, ContentFile(inspected.data), save=False)
-            names.append(row.file.name)
-            if inspected.thumbnail:
-                row.thumbnail.save(".jpg", ContentFile(inspected.thumbnail), save=False)
-                names.append(row.thumbnail.name)
         yield
     except BaseException:
         for name in names:
@@ -88,6 +95,20 @@ def _written(rows: list[tuple[JobFile, Inspected]]) -> Iterator[None]:
             except Exception:
                 logger.warning("Could not delete %s after a failed upload", name, exc_info=True)
         raise
+    finally:
+        _written_names.reset(token)
+
+
+def _write(row: JobFile, inspected: Inspected) -> None:
+    """Write a file's bytes (and thumbnail) to storage, each name noted for the undoing."""
+    names = _written_names.get()
+    if names is None:
+        raise RuntimeError("Files are stored inside stored_files_undone_on_failure()")
+    row.file.save(inspected.extension, ContentFile(inspected.data), save=False)
+    names.append(row.file.name)
+    if inspected.thumbnail:
+        row.thumbnail.save(".jpg", ContentFile(inspected.thumbnail), save=False)
+        names.append(row.thumbnail.name)
 
 
 def _row(job: Job, inspected: Inspected, **fields: Any) -> JobFile:
@@ -107,8 +128,9 @@ def _row(job: Job, inspected: Inspected, **fields: Any) -> JobFile:
 
 def _stored(job: Job, files: list[Inspected], **fields: Any) -> list[JobFile]:
     rows = [(_row(job, f, **dict(fields)), f) for f in files]
-    with _written(rows):
-        return JobFile.objects.bulk_create([row for row, _inspected in rows])
+    for row, inspected in rows:
+        _write(row, inspected)
+    return JobFile.objects.bulk_create([row for row, _inspected in rows])
 
 
 def _touch(job: Job) -> None:
@@ -131,7 +153,7 @@ def files_receive(*, job: Job, contact: Contact, files: list[Inspected], note: s
     note = clean_text(note).strip()
     if len(note) > MAX_NOTE_LENGTH:
         raise DomainError(_("Keep the note under %(n)s characters.") % {"n": MAX_NOTE_LENGTH})
-    with transaction.atomic():
+    with stored_files_undone_on_failure(), transaction.atomic():
         job = lock_job(job)
         ensure_contacts_of(job.customer, [contact])
         ensure_room(job, files)
@@ -177,9 +199,9 @@ def _files_subject(count: int) -> str:
 
 
 def email_files_keep(*, message: Message, files: list[Inspected]) -> list[JobFile]:
-    """The files that came with a customer's email, kept on its job like a portal upload (the
-    caller, inbound_receive, is already in its transaction and has filed the message). Files past
-    the job's room are not kept: the caller names them in the message's text."""
+    """The files that came with a customer's email, kept on its job like a portal upload. The
+    caller, inbound_receive, runs inside stored_files_undone_on_failure and its transaction, has
+    locked the job, chosen the files within its room and filed the message."""
     assert message.job is not None
     ensure_room(message.job, files)
     stored = _stored(message.job, files, direction=JobFile.Direction.IN, contact=message.contact, message=message)
@@ -205,7 +227,7 @@ def document_share(
     title = clean_text(title).strip() or document.name
     if len(title) > MAX_TITLE_LENGTH:
         raise DomainError(_("Keep the title under %(n)s characters.") % {"n": MAX_TITLE_LENGTH})
-    with transaction.atomic():
+    with stored_files_undone_on_failure(), transaction.atomic():
         job = lock_job(job)
         if job.status == Job.Status.CANCELLED:
             raise DomainError(_("This job was cancelled: there is nobody to share a document with."))

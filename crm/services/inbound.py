@@ -9,6 +9,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 from anymail.inbound import AnymailInboundMessage
@@ -22,8 +23,11 @@ from crm.models import Contact, Job, JobEvent, Message, Question
 from crm.replies import html_to_text, strip_quoted
 from crm.services.alerts import alert_owner
 from crm.services.events import record_event
+from crm.services.files import email_files_keep, room_left, stored_files_undone_on_failure
+from crm.services.guards import lock_job
 from crm.services.questions import question_create
 from crm.text import clean_text
+from crm.uploads import Inspected, UploadRefused, inspect
 
 logger = logging.getLogger(__name__)
 
@@ -71,40 +75,104 @@ def _body(email: AnymailInboundMessage, content_type: str) -> str:
     return ""
 
 
-def _attachments(email: AnymailInboundMessage) -> list[tuple[str, str, int]]:
-    """Name, type and size of each file that came with the email. Inline parts with a name count:
-    some mail clients put a pasted photo inline."""
+@dataclass(frozen=True)
+class Attachment:
+    """A file that came with an email, as it came."""
+
+    name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class NotKept:
+    attachment: Attachment
+    reason: str
+
+
+def _attachments(email: AnymailInboundMessage) -> list[Attachment]:
+    """Each file that came with the email. Inline parts with a name count: some mail clients put a
+    pasted photo inline."""
     files = []
     for part in [*email.attachments, *(p for p in email.inlines if p.get_filename())]:
         try:
-            size = len(part.get_content_bytes() or b"")
+            data = part.get_content_bytes() or b""
         except ValueError:
-            # A multipart attachment has no single content: its whole encoded size.
-            size = len(part.as_bytes())
-        files.append((_clean(part.get_filename()), _clean(part.get_content_type()), size))
+            # A multipart attachment (a forwarded email) has no single content: its encoded whole.
+            data = part.as_bytes()
+        files.append(Attachment(_clean(part.get_filename()), _clean(part.get_content_type()), data))
     return files
 
 
-def _attachments_note(files: list[tuple[str, str, int]]) -> str:
-    """What staff read in place of the files, which are not kept: enough to know what arrived and
-    to ask for it again."""
+def _file_line(attachment: Attachment, reason: str = "") -> str:
+    line = "- " + _("%(name)s (%(type)s, %(size)s)") % {
+        "name": attachment.name or _("no name"),
+        "type": attachment.content_type,
+        "size": filesizeformat(len(attachment.data)),
+    }
+    return f"{line}: {reason}" if reason else line
+
+
+def _attachments_note(kept: list[Attachment], not_kept: list[NotKept]) -> str:
+    """What staff read of the files beside the email's text: those kept on the job (shown with it)
+    and, for each one not kept, why — enough to ask for it again."""
     # Stored once and read by staff, so in the team's language rather than the sender's.
     with translation.override(settings.LANGUAGE_CODE):
-        lines = [_("Files attached to this email (named here, not kept):")]
-        lines += [
-            "- "
-            + _("%(name)s (%(type)s, %(size)s)")
-            % {"name": name or _("no name"), "type": content_type, "size": filesizeformat(size)}
-            for name, content_type, size in files
-        ]
+        lines = []
+        if kept:
+            lines += [_("Files attached to this email, kept on the job:"), *(_file_line(a) for a in kept)]
+        if not_kept:
+            if lines:
+                lines.append("")
+            lines += [
+                _("Files attached to this email, not kept:"),
+                *(_file_line(n.attachment, n.reason) for n in not_kept),
+            ]
     return "\n".join(lines)
 
 
-def _with_attachments(text: str, email: AnymailInboundMessage) -> str:
-    files = _attachments(email)
-    if not files:
+def _with_note(text: str, note: str) -> str:
+    if not note:
         return text
-    return f"{text}\n\n{_attachments_note(files)}" if text else _attachments_note(files)
+    return f"{text}\n\n{note}" if text else note
+
+
+def _named_only(email: AnymailInboundMessage) -> str:
+    """The note for an email that is not filed on a job: its files are named, not kept."""
+    files = _attachments(email)
+    with translation.override(settings.LANGUAGE_CODE):
+        reason = _("not kept: this email is not filed on a job.")
+    return _attachments_note([], [NotKept(a, reason) for a in files]) if files else ""
+
+
+def _sorted_attachments(
+    job: Job, email: AnymailInboundMessage
+) -> tuple[list[Inspected], list[Attachment], list[NotKept]]:
+    """The email's files a job keeps (inspected like a portal upload, within the job's room), the
+    attachments they came as, and those refused with the reason."""
+    keep: list[Inspected] = []
+    kept: list[Attachment] = []
+    not_kept: list[NotKept] = []
+    room = room_left(job)
+    seen: set[str] = set()
+    with translation.override(settings.LANGUAGE_CODE):
+        for attachment in _attachments(email):
+            try:
+                inspected = inspect(attachment.name, attachment.data)
+            except UploadRefused as refused:
+                not_kept.append(NotKept(attachment, refused.reason))
+                continue
+            if inspected.sha256 in seen:
+                # The same file twice (inline and attached, as some clients send it): kept once.
+                continue
+            if inspected.size > room:
+                not_kept.append(NotKept(attachment, _("this job has no room left for it.")))
+                continue
+            seen.add(inspected.sha256)
+            room -= inspected.size
+            keep.append(inspected)
+            kept.append(attachment)
+    return keep, kept, not_kept
 
 
 def _thread(email: AnymailInboundMessage) -> tuple[Job | None, Message | None]:
@@ -158,11 +226,15 @@ def _fingerprint(email: AnymailInboundMessage, header_id: str) -> str:
     return hashlib.sha256(source.encode("utf-8", "replace")).hexdigest()
 
 
-@transaction.atomic
 def inbound_receive(*, email: AnymailInboundMessage) -> Message:
-    """File a customer's email on its job (a new question, or a reply its owner hears of), else
-    keep it unassigned. Stored whole whatever its length: the limit of the portal's question box
-    is not one for an email."""
+    """File a customer's email on its job (a new question, or a reply its owner hears of), its
+    photos and documents kept on the job like a portal upload; else keep it unassigned. Stored
+    whole whatever its length: the limit of the portal's question box is not one for an email."""
+    with stored_files_undone_on_failure(), transaction.atomic():
+        return _file(email)
+
+
+def _file(email: AnymailInboundMessage) -> Message:
     header_id = _clean(email["Message-ID"]).strip()
     fingerprint = _fingerprint(email, header_id)
     key = FILED_KEY + fingerprint
@@ -174,7 +246,15 @@ def inbound_receive(*, email: AnymailInboundMessage) -> Message:
     job, parent = _thread(email)
     sender = _sender_address(email)
     contact = _sender(sender, job)
-    text = _body(email, "text/plain") or html_to_text(_body(email, "text/html"))
+    text = strip_quoted(_body(email, "text/plain") or html_to_text(_body(email, "text/html")))
+    files: list[Inspected] = []
+    if job is None:
+        note = _named_only(email)
+    else:
+        # Locked: the job's room for files is counted once at a time.
+        job = lock_job(job)
+        files, kept, not_kept = _sorted_attachments(job, email)
+        note = _attachments_note(kept, not_kept)
     message, created = Message.objects.get_or_create(
         idempotency_key=key,
         defaults={
@@ -188,7 +268,7 @@ def inbound_receive(*, email: AnymailInboundMessage) -> Message:
             "from_address": sender[:254],
             "to_address": (_recipients(email) or [""])[0][:254],
             "subject": _clean(email.subject)[:300],
-            "body_text": _with_attachments(strip_quoted(text), email),
+            "body_text": _with_note(text, note),
             "email_message_id": header_id[:255],
             "in_reply_to": parent,
         },
@@ -198,6 +278,7 @@ def inbound_receive(*, email: AnymailInboundMessage) -> Message:
     if job is None:
         logger.info("Inbound email from %s matches no job; kept as unassigned (message %s)", sender, message.pk)
         return message
+    stored = email_files_keep(message=message, files=files) if files else []
     record_event(
         job=job,
         kind=JobEvent.Kind.MESSAGE_RECEIVED,
@@ -206,6 +287,7 @@ def inbound_receive(*, email: AnymailInboundMessage) -> Message:
         sender=sender,
         contact=contact.name if contact else "",
         subject=message.subject,
+        **({"names": [f.title for f in stored]} if stored else {}),
     )
     if contact is not None and not job.questions.filter(contact=contact, answered_at__isnull=True).exists():
         # A new request by email (not a follow-up to an open question): acknowledged at once with
@@ -252,7 +334,7 @@ def _raw_text(email: AnymailInboundMessage) -> str:
         if value:
             headers.append(f"{name}: {value}")
     text = _read(lambda: _body(email, "text/plain")) or _read(lambda: html_to_text(_body(email, "text/html")))
-    files = _read(lambda: _with_attachments("", email))
+    files = _read(lambda: _named_only(email))
     return "\n\n".join(part for part in ("\n".join(headers), text, files) if part)
 
 

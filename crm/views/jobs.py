@@ -25,6 +25,7 @@ from crm import selectors
 from crm.access import StaffRequest, is_manager, staff_required
 from crm.errors import DomainError
 from crm.forms.fields import search_text
+from crm.forms.files import DocumentShareForm
 from crm.forms.jobs import (
     AdvanceForm,
     AnswerForm,
@@ -70,6 +71,8 @@ ACTION_FORMS: dict[str, type[JobForm]] = {
     # Move and Cancel forms (VisitRows is no action: it builds them from the page's prefetch).
     "visit_book": VisitBookForm,
     "visits": VisitRows,
+    # Share a document (its views are in crm.views.files).
+    "document": DocumentShareForm,
 }
 
 
@@ -193,7 +196,7 @@ def act_on_job(
 ) -> HttpResponse:
     """Validate the named form, call the service, and answer with the page as it now is."""
     job = get_job(public_id)
-    form = ACTION_FORMS[name](request.POST, job=job)
+    form = ACTION_FORMS[name](request.POST, request.FILES, job=job)
     if form.is_valid():
         try:
             done = perform(job, form.cleaned_data)

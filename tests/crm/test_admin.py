@@ -36,6 +36,7 @@ from crm.services.csv_import import import_create
 from crm.services.jobs import job_advance, job_cancel, job_create, job_hold, job_roles_set, milestone_move
 from crm.services.questions import question_create
 from crm.workdays import business_today
+from tests.files import received
 
 CRM_ADMINS = [model_admin for model, model_admin in admin.site._registry.items() if model._meta.app_label == "crm"]
 
@@ -104,6 +105,7 @@ def world(job: Job, contact: Contact, bob: User) -> None:
     """At least one row of every crm model (the job brings its customer, pipeline, milestones,
     events and reference counter)."""
     StaffProfile.objects.create(user=bob, phone="+33 1 23 45 67 89", job_title="Production manager")
+    received(job, contact, "roof.jpg")
     # A role of the pipeline, named by a stage and held on the job.
     production = PipelineRole.objects.create(pipeline=job.pipeline, name="Production manager", default_holder=bob)
     job.pipeline.stages.filter(name="Order confirmed").update(role=production)

@@ -42,6 +42,7 @@ from crm.models import (
     Customer,
     ImportRun,
     Job,
+    JobFile,
     Message,
     Pipeline,
     Question,
@@ -50,6 +51,7 @@ from crm.models import (
 )
 from crm.services.campaigns import CampaignDetails, campaign_create
 from crm.services.csv_import import import_create
+from crm.services.files import document_share
 from crm.services.jobs import job_create
 from crm.services.questions import question_create
 from crm.services.visits import visit_book
@@ -58,6 +60,7 @@ from crm.views import customers as customer_views
 from crm.workdays import business_zone
 from tests.crm.test_admin import form_data
 from tests.crm.test_csv_import import GOOD, csv_bytes
+from tests.files import photo
 
 pytestmark = pytest.mark.django_db
 
@@ -152,6 +155,7 @@ class World:
     visit: Visit
     owner: User
     colleague: User
+    document: JobFile
 
     def stage(self, position: int) -> int:
         return self.installation.stages.get(position=position).pk
@@ -213,6 +217,9 @@ def world(customer: Customer, contact: Contact, installation: Pipeline, alice: U
         visit=visit,
         owner=bob,
         colleague=charlie,
+        # A photo of the finished work shared with the customer: it has a thumbnail, and it can
+        # be withdrawn.
+        document=document_share(job=job, actor=bob, document=photo("finished.jpg"), title="The finished work"),
     )
 
 
@@ -243,6 +250,7 @@ def args_for(pattern: URLPattern, world: World) -> list[Any]:
         "commitment_id": world.commitment.pk,
         "request_id": world.question.pk,
         "message_id": world.inbound.pk if name.startswith("inbox") else world.job_message.pk,
+        "file_id": world.document.public_id,
         "language": "en",
     }
     return [by_converter[converter] for converter in pattern.pattern.converters]
@@ -287,6 +295,8 @@ PAGES: dict[str, tuple[str, ...]] = {
     "health": ("from", "to", "owner", "format"),
     "satisfaction": ("from", "to", "owner", "installer", "pipeline", "format"),
     "today": (),
+    "job_file": (),
+    "job_file_thumbnail": (),
 }
 
 
@@ -516,6 +526,7 @@ FORMS: dict[str, Callable[[World], list[Submission]]] = {
     "visit_move_preview": lambda w: [Submission("get", _move_visit(w), (f"visit-{w.visit.pk}-move-reason",))],
     "visit_cancel": lambda w: [Submission("post", _cancel_visit(w), (f"visit-{w.visit.pk}-cancel-reason",))],
     "visit_crew": lambda w: [Submission("post", _crew_visit(w), (f"visit-{w.visit.pk}-crew-subcontractor",))],
+    "document_withdraw": lambda w: [Submission("post", {"reason": "Replaced by the new one"}, ("reason",))],
     # The "Today" page's buttons; the visit is this afternoon's (the world's clock is 10:00).
     "visit_action": lambda w: [
         Submission("post", {"action": "on_the_way", "minutes": "30", "at": "", "reason": ""}, ("reason",)),
@@ -542,15 +553,18 @@ BUTTONS = {
     # The world's pipeline has no roles: the form has no field (tried with a stray one).
     "job_roles",
 }
-# The upload's file is not a form value: test_it_imports_a_file_with_nul_in_its_name_and_cells.
-UPLOADS = {"import"}
+# The upload's file is not a form value: test_it_imports_a_file_with_nul_in_its_name_and_cells, and
+# tests/crm/test_views_files.py for a shared document (a NUL in its title and in its file name).
+UPLOADS = {"import", "document_share"}
 
 NAMES = [str(p.name) for p in urlpatterns]
 
 
 def test_it_sweeps_every_staff_url() -> None:
     for name in NAMES:
-        assert name in PAGES or name in FORMS or name in BUTTONS, f"classify crm:{name} in {__name__}"
+        assert name in PAGES or name in FORMS or name in BUTTONS or name in UPLOADS, (
+            f"classify crm:{name} in {__name__}"
+        )
     assert set(PAGES) | set(FORMS) | BUTTONS | UPLOADS <= set(NAMES), "a name here is no longer a URL"
 
 

@@ -9,7 +9,6 @@ JSON with a Headers list, SendGrid's multipart form, with the full MIME message 
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -432,49 +431,6 @@ def test_it_reads_a_reply_in_a_charset_it_has_no_codec_for(live_server, job: Job
     assert response.status_code == 200
     [reply] = inbound()
     assert (reply.job, reply.body_text, reply.last_error) == (job, "Jeudi nous convient.", "")
-
-
-def postmark_attachment(name: str, content: bytes, content_type: str) -> dict[str, Any]:
-    return {
-        "Name": name,
-        "Content": base64.b64encode(content).decode(),
-        "ContentType": content_type,
-        "ContentLength": len(content),
-    }
-
-
-def test_it_names_the_files_of_an_attachment_only_reply(live_server, job: Job, contact: Contact) -> None:
-    payload = postmark_inbound(to=reply_address(job), text="")
-    payload["HtmlBody"] = payload["StrippedTextReply"] = ""
-    payload["Attachments"] = [postmark_attachment("compteur.jpg", b"\xff\xd8" + b"\x00" * 2046, "image/jpeg")]
-
-    responses = [post_postmark(live_server, payload) for _ in range(2)]
-
-    assert [r.status_code for r in responses] == [200, 200]
-    [reply] = inbound()
-    assert reply.body_text == (
-        "Files attached to this email (named here, not kept):\n- compteur.jpg (image/jpeg, 2.0\xa0KB)"
-    )
-    [question] = Question.objects.filter(job=job)
-    assert question.body == reply.body_text
-
-
-def test_it_names_the_files_after_the_text_of_a_reply(live_server, job: Job, contact: Contact) -> None:
-    payload = postmark_inbound(to=reply_address(job), text="Voici le devis signé." + QUOTED_FR)
-    payload["Attachments"] = [
-        postmark_attachment("devis signé.pdf", b"%PDF-1.4" + b"0" * 200, "application/pdf"),
-        postmark_attachment("photo.png", b"\x89PNG" + b"0" * 30, "image/png"),
-    ]
-
-    post_postmark(live_server, payload)
-
-    [reply] = inbound()
-    assert reply.body_text == (
-        "Voici le devis signé.\n\n"
-        "Files attached to this email (named here, not kept):\n"
-        "- devis signé.pdf (application/pdf, 208\xa0bytes)\n"
-        "- photo.png (image/png, 34\xa0bytes)"
-    )
 
 
 # --- An email that cannot be filed ----------------------------------------------------------------

@@ -8,6 +8,7 @@
   public pages are listed here by name, so a new URL without a parameter must be classified;
 - every form needs the CSRF token, and no mutation happens on GET: a GET of a mutation's URL goes
   on to a page (no portal URL dead-ends on a blank 405);
+- a file (``<uuid:file_id>``) is found through its job: another customer's job's file is a 404;
 - a campaign link (``<str:code>``) is public and durable: a code naming no campaign is a friendly
   404 page, never a redirect (tests/portal/test_campaign_links.py covers the rest).
 """
@@ -30,10 +31,11 @@ from crm.links import (
     make_unsubscribe_token,
     make_visit_calendar_token,
 )
-from crm.models import Contact, Job, Message, Question, Visit, VisitKind
+from crm.models import Contact, Job, JobFile, Message, Question, Visit, VisitKind
 from crm.services.visits import visit_book
 from portal.access import SESSION_KEY, SESSION_LANGUAGE_KEY
 from portal.urls import urlpatterns
+from tests.files import png, received, upload
 
 from .conftest import PARIS
 
@@ -42,13 +44,16 @@ NEEDS_CONTACT = {"home", "preferences"}
 PUBLIC = {"signed_out", "link_sent", "language", "sign_out"}
 # Views that change something on POST only; a GET goes on to a page (the unsubscribe link asks
 # on GET, acts on POST).
-MUTATIONS = {"ask", "visit_confirm", "visit_another_time", "visit_choose", "language", "sign_out"}
+MUTATIONS = {"ask", "upload", "visit_confirm", "visit_another_time", "visit_choose", "language", "sign_out"}
 # A visit's answers: a GET shows the page of that answer (where a message's one-click link lands).
 ANSWER_PAGES = {"visit_confirm", "visit_another_time", "visit_choose"}
 # Token URLs where a bad token still leads somewhere useful instead of a 404.
 REDIRECTS_ON_BAD_TOKEN = {"enter", "short_enter"}
 # One-click unsubscribe (RFC 8058): mail providers POST without a cookie; the token is the proof.
 CSRF_EXEMPT = {"unsubscribe"}
+
+# Not pages: a file's bytes (no template).
+FILES = {"file", "file_thumbnail"}
 
 # Public pages named by a code anyone with the message has (a campaign's durable link).
 PUBLIC_CODES = {"campaign"}
@@ -77,6 +82,13 @@ def stranger_visit(stranger_job: Job) -> Visit:
     return _book(stranger_job)
 
 
+@pytest.fixture(autouse=True)
+def _files(job: Job, john: Contact, stranger_job: Job, stranger: Contact) -> None:
+    """A photo on John's job and on the stranger's (the sweep's URLs that name a file)."""
+    received(job, john)
+    received(stranger_job, stranger)
+
+
 def _book(job: Job) -> Visit:
     kind, _created = VisitKind.objects.get_or_create(pipeline=job.pipeline, name="Installation day")
     return visit_book(
@@ -101,9 +113,11 @@ def ids(patterns: list[URLPattern]) -> list[str]:
     return [p.name for p in patterns]
 
 
-def call(client: Client, pattern: URLPattern, url: str, **data: str):  # type: ignore[no-untyped-def]
+def call(client: Client, pattern: URLPattern, url: str, **data: object):  # type: ignore[no-untyped-def]
     """POST for a mutation, else GET (or POST for a view that only takes POST)."""
     if pattern.name in MUTATIONS:
+        if pattern.name == "upload":
+            data["attachments"] = upload("photo.png", png(), "image/png")
         return client.post(url, data)
     response = client.get(url)
     if response.status_code == 405:
@@ -112,8 +126,13 @@ def call(client: Client, pattern: URLPattern, url: str, **data: str):  # type: i
 
 
 def job_args(pattern: URLPattern, job: Job, visit: Visit) -> list[object]:
-    """A job URL's arguments: the job, and the visit of that job when the URL names one."""
-    return [job.public_id, visit.public_id] if "visit_id" in params(pattern) else [job.public_id]
+    """A job URL's arguments: the job, and the visit or the file of that job when the URL names
+    one."""
+    if "visit_id" in params(pattern):
+        return [job.public_id, visit.public_id]
+    if "file_id" in params(pattern):
+        return [job.public_id, JobFile.objects.filter(job=job).values_list("public_id", flat=True).first()]
+    return [job.public_id]
 
 
 def args_for(pattern: URLPattern, contact: Contact, job: Job, visit: Visit) -> list[object]:
@@ -130,11 +149,11 @@ def args_for(pattern: URLPattern, contact: Contact, job: Job, visit: Visit) -> l
 def test_every_url_is_classified() -> None:
     for pattern in urlpatterns:
         kinds = params(pattern)
-        assert kinds <= {"public_id", "visit_id", "token", "code"}, (
+        assert kinds <= {"public_id", "visit_id", "file_id", "token", "code"}, (
             f"{pattern.name}: sweep a new kind of parameter {kinds}"
         )
-        if "visit_id" in kinds:
-            assert "public_id" in kinds, f"{pattern.name}: a visit is found through its job"
+        if "visit_id" in kinds or "file_id" in kinds:
+            assert "public_id" in kinds, f"{pattern.name}: a visit or a file is found through its job"
         if "code" in kinds:
             assert pattern.name in PUBLIC_CODES, f"classify {pattern.name} in {__name__}"
         if not kinds:
@@ -157,6 +176,7 @@ def test_another_customers_job_is_404(
     own = call(john_client, pattern, own_url, body="Hello", note="Hello")
     assert own.status_code in (200, 302), pattern.name
     assert not Question.objects.filter(job=stranger_job).exists()
+    assert JobFile.objects.filter(job=stranger_job).count() == 1
     stranger_visit.refresh_from_db()
     assert (stranger_visit.status, stranger_visit.version) == (Visit.Status.PLANNED, 1)
 
@@ -262,7 +282,7 @@ def test_no_url_dead_ends_on_get(
         assert response.status_code == 404, pattern.name
     else:
         assert response.status_code == 200, pattern.name
-    if pattern.name != "calendar":
+    if pattern.name not in {"calendar"} | FILES:
         assert response.templates, pattern.name
 
 
