@@ -335,6 +335,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "var" / "media")
 MEDIA_URL = "/media-not-served/"
 FILE_STORAGE = env_str("FILE_STORAGE", "filesystem")
+# A signed URL works at least a second and, as S3 allows, at most a week.
+S3_SIGNED_URL_SECONDS = env_int("S3_SIGNED_URL_SECONDS", 60)
+if not 1 <= S3_SIGNED_URL_SECONDS <= 7 * 24 * 3600:
+    raise ImproperlyConfigured(f"S3_SIGNED_URL_SECONDS must be between 1 and 604800, not {S3_SIGNED_URL_SECONDS}.")
 if FILE_STORAGE == "filesystem":
     DEFAULT_FILE_STORAGE_CONFIG: dict[str, Any] = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -356,7 +360,7 @@ elif FILE_STORAGE == "s3":
             # person by the view that checked them.
             "default_acl": None,
             "querystring_auth": True,
-            "querystring_expire": env_int("S3_SIGNED_URL_SECONDS", 60),
+            "querystring_expire": S3_SIGNED_URL_SECONDS,
             "file_overwrite": False,
             "signature_version": "s3v4",
             "addressing_style": env_str("S3_ADDRESSING_STYLE") or None,
@@ -370,6 +374,10 @@ FILE_MAX_MB = env_int("FILE_MAX_MB", 15)
 FILE_JOB_MAX_MB = env_int("FILE_JOB_MAX_MB", 200)
 FILES_PER_UPLOAD = env_int("FILES_PER_UPLOAD", 10)
 FILE_MAX_MEGAPIXELS = env_int("FILE_MAX_MEGAPIXELS", 50)
+if min(FILE_MAX_MB, FILE_JOB_MAX_MB, FILES_PER_UPLOAD, FILE_MAX_MEGAPIXELS) < 1:
+    raise ImproperlyConfigured(
+        "FILE_MAX_MB, FILE_JOB_MAX_MB, FILES_PER_UPLOAD and FILE_MAX_MEGAPIXELS must each be at least 1."
+    )
 # A shared PDF up to this size is also attached to its email (0: never; the portal link always).
 FILE_EMAIL_ATTACH_MAX_KB = env_int("FILE_EMAIL_ATTACH_MAX_KB", 0)
 # Files of jobs closed more than this many months ago are removed (empty: kept).

@@ -23,6 +23,8 @@ from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -554,13 +556,26 @@ class JobFileInline(ReadOnlyMixin, admin.TabularInline):
     """The job's files, newest first (one query; each opens on its own page)."""
 
     model = JobFile
-    readonly_fields = ("title", "direction", "content_type", "size_display", "created_at", "withdrawn_at", "removed_at")
+    # Few columns: the inline fits a phone (its change page has the rest).
+    readonly_fields = ("title", "direction", "size_display", "created_at", "state")
     fields = readonly_fields
     show_change_link = True
 
     @admin.display(description=_("size"))
     def size_display(self, obj: JobFile) -> str:
         return filesizeformat(obj.size)
+
+    @admin.display(description=_("state"))
+    def state(self, obj: JobFile) -> str:
+        if obj.removed_at:
+            return _("removed on %(date)s") % {
+                "date": date_format(timezone.localtime(obj.removed_at), "SHORT_DATE_FORMAT")
+            }
+        if obj.withdrawn_at:
+            return _("withdrawn on %(date)s") % {
+                "date": date_format(timezone.localtime(obj.withdrawn_at), "SHORT_DATE_FORMAT")
+            }
+        return ""
 
 
 class JobEventInline(ReadOnlyMixin, admin.TabularInline):

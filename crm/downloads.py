@@ -36,9 +36,13 @@ def file_response(document: JobFile, variant: Variant = "file") -> HttpResponseB
     field = document.thumbnail if variant == "thumbnail" else document.file
     if not document.is_stored or not field:
         raise Http404("No such file")
-    content_type = "image/jpeg" if variant == "thumbnail" else document.content_type
+    if variant == "thumbnail":
+        # Always a JPEG, whatever the file.
+        content_type, name = "image/jpeg", f"{document.download_name().rpartition('.')[0] or 'file'}-small.jpg"
+    else:
+        content_type, name = document.content_type, document.download_name()
     inline = content_type.startswith("image/")
-    disposition = content_disposition_header(not inline, document.download_name()) or "attachment"
+    disposition = content_disposition_header(not inline, name) or "attachment"
     storage = field.storage
     response: HttpResponseBase
     if _signs_urls(storage):

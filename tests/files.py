@@ -7,11 +7,12 @@ import io
 import struct
 import zlib
 
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from crm.models import Contact, Job, JobFile
-from crm.services.files import files_receive
+from crm.services.files import document_share, files_receive
 from crm.uploads import Inspected, inspect
 
 # Where the photo was taken, as a phone writes it (degrees, minutes, seconds north).
@@ -71,3 +72,12 @@ def received(job: Job, contact: Contact, *names: str) -> list[JobFile]:
     """Photos ``contact`` sent on ``job`` from the portal (one upload)."""
     message = files_receive(job=job, contact=contact, files=[photo(n) for n in names or ("photo.jpg",)])
     return list(message.files.order_by("pk"))
+
+
+def fill_to_thirty(job: Job, contact: Contact, actor: User) -> None:
+    """Take a job holding one file to 30: 18 more photos in 9 uploads, 11 shared documents."""
+    for i in range(9):
+        received(job, contact, f"a{i}.jpg", f"b{i}.jpg")
+    for i in range(11):
+        document_share(job=job, actor=actor, document=inspect(f"d{i}.pdf", PDF), title=f"Doc {i}")
+    assert job.files.count() == 30

@@ -59,9 +59,11 @@ def enter(page: Any, live_server: Any, contact: Contact, job: Job) -> None:
     page.goto(live_server.url + reverse("portal:enter", args=[make_link_token(contact)]) + f"?job={job.public_id}")
 
 
-def images_loaded(locator: Any) -> list[int]:
-    """The natural width of each image: 0 for one that did not load."""
-    return [int(w) for w in locator.evaluate_all("imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")]
+def wait_for_images(page: Any, selector: str) -> None:
+    """Wait until every image ``selector`` finds has loaded (a timeout fails the test)."""
+    page.wait_for_function(
+        "sel => [...document.querySelectorAll(sel)].every(i => i.complete && i.naturalWidth > 0)", arg=selector
+    )
 
 
 def test_photos_from_a_phone_and_a_quote_back(
@@ -87,7 +89,7 @@ def test_photos_from_a_phone_and_a_quote_back(
     expect(prepare).to_contain_text("Received, thank you:")
     thumbnails = prepare.locator("img")
     expect(thumbnails).to_have_count(2)
-    assert all(width > 0 for width in images_loaded(thumbnails))
+    wait_for_images(phone, ".prepare img")
     assert page_width(phone) <= 360
     assert_accessible(phone)
     stored = list(JobFile.objects.filter(job=job).order_by("title"))
@@ -99,7 +101,7 @@ def test_photos_from_a_phone_and_a_quote_back(
     sign_in(page, live_server.url + reverse("crm:job", args=[job.public_id]))
     files = page.locator("#files")
     expect(files.locator("img")).to_have_count(2)
-    assert all(width > 0 for width in images_loaded(files.locator("img")))
+    wait_for_images(page, "#files img")
     assert_accessible(page)
     quote = tmp_path / "devis-2026-014.pdf"
     quote.write_bytes(PDF)

@@ -19,7 +19,7 @@ from crm.services.files import document_share
 from crm.services.promises import document_promise
 from crm.uploads import inspect
 from crm.workdays import add_business_days, business_today
-from tests.files import HTML, PDF, jpeg, received, upload
+from tests.files import HTML, PDF, fill_to_thirty, jpeg, received, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -120,7 +120,8 @@ def test_attaching_small_pdfs_to_the_email_is_a_setting(
         document_share(job=live_job, actor=bob, document=inspect("devis.pdf", PDF), title="Quote")
     (sent,) = [m for m in mailoutbox if "Quote" in m.subject]
     assert sent.attachments == [("devis.pdf", PDF, "application/pdf")]
-    assert "It is also attached to this email." in sent.body
+    # Marie reads French.
+    assert "Il est aussi joint à cet e-mail." in sent.body
 
 
 def test_by_default_the_email_carries_the_link_only(
@@ -174,11 +175,7 @@ def test_the_job_page_costs_the_same_for_1_or_30_files(
         return len(queries)
 
     few = cost()
-    for i in range(9):
-        received(live_job, contact, f"a{i}.jpg", f"b{i}.jpg")
-    for i in range(11):
-        document_share(job=live_job, actor=bob, document=inspect(f"d{i}.pdf", PDF), title=f"Doc {i}")
-    assert live_job.files.count() == 30
+    fill_to_thirty(live_job, contact, bob)
     assert cost() == few
 
 

@@ -19,7 +19,7 @@ from crm.selectors import attention
 from crm.services.files import document_share, document_withdraw
 from crm.services.promises import document_promise
 from crm.uploads import inspect
-from tests.files import HTML, PDF, SVG, has_exif, jpeg, png, png_claiming, received, upload
+from tests.files import HTML, PDF, SVG, fill_to_thirty, has_exif, jpeg, png, png_claiming, received, upload
 
 from .conftest import advance, sign_in
 
@@ -262,6 +262,8 @@ def test_a_photo_opens_inline(john_client: Client, job: Job, john: Contact) -> N
     assert response["Content-Disposition"] == 'inline; filename="panel.jpg"'
     thumb = john_client.get(file_url(photo, "file_thumbnail"))
     assert thumb.status_code == 200 and thumb["Content-Type"] == "image/jpeg"
+    # A thumbnail is always a JPEG, and is named as one.
+    assert thumb["Content-Disposition"] == 'inline; filename="panel-small.jpg"'
 
 
 def test_a_withdrawn_document_leaves_a_note_and_its_file_is_gone_from_the_portal(
@@ -340,9 +342,5 @@ def test_the_job_page_costs_the_same_for_1_or_30_files(john_client: Client, job:
         return len(queries)
 
     few = cost()
-    for i in range(9):
-        received(job, john, f"a{i}.jpg", f"b{i}.jpg")
-    for i in range(11):
-        document_share(job=job, actor=bob, document=inspect(f"d{i}.pdf", PDF), title=f"Doc {i}")
-    assert job.files.count() == 30
+    fill_to_thirty(job, john, bob)
     assert cost() == few
