@@ -238,6 +238,9 @@ if ANYMAIL_ESP and not ANYMAIL_WEBHOOKS_ENABLED:
         "ANYMAIL_WEBHOOK_SECRET is not set. With ANYMAIL_ESP in production the webhook URLs need a "
         "'user:password' secret (the same one given to the provider); for local development set DJANGO_DEBUG=1."
     )
+# The providers whose webhook URLs are served: the configured one (a webhook URL of another is a
+# 404). None without a provider, or in production without the secret.
+ANYMAIL_WEBHOOK_ESPS = [ANYMAIL_ESP] if ANYMAIL_ESP and ANYMAIL_WEBHOOKS_ENABLED else []
 if env_str("EMAIL_BACKEND"):
     EMAIL_BACKEND = env_str("EMAIL_BACKEND")
 elif ANYMAIL_ESP:

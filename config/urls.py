@@ -1,3 +1,4 @@
+from anymail import urls as anymail_urls
 from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
@@ -5,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from config import errors
 from config.health import healthz
-from crm.webhooks import PostmarkInboundView
+from crm.webhooks import PostmarkInboundView, parse_guarded
 
 admin.site.site_header = _("Customer portal — administration")
 admin.site.site_title = _("Customer portal admin")
@@ -17,14 +18,26 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("crm.urls")),
 ]
-if settings.ANYMAIL_WEBHOOKS_ENABLED:
-    # ESP webhooks: /anymail/<esp>/tracking/ and /anymail/<esp>/inbound/, behind their basic-auth
-    # secret in production (settings refuse an ESP without one; with no ESP they are not served).
-    # Postmark's inbound address first, to its view that cleans the payload before anymail reads it.
-    urlpatterns[2:2] = [
-        path("anymail/postmark/inbound/", PostmarkInboundView.as_view(), name="postmark_inbound_webhook"),
-        path("anymail/", include("anymail.urls")),
-    ]
+
+
+def _webhooks(esps: list[str]) -> list[URLPattern | URLResolver]:
+    """The configured providers' webhooks only (/anymail/<esp>/tracking/ and inbound/), behind
+    their basic-auth secret in production: another provider's URL is a 404, never anymail's
+    configuration error (a 500) for a provider we have no keys for. A body the provider's parser
+    cannot read is a 400 (crm.webhooks.parse_guarded). Postmark's inbound address goes to its view
+    that cleans the payload before anymail reads it."""
+    served: list[URLPattern | URLResolver] = []
+    for pattern in anymail_urls.urlpatterns:
+        if not any(str(pattern.pattern).lstrip("^").startswith(f"{esp}/") for esp in esps):
+            continue
+        view = pattern.callback.view_class  # type: ignore[attr-defined]
+        if pattern.name == "postmark_inbound_webhook":
+            view = PostmarkInboundView
+        served.append(URLPattern(pattern.pattern, parse_guarded(view).as_view(), name=pattern.name))
+    return [path("anymail/", include((served, "anymail")))] if served else []
+
+
+urlpatterns[2:2] = _webhooks(settings.ANYMAIL_WEBHOOK_ESPS)
 
 handler400 = errors.bad_request
 handler403 = errors.permission_denied

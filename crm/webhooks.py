@@ -6,8 +6,11 @@ import logging
 from typing import Any
 
 from anymail.signals import AnymailInboundEvent, AnymailTrackingEvent, inbound, tracking
+from anymail.webhooks.base import AnymailBaseWebhookView
 from anymail.webhooks.postmark import PostmarkInboundWebhookView
+from django.core.exceptions import SuspiciousOperation
 from django.dispatch import receiver
+from django.http import HttpRequest
 
 from crm.services.inbound import inbound_keep_raw, inbound_receive
 from crm.services.tracking import message_track
@@ -53,6 +56,26 @@ class PostmarkInboundView(PostmarkInboundWebhookView):
 
     def esp_to_anymail_event(self, esp_event: Any) -> AnymailInboundEvent:
         return super().esp_to_anymail_event(_with_contents(_cleaned(esp_event)))
+
+
+class UnreadablePayload(SuspiciousOperation):
+    """A webhook body the provider's parser could not read: a 400 (logged as suspicious), not a
+    500 that would make the provider send the same junk again and again."""
+
+
+def parse_guarded(view_class: type[AnymailBaseWebhookView]) -> type[AnymailBaseWebhookView]:
+    """``view_class`` (an anymail webhook view, its credentials checked before it parses) whose
+    parsing failure is a 400. Only the parsing: an error in our receivers keeps its own handling
+    (an inbound email is kept raw, and only if that fails too does the provider hear a 5xx)."""
+
+    def parse_events(self: AnymailBaseWebhookView, request: HttpRequest) -> list[Any]:
+        try:
+            return super(guarded, self).parse_events(request)  # type: ignore[misc, arg-type]
+        except Exception as error:
+            raise UnreadablePayload(f"{view_class.__name__}: {type(error).__name__}") from error
+
+    guarded = type(f"Guarded{view_class.__name__}", (view_class,), {"parse_events": parse_events})
+    return guarded
 
 
 def _provider_message_id(value: Any) -> str | None:

@@ -13,7 +13,9 @@ PROBE = "import django; django.setup(); from django.conf import settings; print(
 
 WEBHOOK_PROBE = (
     "import django; django.setup(); from django.urls import Resolver404, resolve\n"
-    "try:\n    resolve('/anymail/postmark/tracking/'); print('served')\nexcept Resolver404:\n    print('absent')"
+    "for esp in ('postmark', 'mailgun'):\n"
+    "    try:\n        resolve(f'/anymail/{esp}/tracking/'); print(esp, 'served')\n"
+    "    except Resolver404:\n        print(esp, 'absent')"
 )
 
 
@@ -95,7 +97,17 @@ def test_it_rejects_a_boolean_it_cannot_read(value):
     assert "DJANGO_DEBUG must be a boolean" in result.stderr
 
 
-def test_it_serves_no_webhooks_in_production_without_their_secret():
-    assert start(WEBHOOK_PROBE, SECRET_KEY="x" * 50).stdout.strip() == "absent"
-    assert start(WEBHOOK_PROBE, SECRET_KEY="x" * 50, ANYMAIL_WEBHOOK_SECRET="u:p").stdout.strip() == "served"
-    assert start(WEBHOOK_PROBE, DJANGO_DEBUG="1").stdout.strip() == "served"
+def served(**env: str) -> list[str]:
+    return start(WEBHOOK_PROBE, **env).stdout.split("\n")[:2]
+
+
+def test_it_serves_the_configured_providers_webhooks_only_and_never_without_their_secret():
+    production = {"SECRET_KEY": "x" * 50}
+    assert served(**production) == ["postmark absent", "mailgun absent"]
+    assert served(**production, ANYMAIL_WEBHOOK_SECRET="u:p") == ["postmark absent", "mailgun absent"]
+    assert served(**production, ANYMAIL_ESP="postmark", ANYMAIL_WEBHOOK_SECRET="u:p") == [
+        "postmark served",
+        "mailgun absent",
+    ]
+    assert served(DJANGO_DEBUG="1") == ["postmark absent", "mailgun absent"]
+    assert served(DJANGO_DEBUG="1", ANYMAIL_ESP="mailgun") == ["postmark absent", "mailgun served"]
