@@ -119,6 +119,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "crm.middleware.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -208,6 +209,15 @@ CACHES = {
 # Sessions are read from the cache and written through to the database: a portal poll costs no
 # session query, and a cache loss signs nobody out.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# A staff session ends after this many hours without a request (crm.middleware); a portal session
+# keeps SESSION_COOKIE_AGE (Django's two weeks). A password change ends the other sessions.
+STAFF_SESSION_IDLE_HOURS = env_int("STAFF_SESSION_IDLE_HOURS", 12)
+if STAFF_SESSION_IDLE_HOURS < 1:
+    raise ImproperlyConfigured(f"STAFF_SESSION_IDLE_HOURS must be at least 1, not {STAFF_SESSION_IDLE_HOURS}.")
+# Who looked at which customer's data (crm.models.AccessRecord) is kept this many days.
+ACCESS_LOG_RETENTION_DAYS = env_int("ACCESS_LOG_RETENTION_DAYS", 365)
+if ACCESS_LOG_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(f"ACCESS_LOG_RETENTION_DAYS must be at least 1, not {ACCESS_LOG_RETENTION_DAYS}.")
 
 # --- Email (django-anymail) -------------------------------------------------------------------
 

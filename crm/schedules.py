@@ -26,6 +26,8 @@ PERIODIC = [
     # Retention: the bytes of files of jobs closed more than FILE_RETENTION_MONTHS ago, once a day
     # (nothing while the setting is empty).
     Periodic(name="file-retention", func="crm.tasks.expire_files", minutes=24 * 60),
+    # The access log keeps ACCESS_LOG_RETENTION_DAYS, pruned once a day.
+    Periodic(name="access-log-prune", func="crm.tasks.prune_access_log", minutes=24 * 60),
 ]
 
 

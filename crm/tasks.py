@@ -1,6 +1,17 @@
 """django-q2 entry points: load by id, call a service. Nothing else lives here."""
 
-from crm.services import alerts, campaigns, checkins, csv_import, delivery, file_retention, scan, surveys, visit_scan
+from crm.services import (
+    access_log,
+    alerts,
+    campaigns,
+    checkins,
+    csv_import,
+    delivery,
+    file_retention,
+    scan,
+    surveys,
+    visit_scan,
+)
 
 
 def send_messages(message_ids: list[int]) -> dict[int, str]:
@@ -49,3 +60,7 @@ def send_check_ins() -> int:
 
 def expire_files() -> int:
     return file_retention.files_expire()
+
+
+def prune_access_log() -> int:
+    return access_log.access_records_prune()

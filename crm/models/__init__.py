@@ -12,10 +12,12 @@ Models hold data and its invariants (constraints, ``clean``); every change of st
 - campaigns: Campaign
 - visits: VisitKind, Subcontractor, Visit
 - files: JobFile (photos and documents, both ways)
+- access_log: AccessRecord (who looked at which customer's data)
 
 Migrations refer to the field defaults and validators by their path here (``crm.models.new_reply_token``).
 """
 
+from crm.models.access_log import AccessRecord
 from crm.models.after import CheckIn, Survey
 from crm.models.campaigns import Campaign
 from crm.models.csv_import import ImportRun
@@ -44,6 +46,7 @@ from crm.models.promises import Commitment, Question, Renegotiation
 from crm.models.visits import Subcontractor, Visit, VisitKind
 
 __all__ = [
+    "AccessRecord",
     "Campaign",
     "CheckIn",
     "Commitment",

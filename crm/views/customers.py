@@ -27,7 +27,8 @@ from crm.forms.customers import ContactForm, CustomerForm, JobCreateForm
 from crm.forms.fields import search_text
 from crm.forms.questions import CustomerQuestionForm
 from crm.ids import id_from_input
-from crm.models import Contact, Customer, Job
+from crm.models import AccessRecord, Contact, Customer, Job
+from crm.services.access_log import access_record
 from crm.services.customers import contact_create, contact_update, customer_create, customer_update
 from crm.services.jobs import job_create
 from crm.views.jobs import preview_of
@@ -153,7 +154,15 @@ def customer_new(request: StaffRequest) -> HttpResponse:
 @staff_required
 @require_http_methods(["GET"])
 def customer_detail(request: StaffRequest, pk: int) -> HttpResponse:
-    return customer_page(request, _get_customer(pk))
+    customer = _get_customer(pk)
+    access_record(
+        user=request.user,
+        kind=AccessRecord.Kind.CUSTOMER,
+        customer_id=customer.pk,
+        subject=customer.name,
+        path=request.path,
+    )
+    return customer_page(request, customer)
 
 
 def customer_page(

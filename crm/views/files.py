@@ -14,30 +14,39 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from crm.access import StaffRequest, staff_required
-from crm.downloads import Variant, file_response
+from crm.downloads import file_response
 from crm.errors import DomainError
 from crm.forms.files import DocumentWithdrawForm
-from crm.models import Job, JobFile
+from crm.models import AccessRecord, Job, JobFile
+from crm.services.access_log import access_record
 from crm.services.files import document_share, document_withdraw
 from crm.views.jobs import act_on_job, back_to_job, get_job
 
 
-def _file(public_id: Any, file_id: Any, variant: Variant) -> HttpResponseBase:
+def _found(public_id: Any, file_id: Any) -> JobFile:
     # Staff see every job's files, withdrawn ones too (kept for the record).
-    found = get_object_or_404(JobFile.objects.select_related("job"), job__public_id=public_id, public_id=file_id)
-    return file_response(found, variant)
+    return get_object_or_404(JobFile.objects.select_related("job"), job__public_id=public_id, public_id=file_id)
 
 
 @staff_required
 @require_safe
 def job_file(request: StaffRequest, public_id: Any, file_id: Any) -> HttpResponseBase:
-    return _file(public_id, file_id, "file")
+    found = _found(public_id, file_id)
+    # The file itself is recorded (its thumbnails come with the job page, recorded there).
+    access_record(
+        user=request.user,
+        kind=AccessRecord.Kind.FILE,
+        customer_id=found.job.customer_id,
+        subject=found.title,
+        path=request.path,
+    )
+    return file_response(found, "file")
 
 
 @staff_required
 @require_safe
 def job_file_thumbnail(request: StaffRequest, public_id: Any, file_id: Any) -> HttpResponseBase:
-    return _file(public_id, file_id, "thumbnail")
+    return file_response(_found(public_id, file_id), "thumbnail")
 
 
 @staff_required

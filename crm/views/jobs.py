@@ -44,11 +44,12 @@ from crm.forms.jobs import (
 from crm.forms.questions import JobQuestionForm
 from crm.forms.visits import VisitBookForm, VisitRows
 from crm.ids import id_from_input
-from crm.models import Job, Message, Pipeline, Question, StageTemplate
+from crm.models import AccessRecord, Job, Message, Pipeline, Question, StageTemplate
 from crm.selectors import JobFilters
 from crm.services import jobs as job_services
 from crm.services import messages as message_services
 from crm.services import outbox
+from crm.services.access_log import access_record
 from crm.services.questions import question_answer
 from crm.text import person_name
 from crm.views.jobs_bulk import bulk_move_form
@@ -185,7 +186,16 @@ def job_response(
 @staff_required
 @require_GET
 def job_page(request: StaffRequest, public_id: Any) -> HttpResponse:
-    return job_response(request, get_job(public_id))
+    job = get_job(public_id)
+    # The page shows the job's messages and files: one record says who saw them.
+    access_record(
+        user=request.user,
+        kind=AccessRecord.Kind.JOB,
+        customer_id=job.customer_id,
+        subject=job.reference,
+        path=request.path,
+    )
+    return job_response(request, job)
 
 
 def act_on_job(
@@ -496,6 +506,7 @@ def message_retry(request: StaffRequest, public_id: Any, message_id: int) -> Htt
 @require_GET
 def inbox(request: StaffRequest) -> HttpResponse:
     page = Paginator(selectors.unassigned_inbound(), 25).get_page(request.GET.get("page"))
+    access_record(user=request.user, kind=AccessRecord.Kind.INBOX, subject=str(page.number), path=request.path)
     return render(request, "crm/inbox.html", {"nav": "inbox", "page": page, "rows": selectors.assignment_choices(page)})
 
 

@@ -28,7 +28,7 @@ from crm import charts
 from crm import reports_satisfaction as satisfaction
 from crm.access import StaffRequest, is_manager, staff_required
 from crm.forms.reports import HealthForm, SatisfactionForm
-from crm.models import Pipeline, Survey
+from crm.models import AccessRecord, Pipeline, Survey
 from crm.report_tables import Cell, FigureChart, day_label, percent, week_label, weekly_chart
 from crm.reports import (
     Figures,
@@ -41,6 +41,7 @@ from crm.reports import (
     windows_by_installer,
 )
 from crm.selectors import staff_users
+from crm.services.access_log import access_record
 from crm.text import person_name
 
 # --- What the page shows ------------------------------------------------------------------------
@@ -230,7 +231,9 @@ def figure_charts(report: HealthReport, row: OwnerHealth) -> list[FigureChart]:
 # --- The page -----------------------------------------------------------------------------------
 
 
-def _csv_response(text: str, name: str) -> HttpResponse:
+def _csv_response(request: StaffRequest, text: str, name: str) -> HttpResponse:
+    """An export, recorded in the access log."""
+    access_record(user=request.user, kind=AccessRecord.Kind.EXPORT, subject=name, path=request.get_full_path())
     # The byte-order mark makes spreadsheet programs read the file as UTF-8.
     response = HttpResponse("\ufeff" + text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, name) or "attachment"
@@ -295,7 +298,7 @@ def health(request: StaffRequest) -> HttpResponse:
     report, selected = _health_for(request.user, period=period, owner_id=form.cleaned_data["owner"], staff=staff)
     if wants_csv:
         name = f"communication-health-{report.period.first_day}-{report.period.last_day}.csv"
-        return _csv_response(health_csv(report), name)
+        return _csv_response(request, health_csv(report), name)
     context.update(
         {
             "values": {"from": period.first_day.isoformat(), "to": period.last_day.isoformat()},
@@ -370,7 +373,7 @@ def satisfaction_page(request: StaffRequest) -> HttpResponse:
     report, selected = _satisfaction_for(request.user, period=period, chosen=chosen)
     if wants_csv:
         name = f"satisfaction-{period.first_day}-{period.last_day}.csv"
-        return _csv_response(satisfaction.satisfaction_csv(report), name)
+        return _csv_response(request, satisfaction.satisfaction_csv(report), name)
 
     def linked(rows: list[Any], dimension: str) -> list[tuple[Any, list[Any], str]]:
         return [

@@ -1,0 +1,45 @@
+"""Staff sessions: they end after STAFF_SESSION_IDLE_HOURS without a request (a laptop left open
+in a van), and every staff page answers ``Cache-Control: no-store`` unless it says otherwise (a
+shared computer's back button or disk cache shows no customer's data). Portal sessions keep their
+own lifetime: this only looks at a signed-in staff user."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.utils.cache import add_never_cache_headers
+
+from crm.access import is_staff
+
+# When the staff member was last seen, in the session (a Unix time).
+SEEN_KEY = "staff_seen_at"
+# Seen again within this many seconds: the session is not written again (one write a minute).
+SEEN_GRANULARITY = 60
+
+
+class StaffSessionMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        staff = is_staff(request.user)
+        if staff:
+            now = int(time.time())
+            seen = request.session.get(SEEN_KEY)
+            if isinstance(seen, int) and now - seen > settings.STAFF_SESSION_IDLE_HOURS * 3600:
+                # Idle too long: signed out (the whole session ends), and back to this page after
+                # signing in again.
+                logout(request)
+                return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+            if not isinstance(seen, int) or now - seen >= SEEN_GRANULARITY:
+                request.session[SEEN_KEY] = now
+        response = self.get_response(request)
+        if staff and not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response
