@@ -23,6 +23,9 @@ SECURE_SSL_REDIRECT = False
 # Tasks run in the calling thread; tests that need the queue call task functions themselves.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True, "log_level": "WARNING"}
 SITE_URL = "http://testserver"
+# Tests travel in time with a signed-in client: no idle sign-out unless a test asks for it
+# (tests/crm/test_staff_sessions.py sets 12 hours).
+STAFF_SESSION_IDLE_HOURS = 24 * 365 * 100
 # Serve static files from the app and project folders, as collected in production.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True

@@ -8,4 +8,4 @@ class CrmConfig(AppConfig):
     verbose_name = _("Customer relations")
 
     def ready(self) -> None:
-        from crm import webhooks  # noqa: F401  (connects the anymail signal receivers)
+        from crm import middleware, webhooks  # noqa: F401  (connect the sign-in and anymail receivers)

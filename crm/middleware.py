@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.views import redirect_to_login
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.cache import add_never_cache_headers
@@ -21,6 +24,13 @@ from crm.access import is_staff
 SEEN_KEY = "staff_seen_at"
 # Seen again within this many seconds: the session is not written again (one write a minute).
 SEEN_GRANULARITY = 60
+
+
+@receiver(user_logged_in, dispatch_uid="crm.staff_seen")
+def _seen_at_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """Signing in counts as being seen: the first page after it writes nothing more."""
+    if request is not None and hasattr(request, "session"):
+        request.session[SEEN_KEY] = int(time.time())
 
 
 class StaffSessionMiddleware:
