@@ -23,7 +23,7 @@ class AccessRecordAdmin(admin.ModelAdmin):
     search_fields = ["username", "subject", "customer__name"]
     date_hierarchy = "at"
     list_select_related = ["customer"]
-    fields = ["at", "user", "username", "kind", "customer", "subject", "path"]
+    fields = ("at", "user", "username", "kind", "customer", "subject", "path")
     readonly_fields = fields
     # A long log: the count of a filtered list is not worth a full scan.
     show_full_result_count = False
