@@ -5,9 +5,10 @@ DEBUG off the process refuses to start without a real SECRET_KEY.
 """
 
 import os
-from datetime import date, time
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -106,22 +107,31 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "django_htmx",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
+    "axes",
     "crm",
     "portal",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "crm.middleware.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -317,6 +327,57 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- Sign-in throttling (django-axes) ---------------------------------------------------------
+
+# Staff sign-in (/accounts/login/ and /admin/login/): after AXES_FAILURE_LIMIT failures for one
+# username, or from one client address, within the cool-off, every attempt is refused (429,
+# crm.views.accounts.sign_in_paused) until AXES_COOLOFF_MINUTES have passed without one; a
+# success clears that username's and that address's count. The attempts are database rows
+# (axes.AccessAttempt): deleting them in the admin, or a new password chosen from the reset
+# link, lets the person in again.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured("AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must each be at least 1.")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+# Each separately: guessing one person's password from many places, or many people's from one.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# An attempt while paused counts too and starts the wait again (the page says so).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+AXES_LOCKOUT_CALLABLE = "crm.views.accounts.sign_in_paused"
+AXES_CLIENT_IP_CALLABLE = "crm.ratelimit.client_ip"
+# The client address attempts are counted against (crm.views.accounts.client_ip; also the password
+# reset's limit): REMOTE_ADDR, unless TRUSTED_PROXY_COUNT proxies stand in front, each appending
+# the address it received the request from to CLIENT_IP_HEADER — then the address the outermost
+# one saw. Only for proxies that do so (a client can write anything in the header before it
+# reaches them); behind a proxy without it, everyone is the proxy's address, and one person's
+# failures pause everyone's sign-in.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER", "X-Forwarded-For")
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(f"TRUSTED_PROXY_COUNT must be 0 (no proxy) or more, not {TRUSTED_PROXY_COUNT}.")
+if not CLIENT_IP_HEADER.replace("-", "").isalnum():
+    raise ImproperlyConfigured(f"CLIENT_IP_HEADER must be a header name (X-Forwarded-For), not {CLIENT_IP_HEADER!r}.")
+
+# --- Two-factor sign-in (django-otp) ----------------------------------------------------------
+
+# A staff member may add a second factor to their password (an authenticator app's code, or one of
+# ten backup codes), from Your account → Two-factor sign-in; once they have, every staff page and
+# the admin ask for it once a session (crm.access). With STAFF_2FA_REQUIRED, managers and anyone
+# with the admin must set it up before anything else, may not turn it off, and the admin accepts
+# only a session that gave its code. On in production, off with DJANGO_DEBUG unless asked for.
+STAFF_2FA_REQUIRED = env_bool("STAFF_2FA_REQUIRED", not DEBUG)
+# The name an authenticator app shows next to its codes.
+OTP_TOTP_ISSUER = COMPANY_NAME
+# The admin's pages of devices show no secret key or QR code: a lost phone is reset by deleting
+# the person's devices there, and they set it up again.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
 # --- Language and time ------------------------------------------------------------------------
 
 LANGUAGE_CODE = "en"
@@ -433,6 +494,78 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # /healthz answers load balancers over plain HTTP inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# --- Content-Security-Policy ----------------------------------------------------------------
+# Every page (staff, portal, admin, error pages) runs only our own files: no inline script, no eval,
+# no <style> element or style="" attribute (htmx is told so in templates/base.html; dynamic
+# positions and widths are set from data-style by static/js/css-vars.js). data: images are
+# Bootstrap's icons (SVGs inside its CSS). One exception, on one page: the campaign preview allows
+# style attributes (crm.views.campaigns.campaign_preview), for the email it shows in a sandboxed
+# srcdoc frame, which inherits the page's policy. django-csp 4 builds the header (csp.middleware).
+CSP_DIRECTIVES: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+if FILE_STORAGE == "s3":
+    # A thumbnail is a redirect to a signed URL of the store: the images come from its host.
+    _store = urlsplit(env_str("S3_ENDPOINT_URL"))
+    _region = env_str("S3_REGION")
+    if _store.netloc:  # another S3-compatible store: the bucket in the path or as a subdomain
+        CSP_DIRECTIVES["img-src"] += [f"{_store.scheme}://{_store.netloc}", f"{_store.scheme}://*.{_store.netloc}"]
+    elif _region:  # AWS: the bucket's own host, global or regional (or the region's, path style)
+        _bucket = env_str("S3_BUCKET")
+        CSP_DIRECTIVES["img-src"] += [
+            f"https://{_bucket}.s3.amazonaws.com",
+            f"https://{_bucket}.s3.{_region}.amazonaws.com",
+        ]
+        if env_str("S3_ADDRESSING_STYLE") == "path":
+            CSP_DIRECTIVES["img-src"] += ["https://s3.amazonaws.com", f"https://s3.{_region}.amazonaws.com"]
+    else:  # AWS in a region boto3 finds itself
+        CSP_DIRECTIVES["img-src"] += ["https://*.amazonaws.com"]
+# Where browsers post what the policy blocked (or would block), e.g. a report collector's URL.
+if env_str("CSP_REPORT_URI"):
+    CSP_DIRECTIVES["report-uri"] = [env_str("CSP_REPORT_URI")]
+# CSP_REPORT_ONLY=1 for a rollout: the same policy as Content-Security-Policy-Report-Only, which
+# blocks nothing and reports what it would have blocked (frame-ancestors is not honoured there;
+# X-Frame-Options still is).
+if env_bool("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY: dict[str, Any] | None = {"DIRECTIVES": CSP_DIRECTIVES}
+    CONTENT_SECURITY_POLICY: dict[str, Any] | None = None
+else:
+    CONTENT_SECURITY_POLICY = {"DIRECTIVES": CSP_DIRECTIVES}
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = None
+# Browser features no page uses, refused to every page and anything it might embed (a file input
+# with "capture" is not the camera API: photos are still taken with camera=()).
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "bluetooth",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 # --- Logging ----------------------------------------------------------------------------------
 

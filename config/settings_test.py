@@ -35,3 +35,5 @@ ANYMAIL_WEBHOOKS_ENABLED = True  # the secret above guards them
 # The two providers whose documented payloads the webhook tests post.
 ANYMAIL_WEBHOOK_ESPS = ["postmark", "sendgrid"]
 INBOUND_EMAIL_DOMAIN = "reply.example.com"
+# Two-factor sign-in is optional here as in development; its tests turn it on (settings fixture).
+STAFF_2FA_REQUIRED = False

@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 
 from config import errors
 from config.health import healthz
+from crm.access import require_second_factor
+from crm.views.accounts import StaffPasswordResetConfirmView, StaffPasswordResetView
 from crm.webhooks import PostmarkInboundView, parse_guarded
 
 admin.site.site_header = _("Customer portal — administration")
@@ -13,8 +15,12 @@ admin.site.site_title = _("Customer portal admin")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", healthz, name="healthz"),
-    path("admin/", admin.site.urls),
+    path("admin/", require_second_factor(admin.site).urls),
     path("portal/", include("portal.urls")),
+    # Staff sign-in: the two password views throttled sign-in needs (crm.views.accounts) come
+    # before Django's own, which serve the rest under the same names.
+    path("accounts/password_reset/", StaffPasswordResetView.as_view(), name="password_reset"),
+    path("accounts/reset/<uidb64>/<token>/", StaffPasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("crm.urls")),
 ]

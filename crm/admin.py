@@ -4,6 +4,12 @@ Customers, contacts, pipelines and stages are reference data and are saved as th
 milestones change only through crm.services.jobs, so the event log stays whole: the forms here
 validate, the services write. Events are read-only, jobs are cancelled rather than deleted. Files
 are read-only too: they come and go through crm.services.files and the retention schedule.
+
+Who may do what is crm.roles (the permissions of the groups "Staff" and "Managers"); what a
+permission cannot say is here, as the staff pages say it: a job's owner and who answers for each
+stage are a manager's to change (crm.views.jobs: job_reassign, job_roles), a staff profile its own
+person's or a manager's, the configuration (pipelines, their roles, stages and visit kinds,
+subcontractors) a manager's. Superusers keep everything.
 """
 
 from __future__ import annotations
@@ -11,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
+from axes import admin as axes_admin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import widgets
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, OuterRef, PositiveBigIntegerField, Prefetch, QuerySet, Subquery, Sum, URLField
 from django.db.models.functions import Coalesce
@@ -29,6 +37,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.access import is_manager
 from crm.admin_forms import (
     ContactForm,
     ContactFormSet,
@@ -46,10 +55,12 @@ from crm.admin_forms import (
 from crm.errors import DomainError
 from crm.ids import id_from_input
 from crm.models import (
+    AccessRecord,
     Campaign,
     CheckIn,
     Commitment,
     Contact,
+    ContactLinkUse,
     Customer,
     ImportRun,
     Job,
@@ -113,6 +124,20 @@ class ReadOnlyMixin:
         return False
 
 
+class ManagersOnly(admin.options.BaseModelAdmin):
+    """Configuration (crm.roles.CONFIGURATION_MODELS): seen by whoever may see it, added, changed
+    and deleted by managers only, whatever permissions anyone else was given."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return is_manager(request.user) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_manager(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_manager(request.user) and super().has_delete_permission(request, obj)
+
+
 def _cleaned_query(query: QueryDict) -> QueryDict:
     cleaned = QueryDict(mutable=True)
     for key, values in query.lists():
@@ -151,7 +176,16 @@ class OddInputAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         request.GET = cast(Any, _cleaned_query(request.GET))
+        if request.method == "POST" and self._action_refused(request):
+            # The page offers only the actions this person may take; another one posted anyway was
+            # ignored (the list shown again, nothing said): refused instead.
+            raise PermissionDenied
         return super().changelist_view(request, extra_context)
+
+    def _action_refused(self, request: HttpRequest) -> bool:
+        name = request.POST.get("action")
+        known = {action_name for _, action_name, _ in self._get_base_actions()}  # type: ignore[attr-defined]
+        return name in known and name not in self.get_actions(request)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> tuple[Any, bool]:
         # The autocomplete of a foreign key field passes its term here, past changelist_view.
@@ -272,6 +306,7 @@ class CustomerAdmin(ServiceAdmin):
     list_filter = ["kind"]
     search_fields = ["name", "contacts__name", "contacts__email"]
     inlines = [ContactInline]
+    readonly_fields = ["access_log"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         return (
@@ -316,6 +351,14 @@ class CustomerAdmin(ServiceAdmin):
     @admin.display(description=_("Storage used"), ordering="stored_bytes")
     def storage_used(self, obj: Customer) -> str:
         return filesizeformat(obj.stored_bytes)  # type: ignore[attr-defined]
+
+    @admin.display(description=_("access log"))
+    def access_log(self, obj: Customer) -> str:
+        """Who looked at this customer's data: the access log, filtered to them."""
+        if obj.pk is None:
+            return "—"
+        url = reverse("admin:crm_accessrecord_changelist") + f"?customer__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("Who looked at this customer's data"))
 
 
 @admin.register(Contact)
@@ -380,7 +423,7 @@ class ContactAdmin(ServiceAdmin):
         return obj.opted_out_at is not None
 
 
-class PipelineRoleInline(admin.TabularInline):
+class PipelineRoleInline(ManagersOnly, admin.TabularInline):
     """Who answers for the customer during some stages ("Sales", "Installation coordinator")."""
 
     model = PipelineRole
@@ -391,7 +434,7 @@ class PipelineRoleInline(admin.TabularInline):
         return 1 if obj is None else 0
 
 
-class StageTemplateInline(admin.TabularInline):
+class StageTemplateInline(ManagersOnly, admin.TabularInline):
     model = StageTemplate
     form = PipelineStageForm
     formset = StageTemplateFormSet
@@ -411,7 +454,7 @@ class StageTemplateInline(admin.TabularInline):
         return 3 if obj is None else 0
 
 
-class VisitKindInline(admin.TabularInline):
+class VisitKindInline(ManagersOnly, admin.TabularInline):
     """The visits this pipeline books, each with the window the customer is given by default."""
 
     model = VisitKind
@@ -423,7 +466,7 @@ class VisitKindInline(admin.TabularInline):
 
 
 @admin.register(Pipeline)
-class PipelineAdmin(OddInputAdmin):
+class PipelineAdmin(ManagersOnly, OddInputAdmin):
     list_display = ["name", "is_active", "stage_count", "silence_days"]
     list_filter = ["is_active"]
     search_fields = ["name"]
@@ -440,15 +483,34 @@ class PipelineAdmin(OddInputAdmin):
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(OddInputAdmin):
+    """What customers see of a staff member (the phone on the owner card and in every message):
+    changed by that person or a manager; anyone else's is shown read-only."""
+
     list_display = ["user", "job_title", "phone", "language", "goes_on_visits"]
     list_filter = ["language", "goes_on_visits"]
     list_select_related = ["user"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "job_title"]
     autocomplete_fields = ["user"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: StaffProfile | None = None) -> Any:
+        # Bumped only by "Make a new link" (crm.services.staff): a lower number typed here would
+        # bring back the links it stopped. A saved profile stays its person's.
+        return ["calendar_version"] if obj is None else ["user", "calendar_version"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A profile for anyone: a manager's, as changing anyone's is.
+        return is_manager(request.user) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: StaffProfile | None = None) -> bool:
+        mine = obj is None or obj.user_id == request.user.pk
+        return (mine or is_manager(request.user)) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: StaffProfile | None = None) -> bool:
+        return is_manager(request.user) and super().has_delete_permission(request, obj)
+
 
 @admin.register(PipelineRole)
-class PipelineRoleAdmin(OddInputAdmin):
+class PipelineRoleAdmin(ManagersOnly, OddInputAdmin):
     form = PipelineRoleForm
     list_display = ["name", "pipeline", "default_holder"]
     list_filter = ["pipeline"]
@@ -461,7 +523,7 @@ class PipelineRoleAdmin(OddInputAdmin):
 
 
 @admin.register(StageTemplate)
-class StageTemplateAdmin(OddInputAdmin):
+class StageTemplateAdmin(ManagersOnly, OddInputAdmin):
     form = StageTemplateForm
     list_display = ["name", "pipeline", "position", "customer_visible", "default_duration_days", "role", "message_key"]
     list_filter = ["pipeline", "customer_visible"]
@@ -541,8 +603,8 @@ class JobRoleInline(admin.TabularInline):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
-        # A closed job keeps who held what.
-        return (obj is None or obj.is_open) and request.user.has_perm("crm.change_job")
+        # A closed job keeps who held what; who answers is a manager's to say (as on the job page).
+        return (obj is None or obj.is_open) and request.user.has_perm("crm.change_job") and is_manager(request.user)
 
     def has_view_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
         return request.user.has_perm("crm.view_job") or request.user.has_perm("crm.change_job")
@@ -645,7 +707,10 @@ class JobAdmin(ServiceAdmin):
         return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> Any:
-        return [] if obj is None else self.change_readonly_fields
+        if obj is None:
+            return []
+        # Handing a job to someone else is a manager's, as on the job page (crm.views.jobs).
+        return self.change_readonly_fields if is_manager(request.user) else [*self.change_readonly_fields, "owner"]
 
     def get_form(self, request: HttpRequest, obj: Job | None = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
@@ -758,7 +823,7 @@ class JobAdmin(ServiceAdmin):
         if count:
             self.message_user(request, done(count), messages.SUCCESS)
 
-    @admin.action(description=_("Advance to the next stage"))
+    @admin.action(description=_("Advance to the next stage"), permissions=["change"])
     def advance_to_next_stage(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         def advance(job: Job, actor: User, reason: str) -> None:
             next_stage = (
@@ -782,7 +847,7 @@ class JobAdmin(ServiceAdmin):
             ),
         )
 
-    @admin.action(description=_("Put on hold (reason needed)"))
+    @admin.action(description=_("Put on hold (reason needed)"), permissions=["change"])
     def hold(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         self._act_on_each(
             request,
@@ -792,7 +857,7 @@ class JobAdmin(ServiceAdmin):
             reason_required=True,
         )
 
-    @admin.action(description=_("Resume"))
+    @admin.action(description=_("Resume"), permissions=["change"])
     def resume(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         self._act_on_each(
             request,
@@ -801,7 +866,7 @@ class JobAdmin(ServiceAdmin):
             done=lambda n: ngettext("%(count)d job resumed.", "%(count)d jobs resumed.", n) % {"count": n},
         )
 
-    @admin.action(description=_("Cancel (reason needed)"))
+    @admin.action(description=_("Cancel (reason needed)"), permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         self._act_on_each(
             request,
@@ -811,7 +876,7 @@ class JobAdmin(ServiceAdmin):
             reason_required=True,
         )
 
-    @admin.action(description=_("Complete"))
+    @admin.action(description=_("Complete"), permissions=["change"])
     def complete(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         self._act_on_each(
             request,
@@ -1074,7 +1139,7 @@ class CheckInAdmin(ReadOnlyMixin, OddInputAdmin):
 
 
 @admin.register(Subcontractor)
-class SubcontractorAdmin(OddInputAdmin):
+class SubcontractorAdmin(ManagersOnly, OddInputAdmin):
     """The firms the business sends on some visits: offered by name when a visit is booked."""
 
     list_display = ["name", "contact_name", "phone", "email", "is_active"]
@@ -1083,13 +1148,39 @@ class SubcontractorAdmin(OddInputAdmin):
 
 
 @admin.register(VisitKind)
-class VisitKindAdmin(OddInputAdmin):
+class VisitKindAdmin(ManagersOnly, OddInputAdmin):
     """Also edited on the pipeline's page; a kind that visits use cannot be deleted (PROTECT)."""
 
     list_display = ["name", "pipeline", "window_minutes", "duration_minutes", "stage", "completes_stage"]
     list_filter = ["pipeline"]
     list_select_related = ["pipeline", "stage"]
     search_fields = ["name", "name_fr"]
+
+
+@admin.register(ContactLinkUse)
+class ContactLinkUseAdmin(ReadOnlyMixin, OddInputAdmin):
+    """When a contact's links were used or reset (crm.services.contacts writes it); the contact's
+    page in the CRM shows their last ones."""
+
+    list_display = ["at", "contact", "kind", "device", "actor"]
+    list_filter = ["kind", "device", "at"]
+    list_select_related = ["contact__customer", "actor"]
+    search_fields = ["contact__name", "contact__email", "contact__customer__name"]
+    date_hierarchy = "at"
+
+
+@admin.register(AccessRecord)
+class AccessRecordAdmin(ReadOnlyMixin, OddInputAdmin):
+    """Who looked at which customer's data (crm.services.access_log writes it): for managers, per
+    customer (the filter, or the link on the customer's admin page). Pruned by its schedule only."""
+
+    list_display = ["at", "username", "kind", "customer", "subject", "path"]
+    list_filter = ["kind", ("customer", admin.RelatedOnlyFieldListFilter), "at"]
+    list_select_related = ["customer"]
+    search_fields = ["username", "subject", "customer__name"]
+    date_hierarchy = "at"
+    # A long log: a filtered list is not counted twice.
+    show_full_result_count = False
 
 
 @admin.register(Visit)
@@ -1130,3 +1221,15 @@ def _guard_against_odd_input(app_label: str) -> None:
 # the staff profiles' autocomplete), django-q2's schedules and tasks.
 _guard_against_odd_input("auth")
 _guard_against_odd_input("django_q")
+
+
+# django-axes' own pages (sign-in lockouts, for managers: crm.roles), with the same guard against
+# odd input as ours: a NUL in a filter or the search box is dropped, not a database error.
+for _model, _axes_admin in (
+    (AccessAttempt, axes_admin.AccessAttemptAdmin),
+    (AccessLog, axes_admin.AccessLogAdmin),
+    (AccessFailureLog, axes_admin.AccessFailureLogAdmin),
+):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+        admin.site.register(_model, type(_axes_admin.__name__, (OddInputAdmin, _axes_admin), {}))

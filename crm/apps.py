@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -8,4 +9,11 @@ class CrmConfig(AppConfig):
     verbose_name = _("Customer relations")
 
     def ready(self) -> None:
-        from crm import middleware, webhooks  # noqa: F401  (connect the sign-in and anymail receivers)
+        # One import statement (tests/test_structure.py); middleware and webhooks connect the
+        # sign-in and anymail receivers.
+        from crm import middleware, roles, webhooks  # noqa: F401
+
+        # Sent for crm once every migration has run, after auth's and contenttypes' receivers
+        # (connected when those apps were ready) have made crm's permissions: the groups and
+        # their permissions exist in every database.
+        post_migrate.connect(roles.roles_after_migrate, sender=self, dispatch_uid="crm.roles")

@@ -213,9 +213,10 @@ def chart(
     )
     desc = " ".join(part for part in (description, readout + "." if readout else _("No data.")) if part)
     ident = escape(chart_id)
+    # Shrunk to fit by the stylesheet (app.css, svg.chart): the CSP refuses style attributes.
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="{WIDTH}" height="{HEIGHT}" style="max-width:100%;height:auto" class="chart chart-{kind}" '
+        f'width="{WIDTH}" height="{HEIGHT}" class="chart chart-{kind}" '
         f'id="{ident}" aria-labelledby="{ident}-title {ident}-desc">',
         f'<title id="{ident}-title">{escape(title)}</title>',
         f'<desc id="{ident}-desc">{escape(desc)}</desc>',

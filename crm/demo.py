@@ -33,11 +33,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Group, User
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from crm.access import MANAGERS_GROUP
 from crm.errors import DomainError
 from crm.models import (
     Commitment,
@@ -52,6 +52,7 @@ from crm.models import (
     Visit,
     VisitKind,
 )
+from crm.roles import ROLES, STAFF_GROUP, roles_ensure
 from crm.services import promises
 from crm.services.events import record_event
 from crm.services.jobs import (
@@ -76,11 +77,6 @@ from crm.workdays import (
 
 DEFAULT_PASSWORD = "demo"  # noqa: S105 - a demo login, refused by the command outside DEBUG
 
-MANAGERS_GROUP = "Managers"
-STAFF_GROUP = "Staff"
-# Written only by the services (the append-only event log, the outbox, the reference counter):
-# staff may look at them in the admin, never add or change them there.
-READ_ONLY_MODELS = frozenset({"jobevent", "message", "jobreferencecounter", "jobrole"})
 # Why a back-dated demo job was not welcomed when the seed created it (on its "created" event).
 BACK_DATED_REASON = "Demo job created with its history."
 # Why a done demo visit was not told to the customer when the seed booked it (on its "booked" event).
@@ -701,19 +697,10 @@ def seed_demo_world(*, password: str = DEFAULT_PASSWORD, log: Log = lambda line:
 
 
 def _seed_groups() -> dict[str, Group]:
-    """Both groups can use the admin on the crm models. Missing permissions are added on every
-    run, so a model added later reaches them by seeding again."""
-    crm_permissions = Permission.objects.filter(content_type__app_label="crm").filter(
-        Q(codename__startswith="view_")
-        | (Q(codename__startswith="add_") | Q(codename__startswith="change_"))
-        & ~Q(content_type__model__in=READ_ONLY_MODELS)
-    )
-    groups = {}
-    for name in (MANAGERS_GROUP, STAFF_GROUP):
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(*crm_permissions)
-        groups[name] = group
-    return groups
+    """The groups of crm.roles, carrying the permissions it gives them (migrate has made them
+    already; made again here in case the roles changed since)."""
+    roles_ensure()
+    return {group.name: group for group in Group.objects.filter(name__in=ROLES)}
 
 
 def _seed_users(*, password: str, result: SeedResult, log: Log) -> dict[str, User]:

@@ -1,11 +1,15 @@
 """The links messages carry: signed tokens and the absolute URLs built from them. No request, no
 session — the domain builds links here, and the portal reads them back here.
 
-A contact never has a password. A sign-in link carries a token bound to that contact and to the
-address it was sent to (Django's signing, so nothing is stored and nothing can be forged without
-SECRET_KEY); it expires after PORTAL_LINK_MAX_AGE_DAYS. Text messages carry the same facts in a
-short link of 36 characters. Calendar and unsubscribe links never expire. Survey and check-in
-links name one job and one contact, never expire, and open that one page only.
+A contact never has a password. A sign-in link carries a token bound to that contact, to the
+address it was sent to and to the contact's link version (Django's signing, so nothing is stored
+and nothing can be forged without SECRET_KEY); it expires after PORTAL_LINK_MAX_AGE_DAYS. Text
+messages carry the same facts in a short link of 36 characters. The calendar address never
+expires but is bound the same way. A new email address or "reset my links" bumps the version
+(``Contact.link_version``), which takes back every sign-in link, short link, calendar address and
+portal session at once; version 0 binds exactly as links did before the version existed, so links
+already sent keep working until then. Unsubscribe links never expire and are never taken back.
+Survey and check-in links name one job and one contact, never expire, and open that one page only.
 
 The salts are part of every link already sent: changing one breaks the links in customers'
 mailboxes.
@@ -18,7 +22,7 @@ import hmac
 import struct
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -48,14 +52,33 @@ def link_max_age() -> timedelta:
     return timedelta(days=settings.PORTAL_LINK_MAX_AGE_DAYS)
 
 
-def email_fingerprint(email: str) -> str:
-    """Binds a link to the address it was sent to without putting the address in the URL."""
-    return salted_hmac(EMAIL_FINGERPRINT_SALT, email.strip().lower()).hexdigest()[:16]
+def email_fingerprint(email: str, version: int = 0) -> str:
+    """Binds a link to the address it was sent to, and to the contact's link version, without
+    putting either in the URL. Version 0 is the fingerprint of links made before versions existed."""
+    value = email.strip().lower()
+    if version:
+        value = f"{value}\n{version}"  # a newline: no address contains one
+    return salted_hmac(EMAIL_FINGERPRINT_SALT, value).hexdigest()[:16]
+
+
+def contact_fingerprint(contact: Contact) -> str:
+    """What a sign-in link, a calendar address and a portal session of ``contact`` are bound to
+    now: a new address or a bumped link version ends everything bound to the old one."""
+    return email_fingerprint(contact.email, contact.link_version)
+
+
+def _still_bound(fingerprint: object, contact: Contact) -> bool:
+    """Whether the fingerprint a verified token carries is ``contact``'s as they are now."""
+    return (
+        isinstance(fingerprint, str)
+        and fingerprint.isascii()
+        and hmac.compare_digest(fingerprint, contact_fingerprint(contact))
+    )
 
 
 def _contact_payload(contact: Contact) -> dict[str, Any]:
-    # A link sent to an old address stops working when the address changes.
-    return {"c": contact.pk, "e": email_fingerprint(contact.email)}
+    # A link sent to an old address, or before the links were reset, stops working.
+    return {"c": contact.pk, "e": contact_fingerprint(contact)}
 
 
 def make_link_token(contact: Contact) -> str:
@@ -67,6 +90,13 @@ def read_link_token(token: str) -> dict[str, Any]:
     return signing.loads(token, salt=LINK_SALT, max_age=link_max_age())
 
 
+def link_token_made_at(token: str) -> datetime:
+    """When a sign-in token that ``read_link_token`` accepted was made: the timestamp Django's
+    TimestampSigner signed into it (``value:timestamp:signature``)."""
+    timestamp = token.rsplit(":", 2)[1]
+    return datetime.fromtimestamp(signing.b62_decode(timestamp), tz=UTC)
+
+
 def payload_contact_id(payload: dict[str, Any] | None) -> int | None:
     """The contact a verified token names (None if it names none)."""
     contact_id = (payload or {}).get("c")
@@ -74,13 +104,28 @@ def payload_contact_id(payload: dict[str, Any] | None) -> int | None:
 
 
 def make_calendar_token(contact: Contact) -> str:
-    # Never expires: a calendar app subscribes once and keeps fetching the same address.
-    return signing.dumps({"c": contact.pk}, salt=CALENDAR_SALT, compress=True)
+    # Never expires: a calendar app subscribes once and keeps fetching the same address. Bound
+    # like a sign-in link, so a reset or a new address ends it (the app then fetches a 404).
+    return signing.dumps(_contact_payload(contact), salt=CALENDAR_SALT, compress=True)
 
 
 def read_calendar_token(token: str) -> dict[str, Any]:
     """The signed payload; raises signing.BadSignature."""
     return signing.loads(token, salt=CALENDAR_SALT)
+
+
+def calendar_contact(payload: dict[str, Any] | None) -> Contact | None:
+    """Whose feed a verified calendar token (what ``read_calendar_token`` returned) opens: the
+    contact it names, while it is bound to them as they are now. A token made before tokens were
+    bound (no "e") opens only while the contact's links were never reset (version 0; a new
+    address bumps the version too)."""
+    contact_id = payload_contact_id(payload)
+    contact = Contact.objects.filter(pk=contact_id).first() if contact_id is not None else None
+    if contact is None or payload is None:
+        return None
+    if "e" not in payload:
+        return contact if contact.link_version == 0 else None
+    return contact if _still_bound(payload["e"], contact) else None
 
 
 def make_unsubscribe_token(contact: Contact) -> str:
@@ -132,9 +177,9 @@ def read_checkin_token(token: str) -> tuple[uuid.UUID, int] | None:
 #
 # An SMS has 320 characters; a signed link (JSON, timestamp, full signature, the job's UUID) takes
 # about 175 of them. The short link carries the same facts packed in 15 bytes — the contact, the
-# job, the day it was made and the email fingerprint — with a 96-bit HMAC (truncated SHA-256,
-# keyed by SECRET_KEY): 36 characters. It expires like the long link, and a changed address ends
-# it the same way.
+# job, the day it was made and the email fingerprint (with the link version) — with a 96-bit HMAC
+# (truncated SHA-256, keyed by SECRET_KEY): 36 characters. It expires like the long link, and a
+# changed address or a reset ends it the same way.
 
 SHORT_SALT = "portal.short"
 SHORT_EPOCH = date(2020, 1, 1)
@@ -148,6 +193,11 @@ class ShortLink:
     contact_id: int
     job_id: int | None
     fingerprint: bytes
+    made_on: date  # the day it was made (UTC): all a short link knows of its age
+
+
+def _short_fingerprint(contact: Contact) -> bytes:
+    return bytes.fromhex(contact_fingerprint(contact)[:8])
 
 
 def _short_mac(payload: bytes) -> bytes:
@@ -156,9 +206,7 @@ def _short_mac(payload: bytes) -> bytes:
 
 def make_short_token(contact: Contact, job: Job | None = None, *, today: date | None = None) -> str:
     day = ((today or timezone.now().date()) - SHORT_EPOCH).days
-    payload = _SHORT_LAYOUT.pack(
-        _SHORT_VERSION, contact.pk, job.pk if job else 0, day, bytes.fromhex(email_fingerprint(contact.email)[:8])
-    )
+    payload = _SHORT_LAYOUT.pack(_SHORT_VERSION, contact.pk, job.pk if job else 0, day, _short_fingerprint(contact))
     return base64.urlsafe_b64encode(payload + _short_mac(payload)).decode().rstrip("=")
 
 
@@ -172,14 +220,15 @@ def read_short_token(token: str, *, today: date | None = None) -> ShortLink | No
     if len(payload) != _SHORT_LAYOUT.size or not hmac.compare_digest(mac, _short_mac(payload)):
         return None
     version, contact_id, job_id, day, fingerprint = _SHORT_LAYOUT.unpack(payload)
-    age = (today or timezone.now().date()) - (SHORT_EPOCH + timedelta(days=day))
+    made_on = SHORT_EPOCH + timedelta(days=day)
+    age = (today or timezone.now().date()) - made_on
     if version != _SHORT_VERSION or not timedelta(0) <= age <= link_max_age():
         return None
-    return ShortLink(contact_id=contact_id, job_id=job_id or None, fingerprint=fingerprint)
+    return ShortLink(contact_id=contact_id, job_id=job_id or None, fingerprint=fingerprint, made_on=made_on)
 
 
 def short_fingerprint_matches(link: ShortLink, contact: Contact) -> bool:
-    return hmac.compare_digest(link.fingerprint, bytes.fromhex(email_fingerprint(contact.email)[:8]))
+    return hmac.compare_digest(link.fingerprint, _short_fingerprint(contact))
 
 
 # --- Whom a sign-in link signs in ---------------------------------------------------------------
@@ -187,8 +236,9 @@ def short_fingerprint_matches(link: ShortLink, contact: Contact) -> bool:
 
 def linked_contact(link: dict[str, Any] | ShortLink | None) -> Contact | None:
     """The contact a verified sign-in link (what ``read_link_token`` or ``read_short_token``
-    returned) may still sign in: one that exists and still has the address the link was sent to.
-    None for no link, a link that names nobody, or a contact who is gone or changed address."""
+    returned) may still sign in: one that exists, still has the address the link was sent to and
+    has not had their links reset since. None for no link, a link that names nobody, or a contact
+    who is gone, changed address or reset their links."""
     contact_id = link.contact_id if isinstance(link, ShortLink) else payload_contact_id(link)
     if link is None or contact_id is None:
         return None
@@ -198,7 +248,7 @@ def linked_contact(link: dict[str, Any] | ShortLink | None) -> Contact | None:
     if isinstance(link, ShortLink):
         still_theirs = short_fingerprint_matches(link, contact)
     else:
-        still_theirs = email_fingerprint(contact.email) == link.get("e")
+        still_theirs = _still_bound(link.get("e"), contact)
     return contact if still_theirs else None
 
 

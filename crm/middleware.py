@@ -22,8 +22,9 @@ from crm.access import is_staff
 
 # When the staff member was last seen, in the session (a Unix time).
 SEEN_KEY = "staff_seen_at"
-# Seen again within this many seconds: the session is not written again (one write a minute).
-SEEN_GRANULARITY = 60
+# Seen again within this many seconds: the session is not written again (at most one write in
+# five minutes; the idle time is counted to within that).
+SEEN_GRANULARITY = 300
 
 
 @receiver(user_logged_in, dispatch_uid="crm.staff_seen")

@@ -11,6 +11,7 @@ from crm.views import (
     questions,
     reports,
     schedule,
+    two_factor,
     visits,
 )
 
@@ -30,4 +31,5 @@ urlpatterns = [
     *files.urlpatterns,
     *schedule.urlpatterns,
     *calendar.urlpatterns,
+    *two_factor.urlpatterns,
 ]

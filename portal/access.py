@@ -6,6 +6,11 @@ a Django user, and signing out of the portal leaves a staff login in the same br
 Expired links do not dead-end: they open a page that sends a fresh one. Survey and check-in links
 never start a portal session, so a forwarded survey email gives nobody the customer's portal.
 
+A session is bound like the link that started it (crm.links.contact_fingerprint: the address and
+the contact's link version), so a new address or "reset my links" ends every session of that
+contact at their next page, with no query of its own (the contact row is read anyway). Signing out
+deletes the session server-side: its cookie, replayed, signs nobody in.
+
 The session remembers, besides the contact, everything the live status poll needs to answer
 "nothing changed" with a single query: the customer (every portal query starts from it), the
 language and the time zone the pages are shown in.
@@ -28,7 +33,7 @@ from django.utils import timezone, translation
 from django.utils.cache import add_never_cache_headers
 
 from crm.access import HtmxHttpRequest
-from crm.links import email_fingerprint, signed_out_url
+from crm.links import contact_fingerprint, signed_out_url
 from crm.models import Contact
 
 P = ParamSpec("P")
@@ -44,7 +49,8 @@ class PortalRequest(HtmxHttpRequest):
 
 SESSION_KEY = "portal_contact_id"
 SESSION_CUSTOMER_KEY = "portal_customer_id"
-# The address the link was sent to, as a fingerprint: a session ends when the address changes.
+# The address the link was sent to and the contact's link version, as a fingerprint: a session
+# ends when the address changes or the links are reset.
 SESSION_FINGERPRINT_KEY = "portal_email_fingerprint"
 # The contact's language when they signed in, and the one they chose with the switcher (wins).
 SESSION_CONTACT_LANGUAGE_KEY = "portal_contact_language"
@@ -80,7 +86,7 @@ def sign_in(request: HttpRequest, contact: Contact) -> None:
     request.session.cycle_key()
     request.session[SESSION_KEY] = contact.pk
     request.session[SESSION_CUSTOMER_KEY] = contact.customer_id
-    request.session[SESSION_FINGERPRINT_KEY] = email_fingerprint(contact.email)
+    request.session[SESSION_FINGERPRINT_KEY] = contact_fingerprint(contact)
     remember_preferences(request, contact)
 
 
@@ -91,9 +97,20 @@ def remember_preferences(request: HttpRequest, contact: Contact) -> None:
 
 
 def sign_out(request: HttpRequest) -> None:
+    """End the portal session: its keys go, and the session is stored afresh under a new key —
+    cycle_key deletes the old one from the session store (cache and database), so the cookie the
+    browser had signs nobody in if it is replayed. A staff login in the same browser stays."""
     for key in PORTAL_SESSION_KEYS:
         request.session.pop(key, None)
     request.session.cycle_key()
+
+
+def signed_in_as(request: HttpRequest, contact: Contact) -> bool:
+    """Whether this browser's portal session is ``contact``'s and still bound to them as they are
+    (not ended by a new address or a reset): from the session and the row, no query."""
+    return request.session.get(SESSION_KEY) == contact.pk and request.session.get(
+        SESSION_FINGERPRINT_KEY
+    ) == contact_fingerprint(contact)
 
 
 def session_contact_id(request: HttpRequest) -> int | None:
@@ -159,7 +176,8 @@ def contact_required(
     """Portal views need a signed-in contact; everything they read starts from ``request.contact``.
 
     Without one, the visitor is sent to the page that offers a fresh link (with the job they
-    wanted). A session whose contact is gone, changed address or moved to another customer ends.
+    wanted). A session whose contact is gone, changed address, had their links reset or moved to
+    another customer ends.
     Pages carry personal data: never cached, unless the view says otherwise (the live poll).
     """
 
@@ -170,7 +188,7 @@ def contact_required(
         contact = Contact.objects.select_related("customer").filter(pk=contact_id).first() if contact_id else None
         if contact is not None and (
             contact.customer_id != request.session.get(SESSION_CUSTOMER_KEY)
-            or email_fingerprint(contact.email) != request.session.get(SESSION_FINGERPRINT_KEY)
+            or contact_fingerprint(contact) != request.session.get(SESSION_FINGERPRINT_KEY)
         ):
             sign_out(request)
             contact = None

@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("jobs/<uuid:public_id>/visits/<uuid:visit_id>/choose/", views_visits.choose_time, name="visit_choose"),
     path("preferences/", views.preferences, name="preferences"),
+    path("preferences/reset-links/", views.reset_links, name="reset_links"),
     path("language/", views.language, name="language"),
     path("sign-out/", views.sign_out_view, name="sign_out"),
     path("enter/<str:token>/", views.enter, name="enter"),

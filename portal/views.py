@@ -21,7 +21,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.cache import add_never_cache_headers, get_conditional_response, patch_cache_control
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -29,13 +29,16 @@ from django.views.decorators.http import require_http_methods, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 from django_q.tasks import async_task
 
+from crm import ratelimit
 from crm.access import HtmxHttpRequest
 from crm.errors import DomainError
 from crm.ids import parse_public_id
 from crm.links import (
     VISIT_ANSWERS,
     absolute,
+    calendar_contact,
     calendar_url,
+    link_token_made_at,
     linked_contact,
     payload_contact_id,
     read_calendar_token,
@@ -46,13 +49,18 @@ from crm.links import (
     signed_out_url,
     webcal_url,
 )
-from crm.models import Contact, Job, Milestone, Question, Visit
+from crm.models import Contact, ContactLinkUse, Job, Milestone, Question, Visit
 from crm.notify import crew_names
 from crm.people import person_card
 from crm.redirects import next_page
-from crm.services.contacts import contact_opt_out, contact_update_preferences
+from crm.services.contacts import (
+    contact_link_use_record,
+    contact_links_reset,
+    contact_opt_out,
+    contact_update_preferences,
+)
 from crm.services.questions import answer_promise, question_create
-from portal import ics, ratelimit, selectors
+from portal import ics, selectors
 from portal.access import (
     SESSION_LANGUAGE_KEY,
     PortalRequest,
@@ -66,6 +74,7 @@ from portal.access import (
     session_customer_id,
     sign_in,
     sign_out,
+    signed_in_as,
 )
 from portal.forms import AnotherTimeForm, LinkRequestForm, PreferencesForm, QuestionForm, UploadForm
 
@@ -79,6 +88,11 @@ LINK_REQUESTS_PER_ADDRESS = (3, 3600)
 LINK_REQUESTS_PER_IP = (20, 3600)
 # Questions, per contact: plenty for a person, not for a script filling the owner's inbox.
 QUESTIONS_PER_CONTACT = (10, 3600)
+# A sign-in link older than this, opened in a browser without a session of its contact, asks
+# "Continue as Marie?" first: an old link forwarded or found in a mailbox needs a person's click,
+# and a mail scanner following it (GET) signs nobody in. Short links know their day only, so they
+# ask from the second day after the one they were made on.
+ASK_BEFORE_SIGN_IN_AFTER = timedelta(days=1)
 
 
 def _get_job_for_contact(request: PortalRequest, public_id: uuid.UUID) -> Job:
@@ -92,20 +106,25 @@ def _get_job_for_contact(request: PortalRequest, public_id: uuid.UUID) -> Job:
 # --- Signing in and out -------------------------------------------------------------------------
 
 
-@require_safe
+@require_http_methods(["GET", "HEAD", "POST"])
 def enter(request: HttpRequest, token: str) -> HttpResponse:
     """A link from a message: sign the contact in and open the job it was about.
 
-    GET signs in (it is a link in an email); nothing else changes. A link that no longer works
-    never dead-ends: someone already signed in on this browser simply goes on to the page; anyone
-    else gets the page that sends a fresh link, which will open the same job.
+    GET signs in (it is a link in an email) while the link is at most a day old or this browser is
+    signed in as its contact already; an older link on another browser asks "Continue as …?",
+    whose button POSTs here. Nothing else changes. A link that no longer works (expired, the
+    address changed, the links reset) never dead-ends: someone already signed in on this browser
+    simply goes on to the page; anyone else gets the page that sends a fresh link, which will open
+    the same job.
     """
     try:
         payload = read_link_token(token)
     except signing.BadSignature:  # expired links too (SignatureExpired is a BadSignature)
         payload = None
+    contact = linked_contact(payload)
     job = parse_public_id(request.GET.get("job"))
-    return _enter_as(request, linked_contact(payload), job, then=_answer_target(job, request.GET))
+    made_long_ago = contact is not None and timezone.now() - link_token_made_at(token) > ASK_BEFORE_SIGN_IN_AFTER
+    return _enter_as(request, contact, job, then=_answer_target(job, request.GET), made_long_ago=made_long_ago)
 
 
 def _answer_target(job: uuid.UUID | None, query: QueryDict) -> str | None:
@@ -118,31 +137,64 @@ def _answer_target(job: uuid.UUID | None, query: QueryDict) -> str | None:
     return reverse(name, args=[job, visit])
 
 
-@require_safe
+@require_http_methods(["GET", "HEAD", "POST"])
 def short_enter(request: HttpRequest, token: str) -> HttpResponse:
-    """The short link of a text message: the same as ``enter``, its facts packed in the token."""
+    """The short link of a text message: the same as ``enter``, its facts packed in the token
+    (its age in days: it asks "Continue as …?" from the second day after the one it was made)."""
     link = read_short_token(token)
     contact = linked_contact(link)
     if link is None or contact is None:
         return _enter_as(request, None, None)
     # The job only among the contact's customer's: a token names ids, never more than that.
     job = selectors.job_public_id(contact.customer_id, link.job_id) if link.job_id else None
-    return _enter_as(request, contact, job)
+    made_long_ago = timezone.now().date() - link.made_on > ASK_BEFORE_SIGN_IN_AFTER
+    return _enter_as(request, contact, job, made_long_ago=made_long_ago)
 
 
 def _enter_as(
-    request: HttpRequest, contact: Contact | None, job: uuid.UUID | None, *, then: str | None = None
+    request: HttpRequest,
+    contact: Contact | None,
+    job: uuid.UUID | None,
+    *,
+    then: str | None = None,
+    made_long_ago: bool = False,
 ) -> HttpResponse:
     """Sign ``contact`` in and open ``job`` (or their jobs, or the page ``then`` of that job);
     without a contact, go on if this browser is signed in already, else to the page that sends a
-    fresh link for the same job."""
+    fresh link for the same job. A link ``made_long_ago`` on a browser that is not signed in as
+    its contact asks first (GET); the answer (POST) signs in."""
     target = then or (reverse("portal:job", args=[job]) if job else reverse("portal:home"))
     if contact is None:
         if session_customer_id(request) is not None:
             return redirect(target)
         return redirect(signed_out_url(job=job, reason="expired"))
+    if request.method != "POST" and made_long_ago and not signed_in_as(request, contact):
+        return _continue_as(request, contact, job)
     sign_in(request, contact)
+    contact_link_use_record(
+        contact=contact, kind=ContactLinkUse.Kind.SIGN_IN, user_agent=request.headers.get("User-Agent", "")
+    )
     return redirect(target)
+
+
+def _continue_as(request: HttpRequest, contact: Contact, job: uuid.UUID | None) -> HttpResponse:
+    """ "Continue as Marie?": the button POSTs the same link (its address, its query) back; "Not
+    you?" asks for one's own link, for the same job. In the contact's language, unless this
+    browser chose another."""
+    language = request.session.get(SESSION_LANGUAGE_KEY) or contact.language
+    with translation.override(language):
+        response = render(
+            request,
+            "portal/continue.html",
+            {
+                "first_name": contact.name.split()[0] if contact.name.split() else contact.name,
+                "action": request.get_full_path(),
+                "not_you_url": signed_out_url(job=job),
+            },
+        )
+    response.headers["Content-Language"] = language
+    add_never_cache_headers(response)
+    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -179,7 +231,7 @@ def _send_new_links(request: HttpRequest, *, address: str, identity: str, job: u
     # Both counters move on every attempt, so trying many addresses from one place is held back
     # as surely as asking for one address many times.
     address_ok = ratelimit.allow("link-address", identity, limit=per_address[0], window=per_address[1])
-    ip_ok = ratelimit.allow("link-ip", ratelimit.client_ip(request), limit=per_ip[0], window=per_ip[1])
+    ip_ok = ratelimit.allow("link-ip", ratelimit.client_ip(request) or "unknown", limit=per_ip[0], window=per_ip[1])
     if not (address_ok and ip_ok):
         logger.info("Sign-in link request held back by the rate limit")
         return
@@ -450,6 +502,28 @@ def preferences(request: PortalRequest) -> HttpResponse:
     )
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
+@contact_required
+def reset_links(request: PortalRequest) -> HttpResponse:
+    """ "Reset my links": every link in earlier messages, the calendar address and every other
+    portal session of the contact stop working; this browser stays signed in (signed in afresh,
+    bound to the new links), and the preferences page shows the new calendar address. A GET (the
+    address reloaded) goes on to that page and resets nothing."""
+    if request.method != "POST":
+        return redirect("portal:preferences")
+    contact = contact_links_reset(contact=request.contact, user_agent=request.headers.get("User-Agent", ""))
+    sign_in(request, contact)
+    messages.success(
+        request,
+        _(
+            "Your links are reset: the links in our earlier messages and your old calendar address no "
+            "longer work, and any other browser is signed out. You stay signed in here. If your calendar "
+            "app follows your dates, add the new address below to it."
+        ),
+    )
+    return redirect(reverse("portal:preferences") + "#links")
+
+
 # --- Calendar feed ------------------------------------------------------------------------------
 
 
@@ -528,15 +602,18 @@ def _ics_response(body: str, *, filename: str, attachment: bool = False) -> Http
 @require_safe
 def calendar(request: HttpRequest, token: str) -> HttpResponse:
     """The contact's calendar feed (.ics): their customer's dated milestones and visits (in their
-    windows; cancelled ones cancelled), in their language."""
+    windows; cancelled ones cancelled), in their language. Each day's first fetch is noted."""
     try:
         payload = read_calendar_token(token)
     except signing.BadSignature:
         raise Http404("No such calendar") from None
-    contact_id = payload_contact_id(payload)
-    contact = Contact.objects.filter(pk=contact_id).first() if contact_id is not None else None
+    # A calendar address taken back (a reset, a new email address) is a 404 like a bad one.
+    contact = calendar_contact(payload)
     if contact is None:
         raise Http404("No such calendar")
+    contact_link_use_record(
+        contact=contact, kind=ContactLinkUse.Kind.CALENDAR, user_agent=request.headers.get("User-Agent", "")
+    )
     host = _calendar_host()
     now = timezone.now()
     visits_since = now - timedelta(days=selectors.CALENDAR_KEEPS_CLOSED_DAYS)

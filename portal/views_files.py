@@ -20,12 +20,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_safe
 
+from crm import ratelimit
 from crm.downloads import Variant, file_response
 from crm.errors import DomainError
 from crm.models import JobFile
 from crm.people import person_card
 from crm.services.files import files_receive
-from portal import ratelimit, selectors
+from portal import selectors
 from portal.access import PortalRequest, contact_required
 from portal.forms import UploadForm
 from portal.views import _get_job_for_contact, _job_page

@@ -23,13 +23,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from crm import ratelimit
 from crm.dates import said_date
 from crm.errors import ConflictError, DomainError
 from crm.models import Job, Visit
 from crm.people import person_card
 from crm.services.visits import visit_ask_to_move, visit_choose_time, visit_confirm
 from crm.visit_slots import free_times
-from portal import ratelimit, selectors
+from portal import selectors
 from portal.access import PortalRequest, contact_required
 from portal.forms import AnotherTimeForm, ChooseTimeForm, VisitAnswerForm
 from portal.views import QUESTIONS_PER_CONTACT, _answer_by, _get_job_for_contact

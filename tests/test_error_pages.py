@@ -23,9 +23,9 @@ from django.utils import translation
 
 from config import errors
 from config import urls as project_urls
+from crm import ratelimit
 from crm.links import portal_url
 from crm.models import Contact, Customer
-from portal import ratelimit
 
 # --- The test-only URLconf: the project's, plus views that fail ---------------------------------
 

@@ -13,6 +13,7 @@ Models hold data and its invariants (constraints, ``clean``); every change of st
 - visits: VisitKind, Subcontractor, Visit
 - files: JobFile (photos and documents, both ways)
 - access_log: AccessRecord (who looked at which customer's data)
+- link_uses: ContactLinkUse (when a contact's links were used: sign-ins, calendar fetches, resets)
 
 Migrations refer to the field defaults and validators by their path here (``crm.models.new_reply_token``).
 """
@@ -41,6 +42,7 @@ from crm.models.jobs import (
     StageTemplate,
     new_reply_token,
 )
+from crm.models.link_uses import ContactLinkUse
 from crm.models.messages import Message
 from crm.models.promises import Commitment, Question, Renegotiation
 from crm.models.visits import Subcontractor, Visit, VisitKind
@@ -51,6 +53,7 @@ __all__ = [
     "CheckIn",
     "Commitment",
     "Contact",
+    "ContactLinkUse",
     "Customer",
     "ImportRun",
     "Job",

@@ -91,6 +91,10 @@ class Contact(models.Model):
     # Set by a bounce report from the email provider; shown on the job page until the address changes.
     email_bounced_at = models.DateTimeField(_("email bounced at"), null=True, blank=True)
     email_bounce_reason = models.CharField(_("bounce reason"), max_length=300, blank=True)
+    # Part of what every sign-in link, short link, calendar address and portal session is bound
+    # to (crm.links.contact_fingerprint): bumped to take them all back at once ("reset my
+    # links", a new email address). 0 binds exactly as links did before the version existed.
+    link_version = models.PositiveIntegerField(_("link version"), default=0, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:

@@ -7,6 +7,11 @@ message is shown to them as it is.
 
 A fresh sign-in link (``contact_send_portal_links``) is found by email address or by mobile
 number; numbers are compared on their full digit string (``crm.phones.digits``).
+
+Links can be taken back (``contact_links_reset``): the contact's link version goes up, and every
+sign-in link, short link, calendar address and portal session bound to the old one ends
+(crm.links.contact_fingerprint). Each use of a link is noted (``contact_link_use_record``) with
+the kind of device it came from, for the contact's page in the CRM.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Value
@@ -27,9 +33,10 @@ from django.utils.translation import gettext as _
 
 from crm import phones
 from crm.errors import DomainError
-from crm.models import Contact, Job, Message, known_time_zones
+from crm.models import Contact, ContactLinkUse, Job, Message, known_time_zones
 from crm.notify import Draft, portal_link_drafts
 from crm.services.outbox import messages_queue
+from crm.workdays import business_zone
 
 logger = logging.getLogger(__name__)
 
@@ -274,3 +281,65 @@ def contact_send_portal_links(
             key=functools.partial(_link_key, prefix=prefix, minute=minute),
         )
     return queued
+
+
+# --- Links taken back, and each use of one --------------------------------------------------------
+
+# What a User-Agent says of the device, looked for in this order (lower case). Crawlers and
+# servers first: a mail scanner or Google's calendar importer is nobody's phone.
+_NOT_A_DEVICE = ("bot", "crawler", "spider", "google-calendar-importer", "curl/", "wget/", "python")
+_TABLET = ("ipad", "tablet", "kindle", "silk/", "playbook")
+_PHONE = ("iphone", "ipod", "windows phone", "iemobile", "blackberry", "opera mini", "mobile")
+_COMPUTER = ("windows nt", "macintosh", "mac os x", "macos/", "x11", "cros", "linux")
+
+
+def device_from_user_agent(user_agent: str) -> str:
+    """The kind of device a User-Agent header names (a ``ContactLinkUse.Device``): a rough class
+    for people reading a log, never a decision. Android browsers say "Mobile" on phones only; an
+    Android app (a calendar sync) that says neither is most likely a phone; Apple's calendar
+    fetcher names its system (iOS: a phone, an iPad being the rarer; macOS: a computer)."""
+    agent = user_agent[:512].lower()
+    if not agent.strip() or any(marker in agent for marker in _NOT_A_DEVICE):
+        return ContactLinkUse.Device.UNKNOWN
+    if any(marker in agent for marker in _TABLET):
+        return ContactLinkUse.Device.TABLET
+    if any(marker in agent for marker in _PHONE):
+        return ContactLinkUse.Device.PHONE
+    if "android" in agent:
+        return ContactLinkUse.Device.TABLET if agent.startswith("mozilla/") else ContactLinkUse.Device.PHONE
+    if agent.startswith("ios/"):
+        return ContactLinkUse.Device.PHONE
+    if any(marker in agent for marker in _COMPUTER):
+        return ContactLinkUse.Device.COMPUTER
+    return ContactLinkUse.Device.UNKNOWN
+
+
+def contact_link_use_record(*, contact: Contact, kind: str, user_agent: str = "", actor: User | None = None) -> None:
+    """Note that ``contact``'s link was just used (``kind``: a ``ContactLinkUse.Kind``) from the
+    device ``user_agent`` names: one INSERT. A calendar fetch is noted once per contact and day
+    (the INSERT does nothing once the day has its row: calendar apps poll)."""
+    now = timezone.now()
+    use = ContactLinkUse(
+        contact=contact,
+        at=now,
+        day=timezone.localdate(now, business_zone()),
+        kind=kind,
+        device=device_from_user_agent(user_agent),
+        actor=actor,
+    )
+    ContactLinkUse.objects.bulk_create([use], ignore_conflicts=kind == ContactLinkUse.Kind.CALENDAR)
+
+
+@transaction.atomic
+def contact_links_reset(*, contact: Contact, actor: User | None = None, user_agent: str = "") -> Contact:
+    """Take back every link ``contact`` was given: their link version goes up, so every sign-in
+    link (long and short), their calendar address and every portal session of theirs stop working
+    (crm.links binds them all to the version). Unsubscribe links still work. ``actor``: the staff
+    member who did it (none: the contact, on the portal). The contact as they now are (their new
+    links are built from it)."""
+    contact = _lock(contact)
+    contact.link_version += 1
+    contact.save(update_fields=["link_version"])
+    contact_link_use_record(contact=contact, kind=ContactLinkUse.Kind.RESET, user_agent=user_agent, actor=actor)
+    logger.info("Links of contact %s reset (%s)", contact.pk, f"staff {actor.pk}" if actor else "by the contact")
+    return contact

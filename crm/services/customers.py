@@ -153,6 +153,10 @@ def contact_update(
     if email != contact.email:
         contact.email_bounced_at = None
         contact.email_bounce_reason = ""
+    if email.lower() != contact.email.lower():
+        # Every link bound to the old address ends: sign-in links and sessions through its
+        # fingerprint, and the calendar addresses made before they carried one through the version.
+        contact.link_version += 1
     contact.name = name.strip()
     contact.email = email
     contact.phone = phone.strip()

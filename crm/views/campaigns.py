@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -37,6 +39,10 @@ from crm.services.campaigns import (
 CAMPAIGNS_PER_PAGE = 50
 # htmx stops polling on this status (https://htmx.org/attributes/hx-trigger/, "every").
 STOP_POLLING = 286
+# The preview shows the email in a sandboxed srcdoc frame, which inherits its page's
+# Content-Security-Policy, and an email is styled with style attributes (as mail clients need).
+# So the preview page, and only it, allows style attributes: no <style>, no script, nothing else.
+EMAIL_PREVIEW_POLICY = {"style-src-attr": [UNSAFE_INLINE]}
 
 
 def _get_campaign(public_id: Any) -> Campaign:
@@ -127,6 +133,8 @@ def campaign_detail(request: StaffRequest, public_id: Any) -> HttpResponse:
     return render(request, "crm/campaigns/detail.html", context)
 
 
+@csp_update(EMAIL_PREVIEW_POLICY)
+@csp_update(EMAIL_PREVIEW_POLICY, REPORT_ONLY=True)  # type: ignore[arg-type]  # typed for views without URL arguments
 @staff_required
 @require_safe
 def campaign_preview(request: StaffRequest, public_id: Any, language: str) -> HttpResponse:

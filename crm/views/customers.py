@@ -1,4 +1,5 @@
-"""Customers and their contacts: list, create, edit; a contact's preferences; a new job.
+"""Customers and their contacts: list, create, edit; a contact's preferences, the last uses of
+their links and "Reset links"; a new job.
 
 Every view requires staff. Reads are the queries below, each shaped for its page (a fixed number
 of queries however many rows); writes go through crm.services.customers and crm.services.jobs.
@@ -19,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
@@ -27,13 +28,16 @@ from crm.forms.customers import ContactForm, CustomerForm, JobCreateForm
 from crm.forms.fields import search_text
 from crm.forms.questions import CustomerQuestionForm
 from crm.ids import id_from_input
-from crm.models import AccessRecord, Contact, Customer, Job
+from crm.models import AccessRecord, Contact, ContactLinkUse, Customer, Job
 from crm.services.access_log import access_record
+from crm.services.contacts import contact_links_reset
 from crm.services.customers import contact_create, contact_update, customer_create, customer_update
 from crm.services.jobs import job_create
 from crm.views.jobs import preview_of
 
 CUSTOMERS_PER_PAGE = 50
+# The contact's page lists this many of the last uses of their links.
+LINK_USES_SHOWN = 20
 # Above this many customers the new-job page finds the customer by search instead of a select.
 CUSTOMER_SELECT_MAX = 200
 PICKER_MATCHES = 20
@@ -48,6 +52,12 @@ def _get_customer(pk: int) -> Customer:
 
 def _get_contact(pk: int) -> Contact:
     return get_object_or_404(Contact.objects.select_related("customer"), pk=pk)
+
+
+def _link_uses(contact: Contact) -> list[ContactLinkUse]:
+    """The contact's last uses of their links, newest first, with who reset them: one query."""
+    uses = ContactLinkUse.objects.filter(contact=contact).select_related("actor").order_by("-at", "-pk")
+    return list(uses[:LINK_USES_SHOWN])
 
 
 def _count(queryset: QuerySet[Any]) -> Coalesce:
@@ -260,8 +270,28 @@ def contact_edit(request: StaffRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "crm/customers/contact_form.html",
-        {"nav": "customers", "form": form, "customer": customer, "contact": contact},
+        {"nav": "customers", "form": form, "customer": customer, "contact": contact, "link_uses": _link_uses(contact)},
     )
+
+
+@staff_required
+@require_POST
+def contact_reset_links(request: StaffRequest, pk: int) -> HttpResponse:
+    """ "Reset links" on the contact's page: every sign-in link sent to them, their calendar
+    address and their portal sessions stop working (crm.services.contacts.contact_links_reset)."""
+    contact = contact_links_reset(
+        contact=_get_contact(pk), actor=request.user, user_agent=request.headers.get("User-Agent", "")
+    )
+    messages.success(
+        request,
+        _(
+            "Links of %(name)s reset: the sign-in links sent before now, their calendar address and their "
+            "portal sessions no longer work. Their next message brings a new link; they can also ask for one "
+            "on the portal."
+        )
+        % {"name": contact.name},
+    )
+    return redirect(reverse("crm:contact_edit", args=[contact.pk]) + "#links")
 
 
 # --- Jobs ---------------------------------------------------------------------------------------
@@ -366,6 +396,7 @@ urlpatterns: list[URLPattern] = [
     path("customers/<int:pk>/edit/", customer_edit, name="customer_edit"),
     path("customers/<int:pk>/contacts/new/", contact_new, name="contact_new"),
     path("contacts/<int:pk>/edit/", contact_edit, name="contact_edit"),
+    path("contacts/<int:pk>/reset-links/", contact_reset_links, name="contact_reset_links"),
     path("jobs/new/", job_new, name="job_new"),
     path("jobs/new/preview/", job_new_preview, name="job_new_preview"),
 ]

@@ -4,6 +4,15 @@
 (function () {
   "use strict";
 
+  // No poll from a tab nobody looks at. (Not an hx-trigger filter: htmx runs those with eval,
+  // which the Content-Security-Policy refuses.) The poll goes on; this one request is skipped.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt && elt.hasAttribute("data-poll-when-visible") && document.visibilityState !== "visible") {
+      event.preventDefault();
+    }
+  });
+
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     if (!target || !target.hasAttribute("data-live-etag")) return;

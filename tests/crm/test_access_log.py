@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import AccessRecord, Contact, Customer, Job
+from crm.models import AccessRecord, Contact, ContactLinkUse, Customer, Job
+from crm.roles import roles_ensure
 from crm.schedules import PERIODIC
 from crm.services.csv_import import import_create
 from crm.tasks import prune_access_log
@@ -78,7 +79,7 @@ def test_a_page_that_is_refused_records_nothing(client: Client, live_job: Job, c
     assert records() == []
 
 
-def test_records_older_than_the_retention_are_pruned(settings, bob: User, customer: Customer) -> None:
+def test_records_older_than_the_retention_are_pruned(settings, bob: User, customer: Customer, contact: Contact) -> None:
     settings.ACCESS_LOG_RETENTION_DAYS = 30
     now = timezone.now()
     for days in (31, 29.9, 1):
@@ -86,8 +87,23 @@ def test_records_older_than_the_retention_are_pruned(settings, bob: User, custom
             user=bob, username="bob", kind="customer", customer=customer, at=now - timedelta(days=days)
         )
 
-    assert prune_access_log() == 1
+    old_use = ContactLinkUse.objects.create(
+        contact=contact,
+        kind=ContactLinkUse.Kind.SIGN_IN,
+        at=now - timedelta(days=31),
+        day=(now - timedelta(days=31)).date(),
+    )
+    recent_use = ContactLinkUse.objects.create(
+        contact=contact,
+        kind=ContactLinkUse.Kind.SIGN_IN,
+        at=now - timedelta(days=2),
+        day=(now - timedelta(days=2)).date(),
+    )
+
+    assert prune_access_log() == 2
     assert sorted((now - at).days for at in AccessRecord.objects.values_list("at", flat=True)) == [1, 29]
+    assert list(ContactLinkUse.objects.all()) == [recent_use]
+    assert not ContactLinkUse.objects.filter(pk=old_use.pk).exists()
     assert prune_access_log() == 0
 
 
@@ -103,3 +119,22 @@ def test_a_deleted_user_leaves_their_name_on_the_record(client: Client, live_job
     dora.delete()
     assert records() == [("dora", "job", live_job.customer_id, live_job.reference)]
     assert AccessRecord.objects.get().user is None
+
+
+def test_managers_read_a_customers_log_in_the_admin_and_staff_cannot(
+    client: Client, alice: User, bob: User, customer: Customer, other_customer: Customer
+) -> None:
+    roles_ensure()
+    for who, seen in ((bob, customer), (bob, other_customer), (alice, customer)):
+        AccessRecord.objects.create(user=who, username=who.username, kind="customer", customer=seen, subject=seen.name)
+
+    client.force_login(alice)
+    page = client.get(reverse("admin:crm_customer_change", args=[customer.pk])).content.decode()
+    log_url = reverse("admin:crm_accessrecord_changelist") + f"?customer__id__exact={customer.pk}"
+    assert f'href="{log_url}"' in page
+    listed = client.get(log_url)
+    assert listed.status_code == 200
+    assert [r.customer for r in listed.context["cl"].result_list] == [customer, customer]
+
+    client.force_login(bob)
+    assert client.get(log_url).status_code == 403

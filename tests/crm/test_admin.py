@@ -164,6 +164,14 @@ def world(job: Job, contact: Contact, bob: User) -> None:
         actor=bob,
         tell_customer=False,
     )
+    # Someone looked at the customer's page (the access log, read by managers in the admin).
+    from crm.services.access_log import access_record
+
+    access_record(user=bob, kind="customer", customer_id=job.customer_id, subject=job.customer.name)
+    # The contact signed in with a link from their phone.
+    from crm.services.contacts import contact_link_use_record
+
+    contact_link_use_record(contact=contact, kind="sign_in", user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)")
 
 
 @pytest.mark.parametrize("model_admin", CRM_ADMINS, ids=lambda model_admin: model_admin.opts.model_name)

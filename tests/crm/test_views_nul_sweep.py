@@ -245,7 +245,7 @@ def args_for(pattern: URLPattern, world: World) -> list[Any]:
             if name in ("visit_move", "visit_move_preview", "visit_cancel", "visit_crew", "visit_action")
             else world.job.public_id
         ),
-        "pk": world.contact.pk if name == "contact_edit" else world.customer.pk,
+        "pk": world.contact.pk if name in ("contact_edit", "contact_reset_links") else world.customer.pk,
         "token": make_staff_calendar_token(world.owner),
         "commitment_id": world.commitment.pk,
         "request_id": world.question.pk,
@@ -268,6 +268,9 @@ PAGES: dict[str, tuple[str, ...]] = {
     "home": ("scope",),
     "schedule": ("day", "week", "who"),
     "staff_calendar": (),
+    "account_security": ("next",),
+    "two_factor_qr": (),
+    "two_factor_verify": ("next",),
     "jobs": ("q", "owner", "pipeline", "stage", "status", "late", "sort", "page"),
     "job_board": ("pipeline", "owner"),
     "job": (),
@@ -540,6 +543,11 @@ FORMS: dict[str, Callable[[World], list[Submission]]] = {
 # Buttons: a POST with nothing typed (tried with a stray field all the same).
 BUTTONS = {
     "staff_calendar_reset",
+    "two_factor_start",
+    "two_factor_confirm",
+    "two_factor_off",
+    "backup_codes_new",
+    "contact_reset_links",
     "alert_send_again",
     "alert_handled",
     "message_handled",

@@ -18,10 +18,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from crm import ratelimit
 from crm.links import portal_url
 from crm.models import Contact, Customer, Job, Pipeline, StaffProfile, StageTemplate
 from crm.services.jobs import job_advance, job_create
-from portal import ratelimit
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY_MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=PARIS)

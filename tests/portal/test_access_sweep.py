@@ -40,11 +40,20 @@ from tests.files import png, received, upload
 from .conftest import PARIS
 
 # Pages without a parameter: what an anonymous visitor gets.
-NEEDS_CONTACT = {"home", "preferences"}
+NEEDS_CONTACT = {"home", "preferences", "reset_links"}
 PUBLIC = {"signed_out", "link_sent", "language", "sign_out"}
 # Views that change something on POST only; a GET goes on to a page (the unsubscribe link asks
 # on GET, acts on POST).
-MUTATIONS = {"ask", "upload", "visit_confirm", "visit_another_time", "visit_choose", "language", "sign_out"}
+MUTATIONS = {
+    "ask",
+    "upload",
+    "visit_confirm",
+    "visit_another_time",
+    "visit_choose",
+    "language",
+    "sign_out",
+    "reset_links",
+}
 # A visit's answers: a GET shows the page of that answer (where a message's one-click link lands).
 ANSWER_PAGES = {"visit_confirm", "visit_another_time", "visit_choose"}
 # Token URLs where a bad token still leads somewhere useful instead of a 404.

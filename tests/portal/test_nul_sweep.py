@@ -128,6 +128,7 @@ PAGES: dict[str, tuple[str, ...]] = {
     "visit_another_time": (),
     "visit_choose": (),
     "preferences": (),
+    "reset_links": (),
     "language": ("language", "next"),
     "sign_out": (),
     "enter": ("job", "visit", "answer"),
@@ -174,7 +175,7 @@ FORMS: dict[str, Callable[[World], Submission]] = {
     "upload": lambda w: Submission({"note": "The meter"}, ("note",)),
 }
 # Buttons: a POST with nothing typed (tried with a stray field all the same).
-BUTTONS = {"sign_out", "unsubscribe", "visit_confirm"}
+BUTTONS = {"sign_out", "unsubscribe", "visit_confirm", "reset_links"}
 
 NAMES = [str(p.name) for p in urlpatterns]
 TOKEN_PATTERNS = [p for p in urlpatterns if "token" in p.pattern.converters]
