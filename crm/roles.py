@@ -1,7 +1,8 @@
 """Who may change what in the admin: the two groups and the model permissions each one carries.
 
 "Staff" are the owners and everyone else who works jobs; "Managers" also hand jobs over, say who
-answers for each stage, configure the pipelines and clear sign-in lockouts (crm.access.is_manager:
+answers for each stage, configure the pipelines, clear sign-in lockouts and remove a lost phone's
+two-factor devices (crm.access.is_manager:
 a member of "Managers", or a superuser). The staff pages check is_manager themselves; the admin
 checks these permissions, and crm.admin adds what a permission cannot say (whose profile, which
 field of a job). The table here is the whole truth about both groups: roles_ensure() makes each
@@ -85,6 +86,11 @@ MANAGER_PERMISSIONS: frozenset[str] = STAFF_PERMISSIONS.union(
     _perms("axes", "accessattempt", "view", "delete"),
     _perms("axes", "accesslog", "view"),
     _perms("axes", "accessfailurelog", "view"),
+    # A lost or replaced phone (django-otp): its devices seen and removed, so that person sets up
+    # two-factor sign-in again at their next sign-in. Nobody reads a key here
+    # (OTP_ADMIN_HIDE_SENSITIVE_DATA), and adding or changing one stays with its owner.
+    _perms("otp_totp", "totpdevice", "view", "delete"),
+    _perms("otp_static", "staticdevice", "view", "delete"),
 )
 
 ROLES: dict[str, frozenset[str]] = {STAFF_GROUP: STAFF_PERMISSIONS, MANAGERS_GROUP: MANAGER_PERMISSIONS}

@@ -22,6 +22,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from crm.roles import roles_ensure
 from crm.services.two_factor import totp_enrolment_confirm, totp_enrolment_start
 
 SECURITY = reverse("crm:account_security")
@@ -455,3 +456,27 @@ def test_odd_input_is_never_a_500(client: Client, bob: User, clock: Any) -> None
         assert raw.status_code in (302, 400), url
     assert client.get(SECURITY, {"next": NUL}).status_code == 200
     assert client.get(f"{SECURITY}?next={SURROGATE_BYTES}").status_code == 200
+
+
+def test_a_manager_removes_a_lost_phone_and_a_staff_member_cannot(
+    client: Client, alice: User, bob: User, charlie: User, clock: Any
+) -> None:
+    """Bob lost his phone: a manager removes his app and his backup codes in the admin, and at
+    his next sign-in he is asked for no code. Charlie, staff, cannot."""
+    roles_ensure()
+    enrol(bob, clock)
+    app = reverse("admin:otp_totp_totpdevice_delete", args=[TOTPDevice.objects.get(user=bob).pk])
+    codes = reverse("admin:otp_static_staticdevice_delete", args=[StaticDevice.objects.get(user=bob).pk])
+
+    signed_in(client, charlie)
+    assert client.get(app).status_code == 403
+    assert client.get(codes).status_code == 403
+
+    verified(client, alice, enrol(alice, clock))
+    assert client.post(app, {"post": "yes"}).status_code == 302
+    assert client.post(codes, {"post": "yes"}).status_code == 302
+    assert not TOTPDevice.objects.filter(user=bob).exists()
+    assert not StaticDevice.objects.filter(user=bob).exists()
+
+    signed_in(client, bob)
+    assert client.get(reverse("crm:home")).status_code == 200
