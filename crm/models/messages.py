@@ -168,6 +168,26 @@ class Message(models.Model):
             ),
             # Job page: the job's messages, newest first.
             models.Index(fields=["job", "-created_at"], name="message_job_created_idx"),
+            # The navigation's counts and the dashboard's lists (every staff page): a few rows of a
+            # big table each, read from small partial indexes rather than the whole table.
+            # Failed or bounced and not seen to (the customer's messages, the staff alerts).
+            models.Index(
+                fields=["job"],
+                condition=Q(status__in=["failed", "bounced"], handled_at__isnull=True),
+                name="message_unhandled_failed_idx",
+            ),
+            # Inbound not seen to: replies on a job, and the unassigned ones (job IS NULL).
+            models.Index(
+                fields=["job"], condition=Q(direction="in", handled_at__isnull=True), name="message_unhandled_in_idx"
+            ),
+            # Calls to make.
+            models.Index(fields=["job"], condition=Q(status="call_pending"), name="message_call_pending_idx"),
+            # Callbacks promised on a logged call.
+            models.Index(
+                fields=["callback_due_on"],
+                condition=Q(callback_due_on__isnull=False),
+                name="message_callback_due_idx",
+            ),
         ]
 
     def __str__(self) -> str:
