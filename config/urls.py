@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from config import errors
 from config.health import healthz
 from crm.access import require_second_factor
+from crm.views import accounts
 from crm.views.accounts import StaffPasswordResetConfirmView, StaffPasswordResetView
 from crm.webhooks import PostmarkInboundView, parse_guarded
 
@@ -17,10 +18,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", healthz, name="healthz"),
     path("admin/", require_second_factor(admin.site).urls),
     path("portal/", include("portal.urls")),
-    # Staff sign-in: the two password views throttled sign-in needs (crm.views.accounts) come
-    # before Django's own, which serve the rest under the same names.
+    # Staff sign-in: the password views throttled sign-in and two-factor sign-in need
+    # (crm.views.accounts) come before Django's own, which serve the rest under the same names.
     path("accounts/password_reset/", StaffPasswordResetView.as_view(), name="password_reset"),
     path("accounts/reset/<uidb64>/<token>/", StaffPasswordResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("accounts/password_change/", accounts.password_change, name="password_change"),
+    path("accounts/password_change/done/", accounts.password_change_done, name="password_change_done"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("crm.urls")),
 ]

@@ -36,6 +36,10 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm.access import is_manager
 from crm.admin_forms import (
@@ -1233,3 +1237,20 @@ for _model, _axes_admin in (
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
         admin.site.register(_model, type(_axes_admin.__name__, (OddInputAdmin, _axes_admin), {}))
+
+
+class _DeviceDeletion(admin.ModelAdmin):
+    """A lost phone: a manager removes its person's two-factor devices (crm.roles), so they set it
+    up again; a superuser's only another superuser — whoever removes them decides how strong the
+    superuser's sign-in is."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.user.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+for _model, _otp_admin in ((TOTPDevice, TOTPDeviceAdmin), (StaticDevice, StaticDeviceAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+        admin.site.register(_model, type(_otp_admin.__name__, (_DeviceDeletion, _otp_admin), {}))

@@ -1,7 +1,9 @@
 """Staff sessions: they end after STAFF_SESSION_IDLE_HOURS without a request (a laptop left open
 in a van), and every staff page answers ``Cache-Control: no-store`` unless it says otherwise (a
 shared computer's back button or disk cache shows no customer's data). Portal sessions keep their
-own lifetime: this only looks at a signed-in staff user."""
+own lifetime: this only looks at a signed-in staff user. When it notes the visit (once in
+SEEN_GRANULARITY), a session that began before its person set up two-factor sign-in learns of it,
+and asks for the code from then on."""
 
 from __future__ import annotations
 
@@ -17,8 +19,10 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.cache import add_never_cache_headers
+from django_htmx.http import HttpResponseClientRedirect
+from django_otp import user_has_device
 
-from crm.access import is_staff
+from crm.access import is_enrolled, is_staff, remember_enrolment
 
 # When the staff member was last seen, in the session (a Unix time).
 SEEN_KEY = "staff_seen_at"
@@ -47,9 +51,19 @@ class StaffSessionMiddleware:
                 # Idle too long: signed out (the whole session ends), and back to this page after
                 # signing in again.
                 logout(request)
+                if request.headers.get("HX-Request") == "true":
+                    # An htmx request (django-htmx's middleware runs after this one) loads the
+                    # sign-in page whole, not into a fragment.
+                    return HttpResponseClientRedirect(
+                        redirect_to_login(request.get_full_path(), settings.LOGIN_URL).url
+                    )
                 return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
             if not isinstance(seen, int) or now - seen >= SEEN_GRANULARITY:
                 request.session[SEEN_KEY] = now
+                if not is_enrolled(request):
+                    # Two-factor sign-in set up since this session began (from another browser):
+                    # this one asks for the code too, within SEEN_GRANULARITY.
+                    remember_enrolment(request, user_has_device(request.user))
         response = self.get_response(request)
         if staff and not response.has_header("Cache-Control"):
             add_never_cache_headers(response)

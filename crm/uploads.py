@@ -175,7 +175,12 @@ def _image(name: str, data: bytes, image_types: list[str]) -> Inspected:
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise UploadRefused(shown, _("we can only take %(types)s.") % {"types": types_said()}) from None
     with image:
-        content_type = formats[str(image.format)]
+        # A JPEG carrying more pictures (many phones and cameras write one: MPO) is a JPEG: its
+        # first picture is kept, re-encoded like any other.
+        found = "JPEG" if image.format == "MPO" else str(image.format)
+        if found not in formats:
+            raise UploadRefused(shown, _("we can only take %(types)s.") % {"types": types_said()})
+        content_type = formats[found]
         width, height = image.size
         if width * height > limit:
             raise UploadRefused(

@@ -516,8 +516,8 @@ def reset_links(request: PortalRequest) -> HttpResponse:
     messages.success(
         request,
         _(
-            "Your links are reset: the links in our earlier messages and your old calendar address no "
-            "longer work, and any other browser is signed out. You stay signed in here. If your calendar "
+            "Your links are reset: the sign-in links in our earlier messages and your old calendar address "
+            "no longer work, and any other browser is signed out. You stay signed in here. If your calendar "
             "app follows your dates, add the new address below to it."
         ),
     )

@@ -18,7 +18,7 @@ from django.urls import URLPattern, path
 from django.utils import translation
 from django.views.decorators.http import require_safe
 
-from crm.access import is_staff
+from crm.access import is_staff, second_factor_redirect
 from crm.links import campaign_path
 from crm.models import Campaign
 from crm.notify_campaigns import campaign_context
@@ -43,8 +43,9 @@ def _find(request: HttpRequest, code: str) -> Campaign | None:
     except ValueError:
         return None
     campaign = public_campaign(public_id)
-    if campaign is None and is_staff(request.user):
-        # Staff may open a draft's link from its preview, before anyone else can.
+    if campaign is None and is_staff(request.user) and second_factor_redirect(request, enrol=True) is None:
+        # Staff may open a draft's link from its preview, before anyone else can (past their
+        # second factor, as on any staff page).
         campaign = Campaign.objects.filter(public_id=public_id).first()
     return campaign
 

@@ -45,37 +45,43 @@ def upload(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
     files_url = reverse("portal:job", args=[job.public_id]) + "#files"
     if request.method != "POST":
         return redirect(files_url)
+    # Counted before the files are read: each send costs decoding and re-encoding its photos,
+    # refused or not.
+    limit, window = UPLOADS_PER_CONTACT
+    if not ratelimit.allow("upload", str(request.contact.pk), limit=limit, window=window):
+        # The form as it was, empty (nothing of this send was read), with the reason.
+        form = UploadForm()
+        form.full_clean()
+        form.cleaned_data = {}
+        form.add_error(
+            None,
+            _("You have sent us many files in a short time. Please wait a little, or call %(name)s.")
+            % {"name": person_card(job.owner).name},
+        )
+        return _job_page(request, job, upload_form=form, status=429)
     form = UploadForm(request.POST, request.FILES)
     if form.is_valid():
-        limit, window = UPLOADS_PER_CONTACT
-        if not ratelimit.allow("upload", str(request.contact.pk), limit=limit, window=window):
-            form.add_error(
-                None,
-                _("You have sent us many files in a short time. Please wait a little, or call %(name)s.")
-                % {"name": person_card(job.owner).name},
+        try:
+            files_receive(
+                job=job,
+                contact=request.contact,
+                files=form.cleaned_data["attachments"],
+                note=form.cleaned_data["note"],
             )
+        except DomainError as error:
+            form.add_error(None, error.message)
         else:
-            try:
-                files_receive(
-                    job=job,
-                    contact=request.contact,
-                    files=form.cleaned_data["attachments"],
-                    note=form.cleaned_data["note"],
+            count = len(form.cleaned_data["attachments"])
+            messages.success(
+                request,
+                ngettext(
+                    "Thank you: we have your file. %(name)s will look at it.",
+                    "Thank you: we have your %(count)s files. %(name)s will look at them.",
+                    count,
                 )
-            except DomainError as error:
-                form.add_error(None, error.message)
-            else:
-                count = len(form.cleaned_data["attachments"])
-                messages.success(
-                    request,
-                    ngettext(
-                        "Thank you: we have your file. %(name)s will look at it.",
-                        "Thank you: we have your %(count)s files. %(name)s will look at them.",
-                        count,
-                    )
-                    % {"count": count, "name": person_card(job.owner).first_name},
-                )
-                return redirect(files_url)
+                % {"count": count, "name": person_card(job.owner).first_name},
+            )
+            return redirect(files_url)
     return _job_page(request, job, upload_form=form, status=400)
 
 

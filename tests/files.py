@@ -36,6 +36,16 @@ def jpeg(width: int = 800, height: int = 600, *, color: str = "teal", orientatio
     return out.getvalue()
 
 
+def mpo(width: int = 800, height: int = 600) -> bytes:
+    """A JPEG carrying a second picture (MPO), as many phones and cameras write them, with EXIF."""
+    exif = Image.Exif()
+    exif[0x0110] = "Test phone"  # Model
+    out = io.BytesIO()
+    first, second = Image.new("RGB", (width, height), "olive"), Image.new("RGB", (width // 4, height // 4), "navy")
+    first.save(out, format="MPO", save_all=True, append_images=[second], exif=exif.tobytes())
+    return out.getvalue()
+
+
 def png(width: int = 64, height: int = 48) -> bytes:
     out = io.BytesIO()
     Image.new("RGBA", (width, height), (200, 30, 30, 128)).save(out, format="PNG")

@@ -12,12 +12,18 @@ from typing import Any
 from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
-from django.contrib.auth.views import PasswordResetConfirmView, PasswordResetView
+from django.contrib.auth.views import (
+    PasswordChangeDoneView,
+    PasswordChangeView,
+    PasswordResetConfirmView,
+    PasswordResetView,
+)
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 
 from crm import ratelimit
+from crm.access import staff_required
 from crm.ratelimit import client_ip
 
 logger = logging.getLogger(__name__)
@@ -77,3 +83,9 @@ class StaffPasswordResetConfirmView(PasswordResetConfirmView):
         response = super().form_valid(form)
         axes_reset(username=form.user.get_username())
         return response
+
+
+# Changing the password ends the person's other sessions: a staff page like any other, so a
+# session past the password only (two-factor sign-in set up, its code not given) cannot.
+password_change = staff_required(PasswordChangeView.as_view())
+password_change_done = staff_required(PasswordChangeDoneView.as_view())

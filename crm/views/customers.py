@@ -208,6 +208,14 @@ def customer_edit(request: StaffRequest, pk: int) -> HttpResponse:
     if form.is_bound:
         # The form changed the instance while validating; the page names the customer as saved.
         customer.refresh_from_db()
+    else:
+        access_record(
+            user=request.user,
+            kind=AccessRecord.Kind.CUSTOMER,
+            customer_id=customer.pk,
+            subject=customer.name,
+            path=request.path,
+        )
     return render(request, "crm/customers/customer_form.html", {"nav": "customers", "form": form, "customer": customer})
 
 
@@ -267,6 +275,15 @@ def contact_edit(request: StaffRequest, pk: int) -> HttpResponse:
             return redirect("crm:customer", customer.pk)
     if form.is_bound:
         contact.refresh_from_db()
+    else:
+        # The contact's address, phone and where their links were used.
+        access_record(
+            user=request.user,
+            kind=AccessRecord.Kind.CUSTOMER,
+            customer_id=customer.pk,
+            subject=contact.name,
+            path=request.path,
+        )
     return render(
         request,
         "crm/customers/contact_form.html",

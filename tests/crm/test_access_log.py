@@ -50,6 +50,17 @@ def test_a_customer_page_is_recorded(staff: Client, customer: Customer) -> None:
     assert records() == [("bob", "customer", customer.pk, customer.name)]
 
 
+def test_the_edit_pages_of_a_customer_and_a_contact_are_recorded(
+    staff: Client, customer: Customer, contact: Contact
+) -> None:
+    assert staff.get(reverse("crm:customer_edit", args=[customer.pk])).status_code == 200
+    assert staff.get(reverse("crm:contact_edit", args=[contact.pk])).status_code == 200
+    assert records() == [
+        ("bob", "customer", customer.pk, customer.name),
+        ("bob", "customer", customer.pk, contact.name),
+    ]
+
+
 def test_a_file_is_recorded_its_thumbnail_is_not(staff: Client, live_job: Job, contact: Contact) -> None:
     (photo,) = received(live_job, contact, "roof.jpg")
     assert staff.get(reverse("crm:job_file_thumbnail", args=[live_job.public_id, photo.public_id])).status_code == 200

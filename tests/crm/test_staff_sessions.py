@@ -89,3 +89,14 @@ def test_the_portal_keeps_its_own_lifetime(client: Client, job: Job, contact: Co
     assert client.get(portal_url(contact, job)).status_code == 302
     at_nine.shift(timedelta(days=2))
     assert client.get(reverse("portal:job", args=[job.public_id])).status_code == 200
+
+
+def test_an_htmx_request_after_the_idle_time_loads_the_sign_in_page_whole(
+    client: Client, bob: User, at_nine, settings
+) -> None:
+    settings.STAFF_SESSION_IDLE_HOURS = 12
+    sign_in(client)
+    at_nine.shift(timedelta(hours=13))
+    response = client.get(reverse("crm:jobs"), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == f"{reverse('login')}?next={reverse('crm:jobs')}"

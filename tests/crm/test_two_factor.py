@@ -480,3 +480,45 @@ def test_a_manager_removes_a_lost_phone_and_a_staff_member_cannot(
 
     signed_in(client, bob)
     assert client.get(reverse("crm:home")).status_code == 200
+
+
+def test_the_password_cannot_be_changed_past_the_password_alone(client: Client, bob: User, clock: Any) -> None:
+    """Changing it ends the real owner's other sessions: it asks for the code first."""
+    me = enrol(bob, clock)
+    signed_in(client, bob)
+    change = reverse("password_change")
+    data = {"old_password": "pw", "new_password1": "a long new passphrase", "new_password2": "a long new passphrase"}
+
+    response = client.post(change, data)
+
+    assert response["Location"] == to_verify(change)
+    bob.refresh_from_db()
+    assert bob.check_password("pw")
+    verified(client, bob, me)
+    assert client.post(change, data)["Location"] == reverse("password_change_done")
+    bob.refresh_from_db()
+    assert bob.check_password("a long new passphrase")
+
+
+def test_a_session_from_before_it_was_set_up_asks_for_the_code_soon_after(bob: User, clock: Any) -> None:
+    """The laptop left signed in, then two-factor set up from the phone: within five minutes the
+    laptop's session asks for the code too."""
+    laptop = signed_in(Client(), bob)
+    assert laptop.get(reverse("crm:jobs")).status_code == 200
+    enrol(bob, clock)
+
+    clock.shift(timedelta(minutes=6))
+
+    assert laptop.get(reverse("crm:jobs"))["Location"] == to_verify(reverse("crm:jobs"))
+
+
+def test_a_superusers_devices_are_removed_by_a_superuser_only(
+    client: Client, alice: User, superuser: User, clock: Any
+) -> None:
+    roles_ensure()
+    enrol(superuser, clock)
+    app = reverse("admin:otp_totp_totpdevice_delete", args=[TOTPDevice.objects.get(user=superuser).pk])
+
+    verified(client, alice, enrol(alice, clock))
+    assert client.post(app, {"post": "yes"}).status_code == 403
+    assert TOTPDevice.objects.filter(user=superuser).exists()

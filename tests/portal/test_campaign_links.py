@@ -14,6 +14,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm.links import campaign_url
 from crm.models import Campaign, Contact, Message
@@ -178,3 +179,11 @@ class TestNotFound:
         response = client.get(link(draft))
         assert response.status_code == 200
         assert "Draft: only the team can see this page" in response.content.decode()
+
+    def test_a_draft_needs_the_second_factor_of_whoever_has_one(self, client: Client, bob):
+        """Past the password only, a staff member with two-factor sign-in is nobody here yet."""
+        draft = make_campaign(bob, sent=False)
+        TOTPDevice.objects.create(user=bob, name="phone", confirmed=True)
+        client.post(reverse("login"), {"username": "bob", "password": "pw"})
+        assert client.get(reverse("crm:home")).status_code == 302  # asked for the code
+        assert client.get(link(draft)).status_code == 404

@@ -19,7 +19,7 @@ from crm.selectors import attention
 from crm.services.files import document_share, document_withdraw
 from crm.services.promises import document_promise
 from crm.uploads import inspect
-from tests.files import HTML, PDF, SVG, fill_to_thirty, has_exif, jpeg, png, png_claiming, received, upload
+from tests.files import HTML, PDF, SVG, fill_to_thirty, has_exif, jpeg, mpo, png, png_claiming, received, upload
 
 from .conftest import advance, sign_in
 
@@ -98,6 +98,24 @@ def test_a_photo_is_kept_without_its_exif_turned_the_right_way_with_a_thumbnail(
         assert max(thumb.size) == 480
     assert stored.title == "IMG_0001.jpg"
     assert stored.file.name == f"jobs/{job.public_id}/{stored.public_id}.jpg"
+
+
+def test_a_phone_photo_with_a_second_picture_inside_is_kept_as_a_jpeg(john_client: Client, job: Job) -> None:
+    """MPO: a JPEG with more pictures after the first (Samsung, Fujifilm...). Pillow names it
+    MPO even when opening JPEGs only; it is a JPEG, kept as one, its first picture re-encoded."""
+    original = mpo(800, 600)
+    with Image.open(io.BytesIO(original)) as image:
+        assert image.format == "MPO"
+    response = send(john_client, job, upload("IMG_0001.JPG", original))
+
+    assert response.status_code == 302
+    stored = job.files.get()
+    assert (stored.content_type, stored.width, stored.height) == ("image/jpeg", 800, 600)
+    with stored.file.open("rb") as f:
+        kept = f.read()
+    assert not has_exif(kept)
+    with Image.open(io.BytesIO(kept)) as image:
+        assert image.format == "JPEG"
 
 
 def test_a_pdf_is_kept_as_it_came(john_client: Client, job: Job) -> None:
@@ -179,11 +197,13 @@ def test_too_many_files_at_once_are_refused(john_client: Client, job: Job) -> No
 def test_sending_is_rate_limited_per_contact(john_client: Client, job: Job, monkeypatch) -> None:
     from portal import views_files
 
-    monkeypatch.setattr(views_files, "UPLOADS_PER_CONTACT", (2, 3600))
+    monkeypatch.setattr(views_files, "UPLOADS_PER_CONTACT", (3, 3600))
     for _ in range(2):
         assert send(john_client, job, upload("p.png", png())).status_code == 302
+    # A refused send counts too: its files were read all the same.
+    assert send(john_client, job, upload("page.html", HTML, "text/html")).status_code == 400
     response = send(john_client, job, upload("p.png", png()))
-    assert response.status_code == 400
+    assert response.status_code == 429
     assert "You have sent us many files in a short time." in response.content.decode()
     assert job.files.count() == 2
 
