@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
-from axes import admin as axes_admin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.apps import apps
 from django.contrib import admin, messages
@@ -25,7 +24,17 @@ from django.contrib.admin import widgets
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, OuterRef, PositiveBigIntegerField, Prefetch, QuerySet, Subquery, Sum, URLField
+from django.db.models import (
+    Count,
+    Model,
+    OuterRef,
+    PositiveBigIntegerField,
+    Prefetch,
+    QuerySet,
+    Subquery,
+    Sum,
+    URLField,
+)
 from django.db.models.functions import Coalesce
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
@@ -36,9 +45,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
 from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm.access import is_manager
@@ -1227,16 +1234,12 @@ _guard_against_odd_input("auth")
 _guard_against_odd_input("django_q")
 
 
-# django-axes' own pages (sign-in lockouts, for managers: crm.roles), with the same guard against
-# odd input as ours: a NUL in a filter or the search box is dropped, not a database error.
-for _model, _axes_admin in (
-    (AccessAttempt, axes_admin.AccessAttemptAdmin),
-    (AccessLog, axes_admin.AccessLogAdmin),
-    (AccessFailureLog, axes_admin.AccessFailureLogAdmin),
-):
-    if admin.site.is_registered(_model):
-        admin.site.unregister(_model)
-        admin.site.register(_model, type(_axes_admin.__name__, (OddInputAdmin, _axes_admin), {}))
+def _extended(model: type[Model], mixin: type[admin.ModelAdmin]) -> None:
+    """Put ``mixin`` in front of the admin another app registered for ``model`` (when it is)."""
+    registered = admin.site._registry.get(model)
+    if registered is not None:
+        admin.site.unregister(model)
+        admin.site.register(model, type(type(registered).__name__, (mixin, type(registered)), {}))
 
 
 class _DeviceDeletion(admin.ModelAdmin):
@@ -1250,7 +1253,9 @@ class _DeviceDeletion(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
 
-for _model, _otp_admin in ((TOTPDevice, TOTPDeviceAdmin), (StaticDevice, StaticDeviceAdmin)):
-    if admin.site.is_registered(_model):
-        admin.site.unregister(_model)
-        admin.site.register(_model, type(_otp_admin.__name__, (_DeviceDeletion, _otp_admin), {}))
+# django-axes' own pages (sign-in lockouts, for managers: crm.roles), with the same guard against
+# odd input as ours: a NUL in a filter or the search box is dropped, not a database error.
+for _model in (AccessAttempt, AccessLog, AccessFailureLog):
+    _extended(_model, OddInputAdmin)
+for _model in (TOTPDevice, StaticDevice):
+    _extended(_model, _DeviceDeletion)

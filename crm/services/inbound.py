@@ -85,6 +85,12 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class Kept:
+    attachment: Attachment
+    file: Inspected
+
+
+@dataclass(frozen=True)
 class NotKept:
     attachment: Attachment
     reason: str
@@ -145,16 +151,12 @@ def _named_only(email: AnymailInboundMessage) -> str:
     return _attachments_note([], [NotKept(a, reason) for a in files]) if files else ""
 
 
-def _sorted_attachments(
-    job: Job, email: AnymailInboundMessage
-) -> tuple[list[Inspected], list[Attachment], list[NotKept]]:
-    """The email's files a job keeps (inspected like a portal upload, within the job's room), the
-    attachments they came as, and those refused with the reason."""
-    keep: list[Inspected] = []
-    kept: list[Attachment] = []
+def _sorted_attachments(job: Job, email: AnymailInboundMessage) -> tuple[list[Kept], list[NotKept]]:
+    """The email's files the job keeps (inspected like a portal upload, within the job's room),
+    each with the attachment it came as, and those refused with the reason."""
+    kept: list[Kept] = []
     not_kept: list[NotKept] = []
     room = room_left(job)
-    seen: set[str] = set()
     with translation.override(settings.LANGUAGE_CODE):
         for attachment in _attachments(email):
             try:
@@ -162,17 +164,15 @@ def _sorted_attachments(
             except UploadRefused as refused:
                 not_kept.append(NotKept(attachment, refused.reason))
                 continue
-            if inspected.sha256 in seen:
+            if any(k.file.sha256 == inspected.sha256 for k in kept):
                 # The same file twice (inline and attached, as some clients send it): kept once.
                 continue
             if inspected.size > room:
                 not_kept.append(NotKept(attachment, _("this job has no room left for it.")))
                 continue
-            seen.add(inspected.sha256)
             room -= inspected.size
-            keep.append(inspected)
-            kept.append(attachment)
-    return keep, kept, not_kept
+            kept.append(Kept(attachment, inspected))
+    return kept, not_kept
 
 
 def _thread(email: AnymailInboundMessage) -> tuple[Job | None, Message | None]:
@@ -253,8 +253,9 @@ def _file(email: AnymailInboundMessage) -> Message:
     else:
         # Locked: the job's room for files is counted once at a time.
         job = lock_job(job)
-        files, kept, not_kept = _sorted_attachments(job, email)
-        note = _attachments_note(kept, not_kept)
+        kept, not_kept = _sorted_attachments(job, email)
+        files = [k.file for k in kept]
+        note = _attachments_note([k.attachment for k in kept], not_kept)
     message, created = Message.objects.get_or_create(
         idempotency_key=key,
         defaults={

@@ -21,7 +21,6 @@ from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.csv_import import ImportMappingForm, ImportStartForm, ImportUploadForm
 from crm.models import AccessRecord, ImportRun
-from crm.services.access_log import access_record
 from crm.services.csv_import import (
     PROGRESS_FIELDS,
     import_create,
@@ -30,6 +29,7 @@ from crm.services.csv_import import (
     import_validate,
     is_stalled,
 )
+from crm.views.access_log import seen
 
 ERRORS_SHOWN = 200
 RECENT_IMPORTS = 10
@@ -180,9 +180,7 @@ def import_errors(request: StaffRequest, public_id: str) -> HttpResponse:
     # With a BOM, Excel opens the accents right.
     body = "\ufeff" + csv_import.errors_csv(run.errors, delimiter=run.delimiter or ",")
     stem = run.file_name.rsplit(".", 1)[0] or "import"
-    access_record(
-        user=request.user, kind=AccessRecord.Kind.EXPORT, subject=f"import errors: {run.file_name}", path=request.path
-    )
+    seen(request, AccessRecord.Kind.EXPORT, subject=f"import errors: {run.file_name}")
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, f"{_('errors')}-{stem}.csv") or "attachment"
     return response

@@ -29,10 +29,10 @@ from crm.forms.fields import search_text
 from crm.forms.questions import CustomerQuestionForm
 from crm.ids import id_from_input
 from crm.models import AccessRecord, Contact, ContactLinkUse, Customer, Job
-from crm.services.access_log import access_record
 from crm.services.contacts import contact_links_reset
 from crm.services.customers import contact_create, contact_update, customer_create, customer_update
 from crm.services.jobs import job_create
+from crm.views.access_log import seen
 from crm.views.jobs import preview_of
 
 CUSTOMERS_PER_PAGE = 50
@@ -165,13 +165,7 @@ def customer_new(request: StaffRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def customer_detail(request: StaffRequest, pk: int) -> HttpResponse:
     customer = _get_customer(pk)
-    access_record(
-        user=request.user,
-        kind=AccessRecord.Kind.CUSTOMER,
-        customer_id=customer.pk,
-        subject=customer.name,
-        path=request.path,
-    )
+    seen(request, AccessRecord.Kind.CUSTOMER, customer_id=customer.pk, subject=customer.name)
     return customer_page(request, customer)
 
 
@@ -209,13 +203,7 @@ def customer_edit(request: StaffRequest, pk: int) -> HttpResponse:
         # The form changed the instance while validating; the page names the customer as saved.
         customer.refresh_from_db()
     else:
-        access_record(
-            user=request.user,
-            kind=AccessRecord.Kind.CUSTOMER,
-            customer_id=customer.pk,
-            subject=customer.name,
-            path=request.path,
-        )
+        seen(request, AccessRecord.Kind.CUSTOMER, customer_id=customer.pk, subject=customer.name)
     return render(request, "crm/customers/customer_form.html", {"nav": "customers", "form": form, "customer": customer})
 
 
@@ -277,13 +265,7 @@ def contact_edit(request: StaffRequest, pk: int) -> HttpResponse:
         contact.refresh_from_db()
     else:
         # The contact's address, phone and where their links were used.
-        access_record(
-            user=request.user,
-            kind=AccessRecord.Kind.CUSTOMER,
-            customer_id=customer.pk,
-            subject=contact.name,
-            path=request.path,
-        )
+        seen(request, AccessRecord.Kind.CUSTOMER, customer_id=customer.pk, subject=contact.name)
     return render(
         request,
         "crm/customers/contact_form.html",

@@ -18,8 +18,8 @@ from crm.downloads import file_response
 from crm.errors import DomainError
 from crm.forms.files import DocumentWithdrawForm
 from crm.models import AccessRecord, Job, JobFile
-from crm.services.access_log import access_record
 from crm.services.files import document_share, document_withdraw
+from crm.views.access_log import seen
 from crm.views.jobs import act_on_job, back_to_job, get_job
 
 
@@ -33,13 +33,7 @@ def _found(public_id: Any, file_id: Any) -> JobFile:
 def job_file(request: StaffRequest, public_id: Any, file_id: Any) -> HttpResponseBase:
     found = _found(public_id, file_id)
     # The file itself is recorded (its thumbnails come with the job page, recorded there).
-    access_record(
-        user=request.user,
-        kind=AccessRecord.Kind.FILE,
-        customer_id=found.job.customer_id,
-        subject=found.title,
-        path=request.path,
-    )
+    seen(request, AccessRecord.Kind.FILE, customer_id=found.job.customer_id, subject=found.title)
     return file_response(found, "file")
 
 

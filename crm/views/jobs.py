@@ -49,9 +49,9 @@ from crm.selectors import JobFilters
 from crm.services import jobs as job_services
 from crm.services import messages as message_services
 from crm.services import outbox
-from crm.services.access_log import access_record
 from crm.services.questions import question_answer
 from crm.text import person_name
+from crm.views.access_log import seen
 from crm.views.jobs_bulk import bulk_move_form
 from crm.workdays import business_today
 
@@ -188,13 +188,7 @@ def job_response(
 def job_page(request: StaffRequest, public_id: Any) -> HttpResponse:
     job = get_job(public_id)
     # The page shows the job's messages and files: one record says who saw them.
-    access_record(
-        user=request.user,
-        kind=AccessRecord.Kind.JOB,
-        customer_id=job.customer_id,
-        subject=job.reference,
-        path=request.path,
-    )
+    seen(request, AccessRecord.Kind.JOB, customer_id=job.customer_id, subject=job.reference)
     return job_response(request, job)
 
 
@@ -506,7 +500,7 @@ def message_retry(request: StaffRequest, public_id: Any, message_id: int) -> Htt
 @require_GET
 def inbox(request: StaffRequest) -> HttpResponse:
     page = Paginator(selectors.unassigned_inbound(), 25).get_page(request.GET.get("page"))
-    access_record(user=request.user, kind=AccessRecord.Kind.INBOX, subject=str(page.number), path=request.path)
+    seen(request, AccessRecord.Kind.INBOX, subject=str(page.number))
     return render(request, "crm/inbox.html", {"nav": "inbox", "page": page, "rows": selectors.assignment_choices(page)})
 
 

@@ -41,8 +41,8 @@ from crm.reports import (
     windows_by_installer,
 )
 from crm.selectors import staff_users
-from crm.services.access_log import access_record
 from crm.text import person_name
+from crm.views.access_log import seen
 
 # --- What the page shows ------------------------------------------------------------------------
 
@@ -233,7 +233,7 @@ def figure_charts(report: HealthReport, row: OwnerHealth) -> list[FigureChart]:
 
 def _csv_response(request: StaffRequest, text: str, name: str) -> HttpResponse:
     """An export, recorded in the access log."""
-    access_record(user=request.user, kind=AccessRecord.Kind.EXPORT, subject=name, path=request.get_full_path())
+    seen(request, AccessRecord.Kind.EXPORT, subject=name)
     # The byte-order mark makes spreadsheet programs read the file as UTF-8.
     response = HttpResponse("\ufeff" + text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, name) or "attachment"
