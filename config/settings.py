@@ -217,8 +217,9 @@ CACHES = {
     )
 }
 # Sessions are read from the cache and written through to the database: a portal poll costs no
-# session query, and a cache loss signs nobody out.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# session query, a cache loss signs nobody out, and a cache that does not answer (Redis stopped)
+# leaves sessions working from the database (crm.sessions).
+SESSION_ENGINE = "crm.sessions"
 # A staff session ends after this many hours without a request (crm.middleware); a portal session
 # keeps SESSION_COOKIE_AGE (Django's two weeks). A password change ends the other sessions.
 STAFF_SESSION_IDLE_HOURS = env_int("STAFF_SESSION_IDLE_HOURS", 12)
@@ -310,6 +311,11 @@ REQUEST_BUFFER_BUSINESS_DAYS = env_int("REQUEST_BUFFER_BUSINESS_DAYS", 1)
 COMMITMENT_WARNING_BUSINESS_DAYS = env_int("COMMITMENT_WARNING_BUSINESS_DAYS", 1)
 # How long a portal sign-in link works; an expired one offers to email a fresh link.
 PORTAL_LINK_MAX_AGE_DAYS = env_int("PORTAL_LINK_MAX_AGE_DAYS", 30)
+# A customer's job page is rendered once per change and kept in the cache at most this many
+# seconds (portal.job_page); 0 renders it for every request.
+PORTAL_PAGE_CACHE_SECONDS = env_int("PORTAL_PAGE_CACHE_SECONDS", 86400)
+if PORTAL_PAGE_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured(f"PORTAL_PAGE_CACHE_SECONDS must be 0 or more, not {PORTAL_PAGE_CACHE_SECONDS}.")
 # At most one non-essential message (check-in, tip, campaign) per contact per this many days
 # (crm.services.cadence). Survey invitations follow the job and are not counted.
 NON_ESSENTIAL_CAP_DAYS = env_int("NON_ESSENTIAL_CAP_DAYS", 14)

@@ -614,16 +614,22 @@ class JobVisits:
     past: list[VisitCard]
 
 
-def _is_current(visit: Visit, now: datetime) -> bool:
-    """Still ahead or under way: upcoming with its window not over (or the later time the crew
-    said they would come, running late); on the way or arrived while the crew could still be
-    coming or be there (a late arrival, a long stay)."""
+def visit_current_until(visit: Visit) -> datetime | None:
+    """Until when a visit is still ahead or under way: an upcoming one until its window is over
+    (or the later time the crew said they would come, running late); one on the way or arrived
+    while the crew could still be coming or be there (a late arrival, a long stay). None for a
+    visit that is over (done, missed, cancelled)."""
     if visit.status in (Visit.Status.PLANNED, Visit.Status.CONFIRMED):
-        return max(visit.window_end, visit.expected_at or visit.window_end) > now
+        return max(visit.window_end, visit.expected_at or visit.window_end)
     if visit.status in (Visit.Status.ON_THE_WAY, Visit.Status.ARRIVED):
         latest = max(visit.window_end, visit.expected_at or visit.window_end, visit.arrived_at or visit.window_end)
-        return latest + visit.duration > now
-    return False
+        return latest + visit.duration
+    return None
+
+
+def _is_current(visit: Visit, now: datetime) -> bool:
+    until = visit_current_until(visit)
+    return until is not None and until > now
 
 
 def job_visit(job: Job, public_id: uuid.UUID) -> Visit | None:

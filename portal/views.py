@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -68,7 +68,6 @@ from portal.access import (
     contact_required,
     in_portal_language,
     portal_language,
-    portal_time_zone,
     remember_preferences,
     session_contact_id,
     session_customer_id,
@@ -77,6 +76,7 @@ from portal.access import (
     signed_in_as,
 )
 from portal.forms import AnotherTimeForm, LinkRequestForm, PreferencesForm, QuestionForm, UploadForm
+from portal.job_page import base_etag, job_page
 
 logger = logging.getLogger(__name__)
 
@@ -298,19 +298,14 @@ def home(request: PortalRequest) -> HttpResponse:
     )
 
 
-def _status_etag(request: HttpRequest, updated_at: datetime) -> str:
-    return selectors.status_etag(
-        updated_at=updated_at, language=portal_language(request), time_zone=str(portal_time_zone(request))
-    )
+def _all_history(request: HttpRequest) -> bool:
+    """ "Show all messages" (``?messages=all``): the page, and its live poll, list every one."""
+    return request.GET.get("messages") == "all"
 
 
-def _with_countdown(etag: str, visits: selectors.JobVisits) -> str:
-    """The live fragment's version when a crew is on its way: "about 25 min" counts down while the
-    job stays as it is, so the version carries the minutes shown. The next poll then never matches
-    the one-query version and is rendered afresh (only while someone is on the way), and the page
-    swaps it in only when the minutes changed (portal.js compares the versions)."""
-    minutes = visits.next.minutes_away if visits.next else None
-    return etag if minutes is None else f'{etag[:-1]}-{minutes}m"'
+def _live_url(job: Job, *, all_history: bool) -> str:
+    url = reverse("portal:job_status", args=[job.public_id])
+    return url + "?messages=all" if all_history else url
 
 
 def _job_page(
@@ -323,27 +318,24 @@ def _job_page(
     upload_form: UploadForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    contact = request.contact
-    visits = selectors.job_visits(job)
-    files = selectors.job_files(job)
+    """The job page: its parts from portal.job_page (rendered once per change), around them the
+    forms and whatever is this request's own (the question form, the upload form, messages)."""
+    all_history = _all_history(request)
+    page = job_page(request, job, all_history=all_history, visit_form=visit_form)
     return render(
         request,
         "portal/job.html",
         {
             "nav": "jobs",
             "job": job,
-            "status": selectors.job_status(job),
-            "visits": visits,
-            "visit_form": visit_form or AnotherTimeForm(),
-            "status_etag": _with_countdown(_status_etag(request, job.updated_at), visits),
+            "parts": page.parts,
+            "status_etag": page.etag,
+            "live_url": _live_url(job, all_history=all_history),
             "poll_seconds": LIVE_STATUS_SECONDS,
             "owner": person_card(job.owner),
-            "history": selectors.job_history(job, contact, files),
-            "promises": selectors.job_promises(job, contact),
             "form": form or QuestionForm(),
             "acknowledged": acknowledged,
             "answer_by": _answer_by(),
-            "files": files,
             "upload_form": upload_form or UploadForm(),
         },
         status=status,
@@ -362,11 +354,13 @@ def job_detail(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
 
 
 @require_safe
+@in_portal_language
 def job_status(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponseBase:
-    """The live fragment (the next visit, status and timeline), polled by the open job page.
+    """The live poll of an open job page: every part of the page that changed since it loaded.
 
     Unchanged: 304 after one query, read with the customer id the session holds (sessions come
-    from the cache). Changed: rendered like the page renders it.
+    from the cache). Changed: the page's parts (portal.job_page, from the cache when the page was
+    seen since the change), the status block in place and the others swapped out of band.
     """
     customer_id = session_customer_id(request)
     if customer_id is None:
@@ -375,7 +369,7 @@ def job_status(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponseBa
     updated_at = selectors.job_updated_at(customer_id, public_id)
     if updated_at is None:
         raise Http404("No such job")
-    etag = _status_etag(request, updated_at)
+    etag = base_etag(updated_at)
     headers = HttpResponse()
     headers["ETag"] = etag
     # Private (personal data), and always asked again: the browser sends If-None-Match each time.
@@ -383,28 +377,15 @@ def job_status(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponseBa
     not_modified = get_conditional_response(request, etag=etag, response=headers)
     if not_modified is not None and not_modified is not headers:
         return not_modified
-    return _job_status_fragment(request, public_id=public_id, etag=etag)
+    return _job_live(request, public_id=public_id)
 
 
 @contact_required
-def _job_status_fragment(request: PortalRequest, public_id: uuid.UUID, etag: str) -> HttpResponse:
+def _job_live(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
     job = _get_job_for_contact(request, public_id)
-    visits = selectors.job_visits(job)
-    status = selectors.job_status(job)
-    response = render(
-        request,
-        "portal/_job_status.html",
-        {
-            "job": job,
-            "status": status,
-            # Read only when the "to prepare" box thanks for them.
-            "files": selectors.job_files(job) if status.asks_for_files else None,
-            "visits": visits,
-            "visit_form": AnotherTimeForm(),
-            "owner": person_card(job.owner),
-        },
-    )
-    response["ETag"] = _with_countdown(etag, visits)
+    page = job_page(request, job, all_history=_all_history(request))
+    response = render(request, "portal/_job_live.html", {"parts": page.parts})
+    response["ETag"] = page.etag
     patch_cache_control(response, private=True, no_cache=True)
     return response
 

@@ -39,6 +39,7 @@ from crm.models import Contact, Customer, Job, JobEvent
 from crm.phones import is_dialable, phone_error
 from crm.services.contacts import fallback_channel
 from crm.services.events import event, record_events
+from crm.services.versions import jobs_touch
 
 
 @transaction.atomic
@@ -243,6 +244,6 @@ def contacts_delete(*, contacts: Iterable[Contact], actor: User | None) -> int:
             )
         )
     record_events(events)
-    Job.objects.filter(pk__in=job_ids).update(updated_at=timezone.now())
+    jobs_touch(job_ids)
     Contact.objects.filter(pk__in=[row.pk for row in rows]).delete()
     return len(rows)

@@ -37,6 +37,7 @@ from crm.notify import document_attached
 from crm.services.alerts import alert_message_failed, digest_absorb
 from crm.services.events import record_event
 from crm.services.outbox import enqueue_now, record_message_sent, send_later
+from crm.services.versions import jobs_touch
 from crm.sms import get_sms_backend
 from crm.sql import update_returning_pks
 from crm.text import clean_text
@@ -202,6 +203,8 @@ def _record_sent(message: Message, handed: HandedOver) -> None:
                 )
             return
         record_message_sent(message)
+        # The customer's page shows where each message stands (no longer "on its way").
+        jobs_touch([message.job_id])
 
 
 def _record_sent_durably(message: Message, handed: HandedOver, *, tries: int = 3) -> None:
@@ -256,6 +259,7 @@ def _record_failure(message: Message, error: BaseException) -> str:
     if Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
         status=Message.Status.FAILED, failed_at=now, next_attempt_at=None, last_error=text
     ):
+        jobs_touch([message.job_id])
         message_failed(message, error=text)
     return "failed"
 

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from crm.models import Job, JobEvent, JobFile
 from crm.services.events import record_event
+from crm.services.versions import next_version
 from crm.sql import update_returning_pks
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def _job_files_remove(job_id: int, file_ids: list[int], *, cutoff: datetime, now
             months=months,
         )
         # The portal's live page and its cache key follow ``updated_at``.
-        job.updated_at = now
+        job.updated_at = next_version(job.updated_at, now)
         job.save(update_fields=["updated_at"])
     return len(gone)
 

@@ -34,6 +34,7 @@ from crm.services.events import record_event
 from crm.services.guards import ensure_contacts_of, lock_job
 from crm.services.outbox import messages_queue
 from crm.services.promises import KEEPABLE_STATES, commitments_keep
+from crm.services.versions import next_version
 from crm.text import clean_text
 from crm.uploads import Inspected
 
@@ -135,7 +136,7 @@ def _stored(job: Job, files: list[Inspected], **fields: Any) -> list[JobFile]:
 
 def _touch(job: Job) -> None:
     """The portal's live page and its cache key follow ``updated_at``."""
-    job.updated_at = timezone.now()
+    job.updated_at = next_version(job.updated_at)
     job.save(update_fields=["updated_at"])
 
 

@@ -54,6 +54,7 @@ from crm.services.alerts import alert_staff
 from crm.services.events import event, record_event, record_events
 from crm.services.guards import ensure_contacts_of, lock_job, lock_jobs
 from crm.services.outbox import messages_queue, messages_store
+from crm.services.versions import next_version, version_after
 from crm.text import person_name
 from crm.workdays import add_business_days, business_today, end_of_business_day, out_of_reach
 
@@ -233,7 +234,7 @@ def _hand_over(
     stage_name = stage.name if stage is not None else ""
     role_name = stage.role.name if stage is not None and stage.role is not None else ""
     job.owner = to
-    job.updated_at = timezone.now()
+    job.updated_at = next_version(job.updated_at)
     job.save(update_fields=["owner", "updated_at"])
     moved = promises.commitments_follow_owner(job)
     record_event(
@@ -422,7 +423,7 @@ def _advance(
         for job in jobs
     }
 
-    Job.objects.filter(pk__in=ids).update(current_stage=to_stage, updated_at=now)
+    Job.objects.filter(pk__in=ids).update(current_stage=to_stage, updated_at=version_after(now))
     handed_over: set[int] = set()
     holders = _stage_holders(jobs, to_stage)
     for job in jobs:
@@ -485,7 +486,7 @@ def _revert(job: Job, *, to_stage: StageTemplate, actor: Actor, reason: str, not
     reopened.update(completed_at=None)
     promises.milestones_reopened(job, reopened)
     job.current_stage = to_stage
-    job.updated_at = timezone.now()
+    job.updated_at = next_version(job.updated_at)
     job.save(update_fields=["current_stage", "updated_at"])
     record_event(
         job=job,
@@ -616,7 +617,7 @@ def milestone_move(
         told_customer=told,
     )
     changes = [DateChange(milestone=milestone, old_date=old_date, new_date=new_date), *rolled]
-    job.updated_at = timezone.now()
+    job.updated_at = next_version(job.updated_at)
     job.save(update_fields=["updated_at"])
     event = record_event(
         job=job,
@@ -663,7 +664,7 @@ def dates_tell(*, job: Job, actor: Actor, note: str = "") -> list[DateChange]:
     told = promises.moves_told(
         Renegotiation.objects.filter(pk__in=[pk for move in untold for pk in move.renegotiation_ids])
     )
-    job.updated_at = timezone.now()
+    job.updated_at = next_version(job.updated_at)
     job.save(update_fields=["updated_at"])
     told_event = record_event(
         job=job,
@@ -829,7 +830,7 @@ def job_update_details(
             changed["installers"] = {"old": old, "new": new, "names": sorted(person_name(u) for u in installers)}
     if not changed:
         return job
-    job.updated_at = timezone.now()
+    job.updated_at = next_version(job.updated_at)
     job.save(update_fields=["title", "updated_at"])
     record_event(job=job, kind=JobEvent.Kind.DETAILS_CHANGED, actor=actor, changed=changed)
     return job
@@ -851,7 +852,7 @@ def _set_status(
     now = timezone.now()
     old_status = job.status
     job.status = status
-    job.updated_at = now
+    job.updated_at = next_version(job.updated_at, now)
     job.closed_at = now if status in (Job.Status.DONE, Job.Status.CANCELLED) else None
     job.save(update_fields=["status", "updated_at", "closed_at"])
     if job.closed_at:

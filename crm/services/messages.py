@@ -22,6 +22,7 @@ from crm.services.events import record_event
 from crm.services.guards import ensure_contacts_of, lock_job
 from crm.services.outbox import message_send_again, messages_queue
 from crm.services.questions import question_create
+from crm.services.versions import next_version
 from crm.workdays import business_today
 
 MAX_MESSAGE_LENGTH = 5000
@@ -70,7 +71,7 @@ def free_message_send(*, job: Job, actor: User, body: str, contacts: Iterable[Co
     Message.objects.filter(
         job=job, contact__in=chosen, direction=Message.Direction.IN, handled_at__isnull=True, question__isnull=True
     ).update(handled_at=now)
-    job.updated_at = now
+    job.updated_at = next_version(job.updated_at, now)
     job.save(update_fields=["updated_at"])
     return rows
 
@@ -88,7 +89,7 @@ def status_update_send(*, job: Job, actor: User | None, note: str = "") -> list[
     rows = messages_queue(
         drafts=drafts, job=job, key=lambda d: f"update:{job.pk}:{d.contact.pk}:{d.channel}:{stamp}", author=actor
     )
-    job.updated_at = timezone.now()
+    job.updated_at = next_version(job.updated_at)
     job.save(update_fields=["updated_at"])
     return rows
 
@@ -156,7 +157,7 @@ def call_log(
             contact=contact,
             call=call,
         )
-    job.updated_at = now
+    job.updated_at = next_version(job.updated_at, now)
     job.save(update_fields=["updated_at"])
     record_event(
         job=job,

@@ -29,6 +29,7 @@ from django_q.tasks import async_task
 from crm.models import Job, JobEvent, Message
 from crm.notify import Draft
 from crm.services.events import event, record_events
+from crm.services.versions import jobs_touch
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,8 @@ def rows_store(rows: list[Message], *, shown_in_previews: bool = True) -> list[M
     Message.objects.bulk_create(rows, ignore_conflicts=True)
     stored = Message.objects.in_bulk([row.idempotency_key for row in rows], field_name="idempotency_key")
     result = [stored[row.idempotency_key] for row in rows]
+    # Their jobs' pages list them (crm.services.versions).
+    jobs_touch(m.job_id for m in result)
     bucket = _captured.get()
     if bucket is not None and shown_in_previews:
         bucket.extend(result)

@@ -16,6 +16,7 @@ from crm.models import Contact, JobEvent, Message
 from crm.services.alerts import alert_message_failed
 from crm.services.events import record_event
 from crm.services.outbox import record_message_sent, statuses_below
+from crm.services.versions import jobs_touch
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ def message_track(
             if status in (Message.Status.BOUNCED, Message.Status.FAILED):
                 updates["last_error"] = (description or event_type)[:2000]
             Message.objects.filter(pk=message.pk).update(**updates)
+            # The customer's page shows where each message stands.
+            jobs_touch([message.job_id])
             message.refresh_from_db()
             if status in (Message.Status.BOUNCED, Message.Status.FAILED):
                 _record_bounce(message, event_type=event_type, description=description, at=at)

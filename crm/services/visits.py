@@ -32,6 +32,7 @@ from crm.services.guards import lock_job
 from crm.services.jobs import ensure_can_advance, job_advance
 from crm.services.outbox import messages_queue
 from crm.services.questions import question_create
+from crm.services.versions import jobs_touch
 from crm.text import person_name
 from crm.visit_slots import crew_visits, free_times
 from crm.workdays import business_zone, customer_zone, opening_hours
@@ -133,7 +134,7 @@ def _touch(visit: Visit, actor: Actor, fields: Iterable[str]) -> None:
     visit.updated_at = now
     visit.last_changed_by = actor
     visit.save(update_fields=[*fields, "version", "updated_at", "last_changed_by"])
-    Job.objects.filter(pk=visit.job_id).update(updated_at=now)
+    jobs_touch([visit.job_id])
 
 
 def _lock(visit: Visit, *, expected_version: int | None = None) -> Visit:
@@ -227,7 +228,7 @@ def visit_book(
         all_day=all_day,
         told_customer=tell_customer,
     )
-    Job.objects.filter(pk=job.pk).update(updated_at=timezone.now())
+    jobs_touch([job.pk])
     if tell_customer:
         _tell(visit, kind=Message.Kind.VISIT_BOOKED, key=f"visit:{visit.pk}:booked:{start.isoformat()}", actor=actor)
     return visit

@@ -7,7 +7,7 @@ test moves it. Every successful call writes exactly one JobEvent; every refused 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -299,7 +299,8 @@ def test_it_opens_the_job_at_the_first_stage_reached_at_creation(create_job, ins
     assert job.status == Job.Status.ACTIVE
     assert job.closed_at is None
     assert job.title == "Heat pump installation"
-    assert job.created_at == job.updated_at == now
+    # Its version: now, or a few microseconds on when the clock stands still (crm.services.versions).
+    assert job.created_at == now <= job.updated_at < now + timedelta(milliseconds=1)
     assert reached(job) == ["Request received"]
     assert milestone(job, "Request received").completed_at == now
 
@@ -418,7 +419,7 @@ def test_it_reaches_the_target_and_every_skipped_milestone(time_machine, job: Jo
     now = timezone.now()
     job = fresh(job)
     assert result.current_stage == job.current_stage == stage(job.pipeline, "Order confirmed")
-    assert job.updated_at == now
+    assert now <= job.updated_at < now + timedelta(milliseconds=1)
     assert reached(job) == ["Request received", "Proposal sent", "Order confirmed"]
     assert milestone(job, "Request received").completed_at == created_at
     assert milestone(job, "Proposal sent").completed_at == now
@@ -617,7 +618,7 @@ def test_it_moves_the_forecast_and_keeps_the_first_promise(job: Job, bob: User) 
     stored = milestone(job, "Proposal sent")
     assert stored.forecast_date == date(2026, 3, 4)
     assert stored.planned_date == date(2026, 3, 5)
-    assert fresh(job).updated_at == timezone.now()
+    assert timezone.now() <= fresh(job).updated_at < timezone.now() + timedelta(milliseconds=1)
 
 
 def test_it_records_the_date_move(job: Job, alice: User) -> None:
@@ -834,7 +835,7 @@ def test_it_hands_the_job_to_another_staff_member(job: Job, alice: User, charlie
 
     assert result.owner == charlie
     assert fresh(job).owner == charlie
-    assert fresh(job).updated_at == timezone.now()
+    assert timezone.now() <= fresh(job).updated_at < timezone.now() + timedelta(milliseconds=1)
     event = last_event(job)
     assert event.kind == JobEvent.Kind.OWNER_CHANGED
     assert event.actor == alice
@@ -910,7 +911,7 @@ def test_it_renames_the_job_and_records_the_old_and_new_title(job: Job, bob: Use
     job_update_details(job=job, actor=bob, title="  Heat pump and boiler  ")
 
     assert fresh(job).title == "Heat pump and boiler"
-    assert fresh(job).updated_at == timezone.now()
+    assert timezone.now() <= fresh(job).updated_at < timezone.now() + timedelta(milliseconds=1)
     event = last_event(job)
     assert event.kind == JobEvent.Kind.DETAILS_CHANGED
     assert event.actor == bob
@@ -1052,7 +1053,7 @@ def test_it_changes_the_status_where_the_rules_allow(
     job = fresh(job)
     assert result.status == job.status == new_status
     assert job.closed_at == (now if new_status in (Job.Status.DONE, Job.Status.CANCELLED) else None)
-    assert job.updated_at == now
+    assert now <= job.updated_at < now + timedelta(milliseconds=1)
     assert len(events(job)) == events_before + 1
     event = last_event(job)
     assert event.kind == kind

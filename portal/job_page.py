@@ -1,0 +1,214 @@
+"""The customer's job page, rendered once per change and served from the cache until the job
+changes again.
+
+The page is the same for every request of a contact until something on it changes, so its parts
+(header, status and timeline with the visits, "what we promised you", the person card, the files,
+the message history) are rendered together, once, and kept in the cache. The live poll sends the
+same parts back when the job changed (portal/_job_live.html swaps each into place), so a page left
+open stays whole, not only its status block.
+
+The cache key holds everything the parts show:
+
+- the job's version, ``Job.updated_at``: every service that changes what the page shows moves it
+  (a stage, a date, a promise, a visit, a file, a question, a message stored, sent or refused:
+  crm.services.events bumps it with each line of the job's log, crm.services.outbox with each
+  message stored), and so does the live poll's ETag;
+- the language and time zone the page is read in, and the business day ("late" depends on it);
+- the contact and their customer (messages and promises are the contact's own);
+- the person card as read with the job (a new name or phone shows at once);
+- whether the whole history was asked for, and the templates and translations of this release.
+
+What is personal to one request is never stored: the CSRF token of the visit forms is a
+placeholder in the cache, filled in for each request, and the question and upload forms, the
+signed-in name and the flash messages are rendered outside the parts. A render that shows a form's
+errors is not stored. Time moves some things without any change: a crew's "about 25 min" (kept at
+most COUNTDOWN_SECONDS), a visit window passing, a promise falling due (kept until then).
+
+The cache is a help, never a need: when it does not answer (Redis stopped), the page is rendered
+for this request alone and the failure is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache as default_cache
+from django.middleware.csrf import get_token
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.safestring import SafeString, mark_safe
+
+from crm.models import Job
+from crm.people import person_card
+from portal import selectors
+from portal.forms import AnotherTimeForm
+
+logger = logging.getLogger(__name__)
+
+# The parts of the page, each one template rendering the inside of one element of the page (the
+# page and the poll wrap them: portal/job.html, portal/_job_live.html).
+PARTS = {
+    "title": "portal/_job_title.txt",
+    "header": "portal/_job_header.html",
+    "status": "portal/_job_status.html",
+    "promises": "portal/_promises.html",
+    "owner": "portal/_owner_card.html",
+    "files": "portal/_files_list.html",
+    "history": "portal/_history.html",
+}
+# The message history shows the latest ones; "show all" shows every one (its own rendering).
+HISTORY_SHOWN = 20
+# A countdown ("on the way — about 25 min") is kept this long at most.
+COUNTDOWN_SECONDS = 30
+# What a stored visit form carries instead of the CSRF token (filled in for each request).
+CSRF_PLACEHOLDER = "portal-page-csrf-placeholder"
+_CSRF_INPUT = '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """The page's parts, ready to be placed (HTML), and the version they show (the ETag the live
+    poll compares, with the countdown's minutes when a crew is on its way)."""
+
+    parts: dict[str, SafeString]
+    etag: str
+    # Whether this request found them in the cache (for tests and logging).
+    from_cache: bool
+
+
+@cache
+def release() -> str:
+    """The templates and translations of this release, as a short hash: a new release never
+    serves a page rendered by the previous one's templates."""
+    digest = hashlib.sha256()
+    root = Path(settings.BASE_DIR)
+    for pattern in ("templates/portal/*", "locale/*/LC_MESSAGES/django.mo"):
+        for path in sorted(root.glob(pattern)):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def base_etag(job_updated_at: datetime) -> str:
+    """The version of the job as the reader sees it now (language, time zone, day): the poll's
+    one-query ETag and the heart of the cache key."""
+    return selectors.status_etag(
+        updated_at=job_updated_at,
+        language=translation.get_language() or settings.LANGUAGE_CODE,
+        time_zone=timezone.get_current_timezone_name(),
+    )
+
+
+def _key(job: Job, contact_id: int, customer_id: int, *, all_history: bool) -> str:
+    owner = person_card(job.owner)
+    source = "|".join(
+        [
+            release(),
+            str(job.public_id),  # random: no other job, database or test run has it
+            str(customer_id),
+            str(contact_id),
+            base_etag(job.updated_at),
+            repr(owner),
+            "all" if all_history else "latest",
+        ]
+    )
+    return "portal:job-page:" + hashlib.sha256(source.encode()).hexdigest()
+
+
+def job_page(
+    request: Any,
+    job: Job,
+    *,
+    all_history: bool = False,
+    visit_form: AnotherTimeForm | None = None,
+) -> JobPage:
+    """The parts of ``job``'s page for the signed-in contact (``request.contact``), from the cache
+    when they are there. A ``visit_form`` with errors is rendered for this request only."""
+    contact = request.contact
+    key = _key(job, contact.pk, contact.customer_id, all_history=all_history)
+    personal = visit_form is not None and visit_form.is_bound
+    entry = None if personal else _cache_get(key)
+    from_cache = entry is not None
+    if entry is None:
+        entry, keep_for = _render(request, job, all_history=all_history, visit_form=visit_form)
+        if not personal and keep_for > 0:
+            _cache_set(key, entry, keep_for)
+    token_input = _CSRF_INPUT.format(get_token(request))
+    placeholder = _CSRF_INPUT.format(CSRF_PLACEHOLDER)
+    # Our templates' output (autoescaped when rendered), with a token of letters and digits put in.
+    parts = {
+        name: mark_safe(html.replace(placeholder, token_input))  # noqa: S308
+        for name, html in entry["parts"].items()
+    }
+    return JobPage(parts=parts, etag=entry["etag"], from_cache=from_cache)
+
+
+def _render(
+    request: Any, job: Job, *, all_history: bool, visit_form: AnotherTimeForm | None
+) -> tuple[dict[str, Any], int]:
+    """Every part, with the CSRF placeholder; and how many seconds the rendering stays true."""
+    contact = request.contact
+    now = timezone.now()
+    visits = selectors.job_visits(job)
+    files = selectors.job_files(job)
+    history = selectors.job_history(job, contact, files)
+    promises = selectors.job_promises(job, contact)
+    context = {
+        "job": job,
+        "status": selectors.job_status(job),
+        "visits": visits,
+        "visit_form": visit_form or AnotherTimeForm(),
+        "owner": person_card(job.owner),
+        "history": history if all_history else history[:HISTORY_SHOWN],
+        "history_count": len(history),
+        "history_folded": not all_history and len(history) > HISTORY_SHOWN,
+        "promises": promises,
+        "files": files,
+        # The visit forms' {% csrf_token %}: filled in per request (job_page).
+        "csrf_token": CSRF_PLACEHOLDER,
+    }
+    parts = {name: render_to_string(template, context, request=request) for name, template in PARTS.items()}
+    minutes = visits.next.minutes_away if visits.next else None
+    etag = base_etag(job.updated_at)
+    if minutes is not None:
+        etag = f'{etag[:-1]}-{minutes}m"'
+    return {"parts": parts, "etag": etag}, _seconds_true(now, visits, promises, countdown=minutes is not None)
+
+
+def _seconds_true(
+    now: datetime, visits: selectors.JobVisits, promises: list[selectors.PromiseItem], *, countdown: bool
+) -> int:
+    """How long a rendering made at ``now`` stays what the page would show: until a visit window
+    passes, a promise falls due or the countdown moves, and never longer than the setting."""
+    limits = [now + timedelta(seconds=settings.PORTAL_PAGE_CACHE_SECONDS)]
+    if countdown:
+        limits.append(now + timedelta(seconds=COUNTDOWN_SECONDS))
+    for card in [*([visits.next] if visits.next else []), *visits.later]:
+        until = selectors.visit_current_until(card.visit)
+        if until is not None:
+            limits.append(until)
+    limits += [item.due_at for item in promises if item.outcome == "open"]
+    return max(0, int((min(limits) - now).total_seconds()))
+
+
+def _cache_get(key: str) -> dict[str, Any] | None:
+    try:
+        entry = default_cache.get(key)
+    except Exception as error:  # any backend: Redis stopped, a network error, a full memory
+        logger.warning("The portal page cache did not answer, rendering without it: %s", error)
+        return None
+    return entry if isinstance(entry, dict) and "parts" in entry and "etag" in entry else None
+
+
+def _cache_set(key: str, entry: dict[str, Any], seconds: int) -> None:
+    try:
+        default_cache.set(key, entry, seconds)
+    except Exception as error:
+        logger.warning("The portal page cache did not store a page: %s", error)
