@@ -113,6 +113,7 @@ from crm.services.jobs import (
     job_update_details,
     milestone_move,
 )
+from crm.services.versions import owner_jobs_touch, pipeline_jobs_touch
 from crm.text import clean_text
 from crm.workdays import business_today
 
@@ -491,6 +492,11 @@ class PipelineAdmin(ManagersOnly, OddInputAdmin):
     def stage_count(self, obj: Pipeline) -> int:
         return obj.stage_count  # type: ignore[attr-defined]
 
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # The customers' pages show the stages as they are now.
+        pipeline_jobs_touch(form.instance.pk)
+
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(OddInputAdmin):
@@ -519,6 +525,11 @@ class StaffProfileAdmin(OddInputAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: StaffProfile | None = None) -> bool:
         return is_manager(request.user) and super().has_delete_permission(request, obj)
 
+    def save_model(self, request: HttpRequest, obj: StaffProfile, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # The owner card on their customers' pages.
+        owner_jobs_touch(obj.user_id)
+
 
 @admin.register(PipelineRole)
 class PipelineRoleAdmin(ManagersOnly, OddInputAdmin):
@@ -541,6 +552,14 @@ class StageTemplateAdmin(ManagersOnly, OddInputAdmin):
     list_select_related = ["pipeline", "role"]
     search_fields = ["name", "pipeline__name", "message_key"]
     ordering = ["pipeline__name", "position"]
+
+    def save_model(self, request: HttpRequest, obj: StageTemplate, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        pipeline_jobs_touch(obj.pipeline_id)
+
+    def delete_model(self, request: HttpRequest, obj: StageTemplate) -> None:
+        super().delete_model(request, obj)
+        pipeline_jobs_touch(obj.pipeline_id)
 
 
 @admin.register(JobReferenceCounter)

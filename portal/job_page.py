@@ -135,9 +135,12 @@ def job_page(
     key = _key(job, contact.pk, contact.customer_id, all_history=all_history)
     personal = visit_form is not None and visit_form.is_bound
     entry = None if personal else _cache_get(key)
+    if entry is not None and entry["until"] <= timezone.now().timestamp():
+        entry = None  # time has moved what it shows (the cache's own expiry may lag: it has its clock)
     from_cache = entry is not None
     if entry is None:
-        entry, keep_for = _render(request, job, all_history=all_history, visit_form=visit_form)
+        entry = _render(request, job, all_history=all_history, visit_form=visit_form)
+        keep_for = int(entry["until"] - timezone.now().timestamp())
         if not personal and keep_for > 0:
             _cache_set(key, entry, keep_for)
     token_input = _CSRF_INPUT.format(get_token(request))
@@ -150,10 +153,9 @@ def job_page(
     return JobPage(parts=parts, etag=entry["etag"], from_cache=from_cache)
 
 
-def _render(
-    request: Any, job: Job, *, all_history: bool, visit_form: AnotherTimeForm | None
-) -> tuple[dict[str, Any], int]:
-    """Every part, with the CSRF placeholder; and how many seconds the rendering stays true."""
+def _render(request: Any, job: Job, *, all_history: bool, visit_form: AnotherTimeForm | None) -> dict[str, Any]:
+    """Every part, with the CSRF placeholder, the version shown, and until when (a Unix time) the
+    rendering stays true."""
     contact = request.contact
     now = timezone.now()
     visits = selectors.job_visits(job)
@@ -179,12 +181,13 @@ def _render(
     etag = base_etag(job.updated_at)
     if minutes is not None:
         etag = f'{etag[:-1]}-{minutes}m"'
-    return {"parts": parts, "etag": etag}, _seconds_true(now, visits, promises, countdown=minutes is not None)
+    until = _true_until(now, visits, promises, countdown=minutes is not None)
+    return {"parts": parts, "etag": etag, "until": until.timestamp()}
 
 
-def _seconds_true(
+def _true_until(
     now: datetime, visits: selectors.JobVisits, promises: list[selectors.PromiseItem], *, countdown: bool
-) -> int:
+) -> datetime:
     """How long a rendering made at ``now`` stays what the page would show: until a visit window
     passes, a promise falls due or the countdown moves, and never longer than the setting."""
     limits = [now + timedelta(seconds=settings.PORTAL_PAGE_CACHE_SECONDS)]
@@ -195,7 +198,7 @@ def _seconds_true(
         if until is not None:
             limits.append(until)
     limits += [item.due_at for item in promises if item.outcome == "open"]
-    return max(0, int((min(limits) - now).total_seconds()))
+    return min(limits)
 
 
 def _cache_get(key: str) -> dict[str, Any] | None:
@@ -204,7 +207,7 @@ def _cache_get(key: str) -> dict[str, Any] | None:
     except Exception as error:  # any backend: Redis stopped, a network error, a full memory
         logger.warning("The portal page cache did not answer, rendering without it: %s", error)
         return None
-    return entry if isinstance(entry, dict) and "parts" in entry and "etag" in entry else None
+    return entry if isinstance(entry, dict) and {"parts", "etag", "until"} <= entry.keys() else None
 
 
 def _cache_set(key: str, entry: dict[str, Any], seconds: int) -> None:

@@ -41,3 +41,15 @@ def jobs_touch(job_ids: Iterable[int | None]) -> None:
     ids = {pk for pk in job_ids if pk is not None}
     if ids:
         Job.objects.filter(pk__in=ids).update(updated_at=version_after())
+
+
+def pipeline_jobs_touch(pipeline_id: int) -> None:
+    """A stage's name, instructions or visibility changed: every page of the pipeline's jobs shows
+    it (one UPDATE)."""
+    Job.objects.filter(pipeline_id=pipeline_id).update(updated_at=version_after())
+
+
+def owner_jobs_touch(user_id: int) -> None:
+    """What customers see of a person changed (name, phone, job title): the live pages of the jobs
+    they own show the new card (one UPDATE)."""
+    Job.objects.filter(owner_id=user_id).update(updated_at=version_after())

@@ -78,6 +78,9 @@ def test_it_shows_a_staff_change_without_a_reload(signed_in: Any, portal_job: Jo
     job_advance(job=portal_job, to_stage=portal_job.pipeline.stages.get(name="Order confirmed"), actor=bob)
     expect(page.locator(".status-headline")).to_have_text("Order confirmed", timeout=8_000)
     expect(page.locator("#live-announcer")).to_contain_text("Order confirmed")
+    # The rest of the page follows too: the stage's message in the history, the job's header.
+    expect(page.locator("#live-history .history-item").first).to_contain_text("From us")
+    expect(page.locator("#live-history")).not_to_contain_text("No messages yet")
     assert page.evaluate("window.notReloaded") is True
 
 
@@ -97,6 +100,10 @@ def test_it_acknowledges_a_question_in_place_with_its_date(signed_in: Any, porta
     assert page.evaluate("window.notReloaded") is True
     assert Question.objects.get().contact == john
     assert page.get_by_label("Your question").input_value() == ""
+    # The next poll brings the question into the messages and its promise into "what we promised".
+    expect(page.locator("#live-history")).to_contain_text("Can the installer park in the yard?", timeout=8_000)
+    expect(page.locator("#live-promises")).to_contain_text("An answer to your question")
+    assert page.evaluate("window.notReloaded") is True
     assert_accessible(page)
 
 
