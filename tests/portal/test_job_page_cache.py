@@ -221,9 +221,7 @@ def test_a_crew_on_its_way_counts_down_on_the_cached_page(
     assert "about 15 min" in page(john_client, job)
 
 
-def test_the_history_shows_the_latest_messages_and_all_on_request(
-    john_client: Client, job: Job, john: Contact
-) -> None:
+def test_the_history_shows_the_latest_messages_and_all_on_request(john_client: Client, job: Job, john: Contact) -> None:
     for number in range(HISTORY_SHOWN + 5):
         message_send(job=job, body=f"Update number {number}.", contacts=[john], actor=job.owner)
     latest = page(john_client, job)
