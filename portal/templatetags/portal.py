@@ -4,10 +4,11 @@ descriptions wired up for screen readers, and whether a page (an error page) is 
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 
 from django import template
 from django.forms import BoundField
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.safestring import SafeString
 
@@ -19,7 +20,15 @@ register = template.Library()
 
 def _with_year(value: date, with_year: str, without: str) -> str:
     # The year only when it is not this one: "Tuesday 2 April", but "Friday 3 January 2025".
-    return said_date(value, without if value.year == timezone.localdate().year else with_year)
+    fmt = without if value.year == timezone.localdate().year else with_year
+    return _said(value, fmt, translation.get_language() or "")
+
+
+@lru_cache(maxsize=4096)
+def _said(value: date, fmt: str, language: str) -> str:
+    """A page names the same few days again and again (its timeline, promises, messages): each is
+    formatted once per language and format (``language`` is in the key: the active one formats)."""
+    return said_date(value, fmt)
 
 
 @register.filter(expects_localtime=True)
