@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -16,7 +16,7 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from crm.models import Contact, Customer, Job, Message, StaffProfile, VisitKind
+from crm.models import Contact, Customer, Job, Message, StaffProfile, Visit, VisitKind
 from crm.services.delivery import deliver
 from crm.services.jobs import job_reassign, job_update_details, milestone_move
 from crm.services.messages import free_message_send as message_send
@@ -46,6 +46,12 @@ def queries(client: Client, url: str) -> int:
     with CaptureQueriesContext(connection) as captured:
         assert client.get(url).status_code == 200
     return len(captured)
+
+
+def book(job: Job, kind: VisitKind, start: datetime) -> Visit:
+    return visit_book(
+        job=job, kind=kind, actor=job.owner, window_start=start, address="12 rue des Lilas", tell_customer=False
+    )
 
 
 @pytest.fixture
@@ -105,14 +111,7 @@ def _kinds_of_change() -> dict[str, tuple[Callable[[Job, Contact, User], None], 
 
     def visit(job: Job, john: Contact, alice: User) -> None:
         kind = VisitKind.objects.create(pipeline=job.pipeline, name="Survey visit", window_minutes=120)
-        visit_book(
-            job=job,
-            kind=kind,
-            actor=job.owner,
-            window_start=MONDAY_MORNING + timedelta(days=1),
-            address="12 rue des Lilas",
-            tell_customer=False,
-        )
+        book(job, kind, MONDAY_MORNING + timedelta(days=1))
 
     def owner_card(job: Job, john: Contact, alice: User) -> None:
         profile = StaffProfile.objects.get(user=job.owner)
@@ -177,14 +176,7 @@ def test_two_contacts_in_one_language_each_see_their_own_messages(job: Job, john
 def test_each_browser_gets_its_own_csrf_token_in_the_cached_visit_forms(
     job: Job, john: Contact, kind: VisitKind
 ) -> None:
-    visit = visit_book(
-        job=job,
-        kind=kind,
-        actor=job.owner,
-        window_start=MONDAY_MORNING + timedelta(days=1),
-        address="12 rue des Lilas",
-        tell_customer=False,
-    )
+    visit = book(job, kind, MONDAY_MORNING + timedelta(days=1))
     first, second = sign_in(Client(enforce_csrf_checks=True), john), sign_in(Client(enforce_csrf_checks=True), john)
     page(first, job)
     cached = page(second, job)
@@ -207,14 +199,7 @@ def kind(job: Job) -> VisitKind:
 def test_a_crew_on_its_way_counts_down_on_the_cached_page(
     john_client: Client, job: Job, kind: VisitKind, time_machine
 ) -> None:
-    visit = visit_book(
-        job=job,
-        kind=kind,
-        actor=job.owner,
-        window_start=MONDAY_MORNING + timedelta(hours=1),
-        address="12 rue des Lilas",
-        tell_customer=False,
-    )
+    visit = book(job, kind, MONDAY_MORNING + timedelta(hours=1))
     visit_on_the_way(visit=visit, actor=job.owner, minutes=25)
     assert "about 25 min" in page(john_client, job)
     time_machine.shift(timedelta(minutes=10))
