@@ -11,14 +11,21 @@ from its snapshot), it would last there until its expiry: the failure is logged 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.sessions.backends.cached_db import SessionStore as CachedDBStore
+from django.core.cache.backends.base import BaseCache
 
 logger = logging.getLogger("django.contrib.sessions")
 
 
 class SessionStore(CachedDBStore):
+    # Set by Django's __init__; django-stubs leaves both out.
+    _cache: BaseCache
+
+    def _row(self) -> Any:
+        return cast(Any, super())._get_session_from_db()
+
     def load(self) -> dict[str, Any]:
         try:
             data = self._cache.get(self.cache_key)
@@ -27,7 +34,7 @@ class SessionStore(CachedDBStore):
             data = None
         if data is not None:
             return data
-        row = self._get_session_from_db()
+        row = self._row()
         if row is None:
             return {}
         data = self.decode(row.session_data)
@@ -37,7 +44,7 @@ class SessionStore(CachedDBStore):
             logger.warning("The session cache did not store a session read from the database", exc_info=True)
         return data
 
-    def exists(self, session_key: str | None) -> bool:
+    def exists(self, session_key: str) -> bool:
         try:
             if session_key and (self.cache_key_prefix + session_key) in self._cache:
                 return True
