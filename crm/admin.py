@@ -113,7 +113,7 @@ from crm.services.jobs import (
     job_update_details,
     milestone_move,
 )
-from crm.services.versions import owner_jobs_touch, pipeline_jobs_touch
+from crm.services.versions import pipeline_jobs_touch
 from crm.text import clean_text
 from crm.workdays import business_today
 
@@ -524,11 +524,6 @@ class StaffProfileAdmin(OddInputAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: StaffProfile | None = None) -> bool:
         return is_manager(request.user) and super().has_delete_permission(request, obj)
-
-    def save_model(self, request: HttpRequest, obj: StaffProfile, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        # The owner card on their customers' pages.
-        owner_jobs_touch(obj.user_id)
 
 
 @admin.register(PipelineRole)

@@ -9,9 +9,9 @@ class CrmConfig(AppConfig):
     verbose_name = _("Customer relations")
 
     def ready(self) -> None:
-        # One import statement (tests/test_structure.py); middleware and webhooks connect the
-        # sign-in and anymail receivers.
-        from crm import middleware, roles, webhooks  # noqa: F401
+        # One import statement (tests/test_structure.py); middleware, webhooks and person_versions
+        # connect the sign-in, anymail and staff-card receivers.
+        from crm import middleware, person_versions, roles, webhooks  # noqa: F401
 
         # Sent for crm once every migration has run, after auth's and contenttypes' receivers
         # (connected when those apps were ready) have made crm's permissions: the groups and

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 
-from crm.models import Job
+from crm.models import Contact, Job, Question
 from crm.people import person_card
+from crm.services.questions import answer_promise
 from portal import selectors
-from portal.forms import AnotherTimeForm
+from portal.forms import AnotherTimeForm, QuestionForm, UploadForm
 
 logger = logging.getLogger(__name__)
 
@@ -106,20 +108,39 @@ def base_etag(job_updated_at: datetime) -> str:
     )
 
 
-def _key(job: Job, contact_id: int, customer_id: int, *, all_history: bool) -> str:
-    owner = person_card(job.owner)
+def answer_by() -> date:
+    """The day a question asked now will be answered by (as crm.services.questions promises it):
+    it moves with the business hours, so it is in the key."""
+    return answer_promise(Question.Source.PORTAL, timezone.now())[1]
+
+
+def _key(public_id: uuid.UUID, updated_at: datetime, contact: Contact, *, all_history: bool) -> str:
     source = "|".join(
         [
+            answer_by().isoformat(),
             release(),
-            str(job.public_id),  # random: no other job, database or test run has it
-            str(customer_id),
-            str(contact_id),
-            base_etag(job.updated_at),
-            repr(owner),
+            str(public_id),  # random: no other job, database or test run has it
+            str(contact.customer_id),
+            str(contact.pk),
+            base_etag(updated_at),
             "all" if all_history else "latest",
         ]
     )
     return "portal:job-page:" + hashlib.sha256(source.encode()).hexdigest()
+
+
+def cached_job_page(request: Any, public_id: uuid.UUID, *, all_history: bool = False) -> JobPage | None:
+    """The page's parts straight from the cache, after one query (the job's version, among the
+    contact's customer's jobs); None when they are not there (or the job is not the customer's:
+    the view's own lookup then answers 404)."""
+    if settings.PORTAL_PAGE_CACHE_SECONDS == 0:
+        return None
+    contact = request.contact
+    updated_at = selectors.job_updated_at(contact.customer_id, public_id)
+    if updated_at is None:
+        return None
+    entry = _fresh(_cache_get(_key(public_id, updated_at, contact, all_history=all_history)))
+    return None if entry is None else _filled(request, entry, from_cache=True)
 
 
 def job_page(
@@ -131,18 +152,27 @@ def job_page(
 ) -> JobPage:
     """The parts of ``job``'s page for the signed-in contact (``request.contact``), from the cache
     when they are there. A ``visit_form`` with errors is rendered for this request only."""
-    contact = request.contact
-    key = _key(job, contact.pk, contact.customer_id, all_history=all_history)
-    personal = visit_form is not None and visit_form.is_bound
-    entry = None if personal else _cache_get(key)
-    if entry is not None and entry["until"] <= timezone.now().timestamp():
-        entry = None  # time has moved what it shows (the cache's own expiry may lag: it has its clock)
-    from_cache = entry is not None
-    if entry is None:
-        entry = _render(request, job, all_history=all_history, visit_form=visit_form)
-        keep_for = int(entry["until"] - timezone.now().timestamp())
-        if not personal and keep_for > 0:
-            _cache_set(key, entry, keep_for)
+    key = _key(job.public_id, job.updated_at, request.contact, all_history=all_history)
+    # A form's errors are this request's own; with no time to keep it, nothing is kept either.
+    personal = (visit_form is not None and visit_form.is_bound) or settings.PORTAL_PAGE_CACHE_SECONDS == 0
+    entry = None if personal else _fresh(_cache_get(key))
+    if entry is not None:
+        return _filled(request, entry, from_cache=True)
+    entry = _render(request, job, all_history=all_history, visit_form=visit_form)
+    keep_for = int(entry["until"] - timezone.now().timestamp())
+    if not personal and keep_for > 0:
+        _cache_set(key, entry, keep_for)
+    return _filled(request, entry, from_cache=False)
+
+
+def _fresh(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    """None when time has moved what it shows (the cache's own expiry may lag: it keeps its own
+    clock)."""
+    return entry if entry is not None and entry["until"] > timezone.now().timestamp() else None
+
+
+def _filled(request: Any, entry: dict[str, Any], *, from_cache: bool) -> JobPage:
+    """The parts with this request's CSRF token in their forms."""
     token_input = _CSRF_INPUT.format(get_token(request))
     placeholder = _CSRF_INPUT.format(CSRF_PLACEHOLDER)
     # Our templates' output (autoescaped when rendered), with a token of letters and digits put in.
@@ -177,6 +207,10 @@ def _render(request: Any, job: Job, *, all_history: bool, visit_form: AnotherTim
         "csrf_token": CSRF_PLACEHOLDER,
     }
     parts = {name: render_to_string(template, context, request=request) for name, template in PARTS.items()}
+    # The forms as a first visit shows them (a form with errors is the view's own rendering).
+    forms = {**context, "parts": parts, "form": QuestionForm(), "upload_form": UploadForm(), "answer_by": answer_by()}
+    parts["question"] = render_to_string("portal/_question.html", forms, request=request)
+    parts["files_section"] = render_to_string("portal/_files.html", forms, request=request)
     minutes = visits.next.minutes_away if visits.next else None
     etag = base_etag(job.updated_at)
     if minutes is not None:

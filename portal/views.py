@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
+from typing import Any
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -59,7 +60,7 @@ from crm.services.contacts import (
     contact_opt_out,
     contact_update_preferences,
 )
-from crm.services.questions import answer_promise, question_create
+from crm.services.questions import question_create
 from portal import ics, selectors
 from portal.access import (
     SESSION_LANGUAGE_KEY,
@@ -76,7 +77,7 @@ from portal.access import (
     signed_in_as,
 )
 from portal.forms import AnotherTimeForm, LinkRequestForm, PreferencesForm, QuestionForm, UploadForm
-from portal.job_page import base_etag, job_page
+from portal.job_page import JobPage, answer_by, base_etag, cached_job_page, job_page
 
 logger = logging.getLogger(__name__)
 
@@ -303,8 +304,8 @@ def _all_history(request: HttpRequest) -> bool:
     return request.GET.get("messages") == "all"
 
 
-def _live_url(job: Job, *, all_history: bool) -> str:
-    url = reverse("portal:job_status", args=[job.public_id])
+def _live_url(public_id: uuid.UUID, *, all_history: bool) -> str:
+    url = reverse("portal:job_status", args=[public_id])
     return url + "?messages=all" if all_history else url
 
 
@@ -322,34 +323,48 @@ def _job_page(
     forms and whatever is this request's own (the question form, the upload form, messages)."""
     all_history = _all_history(request)
     page = job_page(request, job, all_history=all_history, visit_form=visit_form)
+    return _render_job_page(
+        request,
+        page,
+        job.public_id,
+        status=status,
+        job=job,
+        owner=person_card(job.owner),
+        form=form,
+        acknowledged=acknowledged,
+        answer_by=answer_by(),
+        upload_form=upload_form,
+    )
+
+
+def _render_job_page(
+    request: PortalRequest, page: JobPage, public_id: uuid.UUID, *, status: int = 200, **own: Any
+) -> HttpResponse:
+    """The page around its parts; ``own``: this request's own forms (with errors, or a question
+    acknowledged), which replace the parts' first-visit ones, and what they need."""
+    all_history = _all_history(request)
     return render(
         request,
         "portal/job.html",
         {
             "nav": "jobs",
-            "job": job,
             "parts": page.parts,
             "status_etag": page.etag,
-            "live_url": _live_url(job, all_history=all_history),
+            "live_url": _live_url(public_id, all_history=all_history),
             "poll_seconds": LIVE_STATUS_SECONDS,
-            "owner": person_card(job.owner),
-            "form": form or QuestionForm(),
-            "acknowledged": acknowledged,
-            "answer_by": _answer_by(),
-            "upload_form": upload_form or UploadForm(),
+            **own,
         },
         status=status,
     )
 
 
-def _answer_by() -> date:
-    """The date a question asked now will be answered by (as crm.services.questions promises it)."""
-    return answer_promise(Question.Source.PORTAL, timezone.now())[1]
-
-
 @require_safe
 @contact_required
 def job_detail(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
+    # Unchanged since someone last saw it: from the cache after one query.
+    page = cached_job_page(request, public_id, all_history=_all_history(request))
+    if page is not None:
+        return _render_job_page(request, page, public_id)
     return _job_page(request, _get_job_for_contact(request, public_id))
 
 
@@ -426,7 +441,7 @@ def ask(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
                 "owner": person_card(job.owner),
                 "form": QuestionForm() if question else form,
                 "acknowledged": question,
-                "answer_by": _answer_by(),
+                "answer_by": answer_by(),
             },
         )
     if question is None:

@@ -33,7 +33,8 @@ from crm.visit_slots import free_times
 from portal import selectors
 from portal.access import PortalRequest, contact_required
 from portal.forms import AnotherTimeForm, ChooseTimeForm, VisitAnswerForm
-from portal.views import QUESTIONS_PER_CONTACT, _answer_by, _get_job_for_contact
+from portal.job_page import answer_by
+from portal.views import QUESTIONS_PER_CONTACT, _get_job_for_contact
 
 # The states in which a visit's time may still be answered (see portal.selectors.VisitCard).
 ANSWERABLE = ("to_confirm", "move_asked", "confirmed")
@@ -81,7 +82,7 @@ def _answer_page(
             "free_times": free_times(card.visit) if self_booking and answer == "another-time" else [],
             "self_booking": self_booking,
             "error": error,
-            "answer_by": _answer_by(),
+            "answer_by": answer_by(),
             "owner": person_card(job.owner),
         },
     )

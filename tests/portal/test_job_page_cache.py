@@ -58,14 +58,21 @@ def book(job: Job, kind: VisitKind, start: datetime) -> Visit:
 def cached_hits(monkeypatch) -> list[bool]:
     """Whether each job page of the test came from the cache."""
     seen: list[bool] = []
-    real = job_page.job_page
+    cached, rendered = job_page.cached_job_page, job_page.job_page
 
-    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
-        result = real(*args, **kwargs)
-        seen.append(result.from_cache)
-        return result
+    def from_cache(*args, **kwargs):  # type: ignore[no-untyped-def]
+        page = cached(*args, **kwargs)
+        if page is not None:
+            seen.append(True)
+        return page
 
-    monkeypatch.setattr("portal.views.job_page", spy)
+    def render(*args, **kwargs):  # type: ignore[no-untyped-def]
+        page = rendered(*args, **kwargs)
+        seen.append(page.from_cache)
+        return page
+
+    monkeypatch.setattr("portal.views.cached_job_page", from_cache)
+    monkeypatch.setattr("portal.views.job_page", render)
     return seen
 
 
