@@ -14,15 +14,18 @@ The cache key holds everything the parts show:
   crm.services.events bumps it with each line of the job's log, crm.services.outbox with each
   message stored), and so does the live poll's ETag;
 - the language and time zone the page is read in, and the business day ("late" depends on it);
-- the contact and their customer (messages and promises are the contact's own);
-- the person card as read with the job (a new name or phone shows at once);
+- the contact and their customer (messages and promises are the contact's own); the person card
+  follows the owner's user and profile rows (crm.person_versions moves the versions);
+- the day a question asked now would be answered by (the question form says it);
 - whether the whole history was asked for, and the templates and translations of this release.
 
-What is personal to one request is never stored: the CSRF token of the visit forms is a
-placeholder in the cache, filled in for each request, and the question and upload forms, the
-signed-in name and the flash messages are rendered outside the parts. A render that shows a form's
-errors is not stored. Time moves some things without any change: a crew's "about 25 min" (kept at
-most COUNTDOWN_SECONDS), a visit window passing, a promise falling due (kept until then).
+What is personal to one request is never stored: the CSRF token is a placeholder in the
+cache, filled in for each request; a page showing a form's errors or a flash message is rendered
+for its request alone. The whole page (the parts with the navigation around them) is kept too,
+per address, so an unchanged page costs the query of its version and one cache read.
+
+Time moves some things without any change: a crew's "about 25 min" (kept at most
+COUNTDOWN_SECONDS), a visit window passing, a promise falling due (kept until then).
 
 The cache is a help, never a need: when it does not answer (Redis stopped), the page is rendered
 for this request alone and the failure is logged.
@@ -33,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -69,9 +72,13 @@ PARTS = {
 HISTORY_SHOWN = 20
 # A countdown ("on the way — about 25 min") is kept this long at most.
 COUNTDOWN_SECONDS = 30
-# What a stored visit form carries instead of the CSRF token (filled in for each request).
-CSRF_PLACEHOLDER = "portal-page-csrf-placeholder"
-_CSRF_INPUT = '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+
+
+@cache
+def csrf_placeholder() -> str:
+    """What stored pages carry instead of a CSRF token (filled in for each request): nobody can
+    guess it, so nothing a customer or a colleague writes can contain it."""
+    return "csrf-" + hashlib.sha256(f"portal.job_page|{settings.SECRET_KEY}".encode()).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,13 @@ class JobPage:
     etag: str
     # Whether this request found them in the cache (for tests and logging).
     from_cache: bool
+    # The cache key of the parts, the parts as stored (CSRF placeholders in), and until when
+    # (a Unix time) they are true: what keeping the whole page needs (keep_whole_page).
+    key: str = ""
+    stored: dict[str, str] = field(default_factory=dict)
+    until: float = 0.0
+    # The whole page, this request's token in, when it came from the cache so.
+    html: str | None = None
 
 
 @cache
@@ -139,8 +153,28 @@ def cached_job_page(request: Any, public_id: uuid.UUID, *, all_history: bool = F
     updated_at = selectors.job_updated_at(contact.customer_id, public_id)
     if updated_at is None:
         return None
-    entry = _fresh(_cache_get(_key(public_id, updated_at, contact, all_history=all_history)))
-    return None if entry is None else _filled(request, entry, from_cache=True)
+    key = _key(public_id, updated_at, contact, all_history=all_history)
+    whole = _fresh(_cache_get(_whole_page_key(request, key)))
+    if whole is not None:
+        html = whole["html"].replace(csrf_placeholder(), get_token(request))
+        return JobPage(parts={}, etag=whole["etag"], from_cache=True, html=html)
+    entry = _fresh(_cache_get(key))
+    return None if entry is None else _filled(request, entry, key=key, from_cache=True)
+
+
+def _whole_page_key(request: Any, key: str) -> str:
+    # The address is on the page (the language switcher comes back to it).
+    return key + ":" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:32]
+
+
+def keep_whole_page(request: Any, page: JobPage, html: str) -> str:
+    """Keep ``html``, the page rendered around ``page.stored`` with the CSRF placeholder, for the
+    next request of the same address (as long as its parts); returns it with this request's
+    token in."""
+    keep_for = int(page.until - timezone.now().timestamp())
+    if page.key and keep_for > 0:
+        _cache_set(_whole_page_key(request, page.key), {"html": html, "etag": page.etag, "until": page.until}, keep_for)
+    return html.replace(csrf_placeholder(), get_token(request))
 
 
 def job_page(
@@ -157,12 +191,13 @@ def job_page(
     personal = (visit_form is not None and visit_form.is_bound) or settings.PORTAL_PAGE_CACHE_SECONDS == 0
     entry = None if personal else _fresh(_cache_get(key))
     if entry is not None:
-        return _filled(request, entry, from_cache=True)
+        return _filled(request, entry, key=key, from_cache=True)
     entry = _render(request, job, all_history=all_history, visit_form=visit_form)
     keep_for = int(entry["until"] - timezone.now().timestamp())
-    if not personal and keep_for > 0:
-        _cache_set(key, entry, keep_for)
-    return _filled(request, entry, from_cache=False)
+    if personal or keep_for <= 0:
+        return _filled(request, entry, key="", from_cache=False)
+    _cache_set(key, entry, keep_for)
+    return _filled(request, entry, key=key, from_cache=False)
 
 
 def _fresh(entry: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -171,16 +206,18 @@ def _fresh(entry: dict[str, Any] | None) -> dict[str, Any] | None:
     return entry if entry is not None and entry["until"] > timezone.now().timestamp() else None
 
 
-def _filled(request: Any, entry: dict[str, Any], *, from_cache: bool) -> JobPage:
-    """The parts with this request's CSRF token in their forms."""
-    token_input = _CSRF_INPUT.format(get_token(request))
-    placeholder = _CSRF_INPUT.format(CSRF_PLACEHOLDER)
+def _filled(request: Any, entry: dict[str, Any], *, key: str, from_cache: bool) -> JobPage:
+    """The parts with this request's CSRF token in their forms (``key``: empty when they may not
+    be kept)."""
+    token, placeholder = get_token(request), csrf_placeholder()
     # Our templates' output (autoescaped when rendered), with a token of letters and digits put in.
     parts = {
-        name: mark_safe(html.replace(placeholder, token_input))  # noqa: S308
+        name: mark_safe(html.replace(placeholder, token))  # noqa: S308
         for name, html in entry["parts"].items()
     }
-    return JobPage(parts=parts, etag=entry["etag"], from_cache=from_cache)
+    return JobPage(
+        parts=parts, etag=entry["etag"], from_cache=from_cache, key=key, stored=entry["parts"], until=entry["until"]
+    )
 
 
 def _render(request: Any, job: Job, *, all_history: bool, visit_form: AnotherTimeForm | None) -> dict[str, Any]:
@@ -204,7 +241,7 @@ def _render(request: Any, job: Job, *, all_history: bool, visit_form: AnotherTim
         "promises": promises,
         "files": files,
         # The visit forms' {% csrf_token %}: filled in per request (job_page).
-        "csrf_token": CSRF_PLACEHOLDER,
+        "csrf_token": csrf_placeholder(),
     }
     parts = {name: render_to_string(template, context, request=request) for name, template in PARTS.items()}
     # The forms as a first visit shows them (a form with errors is the view's own rendering).

@@ -20,10 +20,12 @@ from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.cache import add_never_cache_headers, get_conditional_response, patch_cache_control
 from django.utils.formats import date_format
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
@@ -77,7 +79,15 @@ from portal.access import (
     signed_in_as,
 )
 from portal.forms import AnotherTimeForm, LinkRequestForm, PreferencesForm, QuestionForm, UploadForm
-from portal.job_page import JobPage, answer_by, base_etag, cached_job_page, job_page
+from portal.job_page import (
+    JobPage,
+    answer_by,
+    base_etag,
+    cached_job_page,
+    csrf_placeholder,
+    job_page,
+    keep_whole_page,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -337,25 +347,39 @@ def _job_page(
     )
 
 
+def messages_waiting(request: HttpRequest) -> bool:
+    """A flash message is waiting to be shown (read without marking it shown)."""
+    return len(messages.get_messages(request)) > 0
+
+
 def _render_job_page(
     request: PortalRequest, page: JobPage, public_id: uuid.UUID, *, status: int = 200, **own: Any
 ) -> HttpResponse:
     """The page around its parts; ``own``: this request's own forms (with errors, or a question
-    acknowledged), which replace the parts' first-visit ones, and what they need."""
+    acknowledged), which replace the parts' first-visit ones, and what they need. A first-visit
+    page without a flash message is kept whole for the next request (portal.job_page)."""
     all_history = _all_history(request)
-    return render(
-        request,
-        "portal/job.html",
-        {
-            "nav": "jobs",
-            "parts": page.parts,
-            "status_etag": page.etag,
-            "live_url": _live_url(public_id, all_history=all_history),
-            "poll_seconds": LIVE_STATUS_SECONDS,
-            **own,
-        },
-        status=status,
+    context = {
+        "nav": "jobs",
+        "parts": page.parts,
+        "status_etag": page.etag,
+        "live_url": _live_url(public_id, all_history=all_history),
+        "poll_seconds": LIVE_STATUS_SECONDS,
+        **own,
+    }
+    if (
+        not page.key
+        or own.get("form")
+        or own.get("acknowledged")
+        or own.get("upload_form")
+        or messages_waiting(request)
+    ):
+        return render(request, "portal/job.html", context, status=status)
+    stored = {name: mark_safe(html) for name, html in page.stored.items()}  # noqa: S308 (our templates' output)
+    html = render_to_string(
+        "portal/job.html", {**context, "parts": stored, "csrf_token": csrf_placeholder()}, request=request
     )
+    return HttpResponse(keep_whole_page(request, page, html), status=status)
 
 
 @require_safe
@@ -363,6 +387,8 @@ def _render_job_page(
 def job_detail(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
     # Unchanged since someone last saw it: from the cache after one query.
     page = cached_job_page(request, public_id, all_history=_all_history(request))
+    if page is not None and page.html is not None:
+        return HttpResponse(page.html)
     if page is not None:
         return _render_job_page(request, page, public_id)
     return _job_page(request, _get_job_for_contact(request, public_id))
