@@ -253,3 +253,19 @@ def test_with_the_cache_down_the_page_still_renders_and_says_so(
         assert "Where things stand" in text and job.title in text
         assert "Where things stand" in page(john_client, job)
     assert any("portal page cache did not answer" in r.getMessage() for r in caplog.records)
+
+
+def test_a_flash_message_shows_once_and_is_never_kept(john_client: Client, job: Job) -> None:
+    page(john_client, job)
+    page(john_client, job)  # kept whole now
+    response = john_client.post(reverse("portal:ask", args=[job.public_id]), {"body": "Is Tuesday fine?"}, follow=True)
+    assert "Thank you: we have your question." in response.text
+    assert "Thank you: we have your question." not in page(john_client, job)
+
+
+def test_the_whole_page_kept_is_per_address(john_client: Client, job: Job) -> None:
+    page(john_client, job)
+    page(john_client, job, "?from=email")
+    # The language switcher comes back to the address the page was opened at.
+    assert f'value="{job_url(job)}?from=email"' in page(john_client, job, "?from=email")
+    assert f'name="next" value="{job_url(job)}"' in page(john_client, job)
