@@ -278,7 +278,9 @@ def _cache_get(key: str) -> dict[str, Any] | None:
     except Exception as error:  # any backend: Redis stopped, a network error, a full memory
         logger.warning("The portal page cache did not answer, rendering without it: %s", error)
         return None
-    return entry if isinstance(entry, dict) and {"parts", "etag", "until"} <= entry.keys() else None
+    # The parts, or the whole page: anything else (another release's shape) is a miss.
+    known = isinstance(entry, dict) and {"etag", "until"} <= entry.keys() and ("parts" in entry or "html" in entry)
+    return entry if known else None
 
 
 def _cache_set(key: str, entry: dict[str, Any], seconds: int) -> None:
