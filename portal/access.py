@@ -120,6 +120,17 @@ def session_contact_id(request: HttpRequest) -> int | None:
     return contact_id if isinstance(contact_id, int) else None
 
 
+def session_binding(request: HttpRequest) -> tuple[int, int, str] | None:
+    """The signed-in contact, their customer and the fingerprint the session is bound to, from
+    the session alone (no query: whoever uses them checks the fingerprint against the contact)."""
+    contact_id = request.session.get(SESSION_KEY)
+    customer_id = request.session.get(SESSION_CUSTOMER_KEY)
+    fingerprint = request.session.get(SESSION_FINGERPRINT_KEY)
+    if isinstance(contact_id, int) and isinstance(customer_id, int) and isinstance(fingerprint, str):
+        return contact_id, customer_id, fingerprint
+    return None
+
+
 def session_customer_id(request: HttpRequest) -> int | None:
     """The signed-in contact's customer, from the session alone (no query)."""
     if request.session.get(SESSION_KEY) is None:

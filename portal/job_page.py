@@ -34,6 +34,7 @@ for this request alone and the failure is logged.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -49,10 +50,12 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 
-from crm.models import Contact, Job, Question
+from crm.links import email_fingerprint
+from crm.models import Job, Question
 from crm.people import person_card
 from crm.services.questions import answer_promise
 from portal import selectors
+from portal.access import session_binding
 from portal.forms import AnotherTimeForm, QuestionForm, UploadForm
 
 logger = logging.getLogger(__name__)
@@ -128,19 +131,41 @@ def answer_by() -> date:
     return answer_promise(Question.Source.PORTAL, timezone.now())[1]
 
 
-def _key(public_id: uuid.UUID, updated_at: datetime, contact: Contact, *, all_history: bool) -> str:
+def _key(public_id: uuid.UUID, updated_at: datetime, contact_id: int, customer_id: int, *, all_history: bool) -> str:
     source = "|".join(
         [
             answer_by().isoformat(),
             release(),
             str(public_id),  # random: no other job, database or test run has it
-            str(contact.customer_id),
-            str(contact.pk),
+            str(customer_id),
+            str(contact_id),
             base_etag(updated_at),
             "all" if all_history else "latest",
         ]
     )
     return "portal:job-page:" + hashlib.sha256(source.encode()).hexdigest()
+
+
+def cached_page(request: Any, public_id: uuid.UUID, *, all_history: bool = False) -> str | None:
+    """The whole page straight from the cache for the session's contact, after one query (the
+    job's version, with the contact's address and link version to check the session against);
+    None when it is not there, or when anything about the session is not as it should be (the
+    view's own checks then sign out, redirect or answer 404)."""
+    binding = session_binding(request)
+    if binding is None or settings.PORTAL_PAGE_CACHE_SECONDS == 0:
+        return None
+    contact_id, customer_id, fingerprint = binding
+    row = selectors.job_version_for_contact(customer_id, public_id, contact_id)
+    if row is None:
+        return None
+    updated_at, email, link_version = row
+    if not hmac.compare_digest(email_fingerprint(email, link_version), fingerprint):
+        return None
+    key = _key(public_id, updated_at, contact_id, customer_id, all_history=all_history)
+    whole = _fresh(_cache_get(_whole_page_key(request, key)))
+    return (
+        None if whole is None or "html" not in whole else whole["html"].replace(csrf_placeholder(), get_token(request))
+    )
 
 
 def cached_job_page(request: Any, public_id: uuid.UUID, *, all_history: bool = False) -> JobPage | None:
@@ -153,7 +178,7 @@ def cached_job_page(request: Any, public_id: uuid.UUID, *, all_history: bool = F
     updated_at = selectors.job_updated_at(contact.customer_id, public_id)
     if updated_at is None:
         return None
-    key = _key(public_id, updated_at, contact, all_history=all_history)
+    key = _key(public_id, updated_at, contact.pk, contact.customer_id, all_history=all_history)
     whole = _fresh(_cache_get(_whole_page_key(request, key)))
     if whole is not None:
         html = whole["html"].replace(csrf_placeholder(), get_token(request))
@@ -186,7 +211,7 @@ def job_page(
 ) -> JobPage:
     """The parts of ``job``'s page for the signed-in contact (``request.contact``), from the cache
     when they are there. A ``visit_form`` with errors is rendered for this request only."""
-    key = _key(job.public_id, job.updated_at, request.contact, all_history=all_history)
+    key = _key(job.public_id, job.updated_at, request.contact.pk, request.contact.customer_id, all_history=all_history)
     # A form's errors are this request's own; with no time to keep it, nothing is kept either.
     personal = (visit_form is not None and visit_form.is_bound) or settings.PORTAL_PAGE_CACHE_SECONDS == 0
     entry = None if personal else _fresh(_cache_get(key))

@@ -57,6 +57,17 @@ def job_updated_at(customer_id: int, public_id: uuid.UUID) -> datetime | None:
     return customer_jobs(customer_id).filter(public_id=public_id).values_list("updated_at", flat=True).first()
 
 
+def job_version_for_contact(customer_id: int, public_id: uuid.UUID, contact_id: int) -> tuple[Any, ...] | None:
+    """The customer's job's version, with the address and link version of the contact (who must
+    be one of that customer's): the one query behind a job page served whole from the cache."""
+    return (
+        customer_jobs(customer_id)
+        .filter(public_id=public_id, customer__contacts__pk=contact_id)
+        .values_list("updated_at", "customer__contacts__email", "customer__contacts__link_version")
+        .first()
+    )
+
+
 def visible_milestones() -> QuerySet[Milestone]:
     return Milestone.objects.filter(stage__customer_visible=True).select_related("stage").order_by("stage__position")
 

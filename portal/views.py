@@ -84,6 +84,7 @@ from portal.job_page import (
     answer_by,
     base_etag,
     cached_job_page,
+    cached_page,
     csrf_placeholder,
     job_page,
     keep_whole_page,
@@ -383,9 +384,22 @@ def _render_job_page(
 
 
 @require_safe
+@in_portal_language
+def job_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """The job page: unchanged since this contact last saw it at this address, whole from the
+    cache after one query that also checks the session against the contact; else through
+    ``contact_required`` like every portal page."""
+    html = cached_page(request, public_id, all_history=_all_history(request))
+    if html is None:
+        return _job_detail(request, public_id=public_id)
+    response = HttpResponse(html)
+    add_never_cache_headers(response)  # personal data, as contact_required says of every page
+    return response
+
+
 @contact_required
-def job_detail(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
-    # Unchanged since someone last saw it: from the cache after one query.
+def _job_detail(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
+    # Its parts unchanged since someone last saw them: from the cache after one more query.
     page = cached_job_page(request, public_id, all_history=_all_history(request))
     if page is not None and page.html is not None:
         return HttpResponse(page.html)

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.models import Contact, Customer, Job, Message, StaffProfile, Visit, VisitKind
+from crm.services.contacts import contact_links_reset
 from crm.services.delivery import deliver
 from crm.services.jobs import job_reassign, job_update_details, milestone_move
 from crm.services.messages import free_message_send as message_send
@@ -58,7 +59,13 @@ def book(job: Job, kind: VisitKind, start: datetime) -> Visit:
 def cached_hits(monkeypatch) -> list[bool]:
     """Whether each job page of the test came from the cache."""
     seen: list[bool] = []
-    cached, rendered = job_page.cached_job_page, job_page.job_page
+    whole, cached, rendered = job_page.cached_page, job_page.cached_job_page, job_page.job_page
+
+    def whole_from_cache(*args, **kwargs):  # type: ignore[no-untyped-def]
+        html = whole(*args, **kwargs)
+        if html is not None:
+            seen.append(True)
+        return html
 
     def from_cache(*args, **kwargs):  # type: ignore[no-untyped-def]
         page = cached(*args, **kwargs)
@@ -71,6 +78,7 @@ def cached_hits(monkeypatch) -> list[bool]:
         seen.append(page.from_cache)
         return page
 
+    monkeypatch.setattr("portal.views.cached_page", whole_from_cache)
     monkeypatch.setattr("portal.views.cached_job_page", from_cache)
     monkeypatch.setattr("portal.views.job_page", render)
     return seen
@@ -269,3 +277,23 @@ def test_the_whole_page_kept_is_per_address(john_client: Client, job: Job) -> No
     # The language switcher comes back to the address the page was opened at.
     assert f'value="{job_url(job)}?from=email"' in page(john_client, job, "?from=email")
     assert f'name="next" value="{job_url(job)}"' in page(john_client, job)
+
+
+def test_a_page_kept_whole_still_ends_a_session_whose_links_were_reset(
+    john_client: Client, job: Job, john: Contact
+) -> None:
+    page(john_client, job)
+    page(john_client, job)  # kept whole
+    contact_links_reset(contact=john, user_agent="another browser")
+    response = john_client.get(job_url(job))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("portal:signed_out"))
+
+
+def test_a_page_kept_whole_is_nobody_elses(job: Job, john: Contact, other_customer: Customer) -> None:
+    john_client = sign_in(Client(), john)
+    page(john_client, job)
+    page(john_client, job)
+    # John moves to another customer: his session ends, the page is not served.
+    Contact.objects.filter(pk=john.pk).update(customer=other_customer)
+    response = john_client.get(job_url(job))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("portal:signed_out"))
