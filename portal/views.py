@@ -385,7 +385,7 @@ def _render_job_page(
 
 @require_safe
 @in_portal_language
-def job_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def job_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponseBase:
     """The job page: unchanged since this contact last saw it at this address, whole from the
     cache after one query that also checks the session against the contact; else through
     ``contact_required`` like every portal page."""
