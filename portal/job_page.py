@@ -104,13 +104,21 @@ class JobPage:
 
 @cache
 def release() -> str:
-    """The templates and translations of this release, as a short hash: a new release never
-    serves a page rendered by the previous one's templates."""
+    """The templates, translations and static files of this release, as a short hash: a new
+    release never serves a page rendered by the previous one's templates, or naming static files
+    (hashed names, collectstatic's manifest) it no longer has."""
     digest = hashlib.sha256()
     root = Path(settings.BASE_DIR)
-    for pattern in ("templates/portal/*", "locale/*/LC_MESSAGES/django.mo"):
-        for path in sorted(root.glob(pattern)):
-            digest.update(path.name.encode())
+    paths = [
+        *sorted(root.glob("templates/*.html")),
+        *sorted(root.glob("templates/portal/*")),
+        *sorted(root.glob("locale/*/LC_MESSAGES/django.mo")),
+    ]
+    if settings.STATIC_ROOT:
+        paths.append(Path(settings.STATIC_ROOT) / "staticfiles.json")
+    for path in paths:
+        if path.is_file():
+            digest.update(str(path.relative_to(root) if path.is_relative_to(root) else path).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
