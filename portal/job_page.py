@@ -200,6 +200,57 @@ def _whole_page_key(request: Any, key: str) -> str:
     return key + ":" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:32]
 
 
+# --- "My jobs", the same way ---------------------------------------------------------------------
+
+
+def jobs_list_key(request: Any) -> str | None:
+    """The cache key of the session's contact's "My jobs" as it stands (one query: the latest
+    version among the customer's jobs and their number, with what the page says of the contact
+    and customer, and the session checked against the contact's address and link version); None
+    when it may not be used (no jobs, a session not as it should be, caching off)."""
+    binding = session_binding(request)
+    if binding is None or settings.PORTAL_PAGE_CACHE_SECONDS == 0:
+        return None
+    contact_id, customer_id, fingerprint = binding
+    row = selectors.jobs_version_for_contact(customer_id, contact_id)
+    if row is None:
+        return None
+    latest, count, email, link_version, contact_name, customer_name = row
+    if not hmac.compare_digest(email_fingerprint(email, link_version), fingerprint):
+        return None
+    source = "|".join(
+        [
+            release(),
+            str(customer_id),
+            str(contact_id),
+            fingerprint,  # the calendar address on the page
+            contact_name,
+            customer_name,
+            str(count),
+            base_etag(latest),
+            request.get_full_path(),
+        ]
+    )
+    return "portal:jobs-list:" + hashlib.sha256(source.encode()).hexdigest()
+
+
+def cached_html(request: Any, key: str) -> str | None:
+    """A page kept whole under ``key``, with this request's CSRF token in."""
+    entry = _fresh(_cache_get(key))
+    if entry is None or "html" not in entry:
+        return None
+    return entry["html"].replace(csrf_placeholder(), get_token(request))
+
+
+def keep_html(request: Any, key: str, html: str) -> str:
+    """Keep ``html`` (rendered with the CSRF placeholder) for a day at most; returns it with this
+    request's token in."""
+    # "Late" moves with the day: the key holds the business day (base_etag).
+    until = timezone.now() + timedelta(seconds=settings.PORTAL_PAGE_CACHE_SECONDS)
+    _cache_set(key, {"html": html, "etag": "", "until": until.timestamp()}, settings.PORTAL_PAGE_CACHE_SECONDS)
+    return html.replace(csrf_placeholder(), get_token(request))
+
+
 def keep_whole_page(request: Any, page: JobPage, html: str) -> str:
     """Keep ``html``, the page rendered around ``page.stored`` with the CSRF placeholder, for the
     next request of the same address (as long as its parts); returns it with this request's

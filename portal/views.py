@@ -83,10 +83,13 @@ from portal.job_page import (
     JobPage,
     answer_by,
     base_etag,
+    cached_html,
     cached_job_page,
     cached_page,
     csrf_placeholder,
     job_page,
+    jobs_list_key,
+    keep_html,
     keep_whole_page,
 )
 
@@ -293,21 +296,34 @@ def language(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@in_portal_language
+def home(request: HttpRequest) -> HttpResponseBase:
+    """ "My jobs": unchanged since this contact last saw it, whole from the cache after one query
+    that also checks the session against the contact; else through ``contact_required``."""
+    key = jobs_list_key(request)
+    html = cached_html(request, key) if key else None
+    if html is None:
+        return _home(request, key=key)
+    response = HttpResponse(html)
+    add_never_cache_headers(response)  # personal data, as contact_required says of every page
+    return response
+
+
 @contact_required
-def home(request: PortalRequest) -> HttpResponse:
+def _home(request: PortalRequest, key: str | None) -> HttpResponse:
     contact = request.contact
     cards = selectors.contact_jobs(contact)
-    return render(
-        request,
-        "portal/home.html",
-        {
-            "nav": "jobs",
-            "open_cards": [c for c in cards if c.job.is_open],
-            "closed_cards": [c for c in cards if not c.job.is_open],
-            "calendar_url": calendar_url(contact),
-            "webcal_url": webcal_url(contact),
-        },
-    )
+    context = {
+        "nav": "jobs",
+        "open_cards": [c for c in cards if c.job.is_open],
+        "closed_cards": [c for c in cards if not c.job.is_open],
+        "calendar_url": calendar_url(contact),
+        "webcal_url": webcal_url(contact),
+    }
+    if key is None or messages_waiting(request):
+        return render(request, "portal/home.html", context)
+    html = render_to_string("portal/home.html", {**context, "csrf_token": csrf_placeholder()}, request=request)
+    return HttpResponse(keep_html(request, key, html))
 
 
 def _all_history(request: HttpRequest) -> bool:

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from crm.models import Contact, Customer, Job, Pipeline
-from crm.services.jobs import job_cancel, job_complete, job_create, job_hold
+from crm.services.jobs import job_cancel, job_complete, job_create, job_hold, job_update_details
 
 from .conftest import advance
 
@@ -77,8 +77,28 @@ def test_it_costs_three_queries_however_many_jobs(
 ) -> None:
     for i in range(20):
         new_job(customer, repair, bob, f"Job {i}")
-    with django_assert_max_num_queries(3):
-        assert john_client.get(reverse("portal:home")).status_code == 200
+    # The jobs' version (and the session checked), the contact, the jobs, their milestones.
+    with django_assert_max_num_queries(4):
+        first = john_client.get(reverse("portal:home"))
+    assert first.status_code == 200
+    # Unchanged: whole from the cache after the first of those.
+    with django_assert_max_num_queries(1):
+        again = john_client.get(reverse("portal:home"))
+    assert again.status_code == 200 and "Job 19" in again.text
+
+
+def test_my_jobs_kept_whole_shows_each_change_at_once(
+    john_client: Client, customer: Customer, repair: Pipeline, bob: User
+) -> None:
+    job = new_job(customer, repair, bob, "Gutter repair")
+    john_client.get(reverse("portal:home"))
+    job_update_details(job=job, actor=bob, title="Gutter and roof repair")
+    assert "Gutter and roof repair" in john_client.get(reverse("portal:home")).text
+    new_job(customer, repair, bob, "Chimney sweep")
+    assert "Chimney sweep" in john_client.get(reverse("portal:home")).text
+    customer.name = "The Smith family"
+    customer.save()
+    assert "The Smith family" in john_client.get(reverse("portal:home")).text
 
 
 def test_it_needs_a_signed_in_contact(client: Client) -> None:
