@@ -167,7 +167,7 @@ def cached_page(request: Any, public_id: uuid.UUID, *, all_history: bool = False
     if row is None:
         return None
     updated_at, email, link_version = row
-    if not hmac.compare_digest(email_fingerprint(email, link_version), fingerprint):
+    if not _still_bound(fingerprint, email, link_version):
         return None
     key = _key(public_id, updated_at, contact_id, customer_id, all_history=all_history)
     whole = _fresh(_cache_get(_whole_page_key(request, key)))
@@ -195,6 +195,12 @@ def cached_job_page(request: Any, public_id: uuid.UUID, *, all_history: bool = F
     return None if entry is None else _filled(request, entry, key=key, from_cache=True)
 
 
+def _still_bound(fingerprint: str, email: str, link_version: int) -> bool:
+    """The session's fingerprint is the contact's as they are now (crm.links.contact_fingerprint):
+    not ended by a new address or a reset of their links."""
+    return hmac.compare_digest(email_fingerprint(email, link_version), fingerprint)
+
+
 def _whole_page_key(request: Any, key: str) -> str:
     # The address is on the page (the language switcher comes back to it).
     return key + ":" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:32]
@@ -216,7 +222,7 @@ def jobs_list_key(request: Any) -> str | None:
     if row is None:
         return None
     latest, count, email, link_version, contact_name, customer_name = row
-    if not hmac.compare_digest(email_fingerprint(email, link_version), fingerprint):
+    if not _still_bound(fingerprint, email, link_version):
         return None
     source = "|".join(
         [

@@ -304,9 +304,7 @@ def home(request: HttpRequest) -> HttpResponseBase:
     html = cached_html(request, key) if key else None
     if html is None:
         return _home(request, key=key)
-    response = HttpResponse(html)
-    add_never_cache_headers(response)  # personal data, as contact_required says of every page
-    return response
+    return _kept_page(html)
 
 
 @contact_required
@@ -364,6 +362,12 @@ def _job_page(
     )
 
 
+def _kept_page(html: str) -> HttpResponse:
+    response = HttpResponse(html)
+    add_never_cache_headers(response)  # personal data, as contact_required says of every page
+    return response
+
+
 def messages_waiting(request: HttpRequest) -> bool:
     """A flash message is waiting to be shown (read without marking it shown)."""
     return len(messages.get_messages(request)) > 0
@@ -408,9 +412,7 @@ def job_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponseBase:
     html = cached_page(request, public_id, all_history=_all_history(request))
     if html is None:
         return _job_detail(request, public_id=public_id)
-    response = HttpResponse(html)
-    add_never_cache_headers(response)  # personal data, as contact_required says of every page
-    return response
+    return _kept_page(html)
 
 
 @contact_required
