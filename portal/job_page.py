@@ -98,8 +98,6 @@ class JobPage:
     key: str = ""
     stored: dict[str, str] = field(default_factory=dict)
     until: float = 0.0
-    # The whole page, this request's token in, when it came from the cache so.
-    html: str | None = None
 
 
 @cache
@@ -170,10 +168,7 @@ def cached_page(request: Any, public_id: uuid.UUID, *, all_history: bool = False
     if not _still_bound(fingerprint, email, link_version):
         return None
     key = _key(public_id, updated_at, contact_id, customer_id, all_history=all_history)
-    whole = _fresh(_cache_get(_whole_page_key(request, key)))
-    return (
-        None if whole is None or "html" not in whole else whole["html"].replace(csrf_placeholder(), get_token(request))
-    )
+    return cached_html(request, _whole_page_key(request, key))
 
 
 def cached_job_page(request: Any, public_id: uuid.UUID, *, all_history: bool = False) -> JobPage | None:
@@ -187,10 +182,6 @@ def cached_job_page(request: Any, public_id: uuid.UUID, *, all_history: bool = F
     if updated_at is None:
         return None
     key = _key(public_id, updated_at, contact.pk, contact.customer_id, all_history=all_history)
-    whole = _fresh(_cache_get(_whole_page_key(request, key)))
-    if whole is not None:
-        html = whole["html"].replace(csrf_placeholder(), get_token(request))
-        return JobPage(parts={}, etag=whole["etag"], from_cache=True, html=html)
     entry = _fresh(_cache_get(key))
     return None if entry is None else _filled(request, entry, key=key, from_cache=True)
 

@@ -419,8 +419,6 @@ def job_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponseBase:
 def _job_detail(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
     # Its parts unchanged since someone last saw them: from the cache after one more query.
     page = cached_job_page(request, public_id, all_history=_all_history(request))
-    if page is not None and page.html is not None:
-        return HttpResponse(page.html)
     if page is not None:
         return _render_job_page(request, page, public_id)
     return _job_page(request, _get_job_for_contact(request, public_id))
