@@ -2,14 +2,18 @@
 
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret")
 
 from .settings import *  # noqa: F403
-from .settings import Q_CLUSTER, STORAGES
+from .settings import CACHES, Q_CLUSTER, STORAGES
 
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# The cache may be a Redis shared by earlier runs and parallel workers, whose rows had the same ids:
+# each test process keeps its own keys, so nothing another one kept (a page) is served here.
+CACHES = {**CACHES, "default": {**CACHES["default"], "KEY_PREFIX": f"portal-test-{uuid.uuid4().hex[:12]}"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Plain storage: live_server serves files as they are, without a collectstatic manifest.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
