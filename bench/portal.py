@@ -308,20 +308,25 @@ def get(port: int, path: str, headers: dict[str, str] | None = None) -> Reply:
         conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
         body = response.read()
-        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
+        cookies = "; ".join(
+            value.split(";", 1)[0] for name, value in response.getheaders() if name.lower() == "set-cookie"
+        )
+        found = {k.lower(): v for k, v in response.getheaders()}
+        found["set-cookie"] = cookies  # every cookie set, as name=value pairs
+        return Reply(response.status, found, body)
     finally:
         conn.close()
 
 
 def sign_in(port: int, world: World) -> tuple[str, str]:
-    """A real sign-in through the link: the session cookie, and the live fragment's ETag."""
+    """A real sign-in through the link: the cookies it sets (the session's and the portal
+    ticket), and the live fragment's ETag."""
     reply = get(port, world.enter_path)
     if reply.status != 302 or not reply.headers.get("location", "").endswith(world.job_path):
         raise SystemExit(f"sign-in failed: {reply.status} {reply.headers}")
-    match = re.search(r"sessionid=([^;]+)", reply.headers.get("set-cookie", ""))
-    if not match:
-        raise SystemExit("sign-in set no session cookie")
-    cookie = f"sessionid={match[1]}"
+    cookie = reply.headers["set-cookie"]
+    if not re.search(r"\bsessionid=", cookie) or not re.search(r"\bportal_ticket=", cookie):
+        raise SystemExit(f"sign-in set no session cookie or no portal ticket: {cookie!r}")
     page = get(port, world.job_path, {"Cookie": cookie})
     if page.status != 200 or b"status-headline" not in page.body:
         raise SystemExit(f"the job page did not render: {page.status}")

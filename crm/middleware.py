@@ -1,14 +1,16 @@
 """Staff sessions: they end after STAFF_SESSION_IDLE_HOURS without a request (a laptop left open
 in a van), and every staff page answers ``Cache-Control: no-store`` unless it says otherwise (a
 shared computer's back button or disk cache shows no customer's data). Portal sessions keep their
-own lifetime: this only looks at a signed-in staff user. When it notes the visit (once in
-SEEN_GRANULARITY), a session that began before its person set up two-factor sign-in learns of it,
-and asks for the code from then on."""
+own lifetime: this only looks at a signed-in staff user, and never under the portal's address
+(a portal page kept whole, or the live poll, answers without reading the session at all). When it
+notes the visit (once in SEEN_GRANULARITY), a session that began before its person set up
+two-factor sign-in learns of it, and asks for the code from then on."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +20,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
 from django_otp import user_has_device
@@ -38,12 +41,17 @@ def _seen_at_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwar
         request.session[SEEN_KEY] = int(time.time())
 
 
+@cache
+def _portal_prefix() -> str:
+    return reverse("portal:home")
+
+
 class StaffSessionMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        staff = is_staff(request.user)
+        staff = not request.path.startswith(_portal_prefix()) and is_staff(request.user)
         if staff:
             now = int(time.time())
             seen = request.session.get(SEEN_KEY)

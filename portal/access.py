@@ -14,23 +14,36 @@ deletes the session server-side: its cookie, replayed, signs nobody in.
 The session remembers, besides the contact, everything the live status poll needs to answer
 "nothing changed" with a single query: the customer (every portal query starts from it), the
 language and the time zone the pages are shown in.
+
+The ticket: a signed cookie beside the session cookie that carries a copy of those keys and a
+hash of the session key it was issued with (portal.middleware issues it again whenever a response
+leaves the session's portal keys other than the ticket says, and removes it on sign-out). A page
+kept whole and the unchanged live poll read who is signed in from it, without loading the session
+from the cache: the one query they make checks that the session still exists server-side
+(``ticket_binding``'s session key) and that the contact's address and link version are still the
+ones it was bound to. Anything not as it should be — no ticket, a bad signature, a ticket of
+another session — and the page reads the session as every other page does.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
-from typing import Concatenate, ParamSpec, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from django.conf import settings
+from django.core import signing
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.cache import add_never_cache_headers
+from django_htmx.http import HttpResponseClientRedirect
 
 from crm.access import HtmxHttpRequest
 from crm.links import contact_fingerprint, signed_out_url
@@ -63,6 +76,12 @@ PORTAL_SESSION_KEYS = (
     SESSION_CONTACT_LANGUAGE_KEY,
     SESSION_TIME_ZONE_KEY,
 )
+# What the ticket copies from the session: the keys above and the language chosen on this browser.
+TICKET_KEYS = (*PORTAL_SESSION_KEYS, SESSION_LANGUAGE_KEY)
+TICKET_COOKIE = "portal_ticket"
+TICKET_SALT = "portal.access.ticket"
+# In the ticket: the hash of the session key it was issued with.
+TICKET_SESSION_KEY = "session"
 
 
 def is_portal_page(request: HttpRequest | None) -> bool:
@@ -120,14 +139,17 @@ def session_contact_id(request: HttpRequest) -> int | None:
     return contact_id if isinstance(contact_id, int) else None
 
 
-def session_binding(request: HttpRequest) -> tuple[int, int, str] | None:
-    """The signed-in contact, their customer and the fingerprint the session is bound to, from
-    the session alone (no query: whoever uses them checks the fingerprint against the contact)."""
-    contact_id = request.session.get(SESSION_KEY)
-    customer_id = request.session.get(SESSION_CUSTOMER_KEY)
-    fingerprint = request.session.get(SESSION_FINGERPRINT_KEY)
+def ticket_binding(request: HttpRequest) -> tuple[int, int, str, str] | None:
+    """The signed-in contact, their customer, the fingerprint the session is bound to and the
+    session's key, from the ticket alone (no query, no session read): whoever uses them checks, in
+    their one query, that the session still exists and that the fingerprint is the contact's."""
+    ticket = _ticket(request)
+    contact_id = ticket.get(SESSION_KEY)
+    customer_id = ticket.get(SESSION_CUSTOMER_KEY)
+    fingerprint = ticket.get(SESSION_FINGERPRINT_KEY)
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
     if isinstance(contact_id, int) and isinstance(customer_id, int) and isinstance(fingerprint, str):
-        return contact_id, customer_id, fingerprint
+        return contact_id, customer_id, fingerprint, session_key
     return None
 
 
@@ -139,6 +161,69 @@ def session_customer_id(request: HttpRequest) -> int | None:
     return customer_id if isinstance(customer_id, int) else None
 
 
+# --- The ticket ---------------------------------------------------------------------------------
+
+
+def _session_key_hash(session_key: str) -> str:
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def read_ticket(value: str | None) -> dict[str, Any] | None:
+    """The keys a ticket carries, when its signature holds and it is not older than a session
+    lives; None otherwise."""
+    if not value:
+        return None
+    try:
+        data = signing.loads(value, salt=TICKET_SALT, max_age=settings.SESSION_COOKIE_AGE)
+    except signing.BadSignature:  # expired ones too
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def wanted_ticket(session: Any) -> dict[str, Any] | None:
+    """What the ticket of ``session`` (saved: it has its key) should carry; None when no contact
+    is signed in with it."""
+    if session.session_key is None or not isinstance(session.get(SESSION_KEY), int):
+        return None
+    data = {key: session[key] for key in TICKET_KEYS if key in session}
+    data[TICKET_SESSION_KEY] = _session_key_hash(session.session_key)
+    return data
+
+
+def make_ticket(data: dict[str, Any]) -> str:
+    return signing.dumps(data, salt=TICKET_SALT)
+
+
+def _ticket(request: HttpRequest) -> dict[str, Any]:
+    """This request's ticket, when it was issued with the session cookie it came with, else an
+    empty one (read once per request)."""
+    found: dict[str, Any] | None = getattr(request, "_portal_ticket", None)
+    if found is None:
+        found = read_ticket(request.COOKIES.get(TICKET_COOKIE)) or {}
+        issued_with = found.get(TICKET_SESSION_KEY)
+        session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+        if not (
+            isinstance(issued_with, str)
+            and session_key
+            and hmac.compare_digest(issued_with, _session_key_hash(session_key))
+        ):
+            found = {}
+        request._portal_ticket = found  # type: ignore[attr-defined]
+    return found
+
+
+def portal_state(request: HttpRequest) -> Mapping[str, Any]:
+    """The portal keys of this browser's session: from its ticket when it has one and nothing in
+    this request has read the session yet (no session read), else from the session (which this
+    request may have just changed)."""
+    session = request.session
+    if not session.accessed:
+        ticket = _ticket(request)
+        if ticket:
+            return ticket
+    return session
+
+
 def choose_language(request: HttpRequest, language: str) -> None:
     request.session[SESSION_LANGUAGE_KEY] = language
 
@@ -147,15 +232,16 @@ def portal_language(request: HttpRequest) -> str:
     """The language of portal pages: the one chosen with the switcher, else the contact's, else
     what the browser asked for (LocaleMiddleware)."""
     known = {code for code, _name in settings.LANGUAGES}
+    state = portal_state(request)
     for key in (SESSION_LANGUAGE_KEY, SESSION_CONTACT_LANGUAGE_KEY):
-        language = request.session.get(key)
+        language = state.get(key)
         if language in known:
             return language
     return translation.get_language() or settings.LANGUAGE_CODE
 
 
 def portal_time_zone(request: HttpRequest) -> zoneinfo.ZoneInfo:
-    name = request.session.get(SESSION_TIME_ZONE_KEY) or settings.DEFAULT_CONTACT_TIME_ZONE
+    name = portal_state(request).get(SESSION_TIME_ZONE_KEY) or settings.DEFAULT_CONTACT_TIME_ZONE
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -205,7 +291,9 @@ def contact_required(
             contact = None
         if contact is None:
             public_id = kwargs.get("public_id")
-            return redirect(signed_out_url(job=public_id if isinstance(public_id, uuid.UUID) else None))
+            url = signed_out_url(job=public_id if isinstance(public_id, uuid.UUID) else None)
+            # An htmx request (the live poll) loads the page whole, not into the block it asked for.
+            return HttpResponseClientRedirect(url) if request.headers.get("HX-Request") == "true" else redirect(url)
         # What PortalRequest promises is what was just checked; HtmxMiddleware has set request.htmx.
         portal_request = cast(PortalRequest, request)
         portal_request.contact = contact

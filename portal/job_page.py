@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.cache import cache as default_cache
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
@@ -54,8 +55,8 @@ from crm.links import email_fingerprint
 from crm.models import Job, Question
 from crm.people import person_card
 from crm.services.questions import answer_promise
-from portal import selectors
-from portal.access import session_binding
+from portal import selectors, versions
+from portal.access import ticket_binding
 from portal.forms import AnotherTimeForm, QuestionForm, UploadForm
 
 logger = logging.getLogger(__name__)
@@ -152,23 +153,41 @@ def _key(public_id: uuid.UUID, updated_at: datetime, contact_id: int, customer_i
     return "portal:job-page:" + hashlib.sha256(source.encode()).hexdigest()
 
 
-def cached_page(request: Any, public_id: uuid.UUID, *, all_history: bool = False) -> str | None:
-    """The whole page straight from the cache for the session's contact, after one query (the
-    job's version, with the contact's address and link version to check the session against);
-    None when it is not there, or when anything about the session is not as it should be (the
-    view's own checks then sign out, redirect or answer 404)."""
-    binding = session_binding(request)
-    if binding is None or settings.PORTAL_PAGE_CACHE_SECONDS == 0:
+def ticket_version(request: Any, public_id: uuid.UUID) -> tuple[datetime, int, int] | None:
+    """The job's version, the contact and their customer for this browser's ticket
+    (portal.access), after one query that also checks the ticket against the session and the
+    contact as they are now; None
+    when there is no ticket, or anything is not as it should be (the view then reads the session
+    and makes its own checks, which sign out, redirect or answer 404)."""
+    binding = ticket_binding(request)
+    if binding is None:
         return None
-    contact_id, customer_id, fingerprint = binding
-    row = selectors.job_version_for_contact(customer_id, public_id, contact_id)
+    contact_id, customer_id, fingerprint, session_key = binding
+    row = versions.job_version(customer_id, public_id, contact_id, session_key)
     if row is None:
         return None
     updated_at, email, link_version = row
-    if not _still_bound(fingerprint, email, link_version):
+    return (updated_at, contact_id, customer_id) if _still_bound(fingerprint, email, link_version) else None
+
+
+def cached_page(request: Any, public_id: uuid.UUID, *, all_history: bool = False) -> str | None:
+    """The whole page straight from the cache for the ticket's contact, after one query
+    (``ticket_version``); None when it is not there, when the ticket does not hold, or when a
+    flash message waits to be shown."""
+    if settings.PORTAL_PAGE_CACHE_SECONDS == 0 or _flash_waiting(request):
         return None
+    version = ticket_version(request, public_id)
+    if version is None:
+        return None
+    updated_at, contact_id, customer_id = version
     key = _key(public_id, updated_at, contact_id, customer_id, all_history=all_history)
     return cached_html(request, _whole_page_key(request, key))
+
+
+def _flash_waiting(request: Any) -> bool:
+    """Django's messages keep what waits in their cookie (any that overflow into the session leave
+    a mark there): with one, the page is rendered for this request, which shows them."""
+    return CookieStorage.cookie_name in request.COOKIES
 
 
 def cached_job_page(request: Any, public_id: uuid.UUID, *, all_history: bool = False) -> JobPage | None:
@@ -205,11 +224,11 @@ def jobs_list_key(request: Any) -> str | None:
     version among the customer's jobs and their number, with what the page says of the contact
     and customer, and the session checked against the contact's address and link version); None
     when it may not be used (no jobs, a session not as it should be, caching off)."""
-    binding = session_binding(request)
-    if binding is None or settings.PORTAL_PAGE_CACHE_SECONDS == 0:
+    binding = ticket_binding(request)
+    if binding is None or settings.PORTAL_PAGE_CACHE_SECONDS == 0 or _flash_waiting(request):
         return None
-    contact_id, customer_id, fingerprint = binding
-    row = selectors.jobs_version_for_contact(customer_id, contact_id)
+    contact_id, customer_id, fingerprint, session_key = binding
+    row = versions.jobs_version(customer_id, contact_id, session_key)
     if row is None:
         return None
     latest, count, email, link_version, contact_name, customer_name = row

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from django.contrib.auth.models import User
-from django.db.models import Case, Count, F, IntegerField, Max, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone, translation
 
 from crm import selectors as crm_selectors
@@ -53,45 +53,8 @@ def job_public_id(customer_id: int, job_id: int) -> uuid.UUID | None:
 
 
 def job_updated_at(customer_id: int, public_id: uuid.UUID) -> datetime | None:
-    """The one query behind an unchanged live poll."""
+    """The version of one of the customer's jobs (None for anyone else's)."""
     return customer_jobs(customer_id).filter(public_id=public_id).values_list("updated_at", flat=True).first()
-
-
-def job_version_for_contact(customer_id: int, public_id: uuid.UUID, contact_id: int) -> tuple[Any, ...] | None:
-    """The customer's job's version, with the address and link version of the contact (who must
-    be one of that customer's): the one query behind a job page served whole from the cache."""
-    return (
-        customer_jobs(customer_id)
-        .filter(public_id=public_id, customer__contacts__pk=contact_id)
-        .values_list("updated_at", "customer__contacts__email", "customer__contacts__link_version")
-        .first()
-    )
-
-
-def jobs_version_for_contact(customer_id: int, contact_id: int) -> tuple[Any, ...] | None:
-    """The latest version among the customer's jobs and their number, with the contact's address,
-    link version and name and the customer's name: the one query behind "My jobs" served whole
-    from the cache (None without jobs, or when the contact is not the customer's)."""
-    rows = (
-        Job.objects.filter(customer_id=customer_id, customer__contacts__pk=contact_id)
-        .values(
-            "customer__contacts__email",
-            "customer__contacts__link_version",
-            "customer__contacts__name",
-            "customer__name",
-        )
-        .annotate(latest=Max("updated_at"), count=Count("pk"))
-        .order_by()
-        .values_list(
-            "latest",
-            "count",
-            "customer__contacts__email",
-            "customer__contacts__link_version",
-            "customer__contacts__name",
-            "customer__name",
-        )
-    )
-    return next(iter(rows[:1]), None)
 
 
 def visible_milestones() -> QuerySet[Milestone]:

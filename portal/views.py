@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -29,7 +29,6 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
-from django_htmx.http import HttpResponseClientRedirect
 from django_q.tasks import async_task
 
 from crm import ratelimit
@@ -91,6 +90,7 @@ from portal.job_page import (
     jobs_list_key,
     keep_html,
     keep_whole_page,
+    ticket_version,
 )
 
 logger = logging.getLogger(__name__)
@@ -429,31 +429,36 @@ def _job_detail(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
 def job_status(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponseBase:
     """The live poll of an open job page: every part of the page that changed since it loaded.
 
-    Unchanged: 304 after one query, read with the customer id the session holds (sessions come
-    from the cache). Changed: the page's parts (portal.job_page, from the cache when the page was
-    seen since the change), the status block in place and the others swapped out of band.
+    Unchanged: 304 after one query, with the contact the ticket names (portal.access: no session
+    read). Changed, or without a ticket: through ``contact_required`` like every portal page, the
+    page's parts (portal.job_page, from the cache when the page was seen since the change), the
+    status block in place and the others swapped out of band.
     """
-    customer_id = session_customer_id(request)
-    if customer_id is None:
-        url = signed_out_url(job=public_id)
-        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-    updated_at = selectors.job_updated_at(customer_id, public_id)
-    if updated_at is None:
-        raise Http404("No such job")
+    version = ticket_version(request, public_id)
+    if version is not None:
+        not_modified = _not_modified(request, version[0])
+        if not_modified is not None:
+            return not_modified
+    return _job_live(request, public_id=public_id)
+
+
+def _not_modified(request: HttpRequest, updated_at: datetime) -> HttpResponseBase | None:
+    """304 when the browser's page shows this version of the job already."""
     etag = base_etag(updated_at)
     headers = HttpResponse()
     headers["ETag"] = etag
     # Private (personal data), and always asked again: the browser sends If-None-Match each time.
     patch_cache_control(headers, private=True, no_cache=True)
     not_modified = get_conditional_response(request, etag=etag, response=headers)
-    if not_modified is not None and not_modified is not headers:
-        return not_modified
-    return _job_live(request, public_id=public_id)
+    return not_modified if not_modified is not None and not_modified is not headers else None
 
 
 @contact_required
-def _job_live(request: PortalRequest, public_id: uuid.UUID) -> HttpResponse:
+def _job_live(request: PortalRequest, public_id: uuid.UUID) -> HttpResponseBase:
     job = _get_job_for_contact(request, public_id)
+    not_modified = _not_modified(request, job.updated_at)
+    if not_modified is not None:
+        return not_modified
     page = job_page(request, job, all_history=_all_history(request))
     response = render(request, "portal/_job_live.html", {"parts": page.parts})
     response["ETag"] = page.etag
