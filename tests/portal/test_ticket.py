@@ -61,9 +61,7 @@ def test_signing_in_issues_a_ticket_like_the_session_cookie(client: Client, john
     assert data["portal_time_zone"] == "Europe/London"
 
 
-def test_a_kept_page_and_an_unchanged_poll_answer_without_reading_the_session(
-    john_client: Client, job: Job
-) -> None:
+def test_a_kept_page_and_an_unchanged_poll_answer_without_reading_the_session(john_client: Client, job: Job) -> None:
     kept(john_client, job_url(job))
     page, read = get(john_client, job_url(job))
     assert page.status_code == 200 and "Heat pump installation" in page.text
@@ -83,7 +81,8 @@ def test_without_a_ticket_the_pages_read_the_session_and_issue_one_again(john_cl
     del john_client.cookies[TICKET_COOKIE]
     page, read = get(john_client, job_url(job))
     assert page.status_code == 200 and "Heat pump installation" in page.text and read
-    assert read_ticket(page.cookies[TICKET_COOKIE].value)["portal_contact_id"] == john_client.session["portal_contact_id"]
+    ticket = read_ticket(page.cookies[TICKET_COOKIE].value)
+    assert ticket is not None and ticket["portal_contact_id"] == john_client.session["portal_contact_id"]
     assert not get(john_client, job_url(job))[1]
 
 
