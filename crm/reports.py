@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -313,6 +313,39 @@ def acknowledgement_sent_at() -> Subquery:
     )
 
 
+@dataclass(frozen=True)
+class Silences:
+    """One job's silences: the stretches of its active time when it had gone more than ``limit``
+    without a message out (its creation starts the first count) — built once, then asked about
+    each window of a report.
+
+    After each mark (the job's creation, each message out) the silence grows until the next one:
+    it is too long from ``mark + limit`` until that next mark (or for good). A window holds a
+    silence when one of those stretches overlaps it.
+    """
+
+    active_from: datetime
+    active_until: datetime
+    # (from, until) of each stretch, in order.
+    stretches: list[tuple[datetime, datetime]]
+
+    @classmethod
+    def of(cls, sent: list[datetime], *, active_from: datetime, active_until: datetime, limit: timedelta) -> Silences:
+        """``sent``: the times messages went out, sorted."""
+        marks = [active_from, *(moment for moment in sent if active_from <= moment < active_until)]
+        ends = [*marks[1:], active_until]
+        stretches = [(mark + limit, end) for mark, end in zip(marks, ends, strict=True) if end - mark > limit]
+        return cls(active_from, active_until, stretches)
+
+    def silent_in(self, window_start: datetime, window_end: datetime) -> bool | None:
+        """Whether the job went more than ``limit`` without a message out at some moment of the
+        window while it was active; None when it was not active in the window at all."""
+        stop = window_end if window_end < self.active_until else self.active_until
+        if self.active_from >= stop or stop <= window_start:
+            return None
+        return any(begins < stop and ends > window_start for begins, ends in self.stretches)
+
+
 def silent_in(
     sent: list[datetime],
     *,
@@ -323,21 +356,9 @@ def silent_in(
     limit: timedelta,
 ) -> bool | None:
     """Whether a job went more than ``limit`` without a message out at some moment of the window
-    while it was active; None when it was not active in the window at all.
-
-    ``sent`` are the times messages went out, sorted; the job's creation starts the first silence.
-    At any moment the silence is the time since the last of those; it is longest just before the
-    next message (or the window's end, or the job's closing), so only those moments are checked.
-    """
-    stop = min(window_end, active_until)
-    if active_from >= stop or stop <= window_start:
-        return None
-    marks = [active_from, *(moment for moment in sent if active_from <= moment < stop)]
-    for index, mark in enumerate(marks):
-        following = marks[index + 1] if index + 1 < len(marks) else stop
-        if following > window_start and following - mark > limit:
-            return True
-    return False
+    while it was active (``Silences.silent_in``); ``sent`` are the times messages went out, sorted."""
+    silences = Silences.of(sent, active_from=active_from, active_until=active_until, limit=limit)
+    return silences.silent_in(window_start, window_end)
 
 
 def health_report(
@@ -448,23 +469,25 @@ def health_report(
         sent[job_id].append(at)
     slots: list[tuple[int | None, datetime, datetime]] = [(None, start, end)]
     slots += [(index, w.start, w.end) for index, w in enumerate(weeks)]
+    # Jobs active and jobs silent, per owner and slot, then added to the figures once each.
+    active_in: Counter[tuple[int, int | None]] = Counter()
+    silent_in_slot: Counter[tuple[int, int | None]] = Counter()
     for job_id, owner_id, created_at, closed_at, silence_days in job_rows:
-        times = sorted(sent.get(job_id, []))
-        until = min(closed_at or horizon, horizon)
-        limit = timedelta(days=silence_days)
+        silences = Silences.of(
+            sorted(sent.get(job_id, [])),
+            active_from=created_at,
+            active_until=min(closed_at or horizon, horizon),
+            limit=timedelta(days=silence_days),
+        )
         for slot, window_start, window_end in slots:
-            silent = silent_in(
-                times,
-                active_from=created_at,
-                active_until=until,
-                window_start=window_start,
-                window_end=window_end,
-                limit=limit,
-            )
+            silent = silences.silent_in(window_start, window_end)
             if silent is not None:
-                for figures in tally.slot(owner_id, slot):
-                    figures.silent_jobs.denominator += 1
-                    figures.silent_jobs.numerator += int(silent)
+                active_in[owner_id, slot] += 1
+                silent_in_slot[owner_id, slot] += silent
+    for (owner_id, slot), jobs_active in active_in.items():
+        for figures in tally.slot(owner_id, slot):
+            figures.silent_jobs.denominator += jobs_active
+            figures.silent_jobs.numerator += silent_in_slot[owner_id, slot]
 
     # 8. Who the owners are.
     owner_ids = [key for key in tally.total if key is not TEAM]

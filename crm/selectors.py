@@ -17,8 +17,13 @@ from django.db.models import BooleanField as BooleanFieldType
 from django.db.models import (
     Case,
     Count,
+    DateTimeField,
+    DurationField,
     Exists,
+    ExpressionWrapper,
     F,
+    Func,
+    IntegerField,
     OuterRef,
     Prefetch,
     Q,
@@ -26,7 +31,9 @@ from django.db.models import (
     Subquery,
     Value,
     When,
+    Window,
 )
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -102,31 +109,69 @@ def last_outbound_at() -> Subquery:
     )
 
 
-def _silent_condition(pipelines: list[Pipeline], now: Any) -> Q:
-    """Active jobs with no message out for their pipeline's silence_days (one OR term per pipeline)."""
-    condition = Q(pk__in=[])
-    for pipeline in pipelines:
-        cutoff = now - timedelta(days=pipeline.silence_days)
-        condition |= Q(pipeline=pipeline) & (Q(last_out__lt=cutoff) | Q(last_out__isnull=True, created_at__lt=cutoff))
-    return condition
-
-
 class SilentJobAnnotations(TypedDict):
     last_out: datetime | None  # last_outbound_at()
 
 
 def silent_jobs(*, now: Any = None) -> QuerySet[WithAnnotations[Job, SilentJobAnnotations]]:
-    """Active jobs whose customer has heard nothing for their pipeline's silence_days."""
+    """Active jobs whose customer has heard nothing (nothing at all since the job began) for
+    their pipeline's silence_days."""
     now = now or timezone.now()
+    # The types said at each step: SQLite's duration arithmetic (Django's) multiplies a duration by
+    # an IntegerField only, and needs to be told the product is one.
+    days = ExpressionWrapper(F("pipeline__silence_days"), output_field=IntegerField())
+    silence = ExpressionWrapper(Value(timedelta(days=1)) * days, output_field=DurationField())
+    cutoff = ExpressionWrapper(Value(now) - silence, output_field=DateTimeField())
     return (
         Job.objects.filter(status=Job.Status.ACTIVE)
         .annotate(last_out=last_outbound_at())
-        .filter(_silent_condition(list(Pipeline.objects.all()), now))
+        .filter(Q(last_out__lt=cutoff) | Q(last_out__isnull=True, created_at__lt=cutoff))
     )
 
 
 def broken_promise(now: Any) -> Q:
     return Q(state=Commitment.State.BROKEN) | Q(state__in=Commitment.OPEN_STATES, due_at__lte=now)
+
+
+def firsts_of_each(
+    queryset: QuerySet[Any], groups: dict[str, tuple[Q, tuple[str, ...]]], *, limit: int
+) -> dict[str, list[Any]]:
+    """The first ``limit`` rows of each group of ``queryset`` — a group is a condition and the
+    order of its rows (field names, "-" for descending) — in one query: each group's rows are
+    numbered in its own order (a window function) and only the first ``limit`` of each are read.
+    A row in several groups is read once and listed in each."""
+    wanted = Q(pk__in=[])
+    flags: dict[str, Any] = {}
+    ranks: dict[str, Any] = {}
+    for name, (condition, ordering) in groups.items():
+        wanted |= condition
+        flags[f"in_{name}"] = Case(
+            When(condition, then=Value(True)), default=Value(False), output_field=BooleanFieldType()
+        )
+        ranks[f"rank_{name}"] = Window(
+            RowNumber(),
+            partition_by=[F(f"in_{name}")],
+            order_by=[F(field[1:]).desc() if field.startswith("-") else F(field).asc() for field in ordering],
+        )
+    first = Q(pk__in=[])
+    for name in groups:
+        first |= Q(**{f"in_{name}": True, f"rank_{name}__lte": limit})
+    rows = list(queryset.filter(wanted).annotate(**flags).annotate(**ranks).filter(first))
+    return {
+        name: sorted(
+            (row for row in rows if getattr(row, f"in_{name}") and getattr(row, f"rank_{name}") <= limit),
+            key=lambda row, name=name: getattr(row, f"rank_{name}"),  # type: ignore[misc]
+        )
+        for name in groups
+    }
+
+
+def first_rows(queryset: QuerySet[Any], ordering: tuple[str, ...], limit: int) -> QuerySet[Any]:
+    """The first ``limit`` rows of ``queryset`` in ``ordering``, found among the bare rows before
+    the related ones are joined in (select_related): where a list takes 26 rows of thousands,
+    the database joins 26."""
+    firsts = queryset.order_by(*ordering).values("pk")[:limit]
+    return queryset.filter(pk__in=firsts).order_by(*ordering)
 
 
 def jobs_for(user: User, *, scope: str) -> QuerySet[Job]:
@@ -166,16 +211,6 @@ def unhappy_customers(job_ids: Any) -> QuerySet[Survey]:
     )
 
 
-def failed_alerts(user: User, *, scope: str) -> QuerySet[Message]:
-    """Staff alerts the provider would not take, not yet seen to: the person's own, or the team's."""
-    alerts = Message.objects.select_related("staff").filter(
-        kind=Message.Kind.STAFF_ALERT,
-        status__in=[Message.Status.FAILED, Message.Status.BOUNCED],
-        handled_at__isnull=True,
-    )
-    return (alerts.filter(staff=user) if scope == "mine" else alerts).order_by("-failed_at", "-pk")
-
-
 def visits_at_risk(user: User, *, scope: str, now: datetime) -> list[Visit]:
     """Today's visits whose crew will miss the window (Visit.at_risk), soonest first: the visits of
     the person's jobs and the ones they go on ("mine"), or the team's; one query."""
@@ -202,29 +237,45 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
     soon_warning = add_business_days(today, settings.COMMITMENT_WARNING_BUSINESS_DAYS)
     jobs = jobs_for(user, scope=scope)
     job_ids = jobs.values("pk")
-    msg = Message.objects.select_related("job", "contact").filter(job__in=job_ids)
-
-    failed = msg.filter(
-        direction=Message.Direction.OUT,
-        status__in=[Message.Status.FAILED, Message.Status.BOUNCED],
-        handled_at__isnull=True,
-    ).order_by("-failed_at", "-pk")
+    # The messages of the person's jobs, or of every job (a condition on the row itself: each of
+    # the lists below is held by a partial index of crm_message).
+    of_jobs = Q(job__owner=user) if scope == "mine" else Q(job__isnull=False)
+    failed_statuses = [Message.Status.FAILED, Message.Status.BOUNCED]
     waiting_questions = (
         Question.objects.select_related("job", "contact")
         .filter(job__in=job_ids, answered_at__isnull=True)
         .order_by("answer_due_on", "received_at")
     )
-    replies = msg.filter(direction=Message.Direction.IN, handled_at__isnull=True, question__isnull=True).order_by(
-        "created_at"
-    )
-    calls = msg.filter(status=Message.Status.CALL_PENDING).order_by("created_at")
     later_call = Message.objects.filter(
         job=OuterRef("job"), contact=OuterRef("contact"), kind=Message.Kind.CALL, created_at__gt=OuterRef("created_at")
     )
-    callbacks = (
-        msg.filter(kind=Message.Kind.CALL, callback_due_on__isnull=False, callback_due_on__lte=soon)
-        .exclude(Exists(later_call))
-        .order_by("callback_due_on")
+    alerts = Q(kind=Message.Kind.STAFF_ALERT, status__in=failed_statuses, handled_at__isnull=True)
+    # The lists of messages, in one query (firsts_of_each).
+    message_lists = firsts_of_each(
+        Message.objects.select_related("job", "contact", "staff").defer("body_html"),
+        {
+            "failed": (
+                of_jobs & Q(direction=Message.Direction.OUT, status__in=failed_statuses, handled_at__isnull=True),
+                ("-failed_at", "-pk"),
+            ),
+            "alerts": (alerts & Q(staff=user) if scope == "mine" else alerts, ("-failed_at", "-pk")),
+            "replies": (
+                of_jobs & Q(direction=Message.Direction.IN, handled_at__isnull=True, question__isnull=True),
+                ("created_at", "pk"),
+            ),
+            "calls": (of_jobs & Q(status=Message.Status.CALL_PENDING), ("created_at", "pk")),
+            "callbacks": (
+                of_jobs
+                & Q(
+                    ~Exists(later_call),
+                    kind=Message.Kind.CALL,
+                    callback_due_on__isnull=False,
+                    callback_due_on__lte=soon,
+                ),
+                ("callback_due_on", "pk"),
+            ),
+        },
+        limit=limit + 1,
     )
     open_jobs = jobs.filter(status=Job.Status.ACTIVE).select_related("customer", "current_stage", "owner")
     late = (
@@ -266,9 +317,6 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
     # Calls owed to unhappy customers have their own section (first), with the answer that
     # caused them: not listed again among the other promises.
     promises = promises.exclude(kind=Commitment.Kind.RECOVERY)
-    at_risk = promises.filter(
-        state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=end_of_business_day(soon_warning)
-    ).order_by("due_at")
     # Dates that moved (a late stage, a move not told) without the customer hearing: one click tells them all.
     untold = (
         open_jobs.filter(Exists(Renegotiation.objects.untold(OuterRef("pk"))))
@@ -288,8 +336,13 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         )
         .order_by("updated_at")
     )
+    at_risk = promises.filter(
+        state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=end_of_business_day(soon_warning)
+    ).order_by("due_at")
     # Broken, or past due and not yet marked so by the scan: either way the customer was let down.
-    broken = promises.filter(broken_promise(now), job__status__in=Job.OPEN_STATUSES).order_by("due_at")
+    broken = first_rows(
+        promises.filter(broken_promise(now), job__status__in=Job.OPEN_STATUSES), ("due_at", "pk"), limit + 1
+    )
     unhappy = unhappy_customers(job_ids)
 
     sections = [
@@ -313,11 +366,11 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         "broken": broken,
         "at_risk": at_risk,
         "untold": untold,
-        "failed": failed,
-        "alerts": failed_alerts(user, scope=scope),
+        "failed": message_lists["failed"],
+        "alerts": message_lists["alerts"],
         "questions": waiting_questions,
-        "replies": replies,
-        "calls": calls,
+        "replies": message_lists["replies"],
+        "calls": message_lists["calls"],
         "late": late,
         "due_soon": due_soon,
         "silent": silent,
@@ -332,55 +385,52 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
     sections = [s for s in sections if s.count or s.key not in ("alerts", "visits")]
     # Callbacks we promised are calls to make too.
     calls_section = next(s for s in sections if s.key == "calls")
-    calls_section.extra["callbacks"] = list(callbacks[:limit])
+    calls_section.extra["callbacks"] = message_lists["callbacks"][:limit]
     calls_section.count += len(calls_section.extra["callbacks"])
     return sections
 
 
+def _count(queryset: QuerySet[Any]) -> Subquery:
+    """Annotation: how many rows ``queryset`` holds (a scalar subquery; 0 when none)."""
+    return Subquery(
+        queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"), output_field=IntegerField()
+    )
+
+
 def attention_counts(user: User) -> dict[str, int]:
-    """The numbers in the navigation, in six queries."""
+    """The numbers in the navigation (on every staff page), in one query: each count a subquery
+    that a small index holds — the messages' partial indexes (message_unhandled_failed_idx,
+    _unhandled_in_idx, _call_pending_idx), the open milestones' and promises' — so no big table
+    is ever scanned whole."""
     today = business_today()
-    mine = Job.objects.filter(owner=user)
+    now = timezone.now()
     failed_statuses = [Message.Status.FAILED, Message.Status.BOUNCED]
-    message_counts = {
-        "alerts": Q(staff=user, kind=Message.Kind.STAFF_ALERT, status__in=failed_statuses, handled_at__isnull=True),
-        "failed": Q(
+    threshold = end_of_business_day(add_business_days(today, settings.COMMITMENT_WARNING_BUSINESS_DAYS))
+    messages, promises = Message.objects.all(), Commitment.objects.exclude(kind=Commitment.Kind.RECOVERY)
+    promises = promises.filter(owner=user, job__status__in=Job.OPEN_STATUSES)
+    counted = {
+        "alerts": messages.filter(
+            staff=user, kind=Message.Kind.STAFF_ALERT, status__in=failed_statuses, handled_at__isnull=True
+        ),
+        "failed": messages.filter(
             job__owner=user, direction=Message.Direction.OUT, status__in=failed_statuses, handled_at__isnull=True
         ),
-        "replies": Q(job__owner=user, direction=Message.Direction.IN, handled_at__isnull=True, question__isnull=True),
-        "calls": Q(job__owner=user, status=Message.Status.CALL_PENDING),
+        "replies": messages.filter(
+            job__owner=user, direction=Message.Direction.IN, handled_at__isnull=True, question__isnull=True
+        ),
+        "calls": messages.filter(job__owner=user, status=Message.Status.CALL_PENDING),
+        "late": Job.objects.filter(owner=user, status=Job.Status.ACTIVE).filter(
+            Exists(late_milestones(today).filter(job=OuterRef("pk")))
+        ),
+        "questions": Question.objects.filter(job__owner=user, answered_at__isnull=True),
+        "unassigned": messages.filter(job__isnull=True, direction=Message.Direction.IN, handled_at__isnull=True),
+        "at_risk": promises.filter(state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=threshold),
+        "broken": promises.filter(broken_promise(now)),
+        "unhappy": recovery_calls_owed().filter(job__owner=user),
     }
-    # Only rows some count takes are read: the WHERE is the counts' conditions OR-ed, each of which
-    # a small partial index holds (message_unhandled_failed_idx, _unhandled_in_idx, _call_pending_idx),
-    # so the big table is never scanned whole.
-    wanted = Q(pk__in=[])
-    for condition in message_counts.values():
-        wanted |= condition
-    messages = Message.objects.filter(wanted).aggregate(
-        **{name: Count("pk", filter=condition) for name, condition in message_counts.items()}
-    )
-    late = mine.filter(status=Job.Status.ACTIVE).filter(Exists(late_milestones(today).filter(job=OuterRef("pk"))))
-    counts = {
-        **{k: v or 0 for k, v in messages.items()},
-        "late": late.count(),
-        "questions": Question.objects.filter(job__owner=user, answered_at__isnull=True).count(),
-        "unassigned": Message.objects.filter(
-            job__isnull=True, direction=Message.Direction.IN, handled_at__isnull=True
-        ).count(),
-    }
-    now = timezone.now()
-    threshold = end_of_business_day(add_business_days(today, settings.COMMITMENT_WARNING_BUSINESS_DAYS))
-    counts.update(
-        Commitment.objects.filter(owner=user, job__status__in=Job.OPEN_STATUSES).aggregate(
-            at_risk=Count(
-                "pk",
-                filter=Q(state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=threshold)
-                & ~Q(kind=Commitment.Kind.RECOVERY),
-            ),
-            broken=Count("pk", filter=broken_promise(now) & ~Q(kind=Commitment.Kind.RECOVERY)),
-        )
-    )
-    counts["unhappy"] = recovery_calls_owed().filter(job__owner=user).count()
+    row = get_user_model().objects.filter(pk=user.pk).values(**{k: _count(q) for k, q in counted.items()}).first()
+    found: dict[str, Any] = dict(row) if row else {}
+    counts: dict[str, int] = {key: int(found.get(key) or 0) for key in counted}
     counts["total"] = sum(
         counts[key]
         for key in ("unhappy", "broken", "at_risk", "failed", "alerts", "replies", "calls", "late", "questions")

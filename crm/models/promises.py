@@ -161,6 +161,14 @@ class Commitment(models.Model):
             models.Index(fields=["first_due_at"], name="commitment_first_due_idx"),
             # The health report: promises broken in a period.
             models.Index(fields=["broken_at"], condition=Q(broken_at__isnull=False), name="commitment_broken_idx"),
+            # The dashboard and the navigation's counts: each person's broken promises, and the
+            # calls owed to unhappy customers (a few rows of a big table each).
+            models.Index(fields=["owner", "due_at"], condition=Q(state="broken"), name="commitment_owner_broken_idx"),
+            models.Index(
+                fields=["job"],
+                condition=Q(kind="recovery", state__in=["open", "renegotiated", "broken"]),
+                name="commitment_recovery_owed_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -35,7 +36,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from crm.models import Commitment, Contact, Customer, Job, Message, Pipeline, Question
-from crm.reports import Period, health_csv, health_report, silent_in
+from crm.reports import Period, Silences, health_csv, health_report, silent_in
 from crm.services import delivery, promises
 from crm.services.jobs import job_advance, job_cancel, job_complete, job_create, milestone_move
 from crm.services.questions import question_answer, question_create
@@ -589,6 +590,33 @@ def test_silence_stops_when_the_job_closes_and_never_before_it_opens() -> None:
     assert silent([], window_start=T0 + 6 * DAY, active_until=T0 + 5 * DAY) is None
     assert silent([], active_from=T0 + 30 * DAY, window_end=T0 + 20 * DAY) is None
     assert silent([], active_from=T0 + 15 * DAY, window_end=T0 + 20 * DAY) is False
+
+
+def test_one_jobs_silences_answer_every_window_as_the_rule_says() -> None:
+    """Silences is built once per job and asked about every week of a report: its answers are
+    the rule's, checked moment by moment (the silence is longest just before each message, the
+    window's end or the job's closing), over many random jobs and windows."""
+
+    def by_the_rule(sent, active_from, active_until, window_start, window_end, limit):  # type: ignore[no-untyped-def]
+        stop = min(window_end, active_until)
+        if active_from >= stop or stop <= window_start:
+            return None
+        marks = [active_from, *(m for m in sorted(sent) if active_from <= m < stop)]
+        ends = [*marks[1:], stop]
+        return any(end > window_start and end - start > limit for start, end in zip(marks, ends, strict=True))
+
+    chance = random.Random(18)
+    for _ in range(300):
+        sent = sorted(T0 + timedelta(hours=chance.randrange(0, 60 * 24)) for _ in range(chance.randrange(0, 12)))
+        active_from = T0 + timedelta(hours=chance.randrange(0, 20 * 24))
+        active_until = active_from + timedelta(hours=chance.randrange(1, 50 * 24))
+        limit = timedelta(days=chance.choice([3, 7, 10]))
+        silences = Silences.of(sent, active_from=active_from, active_until=active_until, limit=limit)
+        for _ in range(10):
+            window_start = T0 + timedelta(hours=chance.randrange(0, 60 * 24))
+            window_end = window_start + timedelta(hours=chance.randrange(1, 14 * 24))
+            expected = by_the_rule(sent, active_from, active_until, window_start, window_end, limit)
+            assert silences.silent_in(window_start, window_end) == expected
 
 
 # --- Periods ------------------------------------------------------------------------------------

@@ -120,10 +120,10 @@ def test_it_keeps_the_page_queries_constant(
     # one more once there are any) and 3 for the "Book a visit" form: the kinds, the staff who go on
     # visits, the subcontractors it suggests; 1 for the files (however many); 1 INSERT in the
     # access log.
-    with django_assert_num_queries(34):
+    with django_assert_num_queries(29):
         staff.get(url("job", live_job))
     grow(50)
-    with django_assert_num_queries(34):
+    with django_assert_num_queries(29):
         staff.get(url("job", live_job))
 
 
