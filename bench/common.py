@@ -8,6 +8,7 @@ import contextlib
 import os
 import platform
 import re
+import statistics
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -174,6 +175,18 @@ def other_cpu_share(seconds: float = 2.0) -> float | None:
         return None
     total = total1 - total0
     return max(0.0, 1 - (idle1 - idle0) / total) if total > 0 else None
+
+
+def cpu_spread(rounds: int = 30) -> float:
+    """How much the machine itself spreads timings: the median over the fastest of ``rounds`` runs
+    of the same pure-Python loop (1.0 on a quiet, steady machine). A page's median over its
+    fastest request is worth reading against it."""
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        sum(i * i for i in range(200_000))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) / min(times)
 
 
 def share_text(value: float | None) -> str:

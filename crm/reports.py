@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import statistics
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -326,8 +327,9 @@ class Silences:
 
     active_from: datetime
     active_until: datetime
-    # (from, until) of each stretch, in order.
-    stretches: list[tuple[datetime, datetime]]
+    # Where each stretch begins and ends, in order: both lists grow (the marks are sorted).
+    begins: list[datetime]
+    ends: list[datetime]
 
     @classmethod
     def of(cls, sent: list[datetime], *, active_from: datetime, active_until: datetime, limit: timedelta) -> Silences:
@@ -335,7 +337,7 @@ class Silences:
         marks = [active_from, *(moment for moment in sent if active_from <= moment < active_until)]
         ends = [*marks[1:], active_until]
         stretches = [(mark + limit, end) for mark, end in zip(marks, ends, strict=True) if end - mark > limit]
-        return cls(active_from, active_until, stretches)
+        return cls(active_from, active_until, [begins for begins, _ in stretches], [end for _, end in stretches])
 
     def silent_in(self, window_start: datetime, window_end: datetime) -> bool | None:
         """Whether the job went more than ``limit`` without a message out at some moment of the
@@ -343,7 +345,10 @@ class Silences:
         stop = window_end if window_end < self.active_until else self.active_until
         if self.active_from >= stop or stop <= window_start:
             return None
-        return any(begins < stop and ends > window_start for begins, ends in self.stretches)
+        # The first stretch still going after the window starts is the earliest to begin of those
+        # that could overlap it.
+        first = bisect_right(self.ends, window_start)
+        return first < len(self.ends) and self.begins[first] < stop
 
 
 def silent_in(

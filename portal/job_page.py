@@ -181,7 +181,21 @@ def cached_page(request: Any, public_id: uuid.UUID, *, all_history: bool = False
         return None
     updated_at, contact_id, customer_id = version
     key = _key(public_id, updated_at, contact_id, customer_id, all_history=all_history)
-    return cached_html(request, _whole_page_key(request, key))
+    whole, parts = _cache_get_many([_whole_page_key(request, key), key])
+    # Not kept whole: what was found of the parts, read in the same round trip, serves the page
+    # the view renders next (cached_job_page), for the same contact.
+    request._portal_parts_looked = _Looked(public_id, all_history, contact_id, customer_id, key, parts)
+    return _html_of(request, whole)
+
+
+@dataclass(frozen=True)
+class _Looked:
+    public_id: uuid.UUID
+    all_history: bool
+    contact_id: int
+    customer_id: int
+    key: str
+    entry: dict[str, Any] | None
 
 
 def _flash_waiting(request: Any) -> bool:
@@ -192,16 +206,25 @@ def _flash_waiting(request: Any) -> bool:
 
 def cached_job_page(request: Any, public_id: uuid.UUID, *, all_history: bool = False) -> JobPage | None:
     """The page's parts straight from the cache, after one query (the job's version, among the
-    contact's customer's jobs); None when they are not there (or the job is not the customer's:
-    the view's own lookup then answers 404)."""
+    contact's customer's jobs) — none when cached_page read the version and the parts already;
+    None when they are not there (or the job is not the customer's: the view's own lookup then
+    answers 404)."""
     if settings.PORTAL_PAGE_CACHE_SECONDS == 0:
         return None
     contact = request.contact
-    updated_at = selectors.job_updated_at(contact.customer_id, public_id)
-    if updated_at is None:
-        return None
-    key = _key(public_id, updated_at, contact.pk, contact.customer_id, all_history=all_history)
-    entry = _fresh(_cache_get(key))
+    looked = getattr(request, "_portal_parts_looked", None)
+    wanted = (public_id, all_history, contact.pk, contact.customer_id)
+    if (
+        isinstance(looked, _Looked)
+        and (looked.public_id, looked.all_history, looked.contact_id, looked.customer_id) == wanted
+    ):
+        key, entry = looked.key, _fresh(looked.entry)
+    else:
+        updated_at = selectors.job_updated_at(contact.customer_id, public_id)
+        if updated_at is None:
+            return None
+        key = _key(public_id, updated_at, contact.pk, contact.customer_id, all_history=all_history)
+        entry = _fresh(_cache_get(key))
     return None if entry is None else _filled(request, entry, key=key, from_cache=True)
 
 
@@ -252,7 +275,11 @@ def jobs_list_key(request: Any) -> str | None:
 
 def cached_html(request: Any, key: str) -> str | None:
     """A page kept whole under ``key``, with this request's CSRF token in."""
-    entry = _fresh(_cache_get(key))
+    return _html_of(request, _cache_get(key))
+
+
+def _html_of(request: Any, entry: dict[str, Any] | None) -> str | None:
+    entry = _fresh(entry)
     if entry is None or "html" not in entry:
         return None
     return entry["html"].replace(csrf_placeholder(), get_token(request))
@@ -373,11 +400,20 @@ def _true_until(
 
 
 def _cache_get(key: str) -> dict[str, Any] | None:
+    return _cache_get_many([key])[0]
+
+
+def _cache_get_many(keys: list[str]) -> list[dict[str, Any] | None]:
+    """The entries under ``keys`` (None for each missing), in one round trip."""
     try:
-        entry = default_cache.get(key)
+        found = default_cache.get_many(keys)
     except Exception as error:  # any backend: Redis stopped, a network error, a full memory
         logger.warning("The portal page cache did not answer, rendering without it: %s", error)
-        return None
+        return [None] * len(keys)
+    return [_known(found.get(key)) for key in keys]
+
+
+def _known(entry: Any) -> dict[str, Any] | None:
     # The parts, or the whole page: anything else (another release's shape) is a miss.
     known = isinstance(entry, dict) and {"etag", "until"} <= entry.keys() and ("parts" in entry or "html" in entry)
     return entry if known else None
