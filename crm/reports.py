@@ -24,11 +24,12 @@ from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import CharField, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import BigIntegerField, CharField, Count, Exists, F, Func, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -314,32 +315,63 @@ def acknowledgement_sent_at() -> Subquery:
     )
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(moment: datetime) -> int:
+    """A moment as whole microseconds since 1970, UTC: what Silences counts in."""
+    return (moment - EPOCH) // MICROSECOND
+
+
+class EpochMicros(Func):
+    """A timestamp column as whole microseconds since 1970 (UTC), computed by the database: tens
+    of thousands of rows come back as integers, without a timestamp made for each.
+
+    PostgreSQL's EXTRACT(EPOCH …) is exact (numeric); SQLite keeps timestamps as UTC text, read as
+    whole seconds (julianday of the first 19 characters) plus the six digits after the point.
+    Columns only: the SQLite form names its expression three times."""
+
+    output_field = BigIntegerField()
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        template = "(EXTRACT(EPOCH FROM %(expressions)s) * 1000000)::bigint"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        template = (
+            "(CAST(ROUND((julianday(substr(%(expressions)s, 1, 19)) - 2440587.5) * 86400) AS INTEGER) * 1000000"
+            " + CAST(substr(%(expressions)s || '.000000', 21, 6) AS INTEGER))"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
 @dataclass(frozen=True)
 class Silences:
     """One job's silences: the stretches of its active time when it had gone more than ``limit``
     without a message out (its creation starts the first count) — built once, then asked about
-    each window of a report.
+    each window of a report. Moments in microseconds since 1970 (``micros``).
 
     After each mark (the job's creation, each message out) the silence grows until the next one:
     it is too long from ``mark + limit`` until that next mark (or for good). A window holds a
     silence when one of those stretches overlaps it.
     """
 
-    active_from: datetime
-    active_until: datetime
+    active_from: int
+    active_until: int
     # Where each stretch begins and ends, in order: both lists grow (the marks are sorted).
-    begins: list[datetime]
-    ends: list[datetime]
+    begins: list[int]
+    ends: list[int]
 
     @classmethod
-    def of(cls, sent: list[datetime], *, active_from: datetime, active_until: datetime, limit: timedelta) -> Silences:
-        """``sent``: the times messages went out, sorted."""
+    def of(cls, sent: list[int], *, active_from: int, active_until: int, limit: int) -> Silences:
+        """``sent``: the moments messages went out, sorted."""
         marks = [active_from, *(moment for moment in sent if active_from <= moment < active_until)]
         ends = [*marks[1:], active_until]
         stretches = [(mark + limit, end) for mark, end in zip(marks, ends, strict=True) if end - mark > limit]
         return cls(active_from, active_until, [begins for begins, _ in stretches], [end for _, end in stretches])
 
-    def silent_in(self, window_start: datetime, window_end: datetime) -> bool | None:
+    def silent_in(self, window_start: int, window_end: int) -> bool | None:
         """Whether the job went more than ``limit`` without a message out at some moment of the
         window while it was active; None when it was not active in the window at all."""
         stop = window_end if window_end < self.active_until else self.active_until
@@ -362,8 +394,13 @@ def silent_in(
 ) -> bool | None:
     """Whether a job went more than ``limit`` without a message out at some moment of the window
     while it was active (``Silences.silent_in``); ``sent`` are the times messages went out, sorted."""
-    silences = Silences.of(sent, active_from=active_from, active_until=active_until, limit=limit)
-    return silences.silent_in(window_start, window_end)
+    silences = Silences.of(
+        [micros(moment) for moment in sent],
+        active_from=micros(active_from),
+        active_until=micros(active_until),
+        limit=limit // MICROSECOND,
+    )
+    return silences.silent_in(micros(window_start), micros(window_end))
 
 
 def health_report(
@@ -461,28 +498,29 @@ def health_report(
     job_rows = list(
         active.values_list("pk", "owner_id", "created_at", "closed_at", "pipeline__silence_days").order_by()
     )
-    sent: dict[int, list[datetime]] = defaultdict(list)
+    sent: dict[int, list[int]] = defaultdict(list)
     went_out = (
         Message.objects.filter(job__in=active.values("pk"), direction=Message.Direction.OUT, status__in=WENT_OUT)
         .annotate(at=Coalesce("sent_at", "created_at"))
         # Messages older than the longest allowed silence before the period cannot end one in it.
         .filter(at__lt=horizon, at__gte=start - timedelta(days=longest))
-        .values_list("job_id", "at")
+        .values_list("job_id", EpochMicros("at"))
         .order_by()
     )
     for job_id, at in went_out:
         sent[job_id].append(at)
-    slots: list[tuple[int | None, datetime, datetime]] = [(None, start, end)]
-    slots += [(index, w.start, w.end) for index, w in enumerate(weeks)]
+    slots: list[tuple[int | None, int, int]] = [(None, micros(start), micros(end))]
+    slots += [(index, micros(w.start), micros(w.end)) for index, w in enumerate(weeks)]
+    day = timedelta(days=1) // MICROSECOND
     # Jobs active and jobs silent, per owner and slot, then added to the figures once each.
     active_in: Counter[tuple[int, int | None]] = Counter()
     silent_in_slot: Counter[tuple[int, int | None]] = Counter()
     for job_id, owner_id, created_at, closed_at, silence_days in job_rows:
         silences = Silences.of(
             sorted(sent.get(job_id, [])),
-            active_from=created_at,
-            active_until=min(closed_at or horizon, horizon),
-            limit=timedelta(days=silence_days),
+            active_from=micros(created_at),
+            active_until=micros(min(closed_at or horizon, horizon)),
+            limit=silence_days * day,
         )
         for slot, window_start, window_end in slots:
             silent = silences.silent_in(window_start, window_end)

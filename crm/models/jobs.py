@@ -367,6 +367,13 @@ class Milestone(models.Model):
                 condition=Q(completed_at__isnull=True),
                 name="milestone_open_forecast_idx",
             ),
+            # "Running late" (the dashboard, the navigation's count): a job's open milestones
+            # with their dates, read from the index alone.
+            models.Index(
+                fields=["job", "forecast_date", "planned_date"],
+                condition=Q(completed_at__isnull=True, forecast_date__isnull=False),
+                name="milestone_job_open_dates_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -36,7 +36,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from crm.models import Commitment, Contact, Customer, Job, Message, Pipeline, Question
-from crm.reports import Period, Silences, health_csv, health_report, silent_in
+from crm.reports import EpochMicros, Period, Silences, health_csv, health_report, micros, silent_in
 from crm.services import delivery, promises
 from crm.services.jobs import job_advance, job_cancel, job_complete, job_create, milestone_move
 from crm.services.questions import question_answer, question_create
@@ -611,12 +611,27 @@ def test_one_jobs_silences_answer_every_window_as_the_rule_says() -> None:
         active_from = T0 + timedelta(hours=chance.randrange(0, 20 * 24))
         active_until = active_from + timedelta(hours=chance.randrange(1, 50 * 24))
         limit = timedelta(days=chance.choice([3, 7, 10]))
-        silences = Silences.of(sent, active_from=active_from, active_until=active_until, limit=limit)
+        silences = Silences.of(
+            [micros(moment) for moment in sent],
+            active_from=micros(active_from),
+            active_until=micros(active_until),
+            limit=micros(T0 + limit) - micros(T0),
+        )
         for _ in range(10):
             window_start = T0 + timedelta(hours=chance.randrange(0, 60 * 24))
             window_end = window_start + timedelta(hours=chance.randrange(1, 14 * 24))
             expected = by_the_rule(sent, active_from, active_until, window_start, window_end, limit)
-            assert silences.silent_in(window_start, window_end) == expected
+            assert silences.silent_in(micros(window_start), micros(window_end)) == expected
+
+
+def test_the_database_counts_microseconds_since_1970_exactly(bob: User) -> None:
+    """EpochMicros: what the report reads instead of timestamps, to the microsecond, on SQLite and
+    PostgreSQL alike (with and without a fraction of a second)."""
+    moments = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC), datetime(2026, 3, 9, 23, 59, 59, 999999, tzinfo=UTC)]
+    for moment in moments:
+        User.objects.filter(pk=bob.pk).update(last_login=moment)
+        assert User.objects.filter(pk=bob.pk).values_list(EpochMicros("last_login"), flat=True).get() == micros(moment)
+    assert micros(moments[0]) == 1_772_442_000_000_000
 
 
 # --- Periods ------------------------------------------------------------------------------------
