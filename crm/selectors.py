@@ -166,7 +166,7 @@ def firsts_of_each(
     }
 
 
-def first_rows(queryset: QuerySet[Any], ordering: tuple[str, ...], limit: int) -> QuerySet[Any]:
+def first_rows(queryset: QuerySet[Any], ordering: tuple[Any, ...], limit: int) -> QuerySet[Any]:
     """The first ``limit`` rows of ``queryset`` in ``ordering``, found among the bare rows before
     the related ones are joined in (select_related): where a list takes 26 rows of thousands,
     the database joins 26."""
@@ -278,24 +278,18 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         limit=limit + 1,
     )
     open_jobs = jobs.filter(status=Job.Status.ACTIVE).select_related("customer", "current_stage", "owner")
-    late = (
-        open_jobs.filter(Exists(late_milestones(today).filter(job=OuterRef("pk"))))
-        .annotate(
-            late_stage=Subquery(
-                late_milestones(today).filter(job=OuterRef("pk")).order_by("stage__position").values("stage__name")[:1]
-            ),
-            late_forecast=Subquery(
-                late_milestones(today)
-                .filter(job=OuterRef("pk"))
-                .order_by("stage__position")
-                .values("forecast_date")[:1]
-            ),
-            late_planned=Subquery(
-                late_milestones(today).filter(job=OuterRef("pk")).order_by("stage__position").values("planned_date")[:1]
-            ),
-        )
-        .order_by("late_forecast")
+    late = open_jobs.filter(Exists(late_milestones(today).filter(job=OuterRef("pk")))).annotate(
+        late_stage=Subquery(
+            late_milestones(today).filter(job=OuterRef("pk")).order_by("stage__position").values("stage__name")[:1]
+        ),
+        late_forecast=Subquery(
+            late_milestones(today).filter(job=OuterRef("pk")).order_by("stage__position").values("forecast_date")[:1]
+        ),
+        late_planned=Subquery(
+            late_milestones(today).filter(job=OuterRef("pk")).order_by("stage__position").values("planned_date")[:1]
+        ),
     )
+    late = first_rows(late, ("late_forecast", "pk"), limit + 1)
     due_soon = (
         Milestone.objects.select_related("job__customer", "stage")
         .filter(
@@ -307,11 +301,10 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         .filter(forecast_date__lte=F("planned_date"))
         .order_by("forecast_date", "stage__position")
     )
-    silent = (
-        silent_jobs(now=now)
-        .filter(pk__in=open_jobs.values("pk"))
-        .select_related("customer", "current_stage", "owner")
-        .order_by(F("last_out").asc(nulls_first=True), "created_at")
+    silent = first_rows(
+        silent_jobs(now=now).filter(pk__in=open_jobs.values("pk")).select_related("customer", "current_stage", "owner"),
+        (F("last_out").asc(nulls_first=True), "created_at", "pk"),
+        limit + 1,
     )
     promises = Commitment.objects.select_related("job__customer", "contact", "milestone__stage").filter(job__in=job_ids)
     # Calls owed to unhappy customers have their own section (first), with the answer that

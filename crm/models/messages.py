@@ -168,6 +168,13 @@ class Message(models.Model):
             ),
             # Job page: the job's messages, newest first.
             models.Index(fields=["job", "-created_at"], name="message_job_created_idx"),
+            # When a job last said something to its customer (selectors.last_outbound_at: the
+            # dashboard's silent jobs, the silence scan), read from the index alone.
+            models.Index(
+                fields=["job", "-created_at"],
+                condition=Q(direction="out", status__in=["sent", "delivered"]),
+                name="message_job_went_out_idx",
+            ),
             # The navigation's counts and the dashboard's lists (every staff page): a few rows of a
             # big table each, read from small partial indexes rather than the whole table.
             # Failed or bounced and not seen to (the customer's messages, the staff alerts).
