@@ -410,6 +410,9 @@ DEFAULT_CONTACT_TIME_ZONE = env_str("DEFAULT_CONTACT_TIME_ZONE", BUSINESS_TIME_Z
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Served at the site's root by whitenoise: /favicon.ico, which browsers and crawlers ask for
+# whatever the pages link (the pages link static/icons/).
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 # --- Files (photos and documents on jobs) -----------------------------------------------------
 # Where the bytes go: the local filesystem (MEDIA_ROOT, outside the code packages, never served
 # by URL) or S3-compatible object storage through django-storages. Either way files reach people
