@@ -26,7 +26,7 @@ def scenario(time_machine, bob: User, alice: User, customer: Customer, contact: 
 
 def test_a_manager_reads_the_team_and_each_owner(page, live_server, scenario, bob: User) -> None:
     sign_in(page, live_server, "alice")
-    page.get_by_role("link", name="Communication health").click()
+    page.get_by_role("link", name="Reports").click()
     page.wait_for_url(f"{live_server.url}/reports/health/")
     assert_accessible(page)
 

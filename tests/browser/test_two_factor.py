@@ -36,7 +36,7 @@ def test_it_sets_up_two_factor_and_signs_in_with_a_code(
     base = live_server.url
     sign_in(page, f"{base}/jobs/")
     page.get_by_role("button", name="Menu").tap()
-    page.get_by_role("link", name="Your account: Bob Durand").tap()
+    page.get_by_role("link", name="Your account: Bob").tap()
     page.wait_for_url(f"{base}/account/security/")
     check(page)
 
