@@ -139,7 +139,8 @@ def firsts_of_each(
     """The first ``limit`` rows of each group of ``queryset`` — a group is a condition and the
     order of its rows (field names, "-" for descending) — in one query: each group's rows are
     numbered in its own order (a window function) and only the first ``limit`` of each are read.
-    A row in several groups is read once and listed in each."""
+    A row in several groups is read once and listed in each. Every candidate is numbered: it suits
+    groups of a few rows each (the messages a partial index holds), not of thousands (first_rows)."""
     wanted = Q(pk__in=[])
     flags: dict[str, Any] = {}
     ranks: dict[str, Any] = {}
