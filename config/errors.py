@@ -16,7 +16,8 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 
-from portal.access import is_portal_page, portal_language
+from crm.access import is_portal_page
+from portal.access import portal_language
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ session without the mark was opened before two-factor sign-in existed, when nobo
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, cast
 from urllib.parse import urlencode
 
@@ -53,6 +53,18 @@ class StaffRequest(HtmxHttpRequest):
     """The request a view behind staff_required receives: a signed-in, active staff user."""
 
     user: User
+
+
+@cache
+def _portal_prefix() -> str:
+    return reverse("portal:home")
+
+
+def is_portal_page(request: HttpRequest | None) -> bool:
+    """Whether ``request`` is for a page under the portal: staff sessions are never looked at
+    there (crm.middleware), and an error page offers "My jobs" in the portal's look (elsewhere,
+    the staff home)."""
+    return request is not None and request.path.startswith(_portal_prefix())
 
 
 def is_staff(user: Any) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -20,12 +19,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
-from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
 from django_otp import user_has_device
 
-from crm.access import is_enrolled, is_staff, remember_enrolment
+from crm.access import is_enrolled, is_portal_page, is_staff, remember_enrolment
 
 # When the staff member was last seen, in the session (a Unix time).
 SEEN_KEY = "staff_seen_at"
@@ -41,17 +39,12 @@ def _seen_at_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwar
         request.session[SEEN_KEY] = int(time.time())
 
 
-@cache
-def _portal_prefix() -> str:
-    return reverse("portal:home")
-
-
 class StaffSessionMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        staff = not request.path.startswith(_portal_prefix()) and is_staff(request.user)
+        staff = not is_portal_page(request) and is_staff(request.user)
         if staff:
             now = int(time.time())
             seen = request.session.get(SEEN_KEY)

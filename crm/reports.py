@@ -383,26 +383,6 @@ class Silences:
         return first < len(self.ends) and self.begins[first] < stop
 
 
-def silent_in(
-    sent: list[datetime],
-    *,
-    active_from: datetime,
-    active_until: datetime,
-    window_start: datetime,
-    window_end: datetime,
-    limit: timedelta,
-) -> bool | None:
-    """Whether a job went more than ``limit`` without a message out at some moment of the window
-    while it was active (``Silences.silent_in``); ``sent`` are the times messages went out, sorted."""
-    silences = Silences.of(
-        [micros(moment) for moment in sent],
-        active_from=micros(active_from),
-        active_until=micros(active_until),
-        limit=limit // MICROSECOND,
-    )
-    return silences.silent_in(micros(window_start), micros(window_end))
-
-
 def health_report(
     *, period: Period, owner: AbstractBaseUser | None = None, now: datetime | None = None
 ) -> HealthReport:

@@ -22,7 +22,6 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
-    Func,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -54,6 +53,7 @@ from crm.models import (
     Survey,
     Visit,
 )
+from crm.sql import count_of
 from crm.workdays import add_business_days, business_today, business_zone, end_of_business_day
 
 if TYPE_CHECKING:
@@ -384,13 +384,6 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
     return sections
 
 
-def _count(queryset: QuerySet[Any]) -> Subquery:
-    """Annotation: how many rows ``queryset`` holds (a scalar subquery; 0 when none)."""
-    return Subquery(
-        queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"), output_field=IntegerField()
-    )
-
-
 def attention_counts(user: User) -> dict[str, int]:
     """The numbers in the navigation (on every staff page), in one query: each count a subquery
     that a small index holds — the messages' partial indexes (message_unhandled_failed_idx,
@@ -422,7 +415,7 @@ def attention_counts(user: User) -> dict[str, int]:
         "broken": promises.filter(broken_promise(now)),
         "unhappy": recovery_calls_owed().filter(job__owner=user),
     }
-    row = get_user_model().objects.filter(pk=user.pk).values(**{k: _count(q) for k, q in counted.items()}).first()
+    row = get_user_model().objects.filter(pk=user.pk).values(**{k: count_of(q) for k, q in counted.items()}).first()
     found: dict[str, Any] = dict(row) if row else {}
     counts: dict[str, int] = {key: int(found.get(key) or 0) for key in counted}
     counts["total"] = sum(

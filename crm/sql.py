@@ -1,4 +1,4 @@
-"""The one thing the ORM does not say: which rows an UPDATE changed.
+"""What the ORM does not say: which rows an UPDATE changed, and a count as a subquery.
 
 ``QuerySet.update()`` returns a count. Claiming outbox rows (queued → sending) and recording them
 sent need the ids of the rows this statement moved — not the ones another worker moved a moment
@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Model, QuerySet
+from django.db.models import F, Func, IntegerField, Model, QuerySet, Subquery
 from django.db.models.sql import UpdateQuery
 
 
@@ -40,3 +40,11 @@ def update_returning_pks(queryset: QuerySet[Any], **values: Any) -> list[Any]:
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} RETURNING {pk_column}", params)
         return [row[0] for row in cursor.fetchall()]
+
+
+def count_of(queryset: QuerySet[Any]) -> Subquery:
+    """Annotation: how many rows ``queryset`` holds (0 when none), as a scalar subquery — COUNT
+    over the whole filtered set, with no GROUP BY, correlated when the filters use OuterRef. Two
+    of them on one query do not multiply each other, unlike two joined Counts."""
+    counted = queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")
+    return Subquery(counted, output_field=IntegerField())

@@ -40,7 +40,6 @@ from django.core import signing
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
-from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
@@ -82,12 +81,6 @@ TICKET_COOKIE = "portal_ticket"
 TICKET_SALT = "portal.access.ticket"
 # In the ticket: the hash of the session key it was issued with.
 TICKET_SESSION_KEY = "session"
-
-
-def is_portal_page(request: HttpRequest | None) -> bool:
-    """Whether ``request`` is for a page under the portal (an error page then offers "My jobs" in
-    the portal's look; elsewhere, the staff home)."""
-    return request is not None and request.path.startswith(reverse("portal:home"))
 
 
 # --- The session --------------------------------------------------------------------------------

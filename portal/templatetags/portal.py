@@ -12,8 +12,8 @@ from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.safestring import SafeString
 
+from crm.access import is_portal_page
 from crm.dates import said_date
-from portal.access import is_portal_page
 
 register = template.Library()
 

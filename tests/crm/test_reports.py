@@ -36,7 +36,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from crm.models import Commitment, Contact, Customer, Job, Message, Pipeline, Question
-from crm.reports import EpochMicros, Period, Silences, health_csv, health_report, micros, silent_in
+from crm.reports import EpochMicros, Period, Silences, health_csv, health_report, micros
 from crm.services import delivery, promises
 from crm.services.jobs import job_advance, job_cancel, job_complete, job_create, milestone_move
 from crm.services.questions import question_answer, question_create
@@ -565,7 +565,13 @@ def silent(sent: list[datetime], **kwargs) -> bool | None:
         "limit": 7 * DAY,
         **kwargs,
     }
-    return silent_in(sent, **bounds)
+    silences = Silences.of(
+        [micros(moment) for moment in sent],
+        active_from=micros(bounds["active_from"]),
+        active_until=micros(bounds["active_until"]),
+        limit=bounds["limit"] // timedelta(microseconds=1),
+    )
+    return silences.silent_in(micros(bounds["window_start"]), micros(bounds["window_end"]))
 
 
 def test_silence_is_more_than_the_limit_without_a_message() -> None:
