@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.db import connections
 from django.db.models import BooleanField as BooleanFieldType
 from django.db.models import (
     Case,
@@ -23,6 +24,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -175,6 +177,31 @@ def first_rows(queryset: QuerySet[Any], ordering: tuple[Any, ...], limit: int) -
     return queryset.filter(pk__in=firsts).order_by(*ordering)
 
 
+def first_per_job(queryset: QuerySet[Any], ordering: tuple[str, ...], limit: int) -> list[Any]:
+    """One row per job — each job's first row in ``ordering``, whose first field is one of the
+    row's own, ascending — for at most ``limit`` jobs, in the order of their first rows; each row
+    with ``job_rows``, how many rows its job has: a dashboard list names each job once, "+2 more".
+    The jobs are chosen among bare rows (grouped by job) before any row is joined or numbered."""
+    first_field = ordering[0]
+    jobs = (
+        queryset.order_by()
+        .values("job_id")
+        .annotate(first=Min(first_field))
+        .order_by("first", "job_id")
+        .values("job_id")[:limit]
+    )
+    chosen = queryset.filter(job__in=jobs).annotate(job_rows=Window(Count("pk"), partition_by=[F("job_id")]))
+    if connections[queryset.db].features.can_distinct_on_fields:
+        # PostgreSQL: DISTINCT ON, the database's own "first per group", built in Python in half
+        # the time of the numbered rows below.
+        rows = list(chosen.order_by("job_id", *ordering).distinct("job_id"))
+    else:
+        numbered = [F(name[1:]).desc() if name.startswith("-") else F(name).asc() for name in ordering]
+        rank = Window(RowNumber(), partition_by=[F("job_id")], order_by=numbered)
+        rows = list(chosen.annotate(job_rank=rank).filter(job_rank=1))
+    return sorted(rows, key=lambda row: (getattr(row, first_field), row.job_id))
+
+
 def jobs_for(user: User, *, scope: str) -> QuerySet[Job]:
     jobs = Job.objects.all()
     return jobs.filter(owner=user) if scope == "mine" else jobs
@@ -291,7 +318,7 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         ),
     )
     late = first_rows(late, ("late_forecast", "pk"), limit + 1)
-    due_soon = (
+    due_soon = first_per_job(
         Milestone.objects.select_related("job__customer", "stage")
         .filter(
             job__in=open_jobs.values("pk"),
@@ -299,8 +326,9 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
             forecast_date__gte=today,
             forecast_date__lte=soon,
         )
-        .filter(forecast_date__lte=F("planned_date"))
-        .order_by("forecast_date", "stage__position")
+        .filter(forecast_date__lte=F("planned_date")),
+        ("forecast_date", "stage__position"),
+        limit + 1,
     )
     silent = first_rows(
         silent_jobs(now=now).filter(pk__in=open_jobs.values("pk")).select_related("customer", "current_stage", "owner"),
@@ -330,11 +358,13 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         )
         .order_by("updated_at")
     )
-    at_risk = promises.filter(
-        state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=end_of_business_day(soon_warning)
-    ).order_by("due_at")
+    at_risk = first_per_job(
+        promises.filter(state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=end_of_business_day(soon_warning)),
+        ("due_at", "pk"),
+        limit + 1,
+    )
     # Broken, or past due and not yet marked so by the scan: either way the customer was let down.
-    broken = first_rows(
+    broken = first_per_job(
         promises.filter(broken_promise(now), job__status__in=Job.OPEN_STATUSES), ("due_at", "pk"), limit + 1
     )
     unhappy = unhappy_customers(job_ids)

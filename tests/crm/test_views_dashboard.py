@@ -10,7 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Contact, Customer, Job, Message, Pipeline, Question, StageTemplate
+from crm import selectors
+from crm.models import Commitment, Contact, Customer, Job, Message, Pipeline, Question, StageTemplate
 from crm.services.jobs import job_advance, job_create
 from crm.services.questions import question_create
 
@@ -79,13 +80,10 @@ def test_it_lists_what_needs_attention_most_urgent_first(
     assert "Fix and resend" in body
     assert "Move the date and tell them" in body
     # The navigation counts the same things.
-    # The late job's passed stage dates are broken promises (3: proposal, order, scheduling), and
-    # its "Installed" date, due tonight, is about to slip.
-    assert [c.title for c in section(response, "broken").rows] == [
-        "Proposal sent",
-        "Order confirmed",
-        "Installation scheduled",
-    ]
+    # The late job's passed stage dates are broken promises (3: proposal, order, scheduling),
+    # listed once, by the first, with "+2 more"; its "Installed" date, due tonight, is about to slip.
+    assert [(c.title, c.job_rows) for c in section(response, "broken").rows] == [("Proposal sent", 3)]
+    assert "+2 more promises" in body
     assert [c.title for c in section(response, "at_risk").rows] == ["Installed"]
     assert response.context["attention_counts"]["total"] == 5 + 3 + 1
 
@@ -223,3 +221,22 @@ def test_a_managers_team_dashboard_keeps_its_queries_constant_too(
         response = client.get(url)
     assert len(large.captured_queries) == len(small.captured_queries)
     assert section(response, "failed").count == 10 and section(response, "calls").count == 10
+
+
+def test_each_list_of_promises_names_a_job_once_by_its_most_urgent_promise(
+    staff: Client, customer: Customer, installation: Pipeline, bob: User
+) -> None:
+    later = make_job(customer, installation, bob, "Later", start_date=date(2026, 2, 2))
+    earlier = make_job(customer, installation, bob, "Earlier", start_date=date(2026, 1, 26))
+    response = staff.get(reverse("crm:home"))
+    rows = section(response, "broken").rows
+    assert [(c.job_id, c.title) for c in rows] == [(earlier.pk, "Proposal sent"), (later.pk, "Proposal sent")]
+    broken_now = selectors.broken_promise(timezone.now())
+    for row in rows:
+        assert row.job_rows == Commitment.objects.filter(broken_now, job_id=row.job_id).exclude(kind="recovery").count()
+    assert rows[0].job_rows > rows[1].job_rows > 1
+    body = response.content.decode()
+    assert f"+{rows[0].job_rows - 1} more promises" in body and f"+{rows[1].job_rows - 1} more promises" in body
+    # At most the limit of jobs, the most urgent first.
+    firsts = selectors.first_per_job(Commitment.objects.filter(broken_now), ("due_at", "pk"), 1)
+    assert [c.job_id for c in firsts] == [earlier.pk]
