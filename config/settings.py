@@ -67,6 +67,16 @@ def env_hours(name: str, default: str) -> tuple[time, time]:
     return start, end
 
 
+def env_region(name: str, default: str) -> str:
+    """A country as libphonenumber names it (ISO 3166-1 alpha-2: FR, CA, GB, US)."""
+    import phonenumbers
+
+    value = env_str(name, default).upper()
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ImproperlyConfigured(f"{name} must be a two-letter country code such as FR, CA, GB or US, not {value!r}.")
+    return value
+
+
 def env_dates(name: str) -> frozenset[date]:
     try:
         return frozenset(date.fromisoformat(d) for d in env_list(name))
@@ -404,6 +414,8 @@ BUSINESS_HOURS = env_hours("BUSINESS_HOURS", "09:00-18:00")
 HOLIDAYS = env_dates("HOLIDAYS")
 # The time zone a new contact gets until they choose one.
 DEFAULT_CONTACT_TIME_ZONE = env_str("DEFAULT_CONTACT_TIME_ZONE", BUSINESS_TIME_ZONE)
+# The country of a phone number typed without its country code (search reads "06 12 34 56 78" so).
+PHONE_DEFAULT_REGION = env_region("PHONE_DEFAULT_REGION", "FR")
 
 # --- Static files (whitenoise) ----------------------------------------------------------------
 

@@ -55,6 +55,7 @@ from crm.models import (
     Survey,
     Visit,
 )
+from crm.search import jobs_matching
 from crm.sql import count_of
 from crm.workdays import add_business_days, business_today, business_zone, end_of_business_day
 
@@ -359,7 +360,9 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         .order_by("updated_at")
     )
     at_risk = first_per_job(
-        promises.filter(state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=end_of_business_day(soon_warning)),
+        promises.filter(
+            state__in=Commitment.OPEN_STATES, due_at__gt=now, due_at__lte=end_of_business_day(soon_warning)
+        ),
         ("due_at", "pk"),
         limit + 1,
     )
@@ -504,16 +507,7 @@ def job_list(user: User, filters: JobFilters) -> QuerySet[Job]:
     if filters.late:
         jobs = jobs.filter(is_late=True)
     if filters.q:
-        q = filters.q.strip()
-        matching_contacts = Contact.objects.filter(
-            Q(name__icontains=q) | Q(email__icontains=q), customer_id=OuterRef("customer_id")
-        )
-        jobs = jobs.filter(
-            Q(reference__icontains=q)
-            | Q(title__icontains=q)
-            | Q(customer__name__icontains=q)
-            | Exists(matching_contacts)
-        )
+        jobs = jobs_matching(jobs, filters.q.strip())
     return jobs.order_by(*SORTS.get(filters.sort, SORTS["due"]))
 
 

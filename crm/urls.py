@@ -11,6 +11,7 @@ from crm.views import (
     questions,
     reports,
     schedule,
+    search,
     two_factor,
     visits,
 )
@@ -30,6 +31,7 @@ urlpatterns = [
     *visits.urlpatterns,
     *files.urlpatterns,
     *schedule.urlpatterns,
+    *search.urlpatterns,
     *calendar.urlpatterns,
     *two_factor.urlpatterns,
 ]

@@ -12,6 +12,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.phones import stored_digits
+
 
 @functools.cache
 def known_time_zones() -> frozenset[str]:
@@ -68,6 +70,13 @@ class Contact(models.Model):
     name = models.CharField(_("name"), max_length=200)
     email = models.EmailField(_("email"), blank=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)
+    # The number's digits alone, kept by the database: found however it was typed (crm.phones).
+    phone_digits = models.GeneratedField(
+        expression=stored_digits("phone"),
+        output_field=models.CharField(max_length=32),
+        db_persist=True,
+        verbose_name=_("phone digits"),
+    )
     language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE)
     preferred_channel = models.CharField(
         _("preferred channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL
@@ -121,6 +130,8 @@ class Contact(models.Model):
         indexes = [
             # Finding a contact by address: inbound mail, portal "email me a link", search.
             models.Index(fields=["email"], name="contact_email_idx"),
+            # A sign-in link asked for by mobile number.
+            models.Index(fields=["phone_digits"], name="contact_phone_digits_idx"),
         ]
 
     def __str__(self) -> str:

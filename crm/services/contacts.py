@@ -20,14 +20,11 @@ import functools
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Value
-from django.db.models.functions import Replace
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -238,15 +235,7 @@ def contacts_with_phone(phone: str) -> list[Contact]:
     digits = phones.digits(phone)
     if len(digits) < phones.MIN_DIGITS:
         return []
-    stored: Any = F("phone")
-    # The database strips what a stored number may carry besides digits, so the lookup is one
-    # query however many contacts there are.
-    for separator in ("+", *phones.SEPARATORS):
-        stored = Replace(stored, Value(separator), Value(""))
-    # A stored number that equals the digits once its separators are gone has those digits.
-    return list(
-        Contact.objects.select_related("customer").exclude(phone="").annotate(phone_key=stored).filter(phone_key=digits)
-    )
+    return list(Contact.objects.select_related("customer").exclude(phone="").filter(phone_digits=digits))
 
 
 @transaction.atomic

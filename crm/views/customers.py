@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet
 from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -28,6 +28,7 @@ from crm.forms.fields import search_text
 from crm.forms.questions import CustomerQuestionForm
 from crm.ids import id_from_input
 from crm.models import AccessRecord, Contact, ContactLinkUse, Customer, Job
+from crm.search import customers_matching
 from crm.services.contacts import contact_links_reset
 from crm.services.customers import contact_create, contact_update, customer_create, customer_update
 from crm.services.jobs import job_create
@@ -60,16 +61,6 @@ def _link_uses(contact: Contact) -> list[ContactLinkUse]:
     return list(uses[:LINK_USES_SHOWN])
 
 
-def _matching(customers: QuerySet[Customer], search: str) -> QuerySet[Customer]:
-    """Customers whose name, or one of whose contacts' name or email, contains ``search``."""
-    if not search:
-        return customers
-    matching_contact = Contact.objects.filter(customer=OuterRef("pk")).filter(
-        Q(name__icontains=search) | Q(email__icontains=search)
-    )
-    return customers.filter(Q(name__icontains=search) | Exists(matching_contact))
-
-
 def _with_contacts(customers: QuerySet[Customer]) -> QuerySet[Customer]:
     return customers.prefetch_related(
         Prefetch("contacts", queryset=Contact.objects.only("pk", "customer_id", "name", "email").order_by("name"))
@@ -81,7 +72,7 @@ def _customers_for_list(search: str) -> QuerySet[Customer]:
         contact_count=count_of(Contact.objects.filter(customer=OuterRef("pk"))),
         open_job_count=count_of(Job.objects.filter(customer=OuterRef("pk"), status__in=Job.OPEN_STATUSES)),
     )
-    return _with_contacts(_matching(customers, search)).order_by("name", "pk")
+    return _with_contacts(customers_matching(customers, search)).order_by("name", "pk")
 
 
 @dataclass(frozen=True)
@@ -98,7 +89,7 @@ def _customer_matches(search: str) -> CustomerMatches:
     anything is typed."""
     if not search:
         return CustomerMatches(search="", customers=[], total=0)
-    matches = _matching(Customer.objects.all(), search)
+    matches = customers_matching(Customer.objects.all(), search)
     return CustomerMatches(
         search=search,
         customers=list(_with_contacts(matches).order_by("name", "pk")[:PICKER_MATCHES]),

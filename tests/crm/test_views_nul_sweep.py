@@ -266,6 +266,7 @@ def url_of(name: str, world: World) -> str:
 # Pages, with the query parameters they read (each page is also tried with a stray "q").
 PAGES: dict[str, tuple[str, ...]] = {
     "home": ("scope",),
+    "search": ("q",),
     "schedule": ("day", "week", "who"),
     "staff_calendar": (),
     "account_security": ("next",),
