@@ -543,7 +543,7 @@ def main() -> int:
         "Owner's dashboard": (DASHBOARD_QUERIES, DASHBOARD_MS),
         "Manager's team dashboard": (DASHBOARD_QUERIES, DASHBOARD_MS),
         "Health report, a quarter (manager)": (None, HEALTH_MS),
-        **{label: (SEARCH_QUERIES, SEARCH_MS) for label in SEARCHES},
+        **dict.fromkeys(SEARCHES, (SEARCH_QUERIES, SEARCH_MS)),
     }
     checks: dict[str, bool] = {}
     log(f"\n{REQUESTS} requests after {WARMUPS} warm-ups, in process (Django test client)\n")

@@ -12,12 +12,15 @@ not the tables.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from crm.models import Contact, Customer, Job
 from crm.phones import search_key
+
+JobsT = TypeVar("JobsT", bound=QuerySet[Any])
+CustomersT = TypeVar("CustomersT", bound=QuerySet[Any])
 
 # Shorter text finds too much to be useful (and no trigram index can help).
 MIN_LENGTH = 2
@@ -40,7 +43,7 @@ def customer_ids_matching(text: str) -> QuerySet[Any]:
     return by_name.union(contacts_matching(text).order_by().values("customer_id"))
 
 
-def customers_matching(customers: QuerySet[Customer], text: str) -> QuerySet[Customer]:
+def customers_matching(customers: CustomersT, text: str) -> CustomersT:
     """The customers whose name, or one of whose contacts, matches ``text`` (all of them when
     nothing was typed)."""
     if not text:
@@ -48,7 +51,7 @@ def customers_matching(customers: QuerySet[Customer], text: str) -> QuerySet[Cus
     return customers.filter(pk__in=customer_ids_matching(text))
 
 
-def jobs_matching(jobs: QuerySet[Job], text: str) -> QuerySet[Job]:
+def jobs_matching(jobs: JobsT, text: str) -> JobsT:
     """The jobs whose reference or title, or whose customer (its name or one of its contacts),
     matches ``text`` (all of them when nothing was typed)."""
     if not text:

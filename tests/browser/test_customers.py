@@ -58,7 +58,7 @@ def test_it_finds_the_customer_of_a_new_job_by_search(
     assert_accessible(page)
 
     # Matches appear as one types (htmx), found by a contact's email too.
-    page.get_by_label("Find the customer: name, contact name or email").fill("wile@")
+    page.get_by_label("Find the customer: name, contact name, email or phone").fill("wile@")
     match = page.get_by_role("link", name="Acme Telecom")
     match.wait_for()
     assert page.get_by_text("1 customer matches “wile@”.").is_visible()

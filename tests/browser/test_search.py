@@ -47,7 +47,6 @@ def test_the_navigation_finds_a_job_as_one_types(page, live_server, bob, job, co
     page.wait_for_url(f"{base}/jobs/{job.public_id}/")
     box.fill("heat")
     panel.get_by_role("link", name=f"{job.reference} · {job.title}").wait_for()
-    page.screenshot(path="/tmp/search-1280.png")
 
 
 def test_on_a_phone_the_search_is_in_the_menu(phone_page, live_server, bob, job) -> None:
