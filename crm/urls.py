@@ -1,4 +1,5 @@
 from crm.views import (
+    board,
     calendar,
     campaigns,
     csv_import,
@@ -20,6 +21,7 @@ app_name = "crm"
 
 urlpatterns = [
     *dashboard.urlpatterns,
+    *board.urlpatterns,
     *jobs.urlpatterns,
     *jobs_bulk.urlpatterns,
     *promises.urlpatterns,

@@ -1,4 +1,4 @@
-"""Jobs: the list (and board), the job page and its actions.
+"""Jobs: the list, the job page and its actions (the board: crm.views.board).
 
 Every action is a POST through a service. With htmx the job's detail block is swapped in place
 (the same partial the page includes); without JavaScript the action redirects back to the page
@@ -134,23 +134,6 @@ def job_list(request: StaffRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-@staff_required
-@require_GET
-def job_board(request: StaffRequest) -> HttpResponse:
-    pipelines = list(Pipeline.objects.filter(is_active=True).order_by("name"))
-    if not pipelines:
-        return render(request, "crm/jobs/board.html", {"nav": "jobs", "pipelines": [], "columns": []})
-    chosen = request.GET.get("pipeline", "")
-    pipeline = next((p for p in pipelines if str(p.pk) == chosen), pipelines[0])
-    owner = request.GET.get("owner", "mine")
-    columns = selectors.board(request.user, pipeline=pipeline, owner=owner)
-    return render(
-        request,
-        "crm/jobs/board.html",
-        {"nav": "jobs", "pipelines": pipelines, "pipeline": pipeline, "columns": columns, "owner": owner},
-    )
-
-
 # --- The job page -------------------------------------------------------------------------------
 
 
@@ -214,7 +197,7 @@ def act_on_job(
     return job_response(request, job, bound={name: form}, status=200 if request.htmx else 400)
 
 
-def _advance(request: StaffRequest) -> Callable[[Job, dict[str, Any]], str]:
+def advance_job(request: StaffRequest) -> Callable[[Job, dict[str, Any]], str]:
     def perform(job: Job, data: dict[str, Any]) -> str:
         expected = job.pipeline.stages.filter(pk=data["expected_stage"]).first()
         if expected is None:
@@ -236,7 +219,7 @@ def _advance(request: StaffRequest) -> Callable[[Job, dict[str, Any]], str]:
 @staff_required
 @require_POST
 def job_advance(request: StaffRequest, public_id: Any) -> HttpResponse:
-    return act_on_job(request, public_id, "advance", _advance(request))
+    return act_on_job(request, public_id, "advance", advance_job(request))
 
 
 def _move_date(request: StaffRequest) -> Callable[[Job, dict[str, Any]], str]:
@@ -420,7 +403,7 @@ def preview_response(
 @staff_required
 @require_GET
 def job_advance_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
-    return action_preview(request, public_id, "advance", _advance(request))
+    return action_preview(request, public_id, "advance", advance_job(request))
 
 
 @staff_required
@@ -533,7 +516,6 @@ def inbox_dismiss(request: StaffRequest, message_id: int) -> HttpResponse:
 
 urlpatterns: list[URLPattern] = [
     path("jobs/", job_list, name="jobs"),
-    path("jobs/board/", job_board, name="job_board"),
     path("jobs/<uuid:public_id>/", job_page, name="job"),
     path("jobs/<uuid:public_id>/advance/", job_advance, name="job_advance"),
     path("jobs/<uuid:public_id>/advance/preview/", job_advance_preview, name="job_advance_preview"),

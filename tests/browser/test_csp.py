@@ -173,8 +173,24 @@ def test_the_staff_pages_and_the_admin_break_no_rule_of_the_policy(
 
         # The jobs search filters in place: htmx, with no eval.
         open_page(page, base + reverse("crm:jobs"))
-        page.get_by_label("Search").fill("no such job")
+        page.get_by_label("Search", exact=True).fill("no such job")
         expect(page.locator("#job-results")).not_to_contain_text(job.reference)
+
+        # The navigation's search brings its results in place; its page stands alone.
+        page.get_by_label("Search jobs, customers and contacts").fill(job.reference)
+        expect(page.locator("#nav-search-results")).to_contain_text(job.title)
+        open_page(page, base + reverse("crm:search") + f"?q={job.reference}")
+
+        # A board card picked up and dropped in the next column opens its move's preview.
+        open_page(page, base + reverse("crm:job_board") + "?owner=all")
+        column = page.locator(".board-cards").nth(1).bounding_box()
+        grip = page.locator(".board-card", has_text=job.reference).get_by_text(job.customer.name).bounding_box()
+        page.mouse.move(grip["x"] + 5, grip["y"] + 5)
+        page.mouse.down()
+        page.mouse.move(grip["x"] + 25, grip["y"] + 25, steps=5)
+        page.mouse.move(column["x"] + column["width"] / 2, column["y"] + column["height"] / 2, steps=15)
+        page.mouse.up()
+        page.wait_for_url("**/board-move/**")
 
         # The schedule: the visit's block placed by its window, not at the left edge.
         monday = visit.window_start.astimezone(PARIS).date()

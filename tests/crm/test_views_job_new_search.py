@@ -153,5 +153,5 @@ def test_it_keeps_the_select_while_customers_are_few(staff_client, customer, mon
 
 def test_it_speaks_french_to_a_french_browser(staff_client, customers) -> None:
     html = staff_client.get(URL, {"q": "household"}, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
-    assert "Trouver le client : nom, nom ou e-mail d’un contact" in html
+    assert "Trouver le client\u00a0: nom, nom de contact, e-mail ou téléphone" in html
     assert "2 clients correspondent à « household »." in html
