@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -49,6 +49,8 @@ class Draft:
     body_html: str = ""
     # Kind-specific parts of the idempotency key (e.g. the event that caused it).
     meta: dict[str, Any] = field(default_factory=dict)
+    # The stage a stage-change message announces (kept on the message: the staff read its name).
+    stage: StageTemplate | None = None
 
     @property
     def status(self) -> str:
@@ -293,8 +295,16 @@ def stage_change_drafts(
         "handed_over": handed_over,
     }
     return [
-        render_draft(
-            contact=c, job=job, kind=Message.Kind.STAGE_CHANGE, extra=extra, variant=stage.message_key, author=author
+        replace(
+            render_draft(
+                contact=c,
+                job=job,
+                kind=Message.Kind.STAGE_CHANGE,
+                extra=extra,
+                variant=stage.message_key,
+                author=author,
+            ),
+            stage=stage,
         )
         for c in recipients(job, kind=Message.Kind.STAGE_CHANGE)
     ]

@@ -281,7 +281,7 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
     alerts = Q(kind=Message.Kind.STAFF_ALERT, status__in=failed_statuses, handled_at__isnull=True)
     # The lists of messages, in one query (firsts_of_each).
     message_lists = firsts_of_each(
-        Message.objects.select_related("job", "contact", "staff").defer("body_html"),
+        Message.objects.select_related("job", "contact", "staff", "stage").defer("body_html"),
         {
             "failed": (
                 of_jobs & Q(direction=Message.Direction.OUT, status__in=failed_statuses, handled_at__isnull=True),
@@ -533,7 +533,7 @@ def job_detail(public_id: Any) -> Job | None:
     messages, files, and open questions, in a fixed number of queries (None: no such job). Staff see
     every job."""
     events = JobEvent.objects.select_related("actor").order_by("-created_at", "-id")
-    messages = Message.objects.select_related("contact", "author").order_by("-created_at", "-id")
+    messages = Message.objects.select_related("contact", "author", "stage").order_by("-created_at", "-id")
     return (
         Job.objects.select_related("customer", "pipeline", "current_stage", "owner__staff_profile")
         .prefetch_related(

@@ -465,6 +465,12 @@ class JobEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M})"
 
+    def _promise(self) -> str:
+        """The promise an event is about, in the team's words (not the customer's title)."""
+        from crm.models.promises import promise_staff_title
+
+        return promise_staff_title(str(self.data.get("promise_kind", "")), str(self.data.get("promise", "?")))
+
     @property
     def summary(self) -> str:
         """One line for people: what happened, from the structured data."""
@@ -481,13 +487,13 @@ class JobEvent(models.Model):
                 }
             case self.Kind.PROMISE_MOVED:
                 return _("%(promise)s: %(old)s → %(new)s (%(reason)s)") % {
-                    "promise": d.get("promise", "?"),
+                    "promise": self._promise(),
                     "old": str(d.get("old_due_at", "?"))[:10],
                     "new": str(d.get("new_due_at", "?"))[:10],
                     "reason": d.get("reason", ""),
                 }
             case self.Kind.PROMISE_MADE | self.Kind.PROMISE_KEPT | self.Kind.PROMISE_BROKEN:
-                return str(d.get("promise", ""))
+                return self._promise()
             case self.Kind.OWNER_CHANGED:
                 return _("%(old)s → %(new)s") % {"old": d.get("old_owner", "?"), "new": d.get("new_owner", "?")}
             case self.Kind.SURVEY_ANSWERED:

@@ -129,6 +129,11 @@ class Message(models.Model):
     in_reply_to = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies", verbose_name=_("in reply to")
     )
+    # A stage change: the stage it announced (the staff read "Reached “Checked”", not the subject
+    # the customer read in their language).
+    stage = models.ForeignKey(
+        "crm.StageTemplate", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("stage")
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
@@ -199,6 +204,14 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.to_address or self.from_address} ({self.get_status_display()})"
+
+    @property
+    def staff_label(self) -> str:
+        """What the message is, as the team reads it in the active language — never the subject
+        the customer read in theirs (select_related ``stage`` to save a query)."""
+        if self.kind == self.Kind.STAGE_CHANGE and self.stage_id is not None and self.stage is not None:
+            return _("Reached “%(stage)s”") % {"stage": self.stage.label}
+        return str(self.get_kind_display())
 
     @property
     def is_essential(self) -> bool:

@@ -62,6 +62,21 @@ class Question(models.Model):
         return self.answered_at is None
 
 
+def promise_staff_title(kind: str, title: str, *, contact_name: str | None = None) -> str:
+    """What a promise of ``kind`` is, in the team's words and the active language: the ones the
+    system makes have a name of their own (their ``title`` is what the customer read, in their
+    language); a promise typed by staff, or a stage's, is its title."""
+    if kind == Commitment.Kind.ANSWER:
+        return str(_("Answer the customer's question"))
+    if kind == Commitment.Kind.CALLBACK:
+        return str(_("Call back"))
+    if kind == Commitment.Kind.RECOVERY:
+        return str(_("Call %(name)s: low survey score") % {"name": contact_name or _("the customer")})
+    if kind == Commitment.Kind.VISIT:
+        return str(_("Arrive within the visit's window"))
+    return title
+
+
 class Commitment(models.Model):
     """A date given to a customer: a stage by a date, an answer by a date, a call back, a document.
 
@@ -184,16 +199,7 @@ class Commitment(models.Model):
         ``milestone__stage`` and ``contact`` to save queries); a promise typed by staff as typed."""
         if self.kind == self.Kind.MILESTONE and self.milestone is not None:
             return self.milestone.stage.label
-        if self.kind == self.Kind.ANSWER:
-            return str(_("Answer the customer's question"))
-        if self.kind == self.Kind.CALLBACK:
-            return str(_("Call back"))
-        if self.kind == self.Kind.RECOVERY:
-            name = self.contact.name if self.contact is not None else _("the customer")
-            return str(_("Call %(name)s: low survey score") % {"name": name})
-        if self.kind == self.Kind.VISIT:
-            return str(_("Arrive within the visit's window"))
-        return self.title
+        return promise_staff_title(self.kind, self.title, contact_name=self.contact.name if self.contact else None)
 
     @property
     def label(self) -> str:

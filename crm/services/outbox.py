@@ -161,6 +161,7 @@ def _row(
         channel=draft.channel,
         direction=Message.Direction.OUT,
         kind=draft.kind,
+        stage=draft.stage,
         status=draft.status,
         language=draft.language,
         to_address=draft.to_address,

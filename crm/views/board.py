@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from crm import selectors
 from crm.access import StaffRequest, staff_required
 from crm.errors import ConflictError, DomainError
+from crm.forms.fields import search_text
 from crm.forms.jobs import AdvanceForm
 from crm.ids import id_from_input
 from crm.models import AccessRecord, Pipeline
@@ -29,16 +30,14 @@ from crm.views.access_log import seen
 from crm.views.jobs import advance_job, get_job, preview_of
 from crm.workdays import business_today
 
-OWNERS = ("mine", "all")
-
 
 def _board_filters(params: Any) -> dict[str, str]:
-    """The board's own filters (pipeline, whose jobs), as the board's URL carries them."""
+    """The board's own filters as its URL carries them: the pipeline (an id that names nothing is
+    none) and whose jobs ("mine", an owner's id; anything else is everyone's, as on the list)."""
     pipeline = id_from_input(params.get("pipeline"), Pipeline)
-    owner = params.get("owner")
     return {
         **({"pipeline": str(pipeline)} if pipeline is not None else {}),
-        "owner": owner if owner in OWNERS else "mine",
+        "owner": search_text(params.get("owner", "mine")),
     }
 
 

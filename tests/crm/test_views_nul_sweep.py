@@ -455,6 +455,10 @@ CAMPAIGN_TEXT = (
 FORMS: dict[str, Callable[[World], list[Submission]]] = {
     "job_advance": lambda w: [Submission("post", _advance(w), ("advance-note", "advance-backwards_reason"))],
     "job_advance_preview": lambda w: [Submission("get", _advance(w), ("advance-note", "advance-backwards_reason"))],
+    "job_board_move": lambda w: [
+        Submission("get", {"to": w.stage(2), "expected": w.job.current_stage_id, "pipeline": "", "owner": "all"}, ()),
+        Submission("post", {**_advance(w), "owner": "all"}, ("advance-note", "advance-backwards_reason")),
+    ],
     "job_move_date": lambda w: [Submission("post", _move(w), ("move-reason", "move-note"))],
     "job_move_date_preview": lambda w: [Submission("get", _move(w), ("move-reason", "move-note"))],
     "job_log_call": lambda w: [
