@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache, wraps
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, cast
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -202,6 +202,9 @@ def manager_required(
     return wrapper
 
 
+AdminViewT = TypeVar("AdminViewT", bound=Callable[..., Any])
+
+
 class TwoFactorAdminSite(AdminSite):
     """The admin with the staff pages' second factor: a session that has not given it has no
     permission, and the admin's sign-in page sends a staff member already past the password to
@@ -209,6 +212,23 @@ class TwoFactorAdminSite(AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and _second_factor_page(request, enrol=True, admin=True) is None
+
+    def admin_view(self, view: AdminViewT, cacheable: bool = False) -> AdminViewT:
+        """Every admin page reads times where the team works, as the staff pages do (the
+        server's zone is UTC): a date in a list, a form's date and time fields."""
+        guarded = super().admin_view(view, cacheable)
+
+        @wraps(guarded)
+        def in_business_time(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            with timezone.override(business_zone()):
+                response = guarded(request, *args, **kwargs)
+                # A TemplateResponse renders later, outside this block: render it here.
+                render = getattr(response, "render", None)
+                if callable(render) and not getattr(response, "is_rendered", True):
+                    response = render()
+                return response
+
+        return cast(AdminViewT, in_business_time)
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if is_staff(request.user):

@@ -15,9 +15,10 @@ import zoneinfo
 from datetime import MAXYEAR, MINYEAR, date, datetime, time, timedelta
 
 from django.conf import settings
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.dates import day_text
 from crm.errors import DomainError
 
 # No date anyone types (a report period, a start date, a campaign) lies before this one.
@@ -118,13 +119,9 @@ def out_of_reach(day: date, *, earliest: date = EARLIEST_DAY, latest: date | Non
     services raise it as a DomainError: one rule, one wording."""
     latest = latest or latest_day()
     if day < earliest:
-        return "too_early", _("Choose a date on or after %(date)s.") % {
-            "date": formats.date_format(earliest, "DATE_FORMAT")
-        }
+        return "too_early", _("Choose a date on or after %(date)s.") % {"date": day_text(earliest)}
     if day > latest:
-        return "too_late", _("Choose a date no later than %(date)s.") % {
-            "date": formats.date_format(latest, "DATE_FORMAT")
-        }
+        return "too_late", _("Choose a date no later than %(date)s.") % {"date": day_text(latest)}
     return None
 
 

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from crm.dates import day_text
 from crm.errors import DomainError
 from crm.forms.fields import IdField, ModelChoiceField, ModelMultipleChoiceField, NonWorkingDayForm, check_day
 from crm.models import Contact, Job, Milestone, StageTemplate
@@ -33,7 +34,7 @@ class StageField(ModelChoiceField):
 
 class MilestoneField(ModelChoiceField):
     def label_from_instance(self, obj: Milestone) -> str:  # type: ignore[override]
-        return f"{obj.stage.name} — {obj.forecast_date:%d/%m/%Y}" if obj.forecast_date else obj.stage.name
+        return f"{obj.stage.label} — {day_text(obj.forecast_date)}" if obj.forecast_date else obj.stage.label
 
 
 class ContactsField(ModelMultipleChoiceField):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from django.conf import settings
@@ -16,10 +16,11 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
+from crm.dates import clock_text, day_text, window_text
 from crm.models.customers import Contact, Customer
+from crm.models.promise_kinds import promise_staff_title
 from crm.workdays import business_today, business_zone
 
 
@@ -222,11 +223,31 @@ def _local(value: Any) -> datetime | None:
 
 
 def _window_said(data: dict[str, Any]) -> str:
-    """A visit's window as an event recorded it: "Tue 3 Mar, 14:00–16:00"."""
+    """A visit's window as an event recorded it: "Tue 3 Mar 14:00–16:00"."""
     start, end = _local(data.get("window_start")), _local(data.get("window_end"))
     if start is None or end is None:
         return "?"
-    return f"{date_format(start, 'D j M')}, {start:%H:%M}–{end:%H:%M}"
+    with timezone.override(business_zone()):
+        return window_text(start, end)
+
+
+def _clock_said(moment: datetime | None) -> str:
+    if moment is None:
+        return "?"
+    with timezone.override(business_zone()):
+        return clock_text(moment)
+
+
+def _day_said(value: Any) -> str:
+    """A day or moment an event recorded (ISO text) as the staff read days: "Thu 5 Mar"."""
+    if not value:
+        return "?"
+    try:
+        text = str(value)
+        day = datetime.fromisoformat(text) if "T" in text or " " in text else date.fromisoformat(text[:10])
+    except ValueError:
+        return str(value)
+    return day_text(day.astimezone(business_zone()) if isinstance(day, datetime) and day.tzinfo else day)
 
 
 class JobReferenceCounter(models.Model):
@@ -467,8 +488,6 @@ class JobEvent(models.Model):
 
     def _promise(self) -> str:
         """The promise an event is about, in the team's words (not the customer's title)."""
-        from crm.models.promises import promise_staff_title
-
         return promise_staff_title(str(self.data.get("promise_kind", "")), str(self.data.get("promise", "?")))
 
     @property
@@ -481,15 +500,15 @@ class JobEvent(models.Model):
             case self.Kind.DATE_MOVED:
                 return _("%(stage)s: %(old)s → %(new)s (%(reason)s)") % {
                     "stage": d.get("stage", "?"),
-                    "old": d.get("old_date", "?"),
-                    "new": d.get("new_date", "?"),
+                    "old": _day_said(d.get("old_date")),
+                    "new": _day_said(d.get("new_date")),
                     "reason": d.get("reason", ""),
                 }
             case self.Kind.PROMISE_MOVED:
                 return _("%(promise)s: %(old)s → %(new)s (%(reason)s)") % {
                     "promise": self._promise(),
-                    "old": str(d.get("old_due_at", "?"))[:10],
-                    "new": str(d.get("new_due_at", "?"))[:10],
+                    "old": _day_said(d.get("old_due_at")),
+                    "new": _day_said(d.get("new_due_at")),
                     "reason": d.get("reason", ""),
                 }
             case self.Kind.PROMISE_MADE | self.Kind.PROMISE_KEPT | self.Kind.PROMISE_BROKEN:
@@ -534,7 +553,11 @@ class JobEvent(models.Model):
             case self.Kind.DATES_TOLD:
                 return "; ".join(
                     _("%(stage)s: %(old)s → %(new)s")
-                    % {"stage": c.get("stage", "?"), "old": c.get("old_date", "?"), "new": c.get("new_date", "?")}
+                    % {
+                        "stage": c.get("stage", "?"),
+                        "old": _day_said(c.get("old_date")),
+                        "new": _day_said(c.get("new_date")),
+                    }
                     for c in d.get("changes", [])
                 )
             case self.Kind.CHECK_IN_ANSWERED:
@@ -552,7 +575,7 @@ class JobEvent(models.Model):
                 expected = _local(d.get("expected_at"))
                 said = _("%(visit)s: expected %(at)s") % {
                     "visit": d.get("title", "?"),
-                    "at": f"{expected:%H:%M}" if expected else "?",
+                    "at": _clock_said(expected),
                 }
                 return f"{said} ({d['reason']})" if d.get("reason") else said
             case _:

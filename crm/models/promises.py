@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.models.customers import Contact
 from crm.models.jobs import Job, Milestone
 from crm.models.messages import Message
+from crm.models.promise_kinds import CommitmentKind, promise_staff_title
 
 
 class Question(models.Model):
@@ -62,21 +63,6 @@ class Question(models.Model):
         return self.answered_at is None
 
 
-def promise_staff_title(kind: str, title: str, *, contact_name: str | None = None) -> str:
-    """What a promise of ``kind`` is, in the team's words and the active language: the ones the
-    system makes have a name of their own (their ``title`` is what the customer read, in their
-    language); a promise typed by staff, or a stage's, is its title."""
-    if kind == Commitment.Kind.ANSWER:
-        return str(_("Answer the customer's question"))
-    if kind == Commitment.Kind.CALLBACK:
-        return str(_("Call back"))
-    if kind == Commitment.Kind.RECOVERY:
-        return str(_("Call %(name)s: low survey score") % {"name": contact_name or _("the customer")})
-    if kind == Commitment.Kind.VISIT:
-        return str(_("Arrive within the visit's window"))
-    return title
-
-
 class Commitment(models.Model):
     """A date given to a customer: a stage by a date, an answer by a date, a call back, a document.
 
@@ -84,15 +70,7 @@ class Commitment(models.Model):
     Renegotiation saying whether the customer was told before the old time passed.
     """
 
-    class Kind(models.TextChoices):
-        MILESTONE = "milestone", _("Stage date")
-        ANSWER = "answer", _("Answer to a question")
-        CALLBACK = "callback", _("Call back")
-        DOCUMENT = "document", _("Quote or document")
-        # A low survey score: the owner calls the customer within one business day.
-        RECOVERY = "recovery", _("Call an unhappy customer")
-        # A visit's arrival window: kept when the crew arrives by its end.
-        VISIT = "visit", _("Arrival window")
+    Kind = CommitmentKind
 
     class State(models.TextChoices):
         OPEN = "open", _("Open")

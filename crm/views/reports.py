@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET
 from crm import charts
 from crm import reports_satisfaction as satisfaction
 from crm.access import StaffRequest, is_manager, staff_required
+from crm.dates import duration_text
 from crm.forms.reports import HealthForm, SatisfactionForm
 from crm.models import AccessRecord, Pipeline, Survey
 from crm.report_tables import Cell, FigureChart, day_label, percent, week_label, weekly_chart
@@ -45,21 +46,6 @@ from crm.text import person_name
 from crm.views.access_log import seen
 
 # --- What the page shows ------------------------------------------------------------------------
-
-
-def duration(value: timedelta) -> str:
-    """15 min, 4 h 30 min, 3 days 2 h."""
-    minutes = round(value.total_seconds() / 60)
-    if minutes < 60:
-        return _("%(minutes)s min") % {"minutes": minutes}
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        if minutes:
-            return _("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
-        return _("%(hours)s h") % {"hours": hours}
-    days, hours = divmod(hours, 24)
-    text = ngettext("%(days)s day", "%(days)s days", days) % {"days": days}
-    return _("%(days)s %(hours)s h") % {"days": text, "hours": hours} if hours else text
 
 
 def silence_title(report: HealthReport) -> str:
@@ -97,11 +83,11 @@ def cells(figures: Figures) -> list[Cell]:
             % {"told": notice.numerator, "total": notice.denominator},
         ),
         Cell(
-            duration(ack.median) if ack.median is not None else "",
+            duration_text(ack.median) if ack.median is not None else "",
             _("%(done)s of %(total)s acknowledged") % {"done": ack.count, "total": ack.total},
         ),
         Cell(
-            duration(answer.median) if answer.median is not None else "",
+            duration_text(answer.median) if answer.median is not None else "",
             _("%(done)s of %(total)s answered") % {"done": answer.count, "total": answer.total},
         ),
         Cell(
@@ -156,11 +142,33 @@ def figure_titles(report: HealthReport) -> list[str]:
     ]
 
 
+# A chart of lengths of time is drawn in the largest unit that keeps its tallest bar above 2.
+TIME_UNITS = (("days", 86400), ("hours", 3600), ("minutes", 60))
+
+
+def time_axis(lengths: list[timedelta | None]) -> tuple[list[float | None], dict[str, Any]]:
+    """Bars of lengths of time in the unit people use for them — minutes, hours or days, whole
+    steps up the axis ("0, 1, 2, 3, 4 minutes", never "0.0100 minutes") — each bar labelled with
+    its exact duration."""
+    longest = max((length.total_seconds() for length in lengths if length is not None), default=0)
+    name, seconds = next(((n, s) for n, s in TIME_UNITS if longest >= 2 * s), TIME_UNITS[-1])
+    labels = {"days": _("days"), "hours": _("hours"), "minutes": _("minutes")}
+    values = [length.total_seconds() / seconds if length is not None else None for length in lengths]
+    options = {
+        "format_value": lambda value: duration_text(timedelta(seconds=value * seconds)),
+        "y_label": labels[name],
+        "integer": True,
+    }
+    return values, options
+
+
 def figure_charts(report: HealthReport, row: OwnerHealth) -> list[FigureChart]:
     """A chart per figure, week by week, for one owner or the team."""
     labels = [week_label(week) for week in report.weeks]
     titles = figure_titles(report)
     weekly_cells = [cells(figures) for figures in row.weeks]
+    acknowledge, acknowledge_axis = time_axis([f.acknowledge.median for f in row.weeks])
+    answer, answer_axis = time_axis([f.answer.median for f in row.weeks])
     specs: list[tuple[str, str, list[float | None], dict[str, Any]]] = [
         (
             "kept",
@@ -174,21 +182,8 @@ def figure_charts(report: HealthReport, row: OwnerHealth) -> list[FigureChart]:
             [f.proactive_notice.percent for f in row.weeks],
             {"y_max": 100, "format_value": percent, "y_label": "%"},
         ),
-        (
-            "acknowledge",
-            "bar",
-            [
-                f.acknowledge.median.total_seconds() / 60 if f.acknowledge.median is not None else None
-                for f in row.weeks
-            ],
-            {"format_value": lambda v: duration(timedelta(minutes=v)), "y_label": _("minutes")},
-        ),
-        (
-            "answer",
-            "bar",
-            [f.answer.median.total_seconds() / 3600 if f.answer.median is not None else None for f in row.weeks],
-            {"format_value": lambda v: duration(timedelta(hours=v)), "y_label": _("hours")},
-        ),
+        ("acknowledge", "bar", acknowledge, acknowledge_axis),
+        ("answer", "bar", answer, answer_axis),
         (
             "silent",
             "bar",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -1012,3 +1012,11 @@ def test_a_job_on_hold_still_needs_its_contact(
     assert f"{battery.reference} Battery: nobody else to tell" in page
     assert staff.post(url(Contact, "delete", paul.pk), {"post": "yes"}).status_code == 200
     assert Contact.objects.filter(pk=paul.pk).exists()
+
+
+def test_the_admin_shows_times_where_the_team_works(staff: Client, job: Job, time_machine) -> None:
+    """The server counts in UTC; the admin, like the staff pages, in BUSINESS_TIME_ZONE (Paris)."""
+    JobEvent.objects.filter(job=job).update(created_at=datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    page = staff.get(url(JobEvent, "changelist")).content.decode()
+    assert "March 2, 2026, 9 a.m." in page
+    assert "8 a.m." not in page

@@ -317,7 +317,7 @@ def test_it_counts_a_milestone_late_from_the_business_day_whatever_zone_is_activ
         (
             JobEvent.Kind.DATE_MOVED,
             {"stage": "Installed", "old_date": "2026-03-30", "new_date": "2026-04-02", "reason": "Supplier late"},
-            "Installed: 2026-03-30 → 2026-04-02 (Supplier late)",
+            "Installed: Mon 30 Mar → Thu 2 Apr (Supplier late)",
         ),
         (JobEvent.Kind.OWNER_CHANGED, {"old_owner": "Bob Durand", "new_owner": "charlie"}, "Bob Durand → charlie"),
         (JobEvent.Kind.HELD, {"reason": "Customer abroad"}, "Customer abroad"),
@@ -341,7 +341,7 @@ def test_it_counts_a_milestone_late_from_the_business_day_whatever_zone_is_activ
                     {"stage": "Installed", "old_date": "2026-03-30", "new_date": "2026-04-06"},
                 ]
             },
-            "Installation scheduled: 2026-03-16 → 2026-03-23; Installed: 2026-03-30 → 2026-04-06",
+            "Installation scheduled: Mon 16 Mar → Mon 23 Mar; Installed: Mon 30 Mar → Mon 6 Apr",
         ),
     ],
 )
@@ -358,7 +358,7 @@ def test_it_summarises_events_written_by_the_services(job: Job, bob: User, charl
     summaries = [event.summary for event in JobEvent.objects.filter(job=job).order_by("id")]
     assert summaries == [
         "Heat pump installation",
-        "Proposal sent: 2026-03-05 → 2026-03-09 (Supplier late)",
+        "Proposal sent: Thu 5 Mar → Mon 9 Mar (Supplier late)",
         "Bob Durand → charlie",
     ]
 

@@ -349,7 +349,7 @@ def test_the_history_says_each_window_on_the_business_clock(
     time_machine.move_to(paris(3, 13), tick=False)
     visit_running_late(visit=visit, actor=bob, at=paris(3, 16, 20), reason="Traffic on the ring road")
 
-    assert job.events.get(kind=JobEvent.Kind.VISIT_BOOKED).summary == "Installation day: Tue 3 Mar, 14:00–16:00"
+    assert job.events.get(kind=JobEvent.Kind.VISIT_BOOKED).summary == "Installation day: Tue 3 Mar 14:00–16:00"
     late = job.events.get(kind=JobEvent.Kind.VISIT_RUNNING_LATE).summary
     assert late == "Installation day: expected 16:20 (Traffic on the ring road)"
 

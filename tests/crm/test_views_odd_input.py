@@ -256,11 +256,11 @@ def test_a_report_for_someone_who_cannot_be_one_is_a_form_error(manager: Client,
 @pytest.mark.parametrize(
     ("params", "field", "error"),
     [
-        ({"from": "0001-01-01", "to": "0001-01-02"}, "from", "Choose a date on or after Jan. 1, 2000."),
-        ({"to": "0001-03-01"}, "to", "Choose a date on or after Jan. 1, 2000."),
-        ({"from": "1999-12-31"}, "from", "Choose a date on or after Jan. 1, 2000."),
-        ({"from": "9999-12-30"}, "from", "Choose a date no later than March 2, 2031."),
-        ({"from": "2031-03-01", "to": "9999-12-31"}, "to", "Choose a date no later than March 2, 2031."),
+        ({"from": "0001-01-01", "to": "0001-01-02"}, "from", "Choose a date on or after Sat 1 Jan 2000."),
+        ({"to": "0001-03-01"}, "to", "Choose a date on or after Sat 1 Jan 2000."),
+        ({"from": "1999-12-31"}, "from", "Choose a date on or after Sat 1 Jan 2000."),
+        ({"from": "9999-12-30"}, "from", "Choose a date no later than Sun 2 Mar 2031."),
+        ({"from": "2031-03-01", "to": "9999-12-31"}, "to", "Choose a date no later than Sun 2 Mar 2031."),
     ],
 )
 def test_a_report_period_off_the_calendar_is_explained(
@@ -299,9 +299,9 @@ def test_moving_a_date_to_9999_is_a_form_error(staff: Client, mine: Job) -> None
     assert preview.status_code == 200
     assert "Fill in the form to see what the customer will receive." in preview.content.decode()
     assert page_preview.status_code == 200
-    assert "Choose a date no later than March 2, 2031." in page_preview.content.decode()
+    assert "Choose a date no later than Sun 2 Mar 2031." in page_preview.content.decode()
     assert moved.status_code == 400
-    assert "Choose a date no later than March 2, 2031." in moved.content.decode()
+    assert "Choose a date no later than Sun 2 Mar 2031." in moved.content.decode()
     milestone.refresh_from_db()
     assert milestone.forecast_date == milestone.planned_date
     assert not mine.events.filter(kind=JobEvent.Kind.DATE_MOVED).exists()
@@ -332,7 +332,7 @@ def test_a_staff_promise_is_due_within_five_years(staff: Client, mine: Job, due_
     assert made is accepted
     if not accepted:
         assert response.status_code == 400
-        assert "Choose a date no later than March 2, 2031." in response.content.decode()
+        assert "Choose a date no later than Sun 2 Mar 2031." in response.content.decode()
 
 
 @pytest.mark.parametrize(("callback_on", "accepted"), [("2031-03-02", True), ("9999-12-31", False)])
@@ -347,7 +347,7 @@ def test_a_callback_is_promised_within_five_years(
     assert Message.objects.filter(job=mine, kind=Message.Kind.CALL).exists() is accepted
     if not accepted:
         assert response.status_code == 400
-        assert "Choose a date no later than March 2, 2031." in response.content.decode()
+        assert "Choose a date no later than Sun 2 Mar 2031." in response.content.decode()
 
 
 def test_a_promise_moved_to_9999_is_a_form_error(staff: Client, mine: Job) -> None:
@@ -359,7 +359,7 @@ def test_a_promise_moved_to_9999_is_a_form_error(staff: Client, mine: Job) -> No
     moved = staff.post(move, data)
 
     assert preview.status_code == 200
-    assert "Choose a date no later than March 2, 2031." in preview.content.decode()
+    assert "Choose a date no later than Sun 2 Mar 2031." in preview.content.decode()
     assert moved.status_code == 400
     promise.refresh_from_db()
     assert promise.due_at == promise.first_due_at
@@ -371,9 +371,9 @@ def test_a_promise_moved_to_9999_is_a_form_error(staff: Client, mine: Job) -> No
 @pytest.mark.parametrize(
     ("start_date", "error"),
     [
-        ("9999-12-31", "Choose a date no later than March 2, 2031."),
-        ("0001-01-01", "Choose a date on or after March 2, 2025."),
-        ("2025-03-01", "Choose a date on or after March 2, 2025."),
+        ("9999-12-31", "Choose a date no later than Sun 2 Mar 2031."),
+        ("0001-01-01", "Choose a date on or after Sun 2 Mar 2025."),
+        ("2025-03-01", "Choose a date on or after Sun 2 Mar 2025."),
     ],
 )
 def test_a_new_job_starts_within_reach(

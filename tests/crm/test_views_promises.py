@@ -397,4 +397,4 @@ def test_the_ready_update_with_htmx_answers_with_the_detail_block(staff: Client,
 
 
 def test_the_page_gives_the_due_time_where_the_team_works(staff: Client, job: Job, installed: Commitment) -> None:
-    assert "Promised for Monday 30 March 2026, 18:00." in staff.get(move_url(job, installed)).text
+    assert "Promised for Mon 30 Mar 18:00." in staff.get(move_url(job, installed)).text
