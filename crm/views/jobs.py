@@ -17,11 +17,12 @@ from django.forms import BaseForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from crm import selectors
+from crm import job_actions, selectors
 from crm.access import StaffRequest, is_manager, staff_required
 from crm.errors import DomainError
 from crm.forms.fields import search_text
@@ -152,6 +153,9 @@ def job_response(
     job = detail
     forms = {name: form_class(job=job) for name, form_class in ACTION_FORMS.items()}
     forms.update(bound or {})
+    milestones = list(job.milestones.all())
+    now = timezone.now()
+    primary = job_actions.next_actions(job, milestones, now)
     context = {
         "nav": "jobs",
         "job": job,
@@ -159,8 +163,13 @@ def job_response(
         "preview": preview or {},
         "can_reassign": is_manager(request.user),
         "answer_form": AnswerForm(),
-        "milestones": list(job.milestones.all()),
+        "milestones": milestones,
         "today": business_today(),
+        "next_actions": primary,
+        # The forms the page opens: the primary actions', and any with errors or a preview.
+        "open_forms": {a.key for a in primary} | set(bound or {}) | {(preview or {}).get("name", "")},
+        "next_promise": job_actions.next_promise(job),
+        "next_visit": job_actions.next_visit(job, now),
     }
     template = "crm/job/_detail.html" if request.htmx else "crm/job/page.html"
     return render(request, template, context, status=status)
