@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from crm.models import Contact, Customer, Job, Message, Pipeline, VisitKind
+from crm.models import Contact, Customer, Message, Pipeline, VisitKind
 from crm.services.campaigns import CampaignDetails, campaign_create
 from crm.services.jobs import job_create
 from crm.services.questions import question_create
