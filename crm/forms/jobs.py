@@ -29,7 +29,7 @@ class DateInput(forms.DateInput):
 
 class StageField(ModelChoiceField):
     def label_from_instance(self, obj: StageTemplate) -> str:  # type: ignore[override]
-        return f"{obj.position}. {obj.name}"
+        return f"{obj.position}. {obj.label}"
 
 
 class MilestoneField(ModelChoiceField):

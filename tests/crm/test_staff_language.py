@@ -105,3 +105,19 @@ def test_french_staff_read_no_english_outside_the_quotations(
     assert f'lang="en">{message.subject}</q>' in html
     assert message.subject not in outside_other_languages(html)
     assert "Étape «\u00a0Proposal sent\u00a0» atteinte" in html  # the stage has no French name here
+
+
+def test_french_staff_read_the_stage_names_the_pipeline_has_in_french(
+    client: Client, job: Job, contact: Contact, bob: User
+) -> None:
+    StaffProfile.objects.update_or_create(user=bob, defaults={"language": "fr"})
+    proposal = stage(job, "Proposal sent")
+    proposal.name_fr = "Proposition envoyée"
+    proposal.save()
+    job_advance(job=job, to_stage=proposal, actor=bob)
+    client.force_login(bob)
+    for url in (reverse("crm:job", args=[job.public_id]), reverse("crm:jobs"), reverse("crm:job_board")):
+        html = client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+        assert "Proposition envoyée" in html, url
+    page = client.get(reverse("crm:job", args=[job.public_id]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Étape «\u00a0Proposition envoyée\u00a0» atteinte" in page
