@@ -441,7 +441,7 @@ JOBS = (
     # Done.
     JobSpec(
         "Lefèvre household",
-        "Air-to-water heat pump",
+        "Pompe à chaleur air-eau",
         "Installation",
         "bob",
         started=34,
@@ -460,7 +460,7 @@ JOBS = (
     ),
     JobSpec(
         "Tremblay household",
-        "Boiler not heating",
+        "Chaudière qui ne chauffe plus",
         "Repair",
         "bob",
         started=14,
@@ -474,7 +474,7 @@ JOBS = (
     # Opened today: the one demo job whose contacts are welcomed (an SMS and an email).
     JobSpec(
         "Lefèvre household",
-        "Heat pump error code E12",
+        "Pompe à chaleur : code d’erreur E12",
         "Repair",
         "bob",
         started=0,
@@ -484,7 +484,7 @@ JOBS = (
     JobSpec("Northwind Logistics Ltd", "Loading bay door motor", "Repair", "alice", started=3, reached="Parts ordered"),
     JobSpec(
         "Boulangerie Moreau SARL",
-        "Display fridge compressor",
+        "Compresseur de la vitrine réfrigérée",
         "Repair",
         "chloe",
         started=8,
@@ -499,7 +499,9 @@ JOBS = (
         started=21,
         reached="Installed",
     ),
-    JobSpec("Boulangerie Moreau SARL", "Shop front alarm fault", "Repair", "bob", started=2, reached="Diagnosed"),
+    JobSpec(
+        "Boulangerie Moreau SARL", "Alarme de la devanture en panne", "Repair", "bob", started=2, reached="Diagnosed"
+    ),
     JobSpec(
         "Northwind Logistics Ltd",
         "Server room cooling alarm",
@@ -512,48 +514,57 @@ JOBS = (
     ),
     JobSpec(
         "Tremblay household",
-        "Water softener",
+        "Adoucisseur d’eau",
         "Installation",
         "chloe",
         started=11,
         reached="Installation scheduled",
-        hold="Customer away until the end of the month.",
-        resume="Customer back home; installation date confirmed by phone.",
+        hold="Client absent jusqu’à la fin du mois.",
+        resume="Client de retour ; date d’installation confirmée par téléphone.",
     ),
     # Running late: a proposal and a diagnosis overdue, with no news yet.
-    JobSpec("Hôtel Le Nordet", "Guest Wi-Fi and network cabling", "Installation", "alice", started=6),
-    JobSpec("Hôtel Le Nordet", "Kitchen extraction fan", "Repair", "chloe", started=4),
+    JobSpec("Hôtel Le Nordet", "Wi-Fi des clients et câblage réseau", "Installation", "alice", started=6),
+    JobSpec("Hôtel Le Nordet", "Hotte d’extraction de la cuisine", "Repair", "chloe", started=4),
     # Running late: reached its stage late, so the rest of the plan slid without anyone saying so.
     JobSpec(
-        "Tremblay household", "Ducted heat pump, main floor", "Installation", "bob", started=9, reached="Proposal sent"
+        "Tremblay household",
+        "Thermopompe centrale, rez-de-chaussée",
+        "Installation",
+        "bob",
+        started=9,
+        reached="Proposal sent",
     ),
     # Running late, announced before the date (proactive).
     JobSpec(
         "Boulangerie Moreau SARL",
-        "Cold room refrigeration unit",
+        "Groupe froid de la chambre froide",
         "Installation",
         "chloe",
         started=11,
         reached="Installation scheduled",
-        moves=(MoveSpec("Installed", 15, "The compressor ships a week later than the supplier promised."),),
+        moves=(
+            MoveSpec("Installed", 15, "Le compresseur est livré une semaine plus tard que promis par le fournisseur."),
+        ),
     ),
     JobSpec(
         "Hôtel Le Nordet",
-        "Hot water outage, east wing",
+        "Panne d’eau chaude, aile est",
         "Repair",
         "alice",
         started=3,
         reached="Parts ordered",
-        moves=(MoveSpec("Repaired", 9, "The replacement mixing valve is out of stock at the wholesaler."),),
+        moves=(MoveSpec("Repaired", 9, "Le mitigeur de remplacement est en rupture chez le grossiste."),),
     ),
     # Running late, announced after the date had passed (reactive).
     JobSpec(
         "Lefèvre household",
-        "EV charger in the garage",
+        "Borne de recharge dans le garage",
         "Installation",
         "chloe",
         started=5,
-        moves=(MoveSpec("Proposal sent", 1, "The site survey had to be redone; the proposal is ready tomorrow."),),
+        moves=(
+            MoveSpec("Proposal sent", 1, "La visite technique a dû être refaite ; la proposition sera prête demain."),
+        ),
     ),
     # On hold.
     JobSpec(
@@ -567,12 +578,12 @@ JOBS = (
     ),
     JobSpec(
         "Hôtel Le Nordet",
-        "Rooftop solar array",
+        "Panneaux solaires sur le toit",
         "Installation",
         "alice",
         started=3,
         reached="Proposal sent",
-        hold="The hotel's insurer asked for a structural survey of the roof first.",
+        hold="L’assureur de l’hôtel demande d’abord une expertise de la charpente du toit.",
     ),
     # Cancelled.
     JobSpec(
@@ -622,7 +633,7 @@ VISITS = (
         late_reason="Our previous call ran over: a seized shutter took longer to free than planned.",
     ),
     # The next business day, not confirmed yet: Marie's portal asks "That works / I need another time".
-    VisitSpec("Lefèvre household", "Heat pump error code E12", "Repair call", ("chloe",), NEXT_BUSINESS_DAY),
+    VisitSpec("Lefèvre household", "Pompe à chaleur : code d’erreur E12", "Repair call", ("chloe",), NEXT_BUSINESS_DAY),
     # Done inside its window, before the proposal.
     VisitSpec(
         "Okafor household",
@@ -637,7 +648,7 @@ VISITS = (
     # Done late: the window ended without the crew (its promise broken), who came 50 minutes after.
     VisitSpec(
         "Tremblay household",
-        "Ducted heat pump, main floor",
+        "Thermopompe centrale, rez-de-chaussée",
         "Site survey",
         ("bob",),
         DONE,

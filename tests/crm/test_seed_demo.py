@@ -43,12 +43,12 @@ MONDAY = dt.date(2026, 3, 23)
 
 # The jobs the demo makes late on purpose: overdue without news, slipped silently, moved with notice.
 LATE_TITLES = {
-    "Guest Wi-Fi and network cabling",
-    "Kitchen extraction fan",
-    "Ducted heat pump, main floor",
-    "Cold room refrigeration unit",
-    "Hot water outage, east wing",
-    "EV charger in the garage",
+    "Wi-Fi des clients et câblage réseau",
+    "Hotte d’extraction de la cuisine",
+    "Thermopompe centrale, rez-de-chaussée",
+    "Groupe froid de la chambre froide",
+    "Panne d’eau chaude, aile est",
+    "Borne de recharge dans le garage",
 }
 
 
@@ -173,10 +173,10 @@ class TestTheWorld:
         ordered = Job.objects.get(title="Solar panels and home battery")
         assert ordered.owner.username == "alice"  # the production manager, from "Order confirmed" on
         # A stage without a role (the follow-up) leaves the job with whoever had it.
-        assert Job.objects.get(title="Air-to-water heat pump").owner.username == "bob"
+        assert Job.objects.get(title="Pompe à chaleur air-eau").owner.username == "bob"
 
     def test_only_the_job_opened_today_welcomes_its_contacts(self) -> None:
-        fresh = Job.objects.get(title="Heat pump error code E12")
+        fresh = Job.objects.get(title="Pompe à chaleur : code d’erreur E12")
         welcomes = Message.objects.filter(kind=Message.Kind.WELCOME).select_related("contact")
         assert {m.job_id for m in welcomes} == {fresh.pk}
         assert sorted((m.contact.name, m.channel) for m in welcomes) == [
@@ -271,7 +271,7 @@ class TestTheWorld:
 
     def test_marie_has_a_visit_to_confirm_on_the_next_business_day(self) -> None:
         marie = Contact.objects.get(name="Marie Lefèvre")
-        visit = visit_of("Heat pump error code E12")
+        visit = visit_of("Pompe à chaleur : code d’erreur E12")
         assert visit.window_start.astimezone(PARIS).date() == THURSDAY
         assert (visit.status, visit.confirmed_at, visit.move_asked_at) == (Visit.Status.PLANNED, None, None)
         assert visit.job.contacts.filter(pk=marie.pk).exists()
@@ -282,7 +282,7 @@ class TestTheWorld:
 
     def test_two_visits_were_done_one_inside_its_window_one_late(self) -> None:
         now = timezone.now()
-        kept, late = visit_of("Solar panels and home battery"), visit_of("Ducted heat pump, main floor")
+        kept, late = visit_of("Solar panels and home battery"), visit_of("Thermopompe centrale, rez-de-chaussée")
         for visit in (kept, late):
             assert visit.status == Visit.Status.DONE
             assert visit.window_end < now and visit.window_start.astimezone(PARIS).date() < business_today()
@@ -310,7 +310,7 @@ class TestTheWorld:
 
     def test_maries_portal_asks_her_to_confirm_the_visit(self, client: Client) -> None:
         marie = Contact.objects.get(name="Marie Lefèvre")
-        visit = visit_of("Heat pump error code E12")
+        visit = visit_of("Pompe à chaleur : code d’erreur E12")
         assert client.get(reverse("portal:enter", args=[make_link_token(marie)])).status_code == 302
 
         page = client.get(reverse("portal:job", args=[visit.job.public_id])).text
@@ -396,7 +396,7 @@ class TestSeeding:
             # Nothing to say yet: a crew can only say it is late on the day.
             assert visit.expected_at is None
             assert not JobEvent.objects.filter(kind=JobEvent.Kind.VISIT_RUNNING_LATE).exists()
-            maries = visit_of("Heat pump error code E12")
+            maries = visit_of("Pompe à chaleur : code d’erreur E12")
             assert maries.window_start.astimezone(PARIS).date() > business_today()
             assert maries.status == Visit.Status.PLANNED
             assert Visit.objects.filter(status=Visit.Status.DONE).count() == 2

@@ -505,5 +505,5 @@ def test_the_demo_sends_its_surveys_with_the_documented_command(time_machine, se
     invited_jobs = {s.job.title for s in Survey.objects.select_related("job")}
     # Reached "Installed" or "Checked" during the seeding (the day before); 17:00 in Paris is 12:00
     # in Montreal, where the Tremblays live.
-    assert {"Smart thermostat and radiator valves", "Boiler not heating"} <= invited_jobs
+    assert {"Smart thermostat and radiator valves", "Chaudière qui ne chauffe plus"} <= invited_jobs
     assert Message.objects.filter(kind=Message.Kind.SURVEY_INVITATION).count() >= 2
