@@ -240,3 +240,19 @@ def test_each_list_of_promises_names_a_job_once_by_its_most_urgent_promise(
     # At most the limit of jobs, the most urgent first.
     firsts = selectors.first_per_job(Commitment.objects.filter(broken_now), ("due_at", "pk"), 1)
     assert [c.job_id for c in firsts] == [earlier.pk]
+
+
+def test_a_job_with_two_replies_and_two_questions_is_listed_once_in_each(
+    staff: Client, customer: Customer, contact: Contact, installation: Pipeline, bob: User, time_machine
+) -> None:
+    chatty = make_job(customer, installation, bob, "Chatty")
+    quiet = make_job(customer, installation, bob, "Quiet")
+    for n, job in enumerate((chatty, chatty, quiet)):
+        message(job, contact, direction=Message.Direction.IN, status=Message.Status.RECEIVED, subject=f"Reply {n}")
+        question_create(job=job, contact=contact, body=f"Question {n}?", source=Question.Source.PORTAL)
+    response = staff.get(reverse("crm:home"))
+    replies, questions = section(response, "replies"), section(response, "questions")
+    assert [(m.job_id, m.job_rows) for m in replies.rows] == [(chatty.pk, 2), (quiet.pk, 1)]
+    assert [(q.job_id, q.job_rows) for q in questions.rows] == [(chatty.pk, 2), (quiet.pk, 1)]
+    body = response.content.decode()
+    assert "+1 more reply" in body and "+1 more question" in body
