@@ -1,7 +1,7 @@
 """axe-core on every staff page a person reads, at 1280 px (a laptop) and 360 px (a phone), for a
 manager with the admin link (the longest navigation): dashboards, jobs (list, board, a job, a new
-job, a board move), customers, a contact, search, the inbox, import, campaigns, reports, the
-schedule, Today and the account page."""
+job, a board move, a promise's new date), customers and contacts (pages and forms), search, the
+inbox, import, campaigns (pages and forms), reports, the schedule, Today and the account page."""
 
 from __future__ import annotations
 
@@ -75,15 +75,22 @@ def pages(customer: Customer, contact: Contact, installation: Pipeline, alice: U
         reverse("crm:job_board"),
         reverse("crm:job", args=[job.public_id]),
         reverse("crm:job_board_move", args=[job.public_id]) + f"?to={stage.pk}&expected={job.current_stage_id}",
+        reverse("crm:commitment_move", args=[job.public_id, job.commitments.order_by("due_at").first().pk]),
         reverse("crm:job_new"),
+        reverse("crm:job_new") + f"?customer={customer.pk}",
         reverse("crm:customers"),
         reverse("crm:customer", args=[customer.pk]),
+        reverse("crm:customer_new"),
+        reverse("crm:customer_edit", args=[customer.pk]),
+        reverse("crm:contact_new", args=[customer.pk]),
         reverse("crm:contact_edit", args=[contact.pk]),
         reverse("crm:search") + "?q=dupont",
         reverse("crm:inbox"),
         reverse("crm:import"),
         reverse("crm:campaigns"),
         reverse("crm:campaign", args=[campaign.public_id]),
+        reverse("crm:campaign_new"),
+        reverse("crm:campaign_edit", args=[campaign.public_id]),
         reverse("crm:health"),
         reverse("crm:satisfaction"),
         reverse("crm:schedule") + "?who=team",
