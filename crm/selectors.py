@@ -6,8 +6,6 @@ found is a 404. Nothing here knows HTTP or forms; ids from a page are read by cr
 
 from __future__ import annotations
 
-import copy
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -205,23 +203,6 @@ def first_per_job(queryset: QuerySet[Any], ordering: tuple[str, ...], limit: int
     return sorted(rows, key=lambda row: (getattr(row, first_field), row.job_id))
 
 
-def one_per_job(rows: list[Any]) -> list[Any]:
-    """Each job's first row of ``rows`` (a list in its own order), in that order, each a copy with
-    ``job_rows``: how many of ``rows`` are its job's. For the dashboard's lists of messages, read
-    26 at most each (firsts_of_each): a longer list counts among those."""
-    counts = Counter(row.job_id for row in rows)
-    seen: set[int] = set()
-    firsts = []
-    for row in rows:
-        if row.job_id in seen:
-            continue
-        seen.add(row.job_id)
-        first = copy.copy(row)  # a row may stand in several lists, each with its own count
-        first.job_rows = counts[row.job_id]
-        firsts.append(first)
-    return firsts
-
-
 def jobs_for(user: User, *, scope: str) -> QuerySet[Job]:
     jobs = Job.objects.all()
     return jobs.filter(owner=user) if scope == "mine" else jobs
@@ -412,11 +393,11 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         "broken": broken,
         "at_risk": at_risk,
         "untold": untold,
-        "failed": one_per_job(message_lists["failed"]),
+        "failed": message_lists["failed"],
         "alerts": message_lists["alerts"],
         "questions": waiting_questions,
-        "replies": one_per_job(message_lists["replies"]),
-        "calls": one_per_job(message_lists["calls"]),
+        "replies": message_lists["replies"],
+        "calls": message_lists["calls"],
         "late": late,
         "due_soon": due_soon,
         "silent": silent,
@@ -431,7 +412,7 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
     sections = [s for s in sections if s.count or s.key not in ("alerts", "visits")]
     # Callbacks we promised are calls to make too.
     calls_section = next(s for s in sections if s.key == "calls")
-    calls_section.extra["callbacks"] = one_per_job(message_lists["callbacks"])[:limit]
+    calls_section.extra["callbacks"] = message_lists["callbacks"][:limit]
     calls_section.count += len(calls_section.extra["callbacks"])
     return sections
 
