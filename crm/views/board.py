@@ -1,6 +1,6 @@
 """The board: a pipeline's open jobs in columns by stage, and a card moved to another column.
 
-A move on the board is the job page's "move to stage" (crm.views.jobs._advance: the same service,
+A move on the board is the job page's "move to stage" (crm.views.jobs.advance_job: the same service,
 the same rolled-back preview of what each contact will receive, the same "tell the customer"):
 a card dragged to another column (static/js/board.js) or sent there from the stage chosen under it
 (a plain GET form: keyboard and no-JS) opens the move's page with its preview; confirming it
@@ -72,6 +72,7 @@ def job_board(request: StaffRequest) -> HttpResponse:
 
 def _move_page(request: HttpRequest, job: Any, form: AdvanceForm, preview: Any, status: int = 200) -> HttpResponse:
     to_stage = form.cleaned_data.get("to_stage") if hasattr(form, "cleaned_data") else None
+    params = request.GET if request.method == "GET" else request.POST
     return render(
         request,
         "crm/jobs/board_move.html",
@@ -82,8 +83,8 @@ def _move_page(request: HttpRequest, job: Any, form: AdvanceForm, preview: Any, 
             "to_stage": to_stage,
             "backwards": to_stage is not None and to_stage.position < job.current_stage.position,
             "preview": preview,
-            "filters": _board_filters(request.GET if request.method == "GET" else request.POST),
-            "back": board_url(request.GET if request.method == "GET" else request.POST),
+            "filters": _board_filters(params),
+            "back": board_url(params),
         },
         status=status,
     )
