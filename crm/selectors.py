@@ -6,6 +6,7 @@ found is a 404. Nothing here knows HTTP or forms; ids from a page are read by cr
 
 from __future__ import annotations
 
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -24,6 +25,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    Max,
     Min,
     OuterRef,
     Prefetch,
@@ -136,38 +138,57 @@ def broken_promise(now: Any) -> Q:
     return Q(state=Commitment.State.BROKEN) | Q(state__in=Commitment.OPEN_STATES, due_at__lte=now)
 
 
+def _ordered(ordering: tuple[str, ...]) -> list[Any]:
+    return [F(field[1:]).desc() if field.startswith("-") else F(field).asc() for field in ordering]
+
+
 def firsts_of_each(
-    queryset: QuerySet[Any], groups: dict[str, tuple[Q, tuple[str, ...]]], *, limit: int
+    queryset: QuerySet[Any],
+    groups: dict[str, tuple[Q, tuple[str, ...]]],
+    *,
+    limit: int,
+    per_job: tuple[str, ...] = (),
 ) -> dict[str, list[Any]]:
     """The first ``limit`` rows of each group of ``queryset`` — a group is a condition and the
     order of its rows (field names, "-" for descending) — in one query: each group's rows are
     numbered in its own order (a window function) and only the first ``limit`` of each are read.
     A row in several groups is read once and listed in each. Every candidate is numbered: it suits
-    groups of a few rows each (the messages a partial index holds), not of thousands (first_rows)."""
+    groups of a few rows each (the messages a partial index holds), not of thousands (first_rows).
+
+    A group named in ``per_job`` lists each job once, as first_per_job does: the first row of each
+    of its first ``limit`` jobs (chosen among the bare rows), with ``job_rows``, how many rows of
+    the group its job has."""
     wanted = Q(pk__in=[])
     flags: dict[str, Any] = {}
     ranks: dict[str, Any] = {}
     for name, (condition, ordering) in groups.items():
+        partition = [F(f"in_{name}")]
+        if name in per_job:
+            condition = condition & Q(job__in=_first_jobs(queryset.filter(condition), ordering[0], limit))
+            partition.append(F("job_id"))
+            ranks[f"rows_{name}"] = Window(Count("pk"), partition_by=partition)
         wanted |= condition
         flags[f"in_{name}"] = Case(
             When(condition, then=Value(True)), default=Value(False), output_field=BooleanFieldType()
         )
-        ranks[f"rank_{name}"] = Window(
-            RowNumber(),
-            partition_by=[F(f"in_{name}")],
-            order_by=[F(field[1:]).desc() if field.startswith("-") else F(field).asc() for field in ordering],
-        )
+        ranks[f"rank_{name}"] = Window(RowNumber(), partition_by=partition, order_by=_ordered(ordering))
     first = Q(pk__in=[])
     for name in groups:
-        first |= Q(**{f"in_{name}": True, f"rank_{name}__lte": limit})
+        first |= Q(**{f"in_{name}": True, f"rank_{name}__lte": 1 if name in per_job else limit})
     rows = list(queryset.filter(wanted).annotate(**flags).annotate(**ranks).filter(first))
-    return {
-        name: sorted(
-            (row for row in rows if getattr(row, f"in_{name}") and getattr(row, f"rank_{name}") <= limit),
-            key=lambda row, name=name: getattr(row, f"rank_{name}"),  # type: ignore[misc]
-        )
-        for name in groups
-    }
+    lists: dict[str, list[Any]] = {}
+    for name, (_condition, ordering) in groups.items():
+        if name in per_job:
+            firsts = [copy(row) for row in rows if getattr(row, f"in_{name}") and getattr(row, f"rank_{name}") == 1]
+            for row in firsts:
+                row.job_rows = getattr(row, f"rows_{name}")
+            lists[name] = _in_job_order(firsts, ordering[0])
+        else:
+            lists[name] = sorted(
+                (row for row in rows if getattr(row, f"in_{name}") and getattr(row, f"rank_{name}") <= limit),
+                key=lambda row, name=name: getattr(row, f"rank_{name}"),  # type: ignore[misc]
+            )
+    return lists
 
 
 def first_rows(queryset: QuerySet[Any], ordering: tuple[Any, ...], limit: int) -> QuerySet[Any]:
@@ -178,29 +199,49 @@ def first_rows(queryset: QuerySet[Any], ordering: tuple[Any, ...], limit: int) -
     return queryset.filter(pk__in=firsts).order_by(*ordering)
 
 
-def first_per_job(queryset: QuerySet[Any], ordering: tuple[str, ...], limit: int) -> list[Any]:
-    """One row per job — each job's first row in ``ordering``, whose first field is one of the
-    row's own, ascending — for at most ``limit`` jobs, in the order of their first rows; each row
-    with ``job_rows``, how many rows its job has: a dashboard list names each job once, "+2 more".
-    The jobs are chosen among bare rows (grouped by job) before any row is joined or numbered."""
-    first_field = ordering[0]
-    jobs = (
+def _first_jobs(queryset: QuerySet[Any], first_field: str, limit: int) -> QuerySet[Any]:
+    """The ids of the first ``limit`` jobs of ``queryset``'s rows, by each job's first value of
+    ``first_field`` ("-" for the greatest first; a job without one last), then by id: a subquery."""
+    descending = first_field.startswith("-")
+    name = first_field.removeprefix("-")
+    first = F("first").desc(nulls_last=True) if descending else F("first").asc(nulls_last=True)
+    return (
         queryset.order_by()
         .values("job_id")
-        .annotate(first=Min(first_field))
-        .order_by("first", "job_id")
+        .annotate(first=Max(name) if descending else Min(name))
+        .order_by(first, "job_id")
         .values("job_id")[:limit]
     )
+
+
+def _in_job_order(rows: list[Any], first_field: str) -> list[Any]:
+    """Each job's first row in the order of _first_jobs."""
+    name = first_field.removeprefix("-")
+    rows = sorted(rows, key=lambda row: row.job_id)
+    known = sorted(
+        (row for row in rows if getattr(row, name) is not None),
+        key=lambda row: getattr(row, name),
+        reverse=first_field.startswith("-"),
+    )
+    return known + [row for row in rows if getattr(row, name) is None]
+
+
+def first_per_job(queryset: QuerySet[Any], ordering: tuple[str, ...], limit: int) -> list[Any]:
+    """One row per job — each job's first row in ``ordering``, whose first field is one of the
+    row's own ("-" for descending) — for at most ``limit`` jobs, in the order of their first rows;
+    each row with ``job_rows``, how many rows its job has: a dashboard list names each job once,
+    "+2 more". The jobs are chosen among bare rows (grouped by job) before any row is joined or
+    numbered."""
+    jobs = _first_jobs(queryset, ordering[0], limit)
     chosen = queryset.filter(job__in=jobs).annotate(job_rows=Window(Count("pk"), partition_by=[F("job_id")]))
     if connections[queryset.db].features.can_distinct_on_fields:
         # PostgreSQL: DISTINCT ON, the database's own "first per group", built in Python in half
         # the time of the numbered rows below.
         rows = list(chosen.order_by("job_id", *ordering).distinct("job_id"))
     else:
-        numbered = [F(name[1:]).desc() if name.startswith("-") else F(name).asc() for name in ordering]
-        rank = Window(RowNumber(), partition_by=[F("job_id")], order_by=numbered)
+        rank = Window(RowNumber(), partition_by=[F("job_id")], order_by=_ordered(ordering))
         rows = list(chosen.annotate(job_rank=rank).filter(job_rank=1))
-    return sorted(rows, key=lambda row: (getattr(row, first_field), row.job_id))
+    return _in_job_order(rows, ordering[0])
 
 
 def jobs_for(user: User, *, scope: str) -> QuerySet[Job]:
@@ -279,7 +320,9 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
         job=OuterRef("job"), contact=OuterRef("contact"), kind=Message.Kind.CALL, created_at__gt=OuterRef("created_at")
     )
     alerts = Q(kind=Message.Kind.STAFF_ALERT, status__in=failed_statuses, handled_at__isnull=True)
-    # The lists of messages, in one query (firsts_of_each).
+    # The lists of messages, in one query (firsts_of_each): the customer's messages name each job
+    # once, by its most urgent one ("+2 more": the rest are on the job page, where each is resent,
+    # answered or called); the team's alerts and the callbacks promised are each their own row.
     message_lists = firsts_of_each(
         Message.objects.select_related("job", "contact", "staff", "stage").defer("body_html"),
         {
@@ -305,6 +348,7 @@ def attention(user: User, *, scope: str = "mine", limit: int = 25) -> list[Secti
             ),
         },
         limit=limit + 1,
+        per_job=("failed", "replies", "calls"),
     )
     open_jobs = jobs.filter(status=Job.Status.ACTIVE).select_related("customer", "current_stage", "owner")
     late = open_jobs.filter(Exists(late_milestones(today).filter(job=OuterRef("pk")))).annotate(

@@ -164,9 +164,11 @@ def test_a_burst_of_failures_is_one_digest_per_owner(
     assert reverse("crm:home") in email.body
     [chloes_email] = emails_to(chloes_job.owner)
     assert chloes_email.subject == "3 messages to your customers not delivered"
-    # The dashboard keeps every one of them (a page of 25, and more).
+    # The dashboard names the job once, by its latest failure, with all 30 behind it.
     [failed] = [s for s in attention(bob) if s.key == "failed"]
-    assert {m.pk for m in failed.rows} <= set(bobs) and len(failed.rows) == 25 and failed.extra["more"]
+    [row] = failed.rows
+    assert (row.job_id, row.job_rows, failed.extra["more"]) == (job.pk, 30, False)
+    assert row.failed_at == max(m.failed_at for m in Message.objects.filter(pk__in=bobs))
     assert attention_counts(bob)["failed"] == 30
 
 

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -242,7 +243,7 @@ def test_each_list_of_promises_names_a_job_once_by_its_most_urgent_promise(
     assert [c.job_id for c in firsts] == [earlier.pk]
 
 
-def test_a_job_with_two_questions_is_listed_once_and_each_reply_stays_its_own_row(
+def test_a_job_with_two_questions_or_two_replies_is_listed_once_with_how_many_more(
     staff: Client, customer: Customer, contact: Contact, installation: Pipeline, bob: User, time_machine
 ) -> None:
     chatty = make_job(customer, installation, bob, "Chatty")
@@ -252,7 +253,45 @@ def test_a_job_with_two_questions_is_listed_once_and_each_reply_stays_its_own_ro
         question_create(job=job, contact=contact, body=f"Question {n}?", source=Question.Source.PORTAL)
     response = staff.get(reverse("crm:home"))
     replies, questions = section(response, "replies"), section(response, "questions")
-    # A reply is answered one by one (its own "Reply"): each stays a row.
-    assert [m.job_id for m in replies.rows] == [chatty.pk, chatty.pk, quiet.pk]
+    # Each job once, by its oldest reply waiting; the rest are on the job page.
+    assert [(m.job_id, m.subject, m.job_rows) for m in replies.rows] == [
+        (chatty.pk, "Reply 0", 2),
+        (quiet.pk, "Reply 2", 1),
+    ]
     assert [(q.job_id, q.job_rows) for q in questions.rows] == [(chatty.pk, 2), (quiet.pk, 1)]
-    assert "+1 more question" in response.content.decode()
+    body = response.content.decode()
+    assert "+1 more question" in body and "+1 more reply" in body
+
+
+def test_a_burst_of_failures_is_one_entry_and_leaves_room_for_the_next_job(
+    staff: Client, customer: Customer, contact: Contact, installation: Pipeline, bob: User
+) -> None:
+    """30 messages of one job that did not get through (a provider's bad hour) name that job once,
+    by its latest failure, "+29 more"; the job whose one failure is older is still listed."""
+    burst, other = make_job(customer, installation, bob, "Burst"), make_job(customer, installation, bob, "Other")
+    now = timezone.now()
+    message(other, contact, status=Message.Status.BOUNCED, failed_at=now - timedelta(hours=3), subject="Older")
+    for n in range(30):
+        message(
+            burst, contact, status=Message.Status.FAILED, failed_at=now - timedelta(minutes=60 - n), subject=f"F{n}"
+        )
+    for n in range(3):
+        message(other, contact, status=Message.Status.CALL_PENDING, created_at=now - timedelta(minutes=n))
+    response = staff.get(reverse("crm:home"))
+    failed, calls = section(response, "failed"), section(response, "calls")
+    assert [(m.job_id, m.subject, m.job_rows) for m in failed.rows] == [(burst.pk, "F29", 30), (other.pk, "Older", 1)]
+    assert [(m.job_id, m.job_rows) for m in calls.rows] == [(other.pk, 3)]
+    body = response.content.decode()
+    assert "+29 more messages not delivered" in body and "+2 more calls to make" in body
+    # The first jobs only, the most recent failure first; the other lists of the query unchanged.
+    lists = selectors.firsts_of_each(
+        Message.objects.all(),
+        {
+            "failed": (Q(status__in=["failed", "bounced"]), ("-failed_at", "-pk")),
+            "each": (Q(status__in=["failed", "bounced"]), ("failed_at", "pk")),
+        },
+        limit=1,
+        per_job=("failed",),
+    )
+    assert [(m.job_id, m.job_rows) for m in lists["failed"]] == [(burst.pk, 30)]
+    assert [m.subject for m in lists["each"]] == ["Older"]
