@@ -292,12 +292,30 @@ SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 # The name customers know the business by, in every message and on the portal.
 COMPANY_NAME = env_str("COMPANY_NAME", "Brightside Installations")
+# The number customers can call (the answer to a text saying HELP from a number we don't know).
+COMPANY_PHONE = env_str("COMPANY_PHONE")
 # Replies to our emails come back as reply+<job token>@INBOUND_EMAIL_DOMAIN through the ESP's
 # inbound webhook. Without it, replies are threaded by their In-Reply-To header only.
 INBOUND_EMAIL_DOMAIN = env_str("INBOUND_EMAIL_DOMAIN")
 # The SMS backend: crm.sms.ConsoleSmsBackend prints, crm.sms.MemorySmsBackend keeps them for tests;
 # a real provider is a small class with send(to, text) -> provider id (see crm/sms.py).
 SMS_BACKEND = env_str("SMS_BACKEND", "crm.sms.ConsoleSmsBackend")
+# A text message is shortened (its link kept whole) to fit in this many segments, each billed as
+# one SMS: 160 characters alone or 153 in a longer message in GSM-7, 70 / 67 once one character
+# needs UCS-2 (ê, ç, ’, an emoji...). See crm/sms_segments.py.
+SMS_MAX_SEGMENTS = env_int("SMS_MAX_SEGMENTS", 3)
+# Twilio (SMS_BACKEND = "crm.sms_twilio.TwilioSmsBackend"): the account's SID and auth token (the
+# token also checks the signature of Twilio's webhooks), and the sender — a Messaging Service, or
+# else TWILIO_FROM: a Twilio number in E.164 form (+33612345678) or an alphanumeric sender ID (up
+# to 11 letters, digits and spaces) where the destination country allows one. TWILIO_API_URL
+# points the library at another address (the local fake Twilio of tests and trials).
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
+TWILIO_FROM = env_str("TWILIO_FROM")
+TWILIO_API_URL = env_str("TWILIO_API_URL", "https://api.twilio.com").rstrip("/")
+# Seconds a call to Twilio may take before it counts as failed (and is retried).
+TWILIO_TIMEOUT_SECONDS = env_int("TWILIO_TIMEOUT_SECONDS", 10)
 # A failed send is retried with exponential backoff (base, doubled each time, capped at an hour,
 # with jitter) until this many attempts; then the message is failed and its owner alerted.
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 5)
@@ -314,6 +332,7 @@ STAFF_ALERT_DIGEST_SECONDS = env_int("STAFF_ALERT_DIGEST_SECONDS", 300)
 REQUEST_TARGET_HOURS = {
     "portal": env_int("REQUEST_TARGET_HOURS_PORTAL", 9),
     "email": env_int("REQUEST_TARGET_HOURS_EMAIL", 9),
+    "sms": env_int("REQUEST_TARGET_HOURS_SMS", 9),
     "phone": env_int("REQUEST_TARGET_HOURS_PHONE", 4),
     "in_person": env_int("REQUEST_TARGET_HOURS_IN_PERSON", 4),
     "staff": env_int("REQUEST_TARGET_HOURS_STAFF", 9),

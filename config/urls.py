@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from config import errors
 from config.health import healthz
 from crm.access import require_second_factor
+from crm.sms_webhooks import twilio_inbound, twilio_status
 from crm.views import accounts
 from crm.views.accounts import StaffPasswordResetConfirmView, StaffPasswordResetView
 from crm.webhooks import PostmarkInboundView, parse_guarded
@@ -18,6 +19,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", healthz, name="healthz"),
     path("admin/", require_second_factor(admin.site).urls),
     path("portal/", include("portal.urls")),
+    # The SMS provider's webhooks (crm.sms_webhooks): signed by Twilio, 404 without its auth token.
+    path("sms/twilio/status/", twilio_status, name="twilio_status"),
+    path("sms/twilio/inbound/", twilio_inbound, name="twilio_inbound"),
     # Staff sign-in: the password views throttled sign-in and two-factor sign-in need
     # (crm.views.accounts) come before Django's own, which serve the rest under the same names.
     path("accounts/password_reset/", StaffPasswordResetView.as_view(), name="password_reset"),

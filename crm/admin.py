@@ -48,6 +48,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from crm import phones
 from crm.access import is_manager
 from crm.admin_forms import (
     ContactForm,
@@ -59,6 +60,7 @@ from crm.admin_forms import (
     MilestoneMoveForm,
     PipelineRoleForm,
     PipelineStageForm,
+    StaffProfileForm,
     StageTemplateForm,
     StageTemplateFormSet,
     VisitKindFormSet,
@@ -85,6 +87,7 @@ from crm.models import (
     PipelineRole,
     Question,
     Renegotiation,
+    SmsOptOut,
     StaffProfile,
     StageTemplate,
     Subcontractor,
@@ -373,12 +376,53 @@ class CustomerAdmin(ServiceAdmin):
         return format_html('<a href="{}">{}</a>', url, _("Who looked at this customer's data"))
 
 
+class PhoneNumberFilter(admin.SimpleListFilter):
+    """Contacts by what their number is: not understood (kept as typed before numbers were stored
+    in E.164, or not a valid number: the ``phones_unparsed`` command lists them too), a mobile
+    (texts reach it), or a landline (understood, but no texts: fixed lines, and the few other
+    kinds). libphonenumber decides, in Python: the numbers are read in one query, their ids
+    filtered on."""
+
+    title = _("Phone number")
+    parameter_name = "phone_number"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("unparsed", _("not understood")), ("mobile", _("mobile")), ("landline", _("landline"))]
+
+    @staticmethod
+    def kind(number: str) -> str:
+        if not phones.is_e164(number):
+            return "unparsed"
+        return "mobile" if phones.can_text(number) else "landline"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        wanted = self.value()
+        if wanted not in ("unparsed", "mobile", "landline"):
+            return queryset
+        numbers = queryset.exclude(phone="").order_by().values_list("pk", "phone")
+        return queryset.filter(pk__in=[pk for pk, number in numbers.iterator() if self.kind(number) == wanted])
+
+
 @admin.register(Contact)
 class ContactAdmin(ServiceAdmin):
     form = ContactForm
     readonly_fields = CONSENT_FIELDS
-    list_display = ["name", "customer", "email", "phone", "language", "preferred_channel", "sms_consent", "opted_out"]
-    list_filter = ["language", "preferred_channel", ("sms_consent_at", admin.EmptyFieldListFilter)]
+    list_display = [
+        "name",
+        "customer",
+        "email",
+        "phone_number",
+        "language",
+        "preferred_channel",
+        "sms_consent",
+        "opted_out",
+    ]
+    list_filter = [
+        "language",
+        "preferred_channel",
+        ("sms_consent_at", admin.EmptyFieldListFilter),
+        PhoneNumberFilter,
+    ]
     list_select_related = ["customer"]
     search_fields = ["name", "email", "phone", "customer__name"]
     autocomplete_fields = ["customer"]
@@ -386,6 +430,15 @@ class ContactAdmin(ServiceAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
         # The autocomplete of job contacts lists str(contact), which names the customer.
         return super().get_queryset(request).select_related("customer")
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> tuple[Any, bool]:
+        # A number however it is typed ("06 12 34 56 78" finds the stored "+33612345678"), as the
+        # staff search reads one (crm.search): by its digits.
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        key = phones.search_key(clean_text(search_term))
+        if key:
+            results = results | queryset.filter(phone_digits__contains=key)
+        return results, may_have_duplicates
 
     delete_confirmation_template = "admin/crm/contact/delete_confirmation.html"
     delete_selected_confirmation_template = "admin/crm/contact/delete_selected_confirmation.html"
@@ -425,6 +478,10 @@ class ContactAdmin(ServiceAdmin):
         except DomainError as error:
             self.message_user(request, str(error), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def phone_number(self, obj: Contact) -> str:
+        return phones.display(obj.phone)
 
     @admin.display(description=_("SMS consent"), boolean=True, ordering="sms_consent_at")
     def sms_consent(self, obj: Contact) -> bool:
@@ -503,7 +560,8 @@ class StaffProfileAdmin(OddInputAdmin):
     """What customers see of a staff member (the phone on the owner card and in every message):
     changed by that person or a manager; anyone else's is shown read-only."""
 
-    list_display = ["user", "job_title", "phone", "language", "goes_on_visits"]
+    form = StaffProfileForm
+    list_display = ["user", "job_title", "phone_number", "language", "goes_on_visits"]
     list_filter = ["language", "goes_on_visits"]
     list_select_related = ["user"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "job_title"]
@@ -524,6 +582,10 @@ class StaffProfileAdmin(OddInputAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: StaffProfile | None = None) -> bool:
         return is_manager(request.user) and super().has_delete_permission(request, obj)
+
+    @admin.display(description=_("direct phone"), ordering="phone")
+    def phone_number(self, obj: StaffProfile) -> str:
+        return phones.display(obj.phone)
 
 
 @admin.register(PipelineRole)
@@ -1191,6 +1253,19 @@ class ContactLinkUseAdmin(ReadOnlyMixin, OddInputAdmin):
     list_filter = ["kind", "device", "at"]
     list_select_related = ["contact__customer", "actor"]
     search_fields = ["contact__name", "contact__email", "contact__customer__name"]
+    date_hierarchy = "at"
+
+
+@admin.register(SmsOptOut)
+class SmsOptOutAdmin(ReadOnlyMixin, OddInputAdmin):
+    """Numbers that asked for no more texts (crm.services.sms_consent writes them: STOP, or the
+    provider's "unsubscribed"); a START texted from the number takes it off. Read-only: whether a
+    number may be texted again is the customer's word, not the team's."""
+
+    list_display = ["number", "contact", "source", "said", "at"]
+    list_filter = ["source", "at"]
+    list_select_related = ["contact__customer"]
+    search_fields = ["number", "contact__name", "contact__customer__name"]
     date_hierarchy = "at"
 
 

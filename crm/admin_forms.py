@@ -22,11 +22,11 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm import phones
 from crm.errors import DomainError
 from crm.forms.welcome import WelcomeFields
 from crm.ids import id_from_input
-from crm.models import Contact, Job, JobRole, Milestone, Pipeline, PipelineRole, StageTemplate
-from crm.phones import validate_phone
+from crm.models import Contact, Job, JobRole, Milestone, Pipeline, PipelineRole, StaffProfile, StageTemplate
 from crm.services.customers import contact_deletion_refusals
 from crm.services.jobs import ensure_can_advance, last_mover
 from crm.workdays import business_today
@@ -195,6 +195,29 @@ class JobRoleForm(forms.ModelForm):
         _limit_choices(self, "holder", _active_staff(self.instance.holder_id))
 
 
+def cleaned_phone(form: forms.ModelForm) -> str:
+    """The number a form was given, as it is stored: E.164, read with PHONE_DEFAULT_REGION when
+    typed without a country code; "" for none. A number on record from before E.164 that cannot
+    be read is kept while it is left as it is (the rest can still be edited; phones_unparsed lists
+    it); any other number that is not valid is a ValidationError saying what to type."""
+    typed = form.cleaned_data.get("phone", "")
+    stored = getattr(form.instance, "phone", "") if form.instance.pk else ""
+    try:
+        return phones.to_e164(typed)
+    except ValidationError:
+        if stored and typed.strip() == stored:
+            return stored
+        raise
+
+
+def shown_as_stored_number(form: forms.ModelForm) -> None:
+    """The number a form edits shown as people read it ("06 12 34 56 78"), not as stored
+    (E.164): saved unchanged, it is read back to the same number."""
+    stored = getattr(form.instance, "phone", "")
+    if stored and "phone" in form.fields and form.initial.get("phone") == stored:
+        form.initial["phone"] = phones.display(stored)
+
+
 class ContactForm(forms.ModelForm):
     """A contact's details; crm.admin saves them through crm.services.customers. Consent to SMS and
     opting out are evidence the contact gave (recorded with their time by the CRM contact page and
@@ -206,10 +229,12 @@ class ContactForm(forms.ModelForm):
         model = Contact
         fields = ["customer", "name", "email", "phone", "language", "preferred_channel", "time_zone"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        shown_as_stored_number(self)
+
     def clean_phone(self) -> str:
-        phone = self.cleaned_data.get("phone", "")
-        validate_phone(phone)
-        return phone
+        return cleaned_phone(self)
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -224,7 +249,28 @@ class ContactForm(forms.ModelForm):
                     "(recorded on the contact's page in the CRM, or by the contact on the portal)."
                 ),
             )
+        elif (
+            data.get("preferred_channel") == Contact.Channel.SMS
+            and data.get("phone")
+            and not phones.can_text(data["phone"])
+        ):
+            self.add_error("preferred_channel", phones.cannot_text_error(data["phone"]))
         return data
+
+
+class StaffProfileForm(forms.ModelForm):
+    """A staff member's profile; the direct phone is stored in E.164 like every number."""
+
+    class Meta:
+        model = StaffProfile
+        fields = ["user", "phone", "job_title", "language", "goes_on_visits"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        shown_as_stored_number(self)
+
+    def clean_phone(self) -> str:
+        return cleaned_phone(self)
 
 
 class JobAddForm(WelcomeFields, forms.ModelForm):

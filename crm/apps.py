@@ -10,8 +10,8 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         # One import statement (tests/test_structure.py); middleware, webhooks and person_versions
-        # connect the sign-in, anymail and staff-card receivers.
-        from crm import middleware, person_versions, roles, webhooks  # noqa: F401
+        # connect the sign-in, anymail and staff-card receivers; checks registers the system checks.
+        from crm import checks, middleware, person_versions, roles, webhooks  # noqa: F401
 
         # Sent for crm once every migration has run, after auth's and contenttypes' receivers
         # (connected when those apps were ready) have made crm's permissions: the groups and

@@ -27,8 +27,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm import phones
 from crm.models import Contact, Customer, Job
-from crm.phones import is_dialable, phone_error
 from crm.services.jobs import REFERENCE_RE
 from crm.text import clean_text, spreadsheet_safe
 from crm.workdays import out_of_reach
@@ -914,7 +914,11 @@ def _customer_from(cells: list[str], mapping: dict[str, int]) -> tuple[Customer,
 def _contact_from(cells: list[str], mapping: dict[str, int], *, now: datetime) -> tuple[Contact, Problems]:
     problems: Problems = []
     email = _cell(cells, mapping, "email")
-    phone = _cell(cells, mapping, "phone")
+    typed_phone = _cell(cells, mapping, "phone")
+    # Stored in E.164 (read with PHONE_DEFAULT_REGION when typed without a country code), the
+    # form a re-import's rows are compared with too; kept as typed when it is not a number.
+    number = phones.e164_or_none(typed_phone)
+    phone = number or typed_phone
     contact = Contact(
         name=_cell(cells, mapping, "contact_name"),
         email=email,
@@ -925,8 +929,8 @@ def _contact_from(cells: list[str], mapping: dict[str, int], *, now: datetime) -
     if time_zone := _cell(cells, mapping, "time_zone"):
         contact.time_zone = time_zone
     unreadable: list[str] = []
-    if phone and not is_dialable(phone):
-        problems.append(("phone", phone_error()))
+    if phone and number is None:
+        problems.append(("phone", phones.phone_error()))
         unreadable.append("phone")
     try:
         contact.language = _language(_cell(cells, mapping, "language"))
@@ -947,6 +951,12 @@ def _contact_from(cells: list[str], mapping: dict[str, int], *, now: datetime) -
     except ValidationError as error:
         problems += _problems(error)
         unreadable.append("sms_consent")
+    wants_texts = contact.sms_consent_at is not None or contact.preferred_channel == Contact.Channel.SMS
+    if number and wants_texts and not phones.can_text(number):
+        # Texts only to a number they can reach: a consent to them, or a preference for them,
+        # about a landline is a mistake in the file.
+        key = "sms_consent" if contact.sms_consent_at is not None else "preferred_channel"
+        problems.append((key, phones.cannot_text_error(number)))
     # full_clean() in three steps, each only when the one before found nothing: "SMS needs consent"
     # about a row whose consent cell could not be read, or "email is the preferred channel" about a
     # row with no address at all, would be a second message about the same cell.

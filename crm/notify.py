@@ -20,6 +20,7 @@ from django.template.loader import render_to_string, select_template
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from crm import phones
 from crm.links import (
     checkin_url,
     portal_url,
@@ -31,7 +32,7 @@ from crm.links import (
 )
 from crm.models import Contact, Job, Message, Milestone, StageTemplate
 from crm.people import person_card
-from crm.sms import SMS_MAX_LENGTH
+from crm.sms_segments import fit, fits, plain_punctuation
 from crm.workdays import business_zone, customer_zone
 
 
@@ -64,19 +65,22 @@ class Draft:
 def reachable_channel(contact: Contact, *, written: bool = False) -> str:
     """The contact's preferred channel when we may use it, else the next best.
 
-    SMS only with recorded consent; "phone" means the owner calls (a call task, nothing is sent);
+    SMS only with recorded consent, to a number that takes texts (crm.phones.can_text);
+    "phone" means the owner calls (a call task, nothing is sent);
     with no address at all the message still exists, as a note on the portal. ``written``: never
     a call task (what the contact must be able to find again, in writing).
     """
     preferred = contact.preferred_channel
     calls = contact.phone and not written
-    if preferred == Contact.Channel.SMS and contact.has_sms_consent and contact.phone:
+    # A consent on record for a number that cannot take texts (a landline, one never understood).
+    texts = contact.has_sms_consent and phones.can_text(contact.phone)
+    if preferred == Contact.Channel.SMS and texts:
         return Message.Channel.SMS
     if preferred == Contact.Channel.PHONE and calls:
         return Message.Channel.PHONE
     if contact.email:
         return Message.Channel.EMAIL
-    if contact.phone and contact.has_sms_consent:
+    if texts:
         return Message.Channel.SMS
     if calls:
         return Message.Channel.PHONE
@@ -183,43 +187,50 @@ def one_line(text: str) -> str:
 # An SMS template is its first sentence (what happened: always sent, shortened only if it alone is
 # too long), then parts that follow {{ sms_part }} — sent whole or left out, never cut in the
 # middle of a date or a phone number — or {{ sms_part_cut }}: a person's own words, shortened to
-# fit when they must (at least SMS_MIN_CUT characters of them, else left out).
+# fit when they must (at least SMS_MIN_CUT characters of them, else left out). What fits is
+# counted in text messages (settings.SMS_MAX_SEGMENTS), as the network counts them: crm.sms_segments.
 SMS_PART = "\x1e"
 SMS_PART_CUT = "\x1f"
 SMS_MARKERS = {"sms_part": SMS_PART, "sms_part_cut": SMS_PART_CUT}
 SMS_MIN_CUT = 40
 
 
-def _shorten(text: str, room: int) -> str:
-    """``text`` in at most ``room`` characters: cut at a word when one ends near, with "…"."""
-    if len(text) <= room:
-        return text
-    cut = text[: room - 1]
-    if " " in cut[room // 2 :]:
-        cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip(" ,;:.—-") + "…"
+def _joined(*texts: str) -> str:
+    return " ".join(text for text in texts if text)
 
 
 def sms_text(body: str, link: str) -> str:
-    """Fit the message and its link in SMS_MAX_LENGTH: the link whole, the first sentence, the
-    whole parts that fit (in their order), then a person's words in the room left (see SMS_PART);
-    written in the template's order."""
-    room = SMS_MAX_LENGTH - len(link) - 1
-    first, *rest = re.split(f"([{SMS_PART}{SMS_PART_CUT}])", body)
-    text = _shorten(one_line(first), room)
+    """Fit the message and its link in settings.SMS_MAX_SEGMENTS text messages: the link whole,
+    the first sentence, the whole parts that fit (in their order), then a person's words in the
+    room left (see SMS_PART); written in the template's order. Typographic punctuation is sent as
+    its GSM-7 twin (crm.sms_segments.plain_punctuation): a curly quote does not halve the room."""
+    max_segments = settings.SMS_MAX_SEGMENTS
+    first, *rest = re.split(f"([{SMS_PART}{SMS_PART_CUT}])", plain_punctuation(body))
+    text = fit(_joined(one_line(first), link), max_segments, keep=[link]).removesuffix(link).strip()
     parts = [(marker, one_line(part)) for marker, part in zip(rest[::2], rest[1::2], strict=True)]
     parts = [(marker, part) for marker, part in parts if part]
-    left = room - len(text)
     kept: dict[int, str] = {}
+
+    def around(index: int) -> tuple[str, str]:
+        """The message before and after part ``index``, with the parts kept so far."""
+        before = _joined(text, *(kept[i] for i in sorted(kept) if i < index))
+        return before, _joined(*(kept[i] for i in sorted(kept) if i > index), link)
+
     for index, (marker, part) in enumerate(parts):
-        if marker == SMS_PART and len(part) + 1 <= left:
-            kept[index] = part
-            left -= len(part) + 1
+        if marker == SMS_PART:
+            before, after = around(index)
+            if fits(_joined(before, part, after), max_segments):
+                kept[index] = part
     for index, (marker, part) in enumerate(parts):
-        if marker == SMS_PART_CUT and left - 1 >= min(len(part), SMS_MIN_CUT):
-            kept[index] = _shorten(part, left - 1)
-            left -= len(kept[index]) + 1
-    return " ".join([text, *(kept[index] for index in sorted(kept)), link])
+        if marker != SMS_PART_CUT:
+            continue
+        before, after = around(index)
+        message = fit(_joined(before, part, after), max_segments, keep=[before, after])
+        if message.startswith(before) and message.endswith(after):
+            words = message.removeprefix(before).removesuffix(after).strip()
+            if len(words) >= min(len(part), SMS_MIN_CUT):
+                kept[index] = words
+    return _joined(text, *(kept[index] for index in sorted(kept)), link)
 
 
 def render_draft(

@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from crm import phones
 from crm.links import campaign_url, portal_url, unsubscribe_url
 from crm.models import Campaign, Contact, Message
 from crm.notify import Draft, one_line, sms_text, tidy_text
@@ -27,7 +28,7 @@ from crm.notify import Draft, one_line, sms_text, tidy_text
 def campaign_channel(contact: Contact) -> str | None:
     """Email, or SMS when that is the contact's consented choice or their only address; None when
     neither is possible. Never a phone call: nobody phones a customer to read them a tip."""
-    sms_ok = bool(contact.phone) and contact.has_sms_consent
+    sms_ok = contact.has_sms_consent and phones.can_text(contact.phone)
     if contact.preferred_channel == Contact.Channel.SMS and sms_ok:
         return Message.Channel.SMS
     if contact.email:

@@ -62,6 +62,8 @@ STAFF_PERMISSIONS: frozenset[str] = frozenset().union(
         "campaign",
         "importrun",
         "contactlinkuse",
+        # Numbers that texted STOP: everyone sees why a contact gets no texts.
+        "smsoptout",
     ),
     _view(*CONFIGURATION_MODELS),
 )

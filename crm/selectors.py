@@ -53,6 +53,7 @@ from crm.models import (
     Pipeline,
     Question,
     Renegotiation,
+    SmsOptOut,
     StageTemplate,
     Survey,
     Visit,
@@ -642,6 +643,15 @@ def visits_today(user: User, day: date) -> QuerySet[Visit]:
         )
         .order_by("window_start", "id")
     )
+
+
+def with_sms_opt_outs(contacts: list[Contact]) -> list[Contact]:
+    """The contacts, each with ``sms_opt_out``: their number's STOP on record, or None (one query)."""
+    numbers = {contact.phone for contact in contacts if contact.phone}
+    stops = {row.number: row for row in SmsOptOut.objects.filter(number__in=numbers)} if numbers else {}
+    for contact in contacts:
+        contact.sms_opt_out = stops.get(contact.phone)  # type: ignore[attr-defined]
+    return contacts
 
 
 def unassigned_inbound() -> QuerySet[Message]:

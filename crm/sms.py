@@ -18,11 +18,22 @@ from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
-SMS_MAX_LENGTH = 320
-
 
 class SmsError(Exception):
-    """The provider refused or failed to take the SMS."""
+    """The provider failed to take the SMS this time (down, slow, rate-limited): the outbox tries
+    again with its backoff."""
+
+
+class SmsRefused(SmsError):
+    """The provider refused the SMS for good (an invalid or unreachable number, a blocked
+    recipient): the message fails at once with ``reason``. ``opted_out`` when the recipient
+    unsubscribed from our texts (replied STOP to the provider): their SMS consent is withdrawn."""
+
+    def __init__(self, reason: str, *, opted_out: bool = False, code: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.opted_out = opted_out
+        self.code = code
 
 
 class SmsBackend(Protocol):

@@ -15,7 +15,6 @@ from crm import phones
 from crm.forms.files import FilesField, files_help
 from crm.ids import parse_public_id
 from crm.models import Contact, known_time_zones
-from crm.services.contacts import normalise_phone
 from crm.services.files import MAX_NOTE_LENGTH
 from crm.services.questions import MAX_QUESTION_LENGTH
 
@@ -36,8 +35,9 @@ class LinkRequestForm(forms.Form):
     """ "Send me a new link": the email address or mobile number our messages reach the person at,
     and the job the expired link was about.
 
-    ``address`` comes out as the email address as typed, or the number as digits with its leading
-    "+" (``crm.services.contacts.normalise_phone``); a number has no "@", an address always has.
+    ``address`` comes out as the email address as typed, or the number in E.164, as numbers are
+    stored (``crm.phones``: typed without a country code, a number of PHONE_DEFAULT_REGION); a
+    number has no "@", an address always has.
     """
 
     address = forms.CharField(
@@ -61,8 +61,8 @@ class LinkRequestForm(forms.Form):
             except ValidationError:
                 raise ValidationError(_("Enter a full email address, like name@example.com."), code="invalid") from None
             return typed
-        number = normalise_phone(typed)
-        if not number:
+        number = phones.e164_or_none(typed)
+        if number is None:
             raise ValidationError(
                 _("Enter a full email address, like name@example.com, or a mobile number, like +33 6 12 34 56 78."),
                 code="invalid",
@@ -188,14 +188,18 @@ class PreferencesForm(forms.Form):
         channels: list[tuple[str, str]] = []
         if contact.email:
             channels.append((Contact.Channel.EMAIL, _("By email, at %(address)s") % {"address": contact.email}))
+        number = phones.display(contact.phone)
+        # Texts only to a number they can reach (a mobile); a landline is still called.
+        textable = phones.can_text(contact.phone)
+        if textable:
+            channels.append((Contact.Channel.SMS, _("By text message, at %(number)s") % {"number": number}))
         if contact.phone:
-            channels.append((Contact.Channel.SMS, _("By text message, at %(number)s") % {"number": contact.phone}))
-            channels.append((Contact.Channel.PHONE, _("By phone call, at %(number)s") % {"number": contact.phone}))
+            channels.append((Contact.Channel.PHONE, _("By phone call, at %(number)s") % {"number": number}))
         cast(forms.ChoiceField, self.fields["preferred_channel"]).choices = channels
         cast(forms.ChoiceField, self.fields["time_zone"]).choices = time_zone_choices(contact.time_zone)
-        if contact.phone:
+        if textable:
             self.fields["sms_consent"].label = _("I agree to receive text messages about my jobs at %(number)s.") % {
-                "number": contact.phone
+                "number": number
             }
             self.fields["sms_consent"].help_text = _("You can withdraw this at any time, here.")
         else:

@@ -531,8 +531,9 @@ def preferences(request: PortalRequest) -> HttpResponse:
                 language=data["language"],
                 time_zone=data["time_zone"],
                 preferred_channel=data["preferred_channel"],
-                # Without a phone number the box is not offered; there is nothing to consent to.
-                sms_consent=bool(data.get("sms_consent")),
+                # Without a number texts can reach (none, or a landline) the box is not offered:
+                # a consent on record stays as it is, none is given.
+                sms_consent=bool(data["sms_consent"]) if "sms_consent" in form.fields else contact.has_sms_consent,
                 non_essential=data["non_essential"],
                 source="portal",
             )

@@ -6,7 +6,7 @@ The "Installation" pipeline has the stages of the demo; "Repair" is a second, sh
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 
 import pytest
@@ -16,6 +16,7 @@ from django_q.scheduler import scheduler
 
 from crm.models import Contact, Customer, Job, Pipeline, StageTemplate
 from crm.services.jobs import job_create
+from tests.fake_twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_FROM, FakeTwilio
 
 INSTALLATION_STAGES = [
     # (name, shown to customer, business days from previous stage)
@@ -122,3 +123,20 @@ def run_schedules(db) -> Callable[[], int]:
         return before - Schedule.objects.count()
 
     return run
+
+
+@pytest.fixture
+def fake_twilio(settings) -> Iterator[FakeTwilio]:
+    """A fake Twilio REST API on a local port (tests/fake_twilio.py), and the product's Twilio
+    backend pointed at it: SMS_BACKEND, TWILIO_API_URL, the test Account SID and auth token (which
+    also sign the webhooks' requests), TWILIO_FROM a test number, no Messaging Service. A test may
+    change these settings (the backend reads them at each send)."""
+    with FakeTwilio() as fake:
+        settings.SMS_BACKEND = "crm.sms_twilio.TwilioSmsBackend"
+        settings.TWILIO_API_URL = fake.url
+        settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID
+        settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
+        settings.TWILIO_MESSAGING_SERVICE_SID = ""
+        settings.TWILIO_FROM = TEST_FROM
+        settings.TWILIO_TIMEOUT_SECONDS = 5
+        yield fake

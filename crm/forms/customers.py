@@ -17,13 +17,13 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.admin_forms import time_zone_choices
+from crm import phones
+from crm.admin_forms import cleaned_phone, shown_as_stored_number, time_zone_choices
 from crm.errors import DomainError
 from crm.forms.fields import ModelChoiceField, ModelMultipleChoiceField, check_day
 from crm.forms.welcome import WelcomeFields
 from crm.ids import id_from_input
 from crm.models import Contact, Customer, Pipeline
-from crm.phones import validate_phone
 from crm.services.guards import ensure_contacts_of
 from crm.text import person_name
 from crm.workdays import business_today, years_after
@@ -98,7 +98,7 @@ class ContactForm(forms.ModelForm):
         self.preferred_sms = contact.preferred_channel == Contact.Channel.SMS
         self.fields["email"].widget.attrs["autocomplete"] = "off"
         self.fields["phone"].widget.attrs["autocomplete"] = "off"
-        self.fields["phone"].validators.append(validate_phone)
+        shown_as_stored_number(self)
         self.fields["sms_consent"].initial = self.had_consent
         source = self.fields["sms_consent_source"]
         if self.had_consent:
@@ -123,6 +123,9 @@ class ContactForm(forms.ModelForm):
         """Consent withdrawn from a contact who preferred SMS: the service falls back to email."""
         return self.had_consent and self.preferred_sms and not self.cleaned_data.get("sms_consent")
 
+    def clean_phone(self) -> str:
+        return cleaned_phone(self)
+
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
@@ -140,6 +143,13 @@ class ContactForm(forms.ModelForm):
                 "preferred_channel",
                 gettext("SMS can only be the preferred channel once the contact has consented to SMS."),
             )
+        phone = data.get("phone", "")
+        if phone and not phones.can_text(phone):
+            # Only a mobile number is offered texts: agreeing to them, or choosing them.
+            if consent and not self.had_consent:
+                self.add_error("phone", phones.cannot_text_error(phone))
+            elif data.get("preferred_channel") == Contact.Channel.SMS and consent:
+                self.add_error("preferred_channel", phones.cannot_text_error(phone))
         return data
 
 

@@ -8,12 +8,15 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from crm.dates import day_text
 from crm.errors import DomainError
 from crm.forms.fields import IdField, ModelChoiceField, ModelMultipleChoiceField, NonWorkingDayForm, check_day
-from crm.models import Contact, Job, Milestone, StageTemplate
+from crm.models import Contact, Job, Milestone, SmsOptOut, StageTemplate
+from crm.phones import display as display_phone
 from crm.selectors import staff_users
 from crm.services.guards import ensure_contacts_of
 from crm.services.jobs import ensure_can_advance
@@ -172,6 +175,49 @@ class MessageForm(JobForm):
         contacts.queryset = self.job.customer.contacts.order_by("name")
         if not self.is_bound:
             self.initial["contacts"] = [c.pk for c in self.job.contacts.all()]
+
+
+class TextContactField(ModelChoiceField):
+    def label_from_instance(self, obj: Contact) -> str:  # type: ignore[override]
+        return f"{obj.name} ({display_phone(obj.phone)}, {obj.get_language_display()})"
+
+
+class TextForm(JobForm):
+    """A text to one contact who may receive texts (consent on record, a number that did not say
+    STOP); as it is typed, its preview says how long it is and in how many text messages."""
+
+    prefix = "text"
+    contact = TextContactField(queryset=Contact.objects.none(), label=_("To"))
+    body = forms.CharField(label=_("Text"), max_length=MAX_MESSAGE_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        contact = self.fields["contact"]
+        assert isinstance(contact, forms.ModelChoiceField)
+        contact.queryset = (
+            self.job.customer.contacts.exclude(phone="")
+            .filter(sms_consent_at__isnull=False)
+            .exclude(phone__in=SmsOptOut.objects.values("number"))
+            .order_by("name")
+        )
+        # The count of text messages, live as the text is typed (htmx; the Preview button without it).
+        preview = reverse("crm:job_text_preview", args=[self.job.public_id])
+        self.fields["body"].widget.attrs.update(
+            {
+                "hx-get": preview,
+                "hx-trigger": "input changed delay:400ms",
+                "hx-include": "closest form",
+                "hx-target": f"#{self.prefix}-preview",
+                "hx-swap": "innerHTML",
+            }
+        )
+
+    @cached_property
+    def offered(self) -> bool:
+        """Whether anyone on the job's customer may be texted (else the page leaves the form out)."""
+        contact = self.fields["contact"]
+        assert isinstance(contact, forms.ModelChoiceField) and contact.queryset is not None
+        return contact.queryset.exists()
 
 
 class PersonChoiceField(ModelChoiceField):

@@ -14,6 +14,7 @@ Models hold data and its invariants (constraints, ``clean``); every change of st
 - files: JobFile (photos and documents, both ways)
 - access_log: AccessRecord (who looked at which customer's data)
 - link_uses: ContactLinkUse (when a contact's links were used: sign-ins, calendar fetches, resets)
+- sms: SmsOptOut (numbers that texted STOP)
 
 Migrations refer to the field defaults and validators by their path here (``crm.models.new_reply_token``).
 """
@@ -45,6 +46,7 @@ from crm.models.jobs import (
 from crm.models.link_uses import ContactLinkUse
 from crm.models.messages import Message
 from crm.models.promises import Commitment, Question, Renegotiation
+from crm.models.sms import SmsOptOut
 from crm.models.visits import Subcontractor, Visit, VisitKind
 
 __all__ = [
@@ -67,6 +69,7 @@ __all__ = [
     "PipelineRole",
     "Question",
     "Renegotiation",
+    "SmsOptOut",
     "StaffProfile",
     "StageTemplate",
     "Subcontractor",

@@ -50,6 +50,7 @@ class Message(models.Model):
         VISIT_REMINDER = "visit_reminder", _("Visit reminder")
         VISIT_CHOSEN = "visit_chosen", _("Visit time chosen by the customer")
         DOCUMENT_SHARED = "document_shared", _("Document shared")
+        AUTO_REPLY = "auto_reply", _("Automatic answer to a text")
 
     # Kinds a contact can opt out of; every other kind is part of doing the job (staff alerts go
     # to the team, not to a contact).

@@ -23,6 +23,7 @@ class Question(models.Model):
     class Source(models.TextChoices):
         PORTAL = "portal", _("Portal question")
         EMAIL = "email", _("Email")
+        SMS = "sms", _("Text message")
         PHONE = "phone", _("Phone call")
         IN_PERSON = "in_person", _("In person")
         STAFF = "staff", _("Entered by staff")

@@ -40,6 +40,7 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_q.tasks import async_task
 
 from crm.errors import DomainError
@@ -48,6 +49,7 @@ from crm.notify import Draft
 from crm.notify_campaigns import campaign_channel, campaign_draft
 from crm.services.cadence import filter_capped
 from crm.services.outbox import messages_queue
+from crm.sms_segments import SmsLength, measure
 from crm.workdays import business_today
 
 # Contacts per transaction: the contacts' rows stay locked for one batch, a fraction of a second.
@@ -62,6 +64,8 @@ PUBLIC_STATUSES = (Campaign.Status.SENDING, Campaign.Status.SENT)
 # A contact we can reach without a phone call: an email address, or a phone with SMS consent
 # (the SQL twin of crm.notify_campaigns.campaign_channel).
 REACHABLE = ~Q(email="") | (Q(sms_consent_at__isnull=False) & ~Q(phone=""))
+# Those of them who get it by text (campaign_channel): their consented choice, or their only way.
+BY_TEXT = Q(sms_consent_at__isnull=False) & ~Q(phone="") & (Q(preferred_channel=Contact.Channel.SMS) | Q(email=""))
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,43 @@ class Audience:
     @property
     def receiving(self) -> int:
         return self.total - self.opted_out - self.unreachable - self.capped
+
+
+@dataclass(frozen=True)
+class TextsByLanguage:
+    code: str
+    name: str
+    contacts: int
+    length: SmsLength  # of the text in this language (one contact's links: the others' are as long)
+
+
+@dataclass(frozen=True)
+class Texts:
+    """What the campaign costs in text messages: by language, who gets it by text and in how many
+    segments; ``total`` the text messages in all (what the provider bills)."""
+
+    by_language: list[TextsByLanguage]
+
+    @property
+    def contacts(self) -> int:
+        return sum(row.contacts for row in self.by_language)
+
+    @property
+    def total(self) -> int:
+        return sum(row.contacts * row.length.segments for row in self.by_language)
+
+
+def texts(campaign: Campaign) -> Texts:
+    """The text messages sending the campaign now would take (before the frequency cap holds some
+    contacts back: at most this many)."""
+    by_text = segment_contacts(campaign).filter(BY_TEXT, opted_out_at__isnull=True)
+    counts = dict(by_text.order_by().values_list("language").annotate(n=Count("pk")))
+    rows = []
+    for code, name in settings.LANGUAGES:
+        if counts.get(code):
+            _contact, (_email, sms) = preview_drafts(campaign, language=code)
+            rows.append(TextsByLanguage(code, str(name), counts[code], measure(sms.body_text)))
+    return Texts(rows)
 
 
 def audience(campaign: Campaign, *, at: datetime | None = None) -> Audience:
@@ -222,12 +263,24 @@ def _enqueue(campaign_id: int) -> None:
 
 
 @transaction.atomic
-def campaign_send_start(*, campaign: Campaign, actor: User) -> Campaign:
+def campaign_send_start(*, campaign: Campaign, actor: User, texts_confirmed: int | None = None) -> Campaign:
     """Start sending, once: draft → sending, then the task after commit. Sending a campaign that is
-    already sending or sent does nothing (a double click lands on its progress)."""
+    already sending or sent does nothing (a double click lands on its progress). A campaign that
+    goes out by text too is sent only once the sender has confirmed how many text messages it
+    takes (``texts_confirmed``): the count they saw, still the count now."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status != Campaign.Status.DRAFT:
         return campaign
+    cost = texts(campaign).total
+    if cost and texts_confirmed != cost:
+        raise DomainError(
+            ngettext(
+                "This campaign takes %(n)s text message: tick the box that confirms it, then send.",
+                "This campaign takes %(n)s text messages: tick the box that confirms it, then send.",
+                cost,
+            )
+            % {"n": cost}
+        )
     try:
         _validated(campaign)
     except ValidationError as error:

@@ -5,8 +5,11 @@ constraints: SMS only with a recorded consent, a consent always says how it was 
 only the fields it changed. A preference the contact cannot have raises a DomainError whose
 message is shown to them as it is.
 
+SMS consent and an SMS preference need a number texts can reach (a mobile: ``crm.phones.can_text``).
+
 A fresh sign-in link (``contact_send_portal_links``) is found by email address or by mobile
-number; numbers are compared on their full digit string (``crm.phones.digits``).
+number; a number is compared in E.164, as numbers are stored (``crm.phones``: typed without a
+country code, a number of PHONE_DEFAULT_REGION).
 
 Links can be taken back (``contact_links_reset``): the contact's link version goes up, and every
 sign-in link, short link, calendar address and portal session bound to the old one ends
@@ -21,6 +24,7 @@ import logging
 import uuid
 from datetime import datetime
 
+import phonenumbers
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -67,6 +71,8 @@ def _give_sms_consent(contact: Contact, *, source: str, at: datetime | None) -> 
         return set()
     if not contact.phone:
         raise DomainError(_("Add a mobile phone number before agreeing to text messages."))
+    if not phones.can_text(contact.phone):
+        raise DomainError(phones.cannot_text_error(contact.phone))
     if not source.strip():
         raise DomainError(_("Say how the SMS consent was given."))
     contact.sms_consent_at = at or timezone.now()
@@ -99,6 +105,8 @@ def _set_preferred_channel(contact: Contact, channel: str) -> set[str]:
         raise DomainError(_("We have no email address for you: choose another way to reach you."))
     if channel in (Contact.Channel.SMS, Contact.Channel.PHONE) and not contact.phone:
         raise DomainError(_("We have no phone number for you: choose another way to reach you."))
+    if channel == Contact.Channel.SMS and not phones.can_text(contact.phone):
+        raise DomainError(phones.cannot_text_error(contact.phone))
     contact.preferred_channel = channel
     return {"preferred_channel"}
 
@@ -221,21 +229,23 @@ def _link_key(draft: Draft, *, prefix: str, minute: str) -> str:
     return f"{prefix}:{draft.channel}:{minute}"
 
 
-def normalise_phone(typed: str) -> str:
-    """A typed mobile number as digits with its leading "+" ("+33612345678"); "" when it is not one
-    (the rule every stored number follows: no other could match)."""
-    typed = typed.strip()
-    if not phones.is_dialable(typed):
-        return ""
-    return ("+" if typed.startswith("+") else "") + phones.digits(typed)
-
-
 def contacts_with_phone(phone: str) -> list[Contact]:
-    """Every contact whose stored number has the same full digit string as ``phone``."""
-    digits = phones.digits(phone)
-    if len(digits) < phones.MIN_DIGITS:
+    """Every contact whose stored number is the number ``phone`` is, however either is written:
+    compared in E.164, as numbers are stored (a number typed without a country code is one of
+    PHONE_DEFAULT_REGION). Empty when ``phone`` is not a valid number.
+
+    The rows are found by ``Contact.phone_digits`` (indexed): the digits of the E.164 form, and
+    those of the national form, so that a number stored in it by something other than the
+    services (the demo, a script) is found too. No digit-string fallback for the numbers the
+    E.164 migration could not read: they are not valid numbers, so no valid number typed is
+    them (phones_unparsed lists them, to be corrected)."""
+    number = phones.parse(phone)
+    if number is None:
         return []
-    return list(Contact.objects.select_related("customer").exclude(phone="").filter(phone_digits=digits))
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    national = phones.digits(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
+    candidates = Contact.objects.select_related("customer").filter(phone_digits__in={e164[1:], national})
+    return [contact for contact in candidates if phones.e164_or_none(contact.phone) == e164]
 
 
 @transaction.atomic

@@ -13,8 +13,10 @@ The rules a contact's preferences follow:
 - Withdrawing consent clears both. A contact who preferred SMS then falls back to email (or to a
   phone call when they have no address): SMS is never chosen without consent.
 - A new email address clears the bounce recorded against the old one.
-- A phone number, when given, must be dialable (crm.phones: the same rule as the form and the
-  CSV import).
+- A phone number, when given, must be a valid number, and is stored in E.164 (crm.phones: the
+  same reading as the forms and the CSV import; typed without a country code, a number of
+  PHONE_DEFAULT_REGION). SMS consent and an SMS preference need a number texts can reach (a
+  mobile: ``crm.phones.can_text``).
 
 crm.services.contacts applies the same rules to the portal's preferences page.
 
@@ -34,9 +36,9 @@ from django.db.models import Exists, OuterRef, Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm import phones
 from crm.errors import ConflictError, DomainError
 from crm.models import Contact, Customer, Job, JobEvent
-from crm.phones import is_dialable, phone_error
 from crm.services.contacts import fallback_channel
 from crm.services.events import event, record_events
 from crm.services.versions import jobs_touch
@@ -74,6 +76,8 @@ def _apply_sms_consent(contact: Contact, *, consent: bool, source: str, had_cons
     if consent and not had_consent:
         if not contact.phone:
             raise ValidationError({"phone": _("SMS consent needs a mobile phone number.")})
+        if not phones.can_text(contact.phone):
+            raise ValidationError({"phone": phones.cannot_text_error(contact.phone)})
         if not source:
             raise ValidationError({"sms_consent_source": _("Say how the contact gave their consent to SMS.")})
         contact.sms_consent_at = timezone.now()
@@ -84,9 +88,15 @@ def _apply_sms_consent(contact: Contact, *, consent: bool, source: str, had_cons
     # Consent already on record: its time and source are the evidence and stay as they were.
 
 
-def _check_phone(contact: Contact) -> None:
-    if contact.phone and not is_dialable(contact.phone):
-        raise ValidationError({"phone": phone_error()})
+def _check_phone(contact: Contact, *, stored: str = "") -> None:
+    """The number as it is stored: E.164 (a ValidationError on the phone when it is not a valid
+    number). A number on record from before E.164 that cannot be read stays as it is while it is
+    left unchanged: the rest of the contact can still be edited (phones_unparsed lists it)."""
+    try:
+        contact.phone = phones.to_e164(contact.phone)
+    except ValidationError as error:
+        if not (stored and contact.phone == stored):
+            raise ValidationError({"phone": error}) from error
 
 
 def _check_sms_preference(contact: Contact) -> None:
@@ -95,6 +105,8 @@ def _check_sms_preference(contact: Contact) -> None:
         raise ValidationError(
             {"preferred_channel": _("SMS can only be the preferred channel once the contact has consented to SMS.")}
         )
+    if contact.preferred_channel == Contact.Channel.SMS and contact.phone and not phones.can_text(contact.phone):
+        raise ValidationError({"preferred_channel": phones.cannot_text_error(contact.phone)})
 
 
 @transaction.atomic
@@ -158,13 +170,14 @@ def contact_update(
         # Every link bound to the old address ends: sign-in links and sessions through its
         # fingerprint, and the calendar addresses made before they carried one through the version.
         contact.link_version += 1
+    stored_phone = contact.phone
     contact.name = name.strip()
     contact.email = email
     contact.phone = phone.strip()
     contact.language = language
     contact.time_zone = time_zone
     contact.preferred_channel = preferred_channel
-    _check_phone(contact)
+    _check_phone(contact, stored=stored_phone)
     _apply_sms_consent(contact, consent=sms_consent, source=sms_consent_source, had_consent=had_consent)
     if had_consent and not sms_consent and was_sms and preferred_channel == Contact.Channel.SMS:
         # Consent withdrawn by a contact who preferred SMS: they still hear from us, by email if

@@ -32,20 +32,21 @@ from django.utils import timezone
 
 from crm.email_backends import IDEMPOTENCY_ATTRIBUTE
 from crm.links import unsubscribe_url
-from crm.models import JobEvent, Message
+from crm.models import JobEvent, Message, SmsOptOut
 from crm.notify import document_attached
 from crm.services.alerts import alert_message_failed, digest_absorb
 from crm.services.events import record_event
 from crm.services.outbox import enqueue_now, record_message_sent, send_later
+from crm.services.sms_consent import is_opted_out, sms_opt_out
 from crm.services.versions import jobs_touch
-from crm.sms import get_sms_backend
+from crm.sms import SmsRefused, get_sms_backend
 from crm.sql import update_returning_pks
 from crm.text import clean_text
 
 logger = logging.getLogger(__name__)
 
 # Errors that no retry will fix: the address itself is refused.
-PERMANENT_ERRORS: tuple[type[Exception], ...] = (AnymailRecipientsRefused, AnymailInvalidAddress)
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (AnymailRecipientsRefused, AnymailInvalidAddress, SmsRefused)
 
 # A batch that has taken this long puts its unsent rows back in the queue for another task, so a
 # slow provider never gets a task killed halfway (Q_CLUSTER timeout is 60 s).
@@ -168,6 +169,9 @@ def _email_handed_over(email: EmailMultiAlternatives, to_address: str) -> Handed
 def _hand_over(message: Message, *, connection: BaseEmailBackend | None = None) -> HandedOver:
     """Give the message to its channel."""
     if message.channel == Message.Channel.SMS:
+        # Never a text to a number that said STOP, whatever the message and however it was queued.
+        if is_opted_out(message.to_address):
+            raise SmsRefused(f"{message.to_address} asked for no more text messages (STOP).", opted_out=True)
         provider_id = get_sms_backend().send(message.to_address, message.body_text, reference=str(message.pk))
         return HandedOver(clean_text(str(provider_id or ""))[:255])
     email = build_email(message, connection=connection)
@@ -261,6 +265,9 @@ def _record_failure(message: Message, error: BaseException) -> str:
     ):
         jobs_touch([message.job_id])
         message_failed(message, error=text)
+        if isinstance(error, SmsRefused) and error.opted_out and error.code:
+            # The provider says the recipient unsubscribed (they texted STOP to it): so do we.
+            sms_opt_out(number=message.to_address, source=SmsOptOut.Source.PROVIDER, said=error.code)
     return "failed"
 
 

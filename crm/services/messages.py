@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import date
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
@@ -14,15 +15,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from crm import phones
 from crm.errors import DomainError
 from crm.models import Commitment, Contact, Job, JobEvent, Message, Question
-from crm.notify import free_message_drafts, reachable_channel, status_update_drafts
+from crm.notify import free_message_drafts, reachable_channel, render_draft, status_update_drafts
 from crm.services import promises
 from crm.services.events import record_event
 from crm.services.guards import ensure_contacts_of, lock_job
 from crm.services.outbox import message_send_again, messages_queue
 from crm.services.questions import question_create
+from crm.services.sms_consent import is_opted_out
 from crm.services.versions import next_version
+from crm.sms_segments import measure, plain_punctuation
 from crm.workdays import business_today
 
 MAX_MESSAGE_LENGTH = 5000
@@ -49,6 +53,17 @@ def _clean_body(body: str) -> str:
     return body
 
 
+def _written_to(job: Job, contacts: list[Contact]) -> None:
+    """Writing to someone answers what they sent us (their replies leave "not yet answered"); the
+    job's page changes."""
+    now = timezone.now()
+    Message.objects.filter(
+        job=job, contact__in=contacts, direction=Message.Direction.IN, handled_at__isnull=True, question__isnull=True
+    ).update(handled_at=now)
+    job.updated_at = next_version(job.updated_at, now)
+    job.save(update_fields=["updated_at"])
+
+
 @transaction.atomic
 def free_message_send(*, job: Job, actor: User, body: str, contacts: Iterable[Contact] | None = None) -> list[Message]:
     """A message written by staff, to the chosen contacts (default: all the job's contacts), each on
@@ -66,14 +81,59 @@ def free_message_send(*, job: Job, actor: User, body: str, contacts: Iterable[Co
         key=lambda d: f"free:{job.pk}:{d.contact.pk}:{d.channel}:{stamp}",
         author=actor,
     )
-    now = timezone.now()
-    # Writing to someone answers what they sent us.
-    Message.objects.filter(
-        job=job, contact__in=chosen, direction=Message.Direction.IN, handled_at__isnull=True, question__isnull=True
-    ).update(handled_at=now)
-    job.updated_at = next_version(job.updated_at, now)
-    job.save(update_fields=["updated_at"])
+    _written_to(job, chosen)
     return rows
+
+
+def may_text(contact: Contact) -> bool:
+    """Whether a text may go to ``contact`` now: their consent on record, a number that takes texts
+    and did not say STOP."""
+    return contact.has_sms_consent and phones.can_text(contact.phone) and not is_opted_out(contact.phone)
+
+
+def _text_overflow(job: Job, contact: Contact, actor: User, body: str) -> int:
+    """How many characters too long ``body`` is for a text of SMS_MAX_SEGMENTS messages, with
+    what the text adds around it (the company's name, the writer's, the link)."""
+    frame = render_draft(
+        contact=contact, job=job, kind=Message.Kind.FREE, extra={"body": ""}, channel=Message.Channel.SMS, author=actor
+    ).body_text
+    whole = measure(f"{frame} {body}")
+    room = settings.SMS_MAX_SEGMENTS * whole.per_segment if whole.segments > 1 else whole.units
+    return max(whole.units - room, 1)
+
+
+@transaction.atomic
+def text_send(*, job: Job, contact: Contact, actor: User, body: str) -> Message:
+    """A text written by staff to one contact who may receive texts (may_text), with the portal
+    link, through the outbox. Never cut: a text that would not fit in SMS_MAX_SEGMENTS messages is
+    refused with how long it is, so the writer shortens it (or sends an email)."""
+    job = lock_job(job)
+    [contact] = ensure_contacts_of(job.customer, [contact])
+    body = _clean_body(body)
+    if not may_text(contact):
+        raise DomainError(
+            _("%(name)s has not agreed to text messages: write to them another way.") % {"name": contact.name}
+        )
+    draft = render_draft(
+        contact=contact,
+        job=job,
+        kind=Message.Kind.FREE,
+        extra={"body": body},
+        channel=Message.Channel.SMS,
+        author=actor,
+    )
+    if " ".join(plain_punctuation(body).split()) not in draft.body_text:
+        raise DomainError(
+            _(
+                "Too long for a text: shorten it by about %(over)s characters (%(most)s text messages at most, "
+                "with the link), or send it as a message."
+            )
+            % {"over": _text_overflow(job, contact, actor, body), "most": settings.SMS_MAX_SEGMENTS}
+        )
+    stamp = uuid.uuid4().hex
+    [row] = messages_queue(drafts=[draft], job=job, key=lambda d: f"text:{job.pk}:{contact.pk}:{stamp}", author=actor)
+    _written_to(job, [contact])
+    return row
 
 
 @transaction.atomic

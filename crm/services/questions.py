@@ -52,7 +52,7 @@ def question_create(
     body = body.strip()
     if not body:
         raise DomainError(_("Write your question first."))
-    if source != Question.Source.EMAIL and len(body) > MAX_QUESTION_LENGTH:
+    if source not in (Question.Source.EMAIL, Question.Source.SMS) and len(body) > MAX_QUESTION_LENGTH:
         raise DomainError(_("Please keep your question under %(n)s characters.") % {"n": MAX_QUESTION_LENGTH})
     if contact is not None and contact.customer_id != job.customer_id:
         raise DomainError(_("%(name)s is not a contact of this job's customer.") % {"name": contact.name})

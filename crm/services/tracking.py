@@ -30,6 +30,19 @@ STATUS_EVENTS: dict[str, tuple[str, str | None]] = {
     "failed": (Message.Status.FAILED, "failed_at"),
 }
 ENGAGEMENT_EVENTS = {"opened", "clicked"}
+# Twilio's message statuses (its status callbacks' MessageStatus) → the event each proves.
+SMS_STATUS_EVENTS = {
+    "accepted": "sent",
+    "scheduled": "sent",
+    "queued": "sent",
+    "sending": "sent",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "failed",
+    "failed": "failed",
+    "canceled": "failed",
+}
 OPT_OUT_EVENTS = {"unsubscribed", "complained"}
 
 
@@ -114,3 +127,17 @@ def _record_bounce(message: Message, *, event_type: str, description: str, at: d
         reason=description,
     )
     alert_message_failed(message)
+
+
+def sms_status_track(
+    *, provider_message_id: str, status: str, outbox_id: str | None = None, description: str = ""
+) -> Message | None:
+    """Apply one of the SMS provider's status reports, forward only, as an email's: an undelivered
+    text fails (its owner alerted, on the job like a bounce). An unknown status changes nothing."""
+    event_type = SMS_STATUS_EVENTS.get(status)
+    if event_type is None:
+        logger.info("SMS status %r for %s ignored", status, provider_message_id)
+        return None
+    return message_track(
+        event_type=event_type, provider_message_id=provider_message_id, outbox_id=outbox_id, description=description
+    )

@@ -5,7 +5,7 @@ from django import template
 from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
-from crm import selectors
+from crm import phones, selectors
 from crm.dates import said_date
 from crm.text import tel_href
 
@@ -61,6 +61,17 @@ def status_class(status: str) -> str:
 def tel(phone: str) -> str:
     """A ``tel:`` link for a phone number as people write it (spaces are not allowed in one)."""
     return tel_href(phone or "")
+
+
+@register.filter
+def phone(number: str, form: str = "") -> str:
+    """A stored number as its reader expects it (crm.phones.display): the national form for a
+    number of PHONE_DEFAULT_REGION, the international one for any other; ``phone:"international"``
+    always the international one (what customers read, wherever they are). Text that is not a
+    number is shown as it was typed."""
+    if not number:
+        return ""
+    return phones.display(str(number), international=form == "international")
 
 
 @register.simple_tag

@@ -34,6 +34,7 @@ from crm.services.campaigns import (
     campaign_update,
     is_stalled,
     preview_drafts,
+    texts,
 )
 
 CAMPAIGNS_PER_PAGE = 50
@@ -128,6 +129,7 @@ def campaign_detail(request: StaffRequest, public_id: Any) -> HttpResponse:
     }
     if campaign.status == Campaign.Status.DRAFT:
         context["audience"] = audience(campaign)
+        context["texts"] = texts(campaign)
     else:
         context.update(_progress_context(campaign))
     return render(request, "crm/campaigns/detail.html", context)
@@ -161,8 +163,13 @@ def campaign_preview(request: StaffRequest, public_id: Any, language: str) -> Ht
 @require_POST
 def campaign_send(request: StaffRequest, public_id: Any) -> HttpResponse:
     campaign = _get_campaign(public_id)
+    confirmed = request.POST.get("texts_confirmed", "")
     try:
-        campaign_send_start(campaign=campaign, actor=request.user)
+        campaign_send_start(
+            campaign=campaign,
+            actor=request.user,
+            texts_confirmed=int(confirmed) if confirmed.isdigit() and len(confirmed) < 10 else None,
+        )
     except DomainError as error:
         messages.error(request, error.message)
     return redirect(campaign)

@@ -21,6 +21,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from crm import selectors
 from crm.access import StaffRequest, staff_required
 from crm.errors import DomainError
 from crm.forms.customers import ContactForm, CustomerForm, JobCreateForm
@@ -158,7 +159,7 @@ def customer_page(
 ) -> HttpResponse:
     """The customer's page, with its "Log a request" form (bound, with its errors, after a refusal:
     crm.views.questions)."""
-    contacts = list(customer.contacts.order_by("name", "pk"))
+    contacts = selectors.with_sms_opt_outs(list(customer.contacts.order_by("name", "pk")))
     jobs = list(customer.jobs.select_related("current_stage", "pipeline", "owner").order_by("-created_at", "-pk"))
     if request_form is None:
         request_form = CustomerQuestionForm(customer=customer, contacts=contacts, jobs=[j for j in jobs if j.is_open])

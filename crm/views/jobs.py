@@ -41,6 +41,7 @@ from crm.forms.jobs import (
     RolesForm,
     StatusForm,
     StatusUpdateForm,
+    TextForm,
 )
 from crm.forms.questions import JobQuestionForm
 from crm.forms.visits import VisitBookForm, VisitRows
@@ -61,6 +62,7 @@ ACTION_FORMS: dict[str, type[JobForm]] = {
     "move": MoveDateForm,
     "call": CallForm,
     "message": MessageForm,
+    "text": TextForm,
     "owner": OwnerForm,
     "status": StatusForm,
     "promise": PromiseForm,
@@ -294,6 +296,20 @@ def job_send_message(request: StaffRequest, public_id: Any) -> HttpResponse:
     return act_on_job(request, public_id, "message", _send_message(request))
 
 
+def _send_text(request: StaffRequest) -> Callable[[Job, dict[str, Any]], str]:
+    def perform(job: Job, data: dict[str, Any]) -> str:
+        message_services.text_send(job=job, contact=data["contact"], actor=request.user, body=data["body"])
+        return _("Text to %(name)s queued.") % {"name": data["contact"].name}
+
+    return perform
+
+
+@staff_required
+@require_POST
+def job_send_text(request: StaffRequest, public_id: Any) -> HttpResponse:
+    return act_on_job(request, public_id, "text", _send_text(request))
+
+
 def _managers_only(request: StaffRequest, public_id: Any, refusal: str) -> HttpResponse:
     """The job page as it is, saying why this person may not do that."""
     messages.error(request, refusal)
@@ -427,6 +443,12 @@ def job_message_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
     return action_preview(request, public_id, "message", _send_message(request))
 
 
+@staff_required
+@require_GET
+def job_text_preview(request: StaffRequest, public_id: Any) -> HttpResponse:
+    return action_preview(request, public_id, "text", _send_text(request))
+
+
 # --- Questions and messages on the job ----------------------------------------------------------
 
 
@@ -534,6 +556,8 @@ urlpatterns: list[URLPattern] = [
     path("jobs/<uuid:public_id>/call/", job_log_call, name="job_log_call"),
     path("jobs/<uuid:public_id>/message/", job_send_message, name="job_send_message"),
     path("jobs/<uuid:public_id>/message/preview/", job_message_preview, name="job_message_preview"),
+    path("jobs/<uuid:public_id>/text/", job_send_text, name="job_send_text"),
+    path("jobs/<uuid:public_id>/text/preview/", job_text_preview, name="job_text_preview"),
     path("jobs/<uuid:public_id>/owner/", job_reassign, name="job_reassign"),
     path("jobs/<uuid:public_id>/status/", job_change_status, name="job_change_status"),
     path("jobs/<uuid:public_id>/details/", job_edit_details, name="job_edit_details"),

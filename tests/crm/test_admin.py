@@ -172,6 +172,10 @@ def world(job: Job, contact: Contact, bob: User) -> None:
     from crm.services.contacts import contact_link_use_record
 
     contact_link_use_record(contact=contact, kind="sign_in", user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)")
+    # A number that texted STOP.
+    from crm.services.sms_consent import sms_opt_out
+
+    sms_opt_out(number="+33612345678", source="keyword", said="STOP")
 
 
 @pytest.mark.parametrize("model_admin", CRM_ADMINS, ids=lambda model_admin: model_admin.opts.model_name)
@@ -880,13 +884,13 @@ def test_it_adds_a_customers_contact_through_the_services(staff: Client) -> None
     assert customer.contacts.get().name == "Paul Martin"
 
 
-def test_it_refuses_a_phone_that_cannot_be_dialled(staff: Client, contact: Contact) -> None:
+def test_it_refuses_a_phone_that_is_not_a_number(staff: Client, contact: Contact) -> None:
     data = form_data(staff.get(url(Contact, "change", contact.pk)))
 
     response = staff.post(url(Contact, "change", contact.pk), {**data, "phone": "call me maybe"})
 
     assert response.status_code == 200
-    assert "Enter a phone number that can be dialled" in str(response.context["adminform"].form.errors["phone"])
+    assert "Enter a valid phone number, e.g. 06 12 34 56 78" in str(response.context["adminform"].form.errors["phone"])
 
 
 # --- Deleting a contact: through the service, recorded on each job ------------------------------

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -38,9 +39,10 @@ from crm.services.campaigns import (
     campaign_update,
     preview_drafts,
     segment_contacts,
+    texts,
 )
 from crm.services.jobs import job_complete, job_create
-from crm.sms import SMS_MAX_LENGTH
+from crm.sms_segments import measure
 from crm.tasks import send_campaign
 from tests.crm.test_concurrency import run_together, wait_until_blocking_another_session
 
@@ -150,7 +152,7 @@ def send(committed):
     def send(campaign: Campaign, bob) -> Campaign:
         """Start the sending; the task runs once it commits (inline, as django-q2 does in tests)."""
         with committed():
-            campaign_send_start(campaign=campaign, actor=bob)
+            campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         campaign.refresh_from_db()
         return campaign
 
@@ -270,7 +272,7 @@ class TestSending:
         assert (sms.channel, sms.to_address) == ("sms", "+33 6 12 34 56 78")
         assert campaign_url(campaign, language="fr") in sms.body_text
         assert "/portal/unsubscribe/" in sms.body_text
-        assert len(sms.body_text) <= SMS_MAX_LENGTH
+        assert measure(sms.body_text).segments <= settings.SMS_MAX_SEGMENTS
 
     def test_the_email_links_to_the_campaign_and_unsubscribe_without_an_owner_card(self, world, bob, send):
         campaign = send(new_campaign(bob, language="fr", pipeline=None), bob)
@@ -300,8 +302,8 @@ class TestSending:
 
     def test_sending_twice_sends_once(self, world, bob, held_tasks):
         campaign = new_campaign(bob)
-        campaign_send_start(campaign=campaign, actor=bob)
-        campaign_send_start(campaign=campaign, actor=bob)  # the double click
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)  # the double click
         assert held_tasks == [("crm.tasks.send_campaign", campaign.pk)]
         assert send_campaign(campaign.pk) == Campaign.Status.SENT
         assert send_campaign(campaign.pk) == Campaign.Status.SENT  # a duplicate task finds nothing to do
@@ -313,7 +315,7 @@ class TestSending:
     def test_two_tasks_racing_share_the_batches(self, world, bob, held_tasks, monkeypatch):
         monkeypatch.setattr(service, "BATCH_SIZE", 1)
         campaign = new_campaign(bob)
-        campaign_send_start(campaign=campaign, actor=bob)
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         # Two workers alternate batch by batch: each batch goes to one of them, the cursor moves on.
         while campaign_send_batch(campaign_id=campaign.pk) | campaign_send_batch(campaign_id=campaign.pk):
             pass
@@ -324,7 +326,7 @@ class TestSending:
     def test_progress_counts_are_exact_batch_by_batch(self, world, bob, held_tasks):
         Contact.objects.filter(pk=world["olga"].pk).update(opted_out_at=timezone.now())
         campaign = new_campaign(bob)
-        campaign_send_start(campaign=campaign, actor=bob)
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         campaign.refresh_from_db()
         assert (campaign.status, campaign.total, campaign.processed, campaign.percent) == ("sending", 5, 0, 0)
 
@@ -353,7 +355,7 @@ class TestSending:
 
     def test_contacts_added_during_the_sending_are_not_in_it(self, world, bob, held_tasks, customer):
         campaign = new_campaign(bob)
-        campaign_send_start(campaign=campaign, actor=bob)
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         late = Contact.objects.create(customer=customer, name="Late Comer", email="late@example.com")
         send_campaign(campaign.pk)
         campaign.refresh_from_db()
@@ -362,7 +364,7 @@ class TestSending:
 
     def test_a_contact_deleted_during_the_sending_leaves_the_counters_adding_up(self, world, bob, held_tasks):
         campaign = new_campaign(bob)
-        campaign_send_start(campaign=campaign, actor=bob)
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         world["olga"].delete()
         send_campaign(campaign.pk)
         campaign.refresh_from_db()
@@ -371,7 +373,7 @@ class TestSending:
     def test_a_long_sending_hands_over_to_a_new_task(self, world, bob, held_tasks, monkeypatch):
         monkeypatch.setattr(service, "BATCH_SIZE", 2)
         campaign = new_campaign(bob)
-        campaign_send_start(campaign=campaign, actor=bob)
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         assert campaign_send_run(campaign_id=campaign.pk, seconds=0) == "continued"
         assert held_tasks == [("crm.tasks.send_campaign", campaign.pk)] * 2
         campaign.refresh_from_db()
@@ -381,7 +383,7 @@ class TestSending:
 
     def test_a_stalled_sending_goes_on_where_it_stopped(self, world, bob, held_tasks, time_machine):
         campaign = new_campaign(bob)
-        campaign_send_start(campaign=campaign, actor=bob)
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         campaign_send_batch(campaign_id=campaign.pk, size=2)  # then the worker died
         campaign.refresh_from_db()
         assert not service.is_stalled(campaign)
@@ -400,10 +402,10 @@ class TestSending:
     def test_it_refuses_to_send_an_ended_campaign_or_an_empty_audience(self, world, bob, repair):
         ended = new_campaign(bob, starts_on=date(2026, 2, 1), ends_on=date(2026, 3, 1))
         with pytest.raises(DomainError, match="ended"):
-            campaign_send_start(campaign=ended, actor=bob)
+            campaign_send_start(campaign=ended, actor=bob, texts_confirmed=texts(ended).total)
         empty = new_campaign(bob, pipeline=repair, completed_jobs_only=True)
         with pytest.raises(DomainError, match="No contact"):
-            campaign_send_start(campaign=empty, actor=bob)
+            campaign_send_start(campaign=empty, actor=bob, texts_confirmed=texts(empty).total)
         assert not Campaign.objects.exclude(status="draft").exists()
         assert not Message.objects.exists()
 
@@ -493,14 +495,16 @@ class TestConcurrently:
 
     def test_two_clicks_at_once_start_one_sending(self, world, bob, held_tasks):
         campaign = new_campaign(bob)
-        outcomes = run_together(*[lambda: campaign_send_start(campaign=campaign, actor=bob)] * 2)
+        outcomes = run_together(
+            *[lambda: campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)] * 2
+        )
         assert [kind for kind, _result in outcomes] == ["ok", "ok"]
         assert held_tasks == [("crm.tasks.send_campaign", campaign.pk)]
 
     def test_two_workers_at_once_send_each_message_once(self, world, bob, held_tasks, monkeypatch):
         monkeypatch.setattr(service, "BATCH_SIZE", 1)
         campaign = new_campaign(bob)
-        campaign_send_start(campaign=campaign, actor=bob)
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         outcomes = run_together(*[lambda: send_campaign(campaign.pk)] * 2)
         assert [kind for kind, _result in outcomes] == ["ok", "ok"]
         campaign.refresh_from_db()
@@ -509,7 +513,7 @@ class TestConcurrently:
 
     def test_a_check_in_queued_at_the_same_moment_holds_the_tip_back(self, world, bob, held_tasks):
         campaign = new_campaign(bob, language="en")
-        campaign_send_start(campaign=campaign, actor=bob)
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         john = world["john"]
 
         locked = threading.Event()

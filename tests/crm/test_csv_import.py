@@ -227,20 +227,52 @@ class TestCheckRows:
         assert checked.invalid_rows == 8
         assert checked.valid_rows == 0
 
-    def test_a_phone_that_cannot_be_dialled_is_a_row_error(self):
+    def test_a_phone_that_is_not_a_valid_number_is_a_row_error(self):
         checked = check(
             csv_bytes(
                 "Dupont,,,Paul,,call me maybe,fr,sms,yes,signed order form,",  # row 2
                 "Dupont,,,Luc,luc@example.com,12345,fr,,,,",  # row 3: too short
                 "Dupont,,,Zoé,,06.12.34.56.78,fr,,,,",  # row 4: fine
+                "Dupont,,,Léa,lea@example.com,+999 1234,fr,,,,",  # row 5: no such country code
             )
         )
         message = (
-            "Enter a phone number that can be dialled: 6 to 15 digits, with an optional + in front; "
-            "spaces, dots, dashes, slashes and brackets are fine."
+            "Enter a valid phone number, e.g. 06 12 34 56 78 or +33 6 12 34 56 78. "
+            "A number without a country code is read as a number in France."
         )
-        assert messages_by_row(checked) == [(2, "Phone", message), (3, "Phone", message)]
-        assert [contact.phone for _name, contact in checked.contacts] == ["06.12.34.56.78"]
+        assert messages_by_row(checked) == [(2, "Phone", message), (3, "Phone", message), (5, "Phone", message)]
+        assert [contact.phone for _name, contact in checked.contacts] == ["+33612345678"]
+
+    def test_numbers_in_any_format_are_stored_in_e164(self):
+        checked = check(
+            csv_bytes(
+                "Dupont,,,Paul,,06 12 34 56 78,fr,,,,",
+                "Dupont,,,Marie,,+33 6.98.76.54.32,fr,,,,",
+                "Dupont,,,Jean,,0033 1 42 68 53 00,fr,,,,",
+                "Tremblay,,,Luc,,+1 (514) 555-0142,fr,,,,",
+                "Smith,,,John,,+44 7400 123456,en,,,,",
+            )
+        )
+        assert checked.errors == []
+        assert [contact.phone for _name, contact in checked.contacts] == [
+            "+33612345678",
+            "+33698765432",
+            "+33142685300",
+            "+15145550142",
+            "+447400123456",
+        ]
+
+    def test_texts_to_a_landline_are_a_row_error(self):
+        checked = check(
+            csv_bytes(
+                "Dupont,,,Paul,,01 42 68 53 00,fr,,yes,signed order form,",  # row 2: consent to a landline
+                "Dupont,,,Marie,marie@example.com,01 42 68 53 01,fr,,,,",  # row 3: fine, called or emailed
+                "Dupont,,,Zoé,,06 12 34 56 78,fr,sms,yes,signed order form,",  # row 4: a mobile, fine
+            )
+        )
+        message = "01 42 68 53 00 cannot receive text messages: it is not a mobile number."
+        assert messages_by_row(checked) == [(2, "SMS consent", message)]
+        assert [contact.name for _name, contact in checked.contacts] == ["Marie", "Zoé"]
 
     def test_the_column_is_named_as_in_the_file(self):
         data = b"Client;Nom du contact;Courriel\r\nDupont;Marie;pas-un-courriel\r\n"
@@ -620,6 +652,22 @@ class TestServices:
         assert (run.customers_created, run.contacts_created, run.contacts_existing) == (0, 0, 3)
         assert Contact.objects.count() == 3
 
+    def test_a_number_written_another_way_is_the_same_contact_on_a_second_import(
+        self, bob, django_capture_on_commit_callbacks
+    ):
+        run = run_started(
+            import_create(file_name="x.csv", data=csv_bytes(*GOOD), actor=bob), django_capture_on_commit_callbacks
+        )
+        jean = Contact.objects.get(name="Jean Dupont")
+        assert jean.phone == "+33698765432"  # typed "+33 6 98 76 54 32"
+        written_otherwise = [line.replace("+33 6 98 76 54 32", "06.98.76.54.32") for line in GOOD]
+        run = run_started(
+            import_create(file_name="x.csv", data=csv_bytes(*written_otherwise), actor=bob),
+            django_capture_on_commit_callbacks,
+        )
+        assert (run.contacts_created, run.contacts_existing) == (0, 3)
+        assert Contact.objects.count() == 3
+
     def test_a_failure_writes_nothing_and_says_why(self, bob, django_capture_on_commit_callbacks, monkeypatch):
         run = import_create(file_name="x.csv", data=csv_bytes(*GOOD), actor=bob)
 
@@ -663,7 +711,7 @@ class TestServices:
     def test_ten_thousand_rows_well_under_a_minute(self, bob, django_capture_on_commit_callbacks):
         lines = [
             f"Customer {i // 2},{'company' if i % 4 else 'household'},{i // 2} Main Street,Person {i},"
-            f"person{i}@example.com,+33 6 00 00 {i:05d},{'fr' if i % 2 else 'en'},,{'yes' if i % 3 == 0 else 'no'},"
+            f"person{i}@example.com,+33 6 12 {i:06d},{'fr' if i % 2 else 'en'},,{'yes' if i % 3 == 0 else 'no'},"
             f"{'order form' if i % 3 == 0 else ''},Europe/Paris"
             for i in range(10_000)
         ]

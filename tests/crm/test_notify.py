@@ -37,7 +37,8 @@ from crm.notify import (
 )
 from crm.services.delivery import build_email
 from crm.services.jobs import job_advance, milestone_move
-from crm.sms import SMS_MAX_LENGTH, MemorySmsBackend, SentSms
+from crm.sms import MemorySmsBackend, SentSms
+from crm.sms_segments import measure
 from crm.tasks import send_message
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -204,7 +205,7 @@ def test_it_emails_a_contact_who_consented_to_sms_but_prefers_email(
     assert sms_outbox == []
 
 
-def test_it_texts_a_consenting_contact_in_at_most_320_characters_with_the_portal_link(
+def test_it_texts_a_consenting_contact_in_at_most_sms_max_segments_with_the_portal_link(
     job: Job, sms_outbox, django_capture_on_commit_callbacks
 ) -> None:
     sam = texting_contact(job.customer)
@@ -218,9 +219,10 @@ def test_it_texts_a_consenting_contact_in_at_most_320_characters_with_the_portal
     [sms] = sms_outbox
     link = short_portal_url(sam, job)
     assert sms.to == "+33 6 12 34 56 78"
-    assert len(sms.text) <= SMS_MAX_LENGTH
+    assert measure(sms.text).segments <= settings.SMS_MAX_SEGMENTS
     assert sms.text.endswith(" " + link)  # never the link
-    assert "A very long personal word. A very long…" in sms.text  # the note was shortened, at a word
+    assert "A very long personal word. A very long..." in sms.text  # the note was shortened, at a word
+    assert measure(sms.text).encoding == "GSM-7"  # "..." rather than "…": still GSM-7
     assert len(link) == len("http://testserver/portal/s//") + 36  # a short link: room for the words
     [message] = messages(job)
     assert (message.channel, message.status, message.provider_message_id) == ("sms", "sent", sms.provider_id)
@@ -235,6 +237,13 @@ def sms_body(*parts: tuple[str, str]) -> str:
 LINK_120 = "https://portal.example.com/portal/enter/" + "x" * 80
 
 
+@pytest.fixture
+def two_segments(settings) -> None:
+    """Text messages of at most 2 segments: 306 characters of plain text (GSM-7)."""
+    settings.SMS_MAX_SEGMENTS = 2
+
+
+@pytest.mark.usefixtures("two_segments")
 def test_an_sms_leaves_out_a_part_that_does_not_fit_rather_than_cut_a_phone_number() -> None:
     first = "Brightside: your job J-2026-0042 has moved on: " + "Installation scheduled and confirmed" * 3 + "."
     body = sms_body(
@@ -245,12 +254,13 @@ def test_an_sms_leaves_out_a_part_that_does_not_fit_rather_than_cut_a_phone_numb
 
     text = _sms_text(body, LINK_120)
 
-    assert len(text) <= SMS_MAX_LENGTH
+    assert measure(text).segments <= settings.SMS_MAX_SEGMENTS
     assert text.endswith(" " + LINK_120)
     assert "Next: Installed, 12 March." in text
     assert "+33" not in text  # no room for the whole number: the part is left out, not cut
 
 
+@pytest.mark.usefixtures("two_segments")
 def test_an_sms_gives_a_persons_words_the_room_the_facts_leave() -> None:
     note = "We will come with the ladder, so please clear the way to the attic before nine in the morning."
     body = sms_body(
@@ -262,16 +272,18 @@ def test_an_sms_gives_a_persons_words_the_room_the_facts_leave() -> None:
 
     text = _sms_text(body, LINK_120)
 
-    assert len(text) <= SMS_MAX_LENGTH
+    assert measure(text).segments <= settings.SMS_MAX_SEGMENTS
     facts = "Next: Installed, 12 March. Questions: Bob +33 1 99 00 12 02 " + LINK_120
     assert text.endswith(facts)
     kept = text.removesuffix(" " + facts).removeprefix(
         "Brightside: your job J-2026-0042 has moved on: Installation scheduled. "
     )
-    assert kept.endswith("…") and note.startswith(kept.removesuffix("…"))  # cut at a word
+    assert kept.endswith("...") and note.startswith(kept.removesuffix("..."))  # cut at a word
+    assert note[len(kept.removesuffix("..."))] == " "
     assert len(kept) >= SMS_MIN_CUT
 
 
+@pytest.mark.usefixtures("two_segments")
 def test_an_sms_leaves_out_a_persons_words_when_only_a_scrap_would_fit() -> None:
     body = sms_body(
         ("", "Brightside: your job J-2026-0042 has moved on: " + "a stage with a very long name " * 3 + "."),
@@ -290,7 +302,7 @@ def test_a_short_note_goes_in_the_text_message(job: Job, sms_outbox, django_capt
 
     [sms] = sms_outbox
     assert "Bring the gate key." in sms.text  # and ended as a sentence
-    assert len(sms.text) <= SMS_MAX_LENGTH
+    assert measure(sms.text).segments <= settings.SMS_MAX_SEGMENTS
 
 
 def test_a_reason_that_ends_its_sentence_gets_no_second_full_stop(job: Job) -> None:
@@ -323,7 +335,7 @@ def test_it_leaves_a_call_to_make_for_a_contact_who_prefers_the_phone(
     [message] = messages(job)
     assert (message.channel, message.status, message.to_address) == ("phone", "call_pending", "+33 6 98 76 54 32")
     assert "Paul Caller" in message.body_text
-    assert "+33 6 98 76 54 32" in message.body_text
+    assert "06 98 76 54 32" in message.body_text  # the team reads a French number in its national form
     assert "Order confirmed" in message.body_text
     assert message.sent_at is None
     assert callbacks == []

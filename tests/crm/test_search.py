@@ -173,9 +173,11 @@ def test_the_customers_and_jobs_lists_find_a_phone_number_too(staff: Client, ler
     assert job.reference in jobs
 
 
-def test_a_sign_in_link_by_number_finds_the_contact_by_its_digits(leroy: Contact) -> None:
+def test_a_sign_in_link_by_number_finds_the_contact_by_its_number_however_written(leroy: Contact) -> None:
     from crm.services.contacts import contacts_with_phone
 
-    assert [c.pk for c in contacts_with_phone("0612345678")] == [leroy.pk]
-    assert [c.pk for c in contacts_with_phone("06 12 34 56 78")] == [leroy.pk]
-    assert contacts_with_phone("+33612345678") == []  # the full digit string, as before: no country guessed
+    # Compared in E.164, a number without its country code read as one of PHONE_DEFAULT_REGION (FR).
+    for typed in ("0612345678", "06 12 34 56 78", "+33612345678", "0033 6 12 34 56 78"):
+        assert [c.pk for c in contacts_with_phone(typed)] == [leroy.pk], typed
+    assert contacts_with_phone("06 12 34 56 79") == []
+    assert contacts_with_phone("06 12 34") == []  # not a whole number

@@ -462,3 +462,11 @@ class TestSeeding:
 
             assert Job.objects.count() == 20
             assert late_job_titles() == LATE_TITLES
+
+
+def test_it_refuses_to_seed_with_a_real_sms_provider(settings) -> None:
+    from django.core.management import CommandError, call_command
+
+    settings.SMS_BACKEND = "crm.sms_twilio.TwilioSmsBackend"
+    with pytest.raises(CommandError, match="would be texted for real"):
+        call_command("seed_demo", "--quiet")

@@ -32,7 +32,7 @@ def _frozen(time_machine) -> None:
 
 @pytest.fixture
 def sam(customer: Customer) -> Contact:
-    return Contact.objects.create(customer=customer, name="Sam", email="sam@example.com", phone="+33 6 39 98 00 01")
+    return Contact.objects.create(customer=customer, name="Sam", email="sam@example.com", phone="+33612345601")
 
 
 def test_it_records_sms_consent_with_time_and_source(sam: Contact) -> None:
@@ -55,6 +55,20 @@ def test_it_needs_a_phone_and_a_source_for_consent(sam: Contact, contact: Contac
         contact_give_sms_consent(contact=sam, source=" ")
 
 
+def test_it_refuses_texts_to_a_number_they_cannot_reach(customer: Customer) -> None:
+    landline = Contact.objects.create(customer=customer, name="Office", email="o@example.com", phone="+33142685300")
+    unparsed = Contact.objects.create(customer=customer, name="Old", email="old@example.com", phone="06 12 3")
+    with pytest.raises(DomainError, match=r"01 42 68 53 00 cannot receive text messages: it is not a mobile number\."):
+        contact_give_sms_consent(contact=landline, source="phone call")
+    with pytest.raises(DomainError, match="06 12 3 cannot receive text messages"):
+        contact_give_sms_consent(contact=unparsed, source="phone call")
+    # A consent on record from before (a landline then): SMS still cannot be chosen.
+    Contact.objects.filter(pk=landline.pk).update(sms_consent_at=NOW, sms_consent_source="order form")
+    with pytest.raises(DomainError, match="cannot receive text messages"):
+        contact_set_preferred_channel(contact=landline, channel="sms")
+    assert contact_set_preferred_channel(contact=landline, channel="phone").preferred_channel == "phone"
+
+
 def test_it_refuses_sms_without_consent(sam: Contact) -> None:
     with pytest.raises(DomainError, match="once you have agreed"):
         contact_set_preferred_channel(contact=sam, channel="sms")
@@ -73,7 +87,7 @@ def test_it_falls_back_to_a_call_without_an_email_address(customer: Customer) ->
     texter = Contact.objects.create(
         customer=customer,
         name="T",
-        phone="+33 6 39 98 00 02",
+        phone="+33612345602",
         preferred_channel="sms",
         sms_consent_at=NOW,
         sms_consent_source="order form",

@@ -156,10 +156,13 @@ def test_it_refuses_bad_contact_details(customer, fields, error_field):
     assert not Contact.objects.exists()
 
 
-DIALABLE = "Enter a phone number that can be dialled: 6 to 15 digits, with an optional + in front;"
+INVALID = (
+    "Enter a valid phone number, e.g. 06 12 34 56 78 or +33 6 12 34 56 78. "
+    "A number without a country code is read as a number in France."
+)
 
 
-def test_it_refuses_a_new_contact_whose_phone_cannot_be_dialled(customer):
+def test_it_refuses_a_new_contact_whose_phone_is_not_a_number(customer):
     with pytest.raises(ValidationError) as error:
         contact_create(
             customer=customer,
@@ -169,23 +172,69 @@ def test_it_refuses_a_new_contact_whose_phone_cannot_be_dialled(customer):
             sms_consent=True,
             sms_consent_source="phone call",
         )
-    [message] = error.value.message_dict["phone"]
-    assert message.startswith(DIALABLE)
+    assert error.value.message_dict["phone"] == [INVALID]
+    assert error.value.error_dict["phone"][0].code == "invalid_phone"
     assert not Contact.objects.exists()
 
 
-def test_it_refuses_a_phone_that_cannot_be_dialled_on_update(contact):
+def test_it_refuses_a_phone_that_is_not_a_number_on_update(contact):
     with pytest.raises(ValidationError) as error:
         contact_update(contact=contact, **_details(contact, phone="06 12 3"))
-    assert error.value.message_dict["phone"][0].startswith(DIALABLE)
+    assert error.value.message_dict["phone"] == [INVALID]
     contact.refresh_from_db()
     assert contact.phone == ""
 
 
-def test_it_keeps_a_dialable_phone_as_typed(customer):
-    contact = contact_create(customer=customer, name="Paul", phone=" +1 (514) 555-0199 ", preferred_channel="phone")
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        (" +1 (514) 555-0199 ", "+15145550199"),
+        ("06 12 34 56 78", "+33612345678"),
+        ("0033 1 42 68 53 00", "+33142685300"),
+        ("+44 7400 123456", "+447400123456"),
+    ],
+)
+def test_it_stores_a_phone_in_e164(customer, typed, stored):
+    contact = contact_create(customer=customer, name="Paul", phone=typed, preferred_channel="phone")
     contact.refresh_from_db()
-    assert contact.phone == "+1 (514) 555-0199"
+    assert contact.phone == stored
+
+
+def test_it_keeps_an_old_number_it_cannot_read_while_it_is_left_as_it_is(contact):
+    # From before E.164: migration 0019 kept it as typed (phones_unparsed lists it).
+    Contact.objects.filter(pk=contact.pk).update(phone="06 12 3")
+    contact.refresh_from_db()
+    contact_update(contact=contact, **_details(contact, name="Marie D."))
+    contact.refresh_from_db()
+    assert (contact.name, contact.phone) == ("Marie D.", "06 12 3")
+    with pytest.raises(ValidationError) as error:
+        contact_update(contact=contact, **_details(contact, phone="06 12 4"))
+    assert error.value.message_dict["phone"] == [INVALID]
+
+
+def test_it_refuses_texts_to_a_landline(customer):
+    with pytest.raises(ValidationError) as error:
+        contact_create(
+            customer=customer, name="Jean", phone="01 42 68 53 00", sms_consent=True, sms_consent_source="form"
+        )
+    assert error.value.message_dict["phone"] == [
+        "01 42 68 53 00 cannot receive text messages: it is not a mobile number."
+    ]
+    # Consent on record, then the number changed to a landline: texts can no longer be preferred.
+    texter = contact_create(
+        customer=customer,
+        name="Paul",
+        phone="06 12 34 56 78",
+        preferred_channel=Contact.Channel.SMS,
+        sms_consent=True,
+        sms_consent_source="form",
+    )
+    with pytest.raises(ValidationError) as error:
+        contact_update(contact=texter, **_details(texter, phone="01 42 68 53 00"))
+    assert "cannot receive text messages" in error.value.message_dict["preferred_channel"][0]
+    contact_update(contact=texter, **_details(texter, phone="01 42 68 53 00", preferred_channel="phone"))
+    texter.refresh_from_db()
+    assert (texter.phone, texter.preferred_channel) == ("+33142685300", "phone")
 
 
 def test_it_refuses_a_contact_with_neither_email_nor_phone(customer):

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from crm.models import Campaign, Contact, Customer, Message
-from crm.services.campaigns import CampaignDetails, campaign_create, campaign_send_start
+from crm.services.campaigns import CampaignDetails, campaign_create, campaign_send_start, texts
 
 pytestmark = pytest.mark.django_db
 
@@ -122,7 +122,7 @@ class TestAccess:
 
     def test_get_never_changes_a_sending_campaign_either(self, staff, campaign, bob, monkeypatch):
         monkeypatch.setattr("crm.services.campaigns._enqueue", lambda campaign_id: None)
-        campaign_send_start(campaign=campaign, actor=bob)
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         before = snapshot()
         for method, url in all_urls(campaign):
             if method == "get":
@@ -205,7 +205,7 @@ class TestWriting:
 
     def test_a_sent_campaign_cannot_be_edited(self, staff, campaign, bob, monkeypatch):
         monkeypatch.setattr("crm.services.campaigns._enqueue", lambda campaign_id: None)
-        campaign_send_start(campaign=campaign, actor=bob)
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         url = reverse("crm:campaign_edit", args=[campaign.public_id])
         response = staff.post(url, {**FORM, "title": "Too late"})
         assert response["Location"] == reverse("crm:campaign", args=[campaign.public_id])
@@ -262,6 +262,37 @@ class TestSendAndProgress:
         assert (campaign.status, campaign.queued, campaign.sent_by) == (Campaign.Status.SENT, 2, bob)
         assert Message.objects.filter(kind=Message.Kind.TIP).count() == 2
 
+    def test_a_campaign_by_text_says_how_many_text_messages_and_asks_to_confirm_them(
+        self, staff, campaign, customer, bob, django_capture_on_commit_callbacks
+    ):
+        # Two contacts who chose texts: the French one's message is longer than one segment.
+        for name, language in (("Luc Martin", "fr"), ("Ann Lee", "en")):
+            Contact.objects.create(
+                customer=customer,
+                name=name,
+                phone="+33612345678",
+                language=language,
+                preferred_channel="sms",
+                sms_consent_at=timezone.now(),
+                sms_consent_source="order form",
+            )
+        Campaign.objects.filter(pk=campaign.pk).update(body_fr="Un filtre propre économise l'énergie. " * 5)
+        cost = texts(campaign)
+        assert cost.contacts == 2 and cost.total == sum(row.length.segments for row in cost.by_language) > 2
+        page = staff.get(campaign.get_absolute_url()).content.decode()
+        assert f'name="texts_confirmed" value="{cost.total}"' in page
+        assert f"sending it takes up to {cost.total} paid text messages" in page
+        url = reverse("crm:campaign_send", args=[campaign.public_id])
+        # Not confirmed, or confirmed for another count (the audience changed since): not sent.
+        for data in ({}, {"texts_confirmed": str(cost.total - 1)}, {"texts_confirmed": "x" * 20}):
+            response = staff.post(url, data, follow=True)
+            assert f"This campaign takes {cost.total} text messages" in response.content.decode()
+            assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.DRAFT
+        with django_capture_on_commit_callbacks(execute=True):
+            staff.post(url, {"texts_confirmed": str(cost.total)})
+        assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENT
+        assert Message.objects.filter(kind=Message.Kind.TIP, channel="sms").count() == 2
+
     def test_an_ended_campaign_is_not_sent(self, staff, campaign):
         Campaign.objects.filter(pk=campaign.pk).update(starts_on=date(2026, 2, 1), ends_on=date(2026, 2, 28))
         response = staff.post(reverse("crm:campaign_send", args=[campaign.public_id]), follow=True)
@@ -270,7 +301,7 @@ class TestSendAndProgress:
 
     def test_the_progress_fragment_polls_until_sent(self, staff, campaign, bob, monkeypatch):
         monkeypatch.setattr("crm.services.campaigns._enqueue", lambda campaign_id: None)
-        campaign_send_start(campaign=campaign, actor=bob)
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         url = reverse("crm:campaign_progress", args=[campaign.public_id])
         response = staff.get(url)
         assert response.status_code == 200
@@ -292,7 +323,7 @@ class TestSendAndProgress:
     def test_a_stalled_sending_offers_to_go_on(self, staff, campaign, bob, monkeypatch, time_machine):
         enqueued: list[int] = []
         monkeypatch.setattr("crm.services.campaigns._enqueue", enqueued.append)
-        campaign_send_start(campaign=campaign, actor=bob)
+        campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         time_machine.shift(timedelta(minutes=5))
         page = staff.get(reverse("crm:campaign", args=[campaign.public_id])).content.decode()
         assert "Go on sending" in page

@@ -406,33 +406,59 @@ def test_it_refuses_bad_contact_details(staff_client, customer, changes, field, 
     assert not Contact.objects.exists()
 
 
-DIALABLE = "Enter a phone number that can be dialled: 6 to 15 digits, with an optional + in front;"
+INVALID = (
+    "Enter a valid phone number, e.g. 06 12 34 56 78 or +33 6 12 34 56 78. "
+    "A number without a country code is read as a number in France."
+)
 
 
-@pytest.mark.parametrize("phone", ["call me maybe", "12345", "+33 6 12 34 56 78 ext 2"])
-def test_it_refuses_a_phone_that_cannot_be_dialled(staff_client, customer, phone):
+@pytest.mark.parametrize("phone", ["call me maybe", "12345", "+33 6 12 34 56 78 ext 2", "+999 1234"])
+def test_it_refuses_a_phone_that_is_not_a_number(staff_client, customer, phone):
     response = staff_client.post(
         reverse("crm:contact_new", args=[customer.pk]),
         contact_data(phone=phone, preferred_channel="sms", sms_consent="on", sms_consent_source="phone call"),
     )
     assert response.status_code == 200
     [error] = response.context["form"].errors["phone"]
-    assert error.startswith(DIALABLE)
-    assert DIALABLE in response.content.decode()
+    assert error == INVALID
+    assert INVALID in response.content.decode()
     assert not Contact.objects.exists()
 
 
-def test_it_refuses_a_phone_that_cannot_be_dialled_on_edit(staff_client, contact):
+def test_it_refuses_a_phone_that_is_not_a_number_on_edit(staff_client, contact):
     response = staff_client.post(reverse("crm:contact_edit", args=[contact.pk]), contact_data(phone="call me maybe"))
     assert response.status_code == 200
-    assert response.context["form"].errors["phone"][0].startswith(DIALABLE)
+    assert response.context["form"].errors["phone"] == [INVALID]
     contact.refresh_from_db()
     assert contact.phone == ""
 
 
-def test_it_keeps_a_phone_as_typed(staff_client, customer):
-    staff_client.post(reverse("crm:contact_new", args=[customer.pk]), contact_data(phone="(514) 555-0199"))
-    assert Contact.objects.get(name="Jean Martin").phone == "(514) 555-0199"
+@pytest.mark.parametrize(
+    ("typed", "stored", "shown"),
+    [
+        ("06 12 34 56 78", "+33612345678", "06 12 34 56 78"),
+        ("+1 (514) 555-0199", "+15145550199", "+1 514-555-0199"),
+    ],
+)
+def test_it_stores_a_phone_in_e164_and_shows_it_as_read(staff_client, customer, typed, stored, shown):
+    staff_client.post(reverse("crm:contact_new", args=[customer.pk]), contact_data(phone=typed))
+    contact = Contact.objects.get(name="Jean Martin")
+    assert contact.phone == stored
+    page = staff_client.get(reverse("crm:contact_edit", args=[contact.pk])).content.decode()
+    assert f'value="{shown}"' in page  # edited as people read it, saved back to the same number
+    assert f"<td>{shown}</td>" in staff_client.get(reverse("crm:customer", args=[customer.pk])).content.decode()
+
+
+def test_it_refuses_texts_to_a_landline(staff_client, customer):
+    response = staff_client.post(
+        reverse("crm:contact_new", args=[customer.pk]),
+        contact_data(phone="01 42 68 53 00", sms_consent="on", sms_consent_source="phone call"),
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["phone"] == [
+        "01 42 68 53 00 cannot receive text messages: it is not a mobile number."
+    ]
+    assert not Contact.objects.exists()
 
 
 def test_it_refuses_a_contact_with_neither_email_nor_phone(staff_client, customer):

@@ -338,6 +338,14 @@ def _message(w: World) -> dict[str, Any]:
     return {"message-contacts": [w.contact.pk], "message-body": "Parts arrived"}
 
 
+def _text(w: World) -> dict[str, Any]:
+    # The contact agreed to texts (the world's contact, given a mobile number and that consent).
+    Contact.objects.filter(pk=w.contact.pk).update(
+        phone="+33612345678", sms_consent_at=datetime(2026, 2, 1, tzinfo=business_zone()), sms_consent_source="form"
+    )
+    return {"text-contact": w.contact.pk, "text-body": "Parts arrived"}
+
+
 def _logged_request(w: World) -> dict[str, Any]:
     return {
         "request-body": "A quote for a second charger",
@@ -476,6 +484,8 @@ FORMS: dict[str, Callable[[World], list[Submission]]] = {
     ],
     "job_send_message": lambda w: [Submission("post", _message(w), ("message-body",))],
     "job_message_preview": lambda w: [Submission("get", _message(w), ("message-body",))],
+    "job_send_text": lambda w: [Submission("post", _text(w), ("text-body",))],
+    "job_text_preview": lambda w: [Submission("get", _text(w), ("text-body",))],
     "job_reassign": lambda w: [
         Submission("post", {"owner-owner": w.colleague.pk, "owner-reason": "Holiday"}, ("owner-reason",))
     ],

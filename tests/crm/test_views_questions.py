@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
@@ -18,6 +19,7 @@ from crm.reports import Period, health_report
 from crm.services import delivery
 from crm.services.jobs import job_complete, job_create
 from crm.services.questions import question_answer
+from crm.sms_segments import measure
 from crm.workdays import end_of_business_day
 
 pytestmark = pytest.mark.django_db
@@ -235,7 +237,7 @@ def test_a_text_message_acknowledgement_fits_and_says_the_date(staff: Client, li
 
     ack = acknowledgement(Question.objects.get())
     assert ack.channel == Message.Channel.SMS
-    assert len(ack.body_text) <= 320
+    assert measure(ack.body_text).segments <= settings.SMS_MAX_SEGMENTS
     assert "thank you for your call today about" in ack.body_text
     assert "We will answer by 3 March." in ack.body_text
 

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
@@ -36,7 +37,7 @@ from crm.models import (
 from crm.notify import welcome_drafts
 from crm.services.jobs import job_advance, job_create
 from crm.services.outbox import messages_queue
-from crm.sms import SMS_MAX_LENGTH
+from crm.sms_segments import measure
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY_MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=PARIS)
@@ -190,10 +191,12 @@ def test_the_text_message_carries_the_short_link_and_fits(customer, sophie, pipe
     [row] = welcomes(job)
 
     assert row.channel == Message.Channel.SMS
-    assert len(row.body_text) <= SMS_MAX_LENGTH
+    assert measure(row.body_text).segments <= settings.SMS_MAX_SEGMENTS
     assert row.body_text.endswith(short_portal_url(sophie, job))
     assert "/portal/enter/" not in row.body_text
-    assert f"thank you for your order “Heat pump installation” (job {job.reference})." in row.body_text
+    # Plain quotes (GSM-7): the curly ones would make it UCS-2, where it would not fit whole.
+    assert f'thank you for your order "Heat pump installation" (job {job.reference}).' in row.body_text
+    assert measure(row.body_text).encoding == "GSM-7"
     assert "Next: Proposal sent, 5 March." in row.body_text
     assert "Your contact: Bob +33 1 99 00 12 02" in row.body_text
 
@@ -203,7 +206,7 @@ def test_a_contact_who_prefers_a_call_gives_the_owner_a_call_to_make(customer, p
     [row] = welcomes(job)
 
     assert (row.channel, row.status) == (Message.Channel.PHONE, Message.Status.CALL_PENDING)
-    assert row.body_text.startswith("Call Paul Dupont on +33 6 98 76 54 32 (they prefer a phone call).")
+    assert row.body_text.startswith("Call Paul Dupont on 06 98 76 54 32 (they prefer a phone call).")
     assert f"Thank them for their order “Heat pump installation” (job {job.reference})" in row.body_text
     for name, day in AHEAD.items():
         assert f"- {name}: {english(day)}" in row.body_text

@@ -44,7 +44,7 @@ def john(customer: Customer) -> Contact:
         customer=customer,
         name="John Smith",
         email="john@example.com",
-        phone="+44 7700 900123",
+        phone="+447400123456",
         language="en",
         time_zone="Europe/London",
     )

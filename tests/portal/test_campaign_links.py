@@ -18,7 +18,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm.links import campaign_url
 from crm.models import Campaign, Contact, Message
-from crm.services.campaigns import CampaignDetails, campaign_create, campaign_send_start
+from crm.services.campaigns import CampaignDetails, campaign_create, campaign_send_start, texts
 from portal.access import SESSION_KEY
 
 from .conftest import PARIS
@@ -151,7 +151,7 @@ class TestEnded:
     ):
         campaign = make_campaign(bob, sent=False, language="en")
         with django_capture_on_commit_callbacks(execute=True):
-            campaign_send_start(campaign=campaign, actor=bob)
+            campaign_send_start(campaign=campaign, actor=bob, texts_confirmed=texts(campaign).total)
         message = Message.objects.get(contact=john, kind=Message.Kind.TIP)
         url = re.search(r"http://testserver(/portal/c/\S+)", message.body_text).group(1)
         visitor = Client()

@@ -29,8 +29,9 @@ def test_it_shows_the_current_preferences(john_client: Client) -> None:
     page = john_client.get(URL).text
     assert "How should we reach you?" in page
     assert "By email, at john@example.com" in page
-    assert "By text message, at +44 7700 900123" in page
-    assert "I agree to receive text messages about my jobs at +44 7700 900123." in page
+    # His British number in the international form: the portal reads numbers as French ones.
+    assert "By text message, at +44 7400 123456" in page
+    assert "I agree to receive text messages about my jobs at +44 7400 123456." in page
     assert '<option value="Europe/London" selected>Europe/London</option>' in page
     assert 'aria-current="page"' in page
 
@@ -85,6 +86,26 @@ def test_it_does_not_offer_sms_without_a_phone_number(client: Client, contact: C
     assert response.status_code == 200
     contact.refresh_from_db()
     assert contact.preferred_channel == "email"
+
+
+def test_it_offers_texts_only_to_a_mobile_number(client: Client, contact: Contact) -> None:
+    # A landline: called, never texted. A consent on record from before stays as it is.
+    earlier = MONDAY_MORNING.replace(month=1)
+    Contact.objects.filter(pk=contact.pk).update(
+        phone="+33142685300", sms_consent_at=earlier, sms_consent_source="signed order form"
+    )
+    page = sign_in(client, contact).get(URL).text
+    assert 'value="sms"' not in page
+    assert "sms_consent" not in page
+    assert "01 42 68 53 00" in page  # offered a call, at a French number as it is read in France
+    response = client.post(URL, form_data(preferred_channel="phone", language="fr"))
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    assert (contact.preferred_channel, contact.sms_consent_at) == ("phone", earlier)
+    response = client.post(URL, form_data(preferred_channel="sms", sms_consent="on", language="fr"))
+    assert response.status_code == 200
+    contact.refresh_from_db()
+    assert contact.preferred_channel == "phone"
 
 
 def test_it_opts_out_of_non_essential_messages_and_back_in(john_client: Client, john: Contact) -> None:

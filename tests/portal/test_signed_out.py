@@ -162,7 +162,7 @@ def test_it_explains_a_malformed_address(client: Client, db) -> None:
     assert link_messages() == []
 
 
-@pytest.mark.parametrize("typed", ["not an address", "06 12 3", "+33 6 12 34 56 78 ext 9", "++33612345678"])
+@pytest.mark.parametrize("typed", ["not an address", "06 12 3", "+33 6 12 34 56 78 ext 9", "+999 1234", "123"])
 def test_it_explains_what_is_neither_an_address_nor_a_number(client: Client, db, typed: str) -> None:
     response = ask_for_link(client, typed)
     assert response.status_code == 200
@@ -232,7 +232,7 @@ def paul(customer: Customer) -> Contact:
     return Contact.objects.create(
         customer=customer,
         name="Paul Martin",
-        phone="+33 6 12 34 56 78",
+        phone="+33612345678",  # as numbers are stored: E.164
         preferred_channel="sms",
         sms_consent_at=timezone.now(),
         sms_consent_source="signed order form",
@@ -248,10 +248,10 @@ def test_it_texts_a_link_to_a_phone_only_contact_who_agreed(
         response = ask_for_link(client, "+33612345678", job)
     assert response["Location"] == reverse("portal:link_sent")
     [message] = link_messages()
-    assert (message.contact, message.channel, message.to_address) == (paul, "sms", "+33 6 12 34 56 78")
+    assert (message.contact, message.channel, message.to_address) == (paul, "sms", "+33612345678")
     assert message.status == Message.Status.SENT
     [sms] = MemorySmsBackend.outbox
-    assert sms.to == "+33 6 12 34 56 78"
+    assert sms.to == "+33612345678"
     # The texted (short) link signs Paul in and opens the job.
     link = re.search(r"http://testserver(/portal/s/\S+)", sms.text)[1]
     fresh = Client()
@@ -259,19 +259,38 @@ def test_it_texts_a_link_to_a_phone_only_contact_who_agreed(
     assert fresh.get(reverse("portal:job", args=[job.public_id])).status_code == 200
 
 
-@pytest.mark.parametrize("typed", ["+33 6 12 34 56 78", "+33 6.12.34.56.78", "+33 (6) 12-34-56-78", "33612345678"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "+33 6 12 34 56 78",
+        "+33 6.12.34.56.78",
+        "+33 (6) 12-34-56-78",
+        "33612345678",
+        "0033 6 12 34 56 78",
+        # Without its country code: a number of PHONE_DEFAULT_REGION (France), as it is written there.
+        "06 12 34 56 78",
+        "06.12.34.56.78",
+        "0612345678",
+    ],
+)
 def test_it_matches_the_number_however_it_is_written(client: Client, paul: Contact, typed: str) -> None:
     ask_for_link(client, typed)
     assert [m.contact for m in link_messages()] == [paul]
 
 
-def test_a_national_number_matches_only_the_same_national_form(
-    client: Client, paul: Contact, customer: Customer
+def test_a_number_without_its_country_code_is_read_in_the_default_region(
+    client: Client, paul: Contact, settings
 ) -> None:
-    # "06 12 34 56 78" is Paul's number written in France, but no country is guessed: it could be
-    # another country's number, so it matches only a number stored in that same form.
+    # Read as a Belgian number, "06 12 34 56 78" is no number at all: Paul's needs its +33 there.
+    settings.PHONE_DEFAULT_REGION = "BE"
     ask_for_link(client, "06 12 34 56 78")
     assert link_messages() == []
+    ask_for_link(client, "+33 6 12 34 56 78", REMOTE_ADDR="10.0.0.9")
+    assert [m.contact for m in link_messages()] == [paul]
+
+
+def test_a_number_stored_before_e164_is_found_too(client: Client, customer: Customer) -> None:
+    # Written by something other than the services (the demo, a script): the national form.
     local = Contact.objects.create(
         customer=customer,
         name="Léa Local",
@@ -279,7 +298,7 @@ def test_a_national_number_matches_only_the_same_national_form(
         sms_consent_at=timezone.now(),
         sms_consent_source="phone call",
     )
-    ask_for_link(client, "06.98.76.54.32")
+    ask_for_link(client, "+33 6 98 76 54 32")
     assert [m.contact for m in link_messages()] == [local]
 
 
@@ -296,10 +315,10 @@ def test_it_answers_the_same_for_an_unknown_number(client: Client, paul: Contact
 def test_it_sends_nothing_by_text_without_consent_and_says_the_same(
     client: Client, customer: Customer, paul: Contact, django_capture_on_commit_callbacks
 ) -> None:
-    Contact.objects.create(customer=customer, name="No Consent", phone="+33 7 11 22 33 44", preferred_channel="phone")
+    Contact.objects.create(customer=customer, name="No Consent", phone="+33781223344", preferred_channel="phone")
     MemorySmsBackend.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        without_consent = ask_for_link(client, "+33 7 11 22 33 44")
+        without_consent = ask_for_link(client, "+33 7 81 22 33 44")
     assert link_messages() == []
     assert MemorySmsBackend.outbox == []
     assert not Message.objects.exists()  # not even a call task for the owner
@@ -313,7 +332,7 @@ def test_it_sends_nothing_by_text_without_consent_and_says_the_same(
 
 def test_a_number_of_a_contact_reached_by_email_brings_an_email(client: Client, john: Contact) -> None:
     # John has a mobile on file but never agreed to texts: the link goes where we reach him.
-    ask_for_link(client, "+44 7700 900123")
+    ask_for_link(client, "+44 7400 123456")
     [message] = link_messages()
     assert (message.contact, message.channel, message.to_address) == (john, "email", "john@example.com")
 

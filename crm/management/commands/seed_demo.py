@@ -16,6 +16,8 @@ from crm.errors import DomainError
 from crm.models import Contact, Customer, Job, JobEvent, Message, Milestone, Pipeline, StageTemplate, Visit
 from crm.workdays import business_today
 
+DEMO_SMS_BACKENDS = ("crm.sms.ConsoleSmsBackend", "crm.sms.MemorySmsBackend")
+
 
 class Command(BaseCommand):
     help = (
@@ -33,6 +35,13 @@ class Command(BaseCommand):
             raise CommandError(
                 "DEBUG is off: set DEMO_PASSWORD to seed demo logins outside development "
                 f"(the default '{DEFAULT_PASSWORD}' is only used with DJANGO_DEBUG=1)."
+            )
+        # The demo's contacts who agreed to texts have numbers texts reach (crm.demo): only ever
+        # printed or kept, never sent.
+        if settings.SMS_BACKEND not in DEMO_SMS_BACKENDS:
+            raise CommandError(
+                f"SMS_BACKEND is {settings.SMS_BACKEND}: the demo's contacts would be texted for real. "
+                "Seed the demo with the console SMS backend (leave SMS_BACKEND unset)."
             )
         verbosity = 0 if quiet else verbosity
         try:

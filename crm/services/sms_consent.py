@@ -1,0 +1,113 @@
+"""Who may be texted, as the customers themselves said it by text: STOP (or the provider refusing
+a number that unsubscribed) takes a number off — every contact with that number loses their SMS
+consent, and no text is handed to the provider for it again (crm.services.delivery checks) —
+START puts it back, and a customer who texts us first has agreed to texts ("texted us"), unless
+that number opted out.
+
+Each change is on the record where the team looks: the contact's consent (time and source), an
+event on their most recently active job, and an alert to its owner when texts stop."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from crm import phones
+from crm.models import Contact, Job, JobEvent, SmsOptOut
+from crm.services.alerts import alert_owner
+from crm.services.contacts import contact_give_sms_consent, contact_withdraw_sms_consent, contacts_with_phone
+from crm.services.events import record_event
+
+logger = logging.getLogger(__name__)
+
+
+def is_opted_out(number: str) -> bool:
+    """Whether ``number`` (as stored or typed: compared in E.164) asked for no more texts."""
+    return bool(number) and SmsOptOut.objects.filter(number=phones.e164_or_none(number) or number).exists()
+
+
+def contacts_with_number(number: str) -> list[Contact]:
+    """The contacts whose number is ``number``, however it was stored (indexed: contacts_with_phone)."""
+    return sorted(contacts_with_phone(number), key=lambda contact: contact.pk)
+
+
+def latest_job(contacts: list[Contact]) -> Job | None:
+    """The most recently active job of these contacts: an open one first, then the last changed."""
+    if not contacts:
+        return None
+    jobs = Job.objects.filter(contacts__in=contacts).select_related("owner", "customer").distinct()
+    open_job = jobs.filter(status__in=Job.OPEN_STATUSES).order_by("-updated_at", "-pk").first()
+    return open_job or jobs.order_by("-updated_at", "-pk").first()
+
+
+# How a consent came, as the team reads it on the contact (in the site's language).
+TEXTED_US = gettext_noop("texted us")
+TEXTED_START = gettext_noop("texted START")
+
+
+def _source(text: str) -> str:
+    with translation.override(settings.LANGUAGE_CODE):
+        return _(text)
+
+
+@transaction.atomic
+def sms_opt_out(*, number: str, source: str, said: str = "", at: datetime | None = None) -> SmsOptOut:
+    """No more texts to ``number``, from now: recorded once (a second STOP changes nothing), every
+    contact with the number without SMS consent (a contact who preferred texts falls back to email
+    or a call), the owner of their latest job told."""
+    at = at or timezone.now()
+    contacts = contacts_with_number(number)
+    row, created = SmsOptOut.objects.get_or_create(
+        number=number,
+        defaults={"contact": contacts[0] if contacts else None, "at": at, "source": source, "said": said[:160]},
+    )
+    if not created:
+        return row
+    logger.info("SMS opt-out of %s (%s: %s)", number, source, said)
+    contacts = [contact_withdraw_sms_consent(contact=contact) for contact in contacts]
+    job = latest_job(contacts)
+    if job is not None:
+        who = ", ".join(contact.name for contact in contacts)
+        record_event(job=job, kind=JobEvent.Kind.SMS_OPTED_OUT, actor=None, contact=who, number=number, said=said)
+        alert_owner(
+            job,
+            name="sms-stopped",
+            context={"contacts": contacts, "number": number, "said": said, "by_provider": source != "keyword"},
+            key=f"sms-stopped:{row.pk}",
+        )
+    return row
+
+
+@transaction.atomic
+def sms_opt_in(*, number: str, said: str, at: datetime | None = None) -> list[Contact]:
+    """Texts welcome again on ``number`` (START): the opt-out lifted and each contact with the
+    number consenting anew, "texted START" at this time."""
+    at = at or timezone.now()
+    SmsOptOut.objects.filter(number=number).delete()
+    contacts = [
+        contact_give_sms_consent(contact=contact, source=_source(TEXTED_START), at=at)
+        for contact in contacts_with_number(number)
+        if phones.can_text(number)
+    ]
+    job = latest_job(contacts)
+    if job is not None:
+        who = ", ".join(contact.name for contact in contacts)
+        record_event(job=job, kind=JobEvent.Kind.SMS_OPTED_IN, actor=None, contact=who, number=number, said=said)
+    return contacts
+
+
+def consent_by_texting(*, contact: Contact, job: Job | None, at: datetime) -> bool:
+    """A contact who texts us first has agreed to texts — unless their number opted out, or it is
+    not one that receives texts. True when that consent was recorded now."""
+    if contact.sms_consent_at is not None or is_opted_out(contact.phone) or not phones.can_text(contact.phone):
+        return False
+    contact_give_sms_consent(contact=contact, source=_source(TEXTED_US), at=at)
+    if job is not None:
+        record_event(job=job, kind=JobEvent.Kind.SMS_CONSENT_GIVEN, actor=None, contact=contact.name)
+    return True
