@@ -9,9 +9,10 @@ The answer's message SID is the provider message id the outbox stores. Twilio's 
 client reference field, so the outbox id (``reference``) rides in the StatusCallback's query
 (``?outbox=<id>``): a status callback finds its row even before the SID is stored.
 
-Numbers are stored as people typed them ("06 12 34 56 78"); Twilio wants E.164, so each is read
-with libphonenumber (``PHONE_DEFAULT_REGION`` for a number without its country code) and sent as
-"+33612345678". One it cannot read is sent as typed, and Twilio's refusal (21211) fails it.
+Numbers are stored in E.164 (crm.phones) and the outbox hands the backend the number as crm.phones
+reads it; a number given some other way ("06 12 34 56 78") is read by the same rule
+(``PHONE_DEFAULT_REGION`` for a number without its country code) and sent as "+33612345678". One
+it cannot read is sent as given, and Twilio's refusal (21211) fails it.
 
 What Twilio's answer means for the outbox (``crm.sms``):
 
@@ -35,7 +36,6 @@ import re
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import phonenumbers
 import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -45,6 +45,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from crm import phones
 from crm.sms import SmsError, SmsRefused
 
 logger = logging.getLogger(__name__)
@@ -111,15 +112,9 @@ def is_sender_id(sender: str) -> bool:
 
 
 def e164(phone: str) -> str:
-    """The number as Twilio wants it ("06 12 34 56 78" → "+33612345678" with the FR region); the
-    number as typed when libphonenumber cannot read it (Twilio then refuses it: 21211)."""
-    try:
-        number = phonenumbers.parse(phone, settings.PHONE_DEFAULT_REGION)
-    except phonenumbers.NumberParseException:
-        return phone.strip()
-    if not phonenumbers.is_possible_number(number):
-        return phone.strip()
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    """The number as Twilio wants it ("06 12 34 56 78" → "+33612345678" with the FR region), by
+    crm.phones' one rule; as given when that rule cannot read it (Twilio then refuses it: 21211)."""
+    return phones.e164_or_none(phone) or phone.strip()
 
 
 class ApiHttpClient(TwilioHttpClient):
@@ -163,7 +158,7 @@ class ApiHttpClient(TwilioHttpClient):
         )
 
 
-def _configuration() -> dict[str, Any]:
+def configuration() -> dict[str, Any]:
     """The settings the backend needs, checked: ImproperlyConfigured says what to fix."""
     account_sid = str(getattr(settings, "TWILIO_ACCOUNT_SID", "") or "").strip()
     auth_token = str(getattr(settings, "TWILIO_AUTH_TOKEN", "") or "").strip()
@@ -289,7 +284,7 @@ class TwilioSmsBackend:
     """``send(to, text, *, reference) -> message SID`` through Twilio (see the module's docstring)."""
 
     def __init__(self) -> None:
-        config = _configuration()
+        config = configuration()
         self.messaging_service_sid: str = config["service_sid"]
         self.sender: str = config["sender"]
         self.http_client = ApiHttpClient(api_url=config["api_url"], timeout=config["timeout"])

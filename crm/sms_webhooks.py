@@ -3,7 +3,7 @@ crm.sms_twilio) and the texts customers send us (the number's or Messaging Servi
 comes in" URL). Each request must carry Twilio's signature (``X-Twilio-Signature``: an HMAC of the
 public URL and the form fields with the account's auth token, checked by twilio's own
 RequestValidator); without a valid one it is refused (403) and changes nothing. Without an auth
-token configured the URLs do not exist (404). The views read the form and hand it to the
+token configured the URLs do not exist (404; POST only). The views read the form and hand it to the
 services; a text that cannot be filed is kept as it arrived (nothing is lost: Twilio does not
 send an inbound text twice when we fail)."""
 
@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 # A message's SID: SM (text) or MM (with media), then 32 hex digits.
 SID_RE = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
+# An outbox id, a count: ASCII digits only (str.isdigit() takes "²", which int() refuses).
+DIGITS_RE = re.compile(r"[0-9]{1,18}")
 # An empty TwiML answer: nothing said back here (answers go through the outbox).
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -81,7 +83,7 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
     message = sms_status_track(
         provider_message_id=sid,
         status=status,
-        outbox_id=outbox if outbox.isdigit() and len(outbox) <= 18 else None,
+        outbox_id=outbox if DIGITS_RE.fullmatch(outbox) else None,
         description=error_description(code) if code else "",
     )
     if message is not None and code == OPTED_OUT_CODE:
@@ -102,7 +104,7 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
         recipient=_field(request, "To", limit=64),
         # Twilio's longest inbound text is 1,600 characters; anything more is kept too.
         body=clean_text(request.POST.get("Body", "")),
-        media_count=int(media) if media.isdigit() else 0,
+        media_count=int(media) if DIGITS_RE.fullmatch(media) else 0,
     )
     try:
         sms_receive(sms=sms)

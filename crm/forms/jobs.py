@@ -9,9 +9,9 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.urls import reverse
-from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from crm import phones
 from crm.dates import day_text
 from crm.errors import DomainError
 from crm.forms.fields import IdField, ModelChoiceField, ModelMultipleChoiceField, NonWorkingDayForm, check_day
@@ -194,12 +194,15 @@ class TextForm(JobForm):
         super().__init__(*args, **kwargs)
         contact = self.fields["contact"]
         assert isinstance(contact, forms.ModelChoiceField)
-        contact.queryset = (
+        candidates = (
             self.job.customer.contacts.exclude(phone="")
             .filter(sms_consent_at__isnull=False)
             .exclude(phone__in=SmsOptOut.objects.values("number"))
-            .order_by("name")
+            .values_list("pk", "phone")
         )
+        # A consent on record for a number texts cannot reach (a landline) is no reason to offer it.
+        self.textable = [pk for pk, number in candidates if phones.can_text(number)]
+        contact.queryset = self.job.customer.contacts.filter(pk__in=self.textable).order_by("name")
         # The count of text messages, live as the text is typed (htmx; the Preview button without it).
         preview = reverse("crm:job_text_preview", args=[self.job.public_id])
         self.fields["body"].widget.attrs.update(
@@ -212,12 +215,10 @@ class TextForm(JobForm):
             }
         )
 
-    @cached_property
+    @property
     def offered(self) -> bool:
         """Whether anyone on the job's customer may be texted (else the page leaves the form out)."""
-        contact = self.fields["contact"]
-        assert isinstance(contact, forms.ModelChoiceField) and contact.queryset is not None
-        return contact.queryset.exists()
+        return bool(self.textable)
 
 
 class PersonChoiceField(ModelChoiceField):

@@ -46,7 +46,7 @@ from crm.models.jobs import (
 from crm.models.link_uses import ContactLinkUse
 from crm.models.messages import Message
 from crm.models.promises import Commitment, Question, Renegotiation
-from crm.models.sms import SmsOptOut
+from crm.models.sms import SmsOptOut, number_opted_out
 from crm.models.visits import Subcontractor, Visit, VisitKind
 
 __all__ = [
@@ -79,5 +79,6 @@ __all__ = [
     "default_contact_time_zone",
     "known_time_zones",
     "new_reply_token",
+    "number_opted_out",
     "validate_time_zone",
 ]

@@ -83,6 +83,9 @@ class Contact(models.Model):
     )
     # SMS is never sent without a recorded consent: when, and how it was given.
     sms_consent_at = models.DateTimeField(_("SMS consent given at"), null=True, blank=True)
+    # When they last said no to texts (unticked the box, or staff recorded it): texting us after
+    # that is not a yes (crm.services.sms_consent.consent_by_texting). Cleared by a new consent.
+    sms_withdrawn_at = models.DateTimeField(_("SMS consent withdrawn at"), null=True, blank=True)
     sms_consent_source = models.CharField(
         _("SMS consent source"),
         max_length=200,

@@ -436,7 +436,7 @@ class JobEvent(models.Model):
         PROMISE_MOVED = "promise_moved", _("Promise moved")
         PROMISE_BROKEN = "promise_broken", _("Promise broken")
         MESSAGE_RETRIED = "message_retried", _("Message sent again")
-        MESSAGE_ASSIGNED = "message_assigned", _("Email filed on the job")
+        MESSAGE_ASSIGNED = "message_assigned", _("Message filed on the job")
         SMS_CONSENT_GIVEN = "sms_consent_given", _("Texted us: texts allowed")
         SMS_OPTED_OUT = "sms_opted_out", _("Asked for no more texts")
         SMS_OPTED_IN = "sms_opted_in", _("Texts allowed again")

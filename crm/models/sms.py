@@ -1,7 +1,8 @@
 """Numbers that asked for no more text messages (STOP, or the provider's own "unsubscribed"
 refusal). Kept per number, not per contact: a carrier blocks the number, and two contacts may
 share one. While a number is here no text is handed to the provider for it (crm.services.delivery);
-START takes it off. Written by crm.services.sms_inbound."""
+START takes it off. Written by crm.services.sms_consent (a STOP texted, the provider's refusal
+or its status callback)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm import phones
 from crm.models.customers import Contact
 
 
@@ -40,3 +42,8 @@ class SmsOptOut(models.Model):
 
     def __str__(self) -> str:
         return f"{self.number} ({self.get_source_display()})"
+
+
+def number_opted_out(number: str) -> bool:
+    """Whether ``number`` (as stored or typed: compared in E.164) asked for no more texts."""
+    return bool(number) and SmsOptOut.objects.filter(number=phones.e164_or_none(number) or number).exists()

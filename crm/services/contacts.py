@@ -31,10 +31,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm import phones
 from crm.errors import DomainError
-from crm.models import Contact, ContactLinkUse, Job, Message, known_time_zones
+from crm.models import Contact, ContactLinkUse, Job, Message, known_time_zones, number_opted_out
 from crm.notify import Draft, portal_link_drafts
 from crm.services.outbox import messages_queue
 from crm.workdays import business_zone
@@ -57,6 +58,12 @@ def _save(contact: Contact, fields: set[str]) -> Contact:
     return contact
 
 
+# Consent to texts is the customer's word, and so is STOP: only their START lifts it.
+OPTED_OUT_REFUSAL = gettext_lazy(
+    "This number texted STOP: we may text it again only once they text START to our number."
+)
+
+
 def fallback_channel(contact: Contact) -> str:
     """Where messages go when SMS is no longer allowed: email, else a phone call from the owner."""
     return Contact.Channel.EMAIL if contact.email else Contact.Channel.PHONE
@@ -75,10 +82,13 @@ def _give_sms_consent(contact: Contact, *, source: str, at: datetime | None) -> 
         raise DomainError(phones.cannot_text_error(contact.phone))
     if not source.strip():
         raise DomainError(_("Say how the SMS consent was given."))
+    if number_opted_out(contact.phone):
+        raise DomainError(str(OPTED_OUT_REFUSAL))
     contact.sms_consent_at = at or timezone.now()
     contact.sms_consent_source = source.strip()[:200]
+    contact.sms_withdrawn_at = None
     logger.info("Contact %s consented to SMS (%s)", contact.pk, contact.sms_consent_source)
-    return {"sms_consent_at", "sms_consent_source"}
+    return {"sms_consent_at", "sms_consent_source", "sms_withdrawn_at"}
 
 
 def _withdraw_sms_consent(contact: Contact) -> set[str]:
@@ -86,7 +96,8 @@ def _withdraw_sms_consent(contact: Contact) -> set[str]:
         return set()
     contact.sms_consent_at = None
     contact.sms_consent_source = ""
-    changed = {"sms_consent_at", "sms_consent_source"}
+    contact.sms_withdrawn_at = timezone.now()
+    changed = {"sms_consent_at", "sms_consent_source", "sms_withdrawn_at"}
     if contact.preferred_channel == Contact.Channel.SMS:
         contact.preferred_channel = fallback_channel(contact)
         changed.add("preferred_channel")

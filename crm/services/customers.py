@@ -38,8 +38,8 @@ from django.utils.translation import gettext as _
 
 from crm import phones
 from crm.errors import ConflictError, DomainError
-from crm.models import Contact, Customer, Job, JobEvent
-from crm.services.contacts import fallback_channel
+from crm.models import Contact, Customer, Job, JobEvent, number_opted_out
+from crm.services.contacts import OPTED_OUT_REFUSAL, fallback_channel
 from crm.services.events import event, record_events
 from crm.services.versions import jobs_touch
 
@@ -80,9 +80,14 @@ def _apply_sms_consent(contact: Contact, *, consent: bool, source: str, had_cons
             raise ValidationError({"phone": phones.cannot_text_error(contact.phone)})
         if not source:
             raise ValidationError({"sms_consent_source": _("Say how the contact gave their consent to SMS.")})
+        if number_opted_out(contact.phone):
+            raise ValidationError({"phone": str(OPTED_OUT_REFUSAL)})
         contact.sms_consent_at = timezone.now()
         contact.sms_consent_source = source
+        contact.sms_withdrawn_at = None
     elif not consent:
+        if had_consent:
+            contact.sms_withdrawn_at = timezone.now()
         contact.sms_consent_at = None
         contact.sms_consent_source = ""
     # Consent already on record: its time and source are the evidence and stay as they were.

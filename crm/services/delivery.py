@@ -30,6 +30,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from crm import phones
 from crm.email_backends import IDEMPOTENCY_ATTRIBUTE
 from crm.links import unsubscribe_url
 from crm.models import JobEvent, Message, SmsOptOut
@@ -169,10 +170,14 @@ def _email_handed_over(email: EmailMultiAlternatives, to_address: str) -> Handed
 def _hand_over(message: Message, *, connection: BaseEmailBackend | None = None) -> HandedOver:
     """Give the message to its channel."""
     if message.channel == Message.Channel.SMS:
+        # One reading of the number decides both who it is and where the text goes (E.164).
+        number = phones.e164_or_none(message.to_address)
+        if number is None:
+            raise SmsRefused(f"{message.to_address!r} is not a phone number a text can reach.")
         # Never a text to a number that said STOP, whatever the message and however it was queued.
-        if is_opted_out(message.to_address):
-            raise SmsRefused(f"{message.to_address} asked for no more text messages (STOP).", opted_out=True)
-        provider_id = get_sms_backend().send(message.to_address, message.body_text, reference=str(message.pk))
+        if is_opted_out(number):
+            raise SmsRefused(f"{number} asked for no more text messages (STOP).", opted_out=True)
+        provider_id = get_sms_backend().send(number, message.body_text, reference=str(message.pk))
         return HandedOver(clean_text(str(provider_id or ""))[:255])
     email = build_email(message, connection=connection)
     email.send(fail_silently=False)

@@ -20,6 +20,7 @@ from crm.errors import DomainError
 from crm.models import Commitment, Contact, Job, JobEvent, Message, Question
 from crm.notify import free_message_drafts, reachable_channel, render_draft, status_update_drafts
 from crm.services import promises
+from crm.services.contacts import contacts_with_phone
 from crm.services.events import record_event
 from crm.services.guards import ensure_contacts_of, lock_job
 from crm.services.outbox import message_send_again, messages_queue
@@ -283,13 +284,19 @@ def message_retry(*, message: Message, actor: User) -> Message:
 
 @transaction.atomic
 def inbound_assign(*, message: Message, job: Job, actor: User) -> Message:
-    """File an email that matched no job onto the job it is about."""
+    """File an email or a text that matched no job onto the job it is about (its sender, when a
+    contact of the job's customer, becomes the message's contact)."""
     message = Message.objects.select_for_update().get(pk=message.pk)
     if message.direction != Message.Direction.IN or message.job_id is not None:
-        raise DomainError(_("This email is already filed on a job."))
+        raise DomainError(_("This message is already filed on a job."))
     contact = message.contact
     if contact is None and message.from_address:
-        contact = job.customer.contacts.filter(email__iexact=message.from_address).first()
+        if message.channel == Message.Channel.SMS:
+            contact = next(
+                (c for c in contacts_with_phone(message.from_address) if c.customer_id == job.customer_id), None
+            )
+        else:
+            contact = job.customer.contacts.filter(email__iexact=message.from_address).first()
     if contact is not None and contact.customer_id != job.customer_id:
         raise DomainError(
             _("The sender is a contact of %(customer)s, not of this job's customer.")

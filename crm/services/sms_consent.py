@@ -14,14 +14,15 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crm import phones
-from crm.models import Contact, Job, JobEvent, SmsOptOut
+from crm.models import Contact, Job, JobEvent, SmsOptOut, number_opted_out
 from crm.services.alerts import alert_owner
-from crm.services.contacts import contact_give_sms_consent, contact_withdraw_sms_consent, contacts_with_phone
+from crm.services.contacts import contact_give_sms_consent, contacts_with_phone, fallback_channel
 from crm.services.events import record_event
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,11 @@ logger = logging.getLogger(__name__)
 
 def is_opted_out(number: str) -> bool:
     """Whether ``number`` (as stored or typed: compared in E.164) asked for no more texts."""
-    return bool(number) and SmsOptOut.objects.filter(number=phones.e164_or_none(number) or number).exists()
+    return number_opted_out(number)
+
+
+def _e164(number: str) -> str:
+    return phones.e164_or_none(number) or number.strip()
 
 
 def contacts_with_number(number: str) -> list[Contact]:
@@ -56,38 +61,62 @@ def _source(text: str) -> str:
         return _(text)
 
 
-@transaction.atomic
 def sms_opt_out(*, number: str, source: str, said: str = "", at: datetime | None = None) -> SmsOptOut:
     """No more texts to ``number``, from now: recorded once (a second STOP changes nothing), every
     contact with the number without SMS consent (a contact who preferred texts falls back to email
-    or a call), the owner of their latest job told."""
+    or a call), the owner of their latest job told.
+
+    The record and the consent come first, in their own transaction, by plain UPDATEs that no
+    odd contact data can refuse; telling the team comes after and cannot undo them."""
+    number = _e164(number)
     at = at or timezone.now()
-    contacts = contacts_with_number(number)
-    row, created = SmsOptOut.objects.get_or_create(
-        number=number,
-        defaults={"contact": contacts[0] if contacts else None, "at": at, "source": source, "said": said[:160]},
-    )
-    if not created:
-        return row
-    logger.info("SMS opt-out of %s (%s: %s)", number, source, said)
-    contacts = [contact_withdraw_sms_consent(contact=contact) for contact in contacts]
-    job = latest_job(contacts)
-    if job is not None:
-        who = ", ".join(contact.name for contact in contacts)
-        record_event(job=job, kind=JobEvent.Kind.SMS_OPTED_OUT, actor=None, contact=who, number=number, said=said)
-        alert_owner(
-            job,
-            name="sms-stopped",
-            context={"contacts": contacts, "number": number, "said": said, "by_provider": source != "keyword"},
-            key=f"sms-stopped:{row.pk}",
+    with transaction.atomic():
+        contacts = contacts_with_number(number)
+        row, created = SmsOptOut.objects.get_or_create(
+            number=number,
+            defaults={"contact": contacts[0] if contacts else None, "at": at, "source": source, "said": said[:160]},
         )
+        if not created:
+            return row
+        for contact in contacts:
+            Contact.objects.filter(pk=contact.pk).update(
+                sms_consent_at=None,
+                sms_consent_source="",
+                sms_withdrawn_at=at,
+                preferred_channel=Case(
+                    When(preferred_channel=Contact.Channel.SMS, then=Value(fallback_channel(contact))),
+                    default=F("preferred_channel"),
+                ),
+            )
+            contact.refresh_from_db(fields=["sms_consent_at", "sms_consent_source", "preferred_channel"])
+    logger.info("SMS opt-out of %s (%s: %s)", number, source, said)
+    try:
+        with transaction.atomic():
+            _tell_opted_out(row, contacts, number=number, said=said, source=source)
+    except Exception:
+        logger.exception("SMS opt-out of %s recorded, but telling the owner failed", number)
     return row
+
+
+def _tell_opted_out(row: SmsOptOut, contacts: list[Contact], *, number: str, said: str, source: str) -> None:
+    job = latest_job(contacts)
+    if job is None:
+        return
+    who = ", ".join(contact.name for contact in contacts)
+    record_event(job=job, kind=JobEvent.Kind.SMS_OPTED_OUT, actor=None, contact=who, number=number, said=said)
+    alert_owner(
+        job,
+        name="sms-stopped",
+        context={"contacts": contacts, "number": number, "said": said, "by_provider": source != "keyword"},
+        key=f"sms-stopped:{row.pk}",
+    )
 
 
 @transaction.atomic
 def sms_opt_in(*, number: str, said: str, at: datetime | None = None) -> list[Contact]:
     """Texts welcome again on ``number`` (START): the opt-out lifted and each contact with the
     number consenting anew, "texted START" at this time."""
+    number = _e164(number)
     at = at or timezone.now()
     SmsOptOut.objects.filter(number=number).delete()
     contacts = [
@@ -103,9 +132,11 @@ def sms_opt_in(*, number: str, said: str, at: datetime | None = None) -> list[Co
 
 
 def consent_by_texting(*, contact: Contact, job: Job | None, at: datetime) -> bool:
-    """A contact who texts us first has agreed to texts — unless their number opted out, or it is
-    not one that receives texts. True when that consent was recorded now."""
-    if contact.sms_consent_at is not None or is_opted_out(contact.phone) or not phones.can_text(contact.phone):
+    """A contact who texts us first has agreed to texts — unless they said no to texts before
+    (STOP, or consent withdrawn), or their number does not take texts. True when recorded now."""
+    if contact.sms_consent_at is not None or contact.sms_withdrawn_at is not None:
+        return False  # on record already, or they said no to texts: texting us is not a yes
+    if is_opted_out(contact.phone) or not phones.can_text(contact.phone):
         return False
     contact_give_sms_consent(contact=contact, source=_source(TEXTED_US), at=at)
     if job is not None:

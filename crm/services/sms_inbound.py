@@ -79,10 +79,17 @@ def _existing(sms: InboundSms) -> Message | None:
     ).first()
 
 
-@transaction.atomic
 def sms_receive(*, sms: InboundSms) -> Message:
     """File one inbound text (see the module's docstring); the same text delivered again is the
-    message stored the first time."""
+    message stored the first time. A STOP is recorded before anything else, on its own: whatever
+    happens to the filing, the number is never texted again."""
+    if keyword_of(sms.body) is Keyword.STOP and _existing(sms) is None:
+        sms_opt_out(number=sms.number, source=SmsOptOut.Source.KEYWORD, said=sms.body.strip())
+    return _file(sms)
+
+
+@transaction.atomic
+def _file(sms: InboundSms) -> Message:
     existing = _existing(sms)
     if existing is not None:
         return existing
@@ -116,8 +123,7 @@ def sms_receive(*, sms: InboundSms) -> Message:
     if not created:
         return message
     if keyword is Keyword.STOP:
-        sms_opt_out(number=number, source=SmsOptOut.Source.KEYWORD, said=sms.body.strip(), at=now)
-        return message
+        return message  # recorded already (sms_receive)
     if keyword is Keyword.START:
         sms_opt_in(number=number, said=sms.body.strip(), at=now)
         return message
@@ -158,7 +164,11 @@ def _thread(message: Message, *, job: Job, contact: Contact | None) -> None:
         with translation.override(settings.LANGUAGE_CODE):
             no_text = _("(no text)")
         question_create(
-            job=job, contact=contact, body=message.body_text or no_text, source=Question.Source.SMS, message=message
+            job=job,
+            contact=contact,
+            body=message.body_text.strip() or no_text,
+            source=Question.Source.SMS,
+            message=message,
         )
         return
     alert_owner(
@@ -171,7 +181,9 @@ def _thread(message: Message, *, job: Job, contact: Contact | None) -> None:
 
 def _answer_help(message: Message, *, contact: Contact | None, job: Job | None) -> Message | None:
     """HELP: who we are and how to reach the person responsible — by text, at once, through the
-    outbox (never to a number that opted out: delivery refuses it)."""
+    outbox; none to a number that opted out (it would only be refused)."""
+    if is_opted_out(message.from_address):
+        return None
     language = contact.language if contact else settings.LANGUAGE_CODE
     owner = person_card(job.owner) if job is not None else None
     with translation.override(language):

@@ -138,6 +138,19 @@ def sms_status_track(
     if event_type is None:
         logger.info("SMS status %r for %s ignored", status, provider_message_id)
         return None
+    if outbox_id and not Message.objects.filter(provider_message_id=provider_message_id).exists():
+        # Found by its outbox id only: not when the row was sent again under another id (a retry
+        # after a timeout); the earlier attempt's fate is not this row's.
+        row = Message.objects.filter(pk=int(outbox_id)).values("provider_message_id").first()
+        if row is not None and row["provider_message_id"] not in ("", provider_message_id):
+            logger.info(
+                "SMS status %r for %s: outbox %s was sent again as %s",
+                status,
+                provider_message_id,
+                outbox_id,
+                row["provider_message_id"],
+            )
+            return None
     return message_track(
         event_type=event_type, provider_message_id=provider_message_id, outbox_id=outbox_id, description=description
     )

@@ -8,6 +8,7 @@ page polls a progress fragment, like the CSV import.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from csp.constants import UNSAFE_INLINE
@@ -168,7 +169,7 @@ def campaign_send(request: StaffRequest, public_id: Any) -> HttpResponse:
         campaign_send_start(
             campaign=campaign,
             actor=request.user,
-            texts_confirmed=int(confirmed) if confirmed.isdigit() and len(confirmed) < 10 else None,
+            texts_confirmed=int(confirmed) if re.fullmatch(r"[0-9]{1,9}", confirmed) else None,
         )
     except DomainError as error:
         messages.error(request, error.message)

@@ -218,7 +218,7 @@ def test_it_texts_a_consenting_contact_in_at_most_sms_max_segments_with_the_port
 
     [sms] = sms_outbox
     link = short_portal_url(sam, job)
-    assert sms.to == "+33 6 12 34 56 78"
+    assert sms.to == "+33612345678"  # handed over in E.164, however it was stored
     assert measure(sms.text).segments <= settings.SMS_MAX_SEGMENTS
     assert sms.text.endswith(" " + link)  # never the link
     assert "A very long personal word. A very long..." in sms.text  # the note was shortened, at a word

@@ -370,7 +370,7 @@ def test_it_retries_an_sms_the_provider_did_not_take(
     run_schedules()
 
     [sms] = sms_outbox
-    assert sms.to == "+33 6 12 34 56 78"
+    assert sms.to == "+33612345678"  # handed over in E.164, however it was stored
     assert sms.reference == str(message.pk)  # the provider's client reference: our outbox id
     assert (fresh(message).status, fresh(message).provider_message_id) == ("sent", sms.provider_id)
 

@@ -467,6 +467,12 @@ class TestSeeding:
 def test_it_refuses_to_seed_with_a_real_sms_provider(settings) -> None:
     from django.core.management import CommandError, call_command
 
+    from crm.management.commands.seed_demo import demo_texts_stay_local
+
     settings.SMS_BACKEND = "crm.sms_twilio.TwilioSmsBackend"
+    settings.TWILIO_API_URL = "https://api.twilio.com"
     with pytest.raises(CommandError, match="would be texted for real"):
         call_command("seed_demo", "--quiet")
+    # Twilio's library pointed at the fake Twilio: the demo's texts stay on this machine.
+    settings.TWILIO_API_URL = "http://127.0.0.1:8026"
+    assert demo_texts_stay_local()

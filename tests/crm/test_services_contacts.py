@@ -130,6 +130,7 @@ def test_it_updates_everything_at_once(sam: Contact) -> None:
         "preferred_channel",
         "sms_consent_at",
         "sms_consent_source",
+        "sms_withdrawn_at",
         "opted_out_at",
     }
     sam.refresh_from_db()

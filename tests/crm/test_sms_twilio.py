@@ -78,9 +78,9 @@ def test_it_sends_numbers_as_typed_in_e164(fake_twilio: FakeTwilio, settings) ->
     settings.PHONE_DEFAULT_REGION = "FR"
 
     TwilioSmsBackend().send("06 12 34 56 78", "Hello")
-    TwilioSmsBackend().send("+44 7700 900123", "Hello")
+    TwilioSmsBackend().send("+44 7911 123456", "Hello")
 
-    assert [m.to for m in fake_twilio.messages] == [MARIE, "+447700900123"]
+    assert [m.to for m in fake_twilio.messages] == [MARIE, "+447911123456"]
     assert e164("06.12.34.56.78") == MARIE
     assert e164("12") == "12"  # not a number libphonenumber can read: as typed, Twilio refuses it
 

@@ -148,11 +148,16 @@ def test_a_follow_up_while_a_question_is_open_alerts_the_owner_as_a_reply(
     assert "faut-il vider le garage" in alerts.get().body_text
 
 
-def test_a_text_from_an_unknown_number_waits_in_the_unassigned_inbox(live_server, texted_job: Job) -> None:
+def test_a_text_from_an_unknown_number_waits_in_the_unassigned_inbox(
+    live_server, client, texted_job: Job, bob: User
+) -> None:
     inbound(live_server, "Hello, is this the heat pump company?", sender="+447911123456")
     [message] = received()
     assert (message.job, message.contact, message.from_address) == (None, None, "+447911123456")
     assert list(unassigned_inbound()) == [message]
+    client.force_login(bob)
+    page = client.get(reverse("crm:inbox")).content.decode()
+    assert "Text message" in page and "+44 7911 123456" in page and "is this the heat pump company?" in page
 
 
 def test_a_contact_with_several_jobs_gets_the_text_on_the_most_recently_active_one(
@@ -339,3 +344,81 @@ def test_the_contact_page_says_their_texts_stopped_and_how(live_server, client, 
     client.force_login(bob)
     page = client.get(reverse("crm:customer", args=[texted_job.customer_id])).content.decode()
     assert "Texts stopped" in page and "Texted STOP on" in page and "Arrêt" in page
+
+
+def test_the_status_callback_twilio_is_given_finds_its_row_and_its_signature_covers_the_outbox_id(
+    live_server, texted_job: Job
+) -> None:
+    """The address a text is sent with (crm.sms_twilio.status_callback_url: ?outbox=<id>), posted
+    to as Twilio does; the same signature on another outbox id is refused."""
+    from crm.sms_twilio import status_callback_url
+
+    queued = outbound(texted_job, Message.Kind.FREE, status=Message.Status.SENDING)
+    url = status_callback_url(str(queued.pk))
+    assert url == f"{live_server.url}{reverse('twilio_status')}?outbox={queued.pk}"
+    message_sid = sid()
+    form = {"MessageSid": message_sid, "SmsSid": message_sid, "MessageStatus": "delivered", "To": MOBILE}
+    signature = RequestValidator(TOKEN).compute_signature(url, form)
+    tampered = url.replace(f"outbox={queued.pk}", f"outbox={queued.pk + 1}")
+    assert requests.post(tampered, data=form, headers={"X-Twilio-Signature": signature}, timeout=10).status_code == 403
+    assert requests.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=10).status_code == 204
+    queued.refresh_from_db()
+    # Its status save was lost (still "sending"): the provider's word settles it, with its id.
+    assert (queued.status, queued.provider_message_id) == (Message.Status.DELIVERED, message_sid)
+
+
+def test_a_late_status_of_an_earlier_attempt_does_not_touch_the_row_sent_again(live_server, texted_job: Job) -> None:
+    from crm.sms_twilio import status_callback_url
+
+    resent = outbound(texted_job, Message.Kind.FREE, status=Message.Status.DELIVERED, provider_message_id=sid())
+    url = status_callback_url(str(resent.pk))
+    first_attempt = sid()
+    form = {"MessageSid": first_attempt, "MessageStatus": "failed", "ErrorCode": "30008", "To": MOBILE}
+    headers = {"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(url, form)}
+    assert requests.post(url, data=form, headers=headers, timeout=10).status_code == 204
+    resent.refresh_from_db()
+    assert resent.status == Message.Status.DELIVERED
+
+
+def test_stop_is_recorded_even_when_filing_the_text_fails(live_server, texted_job: Job, texter: Contact) -> None:
+    # A contact the model's checks refuse (a time zone that no longer exists): filing fails.
+    Contact.objects.filter(pk=texter.pk).update(
+        time_zone="Mars/Olympus_Mons", sms_consent_at=timezone.now(), sms_consent_source="form"
+    )
+    assert inbound(live_server, "STOP").status_code == 200
+    assert SmsOptOut.objects.filter(number=MOBILE).exists()
+    texter.refresh_from_db()
+    assert texter.sms_consent_at is None
+    assert len(received()) == 1  # filed, or kept as it arrived: never lost
+
+
+def test_after_stop_consent_cannot_be_given_again_by_anyone_but_the_customer(
+    live_server, texted_job: Job, texter: Contact
+) -> None:
+    from crm.errors import DomainError
+    from crm.services.contacts import contact_give_sms_consent
+
+    inbound(live_server, "STOP")
+    with pytest.raises(DomainError, match="texted STOP"):
+        contact_give_sms_consent(contact=texter, source="portal")
+    inbound(live_server, "START")
+    texter.refresh_from_db()
+    assert texter.sms_consent_at is not None
+
+
+def test_a_contact_who_said_no_to_texts_does_not_say_yes_by_texting(
+    live_server, texted_job: Job, texter: Contact
+) -> None:
+    from crm.services.contacts import contact_give_sms_consent, contact_withdraw_sms_consent
+
+    contact_withdraw_sms_consent(contact=contact_give_sms_consent(contact=texter, source="portal"))
+    inbound(live_server, "Quand venez-vous ?")
+    texter.refresh_from_db()
+    assert (texter.sms_consent_at, texter.sms_withdrawn_at is not None) == (None, True)
+
+
+def test_a_text_of_spaces_is_still_filed_on_the_job(live_server, texted_job: Job) -> None:
+    inbound(live_server, "   ")
+    [message] = received()
+    assert message.job == texted_job and message.last_error == ""
+    assert Question.objects.get(job=texted_job).body == "(no text)"

@@ -11,12 +11,20 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import F, Q
 
+from crm.checks import TWILIO_BACKEND
 from crm.demo import DEFAULT_PASSWORD, USERS, seed_demo_world
 from crm.errors import DomainError
 from crm.models import Contact, Customer, Job, JobEvent, Message, Milestone, Pipeline, StageTemplate, Visit
+from crm.sms_twilio import TWILIO_API_URL
 from crm.workdays import business_today
 
 DEMO_SMS_BACKENDS = ("crm.sms.ConsoleSmsBackend", "crm.sms.MemorySmsBackend")
+
+
+def demo_texts_stay_local() -> bool:
+    if settings.SMS_BACKEND in DEMO_SMS_BACKENDS:
+        return True
+    return settings.SMS_BACKEND == TWILIO_BACKEND and settings.TWILIO_API_URL.rstrip("/") != TWILIO_API_URL
 
 
 class Command(BaseCommand):
@@ -37,11 +45,12 @@ class Command(BaseCommand):
                 f"(the default '{DEFAULT_PASSWORD}' is only used with DJANGO_DEBUG=1)."
             )
         # The demo's contacts who agreed to texts have numbers texts reach (crm.demo): only ever
-        # printed or kept, never sent.
-        if settings.SMS_BACKEND not in DEMO_SMS_BACKENDS:
+        # printed, kept, or handed to a fake Twilio (TWILIO_API_URL another address), never sent.
+        if not demo_texts_stay_local():
             raise CommandError(
                 f"SMS_BACKEND is {settings.SMS_BACKEND}: the demo's contacts would be texted for real. "
-                "Seed the demo with the console SMS backend (leave SMS_BACKEND unset)."
+                "Seed the demo with the console SMS backend (leave SMS_BACKEND unset), or Twilio's pointed at "
+                "the fake one (TWILIO_API_URL, python -m tests.fake_twilio)."
             )
         verbosity = 0 if quiet else verbosity
         try:
