@@ -175,11 +175,11 @@ def read_checkin_token(token: str) -> tuple[uuid.UUID, int] | None:
 
 # --- Short sign-in links, for text messages ------------------------------------------------------
 #
-# An SMS has 320 characters; a signed link (JSON, timestamp, full signature, the job's UUID) takes
-# about 175 of them. The short link carries the same facts packed in 15 bytes — the contact, the
-# job, the day it was made and the email fingerprint (with the link version) — with a 96-bit HMAC
-# (truncated SHA-256, keyed by SECRET_KEY): 36 characters. It expires like the long link, and a
-# changed address or a reset ends it the same way.
+# A text is a few segments of 153 characters (SMS_MAX_SEGMENTS); a signed link (JSON, timestamp,
+# full signature, the job's UUID) takes about 175 of them. The short link carries the same facts
+# packed in 15 bytes — the contact, the job, the day it was made and the email fingerprint (with
+# the link version) — with a 96-bit HMAC (truncated SHA-256, keyed by SECRET_KEY): 36 characters.
+# It expires like the long link, and a changed address or a reset ends it the same way.
 
 SHORT_SALT = "portal.short"
 SHORT_EPOCH = date(2020, 1, 1)

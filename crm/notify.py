@@ -111,8 +111,8 @@ def next_step(job: Job, *, milestones: Iterable[Milestone] | None = None) -> Mil
 
 
 def _sign_in_url(contact: Contact, job: Job | None, channel: str) -> str:
-    """The portal link a message carries: the short one in a text message (its 320 characters
-    are for the words), the signed one elsewhere."""
+    """The portal link a message carries: the short one in a text message (its few segments are
+    for the words), the signed one elsewhere."""
     return short_portal_url(contact, job) if channel == Message.Channel.SMS else portal_url(contact, job)
 
 
