@@ -79,7 +79,8 @@ def test_it_lists_what_needs_attention_most_urgent_first(
     assert section(response, "calls").count == 1
     body = response.content.decode()
     assert "Fix and resend" in body
-    assert "Move the date and tell them" in body
+    # One name for one action wherever it is offered: late, slipping or broken.
+    assert "New date, tell them now" in body and "#action-move" in body
     # The navigation counts the same things.
     # The late job's passed stage dates are broken promises (3: proposal, order, scheduling),
     # listed once, by the first, with "+2 more"; its "Installed" date, due tonight, is about to slip.
