@@ -33,12 +33,12 @@ from django.utils import timezone
 from crm import phones
 from crm.email_backends import IDEMPOTENCY_ATTRIBUTE
 from crm.links import unsubscribe_url
-from crm.models import JobEvent, Message, SmsOptOut
+from crm.models import JobEvent, Message, SmsOptOut, number_opted_out
 from crm.notify import document_attached
 from crm.services.alerts import alert_message_failed, digest_absorb
 from crm.services.events import record_event
 from crm.services.outbox import enqueue_now, record_message_sent, send_later
-from crm.services.sms_consent import is_opted_out, sms_opt_out
+from crm.services.sms_consent import sms_opt_out
 from crm.services.versions import jobs_touch
 from crm.sms import SmsRefused, get_sms_backend
 from crm.sql import update_returning_pks
@@ -175,7 +175,7 @@ def _hand_over(message: Message, *, connection: BaseEmailBackend | None = None) 
         if number is None:
             raise SmsRefused(f"{message.to_address!r} is not a phone number a text can reach.")
         # Never a text to a number that said STOP, whatever the message and however it was queued.
-        if is_opted_out(number):
+        if number_opted_out(number):
             raise SmsRefused(f"{number} asked for no more text messages (STOP).", opted_out=True)
         provider_id = get_sms_backend().send(number, message.body_text, reference=str(message.pk))
         return HandedOver(clean_text(str(provider_id or ""))[:255])

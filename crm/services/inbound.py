@@ -290,26 +290,27 @@ def _file(email: AnymailInboundMessage) -> Message:
         subject=message.subject,
         **({"names": [f.title for f in stored]} if stored else {}),
     )
+    request_or_follow_up(message, job=job, contact=contact, source=Question.Source.EMAIL)
+    return message
+
+
+def request_or_follow_up(message: Message, *, job: Job, contact: Contact | None, source: str) -> None:
+    """A customer's message filed on its job, by email or by text: a new request (from a contact
+    with no question open on the job) is acknowledged at once with the date of our answer, like a
+    question asked on the portal (which alerts the owner); anything else is a reply its owner is
+    alerted to, waiting under "Replies not yet answered"."""
     if contact is not None and not job.questions.filter(contact=contact, answered_at__isnull=True).exists():
-        # A new request by email (not a follow-up to an open question): acknowledged at once with
-        # the date of our answer, like a question asked on the portal (which alerts the owner).
         with translation.override(settings.LANGUAGE_CODE):
             no_text = _("(no text)")
-        question_create(
-            job=job,
-            contact=contact,
-            body=message.body_text or message.subject or no_text,
-            source=Question.Source.EMAIL,
-            message=message,
-        )
-        return message
+        body = message.body_text.strip() or message.subject or no_text
+        question_create(job=job, contact=contact, body=body, source=source, message=message)
+        return
     alert_owner(
         job,
         name="reply-received",
-        context={"message": message, "contact": contact, "sender": sender},
+        context={"message": message, "contact": contact, "sender": message.from_address},
         key=f"message:{message.pk}",
     )
-    return message
 
 
 def _read(part: Callable[[], str]) -> str:

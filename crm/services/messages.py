@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from crm import phones
 from crm.errors import DomainError
-from crm.models import Commitment, Contact, Job, JobEvent, Message, Question
+from crm.models import Commitment, Contact, Job, JobEvent, Message, Question, number_opted_out
 from crm.notify import free_message_drafts, reachable_channel, render_draft, status_update_drafts
 from crm.services import promises
 from crm.services.contacts import contacts_with_phone
@@ -25,7 +25,6 @@ from crm.services.events import record_event
 from crm.services.guards import ensure_contacts_of, lock_job
 from crm.services.outbox import message_send_again, messages_queue
 from crm.services.questions import question_create
-from crm.services.sms_consent import is_opted_out
 from crm.services.versions import next_version
 from crm.sms_segments import measure, plain_punctuation
 from crm.workdays import business_today
@@ -89,7 +88,7 @@ def free_message_send(*, job: Job, actor: User, body: str, contacts: Iterable[Co
 def may_text(contact: Contact) -> bool:
     """Whether a text may go to ``contact`` now: their consent on record, a number that takes texts
     and did not say STOP."""
-    return contact.has_sms_consent and phones.can_text(contact.phone) and not is_opted_out(contact.phone)
+    return contact.has_sms_consent and phones.can_text(contact.phone) and not number_opted_out(contact.phone)
 
 
 def _text_overflow(job: Job, contact: Contact, actor: User, body: str) -> int:

@@ -28,11 +28,6 @@ from crm.services.events import record_event
 logger = logging.getLogger(__name__)
 
 
-def is_opted_out(number: str) -> bool:
-    """Whether ``number`` (as stored or typed: compared in E.164) asked for no more texts."""
-    return number_opted_out(number)
-
-
 def _e164(number: str) -> str:
     return phones.e164_or_none(number) or number.strip()
 
@@ -119,10 +114,10 @@ def sms_opt_in(*, number: str, said: str, at: datetime | None = None) -> list[Co
     number = _e164(number)
     at = at or timezone.now()
     SmsOptOut.objects.filter(number=number).delete()
+    textable = phones.can_text(number)
     contacts = [
         contact_give_sms_consent(contact=contact, source=_source(TEXTED_START), at=at)
-        for contact in contacts_with_number(number)
-        if phones.can_text(number)
+        for contact in (contacts_with_number(number) if textable else [])
     ]
     job = latest_job(contacts)
     if job is not None:
@@ -136,7 +131,7 @@ def consent_by_texting(*, contact: Contact, job: Job | None, at: datetime) -> bo
     (STOP, or consent withdrawn), or their number does not take texts. True when recorded now."""
     if contact.sms_consent_at is not None or contact.sms_withdrawn_at is not None:
         return False  # on record already, or they said no to texts: texting us is not a yes
-    if is_opted_out(contact.phone) or not phones.can_text(contact.phone):
+    if number_opted_out(contact.phone) or not phones.can_text(contact.phone):
         return False
     contact_give_sms_consent(contact=contact, source=_source(TEXTED_US), at=at)
     if job is not None:

@@ -21,16 +21,14 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm import phones
-from crm.models import Contact, Job, JobEvent, Message, Question, SmsOptOut
+from crm.models import Contact, Job, JobEvent, Message, Question, SmsOptOut, number_opted_out
 from crm.people import person_card
-from crm.services.alerts import alert_owner
 from crm.services.events import record_event
+from crm.services.inbound import request_or_follow_up
 from crm.services.outbox import rows_store
-from crm.services.questions import question_create
 from crm.services.sms_consent import (
     consent_by_texting,
     contacts_with_number,
-    is_opted_out,
     latest_job,
     sms_opt_in,
     sms_opt_out,
@@ -100,7 +98,7 @@ def _file(sms: InboundSms) -> Message:
     keyword = keyword_of(sms.body)
     if keyword is Keyword.YES:
         # "Yes" restarts texts to a number that opted out; from any other, it is an answer.
-        keyword = Keyword.START if is_opted_out(number) else None
+        keyword = Keyword.START if number_opted_out(number) else None
     now = timezone.now()
     message, created = Message.objects.get_or_create(
         idempotency_key=FILED_KEY + sms.provider_id,
@@ -159,30 +157,13 @@ def _thread(message: Message, *, job: Job, contact: Contact | None) -> None:
         contact=contact.name if contact else "",
         channel=Message.Channel.SMS,
     )
-    if contact is not None and not job.questions.filter(contact=contact, answered_at__isnull=True).exists():
-        # A new request by text: acknowledged at once with the date of our answer, like an email.
-        with translation.override(settings.LANGUAGE_CODE):
-            no_text = _("(no text)")
-        question_create(
-            job=job,
-            contact=contact,
-            body=message.body_text.strip() or no_text,
-            source=Question.Source.SMS,
-            message=message,
-        )
-        return
-    alert_owner(
-        job,
-        name="reply-received",
-        context={"message": message, "contact": contact, "sender": message.from_address},
-        key=f"message:{message.pk}",
-    )
+    request_or_follow_up(message, job=job, contact=contact, source=Question.Source.SMS)
 
 
 def _answer_help(message: Message, *, contact: Contact | None, job: Job | None) -> Message | None:
     """HELP: who we are and how to reach the person responsible — by text, at once, through the
     outbox; none to a number that opted out (it would only be refused)."""
-    if is_opted_out(message.from_address):
+    if number_opted_out(message.from_address):
         return None
     language = contact.language if contact else settings.LANGUAGE_CODE
     owner = person_card(job.owner) if job is not None else None

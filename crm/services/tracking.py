@@ -7,6 +7,7 @@ changes nothing), so the same event three times changes the message once.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 
 from django.db import transaction
@@ -19,6 +20,9 @@ from crm.services.outbox import record_message_sent, statuses_below
 from crm.services.versions import jobs_touch
 
 logger = logging.getLogger(__name__)
+
+# Our outbox ids, as a provider hands them back: ASCII digits within a 64-bit key.
+OUTBOX_ID_RE = re.compile(r"[0-9]{1,18}")
 
 # anymail event type → the status it proves, and the timestamp field it sets.
 STATUS_EVENTS: dict[str, tuple[str, str | None]] = {
@@ -48,14 +52,22 @@ OPT_OUT_EVENTS = {"unsubscribed", "complained"}
 
 def find_message(*, provider_message_id: str | None, outbox_id: str | None) -> Message | None:
     """By the provider's id; else by the outbox id we put in the metadata (for a message whose
-    status save was lost after the provider took it)."""
+    status save was lost after the provider took it) — but not a row the provider knows under
+    another id: it was sent again (a retry after a timeout), and the earlier attempt's fate is
+    not this row's."""
     if provider_message_id:
         message = Message.objects.filter(provider_message_id=provider_message_id).first()
         if message is not None:
             return message
-    if outbox_id and str(outbox_id).isdigit():
-        return Message.objects.filter(pk=int(outbox_id), direction=Message.Direction.OUT).first()
-    return None
+    if not (outbox_id and OUTBOX_ID_RE.fullmatch(str(outbox_id))):
+        return None
+    message = Message.objects.filter(pk=int(outbox_id), direction=Message.Direction.OUT).first()
+    if message is not None and provider_message_id and message.provider_message_id not in ("", provider_message_id):
+        logger.info(
+            "Status for %s: outbox %s was sent again as %s", provider_message_id, outbox_id, message.provider_message_id
+        )
+        return None
+    return message
 
 
 @transaction.atomic
@@ -138,19 +150,6 @@ def sms_status_track(
     if event_type is None:
         logger.info("SMS status %r for %s ignored", status, provider_message_id)
         return None
-    if outbox_id and not Message.objects.filter(provider_message_id=provider_message_id).exists():
-        # Found by its outbox id only: not when the row was sent again under another id (a retry
-        # after a timeout); the earlier attempt's fate is not this row's.
-        row = Message.objects.filter(pk=int(outbox_id)).values("provider_message_id").first()
-        if row is not None and row["provider_message_id"] not in ("", provider_message_id):
-            logger.info(
-                "SMS status %r for %s: outbox %s was sent again as %s",
-                status,
-                provider_message_id,
-                outbox_id,
-                row["provider_message_id"],
-            )
-            return None
     return message_track(
         event_type=event_type, provider_message_id=provider_message_id, outbox_id=outbox_id, description=description
     )
