@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "axes",
     "crm",
     "portal",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -324,6 +325,20 @@ OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 60)
 # Longer than the task timeout, and long enough for the ESP's tracking webhook to confirm a send
 # whose status save was lost, so a crash does not become a duplicate.
 OUTBOX_STUCK_AFTER_SECONDS = env_int("OUTBOX_STUCK_AFTER_SECONDS", 600)
+# The JSON API (/api/v1/, api/): calls per minute per key (then 429 with Retry-After), the largest
+# request body in bytes (then 413), and how long an Idempotency-Key's answer is kept.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 65536)
+API_IDEMPOTENCY_HOURS = 24
+# Outbound webhooks (crm.services.webhooks, webhook_delivery): seconds a receiver may take; the
+# waits before each retry after a 5xx, 408, 429, timeout or refused connection (then failed); an
+# endpoint failing without one success this many days is turned off and the managers alerted.
+# WEBHOOK_ALLOW_PRIVATE lets endpoints be http:// and local or private addresses (development and
+# tests: a receiver on this machine); in production an endpoint is https to a public address only.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_RETRY_SCHEDULE = [60, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400, 86400, 86400, 86400]
+WEBHOOK_DISABLE_AFTER_DAYS = env_int("WEBHOOK_DISABLE_AFTER_DAYS", 5)
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", DEBUG)
 # Messages that did not reach their customer are told to their owner in one digest: the first
 # failure of a burst opens it, due this many seconds later; the failures until it is sent join it.
 STAFF_ALERT_DIGEST_SECONDS = env_int("STAFF_ALERT_DIGEST_SECONDS", 300)

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from django.utils.translation import gettext_lazy as _
 
+from api import urls as api_urls
 from config import errors
 from config.health import healthz
 from crm.access import require_second_factor
@@ -19,6 +20,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", healthz, name="healthz"),
     path("admin/", require_second_factor(admin.site).urls),
     path("portal/", include("portal.urls")),
+    # The JSON API for other systems (api/): API keys only, never a session.
+    path("api/v1/", include((api_urls.urlpatterns, "api"))),
     # The SMS provider's webhooks (crm.sms_webhooks): signed by Twilio, 404 without its auth token.
     path("sms/twilio/status/", twilio_status, name="twilio_status"),
     path("sms/twilio/inbound/", twilio_inbound, name="twilio_inbound"),

@@ -15,6 +15,8 @@ class Periodic:
 PERIODIC = [
     # Requeue sends whose worker died, send retries that are due and rows whose enqueue was lost.
     Periodic(name="outbox-sweep", func="crm.tasks.sweep_outbox", minutes=1),
+    # Webhook deliveries: retries that are due, sends whose worker died, enqueues that were lost.
+    Periodic(name="webhook-sweep", func="crm.tasks.sweep_webhooks", minutes=1),
     # Nudge owners before a promise slips, mark broken promises and tell managers, silence alarm.
     Periodic(name="promise-scan", func="crm.tasks.scan_commitments", minutes=5),
     # Visits: the reminder before each one, and today's at risk (a late crew) told once.

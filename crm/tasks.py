@@ -11,6 +11,7 @@ from crm.services import (
     scan,
     surveys,
     visit_scan,
+    webhook_delivery,
 )
 
 
@@ -25,6 +26,14 @@ def send_message(message_id: int) -> str:
 
 def sweep_outbox() -> dict[str, int]:
     return delivery.sweep()
+
+
+def sweep_webhooks() -> dict[str, int]:
+    return webhook_delivery.sweep()
+
+
+def deliver_webhooks(delivery_ids: list[int]) -> dict[int, str]:
+    return webhook_delivery.deliver_many(delivery_ids=delivery_ids)
 
 
 def send_staff_email(to: str, subject: str, body: str) -> None:

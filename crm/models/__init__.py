@@ -15,6 +15,7 @@ Models hold data and its invariants (constraints, ``clean``); every change of st
 - access_log: AccessRecord (who looked at which customer's data)
 - link_uses: ContactLinkUse (when a contact's links were used: sign-ins, calendar fetches, resets)
 - sms: SmsOptOut (numbers that texted STOP)
+- integrations: ApiKey, WebhookEndpoint, WebhookDelivery (other systems: the API, webhooks)
 
 Migrations refer to the field defaults and validators by their path here (``crm.models.new_reply_token``).
 """
@@ -32,6 +33,7 @@ from crm.models.customers import (
     validate_time_zone,
 )
 from crm.models.files import JobFile
+from crm.models.integrations import ApiKey, WebhookDelivery, WebhookEndpoint
 from crm.models.jobs import (
     Job,
     JobEvent,
@@ -51,6 +53,7 @@ from crm.models.visits import Subcontractor, Visit, VisitKind
 
 __all__ = [
     "AccessRecord",
+    "ApiKey",
     "Campaign",
     "CheckIn",
     "Commitment",
@@ -76,6 +79,8 @@ __all__ = [
     "Survey",
     "Visit",
     "VisitKind",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "default_contact_time_zone",
     "known_time_zones",
     "new_reply_token",

@@ -42,6 +42,8 @@ class Customer(models.Model):
     address = models.TextField(_("address"), blank=True)
     notes = models.TextField(_("internal notes"), blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    # Moved by every save (the API's updated_since: an incremental sync).
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["name"]
@@ -108,6 +110,8 @@ class Contact(models.Model):
     # links", a new email address). 0 binds exactly as links did before the version existed.
     link_version = models.PositiveIntegerField(_("link version"), default=0, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    # Moved by every save (the API's updated_since: an incremental sync).
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["customer__name", "name"]

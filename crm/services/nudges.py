@@ -19,6 +19,7 @@ from django.urls import reverse
 from crm.models import Commitment, Message
 from crm.services.alerts import alert_key, alert_row_key, alert_staff, staff_url
 from crm.services.promises import about_to_slip, open_commitments, warning_threshold
+from crm.services.webhooks import commitments_at_risk_emit
 from crm.sql import update_returning_pks
 from crm.workdays import business_zone, is_business_day, opening_hours
 
@@ -87,6 +88,7 @@ def digests_send(*, now: datetime, batch: int) -> tuple[int, int]:
                 .order_by("due_at", "pk")
             )
             nudged += len(listed)
+            commitments_at_risk_emit(listed, now=now)
             digests += len(
                 alert_staff(
                     [owner],

@@ -22,12 +22,11 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_q.brokers import get_broker
 from django_q.models import Schedule
-from django_q.tasks import async_task
 
 from crm.models import Job, JobEvent, Message
 from crm.notify import Draft
+from crm.services.broker import push, push_on_commit
 from crm.services.events import event, record_events
 from crm.services.versions import jobs_touch
 
@@ -87,49 +86,17 @@ def preview(action: Callable[[], Any]) -> list[Message]:
 SEND_BATCH = 20
 SEND_TASK = "crm.tasks.send_messages"
 
-_broker: Any = None
-
-
-def task_broker(*, fresh: bool = False) -> Any:
-    """django-q2's broker, one per process: ``get_broker()`` builds a new Redis connection pool at
-    every call, which cost a connection per commit. (redis-py pools are thread-safe and start
-    afresh in a forked child.)"""
-    global _broker
-    if _broker is None or fresh:
-        _broker = get_broker()
-    return _broker
-
 
 def enqueue_now(message_ids: list[int], *, broker: Any = None) -> None:
     """One send task per SEND_BATCH ids, over one broker connection (callers inside a transaction
     use enqueue_on_commit)."""
-    broker = broker or task_broker()
-    for start in range(0, len(message_ids), SEND_BATCH):
-        chunk = message_ids[start : start + SEND_BATCH]
-        async_task(SEND_TASK, chunk, task_name=f"send-messages-{chunk[0]}-{len(chunk)}", broker=broker)
+    push(SEND_TASK, message_ids, batch=SEND_BATCH, name="send-messages", broker=broker)
 
 
 def enqueue_on_commit(message_ids: Iterable[int]) -> None:
-    """Hand the rows to the workers once the transaction that made them has committed.
-
-    A failure to reach the broker loses nothing: the rows stay queued and the sweep sends them.
-    """
-    ids = list(message_ids)
-    if not ids:
-        return
-
-    def enqueue() -> None:
-        try:
-            enqueue_now(ids)
-        except Exception:
-            # The kept connection may have been cut (a Redis restart): once more on a new one. A
-            # batch pushed twice is harmless: the claim, not the enqueue, makes a send happen once.
-            try:
-                enqueue_now(ids, broker=task_broker(fresh=True))
-            except Exception:
-                logger.exception("Could not enqueue messages %s; the outbox sweep will send them", ids)
-
-    transaction.on_commit(enqueue)
+    """Hand the rows to the workers once the transaction that made them has committed; the outbox
+    sweep sends any whose enqueue was lost."""
+    push_on_commit(lambda ids, broker: enqueue_now(ids, broker=broker), message_ids, what="messages")
 
 
 def send_later(message_ids: list[int], *, at: datetime) -> None:

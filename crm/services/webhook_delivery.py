@@ -1,0 +1,201 @@
+"""Sending webhook deliveries: claim, sign (Standard Webhooks), POST, record — one at a time.
+
+A row is sent only by the worker whose conditional UPDATE moved it from pending to sending (a
+duplicate task finds nothing to claim), and its outcome is recorded right after its own request.
+A 2xx is delivered; a 5xx, 408, 429, a timeout or a connection error is tried again later
+(WEBHOOK_RETRY_SCHEDULE); another 4xx is the receiver's answer and fails at once. An endpoint
+failing without a success for WEBHOOK_DISABLE_AFTER_DAYS is turned off and the managers alerted.
+A worker killed mid-send leaves a row in sending: the sweep puts it back after a while, so a
+receiver may see a webhook-id twice (at least once, as the specification says) — never zero times.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from standardwebhooks.webhooks import Webhook
+
+from crm.access import MANAGERS_GROUP
+from crm.models import WebhookDelivery, WebhookEndpoint
+from crm.services.alerts import alert_staff, staff_url
+from crm.services.webhooks import enqueue_now, is_private_host
+from crm.sql import update_returning_pks
+
+logger = logging.getLogger(__name__)
+
+Status = WebhookDelivery.Status
+USER_AGENT = "customer-portal-webhooks/1"
+# A response body is read this far, for the log (receivers answer short).
+RESPONSE_KEPT = 300
+# A row left in sending this long was a worker that stopped: put back.
+STUCK_AFTER = timedelta(minutes=5)
+# A row never enqueued (broker down at commit) or whose retry schedule was lost, after this long.
+LOST_AFTER = timedelta(minutes=2)
+
+
+def body_of(delivery: WebhookDelivery) -> bytes:
+    """The body exactly as signed and sent (compact JSON, keys in order)."""
+    return json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def signed_headers(delivery: WebhookDelivery, body: bytes, *, now: datetime) -> dict[str, str]:
+    """webhook-id, webhook-timestamp and webhook-signature (one ``v1,…`` per live secret)."""
+    signatures = [
+        Webhook(secret).sign(msg_id=delivery.webhook_id, timestamp=now, data=body)
+        for secret in delivery.endpoint.signing_secrets(now=now)
+    ]
+    return {
+        "webhook-id": delivery.webhook_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": " ".join(signatures),
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+    }
+
+
+def claim(delivery_ids: Iterable[int], *, now: datetime) -> list[WebhookDelivery]:
+    claimed = update_returning_pks(
+        WebhookDelivery.objects.filter(pk__in=list(delivery_ids), status=Status.PENDING).filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+        ),
+        status=Status.SENDING,
+        claimed_at=now,
+        attempts=F("attempts") + 1,
+    )
+    return list(WebhookDelivery.objects.select_related("endpoint").filter(pk__in=claimed).order_by("pk"))
+
+
+def retry_after(attempts: int) -> timedelta | None:
+    """When to try again after ``attempts`` tries; None once the schedule is used up."""
+    schedule = settings.WEBHOOK_RETRY_SCHEDULE
+    if attempts > len(schedule):
+        return None
+    return timedelta(seconds=schedule[attempts - 1])
+
+
+def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
+    """The request: (status code or None, error text)."""
+    now = timezone.now()
+    body = body_of(delivery)
+    host = urlsplit(delivery.endpoint.url).hostname or ""
+    if not settings.WEBHOOK_ALLOW_PRIVATE and (host == "localhost" or is_private_host(host)):
+        return None, _("The address now points to a private or local network: not sent.")
+    try:
+        response = requests.post(
+            delivery.endpoint.url,
+            data=body,
+            headers=signed_headers(delivery, body, now=now),
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+    except requests.Timeout:
+        return None, _("No answer within %(s)s seconds.") % {"s": settings.WEBHOOK_TIMEOUT_SECONDS}
+    except requests.RequestException as error:
+        return None, (str(error) or type(error).__name__)[:RESPONSE_KEPT]
+    if 200 <= response.status_code < 300:
+        return response.status_code, ""
+    return response.status_code, f"HTTP {response.status_code}: {response.text[:RESPONSE_KEPT]}"
+
+
+def _retryable(code: int | None) -> bool:
+    return code is None or code >= 500 or code in (408, 429)
+
+
+def _record(delivery: WebhookDelivery, code: int | None, error: str, *, took_ms: int) -> str:
+    now = timezone.now()
+    fields = {"response_code": code, "duration_ms": took_ms, "last_attempt_at": now, "last_error": error[:500]}
+    endpoint = delivery.endpoint
+    if not error:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=Status.DELIVERED, delivered_at=now, next_attempt_at=None, **fields
+        )
+        if endpoint.failing_since is not None:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+        return Status.DELIVERED
+    wait = retry_after(delivery.attempts) if _retryable(code) else None
+    with transaction.atomic():
+        if wait is None:
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(status=Status.FAILED, next_attempt_at=None, **fields)
+        else:
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(
+                status=Status.PENDING, next_attempt_at=now + wait, **fields
+            )
+        _endpoint_failed(endpoint, now=now)
+    return Status.FAILED if wait is None else "retry"
+
+
+def _endpoint_failed(endpoint: WebhookEndpoint, *, now: datetime) -> None:
+    """Count the failure against the endpoint; turn it off, the managers told, once it has failed
+    without a success for WEBHOOK_DISABLE_AFTER_DAYS."""
+    WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
+    limit = now - timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS)
+    turned_off = update_returning_pks(
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, is_active=True, failing_since__lte=limit),
+        is_active=False,
+        disabled_at=now,
+        disabled_reason=_("Turned off: every delivery failed for %(days)s days.")
+        % {"days": settings.WEBHOOK_DISABLE_AFTER_DAYS},
+    )
+    if turned_off:
+        managers = User.objects.filter(is_active=True).filter(Q(groups__name=MANAGERS_GROUP) | Q(is_superuser=True))
+        alert_staff(
+            managers.distinct(),
+            name="webhook-disabled",
+            context={
+                "url": endpoint.url,
+                "days": settings.WEBHOOK_DISABLE_AFTER_DAYS,
+                "endpoint_url": staff_url(reverse("crm:webhook", args=[endpoint.pk])),
+            },
+            key=f"webhook-disabled:{endpoint.pk}:{now.date().isoformat()}",
+        )
+
+
+def deliver_many(*, delivery_ids: Iterable[int]) -> dict[int, str]:
+    """Send what can be claimed among ``delivery_ids``; each id's outcome (delivered, retry,
+    failed, or skipped when another worker has it or it is not due)."""
+    ids = list(delivery_ids)
+    outcomes = dict.fromkeys(ids, "skipped")
+    for delivery in claim(ids, now=timezone.now()):
+        if not delivery.endpoint.is_active:
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(
+                status=Status.FAILED, last_error=_("The endpoint is turned off.")
+            )
+            outcomes[delivery.pk] = Status.FAILED
+            continue
+        started = time.monotonic()
+        code, error = _post(delivery)
+        outcomes[delivery.pk] = _record(delivery, code, error, took_ms=int((time.monotonic() - started) * 1000))
+    return outcomes
+
+
+def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
+    """Put back what no worker will finish (a worker that stopped mid-send) and enqueue what is
+    due but was never enqueued or whose retry was never enqueued."""
+    now = now or timezone.now()
+    requeued = update_returning_pks(
+        WebhookDelivery.objects.filter(status=Status.SENDING, claimed_at__lt=now - STUCK_AFTER),
+        status=Status.PENDING,
+        next_attempt_at=now,
+    )
+    due = list(
+        WebhookDelivery.objects.filter(status=Status.PENDING)
+        .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lt=now - LOST_AFTER))
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:batch]
+    )
+    if due:
+        enqueue_now(due)
+    return {"requeued": len(requeued), "enqueued": len(due)}
