@@ -29,6 +29,13 @@ def _unauthorized(detail: str) -> Problem:
 
 
 class ApiKeyAuth(HttpBearer):
+    """A live key within its rate limit, with ``scope`` when one is named (checked before the body
+    is read: a key without the scope learns nothing about the request's shape)."""
+
+    def __init__(self, scope: str | None = None) -> None:
+        super().__init__()
+        self.scope = scope
+
     def __call__(self, request: HttpRequest) -> ApiKey:
         header = request.headers.get("Authorization", "")
         scheme, _sep, token = header.partition(" ")
@@ -54,6 +61,8 @@ class ApiKeyAuth(HttpBearer):
         if length.isdigit() and int(length) > settings.API_MAX_BODY_BYTES:
             raise Problem(413, f"The body is larger than {settings.API_MAX_BODY_BYTES} bytes.")
         api_key_used(key)
+        if self.scope is not None and not key.has_scope(self.scope):
+            raise Problem(403, f"This API key does not have the “{self.scope}” scope.", required_scope=self.scope)
         return key
 
 
@@ -61,19 +70,17 @@ def key_of(request: HttpRequest) -> ApiKey:
     return cast(ApiKey, request.auth)  # type: ignore[attr-defined]
 
 
-def scoped(scope: str) -> Callable[[F], F]:
-    """The operation needs ``scope`` (403 without it); what it writes is done “via API key …”."""
+def needs(scope: str) -> dict[str, Any]:
+    """An operation's arguments for its scope: ``@router.get(..., **needs("jobs:read"))``."""
+    return {"auth": ApiKeyAuth(scope), "openapi_extra": {"x-required-scope": scope}}
 
-    def decorate(view: F) -> F:
-        @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            key = key_of(request)
-            if not key.has_scope(scope):
-                raise Problem(403, f"This API key does not have the “{scope}” scope.", required_scope=scope)
-            with acting_via(f"API key “{key.name}”"):
-                return view(request, *args, **kwargs)
 
-        wrapper.required_scope = scope  # type: ignore[attr-defined]
-        return cast(F, wrapper)
+def acting(view: F) -> F:
+    """What the operation writes is done as the key's owner, each log line “via API key …”."""
 
-    return decorate
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        with acting_via(f"API key “{key_of(request).name}”"):
+            return view(request, *args, **kwargs)
+
+    return cast(F, wrapper)

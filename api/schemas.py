@@ -7,13 +7,25 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
+from django.utils import timezone
 from ninja import Schema
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
+
+from crm.workdays import business_zone
 
 Text = Annotated[str, StringConstraints(max_length=5000)]
 Line = Annotated[str, StringConstraints(max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Id = Annotated[int, Field(ge=1, le=2**62)]
+
+
+def _aware(moment: datetime) -> datetime:
+    """A time without a zone (``2026-03-01`` or ``2026-03-01T08:00``) is the business's local time."""
+    return timezone.make_aware(moment, business_zone()) if timezone.is_naive(moment) else moment
+
+
+# ``updated_since``: any ISO 8601 date or time; one without a zone is in the business's time zone.
+Since = Annotated[datetime, AfterValidator(_aware)]
 
 
 class In(Schema):

@@ -122,6 +122,8 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "csp",
     "axes",
+    # django-ninja: its Swagger UI templates and static files (vendored in the package: no CDN).
+    "ninja",
     "crm",
     "portal",
     "api",

@@ -1,18 +1,16 @@
 """Customers and their contacts: read, and add (the staff pages' own services)."""
 
-from datetime import datetime
-
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from api import selectors
-from api.auth import scoped
+from api.auth import acting, needs
 from api.idempotency import idempotent
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from api.problems import rules_about
 from api.responses import json_response
 from api.routes.common import found
-from api.schemas import ContactIn, ContactOut, ContactPage, CustomerIn, CustomerOut, CustomerPage
+from api.schemas import ContactIn, ContactOut, ContactPage, CustomerIn, CustomerOut, CustomerPage, Id, Since
 from crm.models import Contact, Customer
 from crm.services import customers as services
 from crm.services.webhooks import current_via
@@ -20,11 +18,12 @@ from crm.services.webhooks import current_via
 router = Router(tags=["customers"])
 
 
-@router.get("/customers/", response=CustomerPage, summary="List customers, oldest change first")
-@scoped("customers:read")
+@router.get(
+    "/customers/", response=CustomerPage, summary="List customers, oldest change first", **needs("customers:read")
+)
 def customer_list(
     request: HttpRequest,
-    updated_since: datetime | None = None,
+    updated_since: Since | None = None,
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> dict[str, object]:
@@ -34,14 +33,18 @@ def customer_list(
     return page(rows, cursor=cursor, limit=limit, by="updated_at", serialize=selectors.customers_rows)
 
 
-@router.get("/customers/{customer_id}/", response=CustomerOut, summary="One customer with its contacts")
-@scoped("customers:read")
-def customer_get(request: HttpRequest, customer_id: int) -> dict[str, object]:
+@router.get(
+    "/customers/{customer_id}/",
+    response=CustomerOut,
+    summary="One customer with its contacts",
+    **needs("customers:read"),
+)
+def customer_get(request: HttpRequest, customer_id: Id) -> dict[str, object]:
     return selectors.customer_row(found(selectors.customers(), what="customer", pk=customer_id))
 
 
-@router.post("/customers/", response={201: CustomerOut}, summary="Add a customer")
-@scoped("customers:write")
+@router.post("/customers/", response={201: CustomerOut}, summary="Add a customer", **needs("customers:write"))
+@acting
 @idempotent
 def customer_create(request: HttpRequest, body: CustomerIn) -> HttpResponse:
     with rules_about("name"):
@@ -51,12 +54,11 @@ def customer_create(request: HttpRequest, body: CustomerIn) -> HttpResponse:
     )
 
 
-@router.get("/contacts/", response=ContactPage, summary="List contacts, oldest change first")
-@scoped("customers:read")
+@router.get("/contacts/", response=ContactPage, summary="List contacts, oldest change first", **needs("customers:read"))
 def contact_list(
     request: HttpRequest,
-    customer_id: int | None = None,
-    updated_since: datetime | None = None,
+    customer_id: Id | None = None,
+    updated_since: Since | None = None,
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> dict[str, object]:
@@ -68,10 +70,15 @@ def contact_list(
     return page(rows, cursor=cursor, limit=limit, by="updated_at", serialize=selectors.contacts_rows)
 
 
-@router.post("/customers/{customer_id}/contacts/", response={201: ContactOut}, summary="Add a contact to a customer")
-@scoped("customers:write")
+@router.post(
+    "/customers/{customer_id}/contacts/",
+    response={201: ContactOut},
+    summary="Add a contact to a customer",
+    **needs("customers:write"),
+)
+@acting
 @idempotent
-def contact_create(request: HttpRequest, customer_id: int, body: ContactIn) -> HttpResponse:
+def contact_create(request: HttpRequest, customer_id: Id, body: ContactIn) -> HttpResponse:
     customer = found(Customer.objects.all(), what="customer", pk=customer_id)
     with rules_about("phone" if body.phone else "email"):
         contact = services.contact_create(

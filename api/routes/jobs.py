@@ -1,6 +1,5 @@
 """Pipelines (read), jobs (read, open, move on, dates) — the staff pages' own services."""
 
-from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -9,13 +8,13 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from api import selectors
-from api.auth import key_of, scoped
+from api.auth import acting, key_of, needs
 from api.idempotency import idempotent
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from api.problems import Problem, field_error, rules_about
 from api.responses import json_response
 from api.routes.common import found, referenced
-from api.schemas import AdvanceIn, JobDetailOut, JobIn, JobPage, MilestoneMoveIn, PipelineOut
+from api.schemas import AdvanceIn, Id, JobDetailOut, JobIn, JobPage, MilestoneMoveIn, PipelineOut, Since
 from crm.models import Customer, Job, Milestone, Pipeline, StageTemplate
 from crm.services import jobs as services
 
@@ -24,22 +23,22 @@ router = Router(tags=["jobs"])
 JobStatus = Literal["active", "on_hold", "completed", "cancelled"]
 
 
-@router.get("/pipelines/", response=list[PipelineOut], summary="Every pipeline with its stages in order")
-@scoped("jobs:read")
+@router.get(
+    "/pipelines/", response=list[PipelineOut], summary="Every pipeline with its stages in order", **needs("jobs:read")
+)
 def pipeline_list(request: HttpRequest) -> list[dict[str, object]]:
     return [selectors.pipeline_row(p) for p in selectors.pipelines()]
 
 
-@router.get("/jobs/", response=JobPage, summary="List jobs, oldest change first")
-@scoped("jobs:read")
+@router.get("/jobs/", response=JobPage, summary="List jobs, oldest change first", **needs("jobs:read"))
 def job_list(
     request: HttpRequest,
     status: JobStatus | None = None,
-    stage_id: int | None = None,
-    owner_id: int | None = None,
-    pipeline_id: int | None = None,
-    customer_id: int | None = None,
-    updated_since: datetime | None = None,
+    stage_id: Id | None = None,
+    owner_id: Id | None = None,
+    pipeline_id: Id | None = None,
+    customer_id: Id | None = None,
+    updated_since: Since | None = None,
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> dict[str, object]:
@@ -61,14 +60,23 @@ def _detail(public_id: UUID) -> dict[str, object]:
     return selectors.job_detail_row(job)
 
 
-@router.get("/jobs/{job_id}/", response=JobDetailOut, summary="One job: milestones, promises, open questions, messages")
-@scoped("jobs:read")
+@router.get(
+    "/jobs/{job_id}/",
+    response=JobDetailOut,
+    summary="One job: milestones, promises, open questions, messages",
+    **needs("jobs:read"),
+)
 def job_get(request: HttpRequest, job_id: UUID) -> dict[str, object]:
     return _detail(job_id)
 
 
-@router.post("/jobs/", response={201: JobDetailOut}, summary="Open a job (its welcome is sent as on the staff page)")
-@scoped("jobs:write")
+@router.post(
+    "/jobs/",
+    response={201: JobDetailOut},
+    summary="Open a job (its welcome is sent as on the staff page)",
+    **needs("jobs:write"),
+)
+@acting
 @idempotent
 def job_create(request: HttpRequest, body: JobIn) -> HttpResponse:
     customer = referenced(Customer.objects.all(), body.customer_id, field="customer_id", what="customer")
@@ -88,7 +96,15 @@ def job_create(request: HttpRequest, body: JobIn) -> HttpResponse:
                 f"These contacts are not {customer.name}'s: {', '.join(map(str, missing))}.",
                 errors=[field_error("contact_ids", "not a contact of this customer")],
             )
-    with rules_about("title"):
+    if not body.title.strip():
+        raise Problem(422, "A job needs a title.", errors=[field_error("title", "blank")])
+    if not body.welcome and not body.not_welcomed_reason.strip():
+        raise Problem(
+            422,
+            "Say why the customer is not welcomed: they will hear nothing until the next stage.",
+            errors=[field_error("not_welcomed_reason", "required when welcome is false")],
+        )
+    with rules_about("start_date" if body.start_date else "owner_id" if body.owner_id else "pipeline_id"):
         job = services.job_create(
             customer=customer,
             pipeline=pipeline,
@@ -108,8 +124,9 @@ def job_create(request: HttpRequest, body: JobIn) -> HttpResponse:
     "/jobs/{job_id}/advance/",
     response={200: JobDetailOut},
     summary="Move a job to another stage (409 if it moved since expected_stage_id)",
+    **needs("jobs:write"),
 )
-@scoped("jobs:write")
+@acting
 @idempotent
 def job_advance(request: HttpRequest, job_id: UUID, body: AdvanceIn) -> HttpResponse:
     job = found(Job.objects.select_related("current_stage"), what="job", public_id=job_id)
@@ -137,10 +154,11 @@ def job_advance(request: HttpRequest, job_id: UUID, body: AdvanceIn) -> HttpResp
     "/jobs/{job_id}/milestones/{stage_id}/move/",
     response={200: JobDetailOut},
     summary="Move the date a stage is expected (and tell the customer, or not)",
+    **needs("jobs:write"),
 )
-@scoped("jobs:write")
+@acting
 @idempotent
-def milestone_move(request: HttpRequest, job_id: UUID, stage_id: int, body: MilestoneMoveIn) -> HttpResponse:
+def milestone_move(request: HttpRequest, job_id: UUID, stage_id: Id, body: MilestoneMoveIn) -> HttpResponse:
     job = found(Job.objects.all(), what="job", public_id=job_id)
     milestone = found(Milestone.objects.filter(job=job).select_related("job"), what="milestone", stage_id=stage_id)
     field = "reason" if not body.reason.strip() else "new_date"

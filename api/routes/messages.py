@@ -1,20 +1,30 @@
 """Messages and questions: read their statuses; send a message, log a call, answer a question —
 the staff pages' own services."""
 
-from datetime import datetime
 from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from api import selectors
-from api.auth import key_of, scoped
+from api.auth import acting, key_of, needs
 from api.idempotency import idempotent
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from api.problems import Problem, field_error, rules_about
 from api.responses import json_response
 from api.routes.common import found, referenced
-from api.schemas import AnswerIn, CallIn, MessageIn, MessageOut, MessagePage, QuestionOut, QuestionPage, SurveyPage
+from api.schemas import (
+    AnswerIn,
+    CallIn,
+    Id,
+    MessageIn,
+    MessageOut,
+    MessagePage,
+    QuestionOut,
+    QuestionPage,
+    Since,
+    SurveyPage,
+)
 from crm.models import Job, Question
 from crm.services import messages as services
 from crm.services.questions import question_answer
@@ -26,12 +36,13 @@ QUESTIONS_SINCE = Query(None, description="Received or answered since.")
 SURVEYS_SINCE = Query(None, description="Sent or answered since.")
 
 
-@router.get("/messages/", response=MessagePage, summary="Messages in and out, with their statuses")
-@scoped("messages:read")
+@router.get(
+    "/messages/", response=MessagePage, summary="Messages in and out, with their statuses", **needs("messages:read")
+)
 def message_list(
     request: HttpRequest,
     job_id: UUID | None = None,
-    updated_since: datetime | None = MESSAGES_SINCE,
+    updated_since: Since | None = MESSAGES_SINCE,
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> dict[str, object]:
@@ -43,9 +54,12 @@ def message_list(
 
 
 @router.post(
-    "/jobs/{job_id}/messages/", response={201: list[MessageOut]}, summary="Send a message to the job's contacts"
+    "/jobs/{job_id}/messages/",
+    response={201: list[MessageOut]},
+    summary="Send a message to the job's contacts",
+    **needs("messages:write"),
 )
-@scoped("messages:write")
+@acting
 @idempotent
 def message_send(request: HttpRequest, job_id: UUID, body: MessageIn) -> HttpResponse:
     job = found(Job.objects.select_related("customer"), what="job", public_id=job_id)
@@ -66,9 +80,12 @@ def message_send(request: HttpRequest, job_id: UUID, body: MessageIn) -> HttpRes
 
 
 @router.post(
-    "/jobs/{job_id}/calls/", response={201: MessageOut}, summary="Log a phone call (what they asked becomes a request)"
+    "/jobs/{job_id}/calls/",
+    response={201: MessageOut},
+    summary="Log a phone call (what they asked becomes a request)",
+    **needs("messages:write"),
 )
-@scoped("messages:write")
+@acting
 @idempotent
 def call_log(request: HttpRequest, job_id: UUID, body: CallIn) -> HttpResponse:
     job = found(Job.objects.select_related("customer"), what="job", public_id=job_id)
@@ -89,12 +106,16 @@ def call_log(request: HttpRequest, job_id: UUID, body: CallIn) -> HttpResponse:
     return json_response(selectors.message_row(call), status=201)
 
 
-@router.get("/questions/", response=QuestionPage, summary="Customers' requests (open ones with open=true)")
-@scoped("messages:read")
+@router.get(
+    "/questions/",
+    response=QuestionPage,
+    summary="Customers' requests (open ones with open=true)",
+    **needs("messages:read"),
+)
 def question_list(
     request: HttpRequest,
     open: bool = False,
-    updated_since: datetime | None = QUESTIONS_SINCE,
+    updated_since: Since | None = QUESTIONS_SINCE,
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> dict[str, object]:
@@ -102,10 +123,15 @@ def question_list(
     return page(rows, cursor=cursor, limit=limit, by="pk", serialize=selectors.questions_rows)
 
 
-@router.post("/questions/{question_id}/answer/", response={200: QuestionOut}, summary="Answer a customer's request")
-@scoped("messages:write")
+@router.post(
+    "/questions/{question_id}/answer/",
+    response={200: QuestionOut},
+    summary="Answer a customer's request",
+    **needs("messages:write"),
+)
+@acting
 @idempotent
-def question_answer_view(request: HttpRequest, question_id: int, body: AnswerIn) -> HttpResponse:
+def question_answer_view(request: HttpRequest, question_id: Id, body: AnswerIn) -> HttpResponse:
     question = found(Question.objects.select_related("job"), what="question", pk=question_id)
     with rules_about("body"):
         answered = question_answer(question=question, body=body.body, actor=key_of(request).owner)
@@ -113,11 +139,12 @@ def question_answer_view(request: HttpRequest, question_id: int, body: AnswerIn)
     return json_response(selectors.question_row(answered))
 
 
-@router.get("/surveys/", response=SurveyPage, summary="Satisfaction surveys and their answers")
-@scoped("messages:read")
+@router.get(
+    "/surveys/", response=SurveyPage, summary="Satisfaction surveys and their answers", **needs("messages:read")
+)
 def survey_list(
     request: HttpRequest,
-    updated_since: datetime | None = SURVEYS_SINCE,
+    updated_since: Since | None = SURVEYS_SINCE,
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> dict[str, object]:

@@ -6,7 +6,7 @@ from datetime import date
 from django.http import HttpRequest
 from ninja import Router
 
-from api.auth import scoped
+from api.auth import needs
 from api.problems import Problem, field_error
 from api.schemas import ReportOut
 from crm.reports import Period, health_report
@@ -30,8 +30,12 @@ def _figure(name: str, value: float | None, counted_from: int | None = None) -> 
     return {"name": name, "value": None if value is None else round(value, 2), "counted_from": counted_from}
 
 
-@router.get("/reports/health/", response=ReportOut, summary="Communication health of the team over a period")
-@scoped("reports:read")
+@router.get(
+    "/reports/health/",
+    response=ReportOut,
+    summary="Communication health of the team over a period",
+    **needs("reports:read"),
+)
 def health(request: HttpRequest, first_day: date, last_day: date) -> dict[str, object]:
     period = _period(first_day, last_day)
     team = health_report(period=period).team
@@ -52,8 +56,12 @@ def health(request: HttpRequest, first_day: date, last_day: date) -> dict[str, o
     }
 
 
-@router.get("/reports/satisfaction/", response=ReportOut, summary="Satisfaction of the team over a period")
-@scoped("reports:read")
+@router.get(
+    "/reports/satisfaction/",
+    response=ReportOut,
+    summary="Satisfaction of the team over a period",
+    **needs("reports:read"),
+)
 def satisfaction(request: HttpRequest, first_day: date, last_day: date) -> dict[str, object]:
     period = _period(first_day, last_day)
     team = satisfaction_report(period=period).team
