@@ -1,6 +1,8 @@
 """Cursor pagination: a page is the rows after the cursor in a fixed order (a timestamp, then the
-id), so rows inserted or changed while a client pages through never make it skip one — a changed
-row moves to the end and is seen again, which is what an incremental sync wants."""
+id), so rows inserted or changed while a client pages through never make it skip one. Ordered by
+updated_at (customers, contacts, jobs), a changed row moves to the end and is seen again, which is
+what an incremental sync wants; ordered by id (messages, questions, surveys), a new row comes last
+and ``updated_since`` finds the rows that changed."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import re_path
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -70,4 +71,9 @@ def _too_big(request: HttpRequest, error: RequestDataTooBig) -> HttpResponse:
     return problems.response(Problem(413, "The body is too large."))
 
 
-urlpatterns = api.urls[0]
+def _no_such_operation(request: HttpRequest, rest: str = "") -> HttpResponse:
+    return problems.response(Problem(404, "No operation at this address: see /api/v1/docs/."))
+
+
+# Any other address under /api/v1/ is a problem document too, never an HTML page.
+urlpatterns = [*api.urls[0], re_path(r"^(?P<rest>.*)$", _no_such_operation)]

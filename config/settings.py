@@ -331,15 +331,18 @@ OUTBOX_STUCK_AFTER_SECONDS = env_int("OUTBOX_STUCK_AFTER_SECONDS", 600)
 # request body in bytes (then 413), and how long an Idempotency-Key's answer is kept.
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120)
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 65536)
-API_IDEMPOTENCY_HOURS = 24
+API_IDEMPOTENCY_HOURS = env_int("API_IDEMPOTENCY_HOURS", 24)
 # Outbound webhooks (crm.services.webhooks, webhook_delivery): seconds a receiver may take; the
 # waits before each retry after a 5xx, 408, 429, timeout or refused connection (then failed); an
 # endpoint failing without one success this many days is turned off and the managers alerted.
 # WEBHOOK_ALLOW_PRIVATE lets endpoints be http:// and local or private addresses (development and
 # tests: a receiver on this machine); in production an endpoint is https to a public address only.
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
-WEBHOOK_RETRY_SCHEDULE = [60, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400, 86400, 86400, 86400]
+# (about 3.2 days in all: inside WEBHOOK_DISABLE_AFTER_DAYS, so every retry is tried).
+WEBHOOK_RETRY_SCHEDULE = [60, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
 WEBHOOK_DISABLE_AFTER_DAYS = env_int("WEBHOOK_DISABLE_AFTER_DAYS", 5)
+# A delivery still "sending" this long after it was claimed (its worker stopped) is sent again.
+WEBHOOK_STUCK_AFTER_SECONDS = env_int("WEBHOOK_STUCK_AFTER_SECONDS", 300)
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", DEBUG)
 # Messages that did not reach their customer are told to their owner in one digest: the first
 # failure of a burst opens it, due this many seconds later; the failures until it is sent join it.

@@ -40,6 +40,7 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.access import MANAGERS_GROUP
 from crm.ids import id_from_input
 from crm.models import (
     Commitment,
@@ -493,8 +494,17 @@ def attention_counts(user: User) -> dict[str, int]:
         "broken": promises.filter(broken_promise(now)),
         "unhappy": recovery_calls_owed().filter(job__owner=user),
     }
-    row = get_user_model().objects.filter(pk=user.pk).values(**{k: count_of(q) for k, q in counted.items()}).first()
+    # Whether they manage, in the same query: the navigation's manager menu asks (crm.access.is_manager).
+    manager = Exists(User.groups.through.objects.filter(user_id=OuterRef("pk"), group__name=MANAGERS_GROUP))
+    row = (
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .values(**{k: count_of(q) for k, q in counted.items()}, manager=manager)
+        .first()
+    )
     found: dict[str, Any] = dict(row) if row else {}
+    if not hasattr(user, "_is_manager"):
+        user._is_manager = bool(found.get("manager"))  # type: ignore[attr-defined]
     counts: dict[str, int] = {key: int(found.get(key) or 0) for key in counted}
     counts["total"] = sum(
         counts[key]

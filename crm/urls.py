@@ -6,6 +6,7 @@ from crm.views import (
     customers,
     dashboard,
     files,
+    integrations,
     jobs,
     jobs_bulk,
     promises,
@@ -36,4 +37,5 @@ urlpatterns = [
     *search.urlpatterns,
     *calendar.urlpatterns,
     *two_factor.urlpatterns,
+    *integrations.urlpatterns,
 ]

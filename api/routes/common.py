@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from typing import Any, TypeVar
-from uuid import UUID
 
 from django.db.models import Model, QuerySet
 
 from api.problems import Problem, field_error
 
 M = TypeVar("M", bound=Model)
-
-PROBLEMS: dict[int | str, Any] = {}
 
 
 def found(queryset: QuerySet[M], *, what: str, **lookup: Any) -> M:
@@ -28,10 +25,3 @@ def referenced(queryset: QuerySet[M], pk: int | None, *, field: str, what: str) 
     if row is None:
         raise Problem(422, f"No {what} with id {pk}.", errors=[field_error(field, "not found")])
     return row
-
-
-def job_uuid(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError as error:
-        raise Problem(404, "No job with this id.") from error

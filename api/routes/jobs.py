@@ -20,7 +20,7 @@ from crm.services import jobs as services
 
 router = Router(tags=["jobs"])
 
-JobStatus = Literal["active", "on_hold", "completed", "cancelled"]
+JobStatus = Literal["active", "on_hold", "done", "cancelled"]
 
 
 @router.get(
@@ -104,7 +104,11 @@ def job_create(request: HttpRequest, body: JobIn) -> HttpResponse:
             "Say why the customer is not welcomed: they will hear nothing until the next stage.",
             errors=[field_error("not_welcomed_reason", "required when welcome is false")],
         )
-    with rules_about("start_date" if body.start_date else "owner_id" if body.owner_id else "pipeline_id"):
+    # What job_create may refuse, most specific first: the reference given, the start date, the owner.
+    field = (
+        "reference" if body.reference else "start_date" if body.start_date else "owner_id" if body.owner_id else None
+    )
+    with rules_about(field or "pipeline_id"):
         job = services.job_create(
             customer=customer,
             pipeline=pipeline,

@@ -20,9 +20,9 @@ MAX_DAYS = 366
 
 def _period(first_day: date, last_day: date) -> Period:
     if last_day < first_day:
-        raise Problem(422, "“to” is before “from”.", errors=[field_error("to", "before from")])
+        raise Problem(422, "last_day is before first_day.", errors=[field_error("last_day", "before first_day")])
     if (last_day - first_day).days >= MAX_DAYS:
-        raise Problem(422, f"A period is at most {MAX_DAYS} days.", errors=[field_error("to", "period too long")])
+        raise Problem(422, f"A period is at most {MAX_DAYS} days.", errors=[field_error("last_day", "period too long")])
     return Period(first_day=first_day, last_day=last_day)
 
 

@@ -186,7 +186,9 @@ def contact_set_time_zone(*, contact: Contact, time_zone: str) -> Contact:
 def contact_opt_out(*, contact: Contact) -> Contact:
     """Stop non-essential messages (check-ins, tips, surveys) to this contact. Idempotent: the
     first opt-out's time is kept."""
-    Contact.objects.filter(pk=contact.pk, opted_out_at__isnull=True).update(opted_out_at=timezone.now())
+    Contact.objects.filter(pk=contact.pk, opted_out_at__isnull=True).update(
+        opted_out_at=timezone.now(), updated_at=timezone.now()
+    )
     contact.refresh_from_db(fields=["opted_out_at"])
     return contact
 
@@ -194,7 +196,9 @@ def contact_opt_out(*, contact: Contact) -> Contact:
 @transaction.atomic
 def contact_opt_in(*, contact: Contact) -> Contact:
     """Non-essential messages are welcome again."""
-    Contact.objects.filter(pk=contact.pk, opted_out_at__isnull=False).update(opted_out_at=None)
+    Contact.objects.filter(pk=contact.pk, opted_out_at__isnull=False).update(
+        opted_out_at=None, updated_at=timezone.now()
+    )
     contact.refresh_from_db(fields=["opted_out_at"])
     return contact
 

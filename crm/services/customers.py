@@ -58,6 +58,11 @@ def customer_create(
     return customer
 
 
+def _customer_touch(customer_id: int) -> None:
+    """A customer is shown with its contacts (the API): a change of one moves its updated_at."""
+    Customer.objects.filter(pk=customer_id).update(updated_at=timezone.now())
+
+
 @transaction.atomic
 def customer_update(*, customer: Customer, name: str, kind: str, address: str = "", notes: str = "") -> Customer:
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
@@ -142,6 +147,7 @@ def contact_create(
     _check_sms_preference(contact)
     contact.full_clean()
     contact.save()
+    _customer_touch(contact.customer_id)
     return contact
 
 
@@ -191,6 +197,7 @@ def contact_update(
     _check_sms_preference(contact)
     contact.full_clean()
     contact.save()
+    _customer_touch(contact.customer_id)
     return contact
 
 

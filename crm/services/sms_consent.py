@@ -78,6 +78,7 @@ def sms_opt_out(*, number: str, source: str, said: str = "", at: datetime | None
                 sms_consent_at=None,
                 sms_consent_source="",
                 sms_withdrawn_at=at,
+                updated_at=timezone.now(),
                 preferred_channel=Case(
                     When(preferred_channel=Contact.Channel.SMS, then=Value(fallback_channel(contact))),
                     default=F("preferred_channel"),

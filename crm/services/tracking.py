@@ -115,7 +115,9 @@ def message_track(
     elif event_type in ENGAGEMENT_EVENTS and message.opened_at is None:
         updates["opened_at"] = at
     elif event_type in OPT_OUT_EVENTS and message.contact_id:
-        Contact.objects.filter(pk=message.contact_id, opted_out_at__isnull=True).update(opted_out_at=at)
+        Contact.objects.filter(pk=message.contact_id, opted_out_at__isnull=True).update(
+            opted_out_at=at, updated_at=timezone.now()
+        )
     if updates:
         Message.objects.filter(pk=message.pk).update(**updates)
         message.refresh_from_db()
@@ -125,7 +127,7 @@ def message_track(
 def _record_bounce(message: Message, *, event_type: str, description: str, at: datetime) -> None:
     if event_type == "bounced" and message.contact_id and message.channel == Message.Channel.EMAIL:
         Contact.objects.filter(pk=message.contact_id, email=message.to_address).update(
-            email_bounced_at=at, email_bounce_reason=(description or "bounced")[:300]
+            email_bounced_at=at, email_bounce_reason=(description or "bounced")[:300], updated_at=timezone.now()
         )
     if message.job is None:
         return

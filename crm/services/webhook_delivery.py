@@ -40,10 +40,8 @@ Status = WebhookDelivery.Status
 USER_AGENT = "customer-portal-webhooks/1"
 # A response body is read this far, for the log (receivers answer short).
 RESPONSE_KEPT = 300
-# A row left in sending this long was a worker that stopped: put back.
-STUCK_AFTER = timedelta(minutes=5)
 # A row never enqueued (broker down at commit) or whose retry schedule was lost, after this long.
-LOST_AFTER = timedelta(minutes=2)
+LOST_AFTER = timedelta(minutes=1)
 
 
 def body_of(delivery: WebhookDelivery) -> bytes:
@@ -186,7 +184,9 @@ def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
     due but was never enqueued or whose retry was never enqueued."""
     now = now or timezone.now()
     requeued = update_returning_pks(
-        WebhookDelivery.objects.filter(status=Status.SENDING, claimed_at__lt=now - STUCK_AFTER),
+        WebhookDelivery.objects.filter(
+            status=Status.SENDING, claimed_at__lt=now - timedelta(seconds=settings.WEBHOOK_STUCK_AFTER_SECONDS)
+        ),
         status=Status.PENDING,
         next_attempt_at=now,
     )

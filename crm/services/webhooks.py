@@ -109,6 +109,11 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _moment(moment: Any) -> str:
+    """A time as every payload writes it (DjangoJSONEncoder's: UTC, milliseconds, ``Z``)."""
+    return str(DjangoJSONEncoder().default(moment))
+
+
 def job_summary(job: Job) -> dict[str, Any]:
     """The job as every event names it (fields on the row itself: no query)."""
     return {"id": str(job.public_id), "reference": job.reference, "title": job.title, "status": job.status}
@@ -118,7 +123,7 @@ def payload_of(event: JobEvent, event_type: str) -> dict[str, Any]:
     """The Standard Webhooks shape: type, timestamp, data."""
     return {
         "type": event_type,
-        "timestamp": event.created_at.isoformat(),
+        "timestamp": _moment(event.created_at),
         "data": {
             "job": job_summary(event.job),
             "event": {
@@ -169,7 +174,7 @@ def commitments_at_risk_emit(commitments: Iterable[Commitment], *, now: Any = No
     subscribers = _subscribers({EventType.COMMITMENT_AT_RISK}).get(EventType.COMMITMENT_AT_RISK, [])
     if not subscribers:
         return
-    stamp = (now or timezone.now()).isoformat()
+    stamp = _moment(now or timezone.now())
     rows: list[WebhookDelivery] = []
     for commitment in commitments:
         payload = {
@@ -181,7 +186,7 @@ def commitments_at_risk_emit(commitments: Iterable[Commitment], *, now: Any = No
                     "id": commitment.pk,
                     "kind": commitment.kind,
                     "title": commitment.title,
-                    "due_at": commitment.due_at.isoformat(),
+                    "due_at": _moment(commitment.due_at),
                 },
             },
         }

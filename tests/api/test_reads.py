@@ -77,7 +77,7 @@ def test_the_job_filters(api: Api, customer: Customer, installation: Pipeline, r
     assert refs(owner_id=charlie.pk) == [other.reference]
     assert refs(pipeline_id=installation.pk) == [first.reference, second.reference]
     assert refs(stage_id=installation.stages.get(position=2).pk) == [second.reference]
-    assert refs(status="completed") == []
+    assert refs(status="done") == []
     assert api.get("/jobs/", status="finished").status_code == 400
     second.refresh_from_db()
     assert refs(updated_since=second.updated_at.isoformat()) == [second.reference]
@@ -177,5 +177,5 @@ def test_reports_for_a_period(api: Api, job: Job) -> None:
     satisfaction = api.get("/reports/satisfaction/", first_day="2026-01-05", last_day="2026-03-29").json()
     assert {f["name"] for f in satisfaction["figures"]} >= {"nps", "csat_percent"}
     backwards = api.get("/reports/health/", first_day="2026-03-01", last_day="2026-01-01")
-    assert backwards.status_code == 422 and problem(backwards)["errors"][0]["field"] == "to"
+    assert backwards.status_code == 422 and problem(backwards)["errors"][0]["field"] == "last_day"
     assert api.get("/reports/health/", first_day="2025-01-01", last_day="2026-06-01").status_code == 422

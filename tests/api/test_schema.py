@@ -39,3 +39,9 @@ def test_the_docs_load_their_scripts_from_this_site(client: Client, db) -> None:
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert sources and all(s.startswith("/static/") for s in sources), sources
     assert "<script>" not in html  # no inline script: the Content-Security-Policy holds
+
+
+def test_an_address_with_no_operation_is_a_problem_too(client: Client, db) -> None:
+    response = client.get("/api/v1/nothing/here/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"

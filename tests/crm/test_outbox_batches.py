@@ -16,6 +16,7 @@ from django.core.mail import EmailMessage
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.utils import timezone
 
+import crm.services.broker as broker
 import crm.services.delivery as delivery
 import crm.services.outbox as outbox
 from crm.models import Contact, Job, JobEvent, Message
@@ -170,13 +171,13 @@ def test_it_enqueues_one_task_per_batch(
 ) -> None:
     ids = queued_emails(job, contact, 2 * outbox.SEND_BATCH + 5)
     tasks: list[tuple[str, list[int]]] = []
-    real = outbox.async_task
+    real = broker.async_task
 
     def recording(func: str, *args: Any, **kwargs: Any) -> Any:
         tasks.append((func, list(args[0])))
         return real(func, *args, **kwargs)
 
-    monkeypatch.setattr(outbox, "async_task", recording)
+    monkeypatch.setattr(broker, "async_task", recording)
     with django_capture_on_commit_callbacks(execute=True):
         enqueue_on_commit(ids)
 

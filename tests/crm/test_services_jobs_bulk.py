@@ -202,6 +202,7 @@ def test_it_takes_a_fixed_number_of_statements_however_many_jobs_move(
     # Lock, read jobs, milestones; update milestones, promises, jobs; insert events; contacts;
     # insert messages, read them back, move the jobs' versions (inside the test's transaction:
     # savepoints, no BEGIN/COMMIT).
-    assert len(one_job.captured_queries) <= 13, [q["sql"][:80] for q in one_job.captured_queries]
+    # 14 with the webhook subscribers read once for the whole move (crm.services.webhooks).
+    assert len(one_job.captured_queries) <= 14, [q["sql"][:80] for q in one_job.captured_queries]
     assert len(twenty_five.captured_queries) == len(one_job.captured_queries)
     assert Message.objects.filter(job__in=many).count() == 25

@@ -36,6 +36,7 @@ from django.urls import URLPattern, reverse
 
 from crm.links import make_staff_calendar_token
 from crm.models import (
+    ApiKey,
     Campaign,
     Commitment,
     Contact,
@@ -48,13 +49,17 @@ from crm.models import (
     Question,
     Visit,
     VisitKind,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
+from crm.services.api_keys import api_key_create
 from crm.services.campaigns import CampaignDetails, campaign_create
 from crm.services.csv_import import import_create
 from crm.services.files import document_share
 from crm.services.jobs import job_create
 from crm.services.questions import question_create
 from crm.services.visits import visit_book
+from crm.services.webhooks import endpoint_create
 from crm.urls import urlpatterns
 from crm.views import customers as customer_views
 from crm.workdays import business_zone
@@ -156,6 +161,9 @@ class World:
     owner: User
     colleague: User
     document: JobFile
+    api_key: ApiKey
+    endpoint: WebhookEndpoint
+    delivery: WebhookDelivery
 
     def stage(self, position: int) -> int:
         return self.installation.stages.get(position=position).pk
@@ -203,7 +211,15 @@ def world(customer: Customer, contact: Contact, installation: Pipeline, alice: U
         ),
         actor=bob,
     )
+    endpoint = endpoint_create(
+        url="https://example.com/hooks", event_types=["job.created"], description="", actor=alice
+    )
     return World(
+        api_key=api_key_create(name="ERP", owner=alice, scopes=["jobs:read"], actor=alice)[0],
+        endpoint=endpoint,
+        delivery=WebhookDelivery.objects.create(
+            endpoint=endpoint, event_type="job.created", payload={}, status="failed"
+        ),
         job=job,
         customer=customer,
         contact=contact,
@@ -245,7 +261,17 @@ def args_for(pattern: URLPattern, world: World) -> list[Any]:
             if name in ("visit_move", "visit_move_preview", "visit_cancel", "visit_crew", "visit_action")
             else world.job.public_id
         ),
-        "pk": world.contact.pk if name in ("contact_edit", "contact_reset_links") else world.customer.pk,
+        "pk": (
+            world.contact.pk
+            if name in ("contact_edit", "contact_reset_links")
+            else world.api_key.pk
+            if name.startswith("api_key")
+            else world.delivery.pk
+            if name == "webhook_delivery_send_again"
+            else world.endpoint.pk
+            if name.startswith("webhook")
+            else world.customer.pk
+        ),
         "token": make_staff_calendar_token(world.owner),
         "commitment_id": world.commitment.pk,
         "request_id": world.question.pk,
@@ -298,6 +324,9 @@ PAGES: dict[str, tuple[str, ...]] = {
     "campaign_progress": (),
     "health": ("from", "to", "owner", "format"),
     "satisfaction": ("from", "to", "owner", "installer", "pipeline", "format"),
+    "api_keys": (),
+    "webhooks": (),
+    "webhook": (),
     "today": (),
     "job_file": (),
     "job_file_thumbnail": (),
@@ -545,6 +574,23 @@ FORMS: dict[str, Callable[[World], list[Submission]]] = {
     "visit_cancel": lambda w: [Submission("post", _cancel_visit(w), (f"visit-{w.visit.pk}-cancel-reason",))],
     "visit_crew": lambda w: [Submission("post", _crew_visit(w), (f"visit-{w.visit.pk}-crew-subcontractor",))],
     "document_withdraw": lambda w: [Submission("post", {"reason": "Replaced by the new one"}, ("reason",))],
+    "api_keys": lambda w: [
+        Submission("post", {"name": "Shop", "owner": str(w.owner.pk), "scopes": ["jobs:read"]}, ("name",))
+    ],
+    "webhooks": lambda w: [
+        Submission(
+            "post",
+            {"url": "https://example.org/in", "description": "Shop", "event_types": ["job.created"]},
+            ("url", "description"),
+        )
+    ],
+    "webhook": lambda w: [
+        Submission(
+            "post",
+            {"url": "https://example.org/in", "description": "Shop", "event_types": ["job.created"]},
+            ("url", "description"),
+        )
+    ],
     # The "Today" page's buttons; the visit is this afternoon's (the world's clock is 10:00).
     "visit_action": lambda w: [
         Submission("post", {"action": "on_the_way", "minutes": "30", "at": "", "reason": ""}, ("reason",)),
@@ -575,6 +621,10 @@ BUTTONS = {
     "dates_tell",
     # The world's pipeline has no roles: the form has no field (tried with a stray one).
     "job_roles",
+    "api_key_revoke",
+    "webhook_rotate",
+    "webhook_active",
+    "webhook_delivery_send_again",
 }
 # The upload's file is not a form value: test_it_imports_a_file_with_nul_in_its_name_and_cells, and
 # tests/crm/test_views_files.py for a shared document (a NUL in its title and in its file name).

@@ -3,7 +3,7 @@ environment the harness gives them; see tests/recovery/harness.py).
 
 ``python -m tests.recovery.child tick``: the cluster's scheduled work, once a second instead of
 every 30 s — django-q2's ``scheduler()`` (which enqueues the schedules that are due: the outbox's
-retries) and ``crm.tasks.sweep_outbox()``, the same functions the cluster's schedules call. It
+retries) and ``crm.tasks.sweep_outbox()`` and ``sweep_webhooks()``, the same functions the cluster's schedules call. It
 stops by itself when its parent (pytest) is gone.
 
 ``python -m tests.recovery.child advance --stage S --actor U JOB …``: move the jobs to stage S as
@@ -34,13 +34,14 @@ def tick(interval: float) -> None:
     from django_q.brokers import get_broker
     from django_q.scheduler import scheduler
 
-    from crm.tasks import sweep_outbox
+    from crm.tasks import sweep_outbox, sweep_webhooks
 
     broker = get_broker()
     parent = os.getppid()
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("scheduler", lambda: scheduler(broker=broker)),
         ("sweep_outbox", sweep_outbox),
+        ("sweep_webhooks", sweep_webhooks),
     ]
     print(f"ticker running (every {interval:g} s: {', '.join(name for name, _ in steps)})", flush=True)
     while os.getppid() == parent:

@@ -107,7 +107,7 @@ def child_env(esp: FakeEsp, *, database_url: str, redis_url: str) -> dict[str, s
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("ANYMAIL_", "PYTEST_", "OUTBOX_", "STAFF_ALERT_"))
+        if not k.startswith(("ANYMAIL_", "PYTEST_", "OUTBOX_", "STAFF_ALERT_", "WEBHOOK_"))
         and k not in {"EMAIL_BACKEND", "INBOUND_EMAIL_DOMAIN", "SMS_BACKEND"}
     }
     env.update(
@@ -130,6 +130,9 @@ def child_env(esp: FakeEsp, *, database_url: str, redis_url: str) -> dict[str, s
             "OUTBOX_RETRY_BASE_SECONDS": str(RETRY_BASE_SECONDS),
             "OUTBOX_STUCK_AFTER_SECONDS": str(STUCK_AFTER_SECONDS),
             "STAFF_ALERT_DIGEST_SECONDS": str(DIGEST_SECONDS),
+            # Webhooks go to the test's receiver on this machine, and a cut-off send comes back soon.
+            "WEBHOOK_ALLOW_PRIVATE": "1",
+            "WEBHOOK_STUCK_AFTER_SECONDS": str(STUCK_AFTER_SECONDS),
             "PYTHONUNBUFFERED": "1",
             "LOG_LEVEL": "INFO",
         }
