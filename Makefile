@@ -8,7 +8,7 @@ PORT   ?= 8000
 # make run is local development: debug on, console email, SQLite unless DATABASE_URL is set.
 DEV    := DJANGO_DEBUG=1 SITE_URL=http://$(HOST):$(PORT)
 
-.PHONY: help venv run serve test test-fast lint format typecheck migrate seed bench bench-notify bench-portal bench-promises bench-visits bench-staff clean
+.PHONY: help venv run serve test test-fast lint format typecheck migrate seed bench bench-notify bench-portal bench-promises bench-visits bench-staff bench-webhooks clean
 
 help:
 	@echo "make run        set up .venv, migrate, load demo data, start web server + worker"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-promises  the promise scan over 1,000,000 commitments (needs PostgreSQL)"
 	@echo "make bench-visits  the visit scan on a day of 10,000 visits (needs PostgreSQL)"
 	@echo "make bench-staff   staff pages on 10,000 jobs and 200,000 events (needs PostgreSQL)"
+	@echo "make bench-webhooks  10,000 stage changes to signed webhooks (needs PostgreSQL + Redis)"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
@@ -69,7 +70,7 @@ typecheck: venv
 # Benchmarks are not tests: PostgreSQL and Redis are needed, see docs/performance.md.
 # bench-notify drops and recreates DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portal_bench)
 # and flushes REDIS_URL (default redis://127.0.0.1:6379/13). BENCH_MESSAGES=1000 for a quick try.
-bench: bench-notify bench-portal bench-promises bench-visits bench-staff
+bench: bench-notify bench-portal bench-promises bench-visits bench-staff bench-webhooks
 
 bench-notify: venv
 	DJANGO_SETTINGS_MODULE=config.settings $(BIN)/python -m bench.notify
@@ -95,3 +96,8 @@ bench-visits: venv
 # BENCH_REUSE=1 measures the database already loaded again (new migrations applied). BENCH_JOBS=1000 for a quick try.
 bench-staff: venv
 	$(BIN)/python -m bench.staff_scale
+
+# bench-webhooks drops and recreates DATABASE_URL (default postgres://postgres@127.0.0.1:5432/portal_bench_webhooks)
+# and flushes REDIS_URL (default redis://127.0.0.1:6379/12). BENCH_WEBHOOKS=1000 for a quick try.
+bench-webhooks: venv
+	$(BIN)/python -m bench.webhooks
