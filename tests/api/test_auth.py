@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from crm.links import portal_url
 from crm.models import ApiKey
 from crm.services.api_keys import api_key_revoke
 from tests.api.conftest import Api, problem
@@ -118,13 +121,12 @@ def test_last_used_is_noted(client: Client, make_key) -> None:
 def test_a_staff_or_portal_session_is_not_a_key(client: Client, alice: User, contact) -> None:
     client.force_login(alice)
     assert client.get("/api/v1/jobs/").status_code == 401
-    from portal.access import sign_in  # noqa: F401 (the portal's own session; never read by the API)
-
     client.logout()
-    session = client.session
-    session["portal_contact_id"] = contact.pk
-    session.save()
+    # Signed in to the portal by the contact's own link, as a customer is.
+    entered = client.get(urlsplit(portal_url(contact)).path)
+    assert entered.status_code == 302 and client.session.get("portal_contact_id") == contact.pk
     assert client.get("/api/v1/customers/").status_code == 401
+    assert client.get("/api/v1/jobs/").status_code == 401
 
 
 def test_a_body_over_the_limit_is_413(client: Client, make_key, settings) -> None:
