@@ -80,7 +80,7 @@ def acting(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        with acting_via(f"API key “{key_of(request).name}”"):
+        with acting_via(key_of(request).name):
             return view(request, *args, **kwargs)
 
     return cast(F, wrapper)

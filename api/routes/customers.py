@@ -89,6 +89,6 @@ def contact_create(request: HttpRequest, customer_id: Id, body: ContactIn) -> Ht
             language=body.language,
             preferred_channel=body.preferred_channel,
             sms_consent=body.sms_consent,
-            sms_consent_source=current_via() if body.sms_consent else "",
+            sms_consent_source=current_via()["via"] if body.sms_consent else "",
         )
     return json_response(selectors.contact_row(contact), status=201)

@@ -48,5 +48,5 @@ def record_events(events: Iterable[JobEvent]) -> list[JobEvent]:
 
 def _marked(data: dict[str, Any]) -> dict[str, Any]:
     if via := current_via():
-        return {**data, "via": via}
+        return {**data, **via}
     return data

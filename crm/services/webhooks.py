@@ -64,22 +64,25 @@ EVENT_OF_KIND: dict[str, str] = {
 DELIVER_TASK = "crm.tasks.deliver_webhooks"
 DELIVER_BATCH = 20
 
-# Who acts through the API: set for the length of one API call, written on each log line.
-_via: ContextVar[str] = ContextVar("crm_acting_via", default="")
+# The API key an API call acts with: set for the length of the call, named on each log line.
+_api_key: ContextVar[str] = ContextVar("crm_acting_api_key", default="")
 
 
 @contextmanager
-def acting_via(label: str) -> Any:
-    """Every log line written inside is marked as done ``via`` this (“API key “ERP””)."""
-    token = _via.set(label)
+def acting_via(api_key_name: str) -> Any:
+    """Every log line written inside says it came through this API key (``api_key``, and ``via``:
+    “API key “ERP”” for other systems; the job's history says it in the reader's language)."""
+    token = _api_key.set(api_key_name)
     try:
         yield
     finally:
-        _via.reset(token)
+        _api_key.reset(token)
 
 
-def current_via() -> str:
-    return _via.get()
+def current_via() -> dict[str, str]:
+    """What a log line written now carries about how it came (nothing outside an API call)."""
+    name = _api_key.get()
+    return {"via": f"API key “{name}”", "api_key": name} if name else {}
 
 
 # --- Emitting -----------------------------------------------------------------------------------
@@ -132,7 +135,7 @@ def payload_of(event: JobEvent, event_type: str) -> dict[str, Any]:
                 "by": person_name(event.actor) if event.actor else None,
                 "via": event.data.get("via") or None,
             },
-            "details": _jsonable({k: v for k, v in event.data.items() if k != "via"}),
+            "details": _jsonable({k: v for k, v in event.data.items() if k not in ("via", "api_key")}),
         },
     }
 

@@ -60,6 +60,10 @@ def test_a_job_opened_through_the_api_is_welcomed_and_logged_via_the_key(
     assert [m.to for m in mail.outbox] == [["marie@example.com"]]
     created = job.events.get(kind=JobEvent.Kind.CREATED)
     assert created.actor == alice and created.data["via"] == "API key “ERP”"
+    # The job's history on the staff page says so, in the reader's language.
+    api.client.force_login(alice)
+    page = api.client.get(job.get_absolute_url()).content.decode()
+    assert "via API key “ERP”" in page
 
 
 def test_a_job_needs_a_customer_pipeline_and_contacts_that_exist(

@@ -5,7 +5,8 @@ retried, failed, turned off, sent again."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import User
@@ -17,6 +18,8 @@ from crm.errors import DomainError
 from crm.models import Job, Message, WebhookDelivery, WebhookEndpoint
 from crm.services import webhook_delivery, webhooks
 from crm.services.jobs import job_advance
+from crm.services.promises import document_promise
+from crm.tasks import scan_commitments
 from tests.webhook_receiver import Receiver, running_receiver
 
 
@@ -276,3 +279,31 @@ def test_an_address_that_turned_private_is_not_sent_to(
     delivery.refresh_from_db()
     assert delivery.status == "pending" and "private or local" in delivery.last_error
     assert receiver.received == []
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@pytest.fixture
+def monday(time_machine) -> None:
+    """Monday 2 March 2026, 10:00 in Paris: the day the heat pump job starts."""
+    time_machine.move_to(datetime(2026, 3, 2, 10, 0, tzinfo=PARIS), tick=False)
+
+
+def test_a_promise_in_the_morning_digest_is_a_commitment_at_risk_event(
+    monday: None, job: Job, bob: User, alice: User, receiver: Receiver, time_machine
+) -> None:
+    endpoint_for(receiver, alice, "commitment.at_risk")
+    promised = document_promise(job=job, title="The quote", due_on=date(2026, 3, 4), actor=bob)
+    time_machine.move_to(datetime(2026, 3, 4, 9, 0, tzinfo=PARIS), tick=False)  # Wednesday, opening time
+
+    scan_commitments()
+    scan_commitments()  # once per promise, however often the scan runs
+
+    at_risk = list(WebhookDelivery.objects.filter(event_type="commitment.at_risk"))
+    ids = [d.payload["data"]["commitment"]["id"] for d in at_risk]
+    assert promised.pk in ids and len(ids) == len(set(ids))
+    quote = next(d for d in at_risk if d.payload["data"]["commitment"]["id"] == promised.pk)
+    assert quote.payload["data"]["commitment"]["title"] == "The quote"
+    assert quote.payload["data"]["job"]["reference"] == job.reference
+    assert quote.payload["data"]["commitment"]["due_at"].endswith("Z")
