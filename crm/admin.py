@@ -68,6 +68,7 @@ from crm.admin_forms import (
 from crm.errors import DomainError
 from crm.ids import id_from_input
 from crm.models import (
+    ApiKey,
     AccessRecord,
     Campaign,
     CheckIn,
@@ -88,6 +89,8 @@ from crm.models import (
     Question,
     Renegotiation,
     SmsOptOut,
+    WebhookDelivery,
+    WebhookEndpoint,
     StaffProfile,
     StageTemplate,
     Subcontractor,
@@ -1267,6 +1270,42 @@ class SmsOptOutAdmin(ReadOnlyMixin, OddInputAdmin):
     list_select_related = ["contact__customer"]
     search_fields = ["number", "contact__name", "contact__customer__name"]
     date_hierarchy = "at"
+
+
+# --- Integrations: read here, made and changed on the managers' staff pages -------------------
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ReadOnlyMixin, OddInputAdmin):
+    """API keys (Settings → API keys makes and revokes them: the key is shown once there). Only
+    the prefix is ever shown; the key itself is not kept."""
+
+    list_display = ["name", "prefix", "owner", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    list_select_related = ["owner"]
+    search_fields = ["name", "prefix"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ReadOnlyMixin, OddInputAdmin):
+    """Webhook endpoints (Settings → Webhooks adds, changes and pauses them, and shows the
+    secret); their signing secrets are not shown here."""
+
+    list_display = ["url", "description", "is_active", "failing_since", "disabled_at", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["url", "description"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyMixin, OddInputAdmin):
+    """The webhook outbox: one event for one endpoint and how its delivery went (the endpoint's
+    page in Settings → Webhooks sends one again)."""
+
+    list_display = ["webhook_id", "event_type", "endpoint", "status", "attempts", "response_code", "created_at"]
+    list_filter = ["status", "event_type"]
+    list_select_related = ["endpoint"]
+    search_fields = ["webhook_id"]
+    date_hierarchy = "created_at"
 
 
 @admin.register(AccessRecord)

@@ -81,6 +81,8 @@ MANAGER_PERMISSIONS: frozenset[str] = STAFF_PERMISSIONS.union(
     # The figures of the whole team (a non-manager's reports show their own jobs only), the
     # reference counter, and who looked at which customer's data.
     _view("survey", "checkin", "jobreferencecounter", "accessrecord"),
+    # The integrations, read (their staff pages, Settings, make and change them).
+    _view("apikey", "webhookendpoint", "webhookdelivery"),
     # The people jobs are given to (the admin's autocomplete of owners and installers). Changing
     # users and groups stays with superusers: whoever may change a user may make them a superuser.
     _perms("auth", "user", "view"),

@@ -176,6 +176,18 @@ def world(job: Job, contact: Contact, bob: User) -> None:
     from crm.services.sms_consent import sms_opt_out
 
     sms_opt_out(number="+33612345678", source="keyword", said="STOP")
+    # Other systems: an API key, a webhook endpoint and one delivery to it.
+    from crm.models import WebhookDelivery
+    from crm.services.api_keys import api_key_create
+    from crm.services.webhooks import endpoint_create
+
+    api_key_create(name="ERP", owner=bob, scopes=["jobs:read"], actor=bob)
+    endpoint = endpoint_create(
+        url="https://erp.example.com/hooks", event_types=["job.created"], description="", actor=bob
+    )
+    WebhookDelivery.objects.create(
+        endpoint=endpoint, event_type="job.created", job=job, payload={"type": "job.created"}
+    )
 
 
 @pytest.mark.parametrize("model_admin", CRM_ADMINS, ids=lambda model_admin: model_admin.opts.model_name)
