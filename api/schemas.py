@@ -155,11 +155,34 @@ class MessageOut(Schema):
     error: str
 
 
+class VisitOut(Schema):
+    id: UUID
+    job_id: UUID
+    kind: str
+    status: str
+    window_start: datetime
+    window_end: datetime
+    all_day: bool
+    duration_minutes: int
+    address: str
+    installers: list[str]
+    subcontractor: str
+    confirmed_at: datetime | None
+    on_the_way_at: datetime | None
+    expected_at: datetime | None
+    arrived_at: datetime | None
+    done_at: datetime | None
+    closed_at: datetime | None
+    close_reason: str
+    updated_at: datetime
+
+
 class JobDetailOut(JobOut):
     contact_ids: list[int]
     milestones: list[MilestoneOut]
     promises: list[PromiseOut]
     open_questions: list[QuestionOut]
+    visits: list[VisitOut]
     recent_messages: list[MessageOut]
 
 
@@ -200,6 +223,10 @@ class MessagePage(Page):
 
 class SurveyPage(Page):
     results: list[SurveyOut]
+
+
+class VisitPage(Page):
+    results: list[VisitOut]
 
 
 class QuestionPage(Page):

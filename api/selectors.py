@@ -12,7 +12,18 @@ from typing import Any
 from django.db.models import Prefetch, Q, QuerySet
 
 from crm.links import absolute
-from crm.models import Commitment, Contact, Customer, Job, Message, Pipeline, Question, StageTemplate, Survey
+from crm.models import (
+    Commitment,
+    Contact,
+    Customer,
+    Job,
+    Message,
+    Pipeline,
+    Question,
+    StageTemplate,
+    Survey,
+    Visit,
+)
 from crm.text import person_name
 
 RECENT_MESSAGES = 20
@@ -203,8 +214,45 @@ def questions_rows(rows: Sequence[Question]) -> list[dict[str, Any]]:
     return [question_row(q) for q in rows]
 
 
+def visits(*, job_id: int | None = None, updated_since: datetime | None = None) -> QuerySet[Visit]:
+    rows = Visit.objects.select_related("job", "kind").prefetch_related("installers")
+    if job_id:
+        rows = rows.filter(job_id=job_id)
+    if updated_since:
+        rows = rows.filter(updated_at__gte=updated_since)
+    return rows
+
+
+def visit_row(visit: Visit) -> dict[str, Any]:
+    return {
+        "id": visit.public_id,
+        "job_id": visit.job.public_id,
+        "kind": visit.kind.name,
+        "status": visit.status,
+        "window_start": visit.window_start,
+        "window_end": visit.window_end,
+        "all_day": visit.all_day,
+        "duration_minutes": visit.duration_minutes,
+        "address": visit.address,
+        "installers": sorted(person_name(person) for person in visit.installers.all()),
+        "subcontractor": visit.subcontractor,
+        "confirmed_at": visit.confirmed_at,
+        "on_the_way_at": visit.on_the_way_at,
+        "expected_at": visit.expected_at,
+        "arrived_at": visit.arrived_at,
+        "done_at": visit.done_at,
+        "closed_at": visit.closed_at,
+        "close_reason": visit.close_reason,
+        "updated_at": visit.updated_at,
+    }
+
+
+def visits_rows(rows: Sequence[Visit]) -> list[dict[str, Any]]:
+    return [visit_row(v) for v in rows]
+
+
 def job_detail(public_id: Any) -> Job | None:
-    """One job with its milestones, promises, open questions and latest messages (5 queries)."""
+    """One job with its milestones, promises, open questions, visits and latest messages."""
     return (
         jobs()
         .prefetch_related(
@@ -215,6 +263,10 @@ def job_detail(public_id: Any) -> Job | None:
                 "questions",
                 queryset=Question.objects.filter(answered_at__isnull=True).order_by("received_at"),
                 to_attr="open_questions",
+            ),
+            Prefetch(
+                "visits",
+                queryset=Visit.objects.select_related("kind").prefetch_related("installers").order_by("window_start"),
             ),
         )
         .filter(public_id=public_id)
@@ -232,6 +284,9 @@ def job_detail_row(job: Job) -> dict[str, Any]:
         message.job = job
     for question in job.open_questions:  # type: ignore[attr-defined]
         question.job = job
+    job_visits = list(job.visits.all())
+    for visit in job_visits:
+        visit.job = job
     return {
         **job_row(job),
         "contact_ids": sorted(c.pk for c in job.contacts.all()),
@@ -258,6 +313,7 @@ def job_detail_row(job: Job) -> dict[str, Any]:
             for c in job.commitments.all()
         ],
         "open_questions": [question_row(q) for q in job.open_questions],  # type: ignore[attr-defined]
+        "visits": visits_rows(job_visits),
         "recent_messages": messages_rows(recent),
     }
 

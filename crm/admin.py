@@ -68,8 +68,8 @@ from crm.admin_forms import (
 from crm.errors import DomainError
 from crm.ids import id_from_input
 from crm.models import (
-    ApiKey,
     AccessRecord,
+    ApiKey,
     Campaign,
     CheckIn,
     Commitment,
@@ -89,14 +89,14 @@ from crm.models import (
     Question,
     Renegotiation,
     SmsOptOut,
-    WebhookDelivery,
-    WebhookEndpoint,
     StaffProfile,
     StageTemplate,
     Subcontractor,
     Survey,
     Visit,
     VisitKind,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from crm.selectors import running_late
 from crm.services.customers import (

@@ -14,7 +14,7 @@ from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from api.problems import Problem, field_error, rules_about
 from api.responses import json_response
 from api.routes.common import found, referenced
-from api.schemas import AdvanceIn, Id, JobDetailOut, JobIn, JobPage, MilestoneMoveIn, PipelineOut, Since
+from api.schemas import AdvanceIn, Id, JobDetailOut, JobIn, JobPage, MilestoneMoveIn, PipelineOut, Since, VisitPage
 from crm.models import Customer, Job, Milestone, Pipeline, StageTemplate
 from crm.services import jobs as services
 
@@ -58,6 +58,19 @@ def _detail(public_id: UUID) -> dict[str, object]:
     if job is None:
         raise Problem(404, "No job with this id.")
     return selectors.job_detail_row(job)
+
+
+@router.get("/visits/", response=VisitPage, summary="Visits: windows, crews and how each went", **needs("jobs:read"))
+def visit_list(
+    request: HttpRequest,
+    job_id: UUID | None = None,
+    updated_since: Since | None = None,
+    cursor: str | None = None,
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+) -> dict[str, object]:
+    job_pk = found(Job.objects.all(), what="job", public_id=job_id).pk if job_id is not None else None
+    rows = selectors.visits(job_id=job_pk, updated_since=updated_since)
+    return page(rows, cursor=cursor, limit=limit, by="updated_at", serialize=selectors.visits_rows)
 
 
 @router.get(

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urlsplit
 
 import requests
@@ -84,6 +86,22 @@ def retry_after(attempts: int) -> timedelta | None:
     return timedelta(seconds=schedule[attempts - 1])
 
 
+_sessions: dict[int, requests.Session] = {}
+
+
+def _session() -> requests.Session:
+    """One HTTP session per worker process: its connections are kept alive between deliveries to
+    the same receiver (a forked worker starts its own; cookies are never kept)."""
+    pid = os.getpid()
+    if pid not in _sessions:
+        _sessions.clear()
+        session = requests.Session()
+        # No receiver's cookie is kept (nor sent to it, or anyone, again).
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        _sessions[pid] = session
+    return _sessions[pid]
+
+
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
     """The request: (status code or None, error text)."""
     now = timezone.now()
@@ -92,7 +110,7 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
     if not settings.WEBHOOK_ALLOW_PRIVATE and (host == "localhost" or is_private_host(host)):
         return None, _("The address now points to a private or local network: not sent.")
     try:
-        response = requests.post(
+        response = _session().post(
             delivery.endpoint.url,
             data=body,
             headers=signed_headers(delivery, body, now=now),

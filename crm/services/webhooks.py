@@ -88,10 +88,11 @@ def current_via() -> dict[str, str]:
 # --- Emitting -----------------------------------------------------------------------------------
 
 
-def _types_wanted(events: list[JobEvent]) -> set[str]:
-    types = {EVENT_OF_KIND[e.kind] for e in events if e.kind in EVENT_OF_KIND}
-    if any(e.kind == Kind.SURVEY_ANSWERED and e.data.get("low") for e in events):
-        types.add(EventType.SURVEY_LOW_SCORE)
+def _event_types(event: JobEvent) -> list[str]:
+    """The webhook events one log line is (none, one, or a survey's answered and low score)."""
+    types = [EVENT_OF_KIND[event.kind]] if event.kind in EVENT_OF_KIND else []
+    if event.kind == Kind.SURVEY_ANSWERED and event.data.get("low"):
+        types.append(EventType.SURVEY_LOW_SCORE)
     return types
 
 
@@ -151,7 +152,7 @@ def events_emit(events: Iterable[JobEvent]) -> None:
     """The webhook deliveries the log lines ``events`` call for, stored with them (called by
     crm.services.events inside the caller's transaction)."""
     events = list(events)
-    subscribers = _subscribers(_types_wanted(events))
+    subscribers = _subscribers({t for event in events for t in _event_types(event)})
     if not subscribers:
         return
     unloaded = {e.job_id for e in events if not JobEvent.job.is_cached(e)}  # type: ignore[attr-defined]
@@ -160,10 +161,7 @@ def events_emit(events: Iterable[JobEvent]) -> None:
     for event in events:
         if event.job_id in jobs:
             event.job = jobs[event.job_id]
-        types = [EVENT_OF_KIND[event.kind]] if event.kind in EVENT_OF_KIND else []
-        if event.kind == Kind.SURVEY_ANSWERED and event.data.get("low"):
-            types.append(EventType.SURVEY_LOW_SCORE)
-        for event_type in types:
+        for event_type in _event_types(event):
             payload = payload_of(event, event_type)
             rows.extend(
                 WebhookDelivery(endpoint_id=pk, event_type=event_type, job_id=event.job_id, payload=payload)

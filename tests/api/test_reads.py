@@ -144,7 +144,9 @@ def test_list_query_counts_do_not_grow_with_the_data(
 
 def test_job_detail_query_count(api: Api, job: Job, django_assert_num_queries) -> None:
     api.get("/pipelines/")  # the key's last use noted (once a minute): not counted below
-    with django_assert_num_queries(8):  # the key, the job, 5 prefetches, the latest messages
+    # The key, the job, 6 prefetches (contacts, milestones and their stages, promises, open
+    # questions, visits — with none, their crews are not read), the latest messages.
+    with django_assert_num_queries(9):
         assert api.get(f"/jobs/{job.public_id}/").status_code == 200
 
 
@@ -179,3 +181,25 @@ def test_reports_for_a_period(api: Api, job: Job) -> None:
     backwards = api.get("/reports/health/", first_day="2026-03-01", last_day="2026-01-01")
     assert backwards.status_code == 422 and problem(backwards)["errors"][0]["field"] == "last_day"
     assert api.get("/reports/health/", first_day="2025-01-01", last_day="2026-06-01").status_code == 422
+
+
+def test_visits_in_the_job_and_their_list(api: Api, job: Job, bob: User, alice: User, installation: Pipeline) -> None:
+    from crm.models import VisitKind
+    from crm.services.visits import visit_book
+
+    visit = visit_book(
+        job=job,
+        kind=VisitKind.objects.create(pipeline=installation, name="Site survey"),
+        window_start=timezone.now() + timedelta(days=3),
+        installers=[alice],
+        address="12 rue des Lilas, Lyon",
+        actor=bob,
+        tell_customer=False,
+    )
+    [shown] = api.get(f"/jobs/{job.public_id}/").json()["visits"]
+    assert (shown["id"], shown["kind"], shown["status"]) == (str(visit.public_id), "Site survey", "planned")
+    assert shown["installers"] == ["Alice Martin"]
+    [listed] = api.get("/visits/", job_id=str(job.public_id)).json()["results"]
+    assert listed == shown
+    later = (timezone.now() + timedelta(minutes=1)).isoformat()
+    assert api.get("/visits/", updated_since=later).json()["results"] == []
