@@ -56,7 +56,10 @@ def page(
         if by == "pk":
             ordered = ordered.filter(pk__gt=last_pk)
         else:
-            moment = parse_datetime(mark) if isinstance(mark, str) else None
+            try:
+                moment = parse_datetime(mark) if isinstance(mark, str) else None
+            except ValueError:  # well-formed but impossible ("2026-13-45T…", "+99:00")
+                moment = None
             if moment is None:
                 raise Problem(400, "The cursor is not one this API gave.", errors=[field_error("cursor", "unreadable")])
             ordered = ordered.filter(Q(**{f"{by}__gt": moment}) | Q(**{by: moment, "pk__gt": last_pk}))

@@ -274,11 +274,17 @@ def job_detail(public_id: Any) -> Job | None:
     )
 
 
-def job_detail_row(job: Job) -> dict[str, Any]:
-    recent = list(
-        Message.objects.filter(job=job)
-        .exclude(kind=Message.Kind.STAFF_ALERT)
-        .order_by("-created_at", "-pk")[:RECENT_MESSAGES]
+def job_detail_row(job: Job, *, messages_shown: bool) -> dict[str, Any]:
+    """The job's page; its latest messages and open questions only for a key that may read
+    messages (``messages_shown``: the scope messages:read), else empty."""
+    recent = (
+        list(
+            Message.objects.filter(job=job)
+            .exclude(kind=Message.Kind.STAFF_ALERT)
+            .order_by("-created_at", "-pk")[:RECENT_MESSAGES]
+        )
+        if messages_shown
+        else []
     )
     for message in recent:
         message.job = job
@@ -312,7 +318,7 @@ def job_detail_row(job: Job) -> dict[str, Any]:
             }
             for c in job.commitments.all()
         ],
-        "open_questions": [question_row(q) for q in job.open_questions],  # type: ignore[attr-defined]
+        "open_questions": [question_row(q) for q in job.open_questions] if messages_shown else [],  # type: ignore[attr-defined]
         "visits": visits_rows(job_visits),
         "recent_messages": messages_rows(recent),
     }

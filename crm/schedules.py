@@ -30,6 +30,8 @@ PERIODIC = [
     Periodic(name="file-retention", func="crm.tasks.expire_files", minutes=24 * 60),
     # The access log keeps ACCESS_LOG_RETENTION_DAYS, pruned once a day.
     Periodic(name="access-log-prune", func="crm.tasks.prune_access_log", minutes=24 * 60),
+    # The answers kept for the API's Idempotency-Keys, once past API_IDEMPOTENCY_HOURS.
+    Periodic(name="api-idempotency-prune", func="api.tasks.prune_idempotent_requests", minutes=24 * 60),
 ]
 
 

@@ -53,11 +53,11 @@ def job_list(
     return page(rows, cursor=cursor, limit=limit, by="updated_at", serialize=selectors.jobs_rows)
 
 
-def _detail(public_id: UUID) -> dict[str, object]:
+def _detail(request: HttpRequest, public_id: UUID) -> dict[str, object]:
     job = selectors.job_detail(public_id)
     if job is None:
         raise Problem(404, "No job with this id.")
-    return selectors.job_detail_row(job)
+    return selectors.job_detail_row(job, messages_shown=key_of(request).has_scope("messages:read"))
 
 
 @router.get("/visits/", response=VisitPage, summary="Visits: windows, crews and how each went", **needs("jobs:read"))
@@ -80,7 +80,7 @@ def visit_list(
     **needs("jobs:read"),
 )
 def job_get(request: HttpRequest, job_id: UUID) -> dict[str, object]:
-    return _detail(job_id)
+    return _detail(request, job_id)
 
 
 @router.post(
@@ -134,7 +134,7 @@ def job_create(request: HttpRequest, body: JobIn) -> HttpResponse:
             notify_customer=body.welcome,
             not_told_reason=body.not_welcomed_reason,
         )
-    return json_response(_detail(job.public_id), status=201)
+    return json_response(_detail(request, job.public_id), status=201)
 
 
 @router.post(
@@ -164,7 +164,7 @@ def job_advance(request: HttpRequest, job_id: UUID, body: AdvanceIn) -> HttpResp
             note=body.note,
             notify_customer=body.notify_customer,
         )
-    return json_response(_detail(job.public_id))
+    return json_response(_detail(request, job.public_id))
 
 
 @router.post(
@@ -188,4 +188,4 @@ def milestone_move(request: HttpRequest, job_id: UUID, stage_id: Id, body: Miles
             tell_customer=body.tell_customer,
             note=body.note,
         )
-    return json_response(_detail(job.public_id))
+    return json_response(_detail(request, job.public_id))

@@ -1,7 +1,7 @@
 """The communication-health and satisfaction figures of a period, for the team (as the report
 pages count them: crm.reports, crm.reports_satisfaction)."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.http import HttpRequest
 from ninja import Router
@@ -21,6 +21,8 @@ MAX_DAYS = 366
 def _period(first_day: date, last_day: date) -> Period:
     if last_day < first_day:
         raise Problem(422, "last_day is before first_day.", errors=[field_error("last_day", "before first_day")])
+    if last_day >= date.max - timedelta(days=7):
+        raise Problem(422, "last_day is too far in the future.", errors=[field_error("last_day", "out of range")])
     if (last_day - first_day).days >= MAX_DAYS:
         raise Problem(422, f"A period is at most {MAX_DAYS} days.", errors=[field_error("last_day", "period too long")])
     return Period(first_day=first_day, last_day=last_day)

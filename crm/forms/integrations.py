@@ -82,7 +82,7 @@ class ApiKeyForm(forms.Form):
         label=_("What it may do"),
         choices=ApiKey.Scope.choices,
         widget=forms.CheckboxSelectMultiple,
-        help_text=_("Give it only what the other system needs. A key cannot do more than the person it acts as."),
+        help_text=_("Give it only what the other system needs."),
         error_messages={
             "required": _("Choose at least one scope."),
             "invalid_choice": _("%(value)s is not one of the scopes offered."),

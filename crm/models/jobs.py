@@ -325,6 +325,8 @@ class Job(models.Model):
             models.Index(fields=["owner", "status"], name="job_owner_status_idx"),
             # Portal "my jobs": a customer's jobs by status.
             models.Index(fields=["customer", "status"], name="job_customer_status_idx"),
+            # The API's job list: pages in (updated_at, id) order, `updated_since` syncs.
+            models.Index(fields=["updated_at", "id"], name="job_updated_idx"),
         ]
 
     def __str__(self) -> str:

@@ -175,6 +175,8 @@ class Visit(models.Model):
             ),
         ]
         indexes = [
+            # The API's visit list: pages in (updated_at, id) order, `updated_since` syncs.
+            models.Index(fields=["updated_at", "id"], name="visit_updated_idx"),
             # Today's visits, the reminders and the at-risk scan: upcoming visits by window.
             models.Index(
                 fields=["window_start"],

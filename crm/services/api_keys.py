@@ -52,7 +52,7 @@ def api_key_revoke(*, key: ApiKey, actor: User) -> ApiKey:
 
 def api_key_for(secret: str) -> ApiKey | None:
     """The live key ``secret`` is, with its owner; None for anything else (unknown, revoked, an
-    owner no longer active). Found by its prefix, compared by digest in constant time."""
+    owner no longer active or no longer on the staff). Found by its prefix, compared by digest in constant time."""
     parts = secret.split("_", 2)
     if len(parts) != 3 or not all(parts) or len(secret) > 100:
         return None
@@ -60,7 +60,7 @@ def api_key_for(secret: str) -> ApiKey | None:
     key = ApiKey.objects.select_related("owner").filter(prefix=prefix).first()
     if key is None or not hmac.compare_digest(key.digest, ApiKey.digest_of(secret)):
         return None
-    if key.revoked_at is not None or not key.owner.is_active:
+    if key.revoked_at is not None or not (key.owner.is_active and key.owner.is_staff):
         return None
     return key
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 import phonenumbers
@@ -35,7 +36,7 @@ from django.utils.translation import gettext_lazy
 
 from crm import phones
 from crm.errors import DomainError
-from crm.models import Contact, ContactLinkUse, Job, Message, known_time_zones, number_opted_out
+from crm.models import Contact, ContactLinkUse, Customer, Job, Message, known_time_zones, number_opted_out
 from crm.notify import Draft, portal_link_drafts
 from crm.services.outbox import messages_queue
 from crm.workdays import business_zone
@@ -47,6 +48,14 @@ def _lock(contact: Contact) -> Contact:
     return Contact.objects.select_for_update().get(pk=contact.pk)
 
 
+def customers_touch(contact_ids: Iterable[int]) -> None:
+    """A customer is shown with its contacts (the API, whose syncs read updated_at): a change of
+    one of them moves the customer's updated_at too."""
+    ids = [pk for pk in contact_ids if pk]
+    if ids:
+        Customer.objects.filter(contacts__pk__in=ids).update(updated_at=timezone.now())
+
+
 def _save(contact: Contact, fields: set[str]) -> Contact:
     if not fields:
         return contact
@@ -54,7 +63,8 @@ def _save(contact: Contact, fields: set[str]) -> Contact:
         contact.full_clean(exclude=["customer"])
     except ValidationError as error:
         raise DomainError(" ".join(error.messages)) from error
-    contact.save(update_fields=sorted(fields))
+    contact.save(update_fields=sorted(fields | {"updated_at"}))
+    customers_touch([contact.pk])
     return contact
 
 
@@ -189,6 +199,7 @@ def contact_opt_out(*, contact: Contact) -> Contact:
     Contact.objects.filter(pk=contact.pk, opted_out_at__isnull=True).update(
         opted_out_at=timezone.now(), updated_at=timezone.now()
     )
+    customers_touch([contact.pk])
     contact.refresh_from_db(fields=["opted_out_at"])
     return contact
 
@@ -199,6 +210,7 @@ def contact_opt_in(*, contact: Contact) -> Contact:
     Contact.objects.filter(pk=contact.pk, opted_out_at__isnull=False).update(
         opted_out_at=None, updated_at=timezone.now()
     )
+    customers_touch([contact.pk])
     contact.refresh_from_db(fields=["opted_out_at"])
     return contact
 

@@ -39,7 +39,7 @@ from django.utils.translation import gettext as _
 from crm import phones
 from crm.errors import ConflictError, DomainError
 from crm.models import Contact, Customer, Job, JobEvent, number_opted_out
-from crm.services.contacts import OPTED_OUT_REFUSAL, fallback_channel
+from crm.services.contacts import OPTED_OUT_REFUSAL, customers_touch, fallback_channel
 from crm.services.events import event, record_events
 from crm.services.versions import jobs_touch
 
@@ -58,11 +58,6 @@ def customer_create(
     return customer
 
 
-def _customer_touch(customer_id: int) -> None:
-    """A customer is shown with its contacts (the API): a change of one moves its updated_at."""
-    Customer.objects.filter(pk=customer_id).update(updated_at=timezone.now())
-
-
 @transaction.atomic
 def customer_update(*, customer: Customer, name: str, kind: str, address: str = "", notes: str = "") -> Customer:
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
@@ -71,7 +66,7 @@ def customer_update(*, customer: Customer, name: str, kind: str, address: str = 
     customer.address = address.strip()
     customer.notes = notes.strip()
     customer.full_clean()
-    customer.save(update_fields=["name", "kind", "address", "notes"])
+    customer.save(update_fields=["name", "kind", "address", "notes", "updated_at"])
     return customer
 
 
@@ -147,7 +142,7 @@ def contact_create(
     _check_sms_preference(contact)
     contact.full_clean()
     contact.save()
-    _customer_touch(contact.customer_id)
+    customers_touch([contact.pk])
     return contact
 
 
@@ -197,7 +192,7 @@ def contact_update(
     _check_sms_preference(contact)
     contact.full_clean()
     contact.save()
-    _customer_touch(contact.customer_id)
+    customers_touch([contact.pk])
     return contact
 
 
@@ -270,5 +265,6 @@ def contacts_delete(*, contacts: Iterable[Contact], actor: User | None) -> int:
         )
     record_events(events)
     jobs_touch(job_ids)
+    customers_touch([row.pk for row in rows])
     Contact.objects.filter(pk__in=[row.pk for row in rows]).delete()
     return len(rows)

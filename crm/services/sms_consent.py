@@ -22,7 +22,7 @@ from django.utils.translation import gettext_noop
 from crm import phones
 from crm.models import Contact, Job, JobEvent, SmsOptOut, number_opted_out
 from crm.services.alerts import alert_owner
-from crm.services.contacts import contact_give_sms_consent, contacts_with_phone, fallback_channel
+from crm.services.contacts import contact_give_sms_consent, contacts_with_phone, customers_touch, fallback_channel
 from crm.services.events import record_event
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ def sms_opt_out(*, number: str, source: str, said: str = "", at: datetime | None
                 ),
             )
             contact.refresh_from_db(fields=["sms_consent_at", "sms_consent_source", "preferred_channel"])
+        customers_touch([c.pk for c in contacts])
     logger.info("SMS opt-out of %s (%s: %s)", number, source, said)
     try:
         with transaction.atomic():

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from crm.models import Contact, JobEvent, Message
 from crm.services.alerts import alert_message_failed
+from crm.services.contacts import customers_touch
 from crm.services.events import record_event
 from crm.services.outbox import record_message_sent, statuses_below
 from crm.services.versions import jobs_touch
@@ -118,6 +119,7 @@ def message_track(
         Contact.objects.filter(pk=message.contact_id, opted_out_at__isnull=True).update(
             opted_out_at=at, updated_at=timezone.now()
         )
+        customers_touch([message.contact_id])
     if updates:
         Message.objects.filter(pk=message.pk).update(**updates)
         message.refresh_from_db()
@@ -129,6 +131,7 @@ def _record_bounce(message: Message, *, event_type: str, description: str, at: d
         Contact.objects.filter(pk=message.contact_id, email=message.to_address).update(
             email_bounced_at=at, email_bounce_reason=(description or "bounced")[:300], updated_at=timezone.now()
         )
+        customers_touch([message.contact_id])
     if message.job is None:
         return
     record_event(

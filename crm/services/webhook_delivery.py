@@ -11,13 +11,16 @@ receiver may see a webhook-id twice (at least once, as the specification says) â
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from http.cookiejar import DefaultCookiePolicy
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -28,7 +31,11 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from requests.adapters import HTTPAdapter
 from standardwebhooks.webhooks import Webhook
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 from crm.access import MANAGERS_GROUP
 from crm.models import WebhookDelivery, WebhookEndpoint
@@ -86,6 +93,57 @@ def retry_after(attempts: int) -> timedelta | None:
     return timedelta(seconds=schedule[attempts - 1])
 
 
+# A batch that has taken this long puts its unsent rows back for another task: with each request
+# bounded (connect CONNECT_SECONDS, answer WEBHOOK_TIMEOUT_SECONDS), a task ends well inside
+# Q_CLUSTER's 60 s timeout, so a slow receiver never gets a task killed halfway.
+BATCH_SECONDS = 30.0
+CONNECT_SECONDS = 5.0
+
+
+class _PublicPeerOnly:
+    """A connection that checks the address it actually reached: one resolved for the check and
+    another for the connection (DNS rebinding) cannot take a delivery to a private network."""
+
+    host: str
+
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        if not settings.WEBHOOK_ALLOW_PRIVATE:
+            peer = ipaddress.ip_address(str(sock.getpeername()[0]).split("%")[0])
+            if not peer.is_global:
+                sock.close()
+                raise NewConnectionError(
+                    self,  # type: ignore[arg-type]
+                    f"{self.host} resolved to {peer}, a private or local address: not sent",
+                )
+        return sock
+
+
+class _PublicHTTPConnection(_PublicPeerOnly, HTTPConnection):
+    pass
+
+
+class _PublicHTTPSConnection(_PublicPeerOnly, HTTPSConnection):
+    pass
+
+
+class _PublicHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _PublicHTTPConnection
+
+
+class _PublicHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _PublicHTTPSConnection
+
+
+class _PublicAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {  # type: ignore[assignment]
+            "http": _PublicHTTPConnectionPool,
+            "https": _PublicHTTPSConnectionPool,
+        }
+
+
 _sessions: dict[int, requests.Session] = {}
 
 
@@ -98,6 +156,8 @@ def _session() -> requests.Session:
         session = requests.Session()
         # No receiver's cookie is kept (nor sent to it, or anyone, again).
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        for scheme in ("http://", "https://"):
+            session.mount(scheme, _PublicAdapter())
         _sessions[pid] = session
     return _sessions[pid]
 
@@ -114,16 +174,24 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
             delivery.endpoint.url,
             data=body,
             headers=signed_headers(delivery, body, now=now),
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            timeout=(min(CONNECT_SECONDS, settings.WEBHOOK_TIMEOUT_SECONDS), settings.WEBHOOK_TIMEOUT_SECONDS),
             allow_redirects=False,
+            # The answer's body is read only as far as the log keeps it, whatever its size.
+            stream=True,
         )
     except requests.Timeout:
         return None, _("No answer within %(s)s seconds.") % {"s": settings.WEBHOOK_TIMEOUT_SECONDS}
     except requests.RequestException as error:
         return None, (str(error) or type(error).__name__)[:RESPONSE_KEPT]
-    if 200 <= response.status_code < 300:
-        return response.status_code, ""
-    return response.status_code, f"HTTP {response.status_code}: {response.text[:RESPONSE_KEPT]}"
+    with response:
+        if 200 <= response.status_code < 300:
+            return response.status_code, ""
+        try:
+            start = response.raw.read(RESPONSE_KEPT, decode_content=True) or b""
+        except (requests.RequestException, OSError, ValueError):
+            start = b""
+    text = start.decode(response.encoding or "utf-8", errors="replace")
+    return response.status_code, f"HTTP {response.status_code}: {text}"
 
 
 def _retryable(code: int | None) -> bool:
@@ -184,7 +252,12 @@ def deliver_many(*, delivery_ids: Iterable[int]) -> dict[int, str]:
     failed, or skipped when another worker has it or it is not due)."""
     ids = list(delivery_ids)
     outcomes = dict.fromkeys(ids, "skipped")
-    for delivery in claim(ids, now=timezone.now()):
+    began = time.monotonic()
+    claimed = claim(ids, now=timezone.now())
+    for index, delivery in enumerate(claimed):
+        if time.monotonic() - began > BATCH_SECONDS:
+            outcomes.update(dict.fromkeys(_release([d.pk for d in claimed[index:]]), "released"))
+            break
         if not delivery.endpoint.is_active:
             WebhookDelivery.objects.filter(pk=delivery.pk).update(
                 status=Status.FAILED, last_error=_("The endpoint is turned off.")
@@ -195,6 +268,19 @@ def deliver_many(*, delivery_ids: Iterable[int]) -> dict[int, str]:
         code, error = _post(delivery)
         outcomes[delivery.pk] = _record(delivery, code, error, took_ms=int((time.monotonic() - started) * 1000))
     return outcomes
+
+
+def _release(delivery_ids: list[int]) -> list[int]:
+    """Back to pending, their claim's attempt given back (nothing was sent), and to the workers."""
+    released = update_returning_pks(
+        WebhookDelivery.objects.filter(pk__in=delivery_ids, status=Status.SENDING),
+        status=Status.PENDING,
+        claimed_at=None,
+        attempts=F("attempts") - 1,
+    )
+    if released:
+        enqueue_now(released)
+    return released
 
 
 def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:

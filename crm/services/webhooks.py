@@ -290,8 +290,9 @@ def endpoint_set_active(*, endpoint: WebhookEndpoint, active: bool) -> WebhookEn
         endpoint.disabled_reason = ""
         endpoint.failing_since = None
     else:
+        # Paused: no reason, which is what tells it from one turned off after failing.
         endpoint.disabled_at = timezone.now()
-        endpoint.disabled_reason = _("Paused by a manager.")
+        endpoint.disabled_reason = ""
     endpoint.save(update_fields=["is_active", "disabled_at", "disabled_reason", "failing_since"])
     return endpoint
 

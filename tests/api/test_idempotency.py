@@ -76,3 +76,13 @@ def test_a_key_that_is_too_long_is_a_400(api: Api, customer: Customer, installat
     response = api.post("/jobs/", job_body(customer, installation), headers={"Idempotency-Key": "x" * 300})
     assert response.status_code == 400
     assert Job.objects.count() == 0
+
+
+def test_answers_past_their_day_are_pruned(api: Api, customer: Customer, installation: Pipeline, time_machine) -> None:
+    from api.tasks import prune_idempotent_requests
+
+    assert api.post("/jobs/", job_body(customer, installation), headers={"Idempotency-Key": "k-3"}).status_code == 201
+    assert prune_idempotent_requests() == 0
+    time_machine.move_to(timezone.now() + timedelta(hours=25))
+    assert prune_idempotent_requests() == 1
+    assert not IdempotentRequest.objects.exists()

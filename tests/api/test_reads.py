@@ -104,7 +104,8 @@ def test_pages_skip_nothing_while_jobs_are_added_and_changed(
 
 
 def test_a_cursor_not_made_here_is_a_400(api: Api, db) -> None:
-    for cursor in ["nonsense", "WzEsMl0", "eyJhIjoxfQ"]:
+    # …, a list of one, an object, a well-formed but impossible time.
+    for cursor in ["nonsense", "WzEsMl0", "eyJhIjoxfQ", "WyIyMDI2LTEzLTQ1VDAwOjAwOjAwIiwgMV0"]:
         response = api.get("/jobs/", cursor=cursor)
         assert response.status_code == 400, cursor
         assert problem(response)["errors"][0]["field"] == "cursor"
@@ -181,6 +182,7 @@ def test_reports_for_a_period(api: Api, job: Job) -> None:
     backwards = api.get("/reports/health/", first_day="2026-03-01", last_day="2026-01-01")
     assert backwards.status_code == 422 and problem(backwards)["errors"][0]["field"] == "last_day"
     assert api.get("/reports/health/", first_day="2025-01-01", last_day="2026-06-01").status_code == 422
+    assert api.get("/reports/health/", first_day="9999-12-31", last_day="9999-12-31").status_code == 422
 
 
 def test_visits_in_the_job_and_their_list(api: Api, job: Job, bob: User, alice: User, installation: Pipeline) -> None:
@@ -203,3 +205,11 @@ def test_visits_in_the_job_and_their_list(api: Api, job: Job, bob: User, alice: 
     assert listed == shown
     later = (timezone.now() + timedelta(minutes=1)).isoformat()
     assert api.get("/visits/", updated_since=later).json()["results"] == []
+
+
+def test_a_key_without_messages_read_sees_no_message_on_a_job(client, make_key, job: Job, contact: Contact) -> None:
+    question_create(job=job, body="When do you come?", source="portal", contact=contact, actor=None)
+    detail = Api(client, make_key(["jobs:read"])).get(f"/jobs/{job.public_id}/").json()
+    assert (detail["recent_messages"], detail["open_questions"]) == ([], [])
+    full = Api(client, make_key(["jobs:read", "messages:read"], name="Both")).get(f"/jobs/{job.public_id}/").json()
+    assert full["recent_messages"] and full["open_questions"]

@@ -307,3 +307,39 @@ def test_a_promise_in_the_morning_digest_is_a_commitment_at_risk_event(
     assert quote.payload["data"]["commitment"]["title"] == "The quote"
     assert quote.payload["data"]["job"]["reference"] == job.reference
     assert quote.payload["data"]["commitment"]["due_at"].endswith("Z")
+
+
+def test_a_name_that_resolves_public_to_the_check_and_private_to_the_connection_is_not_sent(
+    job: Job, bob: User, alice: User, receiver: Receiver, settings, monkeypatch
+) -> None:
+    endpoint_for(receiver, alice)
+    job_advance(job=job, to_stage=second_stage(job), actor=bob)
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    # DNS rebinding: the check's lookup answers a public address, the connection's a private one.
+    monkeypatch.setattr(webhook_delivery, "is_private_host", lambda host: False)
+    delivery = WebhookDelivery.objects.get()
+    webhook_delivery.deliver_many(delivery_ids=[delivery.pk])
+    delivery.refresh_from_db()
+    assert delivery.status == "pending" and "private or local address" in delivery.last_error
+    assert receiver.received == []
+
+
+def test_a_slow_batch_puts_back_what_it_could_not_send_in_time(
+    job: Job, bob: User, alice: User, receiver: Receiver, monkeypatch, installation
+) -> None:
+    endpoint_for(receiver, alice)
+    job_advance(job=job, to_stage=second_stage(job), actor=bob)
+    job_advance(job=job, to_stage=installation.stages.get(position=3), actor=bob)
+    job_advance(job=job, to_stage=installation.stages.get(position=4), actor=bob)
+    ids = sorted(WebhookDelivery.objects.values_list("pk", flat=True))
+    # The batch starts at 0, its first send at 0, then 31 s have passed.
+    ticks = iter([0.0, 0.0, 0.0, 31.0])
+    monkeypatch.setattr(webhook_delivery.time, "monotonic", lambda: next(ticks, 100.0))
+
+    outcomes = webhook_delivery.deliver_many(delivery_ids=ids)
+
+    assert outcomes == {ids[0]: "delivered", ids[1]: "released", ids[2]: "released"}
+    # Put back without an attempt counted, and enqueued again (the test cluster sends at once).
+    rows = list(WebhookDelivery.objects.order_by("pk").values_list("status", "attempts"))
+    assert rows == [("delivered", 1)] * 3
+    assert len(receiver.received) == 3
