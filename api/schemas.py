@@ -13,9 +13,24 @@ from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from crm.workdays import business_zone
 
-Text = Annotated[str, StringConstraints(max_length=5000)]
-Line = Annotated[str, StringConstraints(max_length=200)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+def _storable(value: str) -> str:
+    """Text every database stores: no NUL (PostgreSQL refuses it), no lone surrogate (not UTF-8)."""
+    if "\x00" in value:
+        raise ValueError("Null characters are not allowed.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Not valid text: it holds a lone surrogate (\\ud800-\\udfff).") from None
+    return value
+
+
+Storable = AfterValidator(_storable)
+
+
+Text = Annotated[str, StringConstraints(max_length=5000), Storable]
+Line = Annotated[str, StringConstraints(max_length=200), Storable]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), Storable]
 Id = Annotated[int, Field(ge=1, le=2**62)]
 
 
@@ -265,8 +280,8 @@ class CustomerIn(In):
 
 class ContactIn(In):
     name: Name
-    email: Annotated[str, StringConstraints(max_length=254)] = ""
-    phone: Annotated[str, StringConstraints(max_length=32)] = ""
+    email: Annotated[str, StringConstraints(max_length=254), Storable] = ""
+    phone: Annotated[str, StringConstraints(max_length=32), Storable] = ""
     language: Literal["en", "fr"] = "en"
     preferred_channel: Literal["email", "sms", "phone"] = "email"
     sms_consent: bool = Field(False, description="They agreed to texts (recorded as given through the API).")
@@ -279,7 +294,7 @@ class JobIn(In):
     owner_id: Id | None = Field(None, description="Default: the key's owner.")
     contact_ids: list[Id] | None = Field(None, max_length=50, description="Default: every contact of the customer.")
     start_date: date | None = None
-    reference: Annotated[str, StringConstraints(max_length=32)] | None = None
+    reference: Annotated[str, StringConstraints(max_length=32), Storable] | None = None
     welcome: bool = Field(True, description="Send the welcome message (as the staff page does).")
     not_welcomed_reason: Line = ""
 
@@ -296,7 +311,7 @@ class AdvanceIn(In):
 
 class MilestoneMoveIn(In):
     new_date: date
-    reason: Annotated[str, StringConstraints(max_length=300)]
+    reason: Annotated[str, StringConstraints(max_length=300), Storable]
     tell_customer: bool = False
     note: Text = ""
 
@@ -310,9 +325,9 @@ class CallIn(In):
 
 
 class MessageIn(In):
-    body: Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+    body: Annotated[str, StringConstraints(min_length=1, max_length=5000), Storable]
     contact_ids: list[Id] | None = Field(None, max_length=50, description="Default: every contact of the job.")
 
 
 class AnswerIn(In):
-    body: Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+    body: Annotated[str, StringConstraints(min_length=1, max_length=5000), Storable]

@@ -214,3 +214,11 @@ def test_a_body_that_is_not_a_json_object_is_a_400(api: Api, db, raw: str) -> No
     response = api.post("/customers/", raw=raw)
     assert response.status_code == 400, response.content
     problem(response)
+
+
+@pytest.mark.parametrize("raw", ['{"name": "Dupont\\u0000"}', '{"name": "Dupont \\ud800"}'])
+def test_text_no_database_stores_is_a_400_naming_the_field(api: Api, db, raw: str) -> None:
+    response = api.post("/customers/", raw=raw)
+    assert response.status_code == 400, response.content
+    assert [e["field"] for e in problem(response)["errors"]] == ["name"]
+    assert not Customer.objects.exists()
