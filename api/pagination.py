@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -46,10 +46,10 @@ def page(
     cursor: str | None,
     limit: int,
     by: str,
-    serialize: Callable[[Sequence[M]], list[dict[str, Any]]],
+    row: Callable[[M], dict[str, Any]],
 ) -> dict[str, Any]:
     """One page of ``queryset`` ordered by (``by``, id): ``{"results": […], "next_cursor": …}``;
-    ``next_cursor`` is null on the last page."""
+    ``next_cursor`` is null on the last page; ``row`` is each result's representation."""
     ordered = queryset.order_by(by, "pk")
     if cursor:
         mark, last_pk = _decode(cursor)
@@ -71,4 +71,4 @@ def page(
         last = rows[-1]
         mark = getattr(last, by) if by != "pk" else last.pk
         next_cursor = _encode([mark.isoformat() if isinstance(mark, datetime) else mark, last.pk])
-    return {"results": serialize(rows), "next_cursor": next_cursor}
+    return {"results": [row(r) for r in rows], "next_cursor": next_cursor}

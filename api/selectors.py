@@ -5,7 +5,6 @@ the shapes of api.schemas)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -67,14 +66,6 @@ def customer_row(customer: Customer) -> dict[str, Any]:
         "updated_at": customer.updated_at,
         "contacts": [contact_row(c) for c in customer.contacts.all()],
     }
-
-
-def customers_rows(rows: Sequence[Customer]) -> list[dict[str, Any]]:
-    return [customer_row(c) for c in rows]
-
-
-def contacts_rows(rows: Sequence[Contact]) -> list[dict[str, Any]]:
-    return [contact_row(c) for c in rows]
 
 
 def pipelines() -> QuerySet[Pipeline]:
@@ -146,10 +137,6 @@ def job_row(job: Job) -> dict[str, Any]:
     }
 
 
-def jobs_rows(rows: Sequence[Job]) -> list[dict[str, Any]]:
-    return [job_row(j) for j in rows]
-
-
 def messages(*, job_id: int | None = None, updated_since: datetime | None = None) -> QuerySet[Message]:
     rows = Message.objects.exclude(kind=Message.Kind.STAFF_ALERT).select_related("job")
     if job_id:
@@ -184,10 +171,6 @@ def message_row(message: Message) -> dict[str, Any]:
     }
 
 
-def messages_rows(rows: Sequence[Message]) -> list[dict[str, Any]]:
-    return [message_row(m) for m in rows]
-
-
 def question_row(question: Question) -> dict[str, Any]:
     return {
         "id": question.pk,
@@ -208,10 +191,6 @@ def questions(*, open_only: bool = False, updated_since: datetime | None = None)
     if updated_since:
         rows = rows.filter(Q(received_at__gte=updated_since) | Q(answered_at__gte=updated_since))
     return rows
-
-
-def questions_rows(rows: Sequence[Question]) -> list[dict[str, Any]]:
-    return [question_row(q) for q in rows]
 
 
 def visits(*, job_id: int | None = None, updated_since: datetime | None = None) -> QuerySet[Visit]:
@@ -245,10 +224,6 @@ def visit_row(visit: Visit) -> dict[str, Any]:
         "close_reason": visit.close_reason,
         "updated_at": visit.updated_at,
     }
-
-
-def visits_rows(rows: Sequence[Visit]) -> list[dict[str, Any]]:
-    return [visit_row(v) for v in rows]
 
 
 def job_detail(public_id: Any) -> Job | None:
@@ -319,8 +294,8 @@ def job_detail_row(job: Job, *, messages_shown: bool) -> dict[str, Any]:
             for c in job.commitments.all()
         ],
         "open_questions": [question_row(q) for q in job.open_questions] if messages_shown else [],  # type: ignore[attr-defined]
-        "visits": visits_rows(job_visits),
-        "recent_messages": messages_rows(recent),
+        "visits": [visit_row(v) for v in job_visits],
+        "recent_messages": [message_row(m) for m in recent],
     }
 
 
@@ -346,7 +321,3 @@ def survey_row(survey: Survey) -> dict[str, Any]:
         "comment": survey.comment,
         "low": survey.is_low,
     }
-
-
-def surveys_rows(rows: Sequence[Survey]) -> list[dict[str, Any]]:
-    return [survey_row(s) for s in rows]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Any, TypeVar
+from uuid import UUID
 
 from django.db.models import Model, QuerySet
 
 from api.problems import Problem, field_error
+from crm.models import Job
 
 M = TypeVar("M", bound=Model)
 
@@ -16,6 +18,14 @@ def found(queryset: QuerySet[M], *, what: str, **lookup: Any) -> M:
     if row is None:
         raise Problem(404, f"No {what} with this id.")
     return row
+
+
+def job_pk(public_id: UUID | None) -> int | None:
+    """The id of the job a list is narrowed to (``?job_id=``): None for no narrowing, a 404 for a
+    job that is not there."""
+    if public_id is None:
+        return None
+    return found(Job.objects.all(), what="job", public_id=public_id).pk
 
 
 def referenced(queryset: QuerySet[M], pk: int | None, *, field: str, what: str) -> M:

@@ -30,7 +30,7 @@ def customer_list(
     rows = selectors.customers()
     if updated_since:
         rows = rows.filter(updated_at__gte=updated_since)
-    return page(rows, cursor=cursor, limit=limit, by="updated_at", serialize=selectors.customers_rows)
+    return page(rows, cursor=cursor, limit=limit, by="updated_at", row=selectors.customer_row)
 
 
 @router.get(
@@ -67,7 +67,7 @@ def contact_list(
         rows = rows.filter(customer_id=customer_id)
     if updated_since:
         rows = rows.filter(updated_at__gte=updated_since)
-    return page(rows, cursor=cursor, limit=limit, by="updated_at", serialize=selectors.contacts_rows)
+    return page(rows, cursor=cursor, limit=limit, by="updated_at", row=selectors.contact_row)
 
 
 @router.post(

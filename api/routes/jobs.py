@@ -13,7 +13,7 @@ from api.idempotency import idempotent
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from api.problems import Problem, field_error, rules_about
 from api.responses import json_response
-from api.routes.common import found, referenced
+from api.routes.common import found, job_pk, referenced
 from api.schemas import AdvanceIn, Id, JobDetailOut, JobIn, JobPage, MilestoneMoveIn, PipelineOut, Since, VisitPage
 from crm.models import Customer, Job, Milestone, Pipeline, StageTemplate
 from crm.services import jobs as services
@@ -50,7 +50,7 @@ def job_list(
         customer_id=customer_id,
         updated_since=updated_since,
     )
-    return page(rows, cursor=cursor, limit=limit, by="updated_at", serialize=selectors.jobs_rows)
+    return page(rows, cursor=cursor, limit=limit, by="updated_at", row=selectors.job_row)
 
 
 def _detail(request: HttpRequest, public_id: UUID) -> dict[str, object]:
@@ -68,9 +68,8 @@ def visit_list(
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> dict[str, object]:
-    job_pk = found(Job.objects.all(), what="job", public_id=job_id).pk if job_id is not None else None
-    rows = selectors.visits(job_id=job_pk, updated_since=updated_since)
-    return page(rows, cursor=cursor, limit=limit, by="updated_at", serialize=selectors.visits_rows)
+    rows = selectors.visits(job_id=job_pk(job_id), updated_since=updated_since)
+    return page(rows, cursor=cursor, limit=limit, by="updated_at", row=selectors.visit_row)
 
 
 @router.get(

@@ -12,7 +12,7 @@ from api.idempotency import idempotent
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from api.problems import Problem, field_error, rules_about
 from api.responses import json_response
-from api.routes.common import found, referenced
+from api.routes.common import found, job_pk, referenced
 from api.schemas import (
     AnswerIn,
     CallIn,
@@ -46,11 +46,8 @@ def message_list(
     cursor: str | None = None,
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> dict[str, object]:
-    job_pk = None
-    if job_id is not None:
-        job_pk = found(Job.objects.all(), what="job", public_id=job_id).pk
-    rows = selectors.messages(job_id=job_pk, updated_since=updated_since)
-    return page(rows, cursor=cursor, limit=limit, by="pk", serialize=selectors.messages_rows)
+    rows = selectors.messages(job_id=job_pk(job_id), updated_since=updated_since)
+    return page(rows, cursor=cursor, limit=limit, by="pk", row=selectors.message_row)
 
 
 @router.post(
@@ -76,7 +73,7 @@ def message_send(request: HttpRequest, job_id: UUID, body: MessageIn) -> HttpRes
         sent = services.free_message_send(job=job, actor=key_of(request).owner, body=body.body, contacts=contacts)
     for message in sent:
         message.job = job
-    return json_response(selectors.messages_rows(sent), status=201)
+    return json_response([selectors.message_row(m) for m in sent], status=201)
 
 
 @router.post(
@@ -120,7 +117,7 @@ def question_list(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> dict[str, object]:
     rows = selectors.questions(open_only=open, updated_since=updated_since)
-    return page(rows, cursor=cursor, limit=limit, by="pk", serialize=selectors.questions_rows)
+    return page(rows, cursor=cursor, limit=limit, by="pk", row=selectors.question_row)
 
 
 @router.post(
@@ -149,4 +146,4 @@ def survey_list(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
 ) -> dict[str, object]:
     rows = selectors.surveys(updated_since=updated_since)
-    return page(rows, cursor=cursor, limit=limit, by="pk", serialize=selectors.surveys_rows)
+    return page(rows, cursor=cursor, limit=limit, by="pk", row=selectors.survey_row)

@@ -18,10 +18,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.access import MANAGERS_GROUP
 from crm.errors import DomainError
 from crm.models import Job, Message
 from crm.notify import staff_alert
@@ -99,6 +101,19 @@ def alert_staff(people: Iterable[User], *, name: str, context: dict[str, Any], k
         )
     # Not what the customer is sent: previews leave them out.
     return rows_store(rows, shown_in_previews=False)
+
+
+def managers() -> list[User]:
+    """The managers to alert (active staff of the group, and superusers), with their profiles for
+    their language."""
+    return list(
+        User.objects.filter(is_active=True, is_staff=True)
+        .filter(Q(is_superuser=True) | Q(groups__name=MANAGERS_GROUP))
+        .exclude(email="")
+        .select_related("staff_profile")
+        .distinct()
+        .order_by("pk")
+    )
 
 
 def alert_owner(job: Job, *, name: str, context: dict[str, Any], key: str) -> list[Message]:

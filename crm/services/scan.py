@@ -9,32 +9,16 @@ one-way.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.access import MANAGERS_GROUP
 from crm.models import Job
 from crm.selectors import silent_jobs
-from crm.services.alerts import alert_staff
+from crm.services.alerts import alert_staff, managers
 from crm.services.nudges import digests_send
 from crm.services.promises import commitment_break, past_due
-
-
-def _managers() -> list[Any]:
-    """The managers to tell of a broken promise (with their profiles, for their language)."""
-    return list(
-        get_user_model()
-        .objects.filter(is_active=True, is_staff=True)
-        .filter(Q(is_superuser=True) | Q(groups__name=MANAGERS_GROUP))
-        .exclude(email="")
-        .select_related("staff_profile")
-        .distinct()
-        .order_by("pk")
-    )
 
 
 def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
@@ -50,14 +34,14 @@ def scan(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
     counts["nudged"], counts["digests"] = digests_send(now=now, batch=batch)
 
     due = past_due(now=now, batch=batch)
-    managers = _managers() if due else []
+    told = managers() if due else []
     for commitment in due:
         with transaction.atomic():
             if not commitment_break(commitment, at=now):
                 continue
             counts["broken"] += 1
             alert_staff(
-                [*managers, commitment.owner],
+                [*told, commitment.owner],
                 name="promise-broken",
                 context={"commitment": commitment, "job": commitment.job},
                 key=f"commitment:{commitment.pk}:{commitment.due_at.isoformat()}",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import logging
 import os
 import socket
 import time
@@ -25,7 +24,6 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Q
 from django.urls import reverse
@@ -37,13 +35,10 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
-from crm.access import MANAGERS_GROUP
 from crm.models import WebhookDelivery, WebhookEndpoint
-from crm.services.alerts import alert_staff, staff_url
+from crm.services.alerts import alert_staff, managers, staff_url
 from crm.services.webhooks import enqueue_now, is_private_host
 from crm.sql import update_returning_pks
-
-logger = logging.getLogger(__name__)
 
 Status = WebhookDelivery.Status
 USER_AGENT = "customer-portal-webhooks/1"
@@ -234,9 +229,8 @@ def _endpoint_failed(endpoint: WebhookEndpoint, *, now: datetime) -> None:
         % {"days": settings.WEBHOOK_DISABLE_AFTER_DAYS},
     )
     if turned_off:
-        managers = User.objects.filter(is_active=True).filter(Q(groups__name=MANAGERS_GROUP) | Q(is_superuser=True))
         alert_staff(
-            managers.distinct(),
+            managers(),
             name="webhook-disabled",
             context={
                 "url": endpoint.url,
